@@ -1,0 +1,1 @@
+int scry_placeholder(void);

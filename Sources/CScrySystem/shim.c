@@ -1,0 +1,2 @@
+#include "CScrySystem.h"
+int scry_placeholder(void) { return 0; }

@@ -1,0 +1,92 @@
+/// Probe providers the language knows, with bpftrace's short aliases.
+public enum ProbeKind: String, Sendable, CaseIterable {
+  case begin = "BEGIN"
+  case end = "END"
+  case interval
+  case profile
+  case tracepoint
+  case rawTracepoint = "rawtracepoint"
+  case software
+  case hardware
+  case uprobe
+  case uretprobe
+  case kprobe
+  case kretprobe
+  case usdt
+
+  /// Resolves a provider as written (`t`, `tracepoint`, `BEGIN`, `begin`…).
+  public init?(provider: String) {
+    switch provider {
+    case "BEGIN", "begin": self = .begin
+    case "END", "end": self = .end
+    case "interval", "i": self = .interval
+    case "profile", "p": self = .profile
+    case "tracepoint", "t": self = .tracepoint
+    case "rawtracepoint", "rt": self = .rawTracepoint
+    case "software", "s": self = .software
+    case "hardware", "h": self = .hardware
+    case "uprobe", "u": self = .uprobe
+    case "uretprobe", "ur": self = .uretprobe
+    case "kprobe", "k": self = .kprobe
+    case "kretprobe", "kr": self = .kretprobe
+    case "usdt", "U": self = .usdt
+    default: return nil
+    }
+  }
+
+  /// Probes that fire on a kernel event and so have a task, a CPU and a time of their own.
+  public var hasEventContext: Bool {
+    switch self {
+    case .begin, .end, .interval: return false
+    default: return true
+    }
+  }
+}
+
+/// One concrete probe after alias resolution and wildcard expansion:
+/// what the planner turns into an attachment.
+public struct ResolvedProbe: Sendable, Hashable {
+  public enum Target: Sendable, Hashable {
+    case special
+    /// `interval`/`profile`: period in nanoseconds (`hz` converted).
+    case timer(periodNanoseconds: UInt64, unit: String, value: UInt64)
+    case tracepoint(category: String, name: String, record: RecordType?)
+    /// `software`/`hardware`: event name and sample period (0: the provider's default).
+    case perfEvent(name: String, period: UInt64)
+    /// `uprobe`/`uretprobe`: binary path, symbol (or nil), and offset or address.
+    case userFunction(path: String, symbol: String?, offset: UInt64)
+    /// `kprobe`/`kretprobe`: function and offset.
+    case kernelFunction(symbol: String, offset: UInt64)
+    /// `usdt`, `rawtracepoint`: parts as written.
+    case other(parts: [String])
+  }
+
+  public var kind: ProbeKind
+  public var target: Target
+  /// The full name bpftrace gives the probe (`tracepoint:sched:sched_switch`), which `probe` returns.
+  public var name: String
+  public var span: SourceSpan
+
+  public init(kind: ProbeKind, target: Target, name: String, span: SourceSpan) {
+    self.kind = kind
+    self.target = target
+    self.name = name
+    self.span = span
+  }
+}
+
+/// What the front end may ask of the machine without touching the kernel itself:
+/// the CLI passes an implementation backed by tracefs, tests pass recorded data.
+public protocol ProbeCatalog: Sendable {
+  /// Tracepoints matching glob patterns (`*`, `?`) on category and name, as (category, name), sorted.
+  func tracepoints(category: String, name: String) -> [(category: String, name: String)]
+  /// The record of one tracepoint, from its tracefs format; nil if it does not exist or cannot be read.
+  func record(category: String, name: String) -> RecordType?
+}
+
+/// A catalog that knows no tracepoints: for scripts checked without access to tracefs.
+public struct EmptyProbeCatalog: ProbeCatalog {
+  public init() {}
+  public func tracepoints(category: String, name: String) -> [(category: String, name: String)] { [] }
+  public func record(category: String, name: String) -> RecordType? { nil }
+}

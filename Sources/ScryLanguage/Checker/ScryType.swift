@@ -1,0 +1,219 @@
+/// The type of a value in a Scry program, as the checker settles it.
+/// Every type has a fixed size in bytes (`byteSize`): the runtime keeps values,
+/// map keys and map values as packed bytes laid out by `ValueLayout` rules below.
+public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
+  /// Statements and functions that give nothing back.
+  case none
+  case integer(IntegerType)
+  /// `true`/`false`; stored as 8 bytes (0 or 1).
+  case boolean
+  /// A NUL-padded string of at most `capacity - 1` bytes (bpftrace's `string[N]`).
+  case string(capacity: Int)
+  case tuple([ScryType])
+  /// The value type of a map updated by `count()`, `hist()`…; only maps hold these.
+  case aggregate(AggregateKind)
+  /// An address printed as a kernel (`ksym`) or user (`usym`) symbol.
+  case symbol(isKernel: Bool)
+  /// A captured call stack (`kstack`, `ustack`), up to `depth` frames.
+  case stack(isKernel: Bool, depth: Int)
+  /// `buf(p, n)`: up to `capacity` raw bytes, printed hex-escaped.
+  case buffer(capacity: Int)
+  /// `ntop(addr)`: an IPv4 or IPv6 address.
+  case inetAddress
+  /// `strftime(fmt, ns)`: a format and a time, printed at output.
+  case timestamp
+  /// A `cgroup_path`/`username`-like string produced at print time is modelled as string;
+  /// a pointer is an integer address that knows what it points to (`str()` reads it).
+  case pointer(ScryType)
+  /// A fixed array inside a record (`int fds[2]`).
+  case array(ScryType, count: Int)
+  /// A tracepoint's `args`: the record of its fields.
+  case record(RecordType)
+
+  public static let int64 = ScryType.integer(.int64)
+  public static let uint64 = ScryType.integer(.uint64)
+  /// bpftrace's default string size (BPFTRACE_STRLEN).
+  public static let defaultStringCapacity = 64
+  public static let defaultString = ScryType.string(capacity: defaultStringCapacity)
+  /// `comm` is the kernel's TASK_COMM_LEN.
+  public static let comm = ScryType.string(capacity: 16)
+
+  public var isInteger: Bool {
+    switch self {
+    case .integer, .boolean, .pointer: return true
+    default: return false
+    }
+  }
+
+  public var isString: Bool {
+    if case .string = self { return true }
+    return false
+  }
+
+  /// Bytes this type takes in a packed map key or value.
+  public var byteSize: Int {
+    switch self {
+    case .none: return 0
+    case .integer, .boolean, .pointer, .symbol, .timestamp: return 8
+    case .string(let capacity): return capacity
+    case .buffer(let capacity): return 8 + capacity
+    case .tuple(let elements): return elements.reduce(0) { $0 + $1.byteSize }
+    case .aggregate(let kind): return kind.byteSize
+    case .stack(_, let depth): return 8 + 8 * depth
+    case .inetAddress: return 24
+    case .array(let element, let count): return element.byteSize * count
+    case .record(let record): return record.size
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .none: return "none"
+    case .integer(let t): return t.description
+    case .boolean: return "bool"
+    case .string(let capacity): return "string[\(capacity)]"
+    case .tuple(let elements): return "(" + elements.map(\.description).joined(separator: ", ") + ")"
+    case .aggregate(let kind): return kind.description
+    case .symbol(let isKernel): return isKernel ? "ksym" : "usym"
+    case .stack(let isKernel, _): return isKernel ? "kstack" : "ustack"
+    case .buffer(let capacity): return "buffer[\(capacity)]"
+    case .inetAddress: return "inet"
+    case .timestamp: return "timestamp"
+    case .pointer(let pointee): return "\(pointee) *"
+    case .array(let element, let count): return "\(element)[\(count)]"
+    case .record(let record): return "struct \(record.name)"
+    }
+  }
+}
+
+/// A fixed-width integer type.
+public struct IntegerType: Hashable, Sendable, CustomStringConvertible {
+  public var bits: Int
+  public var isSigned: Bool
+
+  public init(bits: Int, isSigned: Bool) {
+    self.bits = bits
+    self.isSigned = isSigned
+  }
+
+  public static let int64 = IntegerType(bits: 64, isSigned: true)
+  public static let uint64 = IntegerType(bits: 64, isSigned: false)
+  public static let int32 = IntegerType(bits: 32, isSigned: true)
+  public static let uint32 = IntegerType(bits: 32, isSigned: false)
+
+  /// `int8`…`uint64` and C spellings (`int`, `unsigned long`, `u32`, `pid_t`…), for casts and tracefs fields.
+  public init?(name: String) {
+    switch name {
+    case "int8", "s8", "char", "signed char", "__s8": self.init(bits: 8, isSigned: true)
+    case "uint8", "u8", "unsigned char", "__u8", "bool", "_Bool": self.init(bits: 8, isSigned: false)
+    case "int16", "s16", "short", "__s16": self.init(bits: 16, isSigned: true)
+    case "uint16", "u16", "unsigned short", "__u16", "umode_t": self.init(bits: 16, isSigned: false)
+    case "int32", "s32", "int", "__s32", "pid_t", "signed int": self.init(bits: 32, isSigned: true)
+    case "uint32", "u32", "unsigned int", "unsigned", "__u32", "uid_t", "gid_t", "dev_t", "gfp_t":
+      self.init(bits: 32, isSigned: false)
+    case "int64", "s64", "long", "long long", "__s64", "loff_t", "ssize_t", "long int", "time64_t":
+      self.init(bits: 64, isSigned: true)
+    case "uint64", "u64", "unsigned long", "unsigned long long", "__u64", "size_t", "long unsigned int",
+      "unsigned long int":
+      self.init(bits: 64, isSigned: false)
+    default: return nil
+    }
+  }
+
+  public var description: String { (isSigned ? "int" : "uint") + String(bits) }
+}
+
+/// What an aggregating map function keeps per key.
+public enum AggregateKind: Hashable, Sendable, CustomStringConvertible {
+  case count
+  case sum(isSigned: Bool)
+  case avg(isSigned: Bool)
+  case min(isSigned: Bool)
+  case max(isSigned: Bool)
+  case stats(isSigned: Bool)
+  /// Power-of-two histogram, bpftrace's `hist(v)`.
+  case hist
+  /// Linear histogram `lhist(v, min, max, step)`.
+  case lhist(min: Int64, max: Int64, step: Int64)
+
+  /// Buckets of `hist`: one for negatives, one for 0, then [2^k, 2^(k+1)) for k in 0..<64.
+  public static let histBucketCount = 66
+
+  /// Buckets of `lhist`: below min, one per step, and at or above max.
+  public static func lhistBucketCount(min: Int64, max: Int64, step: Int64) -> Int {
+    Int((max - min) / step) + 2
+  }
+
+  /// Packed size of the per-key state (see docs/internals.md for the layout of each kind).
+  public var byteSize: Int {
+    switch self {
+    case .count, .sum: return 8
+    case .avg, .stats: return 16  // sum, count
+    case .min, .max: return 16  // value, isSet
+    case .hist: return 8 * Self.histBucketCount
+    case .lhist(let min, let max, let step): return 8 * Self.lhistBucketCount(min: min, max: max, step: step)
+    }
+  }
+
+  public var functionName: String {
+    switch self {
+    case .count: return "count"
+    case .sum: return "sum"
+    case .avg: return "avg"
+    case .min: return "min"
+    case .max: return "max"
+    case .stats: return "stats"
+    case .hist: return "hist"
+    case .lhist: return "lhist"
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .lhist(let min, let max, let step): return "lhist(\(min), \(max), \(step))"
+    default: return functionName
+    }
+  }
+}
+
+/// A tracepoint's record: its fields, with offsets as the kernel lays them out.
+public struct RecordType: Hashable, Sendable {
+  public var name: String
+  public var fields: [RecordField]
+  public var size: Int
+
+  public init(name: String, fields: [RecordField], size: Int) {
+    self.name = name
+    self.fields = fields
+    self.size = size
+  }
+
+  public func field(named name: String) -> RecordField? { fields.first { $0.name == name } }
+}
+
+/// One field of a tracepoint record.
+public struct RecordField: Hashable, Sendable {
+  public enum Storage: Hashable, Sendable {
+    /// The value sits at `offset` with `size` bytes.
+    case inline
+    /// `__data_loc`: a u32 at `offset` holds (length << 16 | offset) of the data in the record.
+    case dataLocation
+  }
+
+  public var name: String
+  /// The C type as tracefs wrote it (`const char *`), for `-lv` and `print(args)`.
+  public var cType: String
+  public var type: ScryType
+  public var offset: Int
+  public var size: Int
+  public var storage: Storage
+
+  public init(name: String, cType: String, type: ScryType, offset: Int, size: Int, storage: Storage = .inline) {
+    self.name = name
+    self.cType = cType
+    self.type = type
+    self.offset = offset
+    self.size = size
+    self.storage = storage
+  }
+}

@@ -1,0 +1,2 @@
+import ScryPlan
+import ScryKernel
