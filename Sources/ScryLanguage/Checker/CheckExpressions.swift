@@ -1,0 +1,311 @@
+/// Typing of expressions: builtins, maps, variables, operators and calls.
+extension Checker {
+  @discardableResult
+  mutating func checkExpression(_ e: Expr, isStatement: Bool = false) -> ScryType {
+    let type = typeOf(e, isStatement: isStatement)
+    result.types[Int(e.id.raw)] = type
+    return type
+  }
+
+  private mutating func typeOf(_ e: Expr, isStatement: Bool) -> ScryType {
+    switch e.kind {
+    case .missing:
+      return .none
+    case .integer(let value):
+      return value > UInt64(Int64.max) ? .uint64 : .int64
+    case .string(let bytes):
+      return .string(capacity: bytes.count + 1)
+    case .boolean:
+      return .boolean
+    case .positional(let n):
+      result.resolutions[e.id] = .positional(n)
+      if n == 0 {
+        error(e.span, "positional parameters start at $1")
+        return .none
+      }
+      let positionals = result.positionals
+      if n <= positionals.count, parseSignedInteger(positionals[n - 1]) == nil {
+        return .string(capacity: max(positionals[n - 1].utf8.count + 1, ScryType.defaultStringCapacity))
+      }
+      return .int64
+    case .positionalCount:
+      return .int64
+    case .identifier(let name):
+      return typeOfIdentifier(name, e)
+    case .variable(let name):
+      guard let slot = lookupVariable(name) else {
+        error(e.span, "undefined variable '\(name)'",
+              hint: Suggestions.hint(for: name, in: scopes.flatMap(\.keys)) ?? "assign it before use: '\(name) = …'")
+        return .none
+      }
+      result.resolutions[e.id] = .variable(slot: slot)
+      return result.variableTypes[slot]
+    case .map(let name, let keys, _):
+      result.resolutions[e.id] = .map(name)
+      let keyTypes = checkKeys(name, keys, at: e.span)
+      guard let state = mapTypes[name], state.valueType != nil || !reporting else {
+        error(e.span, "unknown map '\(name)': it is read but never assigned", hint: mapHint(name))
+        return .none
+      }
+      if keyTypes != nil { settleMap(name, keyType: keyTypes, value: nil, isAggregate: false, at: e.span, keySpan: e.span) }
+      return state.valueType ?? .none
+    case .call(let name, let nameSpan, let args):
+      return checkCall(name, nameSpan: nameSpan, args: args, call: e, isStatement: isStatement)
+    case .unary(let op, let operand):
+      let type = checkExpression(operand)
+      if type == .none { return .none }
+      switch op {
+      case .not:
+        if !type.isInteger { error(operand.span, "'!' needs an integer, not \(type)") }
+        return .int64
+      case .bitNot, .negate:
+        if !type.isInteger { error(operand.span, "'\(op.rawValue)' needs an integer, not \(type)") }
+        return .int64
+      case .deref:
+        if case .pointer(let pointee) = type, pointee != .none { return pointee }
+        if type.isInteger { return .int64 }
+        error(operand.span, "cannot dereference a value of type \(type)")
+        return .none
+      case .addressOf:
+        error(e.span, "'&' (address of) is not supported", hint: "Scry reads values, not their addresses")
+        return .none
+      }
+    case .binary(let op, let left, let right):
+      return typeOfBinary(op, left, right, e)
+    case .ternary(let condition, let whenTrue, let whenFalse):
+      let c = checkExpression(condition)
+      if c != .none && !c.isInteger { error(condition.span, "the condition of '?:' must be a number or a comparison, not \(c)") }
+      let a = checkExpression(whenTrue)
+      let b = checkExpression(whenFalse)
+      if a == .none || b == .none { return .none }
+      guard let merged = unify(a, b) else {
+        error(e.span, "the branches of '?:' have different types: \(a) and \(b)")
+        return .none
+      }
+      return merged
+    case .field(let base, let name, _):
+      let baseType = checkExpression(base)
+      switch baseType {
+      case .none: return .none
+      case .record(let record):
+        guard let field = record.field(named: name) else {
+          error(e.span, "tracepoint '\(record.name)' has no field '\(name)'",
+                hint: Suggestions.hint(for: name, in: record.fields.map(\.name))
+                  ?? "its fields: " + record.fields.filter { !$0.name.hasPrefix("common_") }.map(\.name).joined(separator: ", "))
+          return .none
+        }
+        for other in probeRecords where other.field(named: name) == nil {
+          error(e.span, "field '\(name)' is missing from tracepoint '\(other.name)', which this probe also matches")
+        }
+        return field.type
+      default:
+        error(e.span, "a value of type \(baseType) has no fields", hint: baseType.isTuple ? "take a tuple element with '.0', '.1'…" : nil)
+        return .none
+      }
+    case .tupleIndex(let base, let index):
+      let baseType = checkExpression(base)
+      guard case .tuple(let elements) = baseType else {
+        if baseType != .none { error(e.span, "'.\(index)' needs a tuple, not \(baseType)") }
+        return .none
+      }
+      guard index < elements.count else {
+        error(e.span, "tuple index \(index) is out of range: the tuple has \(elements.count) elements")
+        return .none
+      }
+      return elements[index]
+    case .index(let base, let index):
+      let baseType = checkExpression(base)
+      let indexType = checkExpression(index)
+      checkInteger(index, indexType, "an index")
+      switch baseType {
+      case .none: return .none
+      case .array(let element, let count):
+        if case .integer(let i) = index.kind, i >= UInt64(count) {
+          error(index.span, "index \(i) is out of range for an array of \(count)")
+        }
+        return element
+      case .pointer(let pointee) where pointee != .none:
+        return pointee
+      default:
+        error(e.span, "a value of type \(baseType) cannot be indexed")
+        return .none
+      }
+    case .tuple(let elements):
+      var types: [ScryType] = []
+      for element in elements {
+        let type = checkExpression(element)
+        if type == .none { return .none }
+        if case .record = type {
+          error(element.span, "a whole record cannot be a tuple element")
+          return .none
+        }
+        if case .aggregate = type {
+          error(element.span, "an aggregation cannot be a tuple element")
+          return .none
+        }
+        types.append(storable(type, at: element.span) ?? type)
+      }
+      return .tuple(types)
+    case .cast(let typeName, let operand):
+      let type = checkExpression(operand)
+      guard let target = resolveType(typeName) else { return .none }
+      if type == .none { return .none }
+      switch target {
+      case .integer, .pointer, .boolean:
+        if !type.isInteger {
+          error(e.span, "cannot cast \(type) to \(target)", hint: type.isString ? "strings cannot be converted to numbers" : nil)
+          return .none
+        }
+        return target
+      default:
+        error(typeName.span, "cannot cast to \(target): only integer and pointer casts exist")
+        return .none
+      }
+    case .update(let target, let isIncrement, _):
+      let word = isIncrement ? "++" : "--"
+      switch target.kind {
+      case .variable(let name):
+        guard let slot = lookupVariable(name) else {
+          error(target.span, "undefined variable '\(name)'", hint: "assign it first: '\(name) = 0'")
+          return .none
+        }
+        result.resolutions[target.id] = .variable(slot: slot)
+        let type = result.variableTypes[slot]
+        result.types[Int(target.id.raw)] = type
+        if type != .none && !type.isInteger { error(target.span, "'\(word)' needs an integer; '\(name)' is \(type)") }
+        return .int64
+      case .map(let name, let keys, _):
+        let keyTypes = checkKeys(name, keys, at: target.span)
+        result.resolutions[target.id] = .map(name)
+        settleMap(name, keyType: keyTypes, value: .int64, isAggregate: false, at: target.span, keySpan: target.span)
+        result.types[Int(target.id.raw)] = .int64
+        return .int64
+      case .identifier(let name) where Builtin(name: name) == nil:
+        result.resolutions[target.id] = .map(name)
+        settleMap(name, keyType: [], value: .int64, isAggregate: false, at: target.span, keySpan: target.span)
+        result.types[Int(target.id.raw)] = .int64
+        return .int64
+      default:
+        _ = checkExpression(target)
+        error(target.span, "'\(word)' needs a map or a variable")
+        return .none
+      }
+    case .sizeofType(let typeName):
+      guard let type = resolveType(typeName) else { return .none }
+      return type == .none ? .none : .uint64
+    }
+  }
+
+  private mutating func typeOfIdentifier(_ name: String, _ e: Expr) -> ScryType {
+    if let builtin = Builtin(name: name) {
+      result.resolutions[e.id] = .builtin(builtin)
+      return typeOfBuiltin(builtin, name: name, at: e.span)
+    }
+    // A SystemTap-style global read: `total`, `count` (a bare map without keys).
+    if let state = mapTypes[name], state.valueType != nil || !reporting {
+      result.resolutions[e.id] = .map(name)
+      if let keys = state.keyTypes, !keys.isEmpty {
+        error(e.span, "'\(name)' is a map with keys; read one element as '\(name)[key]'")
+      }
+      return state.valueType ?? .none
+    }
+    if Functions.known.contains(name) {
+      error(e.span, "'\(name)' is a function: call it as '\(name)(…)'")
+      return .none
+    }
+    error(e.span, "unknown identifier '\(name)'",
+          hint: Suggestions.hint(for: name, in: Builtin.names + mapOrder.filter { !$0.hasPrefix("@") })
+            ?? "variables start with '$', maps with '@'")
+    return .none
+  }
+
+  private mutating func typeOfBuiltin(_ builtin: Builtin, name: String, at span: SourceSpan) -> ScryType {
+    let kinds = probeKinds
+    func only(_ allowed: [ProbeKind], _ what: String) -> Bool {
+      if let bad = kinds.first(where: { !allowed.contains($0) }) {
+        error(span, "'\(name)' is not available in \(bad.rawValue) probes", hint: "it exists in \(what) probes")
+        return false
+      }
+      return true
+    }
+    switch builtin {
+    case .pid, .tid, .cpid, .numaid: return .integer(.uint32)
+    case .uid, .gid, .cgroup, .nsecs, .elapsed, .jiffies, .curtask: return .uint64
+    case .cpu: return .integer(.uint32)
+    case .rand: return .integer(.uint32)
+    case .comm: return .comm
+    case .username: return .comm
+    case .probe: return .string(capacity: probeNameCapacity)
+    case .function:
+      guard only([.kprobe, .kretprobe, .uprobe, .uretprobe, .usdt, .profile], "kprobe, uprobe and profile") else { return .none }
+      return kinds.contains(where: { $0 == .uprobe || $0 == .uretprobe }) ? .symbol(isKernel: false) : .symbol(isKernel: true)
+    case .retval:
+      guard only([.kretprobe, .uretprobe], "kretprobe and uretprobe") else { return .none }
+      return .uint64
+    case .arg, .stackArg:
+      guard only([.kprobe, .uprobe, .usdt], "kprobe, uprobe and usdt") else { return .none }
+      return .uint64
+    case .args:
+      if let bad = kinds.first(where: { $0 != .tracepoint && $0 != .rawTracepoint }) {
+        error(span, "'args' is not available in \(bad.rawValue) probes", hint: "'args' holds a tracepoint's fields; use it in 'tracepoint:' probes")
+        return .none
+      }
+      guard let record = probeRecords.first else {
+        // Tracepoints that could not be read were reported where they were resolved.
+        return .none
+      }
+      return .record(record)
+    case .kstack: return .stack(isKernel: true, depth: 127)
+    case .ustack: return .stack(isKernel: false, depth: 127)
+    }
+  }
+
+  private mutating func typeOfBinary(_ op: BinaryOperator, _ left: Expr, _ right: Expr, _ e: Expr) -> ScryType {
+    let a = checkExpression(left)
+    let b = checkExpression(right)
+    if a == .none || b == .none { return .none }
+    switch op {
+    case .equal, .notEqual:
+      if a.isString && b.isString { return .int64 }
+      if a.isInteger && b.isInteger { return .int64 }
+      if case .tuple = a, unify(a, b) != nil { return .int64 }
+      error(e.span, "cannot compare \(a) with \(b)",
+            hint: a.isString || b.isString ? "compare a string with a string: '\(a.isString ? "comm" : "str(…)") == \"name\"'" : nil)
+      return .none
+    case .less, .lessEqual, .greater, .greaterEqual:
+      if a.isInteger && b.isInteger { return .int64 }
+      error(e.span, "'\(op.rawValue)' compares integers, not \(a.isInteger ? b : a)",
+            hint: a.isString || b.isString ? "order strings with strncmp()" : nil)
+      return .none
+    case .logicalAnd, .logicalOr:
+      if !a.isInteger { error(left.span, "'\(op.rawValue)' needs integers or comparisons, not \(a)") }
+      if !b.isInteger { error(right.span, "'\(op.rawValue)' needs integers or comparisons, not \(b)") }
+      return .int64
+    default:
+      if !a.isInteger || !b.isInteger {
+        let (bad, span) = a.isInteger ? (b, right.span) : (a, left.span)
+        error(span, "'\(op.rawValue)' needs integers, not \(bad)",
+              hint: bad.isString && op == .add ? "strings cannot be added; format them with printf(\"%s%s\", a, b)" : nil)
+        return .none
+      }
+      if case .integer(let x) = a, case .integer(let y) = b, !x.isSigned && !y.isSigned { return .uint64 }
+      return .int64
+    }
+  }
+}
+
+extension ScryType {
+  var isTuple: Bool {
+    if case .tuple = self { return true }
+    return false
+  }
+}
+
+/// A command-line argument as a signed decimal or hex integer, as `$1` reads it.
+public func parseSignedInteger(_ text: String) -> Int64? {
+  if text.hasPrefix("-"), let magnitude = parseIntegerLiteral(String(text.dropFirst())), magnitude <= UInt64(Int64.max) {
+    return -Int64(magnitude)
+  }
+  guard let first = text.utf8.first, isDigit(first), let value = parseIntegerLiteral(text) else { return nil }
+  return Int64(bitPattern: value)
+}

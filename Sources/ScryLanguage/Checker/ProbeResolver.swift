@@ -1,0 +1,224 @@
+/// Turns probe specs as written into concrete probes: aliases resolved, units converted, wildcards
+/// expanded through the catalog, with a diagnostic for each spec that cannot be made sense of.
+struct ProbeResolver {
+  let catalog: any ProbeCatalog
+  var diagnostics: [Diagnostic] = []
+
+  init(catalog: any ProbeCatalog) { self.catalog = catalog }
+
+  /// Software events perf knows, with the default sample period bpftrace uses for each.
+  static let softwareEvents: [(name: String, aliases: [String], period: UInt64)] = [
+    ("cpu-clock", ["cpu"], 1_000_000), ("task-clock", [], 1_000_000), ("page-faults", ["faults"], 100),
+    ("context-switches", ["cs"], 1000), ("cpu-migrations", [], 1), ("minor-faults", [], 100),
+    ("major-faults", [], 1), ("alignment-faults", [], 1), ("emulation-faults", [], 1), ("dummy", [], 1),
+    ("bpf-output", [], 1),
+  ]
+
+  static let hardwareEvents: [(name: String, aliases: [String], period: UInt64)] = [
+    ("cpu-cycles", ["cycles"], 1_000_000), ("instructions", [], 1_000_000), ("cache-references", [], 1_000_000),
+    ("cache-misses", [], 1_000_000), ("branch-instructions", ["branches"], 100_000), ("branch-misses", [], 100_000),
+    ("bus-cycles", [], 100_000), ("frontend-stalls", [], 1_000_000), ("backend-stalls", [], 1_000_000),
+    ("ref-cycles", [], 1_000_000),
+  ]
+
+  mutating func resolve(_ spec: ProbeSpec) -> [ResolvedProbe] {
+    guard let kind = ProbeKind(provider: spec.provider) else {
+      let providers = ProbeKind.allCases.map(\.rawValue) + ["begin", "end"]
+      let hint = Suggestions.hint(for: spec.provider, in: providers)
+        ?? "known probe types: BEGIN, END, interval, profile, tracepoint, software, hardware, uprobe, uretprobe, kprobe, kretprobe, usdt, rawtracepoint"
+      let providerSpan = SourceSpan(start: spec.span.start, end: spec.span.start + UInt32(spec.provider.utf8.count))
+      diagnostics.append(.error(providerSpan, "unknown probe type '\(spec.provider)'", hint: hint))
+      return []
+    }
+    switch kind {
+    case .begin, .end:
+      guard spec.parts.isEmpty else {
+        diagnostics.append(.error(spec.span, "\(kind.rawValue) takes no arguments", hint: "write just '\(kind.rawValue)'"))
+        return []
+      }
+      return [ResolvedProbe(kind: kind, target: .special, name: kind.rawValue, span: spec.span)]
+    case .interval, .profile:
+      return resolveTimer(spec, kind: kind).map { [$0] } ?? []
+    case .tracepoint:
+      return resolveTracepoint(spec)
+    case .software, .hardware:
+      return resolvePerfEvent(spec, kind: kind).map { [$0] } ?? []
+    case .uprobe, .uretprobe:
+      guard spec.parts.count == 2, !spec.parts[0].isEmpty, !spec.parts[1].isEmpty else {
+        wrongShape(spec, "\(kind.rawValue):BINARY:FUNCTION", example: "\(kind.rawValue):/bin/bash:readline")
+        return []
+      }
+      let (symbol, offset) = splitOffset(spec.parts[1])
+      return [
+        ResolvedProbe(
+          kind: kind, target: .userFunction(path: spec.parts[0], symbol: symbol, offset: offset),
+          name: "\(kind.rawValue):\(spec.parts[0]):\(spec.parts[1])", span: spec.span)
+      ]
+    case .kprobe, .kretprobe:
+      // `kprobe:func` or `kprobe:module:func`.
+      guard (1...2).contains(spec.parts.count), let function = spec.parts.last, !function.isEmpty else {
+        wrongShape(spec, "\(kind.rawValue):FUNCTION", example: "\(kind.rawValue):do_nanosleep")
+        return []
+      }
+      let (symbol, offset) = splitOffset(function)
+      return [
+        ResolvedProbe(
+          kind: kind, target: .kernelFunction(symbol: symbol ?? function, offset: offset),
+          name: "\(kind.rawValue):\(function)", span: spec.span)
+      ]
+    case .usdt, .rawTracepoint:
+      guard !spec.parts.isEmpty, !spec.parts.contains(where: \.isEmpty) else {
+        let shape = kind == .usdt ? "usdt:BINARY:[PROVIDER:]NAME" : "rawtracepoint:NAME"
+        wrongShape(spec, shape, example: kind == .usdt ? "usdt:/usr/bin/python3:function__entry" : "rawtracepoint:sched_switch")
+        return []
+      }
+      return [ResolvedProbe(kind: kind, target: .other(parts: spec.parts), name: spec.text(kind), span: spec.span)]
+    }
+  }
+
+  private mutating func wrongShape(_ spec: ProbeSpec, _ shape: String, example: String) {
+    diagnostics.append(.error(spec.span, "malformed probe '\(spec.text)': expected \(shape)", hint: "for example '\(example)'"))
+  }
+
+  /// `func+0x10` → ("func", 16); `0x401000` → (nil, 0x401000); `func` → ("func", 0).
+  private func splitOffset(_ text: String) -> (String?, UInt64) {
+    if text.hasPrefix("0x"), let address = parseIntegerLiteral(text) { return (nil, address) }
+    if let plus = text.firstIndex(of: "+"), let offset = parseIntegerLiteral(String(text[text.index(after: plus)...])) {
+      return (String(text[..<plus]), offset)
+    }
+    return (text, 0)
+  }
+
+  private mutating func resolveTimer(_ spec: ProbeSpec, kind: ProbeKind) -> ResolvedProbe? {
+    var unit: String
+    var valueText: String
+    var valueSpan: SourceSpan
+    if spec.parts.count == 2 {
+      (unit, valueText, valueSpan) = (spec.parts[0], spec.parts[1], spec.partSpans[1])
+    } else if spec.parts.count == 1 {
+      // The newer spelling `interval:1s`, `profile:99hz`.
+      let text = spec.parts[0]
+      let digits = text.prefix { $0.isNumber }
+      (unit, valueText, valueSpan) = (String(text.dropFirst(digits.count)), String(digits), spec.partSpans[0])
+    } else {
+      wrongShape(spec, "\(kind.rawValue):UNIT:N with UNIT one of s, ms, us, hz", example: "\(kind.rawValue):s:1")
+      return nil
+    }
+    let units: [String: UInt64] = ["s": 1_000_000_000, "ms": 1_000_000, "us": 1000, "ns": 1, "hz": 0]
+    unit = unit == "sec" ? "s" : unit
+    guard let scale = units[unit] else {
+      let unitSpan = spec.parts.count == 2 ? spec.partSpans[0] : spec.partSpans[0]
+      diagnostics.append(
+        .error(unitSpan, "unknown time unit '\(unit)' in \(kind.rawValue) probe", hint: "use s, ms, us or hz: '\(kind.rawValue):s:1'"))
+      return nil
+    }
+    guard let value = parseIntegerLiteral(valueText), value > 0 else {
+      diagnostics.append(
+        .error(valueSpan, "\(kind.rawValue) needs a positive whole number, not '\(valueText)'", hint: "for example '\(kind.rawValue):\(unit):1'"))
+      return nil
+    }
+    let period: UInt64
+    if scale == 0 {
+      guard value <= 1_000_000_000 else {
+        diagnostics.append(.error(valueSpan, "frequency \(value) hz is too high"))
+        return nil
+      }
+      period = 1_000_000_000 / value
+    } else {
+      let (product, overflow) = value.multipliedReportingOverflow(by: scale)
+      guard !overflow else {
+        diagnostics.append(.error(valueSpan, "period '\(valueText)\(unit)' is too long"))
+        return nil
+      }
+      period = product
+    }
+    return ResolvedProbe(
+      kind: kind, target: .timer(periodNanoseconds: period, unit: unit, value: value),
+      name: "\(kind.rawValue):\(unit):\(value)", span: spec.span)
+  }
+
+  private mutating func resolveTracepoint(_ spec: ProbeSpec) -> [ResolvedProbe] {
+    guard spec.parts.count == 2, !spec.parts[0].isEmpty, !spec.parts[1].isEmpty else {
+      wrongShape(spec, "tracepoint:CATEGORY:NAME", example: "tracepoint:sched:sched_switch")
+      return []
+    }
+    let matches = catalog.tracepoints(category: spec.parts[0], name: spec.parts[1])
+    guard !matches.isEmpty else {
+      let written = spec.parts.joined(separator: ":")
+      let all = catalog.tracepoints(category: "*", name: "*").map { "\($0.category):\($0.name)" }
+      var hint = Suggestions.hint(for: written, in: all).map { $0.replacingOccurrences(of: "'", with: "'tracepoint:", firstOnly: true) }
+      if all.isEmpty {
+        hint = "tracepoints could not be listed: is tracefs mounted at /sys/kernel/tracing, and are you root?"
+      } else if hint == nil {
+        hint = "list them with 'scry -l \"tracepoint:\(spec.parts[0]):*\"'"
+      }
+      diagnostics.append(.error(spec.span, "unknown tracepoint '\(written)'", hint: hint))
+      return []
+    }
+    return matches.map { match in
+      ResolvedProbe(
+        kind: .tracepoint,
+        target: .tracepoint(category: match.category, name: match.name, record: catalog.record(category: match.category, name: match.name)),
+        name: "tracepoint:\(match.category):\(match.name)", span: spec.span)
+    }
+  }
+
+  private mutating func resolvePerfEvent(_ spec: ProbeSpec, kind: ProbeKind) -> ResolvedProbe? {
+    let table = kind == .software ? Self.softwareEvents : Self.hardwareEvents
+    guard (1...2).contains(spec.parts.count), !spec.parts[0].isEmpty else {
+      wrongShape(spec, "\(kind.rawValue):EVENT[:PERIOD]", example: kind == .software ? "software:page-faults:100" : "hardware:cache-misses:1000000")
+      return nil
+    }
+    let name = spec.parts[0]
+    guard let event = table.first(where: { $0.name == name || $0.aliases.contains(name) }) else {
+      let names = table.map(\.name)
+      diagnostics.append(
+        .error(spec.partSpans[0], "unknown \(kind.rawValue) event '\(name)'",
+               hint: Suggestions.hint(for: name, in: names + table.flatMap(\.aliases)) ?? "known: " + names.joined(separator: ", ")))
+      return nil
+    }
+    var period = event.period
+    if spec.parts.count == 2 {
+      guard let value = parseIntegerLiteral(spec.parts[1]), value > 0 else {
+        diagnostics.append(.error(spec.partSpans[1], "the sample period must be a positive whole number, not '\(spec.parts[1])'"))
+        return nil
+      }
+      period = value
+    }
+    return ResolvedProbe(
+      kind: kind, target: .perfEvent(name: event.name, period: period), name: "\(kind.rawValue):\(event.name):\(period)",
+      span: spec.span)
+  }
+}
+
+extension ProbeSpec {
+  /// The spec with its provider spelled out in full (`t:a:b` → `tracepoint:a:b`).
+  func text(_ kind: ProbeKind) -> String { ([kind.rawValue] + parts).joined(separator: ":") }
+}
+
+extension String {
+  func replacingOccurrences(of target: String, with replacement: String, firstOnly: Bool) -> String {
+    var result = ""
+    var rest = Substring(self)
+    while let range = rest.range(of: target) {
+      result += rest[..<range.lowerBound] + replacement
+      rest = rest[range.upperBound...]
+      if firstOnly { break }
+    }
+    return result + rest
+  }
+
+  func range(of target: String) -> Range<String.Index>? { Substring(self).range(of: target) }
+}
+
+extension Substring {
+  func range(of target: String) -> Range<String.Index>? {
+    guard !target.isEmpty else { return nil }
+    var index = startIndex
+    while index < endIndex {
+      if self[index...].hasPrefix(target) { return index..<self.index(index, offsetBy: target.count) }
+      index = self.index(after: index)
+    }
+    return nil
+  }
+}
