@@ -1,1 +1,106 @@
 import ScryLanguage
+
+/// What a checked program needs from the kernel and the runtime: the attachments to make,
+/// the maps to keep, and the program whose blocks the runtime compiles into actions.
+/// `scry --plan` prints it; the CLI and the REPL run the same value.
+public struct Plan: Sendable {
+  public let program: CheckedProgram
+  /// One per concrete probe, in block order.
+  public var attachments: [Attachment]
+  /// What each probe block reads, parallel to `program.program.probes`.
+  public var blocks: [BlockNeeds]
+
+  public var maps: [MapInfo] { program.maps }
+  public var hasEventProbes: Bool { attachments.contains { $0.probe.kind.hasEventContext } }
+}
+
+/// One kernel (or timer) event source feeding one probe block.
+public struct Attachment: Sendable {
+  public var probe: ResolvedProbe
+  public var blockIndex: Int
+  /// Sample fields the kernel must record for this block's actions.
+  public var sampleFields: SampleFields
+  /// The part of the predicate the tracefs filter language can express, set on the perf event.
+  public var kernelFilter: String?
+  /// Whether the user-space predicate can be skipped when the kernel accepts `kernelFilter`.
+  public var kernelFilterIsWholePredicate: Bool
+  /// Which tasks fire the event: everyone, or only the traced process.
+  public var scope: TaskScope
+  /// Set when the block only counts: the kernel's own counter replaces a ring.
+  public var counting: CountingTarget?
+
+  public init(
+    probe: ResolvedProbe, blockIndex: Int, sampleFields: SampleFields = [], kernelFilter: String? = nil,
+    kernelFilterIsWholePredicate: Bool = false, scope: TaskScope = .systemWide, counting: CountingTarget? = nil
+  ) {
+    self.probe = probe
+    self.blockIndex = blockIndex
+    self.sampleFields = sampleFields
+    self.kernelFilter = kernelFilter
+    self.kernelFilterIsWholePredicate = kernelFilterIsWholePredicate
+    self.scope = scope
+    self.counting = counting
+  }
+}
+
+/// The sample fields a block reads, mapped by the runtime to PERF_SAMPLE_* bits.
+public struct SampleFields: OptionSet, Sendable, Hashable, CustomStringConvertible {
+  public let rawValue: UInt32
+  public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+  /// pid and tid (PERF_SAMPLE_TID); tracepoints give tid alone through `common_pid`.
+  public static let tid = SampleFields(rawValue: 1 << 0)
+  public static let time = SampleFields(rawValue: 1 << 1)
+  public static let cpu = SampleFields(rawValue: 1 << 2)
+  /// The tracepoint record.
+  public static let raw = SampleFields(rawValue: 1 << 3)
+  public static let ip = SampleFields(rawValue: 1 << 4)
+  public static let period = SampleFields(rawValue: 1 << 5)
+  public static let kernelStack = SampleFields(rawValue: 1 << 6)
+  public static let userStack = SampleFields(rawValue: 1 << 7)
+
+  public var description: String {
+    let names: [(SampleFields, String)] = [
+      (.tid, "tid"), (.time, "time"), (.cpu, "cpu"), (.raw, "raw"), (.ip, "ip"), (.period, "period"),
+      (.kernelStack, "kstack"), (.userStack, "ustack"),
+    ]
+    let shown = names.filter { contains($0.0) }.map(\.1)
+    return shown.isEmpty ? "none" : shown.joined(separator: ",")
+  }
+}
+
+/// Which tasks an attachment listens to.
+public enum TaskScope: Sendable, Hashable, CustomStringConvertible {
+  /// Every task, one event per CPU.
+  case systemWide
+  /// The traced process (`-p PID` or the `-c` child), its threads and children.
+  case tracedProcess
+  /// One task, by a constant pid in the predicate.
+  case process(Int32)
+
+  public var description: String {
+    switch self {
+    case .systemWide: return "system-wide"
+    case .tracedProcess: return "traced process"
+    case .process(let pid): return "pid \(pid)"
+    }
+  }
+}
+
+/// A block whose whole effect is to count its events into a map.
+public struct CountingTarget: Sendable, Hashable {
+  /// Index into `Plan.maps`.
+  public var mapIndex: Int
+  /// Keyed by `probe` (`@[probe] = count()`) rather than keyless.
+  public var isKeyedByProbe: Bool
+  /// `@x = count()` (an aggregation) rather than `@x++` (an integer).
+  public var isAggregation: Bool
+}
+
+/// What one probe block reads from its event, found by walking its statements.
+public struct BlockNeeds: Sendable, Hashable {
+  public var builtins: Set<String> = []
+  public var readsArgs = false
+  /// Output or time is visible, so events must reach the actions in time order.
+  public var observesOrder = false
+}

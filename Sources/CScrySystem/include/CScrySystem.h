@@ -1,1 +1,91 @@
+// CScrySystem: tiny C shims for what Swift cannot express directly: variadic
+// syscall(2) and ioctl(2), function-like ioctl macros, packed structs (epoll_event),
+// perf_event_attr bitfields, and the ring-buffer memory barriers.
+#ifndef CSCRYSYSTEM_H
+#define CSCRYSYSTEM_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
 int scry_placeholder(void);
+
+// ---- perf_event_open --------------------------------------------------------------
+
+/// What ScryKernel needs to fill a `struct perf_event_attr` (the bitfields live in C).
+typedef struct scry_perf_config {
+  uint32_t type;             // PERF_TYPE_*
+  uint64_t config;           // tracepoint id, PERF_COUNT_SW_*, PERF_COUNT_HW_*
+  uint64_t sample_type;      // PERF_SAMPLE_* bits
+  uint64_t period_or_freq;   // sample_period, or sample_freq when use_freq
+  uint64_t read_format;      // PERF_FORMAT_* bits
+  uint32_t wakeup_watermark; // bytes; 0 = wake on every event
+  int32_t clockid;           // used when use_clockid
+  uint8_t use_freq;
+  uint8_t use_clockid;
+  uint8_t disabled;
+  uint8_t inherit;
+  uint8_t want_comm;         // PERF_RECORD_COMM (and comm_exec)
+  uint8_t want_task;         // PERF_RECORD_FORK/EXIT
+  uint8_t exclude_kernel;
+  uint8_t exclude_hv;
+} scry_perf_config;
+
+/// perf_event_open(2) with PERF_FLAG_FD_CLOEXEC; returns the fd or -1 with errno set.
+int scry_perf_event_open(const scry_perf_config *cfg, pid_t pid, int cpu, int group_fd);
+
+/// ioctl helpers for perf fds; return 0 or -1 with errno set.
+int scry_perf_enable(int fd);
+int scry_perf_disable(int fd);
+int scry_perf_reset(int fd);
+int scry_perf_set_filter(int fd, const char *filter);
+int scry_perf_set_output(int fd, int target_fd);
+/// PERF_EVENT_IOC_ID: the id the kernel writes into samples with PERF_SAMPLE_IDENTIFIER.
+int scry_perf_event_id(int fd, uint64_t *id);
+
+extern const uint32_t SCRY_PERF_TYPE_HARDWARE;
+extern const uint32_t SCRY_PERF_TYPE_SOFTWARE;
+extern const uint32_t SCRY_PERF_TYPE_TRACEPOINT;
+
+/// Ring header accessors: `meta` is the first mmap'ed page (struct perf_event_mmap_page).
+uint64_t scry_ring_load_head(const void *meta);   // acquire load of data_head
+uint64_t scry_ring_load_tail(const void *meta);   // relaxed load of data_tail
+void scry_ring_store_tail(void *meta, uint64_t tail); // release store of data_tail
+uint64_t scry_ring_data_offset(const void *meta);
+uint64_t scry_ring_data_size(const void *meta);
+
+// ---- epoll / signalfd / timerfd / pidfd --------------------------------------------
+
+int scry_epoll_create(void);
+int scry_epoll_add(int epfd, int fd, uint64_t token);
+int scry_epoll_del(int epfd, int fd);
+/// Waits and writes up to `max` tokens into `tokens`; returns the count or -1 (errno).
+int scry_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
+
+/// Blocks `signals` (count `n`) with sigprocmask and returns a CLOEXEC|NONBLOCK signalfd.
+int scry_signalfd_open(const int32_t *signals, int n);
+/// Reads one signalfd_siginfo; returns the signal number, 0 if none pending, -1 on error.
+int scry_signalfd_read(int fd);
+
+/// A CLOCK_MONOTONIC CLOEXEC|NONBLOCK timerfd firing every `period_ns`, first after one period.
+int scry_timerfd_open(uint64_t period_ns);
+/// Reads the expiration count (0 if none yet).
+uint64_t scry_timerfd_read(int fd);
+
+int scry_pidfd_open(pid_t pid);
+
+/// fork + wait on `gate_fd` for one byte + execvp(argv[0], argv). Returns the child pid
+/// or -1. The child exits 127 if the gate closes without a byte or exec fails; on exec
+/// failure it first writes its errno (an int) to `status_fd` (which should be CLOEXEC).
+pid_t scry_spawn_gated(char *const argv[], int gate_fd, int close_fd, int status_fd);
+
+/// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new soft limit or -1.
+long scry_raise_nofile_limit(void);
+
+/// pipe2(fds, O_CLOEXEC).
+int scry_pipe_cloexec(int fds[2]);
+
+/// The calling thread's id (gettid(2)).
+pid_t scry_gettid(void);
+
+#endif

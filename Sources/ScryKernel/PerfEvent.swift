@@ -1,0 +1,220 @@
+import CScrySystem
+import Glibc
+
+/// One perf event (one fd): a tracepoint, software or hardware event on one CPU and/or task.
+///
+/// Build it with `tracepoint(id:…)`, `software(_:…)` or `hardware(_:…)`; map a ring on it
+/// with `PerfRing`; it closes in deinit. `description` (e.g. "tracepoint:sched:sched_switch")
+/// names it in every error. The corresponding kernel call is `perf_event_open(2)`.
+public final class PerfEvent {
+  private let handle: OwnedFD
+  /// The perf fd (for `Epoll` and `PerfRing`).
+  public var fd: Int32 { handle.raw }
+  /// What the event is, as the user wrote it; used in messages.
+  public let description: String
+  /// The CPU it counts on (-1: any CPU, following `pid`).
+  public let cpu: Int32
+  /// The task it follows (-1: every task on `cpu`).
+  public let pid: Int32
+  /// The options it was opened with.
+  public let options: PerfEventOptions
+
+  private init(fd: Int32, description: String, cpu: Int32, pid: Int32, options: PerfEventOptions) {
+    handle = OwnedFD(fd)
+    self.description = description
+    self.cpu = cpu
+    self.pid = pid
+    self.options = options
+  }
+
+  /// A tracepoint by tracefs id (`TraceFS.eventID`), PERF_TYPE_TRACEPOINT.
+  public static func tracepoint(
+    id: UInt64, description: String, cpu: Int32 = -1, pid: Int32 = -1, options: PerfEventOptions = .init()
+  ) throws -> PerfEvent {
+    try open(
+      type: SCRY_PERF_TYPE_TRACEPOINT, config: id, kind: .tracepoint, description: description, cpu: cpu, pid: pid,
+      options: options)
+  }
+
+  /// A kernel software event, PERF_TYPE_SOFTWARE.
+  public static func software(
+    _ event: SoftwareEvent, description: String? = nil, cpu: Int32 = -1, pid: Int32 = -1,
+    options: PerfEventOptions = .init()
+  ) throws -> PerfEvent {
+    try open(
+      type: SCRY_PERF_TYPE_SOFTWARE, config: event.config, kind: .software,
+      description: description ?? "software:\(event.rawValue)", cpu: cpu, pid: pid, options: options)
+  }
+
+  /// A software event by name ("cpu-clock", "cs", ...); throws for an unknown name.
+  public static func software(
+    named name: String, description: String? = nil, cpu: Int32 = -1, pid: Int32 = -1,
+    options: PerfEventOptions = .init()
+  ) throws -> PerfEvent {
+    guard let event = SoftwareEvent(name: name) else {
+      let known = SoftwareEvent.allCases.map(\.rawValue).joined(separator: ", ")
+      throw KernelError(
+        operation: "perf_event_open", subject: description ?? "software:\(name)", errno: EINVAL,
+        explanation: "unknown software event '\(name)'; known: \(known)")
+    }
+    return try software(event, description: description, cpu: cpu, pid: pid, options: options)
+  }
+
+  /// A generic hardware counter, PERF_TYPE_HARDWARE. Fails with a clear message where the
+  /// machine (typically a VM) has no PMU.
+  public static func hardware(
+    _ event: HardwareEvent, description: String? = nil, cpu: Int32 = -1, pid: Int32 = -1,
+    options: PerfEventOptions = .init()
+  ) throws -> PerfEvent {
+    try open(
+      type: SCRY_PERF_TYPE_HARDWARE, config: event.config, kind: .hardware,
+      description: description ?? "hardware:\(event.rawValue)", cpu: cpu, pid: pid, options: options)
+  }
+
+  /// A hardware event by name ("cycles", "branches", ...); throws for an unknown name.
+  public static func hardware(
+    named name: String, description: String? = nil, cpu: Int32 = -1, pid: Int32 = -1,
+    options: PerfEventOptions = .init()
+  ) throws -> PerfEvent {
+    guard let event = HardwareEvent(name: name) else {
+      let known = HardwareEvent.allCases.map(\.rawValue).joined(separator: ", ")
+      throw KernelError(
+        operation: "perf_event_open", subject: description ?? "hardware:\(name)", errno: EINVAL,
+        explanation: "unknown hardware event '\(name)'; known: \(known)")
+    }
+    return try hardware(event, description: description, cpu: cpu, pid: pid, options: options)
+  }
+
+  /// Which family an event belongs to, for error wording.
+  enum Kind { case tracepoint, software, hardware }
+
+  static func open(
+    type: UInt32, config: UInt64, kind: Kind, description: String, cpu: Int32, pid: Int32, options: PerfEventOptions
+  ) throws -> PerfEvent {
+    if cpu < 0 && pid < 0 {
+      throw KernelError(
+        operation: "perf_event_open", subject: description, errno: EINVAL,
+        explanation: "an event needs a CPU or a pid (both were -1)")
+    }
+    var attr = scry_perf_config()
+    attr.type = type
+    attr.config = config
+    attr.disabled = options.startDisabled ? 1 : 0
+    attr.inherit = options.inherit ? 1 : 0
+    attr.want_comm = options.recordComm ? 1 : 0
+    attr.want_task = options.recordTasks ? 1 : 0
+    attr.read_format = options.readLostCount ? readFormatLost : 0
+    if options.useMonotonicClock {
+      attr.use_clockid = 1
+      attr.clockid = CLOCK_MONOTONIC
+    }
+    if !options.countingOnly {
+      attr.sample_type = options.sampleType.rawValue
+      if let frequency = options.sampleFrequency {
+        attr.use_freq = 1
+        attr.period_or_freq = frequency
+      } else {
+        attr.period_or_freq = max(options.samplePeriod, 1)
+      }
+      attr.wakeup_watermark = options.wakeupWatermarkBytes
+    }
+    let fd = scry_perf_event_open(&attr, pid, cpu, -1)
+    guard fd >= 0 else {
+      throw openError(errno: Glibc.errno, kind: kind, description: description, cpu: cpu, pid: pid)
+    }
+    return PerfEvent(fd: fd, description: description, cpu: cpu, pid: pid, options: options)
+  }
+
+  /// PERF_FORMAT_LOST.
+  static let readFormatLost: UInt64 = 1 << 4
+
+  /// Turns a perf_event_open errno into a sentence with the usual cause and fix.
+  static func openError(errno code: Int32, kind: Kind, description: String, cpu: Int32, pid: Int32) -> KernelError {
+    let explanation: String?
+    switch code {
+    case EACCES, EPERM:
+      let paranoid =
+        (try? FileSystem.readText("/proc/sys/kernel/perf_event_paranoid"))?
+        .filter { $0 != "\n" } ?? "unknown"
+      explanation = "needs root or CAP_PERFMON (kernel.perf_event_paranoid is \(paranoid))"
+    case ENOENT where kind == .hardware, EOPNOTSUPP where kind == .hardware, ENODEV where kind == .hardware:
+      explanation = "this machine has no hardware performance counters (no PMU); \(description) cannot be counted here"
+    case ENOENT where kind == .tracepoint:
+      explanation = "the kernel has no tracepoint with this id"
+    case EMFILE, ENFILE:
+      explanation = "too many open files: raise the limit with `ulimit -n` (one fd per CPU per probe)"
+    case ENODEV:
+      explanation = cpu >= 0 ? "cpu \(cpu) is offline or does not exist" : "the device does not support this event"
+    case ESRCH:
+      explanation = "no process with pid \(pid)"
+    case EINVAL:
+      explanation = "the kernel rejected the event's attributes for \(description) (invalid argument)"
+    case EOPNOTSUPP:
+      explanation = "this event does not support the requested sampling mode"
+    case EBUSY:
+      explanation = "the counter is in exclusive use by another program"
+    default:
+      explanation = nil
+    }
+    return KernelError(
+      operation: "perf_event_open", subject: description, errno: code, explanation: explanation,
+      cpu: cpu >= 0 ? cpu : nil)
+  }
+
+  /// Starts counting/sampling. The corresponding call is `ioctl(PERF_EVENT_IOC_ENABLE)`.
+  public func enable() throws {
+    _ = try checkedCall("PERF_EVENT_IOC_ENABLE", description) { scry_perf_enable(handle.raw) }
+  }
+
+  /// Stops counting/sampling (records already in the ring stay there).
+  public func disable() throws {
+    _ = try checkedCall("PERF_EVENT_IOC_DISABLE", description) { scry_perf_disable(handle.raw) }
+  }
+
+  /// Resets the count to zero.
+  public func reset() throws {
+    _ = try checkedCall("PERF_EVENT_IOC_RESET", description) { scry_perf_reset(handle.raw) }
+  }
+
+  /// Sets a tracefs filter (tracepoints only), e.g. "common_pid == 42 && fd > 2"; the kernel
+  /// then drops non-matching events before they reach the ring.
+  public func setFilter(_ filter: String) throws {
+    let result = scry_perf_set_filter(handle.raw, filter)
+    if result < 0 {
+      let code = Glibc.errno
+      throw KernelError(
+        operation: "PERF_EVENT_IOC_SET_FILTER", subject: description, errno: code,
+        explanation: code == EINVAL ? "the kernel rejected the filter '\(filter)'" : nil,
+        cpu: cpu >= 0 ? cpu : nil)
+    }
+  }
+
+  /// Sends this event's records into `other`'s ring (same CPU), so several events on one
+  /// CPU share one ring. The corresponding call is `ioctl(PERF_EVENT_IOC_SET_OUTPUT)`.
+  public func setOutput(to other: PerfEvent) throws {
+    _ = try checkedCall("PERF_EVENT_IOC_SET_OUTPUT", description) { scry_perf_set_output(handle.raw, other.fd) }
+  }
+
+  /// The id the kernel stamps on this event's samples (PERF_SAMPLE_IDENTIFIER), to tell
+  /// apart events that share one ring.
+  public func kernelID() throws -> UInt64 {
+    var id: UInt64 = 0
+    _ = try checkedCall("PERF_EVENT_IOC_ID", description) { scry_perf_event_id(handle.raw, &id) }
+    return id
+  }
+
+  /// The event's count so far (events seen, or nanoseconds for the clock events); 0 if the
+  /// read fails.
+  public func readCount() -> UInt64 {
+    readCounts().count
+  }
+
+  /// The count and, with `options.readLostCount`, the samples the kernel dropped.
+  public func readCounts() -> (count: UInt64, lost: UInt64) {
+    var values: (UInt64, UInt64) = (0, 0)
+    let want = options.readLostCount ? 16 : 8
+    let got = withUnsafeMutableBytes(of: &values) { Glibc.read(handle.raw, $0.baseAddress, want) }
+    guard got == want else { return (0, 0) }
+    return (values.0, options.readLostCount ? values.1 : 0)
+  }
+}

@@ -1,0 +1,55 @@
+import ScryLanguage
+
+/// Renders a plan for `scry --plan`: what will be attached, with which sample fields and
+/// kernel filters, and the maps with their types. `actionSizes` comes from the runtime's compiler.
+public enum PlanPrinter {
+  public static func render(_ plan: Plan, actionSizes: [Int] = []) -> String {
+    var out = "Plan: \(plan.attachments.count) attachment\(plan.attachments.count == 1 ? "" : "s")"
+    out += ", \(plan.maps.count) map\(plan.maps.count == 1 ? "" : "s")\n"
+    out += "\nattachments:\n"
+    for (i, a) in plan.attachments.enumerated() {
+      out += "  [\(i)] \(a.probe.name)\n"
+      out += "      kind: \(describe(a.probe))\n"
+      out += "      block: \(a.blockIndex)\n"
+      guard a.probe.kind.hasEventContext else { continue }
+      out += "      scope: \(a.scope)\n"
+      if let counting = a.counting {
+        let key = counting.isKeyedByProbe ? "[probe]" : ""
+        out += "      mode: counting (no ring; kernel counter folded into \(plan.maps[counting.mapIndex].name)\(key))\n"
+      } else {
+        out += "      mode: sampling, fields: \(a.sampleFields)\n"
+      }
+      if let filter = a.kernelFilter {
+        out += "      kernel filter: \(filter)\(a.kernelFilterIsWholePredicate ? "" : " (rest of predicate in user space)")\n"
+      }
+    }
+    out += "\nmaps:\n"
+    if plan.maps.isEmpty { out += "  (none)\n" }
+    for map in plan.maps {
+      let key = map.keyTypes.isEmpty ? "no key" : "key (" + map.keyTypes.map(\.description).joined(separator: ", ") + ")"
+      out += "  \(map.name): \(key) -> \(map.valueType)\n"
+    }
+    out += "\nactions:\n"
+    for (i, block) in plan.program.program.probes.enumerated() {
+      let specs = block.specs.map(\.text).joined(separator: ", ")
+      let size = i < actionSizes.count ? ", \(actionSizes[i]) nodes" : ""
+      let predicate = block.predicate == nil ? "" : ", with predicate"
+      out += "  [\(i)] \(specs): \(block.body.allStatements().count) statements\(predicate)\(size)\n"
+    }
+    return out
+  }
+
+  static func describe(_ probe: ResolvedProbe) -> String {
+    switch probe.target {
+    case .special: return probe.kind.rawValue
+    case .timer(let ns, _, _): return "\(probe.kind.rawValue) timer, every \(ns) ns"
+    case .tracepoint(let category, let name, _): return "tracepoint \(category):\(name) (perf, PERF_TYPE_TRACEPOINT)"
+    case .perfEvent(let name, let period):
+      return "\(probe.kind.rawValue) event \(name)" + (period > 0 ? ", period \(period)" : "")
+    case .userFunction(let path, let symbol, let offset):
+      return "\(probe.kind.rawValue) \(path):\(symbol ?? "")+\(offset)"
+    case .kernelFunction(let symbol, let offset): return "\(probe.kind.rawValue) \(symbol)+\(offset)"
+    case .other(let parts): return "\(probe.kind.rawValue) " + parts.joined(separator: ":")
+    }
+  }
+}

@@ -1,0 +1,199 @@
+import ScryLanguage
+
+/// Turns a checked program into a `Plan`: one attachment per concrete probe, with the sample
+/// fields its block reads, the predicate part the kernel can filter, and counting where it suffices.
+public enum Planner {
+  public static func plan(_ program: CheckedProgram) -> Plan {
+    precondition(!program.diagnostics.hasErrors, "plan only programs that checked clean")
+    let probes = program.program.probes
+    var blocks: [BlockNeeds] = []
+    var attachments: [Attachment] = []
+    let mapUses = mapUseCounts(program)
+    for (index, block) in probes.enumerated() {
+      let needs = analyze(block, in: program)
+      blocks.append(needs)
+      let resolved = index < program.probes.count ? program.probes[index] : []
+      let filter = block.predicate.flatMap { FilterPushdown.kernelFilter(for: $0, in: program) }
+      let scope = block.predicate.map { taskScope(of: $0, in: program) } ?? .systemWide
+      let counting = countingTarget(for: block, in: program, mapUses: mapUses)
+      for probe in resolved {
+        var attachment = Attachment(probe: probe, blockIndex: index, scope: scope)
+        guard probe.kind.hasEventContext else {
+          attachments.append(attachment)
+          continue
+        }
+        if probe.kind == .tracepoint {
+          attachment.kernelFilter = filter?.text
+          attachment.kernelFilterIsWholePredicate = filter?.isWhole ?? false
+        }
+        if let counting, probe.kind != .profile {
+          attachment.counting = counting
+        } else {
+          attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
+        }
+        attachments.append(attachment)
+      }
+    }
+    // Order is only observable across events when more than one ring can feed the actions.
+    let sampled = attachments.filter { $0.probe.kind.hasEventContext && $0.counting == nil }
+    for i in attachments.indices where attachments[i].probe.kind.hasEventContext && attachments[i].counting == nil {
+      if blocks[attachments[i].blockIndex].observesOrder || sampled.count > 1 && anyObservesOrder(blocks) {
+        attachments[i].sampleFields.insert(.time)
+      }
+    }
+    return Plan(program: program, attachments: attachments, blocks: blocks)
+  }
+
+  private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }
+
+  /// Sample fields for a block's needs; tracepoints take `tid` from the record's `common_pid` when the record is read anyway.
+  static func sampleFields(for kind: ProbeKind, needs: BlockNeeds, eventProbeCount: Int) -> SampleFields {
+    var fields: SampleFields = []
+    let b = needs.builtins
+    let isTracepoint = kind == .tracepoint
+    if needs.readsArgs && isTracepoint { fields.insert(.raw) }
+    if b.contains("pid") || b.contains("uid") || b.contains("gid") || b.contains("cgroup") { fields.insert(.tid) }
+    if b.contains("tid") || b.contains("comm") || b.contains("username") {
+      if !fields.contains(.raw) { fields.insert(.tid) }
+    }
+    if b.contains("nsecs") || b.contains("elapsed") || needs.observesOrder { fields.insert(.time) }
+    if b.contains("cpu") || b.contains("numaid") { fields.insert(.cpu) }
+    if b.contains("kstack") { fields.insert(.kernelStack) }
+    if b.contains("ustack") { fields.insert(.userStack) }
+    if b.contains("func") || b.contains("ip") { fields.insert(.ip) }
+    return fields
+  }
+
+  /// Builtins, `args` and order-sensitive statements of one block.
+  static func analyze(_ block: ProbeBlock, in program: CheckedProgram) -> BlockNeeds {
+    var needs = BlockNeeds()
+    block.forEachExpression { expr in
+      switch program.resolutions[expr.id] {
+      case .builtin(let builtin)?:
+        needs.builtins.insert(builtinName(builtin))
+        if builtin == .args { needs.readsArgs = true }
+        if case .arg = builtin { needs.readsArgs = true }
+      default: break
+      }
+      if case .call(let name, _, _) = expr.kind, orderedFunctions.contains(name) { needs.observesOrder = true }
+    }
+    if needs.builtins.contains("nsecs") || needs.builtins.contains("elapsed") { needs.observesOrder = true }
+    for stmt in block.body.allStatements() {
+      // A plain assignment to a map keeps the last writer: which one is last depends on order.
+      if case .assign(let target, nil, let value) = stmt.kind, case .map = target.kind,
+        !isAggregationCall(value)
+      {
+        needs.observesOrder = true
+      }
+    }
+    return needs
+  }
+
+  static let orderedFunctions: Set<String> = [
+    "printf", "print", "time", "cat", "system", "exit", "join", "strftime", "signal", "clear", "zero", "delete",
+  ]
+
+  static func isAggregationCall(_ e: Expr) -> Bool {
+    if case .call(let name, _, _) = e.kind {
+      return ["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"].contains(name)
+    }
+    return false
+  }
+
+  static func builtinName(_ b: Builtin) -> String {
+    switch b {
+    case .pid: return "pid"
+    case .tid: return "tid"
+    case .uid: return "uid"
+    case .gid: return "gid"
+    case .nsecs: return "nsecs"
+    case .elapsed: return "elapsed"
+    case .cpu: return "cpu"
+    case .comm: return "comm"
+    case .probe: return "probe"
+    case .function: return "func"
+    case .rand: return "rand"
+    case .cgroup: return "cgroup"
+    case .retval: return "retval"
+    case .args: return "args"
+    case .kstack: return "kstack"
+    case .ustack: return "ustack"
+    case .curtask: return "curtask"
+    case .username: return "username"
+    case .cpid: return "cpid"
+    case .jiffies: return "jiffies"
+    case .numaid: return "numaid"
+    case .arg(let n): return "arg\(n)"
+    case .stackArg(let n): return "sarg\(n)"
+    }
+  }
+
+  /// `pid == cpid` or `pid == 1234` as a top-level conjunct pins the block to one process.
+  static func taskScope(of predicate: Expr, in program: CheckedProgram) -> TaskScope {
+    for conjunct in FilterPushdown.conjuncts(of: predicate) {
+      guard case .binary(.equal, let a, let b) = conjunct.kind else { continue }
+      for (lhs, rhs) in [(a, b), (b, a)] {
+        guard case .builtin(.pid)? = program.resolutions[lhs.id] else { continue }
+        if case .builtin(.cpid)? = program.resolutions[rhs.id] { return .tracedProcess }
+        if case .integer(let n) = rhs.kind, n > 0, n <= UInt64(Int32.max) { return .process(Int32(n)) }
+      }
+    }
+    return .systemWide
+  }
+
+  /// How many expressions name each map, over the whole program.
+  static func mapUseCounts(_ program: CheckedProgram) -> [String: Int] {
+    var uses: [String: Int] = [:]
+    for block in program.program.probes {
+      block.forEachExpression { expr in
+        // Printing, clearing or zeroing a counted map is fine: the runtime folds counters in first.
+        if case .call(let name, _, let args) = expr.kind, ["print", "clear", "zero"].contains(name),
+          let first = args.first, case .map(let mapName)? = program.resolutions[first.id]
+        {
+          uses[mapName, default: 0] -= 1
+        }
+        if case .map(let name)? = program.resolutions[expr.id] { uses[name, default: 0] += 1 }
+      }
+    }
+    return uses
+  }
+
+  /// A block that is exactly `@m = count()`, `@m[probe] = count()` or `@m++`, with no predicate,
+  /// on a map nothing else reads, can be served by the kernel's event counter.
+  static func countingTarget(for block: ProbeBlock, in program: CheckedProgram, mapUses: [String: Int])
+    -> CountingTarget?
+  {
+    guard block.predicate == nil, block.body.statements.count == 1 else { return nil }
+    let stmt = block.body.statements[0]
+    let target: Expr
+    var isAggregation = false
+    switch stmt.kind {
+    case .assign(let t, nil, let value):
+      guard case .call("count", _, let args) = value.kind, args.isEmpty else { return nil }
+      target = t
+      isAggregation = true
+    case .expression(let e):
+      guard case .update(let t, true, _) = e.kind else { return nil }
+      target = t
+    default:
+      return nil
+    }
+    guard case .map(_, let keys, _) = target.kind, let name = mapName(target, in: program),
+      let mapIndex = program.maps.firstIndex(where: { $0.name == name })
+    else { return nil }
+    var keyedByProbe = false
+    if keys.count == 1, case .builtin(.probe)? = program.resolutions[keys[0].id] {
+      keyedByProbe = true
+    } else if !keys.isEmpty {
+      return nil
+    }
+    // The map may appear only here (print/clear/zero at exit fold the counters in first).
+    if mapUses[name, default: 0] > 1 { return nil }
+    return CountingTarget(mapIndex: mapIndex, isKeyedByProbe: keyedByProbe, isAggregation: isAggregation)
+  }
+
+  static func mapName(_ expr: Expr, in program: CheckedProgram) -> String? {
+    if case .map(let name)? = program.resolutions[expr.id] { return name }
+    return nil
+  }
+}

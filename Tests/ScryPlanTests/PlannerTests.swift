@@ -1,0 +1,96 @@
+import Testing
+import ScryLanguage
+@testable import ScryPlan
+
+/// Two recorded tracepoints, enough for planning decisions.
+struct PlanCatalog: ProbeCatalog {
+  static let getppid = RecordType(
+    name: "syscalls:sys_enter_getppid",
+    fields: [RecordField(name: "__syscall_nr", cType: "int", type: .integer(.int32), offset: 8, size: 4)], size: 16)
+  static let openat = RecordType(
+    name: "syscalls:sys_enter_openat",
+    fields: [
+      RecordField(name: "__syscall_nr", cType: "int", type: .integer(.int32), offset: 8, size: 4),
+      RecordField(name: "dfd", cType: "int", type: .int64, offset: 16, size: 8),
+      RecordField(name: "flags", cType: "int", type: .int64, offset: 32, size: 8),
+    ], size: 48)
+  static let sched = RecordType(
+    name: "sched:sched_switch",
+    fields: [
+      RecordField(name: "prev_comm", cType: "char", type: .string(capacity: 16), offset: 8, size: 16),
+      RecordField(name: "prev_pid", cType: "pid_t", type: .integer(.int32), offset: 24, size: 4),
+    ], size: 64)
+
+  func tracepoints(category: String, name: String) -> [(category: String, name: String)] {
+    let all = [("syscalls", "sys_enter_getppid"), ("syscalls", "sys_enter_openat"), ("sched", "sched_switch")]
+    return all.filter { (category == "*" || $0.0 == category) && (name == "*" || $0.1 == name || (name.hasSuffix("*") && $0.1.hasPrefix(name.dropLast()))) }
+  }
+
+  func record(category: String, name: String) -> RecordType? {
+    switch name {
+    case "sys_enter_getppid": return Self.getppid
+    case "sys_enter_openat": return Self.openat
+    case "sched_switch": return Self.sched
+    default: return nil
+    }
+  }
+}
+
+func plan(_ text: String) throws -> Plan {
+  let checked = Frontend.compile(SourceFile(name: "t", text: text), catalog: PlanCatalog())
+  try #require(!checked.diagnostics.hasErrors, "\(DiagnosticRenderer().render(checked.diagnostics, in: checked.program.source))")
+  return Planner.plan(checked)
+}
+
+@Suite struct PlannerTests {
+  @Test func angleBlockCounterIsOneTracepointWithAStringKeyedMap() throws {
+    let plan = try plan("tracepoint:sched:sched_switch < count[comm]++ >")
+    #expect(plan.attachments.count == 1)
+    #expect(plan.attachments[0].probe.name == "tracepoint:sched:sched_switch")
+    #expect(plan.maps.map(\.name) == ["count"])
+    #expect(plan.maps[0].keyTypes == [.comm])
+    let text = PlanPrinter.render(plan)
+    #expect(text.contains("count: key (string[16]) -> int64"), "\(text)")
+  }
+
+  @Test func keylessCountUsesTheKernelCounter() throws {
+    let plan = try plan("tracepoint:syscalls:sys_enter_getppid { @c = count(); }")
+    #expect(plan.attachments[0].counting != nil)
+    #expect(plan.attachments[0].sampleFields.isEmpty)
+  }
+
+  @Test func countKeyedByProbeCountsEveryMatch() throws {
+    let plan = try plan("tracepoint:syscalls:sys_enter_* { @[probe] = count(); }")
+    #expect(plan.attachments.count == 2)
+    #expect(plan.attachments.allSatisfy { $0.counting?.isKeyedByProbe == true })
+  }
+
+  @Test func readingTheEventNeedsSamples() throws {
+    let plan = try plan("tracepoint:syscalls:sys_enter_getppid { printf(\"%d\\n\", pid); }")
+    #expect(plan.attachments[0].counting == nil)
+    #expect(plan.attachments[0].sampleFields.contains(.tid))
+  }
+
+  @Test func predicateOnFieldsIsPushedToTheKernel() throws {
+    let plan = try plan("tracepoint:syscalls:sys_enter_openat /args.dfd == 3 && args.flags & 64/ { @ = count(); }")
+    #expect(plan.attachments[0].kernelFilter == "(dfd == 3) && (flags & 64)")
+    #expect(plan.attachments[0].kernelFilterIsWholePredicate)
+  }
+
+  @Test func onlyExpressibleConjunctsArePushed() throws {
+    let plan = try plan("tracepoint:syscalls:sys_enter_openat /args.dfd > 2 && comm == \"bash\"/ { @[comm] = count(); }")
+    #expect(plan.attachments[0].kernelFilter == "dfd > 2")
+    #expect(!plan.attachments[0].kernelFilterIsWholePredicate)
+  }
+
+  @Test func pidEqualsCpidAttachesPerTask() throws {
+    let plan = try plan("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); }")
+    #expect(plan.attachments[0].scope == .tracedProcess)
+  }
+
+  @Test func specialProbesHaveNoEventFields() throws {
+    let plan = try plan("BEGIN { @x = 1; } interval:s:1 { exit(); } END { print(@x); }")
+    #expect(plan.attachments.map(\.probe.kind) == [.begin, .interval, .end])
+    #expect(!plan.hasEventProbes)
+  }
+}
