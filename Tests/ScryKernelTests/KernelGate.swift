@@ -46,7 +46,13 @@ func openFDs() -> Set<Int32> {
     let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
       String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
     }
-    if let fd = Int32(name), fd != dirFD { result.insert(fd) }
+    // Only kernel-object fds (perf events, epoll, signalfd, timerfd, pidfd): pipes and files
+    // come and go as other suites run in parallel.
+    if let fd = Int32(name), fd != dirFD {
+      var target = [CChar](repeating: 0, count: 256)
+      let n = readlink("/proc/self/fd/\(name)", &target, 255)
+      if n > 0, String(cString: target).hasPrefix("anon_inode:") { result.insert(fd) }
+    }
   }
   closedir(dir)
   return result

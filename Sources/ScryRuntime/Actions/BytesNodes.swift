@@ -1,0 +1,257 @@
+import Glibc
+import ScryLanguage
+
+final class BytesConstant: BytesNode {
+  let bytes: Scratch
+  init(_ value: [UInt8], type: ScryType) {
+    bytes = Scratch(type.byteSize)
+    super.init(type: type)
+    value.withUnsafeBytes { StringBytes.store($0.baseAddress!, length: $0.count, into: bytes.pointer, capacity: type.byteSize) }
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    destination.copyMemory(from: bytes.pointer, byteCount: byteSize)
+  }
+}
+
+final class CommValue: BytesNode {
+  init() { super.init(type: .comm) }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) { m.comm().store(to: destination) }
+}
+
+final class ProbeNameValue: BytesNode {
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    let name = m.probeName
+    if let base = name.baseAddress {
+      StringBytes.store(base, length: name.count, into: destination, capacity: byteSize)
+    } else {
+      destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+    }
+  }
+}
+
+/// `char name[N]` in a tracepoint record.
+final class RecordCharArray: BytesNode {
+  let offset: Int
+  let count: Int
+  init(offset: Int, count: Int, type: ScryType) {
+    self.offset = offset
+    self.count = count
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    guard let raw = m.raw, offset + count <= m.rawSize else {
+      destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+      return
+    }
+    let length = StringBytes.length(raw + offset, count)
+    StringBytes.store(raw + offset, length: length, into: destination, capacity: byteSize)
+  }
+}
+
+/// `__data_loc char[] name`: a u32 holding (length << 16 | offset) of the string in the record.
+final class RecordDataLocationString: BytesNode {
+  let offset: Int
+  init(offset: Int, type: ScryType) {
+    self.offset = offset
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    guard let raw = m.raw, offset + 4 <= m.rawSize else {
+      destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+      return
+    }
+    let location = raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+    let start = Int(location & 0xffff)
+    let available = min(Int(location >> 16), max(0, m.rawSize - start))
+    let length = start < m.rawSize ? StringBytes.length(raw + start, available) : 0
+    StringBytes.store(raw + min(start, m.rawSize), length: length, into: destination, capacity: byteSize)
+  }
+}
+
+final class VariableBytes: BytesNode {
+  let offset: Int
+  init(offset: Int, type: ScryType) {
+    self.offset = offset
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    destination.copyMemory(from: m.variables + offset, byteCount: byteSize)
+  }
+}
+
+/// Integers laid out as 8 bytes: to put an int into a tuple, key or printf argument.
+final class IntAsBytes: BytesNode {
+  let operand: IntNode
+  init(_ operand: IntNode, type: ScryType) {
+    self.operand = operand
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    destination.storeBytes(of: operand.eval(m), as: UInt64.self)
+  }
+  override var size: Int { 1 + operand.size }
+}
+
+/// `(a, b, …)`: elements packed in order.
+final class TupleValue: BytesNode {
+  let elements: [BytesNode]
+  init(_ elements: [BytesNode], type: ScryType) {
+    self.elements = elements
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    var offset = 0
+    for element in elements {
+      element.eval(m, into: destination + offset)
+      offset += element.byteSize
+    }
+  }
+  override var size: Int { 1 + elements.reduce(0) { $0 + $1.size } }
+}
+
+/// A slice of another bytes value: a tuple element.
+final class BytesSlice: BytesNode {
+  let source: BytesNode
+  let offset: Int
+  let scratch: Scratch
+  init(_ source: BytesNode, offset: Int, type: ScryType) {
+    self.source = source
+    self.offset = offset
+    self.scratch = Scratch(source.byteSize)
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    source.eval(m, into: scratch.pointer)
+    destination.copyMemory(from: scratch.pointer + offset, byteCount: byteSize)
+  }
+  override var size: Int { 1 + source.size }
+}
+
+/// Re-lays a value into a wider layout (a string into a larger slot, a tuple whose strings widen).
+final class BytesConvert: BytesNode {
+  let source: BytesNode
+  let scratch: Scratch
+  init(_ source: BytesNode, to type: ScryType) {
+    self.source = source
+    self.scratch = Scratch(source.byteSize)
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    source.eval(m, into: scratch.pointer)
+    BytesConvert.convert(scratch.pointer, from: source.type, into: destination, to: type)
+  }
+  override var size: Int { 1 + source.size }
+
+  static func convert(
+    _ source: UnsafeRawPointer, from: ScryType, into destination: UnsafeMutableRawPointer, to: ScryType
+  ) {
+    switch (from, to) {
+    case (.string(let a), .string(let b)):
+      StringBytes.store(source, length: StringBytes.length(source, a), into: destination, capacity: b)
+    case (.tuple(let fs), .tuple(let ts)) where fs.count == ts.count:
+      var i = 0
+      var o = 0
+      for (f, t) in zip(fs, ts) {
+        convert(source + i, from: f, into: destination + o, to: t)
+        i += f.byteSize
+        o += t.byteSize
+      }
+    default:
+      let n = min(from.byteSize, to.byteSize)
+      destination.copyMemory(from: source, byteCount: n)
+      if to.byteSize > n { (destination + n).initializeMemory(as: UInt8.self, repeating: 0, count: to.byteSize - n) }
+    }
+  }
+}
+
+final class BytesTernary: BytesNode {
+  let condition: IntNode
+  let then: BytesNode
+  let otherwise: BytesNode
+  init(_ condition: IntNode, _ then: BytesNode, _ otherwise: BytesNode, type: ScryType) {
+    self.condition = condition
+    self.then = then
+    self.otherwise = otherwise
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    if condition.eval(m) != 0 { then.eval(m, into: destination) } else { otherwise.eval(m, into: destination) }
+  }
+  override var size: Int { 1 + condition.size + then.size + otherwise.size }
+}
+
+/// `str(s, n)` of a string: truncates to n - 1 characters.
+final class StringTruncate: BytesNode {
+  let source: BytesNode
+  let length: IntNode
+  let scratch: Scratch
+  init(_ source: BytesNode, length: IntNode, type: ScryType) {
+    self.source = source
+    self.length = length
+    self.scratch = Scratch(source.byteSize)
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    source.eval(m, into: scratch.pointer)
+    let limit = Int(clamping: Int64(bitPattern: length.eval(m)))
+    let n = min(StringBytes.length(scratch.pointer, source.byteSize), max(0, limit - 1))
+    StringBytes.store(scratch.pointer, length: n, into: destination, capacity: byteSize)
+  }
+  override var size: Int { 1 + source.size + length.size }
+}
+
+/// An integer formatted as decimal text: `str(42)`.
+final class IntAsString: BytesNode {
+  let operand: IntNode
+  let isSigned: Bool
+  init(_ operand: IntNode, isSigned: Bool, type: ScryType) {
+    self.operand = operand
+    self.isSigned = isSigned
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    let v = operand.eval(m)
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    let count = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
+      var magnitude = isSigned && Int64(bitPattern: v) < 0 ? 0 &- v : v
+      var i = buffer.count
+      repeat {
+        i -= 1
+        buffer[i] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+        magnitude /= 10
+      } while magnitude > 0
+      if isSigned && Int64(bitPattern: v) < 0 {
+        i -= 1
+        buffer[i] = UInt8(ascii: "-")
+      }
+      let n = buffer.count - i
+      StringBytes.store(buffer.baseAddress! + i, length: n, into: destination, capacity: byteSize)
+      return n
+    }
+    _ = count
+  }
+  override var size: Int { 1 + operand.size }
+}
+
+/// `strftime(fmt, ns)`: formats a time (nanoseconds since boot, as bpftrace) in local time.
+final class StrftimeValue: BytesNode {
+  let format: [CChar]
+  let nanoseconds: IntNode
+  init(format: [UInt8], nanoseconds: IntNode) {
+    self.format = format.map { CChar(bitPattern: $0) } + [0]
+    self.nanoseconds = nanoseconds
+    super.init(type: .defaultString)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    // bpftrace's strftime takes boot-relative nanoseconds and adds the boot time.
+    let bootOffset = Clock.realtimeNanoseconds() &- Clock.monotonicNanoseconds()
+    var seconds = time_t((nanoseconds.eval(m) &+ bootOffset) / 1_000_000_000)
+    var parts = tm()
+    localtime_r(&seconds, &parts)
+    let n = format.withUnsafeBufferPointer { f in
+      strftime(destination.assumingMemoryBound(to: CChar.self), byteSize, f.baseAddress!, &parts)
+    }
+    (destination + n).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - n)
+  }
+  override var size: Int { 1 + nanoseconds.size }
+}

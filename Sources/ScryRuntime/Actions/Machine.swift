@@ -1,0 +1,82 @@
+import Glibc
+import ScryLanguage
+import ScryKernel
+
+/// The state actions run against: the current event, scratch variables, maps and output.
+/// One per session; actions are evaluated one event at a time on one thread.
+public final class Machine {
+  // The current event. Set by the event loop before each action; zero for BEGIN/END/interval.
+  public var raw: UnsafeRawPointer?
+  public var rawSize = 0
+  public var pid: UInt32 = 0
+  public var tid: UInt32 = 0
+  public var cpu: UInt32 = 0
+  public var time: UInt64 = 0
+  public var ip: UInt64 = 0
+  /// The running attachment's probe name, bpftrace style (`tracepoint:sched:sched_switch`).
+  public var probeName: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+
+  /// Scratch variables of the running block, laid out by the compiler.
+  let variables: UnsafeMutableRawPointer
+  let variablesSize: Int
+  public let output: OutputBuffer
+  public let maps: [MapStorage]
+  /// `CLOCK_MONOTONIC` when the session started, for `elapsed`.
+  public var startTime: UInt64
+  public var childPid: UInt32 = 0
+  public let positionals: [String]
+  /// Set by `exit()`: the loop stops after the current event.
+  public var exitRequested = false
+  public var exitCode: Int32 = 0
+  /// `system()` and `signal()` run only when the session was started with `--unsafe`.
+  public let allowsUnsafe: Bool
+  /// Names tasks for `comm`; nil outside event probes (then Scry's own name is used).
+  public var processTable: ProcessTable?
+  let ownComm: TaskName
+  /// Folds kernel counters (counting-mode attachments) into their maps before maps are printed or reset.
+  public var foldCounters: ((Machine) -> Void)?
+  /// Xorshift state for `rand`.
+  var randomState: UInt64
+
+  public init(
+    maps: [MapStorage], output: OutputBuffer, variablesSize: Int, positionals: [String], allowsUnsafe: Bool
+  ) {
+    self.maps = maps
+    self.output = output
+    self.variablesSize = max(variablesSize, 8)
+    self.variables = UnsafeMutableRawPointer.allocate(byteCount: self.variablesSize, alignment: 8)
+    self.variables.initializeMemory(as: UInt8.self, repeating: 0, count: self.variablesSize)
+    self.positionals = positionals
+    self.allowsUnsafe = allowsUnsafe
+    self.startTime = Clock.monotonicNanoseconds()
+    self.ownComm = TaskName.ofCurrentProcess()
+    self.randomState = Clock.monotonicNanoseconds() | 1
+  }
+
+  deinit { variables.deallocate() }
+
+  /// Clears the event fields, for probes that have no event (BEGIN, END, interval).
+  public func resetEvent() {
+    raw = nil
+    rawSize = 0
+    pid = UInt32(truncatingIfNeeded: getpid())
+    tid = pid
+    cpu = 0
+    time = Clock.monotonicNanoseconds()
+    ip = 0
+  }
+
+  /// The name of the task that caused the event, as 16 NUL-padded bytes.
+  @inline(__always)
+  func comm() -> TaskName {
+    if let table = processTable { return table.comm(of: tid) }
+    return ownComm
+  }
+
+  func nextRandom() -> UInt64 {
+    randomState ^= randomState << 13
+    randomState ^= randomState >> 7
+    randomState ^= randomState << 17
+    return randomState & 0xffff_ffff
+  }
+}

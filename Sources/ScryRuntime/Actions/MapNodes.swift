@@ -1,0 +1,242 @@
+import Glibc
+import ScryLanguage
+
+/// Builds a map's packed key into a buffer owned by the access site, and hashes it.
+final class MapKey {
+  let components: [BytesNode]
+  let buffer: Scratch
+  let byteSize: Int
+  init(_ components: [BytesNode]) {
+    self.components = components
+    self.byteSize = components.reduce(0) { $0 + $1.byteSize }
+    self.buffer = Scratch(byteSize)
+  }
+  @inline(__always)
+  func build(_ m: Machine) -> UInt64 {
+    var offset = 0
+    for component in components {
+      component.eval(m, into: buffer.pointer + offset)
+      offset += component.byteSize
+    }
+    return MapStorage.hash(buffer.pointer, count: byteSize)
+  }
+  var size: Int { components.reduce(0) { $0 + $1.size } }
+}
+
+/// Reads an integer map value (0 when the key is absent). Aggregations read as bpftrace shows them.
+final class MapReadInt: IntNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  let aggregate: AggregateKind?
+  init(map: MapStorage, key: MapKey, aggregate: AggregateKind?) {
+    self.map = map
+    self.key = key
+    self.aggregate = aggregate
+  }
+  override func eval(_ m: Machine) -> UInt64 {
+    let hash = key.build(m)
+    guard let value = map.lookup(key: key.buffer.pointer, hash: hash, insert: false) else { return 0 }
+    let first = value.loadUnaligned(as: UInt64.self)
+    if case .avg? = aggregate {
+      let count = value.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+      return count == 0 ? 0 : UInt64(bitPattern: Int64(bitPattern: first) / Int64(bitPattern: count))
+    }
+    return first
+  }
+  override var size: Int { 1 + key.size }
+}
+
+final class MapReadBytes: BytesNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  init(map: MapStorage, key: MapKey, type: ScryType) {
+    self.map = map
+    self.key = key
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    let hash = key.build(m)
+    if let value = map.lookup(key: key.buffer.pointer, hash: hash, insert: false) {
+      destination.copyMemory(from: value, byteCount: byteSize)
+    } else {
+      destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+    }
+  }
+  override var size: Int { 1 + key.size }
+}
+
+final class MapStoreInt: StmtNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  let value: IntNode
+  init(map: MapStorage, key: MapKey, value: IntNode) {
+    self.map = map
+    self.key = key
+    self.value = value
+  }
+  override func exec(_ m: Machine) -> Flow {
+    let v = value.eval(m)
+    let hash = key.build(m)
+    map.lookup(key: key.buffer.pointer, hash: hash, insert: true)?.storeBytes(of: v, as: UInt64.self)
+    return .next
+  }
+  override var size: Int { 1 + key.size + value.size }
+}
+
+final class MapStoreBytes: StmtNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  let value: BytesNode
+  let scratch: Scratch
+  init(map: MapStorage, key: MapKey, value: BytesNode) {
+    self.map = map
+    self.key = key
+    self.value = value
+    self.scratch = Scratch(value.byteSize)
+  }
+  override func exec(_ m: Machine) -> Flow {
+    value.eval(m, into: scratch.pointer)
+    let hash = key.build(m)
+    map.lookup(key: key.buffer.pointer, hash: hash, insert: true)?.copyMemory(
+      from: scratch.pointer, byteCount: value.byteSize)
+    return .next
+  }
+  override var size: Int { 1 + key.size + value.size }
+}
+
+/// `@x++`, `@x += v`, `--@x`…: read-modify-write of an integer value; evaluates to the old
+/// (postfix) or new (prefix and compound) value.
+final class MapUpdateInt: IntNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  let operation: UpdateOperation
+  let operand: IntNode?
+  let returnsOld: Bool
+  init(map: MapStorage, key: MapKey, operation: UpdateOperation, operand: IntNode?, returnsOld: Bool) {
+    self.map = map
+    self.key = key
+    self.operation = operation
+    self.operand = operand
+    self.returnsOld = returnsOld
+  }
+  override func eval(_ m: Machine) -> UInt64 {
+    let rhs = operand?.eval(m) ?? 1
+    let hash = key.build(m)
+    guard let value = map.lookup(key: key.buffer.pointer, hash: hash, insert: true) else { return 0 }
+    let old = value.loadUnaligned(as: UInt64.self)
+    let new = operation.apply(old, rhs)
+    value.storeBytes(of: new, as: UInt64.self)
+    return returnsOld ? old : new
+  }
+  override var size: Int { 1 + key.size + (operand?.size ?? 0) }
+}
+
+/// The arithmetic of compound assignment and `++`/`--`.
+struct UpdateOperation {
+  let op: IntBinary.Op
+  let isSigned: Bool
+  @inline(__always)
+  func apply(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    switch op {
+    case .add: return a &+ b
+    case .sub: return a &- b
+    case .mul: return a &* b
+    case .div:
+      if b == 0 { return 0 }
+      return isSigned
+        ? UInt64(bitPattern: Int64(bitPattern: a).dividedReportingOverflow(by: Int64(bitPattern: b)).partialValue)
+        : a / b
+    case .mod:
+      if b == 0 { return 0 }
+      return isSigned
+        ? UInt64(
+          bitPattern: Int64(bitPattern: a).remainderReportingOverflow(dividingBy: Int64(bitPattern: b)).partialValue)
+        : a % b
+    case .and: return a & b
+    case .or: return a | b
+    case .xor: return a ^ b
+    case .shl: return b >= 64 ? 0 : a << b
+    case .shr: return isSigned ? UInt64(bitPattern: Int64(bitPattern: a) >> Int64(min(b, 63))) : (b >= 64 ? 0 : a >> b)
+    default: return b
+    }
+  }
+}
+
+/// `@x = count()`, `@x[k] = hist(v)`…
+final class MapAggregate: StmtNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  let kind: AggregateKind
+  let operand: IntNode?
+  init(map: MapStorage, key: MapKey, kind: AggregateKind, operand: IntNode?) {
+    self.map = map
+    self.key = key
+    self.kind = kind
+    self.operand = operand
+  }
+  override func exec(_ m: Machine) -> Flow {
+    let v = operand?.eval(m) ?? 0
+    let hash = key.build(m)
+    guard let value = map.lookup(key: key.buffer.pointer, hash: hash, insert: true) else { return .next }
+    switch kind {
+    case .count: Aggregation.count(value)
+    case .sum: Aggregation.sum(value, v)
+    case .avg: Aggregation.avg(value, v)
+    case .min(let isSigned): Aggregation.min(value, v, isSigned: isSigned)
+    case .max(let isSigned): Aggregation.max(value, v, isSigned: isSigned)
+    case .stats: Aggregation.stats(value, v)
+    case .hist: Aggregation.hist(value, v)
+    case .lhist(let low, let high, let step): Aggregation.lhist(value, v, min: low, max: high, step: step)
+    }
+    return .next
+  }
+  override var size: Int { 1 + key.size + (operand?.size ?? 0) }
+}
+
+final class MapDelete: StmtNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  init(map: MapStorage, key: MapKey) {
+    self.map = map
+    self.key = key
+  }
+  override func exec(_ m: Machine) -> Flow {
+    let hash = key.build(m)
+    _ = map.remove(key: key.buffer.pointer, hash: hash)
+    return .next
+  }
+}
+
+final class MapHasKey: IntNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  init(map: MapStorage, key: MapKey) {
+    self.map = map
+    self.key = key
+  }
+  override func eval(_ m: Machine) -> UInt64 {
+    let hash = key.build(m)
+    return map.lookup(key: key.buffer.pointer, hash: hash, insert: false) == nil ? 0 : 1
+  }
+}
+
+final class MapLength: IntNode {
+  unowned(unsafe) let map: MapStorage
+  init(map: MapStorage) { self.map = map }
+  override func eval(_ m: Machine) -> UInt64 { UInt64(map.count) }
+}
+
+/// `clear(@m)` and `zero(@m)`.
+final class MapReset: StmtNode {
+  unowned(unsafe) let map: MapStorage
+  let keepsKeys: Bool
+  init(map: MapStorage, keepsKeys: Bool) {
+    self.map = map
+    self.keepsKeys = keepsKeys
+  }
+  override func exec(_ m: Machine) -> Flow {
+    m.foldCounters?(m)
+    if keepsKeys { map.zero() } else { map.clear() }
+    return .next
+  }
+}

@@ -1,0 +1,199 @@
+import Glibc
+import ScryLanguage
+
+final class ExpressionStatement: StmtNode {
+  let expression: IntNode
+  init(_ expression: IntNode) { self.expression = expression }
+  override func exec(_ m: Machine) -> Flow {
+    _ = expression.eval(m)
+    return .next
+  }
+  override var size: Int { expression.size }
+}
+
+final class VariableStoreInt: StmtNode {
+  let offset: Int
+  let value: IntNode
+  init(offset: Int, value: IntNode) {
+    self.offset = offset
+    self.value = value
+  }
+  override func exec(_ m: Machine) -> Flow {
+    m.variables.storeBytes(of: value.eval(m), toByteOffset: offset, as: UInt64.self)
+    return .next
+  }
+  override var size: Int { 1 + value.size }
+}
+
+final class VariableStoreBytes: StmtNode {
+  let offset: Int
+  let value: BytesNode
+  let scratch: Scratch
+  init(offset: Int, value: BytesNode) {
+    self.offset = offset
+    self.value = value
+    self.scratch = Scratch(value.byteSize)
+  }
+  override func exec(_ m: Machine) -> Flow {
+    // Through scratch: the value may read the variable it replaces (`$s = ($s.1, $s.0)`).
+    value.eval(m, into: scratch.pointer)
+    (m.variables + offset).copyMemory(from: scratch.pointer, byteCount: value.byteSize)
+    return .next
+  }
+  override var size: Int { 1 + value.size }
+}
+
+final class VariableUpdateInt: IntNode {
+  let offset: Int
+  let operation: UpdateOperation
+  let operand: IntNode?
+  let returnsOld: Bool
+  init(offset: Int, operation: UpdateOperation, operand: IntNode?, returnsOld: Bool) {
+    self.offset = offset
+    self.operation = operation
+    self.operand = operand
+    self.returnsOld = returnsOld
+  }
+  override func eval(_ m: Machine) -> UInt64 {
+    let rhs = operand?.eval(m) ?? 1
+    let old = m.variables.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+    let new = operation.apply(old, rhs)
+    m.variables.storeBytes(of: new, toByteOffset: offset, as: UInt64.self)
+    return returnsOld ? old : new
+  }
+  override var size: Int { 1 + (operand?.size ?? 0) }
+}
+
+/// Runs statements in order, passing break/continue/return up.
+final class Sequence: StmtNode {
+  let statements: [StmtNode]
+  init(_ statements: [StmtNode]) { self.statements = statements }
+  override func exec(_ m: Machine) -> Flow {
+    for statement in statements {
+      let flow = statement.exec(m)
+      if flow != .next { return flow }
+    }
+    return .next
+  }
+  override var size: Int { statements.reduce(0) { $0 + $1.size } }
+}
+
+final class IfStatement: StmtNode {
+  let condition: IntNode
+  let then: Sequence
+  let otherwise: Sequence?
+  init(_ condition: IntNode, then: Sequence, otherwise: Sequence?) {
+    self.condition = condition
+    self.then = then
+    self.otherwise = otherwise
+  }
+  override func exec(_ m: Machine) -> Flow {
+    if condition.eval(m) != 0 { return then.exec(m) }
+    return otherwise?.exec(m) ?? .next
+  }
+  override var size: Int { 1 + condition.size + then.size + (otherwise?.size ?? 0) }
+}
+
+/// `while` and `unroll`: bounded, as bpftrace's verifier bounds loops.
+final class LoopStatement: StmtNode {
+  /// Iterations one loop may run per event before it is cut short (bpftrace's verifier allows ~1M instructions).
+  static let iterationLimit: UInt64 = 1 << 20
+  let condition: IntNode?
+  let count: IntNode?
+  let body: Sequence
+  init(condition: IntNode?, count: IntNode?, body: Sequence) {
+    self.condition = condition
+    self.count = count
+    self.body = body
+  }
+  override func exec(_ m: Machine) -> Flow {
+    let limit = count.map { min($0.eval(m), LoopStatement.iterationLimit) } ?? LoopStatement.iterationLimit
+    var i: UInt64 = 0
+    while i < limit {
+      if let condition, condition.eval(m) == 0 { break }
+      i += 1
+      switch body.exec(m) {
+      case .breakLoop: return .next
+      case .returnProbe: return .returnProbe
+      case .next, .continueLoop: continue
+      }
+    }
+    return .next
+  }
+  override var size: Int { 1 + (condition?.size ?? 0) + (count?.size ?? 0) + body.size }
+}
+
+/// `for ($i : start..end)`.
+final class RangeLoop: StmtNode {
+  let offset: Int
+  let start: IntNode
+  let end: IntNode
+  let body: Sequence
+  init(offset: Int, start: IntNode, end: IntNode, body: Sequence) {
+    self.offset = offset
+    self.start = start
+    self.end = end
+    self.body = body
+  }
+  override func exec(_ m: Machine) -> Flow {
+    var i = Int64(bitPattern: start.eval(m))
+    let end = Int64(bitPattern: self.end.eval(m))
+    var iterations: UInt64 = 0
+    while i < end && iterations < LoopStatement.iterationLimit {
+      m.variables.storeBytes(of: i, toByteOffset: offset, as: Int64.self)
+      iterations += 1
+      i += 1
+      switch body.exec(m) {
+      case .breakLoop: return .next
+      case .returnProbe: return .returnProbe
+      case .next, .continueLoop: continue
+      }
+    }
+    return .next
+  }
+  override var size: Int { 1 + start.size + end.size + body.size }
+}
+
+/// `for ($kv : @map)`: `$kv` is the tuple (key, value); iterates over a snapshot of the entries.
+final class MapLoop: StmtNode {
+  unowned(unsafe) let map: MapStorage
+  let offset: Int
+  let keySize: Int
+  let valueSize: Int
+  let body: Sequence
+  init(map: MapStorage, offset: Int, body: Sequence) {
+    self.map = map
+    self.offset = offset
+    self.keySize = map.keySize
+    self.valueSize = map.valueSize
+    self.body = body
+  }
+  override func exec(_ m: Machine) -> Flow {
+    // A snapshot, so that the body may update the map it walks.
+    var entries: [UInt8] = []
+    map.forEach { key, value in
+      entries.append(contentsOf: UnsafeRawBufferPointer(start: key, count: keySize))
+      entries.append(contentsOf: UnsafeRawBufferPointer(start: value, count: valueSize))
+    }
+    let stride = keySize + valueSize
+    guard stride > 0 else { return .next }
+    var position = 0
+    while position + stride <= entries.count {
+      entries.withUnsafeBytes { (m.variables + offset).copyMemory(from: $0.baseAddress! + position, byteCount: stride) }
+      position += stride
+      switch body.exec(m) {
+      case .breakLoop: return .next
+      case .returnProbe: return .returnProbe
+      case .next, .continueLoop: continue
+      }
+    }
+    return .next
+  }
+  override var size: Int { 1 + body.size }
+}
+
+final class FlowStatement: StmtNode {
+  let flow: Flow
+  init(_ flow: Flow) { self.flow = flow }
+  override func exec(_ m: Machine) -> Flow { flow }
+}

@@ -1,0 +1,181 @@
+import ScryLanguage
+
+/// A printf format bound to its checked argument types, ready to format packed arguments with C's rules
+/// (as bpftrace 0.17 hands them to the C library): no length modifier means `int`, so `%x` of -1 is
+/// `ffffffff`; `h`/`hh` truncate to 16/8 bits; `l`/`ll`/`z`/`j`/`t` keep 64. Formats without allocating.
+public final class CompiledPrintf {
+  enum Step {
+    case literal([UInt8])
+    case conversion(PrintfFormat.Conversion, offset: Int, type: ScryType)
+  }
+
+  let steps: [Step]
+  /// json mode formats here first, then escapes into the output; also holds %s of non-string values.
+  private let scratch = OutputBuffer(capturing: ())
+  private let jsonScratch = OutputBuffer(capturing: ())
+
+  public init(format: PrintfFormat, argumentTypes: [ScryType]) {
+    var steps: [Step] = []
+    var argument = 0
+    var offset = 0
+    for piece in format.pieces {
+      switch piece {
+      case .literal(let bytes):
+        steps.append(.literal(bytes))
+      case .conversion(let c):
+        let type = argument < argumentTypes.count ? argumentTypes[argument] : ScryType.int64
+        steps.append(.conversion(c, offset: offset, type: type))
+        offset += argument < argumentTypes.count ? type.byteSize : 0
+        argument += 1
+      }
+    }
+    self.steps = steps
+  }
+
+  /// Writes one printf call; json mode wraps it as `{"type": "printf", "data": "…"}`.
+  public func write(arguments: UnsafeRawPointer, to out: OutputBuffer) {
+    switch out.format {
+    case .text:
+      format(arguments, to: out)
+    case .json:
+      jsonScratch.reset()
+      format(arguments, to: jsonScratch)
+      out.append("{\"type\": \"printf\", \"data\": \"")
+      out.append(ValueFormatter.jsonEscaped(jsonScratch.capturedString))
+      out.append("\"}\n")
+    }
+  }
+
+  func format(_ arguments: UnsafeRawPointer, to out: OutputBuffer) {
+    for step in steps {
+      switch step {
+      case .literal(let bytes):
+        bytes.withUnsafeBufferPointer { if let b = $0.baseAddress { out.appendBytes(b, $0.count) } }
+      case .conversion(let c, let offset, let type):
+        convert(c, arguments + offset, type: type, to: out)
+      }
+    }
+  }
+
+  private func pad(_ n: Int, _ out: OutputBuffer) {
+    if n > 0 { out.appendRepeated(UInt8(ascii: " "), count: n) }
+  }
+
+  private func convert(_ c: PrintfFormat.Conversion, _ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer) {
+    let width = c.width ?? 0
+    switch c.verb {
+    case UInt8(ascii: "s"), UInt8(ascii: "r"):
+      var bytes: UnsafePointer<UInt8>
+      var n: Int
+      var text = ""
+      if case .string(let capacity) = type {
+        bytes = p.assumingMemoryBound(to: UInt8.self)
+        n = ValueFormatter.stringLength(p, capacity: capacity)
+      } else {
+        scratch.reset()
+        ValueFormatter.appendText(p, type: type, to: scratch)
+        text = scratch.capturedString
+        n = text.utf8.count
+        bytes = UnsafePointer<UInt8>(bitPattern: 1)!
+      }
+      if let precision = c.precision { n = Swift.min(n, precision) }
+      if !c.leftAlign { pad(width - n, out) }
+      if text.isEmpty {
+        out.appendBytes(bytes, n)
+      } else {
+        out.append(String(decoding: Array(text.utf8.prefix(n)), as: UTF8.self))
+      }
+      if c.leftAlign { pad(width - n, out) }
+    case UInt8(ascii: "c"):
+      if !c.leftAlign { pad(width - 1, out) }
+      out.appendByte(p.load(as: UInt8.self))
+      if c.leftAlign { pad(width - 1, out) }
+    default:
+      convertInteger(c, p.loadUnaligned(as: UInt64.self), to: out)
+    }
+  }
+
+  private func convertInteger(_ c: PrintfFormat.Conversion, _ raw: UInt64, to out: OutputBuffer) {
+    let bits: Int
+    switch c.lengthModifier {
+    case "": bits = 32
+    case "h": bits = 16
+    case "hh": bits = 8
+    default: bits = 64
+    }
+    let isSigned = c.verb == UInt8(ascii: "d") || c.verb == UInt8(ascii: "i")
+    var magnitude = raw
+    var negative = false
+    var isPointer = false
+    if c.verb == UInt8(ascii: "p") {
+      isPointer = true
+    } else if bits < 64 {
+      let shift = UInt64(64 - bits)
+      if isSigned {
+        let s = Int64(bitPattern: raw << shift) >> Int64(shift)
+        negative = s < 0
+        magnitude = negative ? UInt64(bitPattern: 0 &- s) : UInt64(s)
+      } else {
+        magnitude = (raw << shift) >> shift
+      }
+    } else if isSigned {
+      let s = Int64(bitPattern: raw)
+      negative = s < 0
+      magnitude = negative ? UInt64(bitPattern: 0 &- s) : UInt64(s)
+    }
+    if isPointer && magnitude == 0 {
+      let nilText: StaticString = "(nil)"
+      if !c.leftAlign { pad(c.width.map { $0 - 5 } ?? 0, out) }
+      out.append(nilText)
+      if c.leftAlign { pad(c.width.map { $0 - 5 } ?? 0, out) }
+      return
+    }
+    let base: UInt64
+    var upper = false
+    switch c.verb {
+    case UInt8(ascii: "x"), UInt8(ascii: "p"): base = 16
+    case UInt8(ascii: "X"): (base, upper) = (16, true)
+    case UInt8(ascii: "o"): base = 8
+    default: base = 10
+    }
+    // Digits, most significant last, in a fixed stack buffer (22 octal digits at most).
+    var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    withUnsafeMutableBytes(of: &buffer) { raw in
+      let d = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+      let hex: StaticString = upper ? "0123456789ABCDEF" : "0123456789abcdef"
+      var n = 0
+      var v = magnitude
+      while v != 0 {
+        d[n] = hex.utf8Start[Int(v % base)]
+        v /= base
+        n += 1
+      }
+      var precision = c.precision ?? 1
+      if c.verb == UInt8(ascii: "o") && c.alternate && precision <= n { precision = n + 1 }
+      let zeros = Swift.max(precision - n, 0)
+      var prefix: StaticString = ""
+      if negative {
+        prefix = "-"
+      } else if isSigned && c.plusSign {
+        prefix = "+"
+      } else if isSigned && c.spaceSign {
+        prefix = " "
+      } else if isPointer || (c.alternate && magnitude != 0 && base == 16) {
+        prefix = upper ? "0X" : "0x"
+      }
+      let body = prefix.utf8CodeUnitCount + zeros + n
+      let fill = Swift.max((c.width ?? 0) - body, 0)
+      let zeroFill = c.zeroPad && !c.leftAlign && c.precision == nil
+      if !c.leftAlign && !zeroFill { pad(fill, out) }
+      out.append(prefix)
+      if zeroFill { out.appendRepeated(UInt8(ascii: "0"), count: fill) }
+      out.appendRepeated(UInt8(ascii: "0"), count: zeros)
+      var i = n - 1
+      while i >= 0 {
+        out.appendByte(d[i])
+        i -= 1
+      }
+      if c.leftAlign { pad(fill, out) }
+    }
+  }
+}

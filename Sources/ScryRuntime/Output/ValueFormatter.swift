@@ -1,0 +1,173 @@
+import Glibc
+import ScryLanguage
+
+/// Formats packed values (and map keys) as bpftrace 0.17 prints them, in text or JSON.
+/// Strings end at their first NUL; tuples print as `(1, a)` in text and `[1,"a"]` in JSON.
+public enum ValueFormatter {
+  /// `print(value)` of a non-map value, newline included (json: `{"type": "value", "data": …}`).
+  public static func printValue(_ value: UnsafeRawPointer, type: ScryType, to out: OutputBuffer) {
+    switch out.format {
+    case .text:
+      appendText(value, type: type, to: out)
+      out.appendByte(UInt8(ascii: "\n"))
+    case .json:
+      out.append("{\"type\": \"value\", \"data\": ")
+      appendJSON(value, type: type, to: out)
+      out.append("}\n")
+    }
+  }
+
+  /// Loads an integer of `type` from its 8-byte slot, as Int64 (signed) or as a bit pattern.
+  @inline(__always)
+  static func word(_ p: UnsafeRawPointer) -> UInt64 { p.loadUnaligned(as: UInt64.self) }
+
+  /// Length of a NUL-padded string slot's text.
+  static func stringLength(_ p: UnsafeRawPointer, capacity: Int) -> Int {
+    let bytes = p.assumingMemoryBound(to: UInt8.self)
+    var n = 0
+    while n < capacity && bytes[n] != 0 { n += 1 }
+    return n
+  }
+
+  /// One value in text form, as in map values, keys and `print`.
+  public static func appendText(_ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer) {
+    switch type {
+    case .integer(let t):
+      if t.isSigned { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
+    case .boolean:
+      out.appendUnsigned(word(p) != 0 ? 1 : 0)
+    case .pointer, .symbol:
+      out.append("0x")
+      appendHex(word(p), to: out)
+    case .timestamp:
+      out.appendUnsigned(word(p))
+    case .string(let capacity):
+      out.appendBytes(p.assumingMemoryBound(to: UInt8.self), stringLength(p, capacity: capacity))
+    case .tuple(let elements):
+      out.appendByte(UInt8(ascii: "("))
+      var offset = 0
+      for (i, element) in elements.enumerated() {
+        if i > 0 { out.append(", ") }
+        appendText(p + offset, type: element, to: out)
+        offset += element.byteSize
+      }
+      out.appendByte(UInt8(ascii: ")"))
+    case .array(let element, let count):
+      out.appendByte(UInt8(ascii: "["))
+      for i in 0..<count {
+        if i > 0 { out.append(",") }
+        appendText(p + i * element.byteSize, type: element, to: out)
+      }
+      out.appendByte(UInt8(ascii: "]"))
+    case .buffer(let capacity):
+      // Hex-escapes every byte that is not printable, as bpftrace's buf() does.
+      let n = Int(Swift.min(word(p), UInt64(capacity)))
+      let bytes = (p + 8).assumingMemoryBound(to: UInt8.self)
+      for i in 0..<n {
+        let b = bytes[i]
+        if b >= 32 && b < 127 {
+          out.appendByte(b)
+        } else {
+          out.append("\\x")
+          if b < 16 { out.appendByte(UInt8(ascii: "0")) }
+          appendHex(UInt64(b), to: out)
+        }
+      }
+    case .none, .aggregate, .stack, .inetAddress, .record:
+      // Printed by their own formatters elsewhere (stacks, ntop, records); raw first word as a fallback.
+      out.appendUnsigned(type.byteSize >= 8 ? word(p) : 0)
+    }
+  }
+
+  /// One value in JSON form.
+  public static func appendJSON(_ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer) {
+    switch type {
+    case .string(let capacity):
+      out.appendByte(UInt8(ascii: "\""))
+      appendJSONEscaped(p.assumingMemoryBound(to: UInt8.self), stringLength(p, capacity: capacity), to: out)
+      out.appendByte(UInt8(ascii: "\""))
+    case .tuple(let elements):
+      out.appendByte(UInt8(ascii: "["))
+      var offset = 0
+      for (i, element) in elements.enumerated() {
+        if i > 0 { out.append(",") }
+        appendJSON(p + offset, type: element, to: out)
+        offset += element.byteSize
+      }
+      out.appendByte(UInt8(ascii: "]"))
+    case .pointer, .symbol, .buffer:
+      let text = OutputBuffer(capturing: ())
+      appendText(p, type: type, to: text)
+      out.appendByte(UInt8(ascii: "\""))
+      out.append(jsonEscaped(text.capturedString))
+      out.appendByte(UInt8(ascii: "\""))
+    default:
+      appendText(p, type: type, to: out)
+    }
+  }
+
+  /// A map key in text: `[1, x]` (strings bare), nothing for a keyless map.
+  public static func appendKeyText(_ key: UnsafeRawPointer, types: [ScryType], to out: OutputBuffer) {
+    guard !types.isEmpty else { return }
+    out.appendByte(UInt8(ascii: "["))
+    var offset = 0
+    for (i, t) in types.enumerated() {
+      if i > 0 { out.append(", ") }
+      appendText(key + offset, type: t, to: out)
+      offset += t.byteSize
+    }
+    out.appendByte(UInt8(ascii: "]"))
+  }
+
+  /// A map key as a JSON object key: the elements' text joined by `,`, quoted and escaped (`"1,a"`).
+  public static func appendKeyJSON(_ key: UnsafeRawPointer, types: [ScryType], to out: OutputBuffer) {
+    let text = OutputBuffer(capturing: ())
+    var offset = 0
+    for (i, t) in types.enumerated() {
+      if i > 0 { text.append(",") }
+      appendText(key + offset, type: t, to: text)
+      offset += t.byteSize
+    }
+    out.appendByte(UInt8(ascii: "\""))
+    out.append(jsonEscaped(text.capturedString))
+    out.appendByte(UInt8(ascii: "\""))
+  }
+
+  static func appendHex(_ v: UInt64, to out: OutputBuffer) {
+    let digits: StaticString = "0123456789abcdef"
+    var shift = 60
+    while shift > 0 && (v >> UInt64(shift)) == 0 { shift -= 4 }
+    while shift >= 0 {
+      out.appendByte(digits.utf8Start[Int((v >> UInt64(shift)) & 15)])
+      shift -= 4
+    }
+  }
+
+  public static func jsonEscaped(_ s: String) -> String {
+    let text = OutputBuffer(capturing: ())
+    var s = s
+    s.withUTF8 { if let b = $0.baseAddress { appendJSONEscaped(b, $0.count, to: text) } }
+    return text.capturedString
+  }
+
+  /// JSON string escaping as bpftrace does it: `"` `\` and control characters.
+  public static func appendJSONEscaped(_ bytes: UnsafePointer<UInt8>, _ n: Int, to out: OutputBuffer) {
+    for i in 0..<n {
+      let b = bytes[i]
+      switch b {
+      case UInt8(ascii: "\""): out.append("\\\"")
+      case UInt8(ascii: "\\"): out.append("\\\\")
+      case 0x0A: out.append("\\n")
+      case 0x09: out.append("\\t")
+      case 0x0D: out.append("\\r")
+      case 0x08: out.append("\\b")
+      case 0x0C: out.append("\\f")
+      case 0..<0x20:
+        out.append("\\u00")
+        if b < 16 { out.appendByte(UInt8(ascii: "0")) }
+        appendHex(UInt64(b), to: out)
+      default: out.appendByte(b)
+      }
+    }
+  }
+}

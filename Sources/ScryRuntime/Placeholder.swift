@@ -1,2 +1,0 @@
-import ScryPlan
-import ScryKernel

@@ -1,0 +1,126 @@
+import Glibc
+import ScryKernel
+import ScryLanguage
+import ScryPlan
+
+/// The loop of a running session: waits on signals, timers, the traced process and the perf rings
+/// in one epoll, and hands each event to its action. Owns every kernel object it opened; `detach()`
+/// (and deinit) release them.
+final class EventLoop {
+  private enum Token {
+    static let signal: UInt64 = 1 << 62
+    static let process: UInt64 = 1 << 62 + 1
+    static let rings: UInt64 = 1 << 62 + 2
+    /// Timers are `timerBase + attachment index`.
+    static let timerBase: UInt64 = 1 << 32
+  }
+
+  unowned let session: Session
+  let epoll: Epoll
+  let signals: SignalFD
+  var timers: [(attachment: Int, timer: TimerFD)] = []
+  var events: EventSources?
+  var traced: TracedProcess?
+  var lostEvents: UInt64 = 0
+
+  init(session: Session) throws {
+    self.session = session
+    // Signals first: from here on Ctrl-C ends the loop through the signalfd, never mid-teardown.
+    signals = try SignalFD(blocking: [SIGINT, SIGTERM, SIGHUP])
+    epoll = try Epoll()
+    try epoll.add(signals.fd, token: Token.signal)
+    let plan = session.plan
+    let options = session.options
+    if let command = options.command {
+      traced = try TracedProcess(launching: command)
+    } else if let pid = options.targetPid {
+      traced = try TracedProcess(attachingTo: pid)
+    }
+    if let traced {
+      session.machine.childPid = UInt32(bitPattern: traced.pid)
+      try epoll.add(traced.exitFD, token: Token.process)
+    }
+    for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind == .interval {
+      guard case .timer(let period, _, _) = attachment.probe.target else { continue }
+      let timer = try TimerFD(periodNanoseconds: period)
+      try epoll.add(timer.fd, token: Token.timerBase + UInt64(index))
+      timers.append((index, timer))
+    }
+    if plan.hasEventProbes {
+      let sources = try EventSources(session: session, tracedPid: traced?.pid)
+      session.samplesRead = { sources.samplesRead }
+      for fd in sources.pollFDs { try epoll.add(fd, token: Token.rings) }
+      events = sources
+    }
+  }
+
+  /// Runs until exit(), a signal, or the end of the traced process. Returns a status to override
+  /// the machine's exit code (nil: use it).
+  func run() -> Int32? {
+    let machine = session.machine
+    events?.enable()
+    do {
+      try traced?.start()
+    } catch {
+      printToStandardError("ERROR: \(error)\n")
+      return 1
+    }
+    session.runSpecial(.begin)
+    if machine.exitRequested { return nil }
+    // Without events, timers or a traced process, bpftrace waits for Ctrl-C; so do we.
+    var ready = [UInt64](repeating: 0, count: 64)
+    while !machine.exitRequested {
+      let timeout: Int32 = events == nil ? -1 : 100
+      let count = epoll.wait(into: &ready, timeoutMilliseconds: timeout)
+      var drainRings = count == 0
+      for token in ready.prefix(count) {
+        switch token {
+        case Token.signal:
+          _ = signals.read()
+          drainAll()
+          return nil
+        case Token.process:
+          drainAll()
+          return nil
+        case Token.rings:
+          drainRings = true
+        default:
+          let index = Int(token - Token.timerBase)
+          if let timer = timers.first(where: { $0.attachment == index })?.timer { _ = timer.read() }
+          // Timers see every event that happened before them.
+          drainAll()
+          runTimer(index)
+        }
+        if machine.exitRequested { break }
+      }
+      if drainRings { drainAll() }
+      session.output.flush()
+    }
+    return nil
+  }
+
+  func runTimer(_ index: Int) {
+    let attachment = session.plan.attachments[index]
+    let machine = session.machine
+    machine.resetEvent()
+    session.setProbeName(attachment.probe.name)
+    session.action(attachment.blockIndex).run(machine)
+  }
+
+  func drainAll() {
+    guard let events else { return }
+    events.drain()
+    lostEvents = events.lostEvents
+  }
+
+  /// Stops every event and closes what the loop opened; runs before END so END sees a quiet system.
+  func detach() {
+    drainAll()
+    events?.disable()
+    if let sources = events { lostEvents = sources.lostEvents }
+    session.machine.foldCounters = events?.counterFolder()
+    events = nil
+    timers.removeAll()
+    traced?.finish()
+  }
+}

@@ -1,0 +1,286 @@
+import Glibc
+import ScryKernel
+import ScryLanguage
+import ScryPlan
+
+/// The perf side of a session: every kernel event the plan attaches, the rings they write into,
+/// and the routing of each sample to its action. Owns every fd and mapping it opens; they are
+/// released when it is released, on every way out of the session.
+final class EventSources {
+  /// Where the samples of one perf event go.
+  private struct Route {
+    var attachment: Int
+    var decoder: PerfSampleDecoder
+    var probeName: UnsafeRawBufferPointer
+    /// The kernel filter took the whole predicate: the action need not evaluate it again.
+    var skipPredicate: Bool
+    /// tid comes from the record's `common_pid` (PERF_SAMPLE_TID not requested).
+    var tidFromRecord: Bool
+  }
+
+  private unowned let session: Session
+  private var rings: [PerfRing] = []
+  /// Every event opened, ring owners included, kept open until the session ends.
+  private var events: [PerfEvent] = []
+  /// Events that only count, with the attachment they count for.
+  private var counters: [(attachment: Int, event: PerfEvent)] = []
+  private var routes: [UInt64: Route] = [:]
+  private let processTable: ProcessTable
+  private(set) var lostEvents: UInt64 = 0
+  /// Samples handed to actions, for tests and `--plan` statistics.
+  private(set) var samplesRead: UInt64 = 0
+
+  var pollFDs: [Int32] { rings.map { $0.event.fd } }
+
+  init(session: Session, tracedPid: Int32?) throws(SessionError) {
+    self.session = session
+    self.processTable = ProcessTable()
+    let plan = session.plan
+    let cpus = SystemInfo.onlineCPUs()
+    _ = try? SystemInfo.raiseFileLimit()
+    let tracefs = plan.attachments.contains { $0.probe.kind == .tracepoint } ? try Self.locateTraceFS() : nil
+    // One ring per CPU for system-wide events, one for per-task events; created on first use.
+    var cpuRings: [Int32: PerfRing] = [:]
+    var taskRings: [Int32: PerfRing] = [:]
+    let ringPages = session.options.ringPages
+    do {
+      for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind.hasEventContext {
+        let probe = attachment.probe
+        let counting = attachment.counting != nil
+        var options = PerfEventOptions()
+        options.sampleType = Self.sampleType(attachment.sampleFields, counting: counting)
+        options.countingOnly = counting
+        options.wakeupWatermarkBytes = UInt32(clamping: ringPages * 4096 / 4)
+        let targets: [(pid: Int32, cpu: Int32)]
+        switch attachment.scope {
+        case .systemWide where tracedPid == nil:
+          targets = cpus.map { (-1, $0) }
+        case .systemWide, .tracedProcess:
+          guard let pid = tracedPid else { throw SessionError.failure("\(probe.name): no process to follow") }
+          options.inherit = true
+          targets = Self.threads(of: pid).map { ($0, -1) }
+        case .process(let pid):
+          options.inherit = true
+          let threads = Self.threads(of: pid)
+          if threads.isEmpty { throw SessionError.failure("\(probe.name): no process with pid \(pid) to follow") }
+          targets = threads.map { ($0, -1) }
+        }
+        for target in targets {
+          let ringKey = target.cpu >= 0 ? target.cpu : target.pid
+          let sharedRing = target.cpu >= 0 ? cpuRings[ringKey] : taskRings[ringKey]
+          // The event that owns a ring also reports task names (COMM, FORK, EXIT), so `comm` is
+          // right for processes that exec or exit between our reads.
+          options.recordComm = !counting && sharedRing == nil
+          options.recordTasks = !counting && sharedRing == nil
+          let event = try Self.open(probe, tracefs: tracefs, pid: target.pid, cpu: target.cpu, options: &options)
+          events.append(event)
+          if counting {
+            counters.append((index, event))
+            continue
+          }
+          var skipPredicate = false
+          if let filter = attachment.kernelFilter {
+            // A filter the kernel refuses falls back to the predicate in user space: slower, never wrong.
+            if (try? event.setFilter(filter)) != nil { skipPredicate = attachment.kernelFilterIsWholePredicate }
+          }
+          if let ring = sharedRing {
+            try event.setOutput(to: ring.event)
+          } else {
+            let ring = try PerfRing(event: event, dataPages: ringPages)
+            rings.append(ring)
+            if target.cpu >= 0 { cpuRings[ringKey] = ring } else { taskRings[ringKey] = ring }
+          }
+          let id = try event.kernelID()
+          routes[id] = Route(
+            attachment: index, decoder: PerfSampleDecoder(sampleType: options.sampleType),
+            probeName: UnsafeRawBufferPointer(session.probeNameBytes(probe.name)), skipPredicate: skipPredicate,
+            tidFromRecord: !options.sampleType.contains(.tid))
+        }
+      }
+    } catch let error as SessionError {
+      throw error
+    } catch let error as KernelError {
+      throw SessionError.failure(error.description)
+    } catch {
+      throw SessionError.failure("\(error)")
+    }
+    session.machine.processTable = processTable
+  }
+
+  private static func locateTraceFS() throws(SessionError) -> TraceFS {
+    do { return try TraceFS.locate() } catch { throw .failure("\(error)") }
+  }
+
+  /// Every thread of a process, so an existing multi-threaded process is followed whole.
+  private static func threads(of pid: Int32) -> [Int32] {
+    let tids = listDirectoryNames("/proc/\(pid)/task").compactMap { Int32($0) }.sorted()
+    return tids.isEmpty ? (kill(pid, 0) == 0 ? [pid] : []) : tids
+  }
+
+  private static func sampleType(_ fields: SampleFields, counting: Bool) -> PerfSampleType {
+    if counting { return [] }
+    var type: PerfSampleType = [.identifier]
+    if fields.contains(.tid) { type.insert(.tid) }
+    if fields.contains(.time) { type.insert(.time) }
+    if fields.contains(.cpu) { type.insert(.cpu) }
+    if fields.contains(.ip) { type.insert(.ip) }
+    if fields.contains(.period) { type.insert(.period) }
+    if fields.contains(.raw) { type.insert(.raw) }
+    return type
+  }
+
+  private static func open(
+    _ probe: ResolvedProbe, tracefs: TraceFS?, pid: Int32, cpu: Int32, options: inout PerfEventOptions
+  ) throws -> PerfEvent {
+    switch probe.target {
+    case .tracepoint(let category, let name, _):
+      guard let tracefs else { throw SessionError.failure("\(probe.name): tracefs is not available") }
+      let id = try tracefs.eventID(category: category, name: name)
+      return try PerfEvent.tracepoint(id: id, description: probe.name, cpu: cpu, pid: pid, options: options)
+    case .perfEvent(let name, let period):
+      options.samplePeriod = period
+      if probe.kind == .software {
+        return try PerfEvent.software(named: name, description: probe.name, cpu: cpu, pid: pid, options: options)
+      }
+      return try PerfEvent.hardware(named: name, description: probe.name, cpu: cpu, pid: pid, options: options)
+    case .timer(let period, let unit, let value):
+      if unit == "hz" {
+        options.sampleFrequency = value
+      } else {
+        options.samplePeriod = period
+      }
+      return try PerfEvent.software(named: "cpu-clock", description: probe.name, cpu: cpu, pid: pid, options: options)
+    default:
+      throw SessionError.failure(unsupportedMessage(probe))
+    }
+  }
+
+  /// Why a probe kind cannot be attached by this build or on this kernel.
+  static func unsupportedMessage(_ probe: ResolvedProbe) -> String {
+    switch probe.kind {
+    case .kprobe, .kretprobe:
+      if (try? TraceFS.locate()).map({ access($0.root + "/kprobe_events", F_OK) != 0 }) ?? true {
+        var message = "\(probe.name): this kernel has no kprobe support (no kprobe_events in tracefs; CONFIG_KPROBES is off)"
+        if case .kernelFunction(let symbol, _) = probe.target, let alternative = tracepointAlternative(symbol) {
+          message += "; the tracepoint '\(alternative)' covers similar ground"
+        }
+        return message
+      }
+      return "\(probe.name): this build of Scry cannot attach kprobes yet"
+    default:
+      return "\(probe.name): this build of Scry cannot attach \(probe.kind.rawValue) probes yet"
+    }
+  }
+
+  /// Tracepoints that cover what a kernel function does, for kernels without kprobes.
+  static func tracepointAlternative(_ function: String) -> String? {
+    var name = function
+    for prefix in ["__x64_sys_", "__arm64_sys_", "ksys_", "do_sys_", "__se_sys_", "sys_"] where name.hasPrefix(prefix) {
+      name = String(name.dropFirst(prefix.count))
+      break
+    }
+    if name == "open" || name == "openat2" { name = "openat" }
+    guard let tracefs = try? TraceFS.locate(), tracefs.hasEvent(category: "syscalls", name: "sys_enter_" + name) else {
+      return nil
+    }
+    return "tracepoint:syscalls:sys_enter_" + name
+  }
+
+  func enable() {
+    for event in events { try? event.enable() }
+  }
+
+  func disable() {
+    for event in events { try? event.disable() }
+  }
+
+  /// Runs the action of every sample waiting in the rings.
+  func drain() {
+    let machine = session.machine
+    for ring in rings {
+      ring.drain { record in
+        switch record.type {
+        case PerfRecordType.sample:
+          guard record.body.count >= 8 else { return }
+          let id = record.body.loadUnaligned(as: UInt64.self)
+          guard let route = routes[id], let sample = route.decoder.decode(record.body) else { return }
+          machine.raw = sample.raw.baseAddress
+          machine.rawSize = sample.raw.count
+          if route.tidFromRecord, sample.raw.count >= 8 {
+            machine.tid = sample.raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+            machine.pid = processTable.processID(of: machine.tid)
+          } else {
+            machine.pid = sample.pid
+            machine.tid = sample.tid
+          }
+          machine.cpu = sample.cpu
+          machine.time = sample.time
+          machine.ip = sample.ip
+          machine.probeName = route.probeName
+          samplesRead &+= 1
+          session.action(route.attachment).run(machine, skipPredicate: route.skipPredicate)
+        case PerfRecordType.comm:
+          if let comm = PerfCommRecord(record) { processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name) }
+        case PerfRecordType.exit:
+          if let task = PerfTaskRecord(record) { processTable.forget(tid: task.tid) }
+        case PerfRecordType.fork:
+          if let task = PerfTaskRecord(record) { processTable.inherit(tid: task.tid, pid: task.pid, from: task.ptid) }
+        case PerfRecordType.lost, PerfRecordType.lostSamples:
+          if let lost = PerfLostRecord(record) { lostEvents &+= lost.lost }
+        default:
+          break
+        }
+      }
+    }
+    machine.raw = nil
+    machine.rawSize = 0
+  }
+
+  /// Folds the kernel's counters into their maps: counts read at exit or at each `print`.
+  func counterFolder() -> ((Machine) -> Void)? {
+    guard !counters.isEmpty else { return nil }
+    let plan = session.plan
+    let maps = session.maps
+    var totals: [(attachment: Int, events: [PerfEvent])] = []
+    for (attachment, event) in counters {
+      if let i = totals.firstIndex(where: { $0.attachment == attachment }) { totals[i].events.append(event) } else {
+        totals.append((attachment, [event]))
+      }
+    }
+    var folded: [Int: UInt64] = [:]
+    return { [session] _ in
+      for (attachment, events) in totals {
+        let total = events.reduce(UInt64(0)) { $0 &+ $1.readCount() }
+        let delta = total &- (folded[attachment] ?? 0)
+        folded[attachment] = total
+        guard delta > 0, let target = plan.attachments[attachment].counting else { continue }
+        let map = maps[target.mapIndex]
+        var key = [UInt8](repeating: 0, count: map.keySize)
+        if target.isKeyedByProbe {
+          let name = Array(plan.attachments[attachment].probe.name.utf8.prefix(max(0, map.keySize - 1)))
+          key.replaceSubrange(0..<name.count, with: name)
+        }
+        key.withUnsafeBytes { keyBytes in
+          let pointer = keyBytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+          let hash = MapStorage.hash(pointer, count: map.keySize)
+          guard let value = map.lookup(key: pointer, hash: hash, insert: true) else { return }
+          value.storeBytes(of: value.loadUnaligned(as: UInt64.self) &+ delta, as: UInt64.self)
+        }
+      }
+      _ = session
+    }
+  }
+}
+
+func listDirectoryNames(_ path: String) -> [String] {
+  guard let dir = opendir(path) else { return [] }
+  defer { closedir(dir) }
+  var names: [String] = []
+  while let entry = readdir(dir) {
+    let name = withUnsafePointer(to: entry.pointee.d_name) {
+      $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+    }
+    if name != "." && name != ".." { names.append(name) }
+  }
+  return names
+}

@@ -1,0 +1,80 @@
+import Glibc
+
+/// Names and process ids of tasks, for `comm` and `pid` of events that carry only a thread id.
+/// Filled lazily from /proc and kept current by the rings' COMM, FORK and EXIT records, so a task
+/// that exec'd is named by its new program and one that exited keeps the name it had.
+public final class ProcessTable {
+  private struct Task {
+    var name: TaskName
+    var pid: UInt32
+  }
+
+  private var tasks: [UInt32: Task] = [:]
+
+  public init() {}
+
+  /// The task's name; read from /proc the first time a task is seen.
+  public func comm(of tid: UInt32) -> TaskName {
+    if let task = tasks[tid] { return task.name }
+    return load(tid).name
+  }
+
+  public func processID(of tid: UInt32) -> UInt32 {
+    if let task = tasks[tid] { return task.pid }
+    return load(tid).pid
+  }
+
+  func update(tid: UInt32, pid: UInt32, name: UnsafeRawBufferPointer) {
+    tasks[tid] = Task(name: TaskName(bytes: name), pid: pid)
+  }
+
+  func inherit(tid: UInt32, pid: UInt32, from parent: UInt32) {
+    let name = tasks[parent]?.name ?? load(parent).name
+    tasks[tid] = Task(name: name, pid: pid)
+  }
+
+  /// An exited task keeps its entry until its id is reused: records still in other rings may name it.
+  func forget(tid: UInt32) {}
+
+  private func load(_ tid: UInt32) -> Task {
+    var task = Task(name: TaskName(bytes: UnsafeRawBufferPointer(start: nil, count: 0)), pid: tid)
+    if tid == 0 {
+      task.name = TaskName(string: "swapper/0")
+    } else {
+      if let name = readSmallFile("/proc/\(tid)/comm") {
+        task.name = TaskName(string: name.hasSuffix("\n") ? String(name.dropLast()) : name)
+      }
+      if let status = readSmallFile("/proc/\(tid)/status"), let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }),
+        let pid = UInt32(line.dropFirst(5).trimmingCharacters())
+      {
+        task.pid = pid
+      }
+    }
+    tasks[tid] = task
+    return task
+  }
+}
+
+extension Substring {
+  func trimmingCharacters() -> Substring {
+    var s = self
+    while let first = s.first, first == " " || first == "\t" { s = s.dropFirst() }
+    while let last = s.last, last == " " || last == "\t" || last == "\n" { s = s.dropLast() }
+    return s
+  }
+}
+
+/// A file of /proc or /sys read whole (they are small); nil if it cannot be read.
+func readSmallFile(_ path: String) -> String? {
+  let fd = open(path, O_RDONLY | O_CLOEXEC)
+  guard fd >= 0 else { return nil }
+  defer { close(fd) }
+  var buffer = [UInt8](repeating: 0, count: 4096)
+  var data: [UInt8] = []
+  while true {
+    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    if n <= 0 { break }
+    data += buffer[0..<n]
+  }
+  return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,108 @@
+import Glibc
+import ScryKernel
+import ScryLanguage
+import ScryPlan
+
+/// One run of a plan: its maps, compiled actions, attachments and output.
+/// `run()` attaches, runs BEGIN, the event loop, END, prints the maps and releases every
+/// kernel object, on every way out (exit(), end of the traced command, SIGINT, SIGTERM, errors).
+public final class Session {
+  public let plan: Plan
+  let options: SessionOptions
+  let output: OutputBuffer
+  public let maps: [MapStorage]
+  let machine: Machine
+  let actions: [Action]
+  /// Samples handed to actions so far (set once event sources exist), for tests and statistics.
+  var samplesRead: () -> UInt64 = { 0 }
+  /// Node count of each compiled action, for `--plan`.
+  public var actionSizes: [Int] { actions.map(\.nodeCount) }
+
+  public init(plan: Plan, options: SessionOptions) throws(SessionError) {
+    self.plan = plan
+    self.options = options
+    let maps = plan.maps.map { MapStorage(info: $0, maxEntries: options.maxMapEntries) }
+    var compiler = ActionCompiler(program: plan.program, maps: maps)
+    let actions = compiler.compileAll()
+    if !compiler.diagnostics.isEmpty { throw .diagnostics(compiler.diagnostics) }
+    let fd: Int32
+    if let path = options.outputPath {
+      fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      if fd < 0 { throw .failure("cannot open output file '\(path)': \(String(cString: strerror(errno)))") }
+    } else {
+      fd = 1
+    }
+    self.output = OutputBuffer(fd: fd, format: options.format)
+    self.maps = maps
+    self.actions = actions
+    self.machine = Machine(
+      maps: maps, output: output, variablesSize: compiler.variablesSize, positionals: options.positionals,
+      allowsUnsafe: options.allowsUnsafe)
+  }
+
+  deinit {
+    output.flush()
+    if options.outputPath != nil { close(output.fd) }
+    for bytes in probeNames.values { bytes.deallocate() }
+  }
+
+  /// Runs to the end and returns the exit status.
+  public func run() -> Int32 {
+    let loop: EventLoop
+    do {
+      loop = try EventLoop(session: self)
+    } catch {
+      output.flush()
+      printToStandardError("ERROR: \(error)\n")
+      return 1
+    }
+    output.attachedProbes(plan.attachments.count)
+    output.flush()
+    let status = loop.run()
+    loop.detach()
+    runSpecial(.end)
+    machine.foldCounters?(machine)
+    MapPrinter.printAtExit(maps, to: output)
+    output.flush()
+    let lost = loop.lostEvents
+    if lost > 0 {
+      printToStandardError("Lost \(lost) events\n")
+      if options.failOnLost { return 1 }
+    }
+    return status ?? machine.exitCode
+  }
+
+  /// Runs every BEGIN or END block, in source order.
+  func runSpecial(_ kind: ProbeKind) {
+    for attachment in plan.attachments where attachment.probe.kind == kind {
+      machine.resetEvent()
+      setProbeName(attachment.probe.name)
+      actions[attachment.blockIndex].run(machine)
+      output.flush()
+      if kind == .begin && machine.exitRequested { return }
+    }
+  }
+
+  /// Probe names live as long as the session, so the machine can point at their bytes.
+  private var probeNames: [String: UnsafeMutableRawBufferPointer] = [:]
+
+  func setProbeName(_ name: String) {
+    machine.probeName = UnsafeRawBufferPointer(probeNameBytes(name))
+  }
+
+  func probeNameBytes(_ name: String) -> UnsafeMutableRawBufferPointer {
+    if let bytes = probeNames[name] { return bytes }
+    let utf8 = Array(name.utf8)
+    let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(utf8.count, 1), alignment: 1)
+    bytes.copyBytes(from: utf8)
+    probeNames[name] = UnsafeMutableRawBufferPointer(rebasing: bytes[0..<utf8.count])
+    return probeNames[name]!
+  }
+
+  func action(_ index: Int) -> Action { actions[index] }
+}
+
+func printToStandardError(_ text: String) {
+  let bytes = Array(text.utf8)
+  _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}

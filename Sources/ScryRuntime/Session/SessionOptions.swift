@@ -1,0 +1,36 @@
+import ScryLanguage
+
+/// How a session runs: what the command line (or the REPL) asked for.
+public struct SessionOptions: Sendable {
+  public var positionals: [String] = []
+  public var allowsUnsafe = false
+  public var format: OutputFormat = .text
+  /// `-o FILE`; nil for standard output.
+  public var outputPath: String?
+  /// `-p PID`: every probe but BEGIN/END follows this process; the session ends when it exits.
+  public var targetPid: Int32?
+  /// `-c CMD`: started with the probes attached; the session ends when it exits.
+  public var command: String?
+  /// `--lost fail`: lost events make the exit status 1.
+  public var failOnLost = false
+  /// Ring data pages per CPU.
+  public var ringPages = 1024
+  /// Entries a map may hold before further inserts are dropped (and reported).
+  public var maxMapEntries = 1 << 20
+
+  public init() {}
+}
+
+/// Why a session could not start: script features the runtime lacks, or the kernel said no.
+public enum SessionError: Error {
+  case diagnostics([Diagnostic])
+  case failure(String)
+
+  /// The error as the CLI prints it.
+  public func render(renderer: DiagnosticRenderer, source: SourceFile) -> String {
+    switch self {
+    case .diagnostics(let diagnostics): return renderer.render(diagnostics, in: source)
+    case .failure(let message): return "ERROR: " + message + "\n"
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import Glibc
+import ScryKernel
+import ScryLanguage
+import ScryRuntime
+
+/// `scry -l [PATTERN]`: probes this machine offers, one per line as bpftrace lists them;
+/// with `-v`, each tracepoint's fields with their C types.
+enum ProbeListing {
+  static let software = [
+    "alignment-faults", "bpf-output", "context-switches", "cpu-clock", "cpu-migrations", "dummy", "emulation-faults",
+    "major-faults", "minor-faults", "page-faults", "task-clock",
+  ]
+  static let hardware = [
+    "backend-stalls", "branch-instructions", "branch-misses", "bus-cycles", "cache-misses", "cache-references",
+    "cpu-cycles", "frontend-stalls", "instructions", "ref-cycles",
+  ]
+
+  /// Prints matches to standard output; false when nothing matched.
+  static func list(pattern rawPattern: String, verbose: Bool) -> Bool {
+    // `tracepoint:sched:*` and `t:sched:*` alike; a bare word searches every provider.
+    var pattern = rawPattern
+    if let colon = pattern.firstIndex(of: ":"), let kind = ProbeKind(provider: String(pattern[..<colon])) {
+      pattern = kind.rawValue + pattern[colon...]
+    } else if !pattern.contains(":") && pattern != "*" {
+      pattern = "*" + pattern + "*"
+    }
+    var out = ""
+    var matched = false
+    func emit(_ name: String, _ details: () -> String = { "" }) {
+      guard Glob.matches(pattern, name) else { return }
+      matched = true
+      out += name + "\n"
+      if verbose { out += details() }
+    }
+    for name in software { emit("software:\(name):") }
+    for name in hardware { emit("hardware:\(name):") }
+    if let tracefs = try? TraceFS.locate() {
+      for category in tracefs.categories().sorted() {
+        let prefix = "tracepoint:\(category):"
+        // Skip whole categories the pattern cannot match, so `-l 'tracepoint:sched:*'` reads one folder.
+        if pattern.hasPrefix("tracepoint:"), !pattern.hasPrefix("tracepoint:*"), !Glob.matches(String(pattern.split(separator: ":").dropFirst().first ?? "*"), category) {
+          continue
+        }
+        for event in tracefs.events(in: category).sorted() {
+          emit(prefix + event) {
+            guard let format = try? tracefs.format(category: category, name: event) else { return "" }
+            return format.eventFields.map { "    \(declaration(of: $0));\n" }.joined()
+          }
+        }
+      }
+    }
+    writeAll(1, out)
+    return matched
+  }
+
+  /// A field as bpftrace's `-lv` shows it: `char prev_comm[16]`, `pid_t prev_pid`.
+  static func declaration(of field: EventField) -> String {
+    if field.isDataLocation { return "__data_loc \(field.cType)[] \(field.name)" }
+    if let count = field.arrayCount { return "\(field.cType) \(field.name)[\(count == 0 ? "" : String(count))]" }
+    return "\(field.cType) \(field.name)"
+  }
+}

@@ -1,0 +1,192 @@
+import ArgumentParser
+import Glibc
+import ScryKernel
+import ScryLanguage
+import ScryPlan
+import ScryRuntime
+
+/// `scry`: compile a probe script into a plan, attach it, and print what the actions produce.
+struct ScryCommand: ParsableCommand {
+  static let version = "0.1.0"
+
+  static let configuration = CommandConfiguration(
+    commandName: "scry",
+    abstract: "A tracing language for Linux: bpftrace scripts, perf events, tracepoints.",
+    discussion: """
+      EXAMPLES
+        scry -e 'BEGIN { printf("hello\\n"); exit(); }'
+        scry -e 'tracepoint:sched:sched_switch { count[comm]++ }'
+        scry -e 'tracepoint:syscalls:sys_enter_* { @[probe] = count(); }'
+        scry -c 'ls -l' -e 'tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @opens = count(); }'
+        scry examples/hello.trace
+        scry -l 'tracepoint:sched:*'
+        scry --plan -e 'tracepoint:sched:sched_switch < count[comm]++ >'
+
+      EXIT STATUS
+        0 on success (or the code given to exit()), 1 on script or kernel errors, 2 on bad usage.
+      """,
+    version: version
+  )
+
+  @Option(name: .short, help: ArgumentHelp("The program to run.", valueName: "PROGRAM"))
+  var e: String?
+
+  @Flag(name: .short, help: "List probes (tracepoints, software and hardware events) matching PATTERN.")
+  var l = false
+
+  @Flag(name: .short, help: "Verbose: with -l, show each tracepoint's fields.")
+  var v = false
+
+  @Option(name: .short, help: ArgumentHelp("Output format.", valueName: "text|json"))
+  var f: OutputFormatOption = .text
+
+  @Option(name: .short, help: ArgumentHelp("Write output to FILE instead of standard output.", valueName: "FILE"))
+  var o: String?
+
+  @Option(name: .short, help: ArgumentHelp("Trace only this process (and exit when it exits).", valueName: "PID"))
+  var p: Int32?
+
+  @Option(name: .short, help: ArgumentHelp("Run CMD with the probes attached; `cpid` is its pid.", valueName: "CMD"))
+  var c: String?
+
+  @Flag(name: .long, help: "Print the plan (attachments, maps, actions) and exit without attaching.")
+  var plan = false
+
+  @Flag(name: .customLong("dry-run"), help: "Check the program and exit without attaching.")
+  var dryRun = false
+
+  @Flag(name: .long, help: "Allow functions with effects outside Scry: system(), signal().")
+  var unsafe = false
+
+  @Option(name: .long, help: ArgumentHelp("What lost events do: 'warn' reports them, 'fail' also exits 1.", valueName: "warn|fail"))
+  var lost: LostPolicyOption = .warn
+
+  @Option(name: .customLong("buffer-pages"), help: ArgumentHelp("Ring buffer pages per CPU (a power of two).", valueName: "N"))
+  var bufferPages: Int = 1024
+
+  @Argument(help: ArgumentHelp("A .trace script (or a pattern with -l) and its positional parameters $1, $2…", valueName: "FILE|PATTERN"))
+  var arguments: [String] = []
+
+  func validate() throws {
+    if bufferPages <= 0 || bufferPages & (bufferPages - 1) != 0 {
+      throw ValidationError("--buffer-pages must be a power of two, like 256 or 1024")
+    }
+    if e == nil && arguments.isEmpty && !l {
+      throw ValidationError("give a program with -e, a .trace file, or -l to list probes")
+    }
+    if p != nil && c != nil { throw ValidationError("-p and -c cannot be used together") }
+  }
+
+  func run() throws {
+    if l {
+      let listed = ProbeListing.list(pattern: arguments.first ?? e ?? "*", verbose: v)
+      throw ExitCode(listed ? 0 : 1)
+    }
+    let source: SourceFile
+    var positionals: [String]
+    if let program = e {
+      source = SourceFile(name: "-e", text: program)
+      positionals = arguments
+    } else {
+      let path = arguments[0]
+      guard let text = readWholeFile(path) else {
+        printError("scry: cannot read '\(path)': \(String(cString: strerror(errno)))")
+        throw ExitCode(1)
+      }
+      source = SourceFile(name: path, text: text)
+      positionals = Array(arguments.dropFirst())
+    }
+    let catalog = TraceFSCatalog()
+    let checked = Frontend.compile(
+      source, catalog: catalog, positionals: positionals, options: CheckOptions(allowsUnsafe: unsafe))
+    let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)
+    if !checked.diagnostics.isEmpty {
+      // A broken file can produce hundreds of follow-on errors; the first ones are the useful ones.
+      let shown = Array(checked.diagnostics.prefix(20))
+      printError(renderer.render(shown, in: source), newline: false)
+      if checked.diagnostics.count > shown.count {
+        printError("(\(checked.diagnostics.count - shown.count) more diagnostics not shown)")
+      }
+    }
+    if checked.diagnostics.hasErrors { throw ExitCode(1) }
+    if dryRun { return }
+    let plan = Planner.plan(checked)
+    var options = SessionOptions()
+    options.positionals = positionals
+    options.allowsUnsafe = unsafe
+    options.format = f == .json ? .json : .text
+    options.outputPath = o
+    options.targetPid = p
+    options.command = c
+    options.failOnLost = lost == .fail
+    options.ringPages = bufferPages
+    let session: Session
+    do {
+      session = try Session(plan: plan, options: options)
+    } catch {
+      printError(error.render(renderer: renderer, source: source), newline: false)
+      throw ExitCode(1)
+    }
+    if self.plan {
+      writeAll(1, PlanPrinter.render(plan, actionSizes: session.actionSizes))
+      return
+    }
+    let status = session.run()
+    throw ExitCode(status)
+  }
+
+  /// Runs the command; usage errors exit 2 rather than argument-parser's 64.
+  static func runAndExit() -> Never {
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+      Glibc.exit(0)
+    } catch let code as ExitCode {
+      Glibc.exit(code.rawValue)
+    } catch {
+      // --help and --version arrive as errors that exit 0.
+      if exitCode(for: error) == .success { exit(withError: error) }
+      printError(fullMessage(for: error))
+      printError("Run 'scry --help' for usage.")
+      Glibc.exit(2)
+    }
+  }
+}
+
+enum OutputFormatOption: String, ExpressibleByArgument, CaseIterable {
+  case text, json
+}
+
+enum LostPolicyOption: String, ExpressibleByArgument, CaseIterable {
+  case warn, fail
+}
+
+func printError(_ message: String, newline: Bool = true) {
+  writeAll(2, newline ? message + "\n" : message)
+}
+
+func writeAll(_ fd: Int32, _ text: String) {
+  var bytes = Array(text.utf8)[...]
+  while !bytes.isEmpty {
+    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    if n < 0 && errno == EINTR { continue }
+    if n <= 0 { return }
+    bytes = bytes.dropFirst(n)
+  }
+}
+
+func readWholeFile(_ path: String) -> String? {
+  let fd = open(path, O_RDONLY | O_CLOEXEC)
+  guard fd >= 0 else { return nil }
+  defer { close(fd) }
+  var data: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 65536)
+  while true {
+    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    if n < 0 && errno == EINTR { continue }
+    if n < 0 { return nil }
+    if n == 0 { break }
+    data.append(contentsOf: buffer[0..<n])
+  }
+  return String(decoding: data, as: UTF8.self)
+}

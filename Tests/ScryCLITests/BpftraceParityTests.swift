@@ -1,0 +1,52 @@
+import Testing
+
+/// Scripts that use only BEGIN, END and interval must print byte for byte what bpftrace 0.17
+/// prints. Each is run under both, live; the test needs root (bpftrace does).
+@Suite(.serialized) struct BpftraceParityTests {
+  static let scripts: [String] = [
+    // Maps of ints, strings and tuples; sort order at exit.
+    #"BEGIN { @a = 1; @neg = -5; @b[1, "x"] = 2; @b[2, "y"] = 1; @str["k"] = "val"; @str["a"] = "zz"; @t = (1, "two"); @n[3] = 30; @n[1] = 10; @n[2] = 20; exit(); }"#,
+    // Aggregations.
+    #"BEGIN { @c["a"] = count(); @c["b"] = count(); @c["b"] = count(); @s = stats(3); @s = stats(10); @v = avg(7); @v = avg(8); @mn = min(-2); @mn = min(4); @mx = max(9); @mx = max(1); @sm = sum(5); @sm = sum(-2); exit(); }"#,
+    #"BEGIN { @v[1] = avg(5); @v[2] = avg(1); @m[1] = min(5); @m[2] = min(-1); @st[1] = stats(5); @st[2] = stats(1); @x = max(-3); exit(); }"#,
+    // Histograms.
+    #"BEGIN { @h = hist(5); @h = hist(100); @h = hist(0); @h = hist(-1); @h = hist(3000); @h = hist(3000000); @hk[1] = hist(10); @hk[2] = hist(1000); exit(); }"#,
+    #"BEGIN { @l = lhist(5, 0, 100, 10); @l = lhist(55, 0, 100, 10); @l = lhist(-3, 0, 100, 10); @l = lhist(150, 0, 100, 10); @one = lhist(7, 0, 10, 5); exit(); }"#,
+    #"BEGIN { $i = 0; while ($i < 200) { @h = hist($i * 37); @l[$i % 3] = lhist($i, 0, 200, 20); $i++; } exit(); }"#,
+    // printf conversions.
+    #"BEGIN { printf("%d|%5d|%-5d|%05d|%x|%X|%o|%s|%10s|%-10s|%c|%%|%u|%ld|%lu|%hhd|%p\n", 42, 42, 42, 42, 255, 255, 8, "hi", "right", "left", 65, -1, -1, 300, 300, 1234); exit(); }"#,
+    #"BEGIN { printf("%-8s|%8s|%.2s|%3c|%-4x|%x\n", "abc", "abc", "abcdef", 66, 10, -1); printf("no newline"); printf(" then one\n"); exit(); }"#,
+    #"BEGIN { printf("%llu %lld %hu %hd %lx\n", -1, -1, -1, -1, -1); exit(); }"#,
+    // print with top and div, values and tuples.
+    #"BEGIN { @c[1] = count(); @c[2] = count(); @c[2] = count(); @c[3] = count(); @c[3] = count(); @c[3] = count(); print(@c); print(@c, 2); print(@c, 0, 2); @s = sum(7); print(@s, 0, 2); print((1, "x")); print(5); print("str"); print(-3); exit(); }"#,
+    #"BEGIN { @h = hist(7); print(@h); @st = stats(4); print(@st); @a = avg(9); print(@a); exit(); }"#,
+    // clear, delete, zero.
+    #"BEGIN { @a[1] = 1; @a[2] = 2; @b = 5; @c[1] = count(); @d["x"] = 1; @d["y"] = 2; delete(@a[1]); clear(@b); zero(@c); delete(@d["x"]); exit(); }"#,
+    // Control flow, variables, operators.
+    #"BEGIN { $x = 10; $y = $x * 3 - 4 / 2 + (7 % 4) << 1; @r = $y; @b = (5 & 3) | (8 ^ 2); @t = $x > 5 ? 100 : 200; @n = !0; @neg = -$x; unroll(3) { @u++; } if ($x == 10) { @eq = 1; } else { @eq = 2; } exit(); }"#,
+    #"BEGIN { @m[1] = 10; @m[2] = 20; $i = 0; while ($i < 5) { $i++; if ($i == 2) { continue; } if ($i == 4) { break; } @w[$i] = $i; } exit(); }"#,
+    // exit() from an interval, END after it.
+    #"interval:ms:50 { @ticks++; if (@ticks == 3) { exit(); } } END { printf("ticks %d\n", @ticks); }"#,
+    #"BEGIN { printf("begin\n"); } END { printf("end\n"); @e = 1; } interval:ms:10 { exit(); }"#,
+    // Strings and comparisons.
+    #"BEGIN { $s = "hello"; if ($s == "hello") { @eq = 1; } if (strncmp($s, "help", 3) == 0) { @n = 1; } @len = sizeof(uint32); @k[$s, 2] = 1; exit(); }"#,
+  ]
+
+  @Test(arguments: scripts)
+  func matchesBpftrace(_ script: String) throws {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let reference = Run.program(bpftrace, ["-e", script])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry("-e", script)
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  @Test func jsonMatchesBpftrace() throws {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let script = #"BEGIN { @a = 1; @x[1, "a"] = 1; @st = stats(4); @hh[3] = hist(7); @l = lhist(5, 0, 10, 5); @h = hist(0); @h = hist(-5); @h = hist(20); print(5); print("s"); print((1, "x")); printf("%d %s\n", 3, "q"); @c["k"] = count(); @v = avg(3); exit(); }"#
+    let reference = Run.program(bpftrace, ["-f", "json", "-e", script])
+    let ours = scry("-f", "json", "-e", script)
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+}
