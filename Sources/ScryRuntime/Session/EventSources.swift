@@ -39,9 +39,8 @@ final class EventSources {
     let cpus = SystemInfo.onlineCPUs()
     _ = try? SystemInfo.raiseFileLimit()
     let tracefs = plan.attachments.contains { $0.probe.kind == .tracepoint } ? try Self.locateTraceFS() : nil
-    // One ring per CPU for system-wide events, one for per-task events; created on first use.
+    // One ring per CPU, shared by every sampled event on that CPU; created on first use.
     var cpuRings: [Int32: PerfRing] = [:]
-    var taskRings: [Int32: PerfRing] = [:]
     let ringPages = session.options.ringPages
     do {
       for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind.hasEventContext {
@@ -51,23 +50,26 @@ final class EventSources {
         options.sampleType = Self.sampleType(attachment.sampleFields, counting: counting)
         options.countingOnly = counting
         options.wakeupWatermarkBytes = UInt32(clamping: ringPages * 4096 / 4)
-        let targets: [(pid: Int32, cpu: Int32)]
+        // Per-task events are still opened once per CPU: the kernel maps no ring for an
+        // inherited event on "any CPU", and per-CPU events can share that CPU's ring.
+        let followed: [Int32]?
         switch attachment.scope {
-        case .systemWide where tracedPid == nil:
-          targets = cpus.map { (-1, $0) }
-        case .systemWide, .tracedProcess:
-          guard let pid = tracedPid else { throw SessionError.failure("\(probe.name): no process to follow") }
-          options.inherit = true
-          targets = Self.threads(of: pid).map { ($0, -1) }
+        case .systemWide:
+          // `-p` limits every probe to the process; `-c` traces system-wide (as bpftrace does)
+          // unless the predicate pins the events to the child.
+          followed = session.options.targetPid != nil ? tracedPid.map(Self.threads(of:)) : nil
+        case .tracedProcess:
+          guard let pid = tracedPid else { throw SessionError.failure("\(probe.name): no process to follow (use -p or -c)") }
+          followed = Self.threads(of: pid)
         case .process(let pid):
-          options.inherit = true
-          let threads = Self.threads(of: pid)
-          if threads.isEmpty { throw SessionError.failure("\(probe.name): no process with pid \(pid) to follow") }
-          targets = threads.map { ($0, -1) }
+          followed = Self.threads(of: pid)
+          if followed?.isEmpty ?? true { throw SessionError.failure("\(probe.name): no process with pid \(pid) to follow") }
         }
+        options.inherit = followed != nil
+        let targets: [(pid: Int32, cpu: Int32)] =
+          followed.map { tids in tids.flatMap { tid in cpus.map { (tid, $0) } } } ?? cpus.map { (-1, $0) }
         for target in targets {
-          let ringKey = target.cpu >= 0 ? target.cpu : target.pid
-          let sharedRing = target.cpu >= 0 ? cpuRings[ringKey] : taskRings[ringKey]
+          let sharedRing = cpuRings[target.cpu]
           // The event that owns a ring also reports task names (COMM, FORK, EXIT), so `comm` is
           // right for processes that exec or exit between our reads.
           options.recordComm = !counting && sharedRing == nil
@@ -88,7 +90,7 @@ final class EventSources {
           } else {
             let ring = try PerfRing(event: event, dataPages: ringPages)
             rings.append(ring)
-            if target.cpu >= 0 { cpuRings[ringKey] = ring } else { taskRings[ringKey] = ring }
+            cpuRings[target.cpu] = ring
           }
           let id = try event.kernelID()
           routes[id] = Route(

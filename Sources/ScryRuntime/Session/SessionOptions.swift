@@ -22,9 +22,16 @@ public struct SessionOptions: Sendable {
 }
 
 /// Why a session could not start: script features the runtime lacks, or the kernel said no.
-public enum SessionError: Error {
+public enum SessionError: Error, CustomStringConvertible {
   case diagnostics([Diagnostic])
   case failure(String)
+
+  public var description: String {
+    switch self {
+    case .diagnostics(let diagnostics): return diagnostics.map(\.message).joined(separator: "\n")
+    case .failure(let message): return message
+    }
+  }
 
   /// The error as the CLI prints it.
   public func render(renderer: DiagnosticRenderer, source: SourceFile) -> String {
