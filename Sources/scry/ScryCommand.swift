@@ -64,6 +64,9 @@ struct ScryCommand: ParsableCommand {
   @Option(name: .customLong("buffer-pages"), help: ArgumentHelp("Ring buffer pages per CPU (a power of two).", valueName: "N"))
   var bufferPages: Int = 1024
 
+  @Flag(name: .long, help: "At exit, report on stderr how many samples the rings delivered.")
+  var stats = false
+
   @Argument(help: ArgumentHelp("A .trace script (or a pattern with -l) and its positional parameters $1, $2…", valueName: "FILE|PATTERN"))
   var arguments: [String] = []
 
@@ -120,6 +123,7 @@ struct ScryCommand: ParsableCommand {
     options.command = c
     options.failOnLost = lost == .fail
     options.ringPages = bufferPages
+    options.printsStatistics = stats
     let session: Session
     do {
       session = try Session(plan: plan, options: options)

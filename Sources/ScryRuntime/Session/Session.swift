@@ -65,6 +65,9 @@ public final class Session {
     MapPrinter.printAtExit(maps, to: output)
     output.flush()
     let lost = loop.lostEvents
+    if options.printsStatistics {
+      printToStandardError("Read \(samplesRead()) samples from the rings; lost \(lost)\n")
+    }
     if lost > 0 {
       printToStandardError("Lost \(lost) events\n")
       if options.failOnLost { return 1 }

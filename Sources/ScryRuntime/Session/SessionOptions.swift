@@ -13,6 +13,8 @@ public struct SessionOptions: Sendable {
   public var command: String?
   /// `--lost fail`: lost events make the exit status 1.
   public var failOnLost = false
+  /// `--stats`: report on stderr how many samples the rings delivered.
+  public var printsStatistics = false
   /// Ring data pages per CPU.
   public var ringPages = 1024
   /// Entries a map may hold before further inserts are dropped (and reported).

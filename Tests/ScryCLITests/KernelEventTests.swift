@@ -1,0 +1,148 @@
+import Glibc
+import Testing
+
+/// Real tracepoints through perf rings, driven by the bench workload (N getppid calls).
+@Suite(.serialized) struct KernelEventTests {
+  /// The workload from ../shared/bench, built once into a temporary directory.
+  static let workload: String? = {
+    let source = scriptsRoot() + "/Tests/Fixtures/workload.c"
+    let binary = "/tmp/scry-test-workload-\(getpid())"
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    let run = Run.program(cc, ["-O2", "-o", binary, source])
+    return run.status == 0 ? binary : nil
+  }()
+
+  func workloadOrSkip() -> String? {
+    guard kernelAvailable("kernel event tests") else { return nil }
+    guard let workload = Self.workload else {
+      Issue.record("could not build the workload with gcc")
+      return nil
+    }
+    return workload
+  }
+
+  @Test func countsExactlyTheChildsGetppidCalls() throws {
+    guard let workload = workloadOrSkip() else { return }
+    let run = scry(
+      "--stats", "-c", "\(workload) syscall 20000 0", "-e",
+      "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasSuffix("@c: 20000\n"), "\(run.stdout)")
+    #expect(!run.stderr.contains("Lost"))
+  }
+
+  @Test func samplesEveryCallWithItsPid() throws {
+    guard let workload = workloadOrSkip() else { return }
+    let run = scry(
+      "--stats", "-c", "\(workload) syscall 5000 0", "-e",
+      "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm] = count(); @pids[pid == cpid] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let name = String(workload.split(separator: "/").last!.prefix(15))
+    #expect(run.stdout.contains("@[\(name)]: 5000\n"), "\(run.stdout)")
+    #expect(run.stdout.contains("@pids[1]: 5000\n"), "\(run.stdout)")
+    #expect(run.stderr.contains("lost 0"), "\(run.stderr)")
+  }
+
+  @Test func followsAProcessWithDashP() throws {
+    guard let workload = workloadOrSkip() else { return }
+    // A child that waits for a signal before calling getppid N times, so scry is attached first.
+    let script = "sleep 1; exec \(workload) syscall 3000 0"
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = (["/bin/sh", "-c", script] as [String]).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    try #require(posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0)
+    let run = scry("-p", "\(pid)", "-e", "tracepoint:syscalls:sys_enter_getppid { @c = count(); }")
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasSuffix("@c: 3000\n"), "\(run.stdout)")
+  }
+
+  @Test func kernelFilterReducesTheSamplesRead() throws {
+    guard let workload = workloadOrSkip() else { return }
+    // The filter `__syscall_nr == -1` matches nothing: the kernel drops every record.
+    let filtered = scry(
+      "--stats", "-c", "\(workload) syscall 3000 0", "-e",
+      "tracepoint:syscalls:sys_enter_getppid /pid == cpid && args.__syscall_nr == 12345/ { @[comm] = count(); }")
+    #expect(filtered.status == 0, "\(filtered.stderr)")
+    #expect(filtered.stderr.contains("Read 0 samples"), "\(filtered.stderr)")
+    let unfiltered = scry(
+      "--stats", "-c", "\(workload) syscall 3000 0", "-e",
+      "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[comm] = count(); }")
+    #expect(unfiltered.stderr.contains("Read 3000 samples"), "\(unfiltered.stderr)")
+  }
+
+  @Test func commOfAnExecdChildIsItsNewName() throws {
+    guard kernelAvailable("kernel event tests") else { return }
+    let run = scry(
+      "-c", "/bin/sh -c /bin/true", "-e",
+      "tracepoint:sched:sched_process_exit /pid != cpid/ { @[comm] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@[true]: 1"), "\(run.stdout)")
+  }
+
+  @Test func wildcardsAttachEveryMatch() throws {
+    guard let workload = workloadOrSkip() else { return }
+    let run = scry(
+      "-c", "\(workload) syscall 1000 0", "-e", "tracepoint:syscalls:sys_*_getppid { @[probe] = count(); }")
+    #expect(run.stdout.hasPrefix("Attaching 2 probes..."), "\(run.stdout)")
+    #expect(run.stdout.contains("@[tracepoint:syscalls:sys_enter_getppid]: "), "\(run.stdout)")
+    #expect(run.stdout.contains("@[tracepoint:syscalls:sys_exit_getppid]: "), "\(run.stdout)")
+  }
+
+  @Test func sigtermEndsCleanlyAndLeavesNothingBehind() throws {
+    guard kernelAvailable("kernel event tests") else { return }
+    let before = readWhole("/sys/kernel/tracing/set_event") + readWhole("/sys/kernel/tracing/tracing_on")
+    var pid: pid_t = 0
+    let out = "/tmp/scry-sigterm-\(getpid()).txt"
+    defer { unlink(out) }
+    let argv: [UnsafeMutablePointer<CChar>?] =
+      ([scryBinary(), "-o", out, "-e", "tracepoint:sched:sched_switch { @[cpu] = count(); } END { printf(\"end ran\\n\"); }"] as [String])
+      .map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    try #require(posix_spawn(&pid, scryBinary(), nil, nil, argv, environ) == 0)
+    usleep(700_000)
+    // While it runs it holds perf fds; afterwards the process is gone with all of them.
+    let fds = listLinks("/proc/\(pid)/fd")
+    #expect(fds.contains { $0.contains("perf_event") }, "\(fds)")
+    kill(pid, SIGTERM)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    #expect((status & 0x7f) == 0 && (status >> 8) & 0xff == 0)
+    let text = readWhole(out)
+    #expect(text.contains("end ran"), "\(text)")
+    #expect(text.contains("@[0]: "), "\(text)")
+    let after = readWhole("/sys/kernel/tracing/set_event") + readWhole("/sys/kernel/tracing/tracing_on")
+    #expect(before == after)
+  }
+
+  @Test func hardwareEventsExplainTheMissingPMU() {
+    guard kernelAvailable("kernel event tests") else { return }
+    let run = scry("-e", "hardware:cache-misses:1000 { @ = count(); }")
+    // This VM has no PMU; a machine with one would count.
+    if run.status != 0 { #expect(run.stderr.contains("no hardware performance counters"), "\(run.stderr)") }
+  }
+
+  @Test func kprobesWithoutKernelSupportSaySo() {
+    guard kernelAvailable("kernel event tests") else { return }
+    guard access("/sys/kernel/tracing/kprobe_events", F_OK) != 0 else { return }
+    let run = scry("-e", "kprobe:do_sys_open { }")
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("no kprobe support"), "\(run.stderr)")
+    #expect(run.stderr.contains("tracepoint:syscalls:sys_enter_openat"), "\(run.stderr)")
+  }
+}
+
+func listLinks(_ directory: String) -> [String] {
+  guard let dir = opendir(directory) else { return [] }
+  defer { closedir(dir) }
+  var targets: [String] = []
+  while let entry = readdir(dir) {
+    let name = withUnsafePointer(to: entry.pointee.d_name) {
+      $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+    }
+    var buffer = [CChar](repeating: 0, count: 256)
+    if readlink(directory + "/" + name, &buffer, 255) > 0 { targets.append(String(cString: buffer)) }
+  }
+  return targets
+}
