@@ -236,7 +236,8 @@ final class MapReset: StmtNode {
   }
   override func exec(_ m: Machine) -> Flow {
     m.foldCounters?(m)
-    if keepsKeys { map.zero() } else { map.clear() }
+    // bpftrace shows a keyless count as `@: 0` after clear(), where other keyless maps vanish.
+    if keepsKeys || (map.keySize == 0 && map.info.valueType == .aggregate(.count)) { map.zero() } else { map.clear() }
     return .next
   }
 }

@@ -49,6 +49,8 @@ final class EventLoop {
     if plan.hasEventProbes {
       let sources = try EventSources(session: session, tracedPid: traced?.pid)
       session.samplesRead = { sources.samplesRead }
+      // `print` and `clear` of a counted map fold the kernel's counters in first, during the run too.
+      session.machine.foldCounters = sources.counterFolder()
       for fd in sources.pollFDs { try epoll.add(fd, token: Token.rings) }
       events = sources
     }
@@ -118,7 +120,9 @@ final class EventLoop {
     drainAll()
     events?.disable()
     if let sources = events { lostEvents = sources.lostEvents }
-    session.machine.foldCounters = events?.counterFolder()
+    // Last read of the kernel's counters, while their fds are still open.
+    session.machine.foldCounters?(session.machine)
+    session.machine.foldCounters = nil
     events = nil
     timers.removeAll()
     traced?.finish()

@@ -9,7 +9,8 @@ import ScryPlan
 final class EventSources {
   /// Where the samples of one perf event go.
   private struct Route {
-    var attachment: Int
+    /// The probe block whose action runs.
+    var block: Int
     var decoder: PerfSampleDecoder
     var probeName: UnsafeRawBufferPointer
     /// The kernel filter took the whole predicate: the action need not evaluate it again.
@@ -94,7 +95,7 @@ final class EventSources {
           }
           let id = try event.kernelID()
           routes[id] = Route(
-            attachment: index, decoder: PerfSampleDecoder(sampleType: options.sampleType),
+            block: attachment.blockIndex, decoder: PerfSampleDecoder(sampleType: options.sampleType),
             probeName: UnsafeRawBufferPointer(session.probeNameBytes(probe.name)), skipPredicate: skipPredicate,
             tidFromRecord: !options.sampleType.contains(.tid))
         }
@@ -220,7 +221,7 @@ final class EventSources {
           machine.ip = sample.ip
           machine.probeName = route.probeName
           samplesRead &+= 1
-          session.action(route.attachment).run(machine, skipPredicate: route.skipPredicate)
+          session.action(route.block).run(machine, skipPredicate: route.skipPredicate)
         case PerfRecordType.comm:
           if let comm = PerfCommRecord(record) { processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name) }
         case PerfRecordType.exit:
