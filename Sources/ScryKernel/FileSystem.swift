@@ -3,9 +3,9 @@ import Glibc
 /// Small file helpers over raw syscalls (no Foundation), for /proc, /sys and tracefs.
 ///
 /// Pseudo-files report size 0 in `stat`, so files are read until EOF in chunks.
-enum FileSystem {
+public enum FileSystem {
   /// The whole contents of `path` as bytes; throws a `KernelError` naming the path.
-  static func readBytes(_ path: String) throws(KernelError) -> [UInt8] {
+  public static func readBytes(_ path: String) throws(KernelError) -> [UInt8] {
     let fd = try checkedCall("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
     defer { close(fd) }
     var bytes: [UInt8] = []
@@ -21,12 +21,12 @@ enum FileSystem {
   }
 
   /// The contents of `path` decoded as UTF-8 (invalid bytes repaired).
-  static func readText(_ path: String) throws(KernelError) -> String {
+  public static func readText(_ path: String) throws(KernelError) -> String {
     String(decoding: try readBytes(path), as: UTF8.self)
   }
 
   /// Writes `text` to `path` (e.g. a tracefs control file).
-  static func writeText(_ path: String, _ text: String, append: Bool = false) throws(KernelError) {
+  public static func writeText(_ path: String, _ text: String, append: Bool = false) throws(KernelError) {
     let flags = O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC)
     let fd = try checkedCall("open", path) { open(path, flags) }
     defer { close(fd) }
@@ -36,13 +36,27 @@ enum FileSystem {
   }
 
   /// Whether `path` exists and is a directory.
-  static func isDirectory(_ path: String) -> Bool {
+  public static func isDirectory(_ path: String) -> Bool {
     var info = stat()
     return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
   }
 
+  /// The names of every entry of `path` (not `.` or `..`), sorted; empty if it cannot be read.
+  public static func entries(of path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+
   /// The names of the subdirectories of `path`, sorted; empty if it cannot be read.
-  static func subdirectories(of path: String) -> [String] {
+  public static func subdirectories(of path: String) -> [String] {
     guard let dir = opendir(path) else { return [] }
     defer { closedir(dir) }
     var names: [String] = []

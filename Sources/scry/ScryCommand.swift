@@ -92,8 +92,11 @@ struct ScryCommand: ParsableCommand {
       positionals = arguments
     } else {
       let path = arguments[0]
-      guard let text = readWholeFile(path) else {
-        printError("scry: cannot read '\(path)': \(String(cString: strerror(errno)))")
+      let text: String
+      do {
+        text = try FileSystem.readText(path)
+      } catch {
+        printError("scry: cannot read '\(path)': \(error.errnoText)")
         throw ExitCode(1)
       }
       source = SourceFile(name: path, text: text)
@@ -177,20 +180,4 @@ func writeAll(_ fd: Int32, _ text: String) {
     if n <= 0 { return }
     bytes = bytes.dropFirst(n)
   }
-}
-
-func readWholeFile(_ path: String) -> String? {
-  let fd = open(path, O_RDONLY | O_CLOEXEC)
-  guard fd >= 0 else { return nil }
-  defer { close(fd) }
-  var data: [UInt8] = []
-  var buffer = [UInt8](repeating: 0, count: 65536)
-  while true {
-    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    if n < 0 && errno == EINTR { continue }
-    if n < 0 { return nil }
-    if n == 0 { break }
-    data.append(contentsOf: buffer[0..<n])
-  }
-  return String(decoding: data, as: UTF8.self)
 }

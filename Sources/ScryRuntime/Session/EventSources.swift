@@ -116,7 +116,7 @@ final class EventSources {
 
   /// Every thread of a process, so an existing multi-threaded process is followed whole.
   private static func threads(of pid: Int32) -> [Int32] {
-    let tids = listDirectoryNames("/proc/\(pid)/task").compactMap { Int32($0) }.sorted()
+    let tids = FileSystem.entries(of: "/proc/\(pid)/task").compactMap { Int32($0) }.sorted()
     return tids.isEmpty ? (kill(pid, 0) == 0 ? [pid] : []) : tids
   }
 
@@ -273,17 +273,4 @@ final class EventSources {
       _ = session
     }
   }
-}
-
-func listDirectoryNames(_ path: String) -> [String] {
-  guard let dir = opendir(path) else { return [] }
-  defer { closedir(dir) }
-  var names: [String] = []
-  while let entry = readdir(dir) {
-    let name = withUnsafePointer(to: entry.pointee.d_name) {
-      $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-    }
-    if name != "." && name != ".." { names.append(name) }
-  }
-  return names
 }

@@ -1,4 +1,5 @@
 import Glibc
+import ScryKernel
 
 /// Names and process ids of tasks, for `comm` and `pid` of events that carry only a thread id.
 /// Filled lazily from /proc and kept current by the rings' COMM, FORK and EXIT records, so a task
@@ -41,10 +42,10 @@ public final class ProcessTable {
     if tid == 0 {
       task.name = TaskName(string: "swapper/0")
     } else {
-      if let name = readSmallFile("/proc/\(tid)/comm") {
+      if let name = try? FileSystem.readText("/proc/\(tid)/comm") {
         task.name = TaskName(string: name.hasSuffix("\n") ? String(name.dropLast()) : name)
       }
-      if let status = readSmallFile("/proc/\(tid)/status"), let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }),
+      if let status = try? FileSystem.readText("/proc/\(tid)/status"), let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }),
         let pid = UInt32(line.dropFirst(5).trimmingCharacters())
       {
         task.pid = pid
@@ -62,19 +63,4 @@ extension Substring {
     while let last = s.last, last == " " || last == "\t" || last == "\n" { s = s.dropLast() }
     return s
   }
-}
-
-/// A file of /proc or /sys read whole (they are small); nil if it cannot be read.
-func readSmallFile(_ path: String) -> String? {
-  let fd = open(path, O_RDONLY | O_CLOEXEC)
-  guard fd >= 0 else { return nil }
-  defer { close(fd) }
-  var buffer = [UInt8](repeating: 0, count: 4096)
-  var data: [UInt8] = []
-  while true {
-    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    if n <= 0 { break }
-    data += buffer[0..<n]
-  }
-  return String(decoding: data, as: UTF8.self)
 }
