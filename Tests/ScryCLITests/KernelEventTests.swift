@@ -116,6 +116,19 @@ import Testing
     #expect(before == after)
   }
 
+  @Test func eventsOfAllCPUsArriveInTimeOrder() throws {
+    guard kernelAvailable("kernel event tests") else { return }
+    let run = scry(
+      "-e", "tracepoint:sched:sched_switch { printf(\"%d %d\\n\", nsecs, cpu); } interval:ms:500 { exit(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let lines = run.stdout.split(separator: "\n").filter { $0.first?.isNumber ?? false }
+    let times = lines.compactMap { UInt64($0.split(separator: " ")[0]) }
+    let cpus = Set(lines.compactMap { $0.split(separator: " ").last })
+    #expect(times.count > 10)
+    #expect(times == times.sorted(), "out of order")
+    if cpus.count < 2 { print("note: only one CPU switched tasks during the run") }
+  }
+
   @Test func hardwareEventsExplainTheMissingPMU() {
     guard kernelAvailable("kernel event tests") else { return }
     let run = scry("-e", "hardware:cache-misses:1000 { @ = count(); }")

@@ -197,31 +197,34 @@ final class EventSources {
     for event in events { try? event.disable() }
   }
 
-  /// Runs the action of every sample waiting in the rings.
+  /// Samples copied out of one ring during a drain, to be merged with the other rings' by time.
+  /// Buffers keep their capacity between drains, so the steady state allocates nothing.
+  private final class Staging {
+    var bytes: [UInt8] = []
+    var entries: [(time: UInt64, offset: Int, length: Int)] = []
+    var next = 0
+    init() { bytes.reserveCapacity(1 << 16) }
+  }
+
+  private lazy var staging: [Staging] = rings.map { _ in Staging() }
+  /// Some block's output order is visible (its samples carry time): merge CPUs by timestamp.
+  private lazy var mergesByTime: Bool = rings.count > 1 && routes.values.contains { $0.decoder.sampleType.contains(.time) }
+
+  /// Runs the action of every sample waiting in the rings. When order is observable, samples of
+  /// all CPUs are merged by their CLOCK_MONOTONIC time before the actions run.
   func drain() {
-    let machine = session.machine
-    for ring in rings {
+    let merging = mergesByTime
+    for (index, ring) in rings.enumerated() {
+      let stage = staging[index]
       ring.drain { record in
         switch record.type {
         case PerfRecordType.sample:
-          guard record.body.count >= 8 else { return }
-          let id = record.body.loadUnaligned(as: UInt64.self)
-          guard let route = routes[id], let sample = route.decoder.decode(record.body) else { return }
-          machine.raw = sample.raw.baseAddress
-          machine.rawSize = sample.raw.count
-          if route.tidFromRecord, sample.raw.count >= 8 {
-            machine.tid = sample.raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-            machine.pid = processTable.processID(of: machine.tid)
+          if merging, let time = sampleTime(record.body) {
+            stage.entries.append((time, stage.bytes.count, record.body.count))
+            stage.bytes.append(contentsOf: record.body)
           } else {
-            machine.pid = sample.pid
-            machine.tid = sample.tid
+            dispatch(record.body)
           }
-          machine.cpu = sample.cpu
-          machine.time = sample.time
-          machine.ip = sample.ip
-          machine.probeName = route.probeName
-          samplesRead &+= 1
-          session.action(route.block).run(machine, skipPredicate: route.skipPredicate)
         case PerfRecordType.comm:
           if let comm = PerfCommRecord(record) { processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name) }
         case PerfRecordType.exit:
@@ -235,8 +238,65 @@ final class EventSources {
         }
       }
     }
-    machine.raw = nil
-    machine.rawSize = 0
+    if merging { dispatchMerged() }
+    session.machine.raw = nil
+    session.machine.rawSize = 0
+  }
+
+  /// The time of a sample whose route records it (PERF_SAMPLE_IDENTIFIER first, then the fields).
+  private func sampleTime(_ body: UnsafeRawBufferPointer) -> UInt64? {
+    guard body.count >= 8, let route = routes[body.loadUnaligned(as: UInt64.self)],
+      route.decoder.sampleType.contains(.time), let sample = route.decoder.decode(body)
+    else { return nil }
+    return sample.time
+  }
+
+  /// Runs the staged samples of every ring in time order (each ring is already in order).
+  private func dispatchMerged() {
+    while true {
+      var best = -1
+      var bestTime = UInt64.max
+      for (index, stage) in staging.enumerated() where stage.next < stage.entries.count {
+        let time = stage.entries[stage.next].time
+        if best < 0 || time < bestTime {
+          best = index
+          bestTime = time
+        }
+      }
+      guard best >= 0 else { break }
+      let stage = staging[best]
+      let entry = stage.entries[stage.next]
+      stage.next += 1
+      stage.bytes.withUnsafeBytes { dispatch(UnsafeRawBufferPointer(rebasing: $0[entry.offset..<entry.offset + entry.length])) }
+    }
+    for stage in staging {
+      stage.entries.removeAll(keepingCapacity: true)
+      stage.bytes.removeAll(keepingCapacity: true)
+      stage.next = 0
+    }
+  }
+
+  /// Loads one sample into the machine and runs its block's action.
+  private func dispatch(_ body: UnsafeRawBufferPointer) {
+    guard body.count >= 8, let route = routes[body.loadUnaligned(as: UInt64.self)],
+      let sample = route.decoder.decode(body)
+    else { return }
+    let machine = session.machine
+    machine.raw = sample.raw.baseAddress
+    machine.rawSize = sample.raw.count
+    if route.tidFromRecord, sample.raw.count >= 8 {
+      machine.tid = sample.raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+      machine.pid = processTable.processID(of: machine.tid)
+    } else {
+      machine.pid = sample.pid
+      machine.tid = sample.tid
+    }
+    machine.cpu = sample.cpu
+    machine.time = sample.time
+    machine.ip = sample.ip
+    machine.probeName = route.probeName
+    samplesRead &+= 1
+    session.action(route.block).run(machine, skipPredicate: route.skipPredicate)
   }
 
   /// Folds the kernel's counters into their maps: counts read at exit or at each `print`.
