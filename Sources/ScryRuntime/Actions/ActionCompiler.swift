@@ -326,6 +326,17 @@ public struct ActionCompiler {
       return IntConstant(UInt64(args.first.map { program.type(of: $0).byteSize } ?? 0))
     case "ksym", "usym":
       return args.first.map { compileInt($0) } ?? IntConstant(0)
+    case "kaddr":
+      // Resolved once, here: kernel symbols do not move while the session runs.
+      guard case .string(let bytes)? = args.first?.kind else { return IntConstant(0) }
+      let symbol = String(decoding: bytes, as: UTF8.self)
+      guard let address = KernelSymbols.address(of: symbol) else {
+        unsupported(e.span, "kernel symbol '\(symbol)' is not in /proc/kallsyms")
+        return IntConstant(0)
+      }
+      return IntConstant(address)
+    case "uptr", "kptr":
+      return args.first.map { compileInt($0) } ?? IntConstant(0)
     default:
       if let node = compileCallStatement(name, e.span, args, e) {
         return StatementAsInt(node)
