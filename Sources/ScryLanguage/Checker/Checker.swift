@@ -172,7 +172,7 @@ public struct Checker {
       loopDepth += 1
       checkBlock(body)
       loopDepth -= 1
-    case .forMap(let variable, let variableSpan, let map, let body):
+    case .forMap(let variable, _, let map, let body):
       var elementType = ScryType.none
       if case .map(let name, let keys, _) = map.kind {
         if !keys.isEmpty {
@@ -205,7 +205,6 @@ public struct Checker {
       let slot = newSlot(elementType)
       scopes[scopes.count - 1][variable] = slot
       result.resolutions[statement.id] = .variable(slot: slot)
-      _ = variableSpan
       loopDepth += 1
       checkBlock(body, newScope: false)
       loopDepth -= 1
@@ -320,7 +319,7 @@ public struct Checker {
     result.resolutions[target.id] = .map(name)
     if case .call(let function, _, let args) = value.kind, Functions.aggregates.contains(function) {
       if op != nil {
-        error(value.span, "'\(function)()' cannot be combined with '\(op!.rawValue)='", hint: "write '\(display(name)) = \(function)(…)'")
+        error(value.span, "'\(function)()' cannot be combined with '\(op!.rawValue)='", hint: "write '\(name) = \(function)(…)'")
       }
       guard let kind = checkAggregate(function, args: args, call: value) else { return }
       settleMap(name, keyType: keyType, value: .aggregate(kind), isAggregate: true, at: value.span, keySpan: target.span)
@@ -345,8 +344,6 @@ public struct Checker {
     }
     result.types[Int(target.id.raw)] = mapTypes[name]?.valueType ?? .none
   }
-
-  func display(_ name: String) -> String { name }
 
   /// Checks a map's key expressions; returns the key types (empty without keys), nil if unknown.
   mutating func checkKeys(_ name: String, _ keys: [Expr], at span: SourceSpan) -> [ScryType]? {

@@ -235,8 +235,7 @@ struct Lexer {
     if position == start { return (nil, nil) }
     endPart()
     let provider = pieces.removeFirst()
-    let providerSpan = spans.removeFirst()
-    _ = providerSpan
+    spans.removeFirst()
     return (
       ProbeSpec(span: SourceSpan(start: start, end: position), provider: provider, parts: pieces, partSpans: spans),
       nil

@@ -8,18 +8,6 @@ public struct Parser {
     return (Program(source: source, probes: probes, nodeCount: Int(parser.nextID)), parser.diagnostics)
   }
 
-  /// Parses a REPL entry or a bare statement list (no probe): used to run statements against live maps.
-  public static func parseStatements(_ source: SourceFile) -> (program: Program, diagnostics: [Diagnostic]) {
-    var parser = Parser(source: source)
-    let start = parser.token.span
-    let statements = parser.parseStatementList(until: .endOfFile)
-    let span = start.merged(with: parser.token.span)
-    let block = Block(span: span, statements: statements)
-    let spec = ProbeSpec(span: .at(start.start), provider: "BEGIN", parts: [], partSpans: [])
-    let probe = ProbeBlock(span: span, specs: [spec], predicate: nil, body: block, isAngleBlock: false)
-    return (Program(source: source, probes: [probe], nodeCount: Int(parser.nextID)), parser.diagnostics)
-  }
-
   private let source: SourceFile
   private var lexer: Lexer
   private var token: Token
