@@ -81,6 +81,15 @@ import Testing
     #expect(run.stdout.contains("@[true]: 1"), "\(run.stdout)")
   }
 
+  @Test func uidAndGidAreTheTracedTasks() throws {
+    guard let workload = workloadOrSkip(), access("/usr/bin/setpriv", X_OK) == 0 else { return }
+    let run = scry(
+      "-c", "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups \(workload) syscall 100 0", "-e",
+      "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[uid, gid] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@[65534, 65534]: 100"), "\(run.stdout)")
+  }
+
   @Test func wildcardsAttachEveryMatch() throws {
     guard let workload = workloadOrSkip() else { return }
     let run = scry(
@@ -119,7 +128,7 @@ import Testing
   @Test func eventsOfAllCPUsArriveInTimeOrder() throws {
     guard kernelAvailable("kernel event tests") else { return }
     let run = scry(
-      "-e", "tracepoint:sched:sched_switch { printf(\"%d %d\\n\", nsecs, cpu); } interval:ms:500 { exit(); }")
+      "-e", "tracepoint:sched:sched_switch { printf(\"%llu %d\\n\", nsecs, cpu); } interval:ms:500 { exit(); }")
     #expect(run.status == 0, "\(run.stderr)")
     let lines = run.stdout.split(separator: "\n").filter { $0.first?.isNumber ?? false }
     let times = lines.compactMap { UInt64($0.split(separator: " ")[0]) }

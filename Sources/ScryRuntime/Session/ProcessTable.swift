@@ -8,6 +8,8 @@ public final class ProcessTable {
   private struct Task {
     var name: TaskName
     var pid: UInt32
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
   }
 
   private var tasks: [UInt32: Task] = [:]
@@ -25,13 +27,24 @@ public final class ProcessTable {
     return load(tid).pid
   }
 
+  /// The task's real user and group ids, as /proc showed them when the task was first seen
+  /// (a later setuid is not followed: perf reports no credential changes).
+  public func credentials(of tid: UInt32) -> (uid: UInt32, gid: UInt32) {
+    let task = tasks[tid] ?? load(tid)
+    return (task.uid, task.gid)
+  }
+
   func update(tid: UInt32, pid: UInt32, name: UnsafeRawBufferPointer) {
-    tasks[tid] = Task(name: TaskName(bytes: name), pid: pid)
+    var task = tasks[tid] ?? load(tid)
+    task.name = TaskName(bytes: name)
+    task.pid = pid
+    tasks[tid] = task
   }
 
   func inherit(tid: UInt32, pid: UInt32, from parent: UInt32) {
-    let name = tasks[parent]?.name ?? load(parent).name
-    tasks[tid] = Task(name: name, pid: pid)
+    var task = tasks[parent] ?? load(parent)
+    task.pid = pid
+    tasks[tid] = task
   }
 
   /// An exited task keeps its entry until its id is reused: records still in other rings may name it.
@@ -45,10 +58,15 @@ public final class ProcessTable {
       if let name = try? FileSystem.readText("/proc/\(tid)/comm") {
         task.name = TaskName(string: name.hasSuffix("\n") ? String(name.dropLast()) : name)
       }
-      if let status = try? FileSystem.readText("/proc/\(tid)/status"), let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }),
-        let pid = UInt32(line.dropFirst(5).trimmingCharacters())
-      {
-        task.pid = pid
+      if let status = try? FileSystem.readText("/proc/\(tid)/status") {
+        for line in status.split(separator: "\n") {
+          // `Uid:` and `Gid:` list real, effective, saved and filesystem ids; bpftrace reports the real one.
+          let value = line.drop { $0 != ":" }.dropFirst().trimmingCharacters()
+          let first = UInt32(value.prefix { $0 != "\t" && $0 != " " })
+          if line.hasPrefix("Tgid:"), let first { task.pid = first }
+          if line.hasPrefix("Uid:"), let first { task.uid = first }
+          if line.hasPrefix("Gid:"), let first { task.gid = first }
+        }
       }
     }
     tasks[tid] = task
