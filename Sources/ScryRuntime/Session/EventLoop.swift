@@ -117,8 +117,9 @@ final class EventLoop {
 
   /// Stops every event and closes what the loop opened; runs before END so END sees a quiet system.
   func detach() {
-    drainAll()
+    // Stop the events first, so the final drain sees the last record of every ring.
     events?.disable()
+    events?.drain(final: true)
     if let sources = events { lostEvents = sources.lostEvents }
     // Last read of the kernel's counters, while their fds are still open.
     session.machine.foldCounters?(session.machine)

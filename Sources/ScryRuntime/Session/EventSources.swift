@@ -210,10 +210,17 @@ final class EventSources {
   /// Some block's output order is visible (its samples carry time): merge CPUs by timestamp.
   private lazy var mergesByTime: Bool = rings.count > 1 && routes.values.contains { $0.decoder.sampleType.contains(.time) }
 
+  /// When the previous drain started: every sample stamped before it has been published by now.
+  private var previousDrainStart: UInt64 = 0
+
   /// Runs the action of every sample waiting in the rings. When order is observable, samples of
-  /// all CPUs are merged by their CLOCK_MONOTONIC time before the actions run.
-  func drain() {
+  /// all CPUs are merged by their CLOCK_MONOTONIC time before the actions run. A sample stamped
+  /// after the previous drain began may still have an earlier sample on another CPU that is not
+  /// yet visible, so it waits for the next drain; `final` (at detach) runs everything.
+  func drain(final: Bool = false) {
     let merging = mergesByTime
+    let cutoff = final ? UInt64.max : previousDrainStart
+    previousDrainStart = Clock.monotonicNanoseconds()
     for (index, ring) in rings.enumerated() {
       let stage = staging[index]
       ring.drain { record in
@@ -238,7 +245,7 @@ final class EventSources {
         }
       }
     }
-    if merging { dispatchMerged() }
+    if merging { dispatchMerged(upTo: cutoff) }
     session.machine.raw = nil
     session.machine.rawSize = 0
   }
@@ -251,14 +258,15 @@ final class EventSources {
     return sample.time
   }
 
-  /// Runs the staged samples of every ring in time order (each ring is already in order).
-  private func dispatchMerged() {
+  /// Runs the staged samples of every ring stamped up to `cutoff`, in time order (each ring is
+  /// already in order), and keeps the rest for the next drain.
+  private func dispatchMerged(upTo cutoff: UInt64) {
     while true {
       var best = -1
       var bestTime = UInt64.max
       for (index, stage) in staging.enumerated() where stage.next < stage.entries.count {
         let time = stage.entries[stage.next].time
-        if best < 0 || time < bestTime {
+        if time <= cutoff && (best < 0 || time < bestTime) {
           best = index
           bestTime = time
         }
@@ -269,9 +277,11 @@ final class EventSources {
       stage.next += 1
       stage.bytes.withUnsafeBytes { dispatch(UnsafeRawBufferPointer(rebasing: $0[entry.offset..<entry.offset + entry.length])) }
     }
-    for stage in staging {
-      stage.entries.removeAll(keepingCapacity: true)
-      stage.bytes.removeAll(keepingCapacity: true)
+    for stage in staging where stage.next > 0 {
+      let keptFrom = stage.next < stage.entries.count ? stage.entries[stage.next].offset : stage.bytes.count
+      stage.entries.removeSubrange(0..<stage.next)
+      stage.bytes.removeSubrange(0..<keptFrom)
+      for i in stage.entries.indices { stage.entries[i].offset -= keptFrom }
       stage.next = 0
     }
   }
