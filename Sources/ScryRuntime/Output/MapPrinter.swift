@@ -28,8 +28,10 @@ public enum MapPrinter {
       }
       printStats(map, entries, to: out)
     default:
-      if case .aggregate(.max) = info.valueType { entries = entries.filter { isSet($0.value) } }
-      if case .aggregate(.min) = info.valueType { entries = entries.filter { isSet($0.value) } }
+      switch info.valueType {
+      case .aggregate(.min), .aggregate(.max): entries = entries.filter { isSet($0.value) }
+      default: break
+      }
       let valueType = scalarType(info.valueType)
       if valueType.isInteger {
         let isSigned: Bool
@@ -124,6 +126,32 @@ public enum MapPrinter {
 
   // MARK: - Text and JSON
 
+  /// `{"type": TYPE, "data": {"@m": VALUE}}` for a keyless map, `{"@m": {KEY: VALUE, …}}` otherwise:
+  /// the one JSON shape every kind of map shares; `value` writes one entry's value.
+  static func appendJSONMap(
+    _ type: StaticString, _ info: MapInfo, _ entries: [Entry], to out: OutputBuffer, value: (UnsafeRawPointer) -> Void
+  ) {
+    guard !entries.isEmpty else { return }
+    out.append("{\"type\": \"")
+    out.append(type)
+    out.append("\", \"data\": {\"")
+    out.append(ValueFormatter.jsonEscaped(info.name))
+    out.append("\": ")
+    if info.keyTypes.isEmpty {
+      value(entries[0].value)
+    } else {
+      out.appendByte(UInt8(ascii: "{"))
+      for (i, e) in entries.enumerated() {
+        if i > 0 { out.append(", ") }
+        ValueFormatter.appendKeyJSON(e.key, types: info.keyTypes, to: out)
+        out.append(": ")
+        value(e.value)
+      }
+      out.appendByte(UInt8(ascii: "}"))
+    }
+    out.append("}}\n")
+  }
+
   static func printScalars(_ map: MapStorage, _ entries: [Entry], valueType: ScryType, divisor: UInt64, to out: OutputBuffer) {
     let info = map.info
     var scratch: (UInt64, UInt64) = (0, 0)
@@ -144,23 +172,7 @@ public enum MapPrinter {
       }
       if entries.isEmpty { out.appendByte(UInt8(ascii: "\n")) }
     case .json:
-      guard !entries.isEmpty else { return }
-      out.append("{\"type\": \"map\", \"data\": {\"")
-      out.append(ValueFormatter.jsonEscaped(info.name))
-      out.append("\": ")
-      if info.keyTypes.isEmpty {
-        withDivided(entries[0].value) { ValueFormatter.appendJSON($0, type: valueType, to: out) }
-      } else {
-        out.appendByte(UInt8(ascii: "{"))
-        for (i, e) in entries.enumerated() {
-          if i > 0 { out.append(", ") }
-          ValueFormatter.appendKeyJSON(e.key, types: info.keyTypes, to: out)
-          out.append(": ")
-          withDivided(e.value) { ValueFormatter.appendJSON($0, type: valueType, to: out) }
-        }
-        out.appendByte(UInt8(ascii: "}"))
-      }
-      out.append("}}\n")
+      appendJSONMap("map", info, entries, to: out) { withDivided($0) { ValueFormatter.appendJSON($0, type: valueType, to: out) } }
     }
   }
 
@@ -202,23 +214,7 @@ public enum MapPrinter {
       }
       out.append(entries.isEmpty ? "\n\n" : "\n")
     case .json:
-      guard !entries.isEmpty else { return }
-      out.append("{\"type\": \"stats\", \"data\": {\"")
-      out.append(ValueFormatter.jsonEscaped(info.name))
-      out.append("\": ")
-      if info.keyTypes.isEmpty {
-        appendStatsValue(entries[0].value, kind: kind, json: true, to: out)
-      } else {
-        out.appendByte(UInt8(ascii: "{"))
-        for (i, e) in entries.enumerated() {
-          if i > 0 { out.append(", ") }
-          ValueFormatter.appendKeyJSON(e.key, types: info.keyTypes, to: out)
-          out.append(": ")
-          appendStatsValue(e.value, kind: kind, json: true, to: out)
-        }
-        out.appendByte(UInt8(ascii: "}"))
-      }
-      out.append("}}\n")
+      appendJSONMap("stats", info, entries, to: out) { appendStatsValue($0, kind: kind, json: true, to: out) }
     }
   }
 
@@ -235,23 +231,7 @@ public enum MapPrinter {
       }
       out.appendByte(UInt8(ascii: "\n"))
     case .json:
-      guard !entries.isEmpty else { return }
-      out.append("{\"type\": \"hist\", \"data\": {\"")
-      out.append(ValueFormatter.jsonEscaped(info.name))
-      out.append("\": ")
-      if info.keyTypes.isEmpty {
-        HistogramPrinter.appendJSON(entries[0].value, kind: kind, divisor: divisor, to: out)
-      } else {
-        out.appendByte(UInt8(ascii: "{"))
-        for (i, e) in entries.enumerated() {
-          if i > 0 { out.append(", ") }
-          ValueFormatter.appendKeyJSON(e.key, types: info.keyTypes, to: out)
-          out.append(": ")
-          HistogramPrinter.appendJSON(e.value, kind: kind, divisor: divisor, to: out)
-        }
-        out.appendByte(UInt8(ascii: "}"))
-      }
-      out.append("}}\n")
+      appendJSONMap("hist", info, entries, to: out) { HistogramPrinter.appendJSON($0, kind: kind, divisor: divisor, to: out) }
     }
   }
 }

@@ -17,6 +17,14 @@ final class EventSources {
     var skipPredicate: Bool
     /// tid comes from the record's `common_pid` (PERF_SAMPLE_TID not requested).
     var tidFromRecord: Bool
+    /// Where PERF_SAMPLE_TIME sits in the sample, found once from the sample type; nil without time.
+    var timeOffset: Int?
+
+    /// perf lays a sample out as IDENTIFIER, IP, TID, TIME, …: time follows the fields before it.
+    static func timeOffset(in type: PerfSampleType) -> Int? {
+      guard type.contains(.time) else { return nil }
+      return 8 + (type.contains(.ip) ? 8 : 0) + (type.contains(.tid) ? 8 : 0)
+    }
   }
 
   private unowned let session: Session
@@ -25,7 +33,9 @@ final class EventSources {
   private var events: [PerfEvent] = []
   /// Events that only count, with the attachment they count for.
   private var counters: [(attachment: Int, event: PerfEvent)] = []
-  private var routes: [UInt64: Route] = [:]
+  private var routes: [Route] = []
+  /// The route of each kernel event id (PERF_SAMPLE_IDENTIFIER, the first word of a sample).
+  private var routeByID: [UInt64: Int] = [:]
   private let processTable: ProcessTable
   private(set) var lostEvents: UInt64 = 0
   /// Samples handed to actions, for tests and `--plan` statistics.
@@ -94,10 +104,12 @@ final class EventSources {
             cpuRings[target.cpu] = ring
           }
           let id = try event.kernelID()
-          routes[id] = Route(
+          routeByID[id] = routes.count
+          routes.append(Route(
             block: attachment.blockIndex, decoder: PerfSampleDecoder(sampleType: options.sampleType),
             probeName: UnsafeRawBufferPointer(session.probeNameBytes(probe.name)), skipPredicate: skipPredicate,
-            tidFromRecord: !options.sampleType.contains(.tid))
+            tidFromRecord: !options.sampleType.contains(.tid),
+            timeOffset: Route.timeOffset(in: options.sampleType)))
         }
       }
     } catch let error as SessionError {
@@ -201,14 +213,14 @@ final class EventSources {
   /// Buffers keep their capacity between drains, so the steady state allocates nothing.
   private final class Staging {
     var bytes: [UInt8] = []
-    var entries: [(time: UInt64, offset: Int, length: Int)] = []
+    var entries: [(time: UInt64, route: Int, offset: Int, length: Int)] = []
     var next = 0
     init() { bytes.reserveCapacity(1 << 16) }
   }
 
   private lazy var staging: [Staging] = rings.map { _ in Staging() }
   /// Some block's output order is visible (its samples carry time): merge CPUs by timestamp.
-  private lazy var mergesByTime: Bool = rings.count > 1 && routes.values.contains { $0.decoder.sampleType.contains(.time) }
+  private lazy var mergesByTime: Bool = rings.count > 1 && routes.contains { $0.timeOffset != nil }
 
   /// When the previous drain started: every sample stamped before it has been published by now.
   private var previousDrainStart: UInt64 = 0
@@ -226,16 +238,18 @@ final class EventSources {
       ring.drain { record in
         switch record.type {
         case PerfRecordType.sample:
-          if merging, let time = sampleTime(record.body) {
-            stage.entries.append((time, stage.bytes.count, record.body.count))
-            stage.bytes.append(contentsOf: record.body)
+          let body = record.body
+          guard body.count >= 8, let route = routeByID[body.loadUnaligned(as: UInt64.self)] else { return }
+          if merging, let offset = routes[route].timeOffset, offset + 8 <= body.count {
+            stage.entries.append((body.loadUnaligned(fromByteOffset: offset, as: UInt64.self), route, stage.bytes.count, body.count))
+            stage.bytes.append(contentsOf: body)
           } else {
-            dispatch(record.body)
+            dispatch(body, route: routes[route])
           }
         case PerfRecordType.comm:
           if let comm = PerfCommRecord(record) { processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name) }
-        case PerfRecordType.exit:
-          if let task = PerfTaskRecord(record) { processTable.forget(tid: task.tid) }
+        // EXIT records are not acted on: an exited task keeps its name, since samples still
+        // waiting in other rings may name it, until its id is reused (a later FORK or COMM).
         case PerfRecordType.fork:
           if let task = PerfTaskRecord(record) { processTable.inherit(tid: task.tid, pid: task.pid, from: task.ptid) }
         case PerfRecordType.lost, PerfRecordType.lostSamples:
@@ -248,14 +262,6 @@ final class EventSources {
     if merging { dispatchMerged(upTo: cutoff) }
     session.machine.raw = nil
     session.machine.rawSize = 0
-  }
-
-  /// The time of a sample whose route records it (PERF_SAMPLE_IDENTIFIER first, then the fields).
-  private func sampleTime(_ body: UnsafeRawBufferPointer) -> UInt64? {
-    guard body.count >= 8, let route = routes[body.loadUnaligned(as: UInt64.self)],
-      route.decoder.sampleType.contains(.time), let sample = route.decoder.decode(body)
-    else { return nil }
-    return sample.time
   }
 
   /// Runs the staged samples of every ring stamped up to `cutoff`, in time order (each ring is
@@ -275,7 +281,9 @@ final class EventSources {
       let stage = staging[best]
       let entry = stage.entries[stage.next]
       stage.next += 1
-      stage.bytes.withUnsafeBytes { dispatch(UnsafeRawBufferPointer(rebasing: $0[entry.offset..<entry.offset + entry.length])) }
+      stage.bytes.withUnsafeBytes {
+        dispatch(UnsafeRawBufferPointer(rebasing: $0[entry.offset..<entry.offset + entry.length]), route: routes[entry.route])
+      }
     }
     for stage in staging where stage.next > 0 {
       let keptFrom = stage.next < stage.entries.count ? stage.entries[stage.next].offset : stage.bytes.count
@@ -287,10 +295,8 @@ final class EventSources {
   }
 
   /// Loads one sample into the machine and runs its block's action.
-  private func dispatch(_ body: UnsafeRawBufferPointer) {
-    guard body.count >= 8, let route = routes[body.loadUnaligned(as: UInt64.self)],
-      let sample = route.decoder.decode(body)
-    else { return }
+  private func dispatch(_ body: UnsafeRawBufferPointer, route: Route) {
+    guard let sample = route.decoder.decode(body) else { return }
     let machine = session.machine
     machine.raw = sample.raw.baseAddress
     machine.rawSize = sample.raw.count

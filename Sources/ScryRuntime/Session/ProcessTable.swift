@@ -47,9 +47,6 @@ public final class ProcessTable {
     tasks[tid] = task
   }
 
-  /// An exited task keeps its entry until its id is reused: records still in other rings may name it.
-  func forget(tid: UInt32) {}
-
   private func load(_ tid: UInt32) -> Task {
     var task = Task(name: TaskName(bytes: UnsafeRawBufferPointer(start: nil, count: 0)), pid: tid)
     if tid == 0 {
