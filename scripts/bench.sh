@@ -3,6 +3,7 @@
 # with the workload of ../shared/bench (or $BENCH_DIR): the workload pinned to CPU 0, the tracer to CPU 1,
 # alternating rounds, medians. Prints one line per (script, tracer) and the ratios.
 # usage: scripts/bench.sh [ROUNDS] [EVENTS]      (run as root, after `make build`)
+#        BENCH_ONLY=uprobe scripts/bench.sh     (only the cases matching a regex; SCRY_BIN picks the binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -11,11 +12,11 @@ bench_dir=${BENCH_DIR:-../shared/bench}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/workload" "$bench_dir/workload.c"
-scry=$PWD/.build/release/scry
+scry=${SCRY_BIN:-$PWD/.build/release/scry}
 
-# ns per event of `workload syscall $events 0`, optionally under a tracer started first.
+# ns per event of `workload $mode $events 0`, optionally under a tracer started first.
 run_workload() {
-  taskset -c 0 "$work/workload" syscall "$events" 0 | sed -n 's/.*ns_per_event=\([0-9.]*\).*/\1/p'
+  taskset -c 0 "$work/workload" "$mode" "$events" 0 | sed -n 's/.*ns_per_event=\([0-9.]*\).*/\1/p'
 }
 
 under() { # under TRACER SCRIPT -> ns per event, and the tracer's lost line on stderr
@@ -36,9 +37,15 @@ under() { # under TRACER SCRIPT -> ns per event, and the tracer's lost line on s
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-for script in 'tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
-              'tracepoint:syscalls:sys_enter_getppid { printf("%d\n", pid); }' \
-              'tracepoint:syscalls:sys_enter_getppid { @c = count(); }'; do
+# Each case is MODE|SCRIPT: the workload mode that fires the script's probe.
+for case in 'syscall|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
+            'syscall|tracepoint:syscalls:sys_enter_getppid { printf("%d\n", pid); }' \
+            'syscall|tracepoint:syscalls:sys_enter_getppid { @c = count(); }' \
+            "uprobe_nop5|uprobe:$work/workload:probe_target_nop5 { @c = count(); }" \
+            "uprobe_nop5|uprobe:$work/workload:probe_target_nop5 { @[tid] = count(); }"; do
+  mode=${case%%|*} script=${case#*|}
+  # BENCH_ONLY=REGEX runs only the cases it matches.
+  if [ -n "${BENCH_ONLY:-}" ] && ! [[ $case =~ $BENCH_ONLY ]]; then continue; fi
   : >"$work/alone"; : >"$work/scry"; : >"$work/bpftrace"
   for _ in $(seq "$rounds"); do
     run_workload >>"$work/alone"
@@ -46,7 +53,7 @@ for script in 'tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
     under bpftrace "$script" >>"$work/bpftrace"
   done
   alone=$(median <"$work/alone"); s=$(median <"$work/scry"); b=$(median <"$work/bpftrace")
-  echo "script: $script"
+  echo "script: $script (workload $mode)"
   awk -v a="$alone" -v s="$s" -v b="$b" 'BEGIN {
     printf "  alone %.1f ns/event; scry +%.1f ns; bpftrace +%.1f ns; scry/bpftrace %.3f\n", a, s-a, b-a, (s-a)/(b-a) }'
 done

@@ -40,6 +40,8 @@ public enum SoftwareEvent: String, CaseIterable, Sendable {
   case majorFaults = "major-faults"
   case alignmentFaults = "alignment-faults"
   case emulationFaults = "emulation-faults"
+  /// The sink of `bpf_perf_event_output`: counts nothing, carries BPF programs' samples.
+  case bpfOutput = "bpf-output"
 
   /// PERF_COUNT_SW_*.
   public var config: UInt64 {
@@ -53,6 +55,7 @@ public enum SoftwareEvent: String, CaseIterable, Sendable {
     case .majorFaults: 6
     case .alignmentFaults: 7
     case .emulationFaults: 8
+    case .bpfOutput: 10
     }
   }
 

@@ -9,6 +9,9 @@ public struct Plan: Sendable {
   public var attachments: [Attachment]
   /// What each probe block reads, parallel to `program.program.probes`.
   public var blocks: [BlockNeeds]
+  /// Expressions whose value the kernel copies into the event record when the probe fires
+  /// (a dynamic probe's fetch arguments): the runtime reads them from the record.
+  public var fetched: [NodeID: FetchedValue] = [:]
 
   public var maps: [MapInfo] { program.maps }
   public var hasEventProbes: Bool { attachments.contains { $0.probe.kind.hasEventContext } }
@@ -28,6 +31,8 @@ public struct Attachment: Sendable {
   public var scope: TaskScope
   /// Set when the block only counts: the kernel's own counter replaces a ring.
   public var counting: CountingTarget?
+  /// For uprobes and kprobes: the dynamic event to create in tracefs before attaching.
+  public var dynamicProbe: DynamicProbe?
 
   public init(
     probe: ResolvedProbe, blockIndex: Int, sampleFields: SampleFields = [], kernelFilter: String? = nil,
@@ -40,6 +45,60 @@ public struct Attachment: Sendable {
     self.kernelFilterIsWholePredicate = kernelFilterIsWholePredicate
     self.scope = scope
     self.counting = counting
+  }
+}
+
+/// A uprobe, uretprobe, kprobe or kretprobe as tracefs creates it: one line written to
+/// `uprobe_events` or `kprobe_events`, with fetch arguments that make the kernel copy registers
+/// and the memory they point to into the record at the moment the probe fires.
+public struct DynamicProbe: Sendable, Hashable {
+  public var isKernel: Bool
+  public var isReturn: Bool
+  /// The event's name inside the run's group, a C identifier (`p0_readline`).
+  public var name: String
+  /// Where the breakpoint goes: `PATH:0xFILEOFFSET` for uprobes, `SYMBOL+OFFSET` for kprobes.
+  public var location: String
+  /// `NAME=FETCHARG:TYPE` items (`a0=%di:u64`, `a1=+0(%si):ustring`), in record order.
+  public var fetchArguments: [String]
+
+  public init(isKernel: Bool, isReturn: Bool, name: String, location: String, fetchArguments: [String]) {
+    self.isKernel = isKernel
+    self.isReturn = isReturn
+    self.name = name
+    self.location = location
+    self.fetchArguments = fetchArguments
+  }
+
+  /// The tracefs file the definition is written to.
+  public var controlFile: String { isKernel ? "kprobe_events" : "uprobe_events" }
+
+  /// The line that creates the event in `group` (one group per Scry run: `scry_PID`).
+  public func definition(group: String) -> String {
+    ([(isReturn ? "r" : "p") + ":\(group)/\(name)", location] + fetchArguments).joined(separator: " ")
+  }
+
+  /// The line that removes it again.
+  public func removal(group: String) -> String { "-:\(group)/\(name)" }
+
+  /// Where the fetch arguments start in the record: after the common fields and the probe's
+  /// address (`__probe_ip`), or the function and return address for return probes.
+  public var firstArgumentOffset: Int { isReturn ? 24 : 16 }
+}
+
+/// Where a fetched value sits in the event record, and how it is stored there.
+public struct FetchedValue: Sendable, Hashable {
+  public enum Layout: Sendable, Hashable {
+    case integer(byteCount: Int, isSigned: Bool)
+    /// A `__data_loc char[]`: a u32 of (length << 16 | offset) pointing into the record.
+    case dataLocationString
+  }
+
+  public var offset: Int
+  public var layout: Layout
+
+  public init(offset: Int, layout: Layout) {
+    self.offset = offset
+    self.layout = layout
   }
 }
 

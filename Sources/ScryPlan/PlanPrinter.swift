@@ -3,7 +3,8 @@ import ScryLanguage
 /// Renders a plan for `scry --plan`: what will be attached, with which sample fields and
 /// kernel filters, and the maps with their types. `actionSizes` comes from the runtime's compiler.
 public enum PlanPrinter {
-  public static func render(_ plan: Plan, actionSizes: [Int] = []) -> String {
+  /// `dynamicGroup` is the tracefs group this run would create its uprobes and kprobes in.
+  public static func render(_ plan: Plan, actionSizes: [Int] = [], dynamicGroup: String = "scry_PID") -> String {
     var out = "Plan: \(plan.attachments.count) attachment\(plan.attachments.count == 1 ? "" : "s")"
     out += ", \(plan.maps.count) map\(plan.maps.count == 1 ? "" : "s")\n"
     out += "\nattachments:\n"
@@ -18,6 +19,9 @@ public enum PlanPrinter {
         out += "      mode: counting (no ring; kernel counter folded into \(plan.maps[counting.mapIndex].name)\(key))\n"
       } else {
         out += "      mode: sampling, fields: \(a.sampleFields)\n"
+      }
+      if let dynamic = a.dynamicProbe {
+        out += "      \(dynamic.controlFile): \(dynamic.definition(group: dynamicGroup))\n"
       }
       if let filter = a.kernelFilter {
         out += "      kernel filter: \(filter)\(a.kernelFilterIsWholePredicate ? "" : " (rest of predicate in user space)")\n"
@@ -46,8 +50,8 @@ public enum PlanPrinter {
     case .tracepoint(let category, let name, _): return "tracepoint \(category):\(name) (perf, PERF_TYPE_TRACEPOINT)"
     case .perfEvent(let name, let period):
       return "\(probe.kind.rawValue) event \(name)" + (period > 0 ? ", period \(period)" : "")
-    case .userFunction(let path, let symbol, let offset):
-      return "\(probe.kind.rawValue) \(path):\(symbol ?? "")+\(offset)"
+    case .userFunction(let path, let symbol, let fileOffset):
+      return "\(probe.kind.rawValue) \(path):\(symbol ?? "address") at file offset 0x\(String(fileOffset, radix: 16))"
     case .kernelFunction(let symbol, let offset): return "\(probe.kind.rawValue) \(symbol)+\(offset)"
     case .other(let parts): return "\(probe.kind.rawValue) " + parts.joined(separator: ":")
     }

@@ -9,6 +9,7 @@ public enum Planner {
     var blocks: [BlockNeeds] = []
     var attachments: [Attachment] = []
     let mapUses = mapUseCounts(program)
+    var fetched: [NodeID: FetchedValue] = [:]
     for (index, block) in probes.enumerated() {
       let needs = analyze(block, in: program)
       blocks.append(needs)
@@ -26,10 +27,15 @@ public enum Planner {
           attachment.kernelFilter = filter?.text
           attachment.kernelFilterIsWholePredicate = filter?.isWhole ?? false
         }
+        if let dynamic = dynamicProbe(probe, index: attachments.count, block: block, in: program) {
+          attachment.dynamicProbe = dynamic.probe
+          fetched.merge(dynamic.fetched) { a, _ in a }
+        }
         if let counting, probe.kind != .profile {
           attachment.counting = counting
         } else {
           attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
+          if !(attachment.dynamicProbe?.fetchArguments.isEmpty ?? true) { attachment.sampleFields.insert(.raw) }
         }
         attachments.append(attachment)
       }
@@ -41,7 +47,38 @@ public enum Planner {
         attachments[i].sampleFields.insert(.time)
       }
     }
-    return Plan(program: program, attachments: attachments, blocks: blocks)
+    var plan = Plan(program: program, attachments: attachments, blocks: blocks)
+    plan.fetched = fetched
+    return plan
+  }
+
+  /// The dynamic event of a uprobe or kprobe, with its block's reads lowered to fetch arguments.
+  static func dynamicProbe(_ probe: ResolvedProbe, index: Int, block: ProbeBlock, in program: CheckedProgram)
+    -> (probe: DynamicProbe, fetched: [NodeID: FetchedValue])?
+  {
+    let location: String
+    let symbol: String
+    switch probe.target {
+    case .userFunction(let path, let function, let fileOffset):
+      location = "\(path):0x\(String(fileOffset, radix: 16))"
+      symbol = function ?? "0x\(String(fileOffset, radix: 16))"
+    case .kernelFunction(let function, let offset):
+      location = offset == 0 ? function : "\(function)+\(offset)"
+      symbol = function
+    default:
+      return nil
+    }
+    let isKernel = probe.kind == .kprobe || probe.kind == .kretprobe
+    let isReturn = probe.kind == .uretprobe || probe.kind == .kretprobe
+    var name = (isReturn ? "r" : "p") + "\(index)_" + String(symbol.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+    // tracefs takes event names of up to 64 characters that are C identifiers.
+    name = String(name.filter(\.isASCII).prefix(63))
+    let firstOffset = isReturn ? 24 : 16
+    var lowering = FetchArguments(program: program, isKernel: isKernel, isReturn: isReturn, firstOffset: firstOffset)
+    lowering.lower(block)
+    let dynamic = DynamicProbe(
+      isKernel: isKernel, isReturn: isReturn, name: name, location: location, fetchArguments: lowering.arguments)
+    return (dynamic, lowering.fetched)
   }
 
   private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }

@@ -102,7 +102,7 @@ struct ScryCommand: ParsableCommand {
       source = SourceFile(name: path, text: text)
       positionals = Array(arguments.dropFirst())
     }
-    let catalog = TraceFSCatalog()
+    let catalog = TraceFSCatalog(targetPid: p)
     let checked = Frontend.compile(
       source, catalog: catalog, positionals: positionals, options: CheckOptions(allowsUnsafe: unsafe))
     let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)
@@ -135,7 +135,7 @@ struct ScryCommand: ParsableCommand {
       throw ExitCode(1)
     }
     if self.plan {
-      writeAll(1, PlanPrinter.render(plan, actionSizes: session.actionSizes))
+      writeAll(1, PlanPrinter.render(plan, actionSizes: session.actionSizes, dynamicGroup: DynamicEvents.groupName(for: getpid())))
       return
     }
     let status = session.run()

@@ -34,6 +34,15 @@ struct PlanCatalog: ProbeCatalog {
     default: return nil
     }
   }
+
+  /// One recorded binary, `/bin/app`, with three functions.
+  func userFunctions(binary: String, pattern: String) -> UserFunctionLookup {
+    guard binary == "/bin/app" else { return .failed(message: "cannot find binary or library '\(binary)'", hint: nil) }
+    let all = [UserFunction(name: "main", fileOffset: 0x1040), UserFunction(name: "target", fileOffset: 0x1139),
+               UserFunction(name: "target_helper", fileOffset: 0x1200)]
+    let found = all.filter { $0.name == pattern || (pattern.hasSuffix("*") && $0.name.hasPrefix(pattern.dropLast())) }
+    return found.isEmpty ? .failed(message: "no function matching '\(pattern)' in /bin/app", hint: nil) : .found(path: binary, functions: found)
+  }
 }
 
 func plan(_ text: String) throws -> Plan {

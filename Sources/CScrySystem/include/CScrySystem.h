@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "CScryBPF.h" // bpf(2) and PERF_EVENT_IOC_SET_BPF, for ScryKernel/BPF
+
 int scry_placeholder(void);
 
 // ---- perf_event_open --------------------------------------------------------------

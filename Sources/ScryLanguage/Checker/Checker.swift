@@ -74,7 +74,7 @@ public struct Checker {
   // MARK: Probes
 
   private mutating func resolveProbes() {
-    var resolver = ProbeResolver(catalog: catalog)
+    var resolver = ProbeResolver(catalog: catalog, positionals: result.positionals)
     for block in result.program.probes {
       var probes: [ResolvedProbe] = []
       var seen = Set<String>()

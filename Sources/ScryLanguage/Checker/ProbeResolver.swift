@@ -2,9 +2,33 @@
 /// expanded through the catalog, with a diagnostic for each spec that cannot be made sense of.
 struct ProbeResolver {
   let catalog: any ProbeCatalog
+  /// `$1`, `$2`… in a probe spec are the script's positional parameters, as in bpftrace.
+  let positionals: [String]
   var diagnostics: [Diagnostic] = []
 
-  init(catalog: any ProbeCatalog) { self.catalog = catalog }
+  init(catalog: any ProbeCatalog, positionals: [String] = []) {
+    self.catalog = catalog
+    self.positionals = positionals
+  }
+
+  /// The spec with every `$N` part replaced by its positional parameter.
+  private mutating func substitutingPositionals(_ spec: ProbeSpec) -> ProbeSpec? {
+    guard spec.parts.contains(where: { $0.contains("$") }) else { return spec }
+    var parts: [String] = []
+    for (part, span) in zip(spec.parts, spec.partSpans) {
+      guard part.hasPrefix("$"), let n = Int(part.dropFirst()) else {
+        parts.append(part)
+        continue
+      }
+      guard n >= 1, n <= positionals.count else {
+        diagnostics.append(.error(span, "probe uses positional parameter \(part), but \(positionals.count) were given",
+                                  hint: "pass it after the script: 'scry script.trace ARG1 ARG2'"))
+        return nil
+      }
+      parts.append(positionals[n - 1])
+    }
+    return ProbeSpec(span: spec.span, provider: spec.provider, parts: parts, partSpans: spec.partSpans)
+  }
 
   /// Software events perf knows, with the default sample period bpftrace uses for each.
   static let softwareEvents: [(name: String, aliases: [String], period: UInt64)] = [
@@ -21,7 +45,8 @@ struct ProbeResolver {
     ("ref-cycles", [], 1_000_000),
   ]
 
-  mutating func resolve(_ spec: ProbeSpec) -> [ResolvedProbe] {
+  mutating func resolve(_ written: ProbeSpec) -> [ResolvedProbe] {
+    guard let spec = substitutingPositionals(written) else { return [] }
     guard let kind = ProbeKind(provider: spec.provider) else {
       let providers = ProbeKind.allCases.map(\.rawValue) + ["begin", "end"]
       let hint = Suggestions.hint(for: spec.provider, in: providers)
@@ -48,12 +73,7 @@ struct ProbeResolver {
         wrongShape(spec, "\(kind.rawValue):BINARY:FUNCTION", example: "\(kind.rawValue):/bin/bash:readline")
         return []
       }
-      let (symbol, offset) = splitOffset(spec.parts[1])
-      return [
-        ResolvedProbe(
-          kind: kind, target: .userFunction(path: spec.parts[0], symbol: symbol, offset: offset),
-          name: "\(kind.rawValue):\(spec.parts[0]):\(spec.parts[1])", span: spec.span)
-      ]
+      return resolveUserFunction(spec, kind: kind)
     case .kprobe, .kretprobe:
       // `kprobe:func` or `kprobe:module:func`.
       guard (1...2).contains(spec.parts.count), let function = spec.parts.last, !function.isEmpty else {
@@ -87,6 +107,35 @@ struct ProbeResolver {
       return (String(text[..<plus]), offset)
     }
     return (text, 0)
+  }
+
+  /// `uprobe:BINARY:FUNCTION[+OFFSET]`, `uprobe:BINARY:0xADDRESS`, wildcards over function names.
+  private mutating func resolveUserFunction(_ spec: ProbeSpec, kind: ProbeKind) -> [ResolvedProbe] {
+    let binary = spec.parts[0]
+    let (symbol, offset) = splitOffset(spec.parts[1])
+    let lookup = symbol.map { catalog.userFunctions(binary: binary, pattern: $0) } ?? catalog.userAddress(binary: binary, address: offset)
+    switch lookup {
+    case .failed(let message, let hint):
+      diagnostics.append(.error(spec.span, message, hint: hint))
+      return []
+    case .found(let path, let functions):
+      guard let symbol else {
+        return functions.map {
+          ResolvedProbe(kind: kind, target: .userFunction(path: path, symbol: nil, fileOffset: $0.fileOffset),
+                        name: "\(kind.rawValue):\(path):\(spec.parts[1])", span: spec.span)
+        }
+      }
+      if offset != 0 && functions.count != 1 {
+        diagnostics.append(.error(spec.span, "an offset needs exactly one function, but '\(symbol)' matches \(functions.count)"))
+        return []
+      }
+      return functions.map { function in
+        let suffix = offset == 0 ? "" : "+\(offset)"
+        return ResolvedProbe(
+          kind: kind, target: .userFunction(path: path, symbol: function.name, fileOffset: function.fileOffset + offset),
+          name: "\(kind.rawValue):\(path):\(function.name)\(suffix)", span: spec.span)
+      }
+    }
   }
 
   private mutating func resolveTimer(_ spec: ProbeSpec, kind: ProbeKind) -> ResolvedProbe? {

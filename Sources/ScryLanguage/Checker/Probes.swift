@@ -53,8 +53,9 @@ public struct ResolvedProbe: Sendable, Hashable {
     case tracepoint(category: String, name: String, record: RecordType?)
     /// `software`/`hardware`: event name and sample period (0: the provider's default).
     case perfEvent(name: String, period: UInt64)
-    /// `uprobe`/`uretprobe`: binary path, symbol (or nil), and offset or address.
-    case userFunction(path: String, symbol: String?, offset: UInt64)
+    /// `uprobe`/`uretprobe`: the binary's resolved path, the function (nil for an address), and the
+    /// file offset of the probe point, which is what the kernel's uprobe_events wants.
+    case userFunction(path: String, symbol: String?, fileOffset: UInt64)
     /// `kprobe`/`kretprobe`: function and offset.
     case kernelFunction(symbol: String, offset: UInt64)
     /// `usdt`, `rawtracepoint`: parts as written.
@@ -82,6 +83,36 @@ public protocol ProbeCatalog: Sendable {
   func tracepoints(category: String, name: String) -> [(category: String, name: String)]
   /// The record of one tracepoint, from its tracefs format; nil if it does not exist or cannot be read.
   func record(category: String, name: String) -> RecordType?
+  /// The functions of a binary (`/bin/bash`, or a library name such as `libc`) whose names match a glob
+  /// pattern, with the file offset of each: what a uprobe spec resolves to.
+  func userFunctions(binary: String, pattern: String) -> UserFunctionLookup
+  /// The file offset of a virtual address in a binary (`uprobe:/bin/bash:0x4a1b0`).
+  func userAddress(binary: String, address: UInt64) -> UserFunctionLookup
+}
+
+/// What a catalog found for a uprobe spec: the binary's path and its matching functions, or why not.
+public enum UserFunctionLookup: Sendable, Equatable {
+  case found(path: String, functions: [UserFunction])
+  case failed(message: String, hint: String?)
+}
+
+/// One function of a binary, at the file offset a uprobe is planted at.
+public struct UserFunction: Sendable, Hashable {
+  public var name: String
+  public var fileOffset: UInt64
+  public init(name: String, fileOffset: UInt64) {
+    self.name = name
+    self.fileOffset = fileOffset
+  }
+}
+
+extension ProbeCatalog {
+  public func userFunctions(binary: String, pattern: String) -> UserFunctionLookup {
+    .failed(message: "cannot read '\(binary)': binaries are not available to this check", hint: nil)
+  }
+  public func userAddress(binary: String, address: UInt64) -> UserFunctionLookup {
+    .failed(message: "cannot read '\(binary)': binaries are not available to this check", hint: nil)
+  }
 }
 
 /// A catalog that knows no tracepoints: for scripts checked without access to tracefs.

@@ -7,13 +7,16 @@ import ScryPlan
 public struct ActionCompiler {
   let program: CheckedProgram
   let maps: [String: MapStorage]
+  /// Values the kernel copied into the record (dynamic probes' fetch arguments), by expression.
+  let fetched: [NodeID: FetchedValue]
   /// Byte offset of each variable slot in the machine's variable area.
   public let variableOffsets: [Int]
   public let variablesSize: Int
   public private(set) var diagnostics: [Diagnostic] = []
 
-  public init(program: CheckedProgram, maps: [MapStorage]) {
+  public init(program: CheckedProgram, maps: [MapStorage], fetched: [NodeID: FetchedValue] = [:]) {
     self.program = program
+    self.fetched = fetched
     var byName: [String: MapStorage] = [:]
     for map in maps { byName[map.info.name] = map }
     self.maps = byName
@@ -179,6 +182,9 @@ public struct ActionCompiler {
 
   mutating func compileInt(_ e: Expr) -> IntNode {
     let type = program.type(of: e)
+    if let value = fetched[e.id], case .integer(let byteCount, let isSigned) = value.layout {
+      return RecordInteger(offset: value.offset, byteCount: byteCount, isSigned: isSigned)
+    }
     switch e.kind {
     case .integer(let v): return IntConstant(v)
     case .boolean(let b): return IntConstant(b ? 1 : 0)
@@ -369,6 +375,9 @@ public struct ActionCompiler {
   mutating func compileBytesNatural(_ e: Expr) -> BytesNode {
     let type = program.type(of: e)
     if isIntLike(type) { return IntAsBytes(compileInt(e), type: type) }
+    if let value = fetched[e.id], value.layout == .dataLocationString {
+      return RecordDataLocationString(offset: value.offset, type: type)
+    }
     switch e.kind {
     case .string(let bytes):
       return BytesConstant(bytes, type: type.isString ? type : .string(capacity: bytes.count + 1))

@@ -32,11 +32,13 @@ final class EventSources {
   /// Every event opened, ring owners included, kept open until the session ends.
   private var events: [PerfEvent] = []
   /// Events that only count, with the attachment they count for.
-  private var counters: [(attachment: Int, event: PerfEvent)] = []
+  private var counters: [(attachment: Int, count: () -> UInt64)] = []
   private var routes: [Route] = []
   /// The route of each kernel event id (PERF_SAMPLE_IDENTIFIER, the first word of a sample).
   private var routeByID: [UInt64: Int] = [:]
   private let processTable: ProcessTable
+  /// The uprobes and kprobes this session created in tracefs; removed after the events are closed.
+  private var dynamicEvents: DynamicEvents?
   private(set) var lostEvents: UInt64 = 0
   /// Samples handed to actions, for tests and `--plan` statistics.
   private(set) var samplesRead: UInt64 = 0
@@ -49,7 +51,15 @@ final class EventSources {
     let plan = session.plan
     let cpus = SystemInfo.onlineCPUs()
     _ = try? SystemInfo.raiseFileLimit()
-    let tracefs = plan.attachments.contains { $0.probe.kind == .tracepoint } ? try Self.locateTraceFS() : nil
+    let needsTraceFS = plan.attachments.contains { $0.probe.kind == .tracepoint || $0.dynamicProbe != nil }
+    let tracefs = needsTraceFS ? try Self.locateTraceFS() : nil
+    if let tracefs, plan.attachments.contains(where: { $0.dynamicProbe != nil }) {
+      let stale = DynamicEvents.removeStale(tracefs: tracefs)
+      if !stale.isEmpty {
+        printToStandardError("Removed probes left in tracefs by Scry runs that did not end cleanly: \(stale.joined(separator: ", "))\n")
+      }
+      dynamicEvents = DynamicEvents(tracefs: tracefs)
+    }
     // One ring per CPU, shared by every sampled event on that CPU; created on first use.
     var cpuRings: [Int32: PerfRing] = [:]
     let ringPages = session.options.ringPages
@@ -77,6 +87,13 @@ final class EventSources {
           if followed?.isEmpty ?? true { throw SessionError.failure("\(probe.name): no process with pid \(pid) to follow") }
         }
         options.inherit = followed != nil
+        // A uprobe or kprobe is created once in tracefs, then opened per CPU like a tracepoint.
+        let dynamicID = try attachment.dynamicProbe.map { try createDynamicEvent($0, for: probe) }
+        if counting, let dynamicID, followed == nil, let counter = Self.bpfCounter(dynamicID, probe: probe, cpu: cpus[0], options: options) {
+          events.append(counter.event)
+          counters.append((index, counter.total))
+          continue
+        }
         let targets: [(pid: Int32, cpu: Int32)] =
           followed.map { tids in tids.flatMap { tid in cpus.map { (tid, $0) } } } ?? cpus.map { (-1, $0) }
         for target in targets {
@@ -85,10 +102,15 @@ final class EventSources {
           // right for processes that exec or exit between our reads.
           options.recordComm = !counting && sharedRing == nil
           options.recordTasks = !counting && sharedRing == nil
-          let event = try Self.open(probe, tracefs: tracefs, pid: target.pid, cpu: target.cpu, options: &options)
+          let event: PerfEvent
+          if let dynamicID {
+            event = try PerfEvent.tracepoint(id: dynamicID, description: probe.name, cpu: target.cpu, pid: target.pid, options: options)
+          } else {
+            event = try Self.open(probe, tracefs: tracefs, pid: target.pid, cpu: target.cpu, options: &options)
+          }
           events.append(event)
           if counting {
-            counters.append((index, event))
+            counters.append((index, event.readCount))
             continue
           }
           var skipPredicate = false
@@ -120,6 +142,42 @@ final class EventSources {
       throw SessionError.failure("\(error)")
     }
     session.machine.processTable = processTable
+  }
+
+  deinit {
+    // The kernel keeps a dynamic event while a perf event uses it: close those first.
+    counters.removeAll()
+    rings.removeAll()
+    events.removeAll()
+    for failure in dynamicEvents?.removeAll() ?? [] { printToStandardError("WARNING: \(failure)\n") }
+  }
+
+  /// A BPF program counting a dynamic probe's hits, when BPF is allowed: cheaper than the
+  /// perf counter (see `BPFEventCounter`). nil falls back to perf counters.
+  private static func bpfCounter(_ id: UInt64, probe: ResolvedProbe, cpu: Int32, options: PerfEventOptions) -> BPFEventCounter? {
+    guard let event = try? PerfEvent.tracepoint(id: id, description: probe.name, cpu: cpu, pid: -1, options: options) else {
+      return nil
+    }
+    return try? BPFEventCounter(attachingTo: event, name: "scry_count")
+  }
+
+  private func createDynamicEvent(_ dynamic: DynamicProbe, for probe: ResolvedProbe) throws -> UInt64 {
+    if dynamic.isKernel, let tracefs = dynamicEvents?.tracefs, access(tracefs.root + "/kprobe_events", F_OK) != 0 {
+      throw SessionError.failure(Self.unsupportedMessage(probe))
+    }
+    guard let dynamicEvents else { throw SessionError.failure("\(probe.name): tracefs is not available") }
+    let id = try dynamicEvents.create(
+      definition: dynamic.definition(group: dynamicEvents.group), name: dynamic.name,
+      controlFile: dynamic.controlFile, probe: probe.name)
+    // The runtime reads fetched values at offsets the planner laid out; check the kernel agrees.
+    if !dynamic.fetchArguments.isEmpty,
+      let format = try? dynamicEvents.tracefs.format(category: dynamicEvents.group, name: dynamic.name),
+      let first = format.fields.first(where: { $0.name == "a0" }), first.offset != dynamic.firstArgumentOffset
+    {
+      throw SessionError.failure(
+        "\(probe.name): the kernel laid out the probe's record differently than expected (a0 at \(first.offset), not \(dynamic.firstArgumentOffset))")
+    }
+    return id
   }
 
   private static func locateTraceFS() throws(SessionError) -> TraceFS {
@@ -320,16 +378,16 @@ final class EventSources {
     guard !counters.isEmpty else { return nil }
     let plan = session.plan
     let maps = session.maps
-    var totals: [(attachment: Int, events: [PerfEvent])] = []
-    for (attachment, event) in counters {
-      if let i = totals.firstIndex(where: { $0.attachment == attachment }) { totals[i].events.append(event) } else {
-        totals.append((attachment, [event]))
+    var totals: [(attachment: Int, counts: [() -> UInt64])] = []
+    for (attachment, count) in counters {
+      if let i = totals.firstIndex(where: { $0.attachment == attachment }) { totals[i].counts.append(count) } else {
+        totals.append((attachment, [count]))
       }
     }
     var folded: [Int: UInt64] = [:]
     return { [session] _ in
-      for (attachment, events) in totals {
-        let total = events.reduce(UInt64(0)) { $0 &+ $1.readCount() }
+      for (attachment, counts) in totals {
+        let total = counts.reduce(UInt64(0)) { $0 &+ $1() }
         let delta = total &- (folded[attachment] ?? 0)
         folded[attachment] = total
         guard delta > 0, let target = plan.attachments[attachment].counting else { continue }

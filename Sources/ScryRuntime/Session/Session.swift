@@ -26,7 +26,7 @@ public final class Session {
     for map in maps where map.keySize == 0 && map.info.valueType == .aggregate(.count) {
       _ = map.lookup(key: UnsafeRawPointer(bitPattern: 8)!, hash: MapStorage.hash(UnsafeRawPointer(bitPattern: 8)!, count: 0), insert: true)
     }
-    var compiler = ActionCompiler(program: plan.program, maps: maps)
+    var compiler = ActionCompiler(program: plan.program, maps: maps, fetched: plan.fetched)
     let actions = compiler.compileAll()
     if !compiler.diagnostics.isEmpty { throw .diagnostics(compiler.diagnostics) }
     let fd: Int32

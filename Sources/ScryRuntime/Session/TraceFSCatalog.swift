@@ -1,16 +1,22 @@
 import ScryKernel
 import ScryLanguage
 
-/// The front end's view of tracefs: tracepoint names and their records, typed for the checker.
-/// Reads lazily and caches, so a script that names no tracepoint never touches tracefs.
+/// The front end's view of the machine: tracepoint names and their records from tracefs, typed for
+/// the checker, and the functions of binaries for uprobes. Reads lazily and caches, so a script
+/// that names no tracepoint never touches tracefs.
 public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   // @unchecked: used from one thread (the CLI or the REPL), the caches are only touched there.
   private var tracefs: TraceFS?
   private var triedTracefs = false
   private var names: [(category: String, name: String)]?
   private var records: [String: RecordType?] = [:]
+  private var binaries: [String: ELFFile] = [:]
+  /// With `-p`, libraries are found among the ones that process has mapped.
+  private let targetPid: Int32?
 
-  public init() {}
+  public init(targetPid: Int32? = nil) {
+    self.targetPid = targetPid
+  }
 
   private func fs() -> TraceFS? {
     if !triedTracefs {
@@ -36,6 +42,65 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     let record = (try? fs()?.format(category: category, name: name)).flatMap { $0.map { Self.record(of: $0, category: category) } }
     records[key] = record
     return record
+  }
+
+  public func userFunctions(binary: String, pattern: String) -> UserFunctionLookup {
+    let elf: ELFFile
+    switch open(binary) {
+    case .success(let file): elf = file
+    case .failure(let failure): return failure.lookup
+    }
+    let isGlob = pattern.contains("*") || pattern.contains("?")
+    let matches = isGlob
+      ? elf.functions().filter { Glob.matches(pattern, $0.name) }
+      : elf.function(named: pattern).map { [$0] } ?? []
+    let functions = matches.compactMap { symbol in
+      elf.fileOffset(ofAddress: symbol.address).map { UserFunction(name: symbol.name, fileOffset: $0) }
+    }
+    guard functions.isEmpty else { return .found(path: elf.path, functions: functions) }
+    var hint: String? = nil
+    let close = isGlob ? [] : elf.closestFunctionNames(to: pattern)
+    if !close.isEmpty { hint = "did you mean " + close.map { "'\($0)'" }.joined(separator: " or ") + "?" }
+    if elf.isStripped {
+      hint = (hint.map { $0 + " " } ?? "") + "'\(elf.path)' is stripped: only the functions it exports are known"
+    }
+    if hint == nil { hint = "list its functions with 'scry -l \"uprobe:\(elf.path):*\"'" }
+    return .failed(message: "no function matching '\(pattern)' in \(elf.path)", hint: hint)
+  }
+
+  public func userAddress(binary: String, address: UInt64) -> UserFunctionLookup {
+    switch open(binary) {
+    case .failure(let failure):
+      return failure.lookup
+    case .success(let elf):
+      guard let offset = elf.fileOffset(ofAddress: address) else {
+        return .failed(
+          message: "address 0x\(String(address, radix: 16)) is not in any loaded segment of \(elf.path)",
+          hint: "give a virtual address as 'readelf -s' shows it, or a function name")
+      }
+      return .found(path: elf.path, functions: [UserFunction(name: "", fileOffset: offset)])
+    }
+  }
+
+  private struct LookupFailure: Error {
+    var lookup: UserFunctionLookup
+  }
+
+  private func open(_ binary: String) -> Result<ELFFile, LookupFailure> {
+    guard let path = SharedLibraries.resolve(binary, pid: targetPid) else {
+      let hint = binary.contains("/")
+        ? "check the path"
+        : "give the library's path, or a name the dynamic linker knows ('ldconfig -p' lists them)" + (targetPid == nil ? "" : " or that process maps")
+      return .failure(LookupFailure(lookup: .failed(message: "cannot find binary or library '\(binary)'", hint: hint)))
+    }
+    if let cached = binaries[path] { return .success(cached) }
+    do {
+      let elf = try ELFFile(path: path)
+      binaries[path] = elf
+      return .success(elf)
+    } catch {
+      return .failure(LookupFailure(lookup: .failed(message: "cannot read '\(path)': \(error)", hint: nil)))
+    }
   }
 
   /// A tracefs format as the language types it: `common_*` fields are left out, as bpftrace's `args` does.

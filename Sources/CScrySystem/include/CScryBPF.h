@@ -1,0 +1,34 @@
+// CScryBPF: the bpf(2) syscall and `union bpf_attr` for ScryKernel's BPF loader.
+// `union bpf_attr` is a large union of anonymous structs that Swift imports awkwardly,
+// so each command ScryKernel uses gets one small C function that fills it.
+#ifndef CSCRYBPF_H
+#define CSCRYBPF_H
+
+#include <stdint.h>
+
+/// BPF_MAP_CREATE; returns the map fd (CLOEXEC) or -1 with errno set. `name` may be NULL
+/// and is cut to 15 bytes.
+int scry_bpf_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+                        const char *name);
+
+/// BPF_MAP_UPDATE_ELEM with `flags` (BPF_ANY = 0); returns 0 or -1 with errno set.
+int scry_bpf_map_update(int map_fd, const void *key, const void *value, uint64_t flags);
+
+/// BPF_MAP_LOOKUP_ELEM; for a per-CPU map `value` receives one 8-byte-aligned value per
+/// possible CPU. Returns 0 or -1 with errno set.
+int scry_bpf_map_lookup(int map_fd, const void *key, void *value);
+
+/// BPF_PROG_LOAD of `insn_count` 8-byte instructions; returns the program fd (CLOEXEC) or
+/// -1 with errno set. With `log_level` > 0, the verifier writes its log into `log_buf`.
+int scry_bpf_prog_load(uint32_t prog_type, const void *insns, uint32_t insn_count, const char *license,
+                       const char *name, uint32_t log_level, char *log_buf, uint32_t log_size);
+
+/// PERF_EVENT_IOC_SET_BPF: runs `prog_fd` when the perf event `perf_fd` fires.
+int scry_perf_set_bpf(int perf_fd, int prog_fd);
+
+extern const uint32_t SCRY_BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+extern const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_ARRAY;
+extern const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT;
+extern const uint32_t SCRY_BPF_PROG_TYPE_KPROBE;
+
+#endif

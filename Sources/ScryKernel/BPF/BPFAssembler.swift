@@ -1,0 +1,57 @@
+/// Collects instructions and resolves forward jumps to named labels.
+///
+/// Jumps are emitted with a placeholder offset and patched in `finish()`, so a code
+/// generator can jump to a point it has not reached yet (the usual "bail out" exit).
+struct BPFAssembler {
+  /// A jump target, created by `newLabel()` and placed once by `place(_:)`.
+  struct Label: Hashable { let id: Int }
+
+  private(set) var instructions: [BPFInstruction] = []
+  private var labelCount = 0
+  private var placed: [Label: Int] = [:]
+  private var fixups: [(at: Int, label: Label)] = []
+
+  mutating func newLabel() -> Label {
+    labelCount += 1
+    return Label(id: labelCount)
+  }
+
+  /// Makes `label` point at the next instruction emitted.
+  mutating func place(_ label: Label) {
+    placed[label] = instructions.count
+  }
+
+  mutating func emit(_ instruction: BPFInstruction) {
+    instructions.append(instruction)
+  }
+
+  mutating func emit(_ slots: [BPFInstruction]) {
+    instructions.append(contentsOf: slots)
+  }
+
+  /// `if dst <condition> imm goto label`.
+  mutating func jump(_ condition: BPFJumpCondition, _ dst: BPFRegister, _ imm: Int32, to label: Label) {
+    fixups.append((instructions.count, label))
+    emit(.jump(condition, dst, imm, 0))
+  }
+
+  /// `goto label`.
+  mutating func jump(to label: Label) {
+    fixups.append((instructions.count, label))
+    emit(.jump(0))
+  }
+
+  /// The program with every jump's offset set (relative to the instruction after it).
+  func finish() -> [BPFInstruction] {
+    var result = instructions
+    for (at, label) in fixups {
+      guard let target = placed[label] else {
+        preconditionFailure("BPF label \(label.id) used but never placed")
+      }
+      let distance = target - (at + 1)
+      precondition(distance >= Int(Int16.min) && distance <= Int(Int16.max), "BPF jump too far: \(distance)")
+      result[at].offset = Int16(distance)
+    }
+    return result
+  }
+}

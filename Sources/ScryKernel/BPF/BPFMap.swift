@@ -1,0 +1,112 @@
+import CScrySystem
+import Glibc
+
+/// A BPF map (one fd), the kernel-side storage a BPF program reads and writes.
+///
+/// ScryKernel uses two kinds: a perf event array (index = CPU, value = a `bpf-output` perf
+/// event fd) that `bpf_perf_event_output` writes samples into, and a per-CPU array used as
+/// a scratch buffer larger than the 512-byte BPF stack. Closes its fd in deinit (a program
+/// that uses the map keeps the map alive in the kernel). The kernel call is `bpf(2)`.
+public final class BPFMap {
+  private let handle: OwnedFD
+  /// The map fd (what `ldMapFD` puts into a program).
+  public var fd: Int32 { handle.raw }
+  /// What the map is for, used in messages.
+  public let description: String
+  /// Bytes of each value.
+  public let valueSize: Int
+  /// How many entries it holds.
+  public let entries: Int
+
+  private init(fd: Int32, description: String, valueSize: Int, entries: Int) {
+    handle = OwnedFD(fd)
+    self.description = description
+    self.valueSize = valueSize
+    self.entries = entries
+  }
+
+  /// A BPF_MAP_TYPE_PERF_EVENT_ARRAY of `entries` slots (one per possible CPU: the program
+  /// writes with BPF_F_CURRENT_CPU, i.e. index = the CPU it runs on).
+  public static func perfEventArray(entries: Int) throws(KernelError) -> BPFMap {
+    try create(
+      type: SCRY_BPF_MAP_TYPE_PERF_EVENT_ARRAY, valueSize: 4, entries: entries, name: "scry_output",
+      description: "perf event array")
+  }
+
+  /// A BPF_MAP_TYPE_PERCPU_ARRAY of `entries` values of `valueSize` bytes each, zero-filled
+  /// (the kernel caps a per-CPU value at 32 KiB).
+  public static func perCPUArray(valueSize: Int, entries: Int) throws(KernelError) -> BPFMap {
+    try create(
+      type: SCRY_BPF_MAP_TYPE_PERCPU_ARRAY, valueSize: valueSize, entries: entries, name: "scry_scratch",
+      description: "per-CPU array")
+  }
+
+  private static func create(
+    type: UInt32, valueSize: Int, entries: Int, name: String, description: String
+  ) throws(KernelError) -> BPFMap {
+    guard valueSize > 0, valueSize <= Int(UInt32.max), entries > 0, entries <= Int(UInt32.max) else {
+      throw KernelError(
+        operation: "bpf(BPF_MAP_CREATE)", subject: description, errno: EINVAL,
+        explanation: "a map needs a positive value size and entry count (got \(valueSize) bytes, \(entries) entries)")
+    }
+    let fd = scry_bpf_map_create(type, 4, UInt32(valueSize), UInt32(entries), name)
+    guard fd >= 0 else {
+      throw BPFMap.error(operation: "bpf(BPF_MAP_CREATE)", subject: description, errno: Glibc.errno)
+    }
+    return BPFMap(fd: fd, description: description, valueSize: valueSize, entries: entries)
+  }
+
+  /// Stores perf event fd `fd` at `index` of a perf event array (the kernel keeps its own
+  /// reference to the event, so the event's fd may be closed afterwards).
+  public func update(index: UInt32, fd value: Int32) throws(KernelError) {
+    var key = index
+    var fdValue = UInt32(bitPattern: value)
+    let result = scry_bpf_map_update(handle.raw, &key, &fdValue, 0)
+    guard result == 0 else {
+      throw BPFMap.error(operation: "bpf(BPF_MAP_UPDATE_ELEM)", subject: "\(description)[\(index)]", errno: Glibc.errno)
+    }
+  }
+
+  /// The values of a per-CPU array at `index`, one per possible CPU (for tests and
+  /// debugging; allocates).
+  public func perCPUValues(index: UInt32) throws(KernelError) -> [[UInt8]] {
+    let stride = (valueSize + 7) & ~7
+    let cpus = BPFMap.possibleCPUCount()
+    var buffer = [UInt8](repeating: 0, count: stride * cpus)
+    var key = index
+    let result = buffer.withUnsafeMutableBytes { scry_bpf_map_lookup(handle.raw, &key, $0.baseAddress) }
+    guard result == 0 else {
+      throw BPFMap.error(operation: "bpf(BPF_MAP_LOOKUP_ELEM)", subject: "\(description)[\(index)]", errno: Glibc.errno)
+    }
+    return (0..<cpus).map { Array(buffer[($0 * stride)..<($0 * stride + valueSize)]) }
+  }
+
+  /// The number of possible CPUs (/sys/devices/system/cpu/possible): the size of per-CPU
+  /// values and the entries a perf event array needs to cover every CPU.
+  public static func possibleCPUCount() -> Int {
+    if let text = try? FileSystem.readText("/sys/devices/system/cpu/possible"),
+      let cpus = SystemInfo.parseCPUList(text.filter { $0 != "\n" }), let last = cpus.max()
+    {
+      return Int(last) + 1
+    }
+    return max(Int(sysconf(Int32(_SC_NPROCESSORS_CONF))), 1)
+  }
+
+  /// A bpf(2) errno as a sentence with the usual cause.
+  static func error(operation: String, subject: String, errno code: Int32) -> KernelError {
+    let explanation: String?
+    switch code {
+    case EPERM, EACCES:
+      explanation = "loading BPF needs root (or CAP_BPF and CAP_PERFMON)"
+    case ENOSYS:
+      explanation = "this kernel has no bpf(2) (CONFIG_BPF_SYSCALL is off)"
+    case ENOMEM:
+      explanation = "the kernel could not allocate the map or program (memory cgroup or RLIMIT_MEMLOCK)"
+    case E2BIG:
+      explanation = "the value or program is too large for this kernel"
+    default:
+      explanation = nil
+    }
+    return KernelError(operation: operation, subject: subject, errno: code, explanation: explanation)
+  }
+}

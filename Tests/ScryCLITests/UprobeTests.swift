@@ -1,0 +1,173 @@
+import Glibc
+import Testing
+
+/// Real uprobes and uretprobes on a small C program that calls `target(int, const char *)`
+/// exactly N times, built by the test as a PIE and as a non-PIE executable.
+@Suite(.serialized) struct UprobeTests {
+  static let builds: (pie: String, fixed: String)? = {
+    let source = scriptsRoot() + "/Tests/Fixtures/uprobe_target.c"
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    let pie = "/tmp/scry-uprobe-pie-\(getpid())"
+    let fixed = "/tmp/scry-uprobe-nopie-\(getpid())"
+    guard Run.program(cc, ["-O2", "-pie", "-fPIE", "-o", pie, source]).status == 0,
+      Run.program(cc, ["-O2", "-no-pie", "-fno-PIE", "-o", fixed, source]).status == 0
+    else { return nil }
+    return (pie, fixed)
+  }()
+
+  func buildsOrSkip() -> (pie: String, fixed: String)? {
+    guard kernelAvailable("uprobe tests") else { return nil }
+    guard let builds = Self.builds else {
+      Issue.record("could not build Tests/Fixtures/uprobe_target.c with gcc")
+      return nil
+    }
+    return builds
+  }
+
+  /// Lines of uprobe_events that belong to Scry runs.
+  static func scryEvents() -> [Substring] {
+    readWhole("/sys/kernel/tracing/uprobe_events").split(separator: "\n").filter { $0.contains(":scry_") }
+  }
+
+  @Test func countsEveryCallInPIEAndFixedAddressBuilds() throws {
+    guard let builds = buildsOrSkip() else { return }
+    for binary in [builds.pie, builds.fixed] {
+      let run = scry("-c", "\(binary) 700 x", "-e", "uprobe:\(binary):target { @calls = count(); }")
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout.hasSuffix("@calls: 700\n"), "\(binary): \(run.stdout)")
+      // Sampled (not counted by the kernel) as well: the record reaches the actions.
+      let sampled = scry("-c", "\(binary) 300 x", "-e", "uprobe:\(binary):target { @[comm] = count(); }")
+      #expect(sampled.stdout.contains("]: 300\n"), "\(binary): \(sampled.stdout) \(sampled.stderr)")
+    }
+    #expect(Self.scryEvents().isEmpty)
+  }
+
+  @Test func fetchesArgumentsAndStringsAtTheProbe() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let run = scry(
+      "-c", "\(builds.pie) 5 hello", "-e",
+      "uprobe:\(builds.pie):target { printf(\"%d %s %s\\n\", arg0, str(arg1), str(arg1, 3)); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let lines = run.stdout.split(separator: "\n").filter { $0.first?.isNumber ?? false }
+    #expect(lines == (0..<5).map { "\($0) hello-\($0) hel" }, "\(run.stdout)")
+  }
+
+  @Test func readsIntegersThroughPointers() throws {
+    guard let builds = buildsOrSkip() else { return }
+    // The first four bytes of "abcd-0" as a little-endian u32, and one byte at an offset.
+    let run = scry(
+      "-c", "\(builds.fixed) 2 abcd", "-e",
+      "uprobe:\(builds.fixed):target { printf(\"%x %c\\n\", *(uint32 *)arg1, *(uint8 *)(arg1 + 4)); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("64636261 -\n64636261 -\n"), "\(run.stdout)")
+  }
+
+  @Test func uretprobeSeesTheReturnValue() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let run = scry("-c", "\(builds.fixed) 4 ab", "-e", "uretprobe:\(builds.fixed):target { printf(\"%d\\n\", retval); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let values = run.stdout.split(separator: "\n").compactMap { Int($0) }
+    // target(i, "ab-i") returns 2i + strlen("ab-i").
+    #expect(values == [4, 6, 8, 10], "\(run.stdout)")
+  }
+
+  @Test func dashPLimitsTheProbeToOneOfTwoCopies() throws {
+    guard let builds = buildsOrSkip() else { return }
+    var first: pid_t = 0
+    var second: pid_t = 0
+    for (pid, tag) in [(withUnsafeMutablePointer(to: &first) { $0 }, "alpha"), (withUnsafeMutablePointer(to: &second) { $0 }, "beta")] {
+      let argv: [UnsafeMutablePointer<CChar>?] = ([builds.pie, "50", tag, "1500"] as [String]).map { strdup($0) } + [nil]
+      defer { for p in argv { free(p) } }
+      try #require(posix_spawn(pid, builds.pie, nil, nil, argv, environ) == 0)
+    }
+    let run = scry("-p", "\(first)", "-e", "uprobe:\(builds.pie):target { @[str(arg1, 5)] = count(); }")
+    var status: Int32 = 0
+    waitpid(first, &status, 0)
+    waitpid(second, &status, 0)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@[alpha]: 50\n"), "\(run.stdout)")
+    #expect(!run.stdout.contains("beta"), "\(run.stdout)")
+  }
+
+  @Test func libraryFunctionsResolveThroughTheLinkerCache() throws {
+    guard let builds = buildsOrSkip() else { return }
+    // Every snprintf in the target is a call into libc.
+    let run = scry("-c", "\(builds.fixed) 20 x", "-e", "uprobe:libc:snprintf /pid == cpid/ { @calls = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasSuffix("@calls: 20\n"), "\(run.stdout)")
+  }
+
+  @Test func unknownFunctionSuggestsCloseNames() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let run = scry("-e", "uprobe:\(builds.pie):targt { }")
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("no function matching 'targt'"), "\(run.stderr)")
+    #expect(run.stderr.contains("'target'"), "\(run.stderr)")
+  }
+
+  @Test func errorAfterCreatingTheProbeLeavesNothingBehind() throws {
+    guard let builds = buildsOrSkip() else { return }
+    // The hardware event fails (no PMU here) after the uprobe was created.
+    let run = scry("-e", "uprobe:\(builds.pie):target { } hardware:cycles:1000000 { }")
+    #expect(run.status == 1)
+    #expect(Self.scryEvents().isEmpty, "\(Self.scryEvents())")
+  }
+
+  @Test func signalsRemoveTheProbes() throws {
+    guard let builds = buildsOrSkip() else { return }
+    for signal in [SIGINT, SIGTERM] {
+      let pid = try startScry("uprobe:\(builds.pie):target { @c = count(); }")
+      #expect(Self.scryEvents().contains { $0.contains("scry_\(pid)/") }, "probe not created")
+      kill(pid, signal)
+      var status: Int32 = 0
+      waitpid(pid, &status, 0)
+      #expect((status & 0x7f) == 0, "killed by signal \(status & 0x7f)")
+      #expect(Self.scryEvents().isEmpty, "\(Self.scryEvents())")
+    }
+  }
+
+  @Test func leftoversOfAKilledRunAreRemovedByTheNext() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let pid = try startScry("uprobe:\(builds.pie):target { @c = count(); }")
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    #expect(Self.scryEvents().contains { $0.contains("scry_\(pid)/") }, "nothing was left behind to clean")
+    let next = scry("-c", "\(builds.pie) 3 x", "-e", "uprobe:\(builds.pie):target { @c = count(); }")
+    #expect(next.stderr.contains("scry_\(pid)"), "\(next.stderr)")
+    #expect(next.stdout.hasSuffix("@c: 3\n"), "\(next.stdout)")
+    #expect(Self.scryEvents().isEmpty, "\(Self.scryEvents())")
+  }
+
+  @Test func planShowsTheDefinitionLines() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let run = scry("--plan", "-e", "uretprobe:\(builds.fixed):target { printf(\"%s\\n\", str(retval)); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("uprobe_events: r:scry_"), "\(run.stdout)")
+    #expect(run.stdout.contains("a0=+0($retval):ustring"), "\(run.stdout)")
+  }
+
+  @Test func kprobeOnThisKernelSaysWhy() throws {
+    guard kernelAvailable("uprobe tests") else { return }
+    guard access("/sys/kernel/tracing/kprobe_events", F_OK) != 0 else {
+      print("note: this kernel has kprobes; the no-kprobe message is not reachable")
+      return
+    }
+    let run = scry("-e", "kprobe:do_sys_open { }")
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("no kprobe support"), "\(run.stderr)")
+    #expect(run.stderr.contains("tracepoint:syscalls:sys_enter_openat"), "\(run.stderr)")
+  }
+
+  /// Starts scry in the background with output to a file, and waits until it has attached.
+  func startScry(_ program: String) throws -> pid_t {
+    let out = "/tmp/scry-uprobe-bg-\(getpid()).txt"
+    let argv: [UnsafeMutablePointer<CChar>?] = ([scryBinary(), "-o", out, "-e", program] as [String]).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var pid: pid_t = 0
+    try #require(posix_spawn(&pid, scryBinary(), nil, nil, argv, environ) == 0)
+    for _ in 0..<100 where !readWhole(out).contains("Attaching") { usleep(50_000) }
+    unlink(out)
+    return pid
+  }
+}

@@ -1,0 +1,63 @@
+import Testing
+import ScryLanguage
+@testable import ScryPlan
+
+/// The tracefs definition lines of uprobes and kprobes, and the fetch arguments that carry what
+/// their blocks read. Kprobes are planned (and tested) here even on kernels that lack them.
+@Suite struct DynamicProbeTests {
+  func definitions(_ text: String) throws -> [String] {
+    try plan(text).attachments.compactMap { $0.dynamicProbe?.definition(group: "scry_42") }
+  }
+
+  @Test func kprobeDefinitionLines() throws {
+    #expect(try definitions("kprobe:do_nanosleep { @[comm] = count(); }") == ["p:scry_42/p0_do_nanosleep do_nanosleep"])
+    #expect(try definitions("kprobe:vfs_read+16 { printf(\"%d\\n\", arg2); }") == ["p:scry_42/p0_vfs_read vfs_read+16 a0=%dx:u64"])
+    #expect(try definitions("kretprobe:vfs_read { @ = hist(retval); }") == ["r:scry_42/r0_vfs_read vfs_read a0=$retval:u64"])
+    #expect(
+      try definitions("kprobe:do_sys_openat2 { printf(\"%s\\n\", str(arg1)); }")
+        == ["p:scry_42/p0_do_sys_openat2 do_sys_openat2 a0=+0(%si):string"])
+  }
+
+  @Test func uprobeDefinitionLinesUseFileOffsets() throws {
+    #expect(try definitions("uprobe:/bin/app:target { @c = count(); }") == ["p:scry_42/p0_target /bin/app:0x1139"])
+    #expect(try definitions("uprobe:/bin/app:target+4 { @c = count(); }") == ["p:scry_42/p0_target /bin/app:0x113d"])
+    #expect(
+      try definitions("uretprobe:/bin/app:target { printf(\"%s\\n\", str(retval)); }")
+        == ["r:scry_42/r0_target /bin/app:0x1139 a0=+0($retval):ustring"])
+    // A wildcard makes one event per function, each with its own name.
+    #expect(
+      try definitions("u:/bin/app:target* { @[probe] = count(); }")
+        == ["p:scry_42/p0_target /bin/app:0x1139", "p:scry_42/p1_target_helper /bin/app:0x1200"])
+  }
+
+  @Test func argumentsAndMemoryBecomeFetchArguments() throws {
+    let plan = try plan(
+      "uprobe:/bin/app:target { printf(\"%d %d %s %d %d\\n\", arg0, arg7, str(arg1 + 8), *(int16 *)(arg2 - 4), *(uint32 *)(*(uint64 *)arg3 + 16)); }")
+    let dynamic = try #require(plan.attachments[0].dynamicProbe)
+    #expect(
+      dynamic.fetchArguments == [
+        "a0=%di:u64", "a1=$stack2:u64", "a2=+8(%si):ustring", "a3=-4(%dx):s16", "a4=+16(+0(%cx)):u32",
+      ])
+    // Laid out after the common fields and __probe_ip: u64, u64, data_loc (4), s16, u32.
+    let offsets = plan.fetched.values.map(\.offset).sorted()
+    #expect(offsets == [16, 24, 32, 36, 38])
+    #expect(plan.attachments[0].sampleFields.contains(.raw))
+  }
+
+  @Test func valuesReadTwiceAreFetchedOnce() throws {
+    let plan = try plan("uprobe:/bin/app:target /arg0 > 3/ { @[arg0] = count(); @s[str(arg1)] = sum(arg0); }")
+    #expect(plan.attachments[0].dynamicProbe?.fetchArguments == ["a0=%di:u64", "a1=+0(%si):ustring"])
+  }
+
+  @Test func unknownFunctionIsALocatedError() throws {
+    let checked = Frontend.compile(SourceFile(name: "t", text: "uprobe:/bin/app:nope { }"), catalog: PlanCatalog())
+    #expect(checked.diagnostics.hasErrors)
+    #expect(checked.diagnostics.first?.message.contains("no function matching 'nope'") ?? false)
+  }
+
+  @Test func removalLineNamesTheGroup() {
+    let probe = DynamicProbe(isKernel: false, isReturn: false, name: "p0_f", location: "/bin/app:0x10", fetchArguments: [])
+    #expect(probe.removal(group: "scry_7") == "-:scry_7/p0_f")
+    #expect(probe.controlFile == "uprobe_events")
+  }
+}
