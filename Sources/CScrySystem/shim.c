@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,3 +214,10 @@ int scry_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 pid_t scry_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 int scry_perf_event_id(int fd, uint64_t *id) { return ioctl(fd, PERF_EVENT_IOC_ID, id); }
+
+ssize_t scry_process_vm_read(pid_t pid, void *local, size_t length, uint64_t remote)
+{
+    struct iovec l = { local, length };
+    struct iovec r = { (void *)(uintptr_t)remote, length };
+    return process_vm_readv(pid, &l, 1, &r, 1, 0);
+}

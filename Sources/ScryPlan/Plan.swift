@@ -33,6 +33,8 @@ public struct Attachment: Sendable {
   public var counting: CountingTarget?
   /// For uprobes and kprobes: the dynamic event to create in tracefs before attaching.
   public var dynamicProbe: DynamicProbe?
+  /// For tracepoints whose block reads memory behind pointer fields: what to copy with the record.
+  public var pointerFetch: PointerFetch?
 
   public init(
     probe: ResolvedProbe, blockIndex: Int, sampleFields: SampleFields = [], kernelFilter: String? = nil,
@@ -91,14 +93,59 @@ public struct FetchedValue: Sendable, Hashable {
     case integer(byteCount: Int, isSigned: Bool)
     /// A `__data_loc char[]`: a u32 of (length << 16 | offset) pointing into the record.
     case dataLocationString
+    /// A NUL-terminated string in a slot of `maxLength` bytes (bytes after the NUL are junk).
+    case inlineString(maxLength: Int)
+    /// A u32 count, 4 bytes of padding, then `maxCount` string slots of `maxLength` bytes.
+    case stringArray(maxCount: Int, maxLength: Int)
   }
 
   public var offset: Int
   public var layout: Layout
+  /// Where the pointer itself sits in the tracepoint record: what a runtime without BPF reads
+  /// the target process's memory through, after the fact.
+  public var pointerField: Int?
 
-  public init(offset: Int, layout: Layout) {
+  public init(offset: Int, layout: Layout, pointerField: Int? = nil) {
     self.offset = offset
     self.layout = layout
+    self.pointerField = pointerField
+  }
+}
+
+/// What a tracepoint's BPF fetch program copies after the record: the memory some of the
+/// record's pointer fields point to, read in the kernel when the event fires. The sample is
+/// the record (`recordSize` bytes), then each item in an 8-byte aligned slot.
+public struct PointerFetch: Sendable, Hashable {
+  public enum Item: Sendable, Hashable {
+    case string(pointerOffset: Int, maxLength: Int, userMemory: Bool)
+    /// A NULL-terminated array of string pointers, such as execve's argv.
+    case stringArray(pointerOffset: Int, maxCount: Int, maxLength: Int)
+
+    var slotSize: Int {
+      switch self {
+      case .string(_, let maxLength, _): return maxLength
+      case .stringArray(_, let maxCount, let maxLength): return 8 + maxCount * maxLength
+      }
+    }
+  }
+
+  public var recordSize: Int
+  public var items: [Item]
+
+  public init(recordSize: Int, items: [Item]) {
+    self.recordSize = recordSize
+    self.items = items
+  }
+
+  /// Where each item's slot starts in the sample.
+  public var itemOffsets: [Int] {
+    var offsets: [Int] = []
+    var at = (recordSize + 7) & ~7
+    for item in items {
+      offsets.append(at)
+      at = (at + item.slotSize + 7) & ~7
+    }
+    return offsets
   }
 }
 

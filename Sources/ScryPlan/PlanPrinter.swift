@@ -4,7 +4,10 @@ import ScryLanguage
 /// kernel filters, and the maps with their types. `actionSizes` comes from the runtime's compiler.
 public enum PlanPrinter {
   /// `dynamicGroup` is the tracefs group this run would create its uprobes and kprobes in.
-  public static func render(_ plan: Plan, actionSizes: [Int] = [], dynamicGroup: String = "scry_PID") -> String {
+  /// `fetchPaths` says, per attachment index, how pointer data is fetched on this machine.
+  public static func render(
+    _ plan: Plan, actionSizes: [Int] = [], dynamicGroup: String = "scry_PID", fetchPaths: [Int: String] = [:]
+  ) -> String {
     var out = "Plan: \(plan.attachments.count) attachment\(plan.attachments.count == 1 ? "" : "s")"
     out += ", \(plan.maps.count) map\(plan.maps.count == 1 ? "" : "s")\n"
     out += "\nattachments:\n"
@@ -22,6 +25,18 @@ public enum PlanPrinter {
       }
       if let dynamic = a.dynamicProbe {
         out += "      \(dynamic.controlFile): \(dynamic.definition(group: dynamicGroup))\n"
+      }
+      if let fetch = a.pointerFetch {
+        let items = fetch.items.map { item -> String in
+          switch item {
+          case .string(let offset, let maxLength, let user):
+            return "string (\(maxLength) bytes, \(user ? "user" : "kernel") memory) behind the pointer at +\(offset)"
+          case .stringArray(let offset, let count, let length):
+            return "up to \(count) strings of \(length) bytes behind the pointer array at +\(offset)"
+          }
+        }
+        out += "      pointer data: " + items.joined(separator: "; ") + "\n"
+        out += "      fetched by: \(fetchPaths[i] ?? "a BPF program run when the event fires")\n"
       }
       if let filter = a.kernelFilter {
         out += "      kernel filter: \(filter)\(a.kernelFilterIsWholePredicate ? "" : " (rest of predicate in user space)")\n"

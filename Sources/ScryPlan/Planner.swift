@@ -26,6 +26,13 @@ public enum Planner {
         if probe.kind == .tracepoint {
           attachment.kernelFilter = filter?.text
           attachment.kernelFilterIsWholePredicate = filter?.isWhole ?? false
+          if let lowered = pointerFetch(probe, block: block, blockProbes: resolved, in: program) {
+            attachment.pointerFetch = lowered.fetch
+            fetched.merge(lowered.fetched) { a, _ in a }
+            // The BPF program sees every hit before any perf filter: the predicate runs in user space.
+            attachment.kernelFilter = nil
+            attachment.kernelFilterIsWholePredicate = false
+          }
         }
         if let dynamic = dynamicProbe(probe, index: attachments.count, block: block, in: program) {
           attachment.dynamicProbe = dynamic.probe
@@ -35,7 +42,9 @@ public enum Planner {
           attachment.counting = counting
         } else {
           attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
-          if !(attachment.dynamicProbe?.fetchArguments.isEmpty ?? true) { attachment.sampleFields.insert(.raw) }
+          if !(attachment.dynamicProbe?.fetchArguments.isEmpty ?? true) || attachment.pointerFetch != nil {
+            attachment.sampleFields.insert(.raw)
+          }
         }
         attachments.append(attachment)
       }
@@ -50,6 +59,22 @@ public enum Planner {
     var plan = Plan(program: program, attachments: attachments, blocks: blocks)
     plan.fetched = fetched
     return plan
+  }
+
+  /// What a tracepoint block reads behind pointer fields, for a BPF program to copy with the record.
+  static func pointerFetch(_ probe: ResolvedProbe, block: ProbeBlock, blockProbes: [ResolvedProbe], in program: CheckedProgram)
+    -> (fetch: PointerFetch, fetched: [NodeID: FetchedValue])?
+  {
+    guard case .tracepoint(let category, _, let record?) = probe.target else { return nil }
+    let records = blockProbes.compactMap { probe -> RecordType? in
+      if case .tracepoint(_, _, let record) = probe.target { return record }
+      return nil
+    }
+    var lowering = PointerFetches(
+      program: program, record: record, recordSize: PointerFetches.recordSize(of: records), userMemory: category == "syscalls")
+    lowering.lower(block)
+    guard !lowering.items.isEmpty else { return nil }
+    return (PointerFetch(recordSize: lowering.recordSize, items: lowering.items), lowering.fetched)
   }
 
   /// The dynamic event of a uprobe or kprobe, with its block's reads lowered to fetch arguments.

@@ -135,7 +135,8 @@ struct ScryCommand: ParsableCommand {
       throw ExitCode(1)
     }
     if self.plan {
-      writeAll(1, PlanPrinter.render(plan, actionSizes: session.actionSizes, dynamicGroup: DynamicEvents.groupName(for: getpid())))
+      writeAll(1, PlanPrinter.render(
+          plan, actionSizes: session.actionSizes, dynamicGroup: DynamicEvents.groupName(for: getpid()), fetchPaths: session.fetchPaths))
       return
     }
     let status = session.run()

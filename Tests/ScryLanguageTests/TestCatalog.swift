@@ -56,6 +56,18 @@ struct RecordedCatalog: ProbeCatalog {
   }
 
   func record(category: String, name: String) -> RecordType? { Self.records["\(category):\(name)"] }
+
+  /// Functions of /bin/bash as a uprobe sees them (offsets are illustrative).
+  static let bashFunctions = [
+    UserFunction(name: "readline", fileOffset: 0xc6c20), UserFunction(name: "readline_internal", fileOffset: 0xc6a00),
+    UserFunction(name: "main", fileOffset: 0x32f10),
+  ]
+
+  func userFunctions(binary: String, pattern: String) -> UserFunctionLookup {
+    guard binary == "/bin/bash" else { return .failed(message: "cannot find binary or library '\(binary)'", hint: nil) }
+    let found = Self.bashFunctions.filter { globMatch(pattern, $0.name) }
+    return found.isEmpty ? .failed(message: "no function matching '\(pattern)' in /bin/bash", hint: nil) : .found(path: binary, functions: found)
+  }
 }
 
 /// `*` and `?` glob matching, enough for recorded tracepoint names.

@@ -87,6 +87,9 @@ long scry_raise_nofile_limit(void);
 /// pipe2(fds, O_CLOEXEC).
 int scry_pipe_cloexec(int fds[2]);
 
+/// process_vm_readv(2) of one range: `length` bytes at `remote` in `pid` into `local`.
+ssize_t scry_process_vm_read(pid_t pid, void *local, size_t length, uint64_t remote);
+
 /// The calling thread's id (gettid(2)).
 pid_t scry_gettid(void);
 

@@ -38,6 +38,17 @@ public final class BPFProgram {
     try load(type: SCRY_BPF_PROG_TYPE_TRACEPOINT, instructions, name: name)
   }
 
+  /// Why this process may not load BPF programs (no CAP_BPF, `kernel.unprivileged_bpf_disabled`,
+  /// a kernel without BPF), found by loading the smallest program; nil when it may.
+  public static func loadingRefusal() -> KernelError? {
+    do {
+      _ = try loadTracepointProgram([.mov64(.r0, 0), .exit], name: "scry_check")
+      return nil
+    } catch {
+      return error
+    }
+  }
+
   /// Loads a BPF_PROG_TYPE_KPROBE program: the type the kernel runs for uprobe and kprobe
   /// events opened through perf (its context is the probed task's registers).
   public static func loadProbeProgram(_ instructions: [BPFInstruction], name: String) throws(KernelError) -> BPFProgram {

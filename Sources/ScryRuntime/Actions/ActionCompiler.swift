@@ -9,14 +9,19 @@ public struct ActionCompiler {
   let maps: [String: MapStorage]
   /// Values the kernel copied into the record (dynamic probes' fetch arguments), by expression.
   let fetched: [NodeID: FetchedValue]
+  /// BPF is not allowed: data behind tracepoint pointers is read from the process instead.
+  let readsPointersInProcess: Bool
   /// Byte offset of each variable slot in the machine's variable area.
   public let variableOffsets: [Int]
   public let variablesSize: Int
   public private(set) var diagnostics: [Diagnostic] = []
 
-  public init(program: CheckedProgram, maps: [MapStorage], fetched: [NodeID: FetchedValue] = [:]) {
+  public init(
+    program: CheckedProgram, maps: [MapStorage], fetched: [NodeID: FetchedValue] = [:], readsPointersInProcess: Bool = false
+  ) {
     self.program = program
     self.fetched = fetched
+    self.readsPointersInProcess = readsPointersInProcess
     var byName: [String: MapStorage] = [:]
     for map in maps { byName[map.info.name] = map }
     self.maps = byName
@@ -171,8 +176,16 @@ public struct ActionCompiler {
       }
       return SignalStatement(signal: compileInt(first))
     case "join":
-      unsupported(call.span, "'join()' needs strings behind pointers, which this build cannot read yet")
-      return nil
+      guard let value = fetched[call.id], case .stringArray(let maxCount, let maxLength) = value.layout else {
+        unsupported(call.span, "'join()' reads an array of string pointers that is a tracepoint field, such as args.argv")
+        return nil
+      }
+      var separator: [UInt8] = [UInt8(ascii: " ")]
+      if args.count == 2, case .string(let text) = args[1].kind { separator = text }
+      if readsPointersInProcess, let pointer = value.pointerField {
+        return ProcessJoinStatement(pointerOffset: pointer, maxCount: maxCount, maxLength: maxLength, separator: separator)
+      }
+      return JoinStatement(offset: value.offset, maxCount: maxCount, maxLength: maxLength, separator: separator)
     default:
       return nil
     }
@@ -200,7 +213,7 @@ public struct ActionCompiler {
       case .bitNot: return IntUnary(.bitNot, compileInt(operand))
       case .negate: return IntUnary(.negate, compileInt(operand))
       case .deref, .addressOf:
-        unsupported(e.span, "reading memory through a pointer is not supported yet")
+        unsupported(e.span, "memory can be read only in uprobes and kprobes, through arguments, retval and reads of them")
         return IntConstant(0)
       }
     case .binary(let op, let a, let b):
@@ -375,8 +388,16 @@ public struct ActionCompiler {
   mutating func compileBytesNatural(_ e: Expr) -> BytesNode {
     let type = program.type(of: e)
     if isIntLike(type) { return IntAsBytes(compileInt(e), type: type) }
-    if let value = fetched[e.id], value.layout == .dataLocationString {
-      return RecordDataLocationString(offset: value.offset, type: type)
+    if let value = fetched[e.id] {
+      switch value.layout {
+      case .dataLocationString:
+        return RecordDataLocationString(offset: value.offset, type: type)
+      case .inlineString(let maxLength):
+        if readsPointersInProcess, let pointer = value.pointerField { return ProcessString(pointerOffset: pointer, type: type) }
+        return RecordCharArray(offset: value.offset, count: maxLength, type: type)
+      default:
+        break
+      }
     }
     switch e.kind {
     case .string(let bytes):
@@ -435,7 +456,8 @@ public struct ActionCompiler {
       if case .integer(let t) = sourceType, !isPointerLike(first) {
         return IntAsString(compileInt(first), isSigned: t.isSigned, type: type)
       }
-      unsupported(e.span, "'str()' of a pointer needs strings behind pointers, which this build cannot read yet")
+      unsupported(
+        e.span, "'str()' can read memory only through a tracepoint's pointer field (args.filename) or, in uprobes and kprobes, through arguments, retval and reads of them")
       return nil
     case "strftime":
       guard args.count == 2, case .string(let format) = args[0].kind else { return nil }

@@ -29,6 +29,10 @@ final class EventSources {
 
   private unowned let session: Session
   private var rings: [PerfRing] = []
+  /// One ring per CPU, shared by every sampled event on that CPU; created on first use.
+  private var ringOfCPU: [Int32: PerfRing] = [:]
+  /// BPF programs and maps, kept while the events they hang on are open.
+  private var bpfObjects: [AnyObject] = []
   /// Every event opened, ring owners included, kept open until the session ends.
   private var events: [PerfEvent] = []
   /// Events that only count, with the attachment they count for.
@@ -60,8 +64,6 @@ final class EventSources {
       }
       dynamicEvents = DynamicEvents(tracefs: tracefs)
     }
-    // One ring per CPU, shared by every sampled event on that CPU; created on first use.
-    var cpuRings: [Int32: PerfRing] = [:]
     let ringPages = session.options.ringPages
     do {
       for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind.hasEventContext {
@@ -94,10 +96,16 @@ final class EventSources {
           counters.append((index, counter.total))
           continue
         }
+        if let pointerFetch = attachment.pointerFetch, session.usesBPFFetch, let tracefs {
+          try attachFetchProgram(
+            pointerFetch, for: attachment, tracefs: tracefs, cpus: cpus, onlyProcess: followed == nil ? nil : tracedPid,
+            options: options)
+          continue
+        }
         let targets: [(pid: Int32, cpu: Int32)] =
           followed.map { tids in tids.flatMap { tid in cpus.map { (tid, $0) } } } ?? cpus.map { (-1, $0) }
         for target in targets {
-          let sharedRing = cpuRings[target.cpu]
+          let sharedRing = ringOfCPU[target.cpu]
           // The event that owns a ring also reports task names (COMM, FORK, EXIT), so `comm` is
           // right for processes that exec or exit between our reads.
           options.recordComm = !counting && sharedRing == nil
@@ -118,20 +126,7 @@ final class EventSources {
             // A filter the kernel refuses falls back to the predicate in user space: slower, never wrong.
             if (try? event.setFilter(filter)) != nil { skipPredicate = attachment.kernelFilterIsWholePredicate }
           }
-          if let ring = sharedRing {
-            try event.setOutput(to: ring.event)
-          } else {
-            let ring = try PerfRing(event: event, dataPages: ringPages)
-            rings.append(ring)
-            cpuRings[target.cpu] = ring
-          }
-          let id = try event.kernelID()
-          routeByID[id] = routes.count
-          routes.append(Route(
-            block: attachment.blockIndex, decoder: PerfSampleDecoder(sampleType: options.sampleType),
-            probeName: UnsafeRawBufferPointer(session.probeNameBytes(probe.name)), skipPredicate: skipPredicate,
-            tidFromRecord: !options.sampleType.contains(.tid),
-            timeOffset: Route.timeOffset(in: options.sampleType)))
+          try route(event, cpu: target.cpu, to: attachment, sampleType: options.sampleType, skipPredicate: skipPredicate)
         }
       }
     } catch let error as SessionError {
@@ -148,8 +143,82 @@ final class EventSources {
     // The kernel keeps a dynamic event while a perf event uses it: close those first.
     counters.removeAll()
     rings.removeAll()
+    ringOfCPU.removeAll()
     events.removeAll()
+    bpfObjects.removeAll()
     for failure in dynamicEvents?.removeAll() ?? [] { printToStandardError("WARNING: \(failure)\n") }
+  }
+
+  /// Sends `event`'s samples into its CPU's ring (the first event on a CPU owns the ring) and
+  /// routes them to the attachment's block.
+  private func route(
+    _ event: PerfEvent, cpu: Int32, to attachment: Attachment, sampleType: PerfSampleType, skipPredicate: Bool
+  ) throws {
+    if let ring = ringOfCPU[cpu] {
+      try event.setOutput(to: ring.event)
+    } else {
+      let ring = try PerfRing(event: event, dataPages: session.options.ringPages)
+      rings.append(ring)
+      ringOfCPU[cpu] = ring
+    }
+    let id = try event.kernelID()
+    routeByID[id] = routes.count
+    routes.append(Route(
+      block: attachment.blockIndex, decoder: PerfSampleDecoder(sampleType: sampleType),
+      probeName: UnsafeRawBufferPointer(session.probeNameBytes(attachment.probe.name)), skipPredicate: skipPredicate,
+      tidFromRecord: !sampleType.contains(.tid), timeOffset: Route.timeOffset(in: sampleType)))
+  }
+
+  /// A tracepoint whose block reads behind pointer fields: a BPF program copies the record and
+  /// the data into one sample when the event fires, and sends it through a `bpf-output` event
+  /// per CPU into the same rings as every other event. The program hangs on one tracepoint
+  /// event (it runs for hits on every CPU); with `-p` it drops other processes' hits itself.
+  private func attachFetchProgram(
+    _ pointerFetch: PointerFetch, for attachment: Attachment, tracefs: TraceFS, cpus: [Int32], onlyProcess: Int32?,
+    options: PerfEventOptions
+  ) throws {
+    let probe = attachment.probe
+    guard case .tracepoint(let category, let name, _) = probe.target else { return }
+    let id = try tracefs.eventID(category: category, name: name)
+    let fetch = pointerFetch.kernelFetch(commonType: UInt16(truncatingIfNeeded: id))
+    try fetch.validate()
+    guard fetch.itemOffsets == pointerFetch.itemOffsets else {
+      throw SessionError.failure("\(probe.name): the fetch program lays out its sample differently than the plan")
+    }
+    let outputs = try BPFMap.perfEventArray(entries: BPFMap.possibleCPUCount())
+    let scratch = try BPFMap.perCPUArray(valueSize: fetch.sampleSize, entries: 1)
+    var instructions = TracepointFetchProgram.instructions(for: fetch, outputMapFD: outputs.fd, scratchMapFD: scratch.fd)
+    if let pid = onlyProcess { instructions = Self.processFilter(pid) + instructions }
+    let program = try BPFProgram.loadTracepointProgram(instructions, name: "scry_fetch")
+    bpfObjects += [outputs, scratch, program]
+    var outputOptions = options
+    outputOptions.inherit = false
+    for cpu in cpus {
+      outputOptions.recordComm = ringOfCPU[cpu] == nil
+      outputOptions.recordTasks = ringOfCPU[cpu] == nil
+      let output = try PerfEvent.software(named: "bpf-output", description: probe.name, cpu: cpu, pid: -1, options: outputOptions)
+      events.append(output)
+      try outputs.update(index: UInt32(cpu), fd: output.fd)
+      try route(output, cpu: cpu, to: attachment, sampleType: outputOptions.sampleType, skipPredicate: false)
+    }
+    var tracepointOptions = PerfEventOptions()
+    tracepointOptions.countingOnly = true
+    let tracepoint = try PerfEvent.tracepoint(id: id, description: probe.name, cpu: cpus[0], pid: -1, options: tracepointOptions)
+    events.append(tracepoint)
+    try tracepoint.attach(program)
+  }
+
+  /// Instructions that end the program (returning 0) unless the current task belongs to process `pid`.
+  static func processFilter(_ pid: Int32) -> [BPFInstruction] {
+    [
+      .mov64(.r6, .r1),
+      .call(.getCurrentPidTgid),
+      BPFInstruction(opcode: 0x77, dst: .r0, immediate: 32),  // BPF_ALU64 | BPF_RSH | BPF_K: r0 >>= 32
+      .jump(.equal, .r0, pid, 2),
+      .mov64(.r0, 0),
+      .exit,
+      .mov64(.r1, .r6),
+    ]
   }
 
   /// A BPF program counting a dynamic probe's hits, when BPF is allowed: cheaper than the
@@ -406,5 +475,18 @@ final class EventSources {
       }
       _ = session
     }
+  }
+}
+
+extension PointerFetch {
+  /// The plan's fetch as the kernel layer builds its program.
+  func kernelFetch(commonType: UInt16) -> TracepointFetch {
+    let items = items.map { item -> TracepointFetch.Item in
+      switch item {
+      case .string(let offset, let maxLength, let user): return .string(pointerOffset: offset, maxLength: maxLength, userMemory: user)
+      case .stringArray(let offset, let count, let length): return .stringArray(pointerOffset: offset, maxCount: count, maxLength: length)
+      }
+    }
+    return TracepointFetch(recordSize: recordSize, items: items, commonType: commonType)
   }
 }

@@ -15,6 +15,24 @@ public final class Session {
   let actions: [Action]
   /// Samples handed to actions so far (set once event sources exist), for tests and statistics.
   var samplesRead: () -> UInt64 = { 0 }
+  /// Tracepoints' pointer data comes from BPF fetch programs (else from the process's memory).
+  let usesBPFFetch: Bool
+  /// How each attachment's pointer data is fetched on this machine, for `--plan`.
+  public var fetchPaths: [Int: String] {
+    var paths: [Int: String] = [:]
+    for (index, attachment) in plan.attachments.enumerated() {
+      guard let fetch = attachment.pointerFetch else { continue }
+      guard usesBPFFetch else {
+        paths[index] = "process_vm_readv of the traced process after the event is read (BPF is not allowed here; best-effort)"
+        continue
+      }
+      let program = fetch.kernelFetch(commonType: 0)
+      let count = (try? program.validate()) == nil ? 0 : TracepointFetchProgram.instructions(for: program, outputMapFD: 0, scratchMapFD: 0).count
+      paths[index] = "a BPF tracepoint program of \(count) instructions, copying the \(fetch.recordSize)-byte record and the data into one \(program.sampleSize)-byte sample (bpf_perf_event_output)"
+    }
+    return paths
+  }
+
   /// Node count of each compiled action, for `--plan`.
   public var actionSizes: [Int] { actions.map(\.nodeCount) }
 
@@ -26,7 +44,17 @@ public final class Session {
     for map in maps where map.keySize == 0 && map.info.valueType == .aggregate(.count) {
       _ = map.lookup(key: UnsafeRawPointer(bitPattern: 8)!, hash: MapStorage.hash(UnsafeRawPointer(bitPattern: 8)!, count: 0), insert: true)
     }
-    var compiler = ActionCompiler(program: plan.program, maps: maps, fetched: plan.fetched)
+    // Data behind tracepoint pointers is copied by a BPF program; without BPF it is read from
+    // the process after the event, which a process that exits or reuses the buffer can defeat.
+    var readsPointersInProcess = false
+    if plan.attachments.contains(where: { $0.pointerFetch != nil }), let refusal = BPFProgram.loadingRefusal() {
+      readsPointersInProcess = true
+      printToStandardError(
+        "WARNING: cannot load BPF programs (\(refusal.errnoText)): strings behind pointers are read from the process after the event, best-effort\n")
+    }
+    self.usesBPFFetch = !readsPointersInProcess
+    var compiler = ActionCompiler(
+      program: plan.program, maps: maps, fetched: plan.fetched, readsPointersInProcess: readsPointersInProcess)
     let actions = compiler.compileAll()
     if !compiler.diagnostics.isEmpty { throw .diagnostics(compiler.diagnostics) }
     let fd: Int32
