@@ -12,11 +12,17 @@ bench_dir=${BENCH_DIR:-../shared/bench}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/workload" "$bench_dir/workload.c"
+# The open-heavy loop for strings behind pointers.
+cc -O2 -o "$work/openloop" Tests/Fixtures/pointer_target.c
 scry=${SCRY_BIN:-$PWD/.build/release/scry}
 
 # ns per event of `workload $mode $events 0`, optionally under a tracer started first.
 run_workload() {
-  taskset -c 0 "$work/workload" "$mode" "$events" 0 | sed -n 's/.*ns_per_event=\([0-9.]*\).*/\1/p'
+  if [ "$mode" = openloop ]; then
+    taskset -c 0 "$work/openloop" loop "$events"
+  else
+    taskset -c 0 "$work/workload" "$mode" "$events" 0
+  fi | sed -n 's/.*ns_per_event=\([0-9.]*\).*/\1/p'
 }
 
 under() { # under TRACER SCRIPT -> ns per event, and the tracer's lost line on stderr
@@ -42,7 +48,8 @@ for case in 'syscall|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
             'syscall|tracepoint:syscalls:sys_enter_getppid { printf("%d\n", pid); }' \
             'syscall|tracepoint:syscalls:sys_enter_getppid { @c = count(); }' \
             "uprobe_nop5|uprobe:$work/workload:probe_target_nop5 { @c = count(); }" \
-            "uprobe_nop5|uprobe:$work/workload:probe_target_nop5 { @[tid] = count(); }"; do
+            "uprobe_nop5|uprobe:$work/workload:probe_target_nop5 { @[tid] = count(); }" \
+            'openloop|tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }'; do
   mode=${case%%|*} script=${case#*|}
   # BENCH_ONLY=REGEX runs only the cases it matches.
   if [ -n "${BENCH_ONLY:-}" ] && ! [[ $case =~ $BENCH_ONLY ]]; then continue; fi

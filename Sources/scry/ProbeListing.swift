@@ -24,6 +24,10 @@ enum ProbeListing {
     } else if !pattern.contains(":") && pattern != "*" {
       pattern = "*" + pattern + "*"
     }
+    if let functions = userFunctions(pattern) {
+      writeAll(1, functions.map { $0 + "\n" }.joined())
+      return !functions.isEmpty
+    }
     var out = ""
     var matched = false
     func emit(_ name: String, _ details: () -> String = { "" }) {
@@ -51,6 +55,19 @@ enum ProbeListing {
     }
     writeAll(1, out)
     return matched
+  }
+
+  /// `uprobe:BINARY:PATTERN` (or `uretprobe:`): the binary's functions, as bpftrace lists them;
+  /// nil when the pattern is not a uprobe pattern naming a binary.
+  static func userFunctions(_ pattern: String) -> [String]? {
+    let parts = pattern.split(separator: ":", maxSplits: 2).map(String.init)
+    guard parts.count >= 2, parts[0] == "uprobe" || parts[0] == "uretprobe", !parts[1].contains("*") else { return nil }
+    guard let path = SharedLibraries.resolve(parts[1], pid: nil), let elf = try? ELFFile(path: path) else {
+      printError("scry: cannot find or read the binary '\(parts[1])'")
+      return []
+    }
+    let functions = parts.count == 3 ? elf.functions(matching: parts[2]) : elf.functions()
+    return functions.map { "\(parts[0]):\(path):\($0.name)" }
   }
 
   /// A field as bpftrace's `-lv` shows it: `char prev_comm[16]`, `pid_t prev_pid`.
