@@ -51,3 +51,22 @@ extension SystemInfo {
   /// The calling thread's id (what PERF_SAMPLE_TID and `common_pid` report).
   public static func currentThreadID() -> Int32 { scry_gettid() }
 }
+
+extension SystemInfo {
+  /// The cgroup v2 id of a process (what `bpf_get_current_cgroup_id` and PERF_SAMPLE_CGROUP
+  /// report): the inode number of its cgroup's directory in the cgroup2 mount; 0 when the
+  /// machine has no cgroup2 mount or the process is gone.
+  public static func cgroupID(ofProcess pid: Int32) -> UInt64 {
+    guard let cgroups = try? FileSystem.readText("/proc/\(pid)/cgroup"),
+      let line = cgroups.split(separator: "\n").first(where: { $0.hasPrefix("0::") }),
+      let mounts = try? FileSystem.readText("/proc/self/mountinfo"),
+      let mount = mounts.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") })
+    else { return 0 }
+    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT …
+    let fields = mount.split(separator: " ")
+    guard fields.count > 4 else { return 0 }
+    var info = stat()
+    guard stat(String(fields[4]) + String(line.dropFirst(3)), &info) == 0 else { return 0 }
+    return UInt64(info.st_ino)
+  }
+}

@@ -27,6 +27,8 @@ public struct PerfSampleType: OptionSet, Sendable, Hashable {
   public static let transaction = PerfSampleType(rawValue: 1 << 17)
   public static let regsIntr = PerfSampleType(rawValue: 1 << 18)
   public static let physAddr = PerfSampleType(rawValue: 1 << 19)
+  /// The task's cgroup v2 id (kernel 5.7 and later).
+  public static let cgroup = PerfSampleType(rawValue: 1 << 21)
 }
 
 /// The kernel software events (PERF_TYPE_SOFTWARE), by their bpftrace/perf names.

@@ -18,6 +18,8 @@ public struct PerfSample {
   /// The PERF_SAMPLE_RAW bytes: for a tracepoint, the record laid out as its `EventFormat`.
   /// Its length is the kernel's raw size, which includes up to 7 bytes of padding.
   public var raw = UnsafeRawBufferPointer(start: nil, count: 0)
+  /// PERF_SAMPLE_CGROUP: the task's cgroup v2 id.
+  public var cgroup: UInt64 = 0
 
   public init() {}
 }
@@ -98,6 +100,12 @@ public struct PerfSampleDecoder: Sendable {
       at += 4
       guard at + size <= end else { return nil }
       sample.raw = UnsafeRawBufferPointer(rebasing: body[at..<(at + size)])
+      at += size
+    }
+    // Between RAW and CGROUP come fields Scry never asks for (branch stack, registers, …).
+    if type.contains(.cgroup) {
+      guard let v = u64() else { return nil }
+      sample.cgroup = v
     }
     return sample
   }

@@ -164,11 +164,12 @@ public struct SampleFields: OptionSet, Sendable, Hashable, CustomStringConvertib
   public static let period = SampleFields(rawValue: 1 << 5)
   public static let kernelStack = SampleFields(rawValue: 1 << 6)
   public static let userStack = SampleFields(rawValue: 1 << 7)
+  public static let cgroup = SampleFields(rawValue: 1 << 8)
 
   public var description: String {
     let names: [(SampleFields, String)] = [
       (.tid, "tid"), (.time, "time"), (.cpu, "cpu"), (.raw, "raw"), (.ip, "ip"), (.period, "period"),
-      (.kernelStack, "kstack"), (.userStack, "ustack"),
+      (.kernelStack, "kstack"), (.userStack, "ustack"), (.cgroup, "cgroup"),
     ]
     let shown = names.filter { contains($0.0) }.map(\.1)
     return shown.isEmpty ? "none" : shown.joined(separator: ",")

@@ -114,7 +114,8 @@ public enum Planner {
     let b = needs.builtins
     let isTracepoint = kind == .tracepoint
     if needs.readsArgs && isTracepoint { fields.insert(.raw) }
-    if b.contains("pid") || b.contains("uid") || b.contains("gid") || b.contains("cgroup") { fields.insert(.tid) }
+    if b.contains("pid") || b.contains("uid") || b.contains("gid") { fields.insert(.tid) }
+    if b.contains("cgroup") { fields.insert(.cgroup) }
     if b.contains("tid") || b.contains("comm") || b.contains("username") {
       if !fields.contains(.raw) { fields.insert(.tid) }
     }

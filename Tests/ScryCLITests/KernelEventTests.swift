@@ -168,3 +168,36 @@ func listLinks(_ directory: String) -> [String] {
   }
   return targets
 }
+
+/// Builtins and functions of tracepoint events beyond the record's fields.
+@Suite(.serialized) struct EventBuiltinTests {
+  @Test func printArgsPrintsTheWholeRecord() throws {
+    guard kernelAvailable("kernel event tests") else { return }
+    let run = scry("-c", "/bin/true", "-e", "tracepoint:sched:sched_process_exit /pid == cpid/ { print(args); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let line = run.stdout.split(separator: "\n").first { $0.hasPrefix("{ .comm = true, .pid = ") }
+    #expect(line != nil, "\(run.stdout)")
+    #expect(line?.hasSuffix(" }") ?? false)
+  }
+
+  @Test func cgroupIsTheCgroupV2IdAsBpftraceSeesIt() throws {
+    guard kernelAvailable("kernel event tests"), let bpftrace = bpftraceBinary() else { return }
+    let script = "BEGIN { printf(\"%llu\\n\", cgroup); exit(); }"
+    let ours = scry("-e", script)
+    let theirs = Run.program(bpftrace, ["-e", script])
+    #expect(ours.stdout == theirs.stdout, "scry: \(ours.stdout) bpftrace: \(theirs.stdout) \(theirs.stderr)")
+    // From events: the child's cgroup is inherited from the test process.
+    let event = scry("-c", "/bin/true", "-e", "tracepoint:sched:sched_process_exit /pid == cpid/ { printf(\"%llu\\n\", cgroup); }")
+    let id = try #require(ours.stdout.split(separator: "\n").last)
+    #expect(event.stdout.split(separator: "\n").contains(id), "\(event.stdout)")
+  }
+
+  @Test func tooFewFileDescriptorsIsExplained() throws {
+    guard kernelAvailable("kernel event tests") else { return }
+    let run = Run.program(
+      "/bin/sh", ["-c", "ulimit -Sn 64 && ulimit -Hn 64 && exec \"$0\" -e 'tracepoint:syscalls:sys_enter_* { @[probe] = count(); }'", scryBinary()])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("file descriptors"), "\(run.stderr)")
+    #expect(run.stderr.contains("ulimit -n"), "\(run.stderr)")
+  }
+}

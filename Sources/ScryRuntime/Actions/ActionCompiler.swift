@@ -151,6 +151,7 @@ public struct ActionCompiler {
         return PrintMapStatement(
           map: map, top: args.count > 1 ? compileInt(args[1]) : nil, divisor: args.count > 2 ? compileInt(args[2]) : nil)
       }
+      if case .record(let record) = program.type(of: first) { return PrintRecordStatement(record: record) }
       return PrintValueStatement(compileValue(first))
     case "exit":
       return ExitStatement(code: args.first.map { compileInt($0) })
@@ -302,6 +303,7 @@ public struct ActionCompiler {
     case .gid: return EventValue(.gid)
     case .function: return EventValue(.ip)
     case .numaid: return EventValue(.zero)
+    case .cgroup: return EventValue(.cgroup)
     default:
       unsupported(span, "this builtin is not available in this build yet")
       return IntConstant(0)

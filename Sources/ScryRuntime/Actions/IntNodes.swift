@@ -9,7 +9,7 @@ final class IntConstant: IntNode {
 
 /// Builtins read from the current event.
 final class EventValue: IntNode {
-  enum Source { case pid, tid, cpu, nsecs, elapsed, cpid, rand, uid, gid, ip, zero }
+  enum Source { case pid, tid, cpu, nsecs, elapsed, cpid, rand, uid, gid, ip, cgroup, zero }
   let source: Source
   init(_ source: Source) { self.source = source }
   override func eval(_ m: Machine) -> UInt64 {
@@ -24,6 +24,7 @@ final class EventValue: IntNode {
     case .uid: return UInt64(m.processTable?.credentials(of: m.tid).uid ?? getuid())
     case .gid: return UInt64(m.processTable?.credentials(of: m.tid).gid ?? getgid())
     case .ip: return m.ip
+    case .cgroup: return m.cgroup
     case .zero: return 0
     }
   }

@@ -13,6 +13,10 @@ public final class Machine {
   public var cpu: UInt32 = 0
   public var time: UInt64 = 0
   public var ip: UInt64 = 0
+  /// The task's cgroup v2 id.
+  public var cgroup: UInt64 = 0
+  /// Scry's own cgroup id, for probes without a task of their own (BEGIN, END, interval).
+  lazy var ownCgroup = SystemInfo.cgroupID(ofProcess: getpid())
   /// The running attachment's probe name, bpftrace style (`tracepoint:sched:sched_switch`).
   public var probeName: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
 
@@ -64,6 +68,7 @@ public final class Machine {
     cpu = 0
     time = Clock.monotonicNanoseconds()
     ip = 0
+    cgroup = ownCgroup
   }
 
   /// The name of the task that caused the event, as 16 NUL-padded bytes.

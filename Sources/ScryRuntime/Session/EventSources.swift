@@ -54,7 +54,7 @@ final class EventSources {
     self.processTable = ProcessTable()
     let plan = session.plan
     let cpus = SystemInfo.onlineCPUs()
-    _ = try? SystemInfo.raiseFileLimit()
+    try Self.checkFileLimit(for: plan, cpus: cpus.count)
     let needsTraceFS = plan.attachments.contains { $0.probe.kind == .tracepoint || $0.dynamicProbe != nil }
     let tracefs = needsTraceFS ? try Self.locateTraceFS() : nil
     if let tracefs, plan.attachments.contains(where: { $0.dynamicProbe != nil }) {
@@ -253,6 +253,20 @@ final class EventSources {
     do { return try TraceFS.locate() } catch { throw .failure("\(error)") }
   }
 
+  /// Each probe takes one fd per CPU: a wildcard over many tracepoints can need thousands.
+  /// Raises the soft RLIMIT_NOFILE to the hard limit, and says what to do before opening
+  /// anything when even that is too low.
+  private static func checkFileLimit(for plan: Plan, cpus: Int) throws(SessionError) {
+    let limit = (try? SystemInfo.raiseFileLimit()) ?? 1024
+    let needed = plan.attachments.filter { $0.probe.kind.hasEventContext }.count * cpus
+    let open = FileSystem.entries(of: "/proc/self/fd").count
+    guard needed + open + 16 > limit else { return }
+    throw .failure(
+      "this program needs about \(needed) file descriptors (one per CPU for each of its \(needed / max(cpus, 1)) probes), "
+        + "but this process may open only \(limit): raise the limit (as root: `ulimit -n \(needed + 1024)` and "
+        + "`ulimit -Hn` if the hard limit is lower, or LimitNOFILE= for a service), or attach fewer probes")
+  }
+
   /// Every thread of a process, so an existing multi-threaded process is followed whole.
   private static func threads(of pid: Int32) -> [Int32] {
     let tids = FileSystem.entries(of: "/proc/\(pid)/task").compactMap { Int32($0) }.sorted()
@@ -268,6 +282,7 @@ final class EventSources {
     if fields.contains(.ip) { type.insert(.ip) }
     if fields.contains(.period) { type.insert(.period) }
     if fields.contains(.raw) { type.insert(.raw) }
+    if fields.contains(.cgroup) { type.insert(.cgroup) }
     return type
   }
 
@@ -437,6 +452,7 @@ final class EventSources {
     machine.cpu = sample.cpu
     machine.time = sample.time
     machine.ip = sample.ip
+    machine.cgroup = sample.cgroup
     machine.probeName = route.probeName
     samplesRead &+= 1
     session.action(route.block).run(machine, skipPredicate: route.skipPredicate)
