@@ -108,17 +108,18 @@ public enum Planner {
 
   private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }
 
-  /// Sample fields for a block's needs; tracepoints take `tid` from the record's `common_pid` when the record is read anyway.
+  /// Sample fields for a block's needs. Probes with a record (tracepoints, uprobes, kprobes) take
+  /// the task from the record's `common_pid` and its process from the process table: RAW alone
+  /// costs the traced task less than RAW or TID plus another field (see `EventSources.sampleType`).
   static func sampleFields(for kind: ProbeKind, needs: BlockNeeds, eventProbeCount: Int) -> SampleFields {
     var fields: SampleFields = []
     let b = needs.builtins
-    let isTracepoint = kind == .tracepoint
-    if needs.readsArgs && isTracepoint { fields.insert(.raw) }
-    if b.contains("pid") || b.contains("uid") || b.contains("gid") { fields.insert(.tid) }
-    if b.contains("cgroup") { fields.insert(.cgroup) }
-    if b.contains("tid") || b.contains("comm") || b.contains("username") {
-      if !fields.contains(.raw) { fields.insert(.tid) }
+    let hasRecord: Set<ProbeKind> = [.tracepoint, .uprobe, .uretprobe, .kprobe, .kretprobe]
+    if needs.readsArgs && kind == .tracepoint { fields.insert(.raw) }
+    if ["pid", "tid", "uid", "gid", "comm", "username"].contains(where: b.contains) {
+      fields.insert(hasRecord.contains(kind) ? .raw : .tid)
     }
+    if b.contains("cgroup") { fields.insert(.cgroup) }
     if b.contains("nsecs") || b.contains("elapsed") || needs.observesOrder { fields.insert(.time) }
     if b.contains("cpu") || b.contains("numaid") { fields.insert(.cpu) }
     if b.contains("kstack") { fields.insert(.kernelStack) }

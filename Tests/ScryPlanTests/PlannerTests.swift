@@ -77,7 +77,13 @@ func plan(_ text: String) throws -> Plan {
   @Test func readingTheEventNeedsSamples() throws {
     let plan = try plan("tracepoint:syscalls:sys_enter_getppid { printf(\"%d\\n\", pid); }")
     #expect(plan.attachments[0].counting == nil)
-    #expect(plan.attachments[0].sampleFields.contains(.tid))
+    // The task comes from the record's common_pid: RAW alone is cheaper than RAW or TID plus another field.
+    #expect(plan.attachments[0].sampleFields == [.raw, .time])
+  }
+
+  @Test func eventsWithoutARecordTakeTheTaskFromTheSample() throws {
+    let plan = try plan("software:page-faults:100 { @[pid] = count(); }")
+    #expect(plan.attachments[0].sampleFields == [.tid])
   }
 
   @Test func predicateOnFieldsIsPushedToTheKernel() throws {

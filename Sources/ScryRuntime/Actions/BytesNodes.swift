@@ -95,15 +95,19 @@ final class IntAsBytes: BytesNode {
 /// `(a, b, …)`: elements packed in order.
 final class TupleValue: BytesNode {
   let elements: [BytesNode]
+  private let parts: [Unretained<BytesNode>]
   init(_ elements: [BytesNode], type: ScryType) {
     self.elements = elements
+    self.parts = elements.unretained
     super.init(type: type)
   }
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
     var offset = 0
-    for element in elements {
-      element.eval(m, into: destination + offset)
-      offset += element.byteSize
+    for part in parts {
+      offset += part.with { node in
+        node.eval(m, into: destination + offset)
+        return node.byteSize
+      }
     }
   }
   override var size: Int { 1 + elements.reduce(0) { $0 + $1.size } }

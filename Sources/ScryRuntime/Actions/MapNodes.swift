@@ -4,21 +4,28 @@ import ScryLanguage
 /// Builds a map's packed key into a buffer owned by the access site, and hashes it.
 final class MapKey {
   let components: [BytesNode]
+  private let parts: [Unretained<BytesNode>]
   let buffer: Scratch
+  /// `buffer.pointer`, read without touching `buffer`'s reference count.
+  let pointer: UnsafeMutableRawPointer
   let byteSize: Int
   init(_ components: [BytesNode]) {
     self.components = components
+    self.parts = components.unretained
     self.byteSize = components.reduce(0) { $0 + $1.byteSize }
     self.buffer = Scratch(byteSize)
+    self.pointer = buffer.pointer
   }
   @inline(__always)
   func build(_ m: Machine) -> UInt64 {
     var offset = 0
-    for component in components {
-      component.eval(m, into: buffer.pointer + offset)
-      offset += component.byteSize
+    for part in parts {
+      offset += part.with { node in
+        node.eval(m, into: pointer + offset)
+        return node.byteSize
+      }
     }
-    return MapStorage.hash(buffer.pointer, count: byteSize)
+    return MapStorage.hash(pointer, count: byteSize)
   }
   var size: Int { components.reduce(0) { $0 + $1.size } }
 }
@@ -35,7 +42,7 @@ final class MapReadInt: IntNode {
   }
   override func eval(_ m: Machine) -> UInt64 {
     let hash = key.build(m)
-    guard let value = map.lookup(key: key.buffer.pointer, hash: hash, insert: false) else { return 0 }
+    guard let value = map.lookup(key: key.pointer, hash: hash, insert: false) else { return 0 }
     let first = value.loadUnaligned(as: UInt64.self)
     if case .avg? = aggregate {
       let count = value.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
@@ -56,7 +63,7 @@ final class MapReadBytes: BytesNode {
   }
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
     let hash = key.build(m)
-    if let value = map.lookup(key: key.buffer.pointer, hash: hash, insert: false) {
+    if let value = map.lookup(key: key.pointer, hash: hash, insert: false) {
       destination.copyMemory(from: value, byteCount: byteSize)
     } else {
       destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
@@ -77,7 +84,7 @@ final class MapStoreInt: StmtNode {
   override func exec(_ m: Machine) -> Flow {
     let v = value.eval(m)
     let hash = key.build(m)
-    map.lookup(key: key.buffer.pointer, hash: hash, insert: true)?.storeBytes(of: v, as: UInt64.self)
+    map.lookup(key: key.pointer, hash: hash, insert: true)?.storeBytes(of: v, as: UInt64.self)
     return .next
   }
   override var size: Int { 1 + key.size + value.size }
@@ -97,7 +104,7 @@ final class MapStoreBytes: StmtNode {
   override func exec(_ m: Machine) -> Flow {
     value.eval(m, into: scratch.pointer)
     let hash = key.build(m)
-    map.lookup(key: key.buffer.pointer, hash: hash, insert: true)?.copyMemory(
+    map.lookup(key: key.pointer, hash: hash, insert: true)?.copyMemory(
       from: scratch.pointer, byteCount: value.byteSize)
     return .next
   }
@@ -122,7 +129,7 @@ final class MapUpdateInt: IntNode {
   override func eval(_ m: Machine) -> UInt64 {
     let rhs = operand?.eval(m) ?? 1
     let hash = key.build(m)
-    guard let value = map.lookup(key: key.buffer.pointer, hash: hash, insert: true) else { return 0 }
+    guard let value = map.lookup(key: key.pointer, hash: hash, insert: true) else { return 0 }
     let old = value.loadUnaligned(as: UInt64.self)
     let new = operation.apply(old, rhs)
     value.storeBytes(of: new, as: UInt64.self)
@@ -168,16 +175,26 @@ final class MapAggregate: StmtNode {
   let key: MapKey
   let kind: AggregateKind
   let operand: IntNode?
+  // The same three, for the per-event path without reference counting.
+  private let mapRef: Unretained<MapStorage>
+  private let keyRef: Unretained<MapKey>
+  private let operandRef: Unretained<IntNode>?
+  private let keyPointer: UnsafeMutableRawPointer
   init(map: MapStorage, key: MapKey, kind: AggregateKind, operand: IntNode?) {
     self.map = map
     self.key = key
     self.kind = kind
     self.operand = operand
+    self.mapRef = Unretained(map)
+    self.keyRef = Unretained(key)
+    self.operandRef = operand.map { Unretained($0) }
+    self.keyPointer = key.pointer
   }
   override func exec(_ m: Machine) -> Flow {
-    let v = operand?.eval(m) ?? 0
-    let hash = key.build(m)
-    guard let value = map.lookup(key: key.buffer.pointer, hash: hash, insert: true) else { return .next }
+    let v = operandRef?.with { $0.eval(m) } ?? 0
+    let hash = keyRef.with { $0.build(m) }
+    let pointer = keyPointer
+    guard let value = mapRef.with({ $0.lookup(key: pointer, hash: hash, insert: true) }) else { return .next }
     switch kind {
     case .count: Aggregation.count(value)
     case .sum: Aggregation.sum(value, v)
@@ -202,7 +219,7 @@ final class MapDelete: StmtNode {
   }
   override func exec(_ m: Machine) -> Flow {
     let hash = key.build(m)
-    _ = map.remove(key: key.buffer.pointer, hash: hash)
+    _ = map.remove(key: key.pointer, hash: hash)
     return .next
   }
 }
@@ -216,7 +233,7 @@ final class MapHasKey: IntNode {
   }
   override func eval(_ m: Machine) -> UInt64 {
     let hash = key.build(m)
-    return map.lookup(key: key.buffer.pointer, hash: hash, insert: false) == nil ? 0 : 1
+    return map.lookup(key: key.pointer, hash: hash, insert: false) == nil ? 0 : 1
   }
 }
 

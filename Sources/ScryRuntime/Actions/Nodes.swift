@@ -51,10 +51,28 @@ final class Scratch {
   deinit { pointer.deallocate() }
 }
 
+/// A child node walked on every event, held without reference counting: its parent keeps the
+/// owning array as well, so the walk itself does no retain or release.
+/// (`unowned(unsafe)` is not enough: the compiler still retains the node around each call.)
+struct Unretained<Node: AnyObject> {
+  let reference: Unmanaged<Node>
+  init(_ node: Node) { reference = .passUnretained(node) }
+
+  /// Calls `body` with the node, without retaining it for the call.
+  @inline(__always)
+  func with<Result>(_ body: (Node) -> Result) -> Result { reference._withUnsafeGuaranteedRef(body) }
+}
+
+extension Array where Element: AnyObject {
+  var unretained: [Unretained<Element>] { map { Unretained($0) } }
+}
+
 /// A compiled probe block: optional predicate and statements.
 public final class Action {
   let predicate: IntNode?
   let body: [StmtNode]
+  private let steps: [Unretained<StmtNode>]
+  private let test: Unretained<IntNode>?
   /// Bytes of the variables this block uses, zeroed before each run as bpftrace does.
   let variablesSize: Int
   public let nodeCount: Int
@@ -62,6 +80,8 @@ public final class Action {
   init(predicate: IntNode?, body: [StmtNode], variablesSize: Int) {
     self.predicate = predicate
     self.body = body
+    self.steps = body.unretained
+    self.test = predicate.map { Unretained($0) }
     self.variablesSize = variablesSize
     self.nodeCount = (predicate?.size ?? 0) + body.reduce(0) { $0 + $1.size }
   }
@@ -70,8 +90,8 @@ public final class Action {
   /// `skipPredicate` is set when the kernel already applied the whole predicate.
   @inline(__always)
   public func run(_ m: Machine, skipPredicate: Bool = false) {
-    if !skipPredicate, let predicate, predicate.eval(m) == 0 { return }
+    if !skipPredicate, let test, test.with({ $0.eval(m) }) == 0 { return }
     if variablesSize > 0 { m.variables.initializeMemory(as: UInt8.self, repeating: 0, count: variablesSize) }
-    for stmt in body where stmt.exec(m) != .next { return }
+    for step in steps where step.with({ $0.exec(m) }) != .next { return }
   }
 }

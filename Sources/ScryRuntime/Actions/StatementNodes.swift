@@ -67,10 +67,14 @@ final class VariableUpdateInt: IntNode {
 /// Runs statements in order, passing break/continue/return up.
 final class Sequence: StmtNode {
   let statements: [StmtNode]
-  init(_ statements: [StmtNode]) { self.statements = statements }
+  private let steps: [Unretained<StmtNode>]
+  init(_ statements: [StmtNode]) {
+    self.statements = statements
+    self.steps = statements.unretained
+  }
   override func exec(_ m: Machine) -> Flow {
-    for statement in statements {
-      let flow = statement.exec(m)
+    for step in steps {
+      let flow = step.with { $0.exec(m) }
       if flow != .next { return flow }
     }
     return .next

@@ -13,24 +13,30 @@ public final class ProcessTable {
   }
 
   private var tasks: [UInt32: Task] = [:]
+  /// The task looked up last: events come in runs from the same thread, and a hit here spares
+  /// the dictionary's hashing on the per-sample path.
+  private var recentTid: UInt32 = .max
+  private var recent = Task(name: TaskName(string: ""), pid: 0)
 
   public init() {}
 
-  /// The task's name; read from /proc the first time a task is seen.
-  public func comm(of tid: UInt32) -> TaskName {
-    if let task = tasks[tid] { return task.name }
-    return load(tid).name
+  @inline(__always)
+  private func task(_ tid: UInt32) -> Task {
+    if tid == recentTid { return recent }
+    recent = tasks[tid] ?? load(tid)
+    recentTid = tid
+    return recent
   }
 
-  public func processID(of tid: UInt32) -> UInt32 {
-    if let task = tasks[tid] { return task.pid }
-    return load(tid).pid
-  }
+  /// The task's name; read from /proc the first time a task is seen.
+  public func comm(of tid: UInt32) -> TaskName { task(tid).name }
+
+  public func processID(of tid: UInt32) -> UInt32 { task(tid).pid }
 
   /// The task's real user and group ids, as /proc showed them when the task was first seen
   /// (a later setuid is not followed: perf reports no credential changes).
   public func credentials(of tid: UInt32) -> (uid: UInt32, gid: UInt32) {
-    let task = tasks[tid] ?? load(tid)
+    let task = task(tid)
     return (task.uid, task.gid)
   }
 
@@ -39,12 +45,14 @@ public final class ProcessTable {
     task.name = TaskName(bytes: name)
     task.pid = pid
     tasks[tid] = task
+    recentTid = .max
   }
 
   func inherit(tid: UInt32, pid: UInt32, from parent: UInt32) {
     var task = tasks[parent] ?? load(parent)
     task.pid = pid
     tasks[tid] = task
+    recentTid = .max
   }
 
   private func load(_ tid: UInt32) -> Task {
