@@ -12,6 +12,12 @@ public struct PerfRecord {
   public var misc: UInt16
   /// The record without its 8-byte header.
   public var body: UnsafeRawBufferPointer
+
+  public init(type: UInt32, misc: UInt16, body: UnsafeRawBufferPointer) {
+    self.type = type
+    self.misc = misc
+    self.body = body
+  }
 }
 
 /// The PERF_RECORD_* values ScryKernel decodes.

@@ -44,6 +44,21 @@ import Testing
     #expect(lines.contains("file /bin/true"), "\(run.stdout)")
   }
 
+  @Test func commOfEventsBeforeAnExecIsTheOldName() throws {
+    guard let target = targetOrSkip() else { return }
+    let tag = "comm\(getpid())"
+    // Two probes, so samples of both CPUs are merged by time, and the COMM record of the exec
+    // must be applied at its own time, not before the samples drained with it.
+    let run = scry(
+      "-c", "\(target) \(tag)", "-e",
+      "tracepoint:syscalls:sys_enter_openat { printf(\"%s %s\\n\", comm, str(args.filename)); } tracepoint:sched:sched_process_exec { printf(\"exec\\n\"); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let name = String(target.split(separator: "/").last!.prefix(15))
+    let lines = run.stdout.split(separator: "\n")
+    #expect(lines.contains("\(name) /tmp/scry-ptr-\(tag)-0"), "\(run.stdout)")
+    #expect(lines.contains("\(name) /tmp/scry-ptr-\(tag)-2"), "\(run.stdout)")
+  }
+
   @Test func planShowsTheFetchProgram() throws {
     guard kernelAvailable("pointer string tests") else { return }
     let run = scry("--plan", "-e", "tracepoint:syscalls:sys_enter_openat { printf(\"%s\\n\", str(args.filename)); }")

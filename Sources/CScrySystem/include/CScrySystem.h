@@ -31,6 +31,7 @@ typedef struct scry_perf_config {
   uint8_t want_task;         // PERF_RECORD_FORK/EXIT
   uint8_t exclude_kernel;
   uint8_t exclude_hv;
+  uint8_t sample_id_all;     // non-sample records (COMM, FORK…) end with the sample's id fields
 } scry_perf_config;
 
 /// perf_event_open(2) with PERF_FLAG_FD_CLOEXEC; returns the fd or -1 with errno set.

@@ -33,6 +33,9 @@ final class EventSources {
   private let machineRef: Unretained<Machine>
   private let processTableRef: Unretained<ProcessTable>
   private var rings: [PerfRing] = []
+  /// Per ring: where the time sits, counted from the end, in its COMM and FORK records (which
+  /// carry the owner's sample id fields, `sample_id_all`); nil when its samples carry no time.
+  private var taskRecordTimeFromEnd: [Int?] = []
   /// One ring per CPU, shared by every sampled event on that CPU; created on first use.
   private var ringOfCPU: [Int32: PerfRing] = [:]
   /// BPF programs and maps, kept while the events they hang on are open.
@@ -173,6 +176,8 @@ final class EventSources {
     } else {
       let ring = try PerfRing(event: event, dataPages: session.options.ringPages)
       rings.append(ring)
+      taskRecordTimeFromEnd.append(
+        sampleType.contains(.time) ? 8 + (sampleType.contains(.cpu) ? 8 : 0) + (sampleType.contains(.identifier) ? 8 : 0) : nil)
       ringOfCPU[cpu] = ring
     }
     let id = try event.kernelID()
@@ -394,7 +399,18 @@ final class EventSources {
     previousDrainStart = Clock.monotonicNanoseconds()
     for (index, ring) in rings.enumerated() {
       let stage = staging[index]
+      let taskTimeFromEnd = merging ? taskRecordTimeFromEnd[index] : nil
       ring.drain { record in
+        // A task record merged by its time names the samples before it by the old name.
+        if let fromEnd = taskTimeFromEnd, record.type == PerfRecordType.comm || record.type == PerfRecordType.fork,
+          record.body.count >= fromEnd
+        {
+          let time = record.body.loadUnaligned(fromByteOffset: record.body.count - fromEnd, as: UInt64.self)
+          let marker = record.type == PerfRecordType.comm ? Self.commMarker : Self.forkMarker
+          stage.entries.append((time, marker, stage.bytes.count, record.body.count))
+          stage.bytes.append(contentsOf: record.body)
+          return
+        }
         switch record.type {
         case PerfRecordType.sample:
           let body = record.body
@@ -405,12 +421,10 @@ final class EventSources {
           } else {
             dispatch(body, route: routes[route])
           }
-        case PerfRecordType.comm:
-          if let comm = PerfCommRecord(record) { processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name) }
         // EXIT records are not acted on: an exited task keeps its name, since samples still
         // waiting in other rings may name it, until its id is reused (a later FORK or COMM).
-        case PerfRecordType.fork:
-          if let task = PerfTaskRecord(record) { processTable.inherit(tid: task.tid, pid: task.pid, from: task.ptid) }
+        case PerfRecordType.comm, PerfRecordType.fork:
+          apply(record)
         case PerfRecordType.lost, PerfRecordType.lostSamples:
           if let lost = PerfLostRecord(record) { lostEvents &+= lost.lost }
         default:
@@ -428,6 +442,18 @@ final class EventSources {
     if !identifiesSamples { return routes.isEmpty ? nil : 0 }
     if routeIDs.count > 16 { return routeByID[id] }
     return routeIDs.withUnsafeBufferPointer { ids in ids.firstIndex(of: id) }
+  }
+
+  /// Staged task records, told from samples by these route numbers.
+  private static let commMarker = -1
+  private static let forkMarker = -2
+
+  private func apply(_ record: PerfRecord) {
+    if record.type == PerfRecordType.comm, let comm = PerfCommRecord(record) {
+      processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name)
+    } else if record.type == PerfRecordType.fork, let task = PerfTaskRecord(record) {
+      processTable.inherit(tid: task.tid, pid: task.pid, from: task.ptid)
+    }
   }
 
   /// Runs the staged samples of every ring stamped up to `cutoff`, in time order (each ring is
@@ -448,7 +474,12 @@ final class EventSources {
       let entry = stage.entries[stage.next]
       stage.next += 1
       stage.bytes.withUnsafeBytes {
-        dispatch(UnsafeRawBufferPointer(rebasing: $0[entry.offset..<entry.offset + entry.length]), route: routes[entry.route])
+        let body = UnsafeRawBufferPointer(rebasing: $0[entry.offset..<entry.offset + entry.length])
+        if entry.route < 0 {
+          apply(PerfRecord(type: entry.route == Self.commMarker ? PerfRecordType.comm : PerfRecordType.fork, misc: 0, body: body))
+        } else {
+          dispatch(body, route: routes[entry.route])
+        }
       }
     }
     for stage in staging where stage.next > 0 {
