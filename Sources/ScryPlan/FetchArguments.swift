@@ -44,6 +44,16 @@ struct FetchArguments {
       guard let address = address(args[0]) else { return false }
       define(e, Self.memory(at: address) + (isKernel ? ":string" : ":ustring"), layout: .dataLocationString, size: 4)
       return true
+    case .call("buf", _, let args):
+      guard let address = address(args[0]), case .buffer(let count) = program.type(of: e) else { return false }
+      // tracefs arrays hold at most 64 elements: longer buffers are fetched as consecutive pieces.
+      var pieces: [String] = []
+      for start in stride(from: 0, to: count, by: 64) {
+        let piece = Self.memory(at: (address.base, address.offset + Int64(start)))
+        pieces.append("\(piece):u8[\(min(64, count - start))]")
+      }
+      defineBytes(e, pieces, count: count)
+      return true
     case .unary(.deref, let pointer):
       guard let address = address(pointer), let (type, size, signed) = integerType(program.type(of: e)) else { return false }
       define(e, Self.memory(at: address) + ":" + type, layout: .integer(byteCount: size, isSigned: signed), size: size)
@@ -64,6 +74,19 @@ struct FetchArguments {
     offsets[argument] = nextOffset
     fetched[e.id] = FetchedValue(offset: nextOffset, layout: layout)
     nextOffset += size
+  }
+
+  /// Consecutive fetch arguments that together hold one value of `count` bytes.
+  private mutating func defineBytes(_ e: Expr, _ pieces: [String], count: Int) {
+    let key = pieces.joined(separator: " ")
+    if let offset = offsets[key] {
+      fetched[e.id] = FetchedValue(offset: offset, layout: .bytes(count: count))
+      return
+    }
+    offsets[key] = nextOffset
+    fetched[e.id] = FetchedValue(offset: nextOffset, layout: .bytes(count: count))
+    for piece in pieces { arguments.append("a\(arguments.count)=\(piece)") }
+    nextOffset += count
   }
 
   /// The fetch operand of a builtin that holds a register or stack value.

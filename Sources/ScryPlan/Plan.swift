@@ -97,6 +97,8 @@ public struct FetchedValue: Sendable, Hashable {
     case inlineString(maxLength: Int)
     /// A u32 count, 4 bytes of padding, then `maxCount` string slots of `maxLength` bytes.
     case stringArray(maxCount: Int, maxLength: Int)
+    /// `count` raw bytes (`buf()`).
+    case bytes(count: Int)
   }
 
   public var offset: Int

@@ -57,9 +57,9 @@ import Testing
     // The first four bytes of "abcd-0" as a little-endian u32, and one byte at an offset.
     let run = scry(
       "-c", "\(builds.fixed) 2 abcd", "-e",
-      "uprobe:\(builds.fixed):target { printf(\"%x %c\\n\", *(uint32 *)arg1, *(uint8 *)(arg1 + 4)); }")
+      "uprobe:\(builds.fixed):target { printf(\"%x %c %r\\n\", *(uint32 *)arg1, *(uint8 *)(arg1 + 4), buf(arg1 + 1, 3)); }")
     #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.stdout.contains("64636261 -\n64636261 -\n"), "\(run.stdout)")
+    #expect(run.stdout.contains("64636261 - bcd\n64636261 - bcd\n"), "\(run.stdout)")
   }
 
   @Test func uretprobeSeesTheReturnValue() throws {

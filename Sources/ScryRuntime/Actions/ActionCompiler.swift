@@ -397,6 +397,8 @@ public struct ActionCompiler {
       case .inlineString(let maxLength):
         if readsPointersInProcess, let pointer = value.pointerField { return ProcessString(pointerOffset: pointer, type: type) }
         return RecordCharArray(offset: value.offset, count: maxLength, type: type)
+      case .bytes(let count):
+        return RecordBuffer(offset: value.offset, count: count, type: type)
       default:
         break
       }

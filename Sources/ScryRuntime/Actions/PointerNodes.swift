@@ -31,6 +31,25 @@ final class JoinStatement: StmtNode {
   }
 }
 
+/// `buf(arg1, n)` fetched by a dynamic probe: `n` bytes in the record, as a buffer value
+/// (a u64 length, then the bytes).
+final class RecordBuffer: BytesNode {
+  let offset: Int
+  let count: Int
+  init(offset: Int, count: Int, type: ScryType) {
+    self.offset = offset
+    self.count = count
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+    guard let raw = m.raw, offset + count <= m.rawSize else { return }
+    let n = min(count, byteSize - 8)
+    destination.storeBytes(of: UInt64(n), as: UInt64.self)
+    (destination + 8).copyMemory(from: raw + offset, byteCount: n)
+  }
+}
+
 /// The process's memory, read with process_vm_readv right after the event is read.
 enum ProcessMemory {
   /// Reads up to `capacity` bytes of the NUL-terminated string at `address` in `pid` into
