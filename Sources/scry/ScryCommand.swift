@@ -67,6 +67,9 @@ struct ScryCommand: ParsableCommand {
   @Flag(name: .long, help: "At exit, report on stderr how many samples the rings delivered.")
   var stats = false
 
+  @Flag(name: [.short, .customLong("repl")], help: "Start the interactive session (the default with no script on a terminal); reads REPL input from stdin when it is not a terminal.")
+  var i = false
+
   @Argument(help: ArgumentHelp("A .trace script (or a pattern with -l) and its positional parameters $1, $2…", valueName: "FILE|PATTERN"))
   var arguments: [String] = []
 
@@ -74,9 +77,8 @@ struct ScryCommand: ParsableCommand {
     if bufferPages <= 0 || bufferPages & (bufferPages - 1) != 0 {
       throw ValidationError("--buffer-pages must be a power of two, like 256 or 1024")
     }
-    if e == nil && arguments.isEmpty && !l {
-      throw ValidationError("give a program with -e, a .trace file, or -l to list probes")
-    }
+    if i && (e != nil || l) { throw ValidationError("-i starts the REPL: it takes no -e or -l") }
+    if i && (c != nil || o != nil) { throw ValidationError("-c and -o cannot be used with the REPL") }
     if p != nil && c != nil { throw ValidationError("-p and -c cannot be used together") }
   }
 
@@ -85,9 +87,19 @@ struct ScryCommand: ParsableCommand {
       let listed = ProbeListing.list(pattern: arguments.first ?? e ?? "*", verbose: v)
       throw ExitCode(listed ? 0 : 1)
     }
+    // No script: the REPL on a terminal (or with -i), else a script read from stdin as bpftrace's `-`.
+    let readsStandardInput = e == nil && arguments.isEmpty
+    if i || (readsStandardInput && isatty(0) != 0) { throw ExitCode(try runREPL()) }
     let source: SourceFile
     var positionals: [String]
-    if let program = e {
+    if readsStandardInput {
+      source = SourceFile(name: "stdin", text: readAllStandardInput())
+      positionals = []
+      if source.text.allSatisfy(\.isWhitespace) {
+        printError("scry: no program on standard input; give one with -e, a .trace file, or run scry on a terminal")
+        throw ExitCode(2)
+      }
+    } else if let program = e {
       source = SourceFile(name: "-e", text: program)
       positionals = arguments
     } else {

@@ -7,7 +7,7 @@ import ScryPlan
 /// in one epoll, and hands each event to its action. Owns every kernel object it opened; `detach()`
 /// (and deinit) release them.
 final class EventLoop {
-  private enum Token {
+  enum Token {
     static let signal: UInt64 = 1 << 62
     static let process: UInt64 = 1 << 62 + 1
     static let rings: UInt64 = 1 << 62 + 2

@@ -1,0 +1,134 @@
+import Glibc
+import ScryKernel
+import ScryLanguage
+import ScryPlan
+import ScryRuntime
+
+/// The `.commands` of the REPL.
+extension REPL {
+  static let help = """
+    Type probe blocks to attach them at once, or statements to run them now:
+      tracepoint:syscalls:sys_enter_openat { @opens[comm] = count(); }
+      print(@opens)        @opens        clear(@opens)        1 + 2
+    A block may span lines: input continues while '{', '(', '[' or a '<' block is open.
+    Ctrl-C stops the running probes and prints the maps (or clears the line); Ctrl-D leaves.
+
+    Commands:
+      .help              this text
+      .probes            the session's probe blocks, attached or not, and event counts
+      .maps              print every map now
+      .detach N|all      detach probe block N (as numbered by .probes), or all of them
+      .clear             detach everything and forget the session's blocks and maps
+      .plan              the plan of the attached blocks (as scry --plan prints it)
+      .save FILE.trace   write the session as a script that 'scry FILE.trace' runs
+      .load FILE.trace   add a script's probe blocks to the session
+      .output text|json  the output format from now on
+      .wait MS           let the probes run for MS milliseconds (for replayed sessions)
+      .quit              run END blocks, print the maps and leave (Ctrl-D too)
+
+    """
+
+  func command(_ line: Substring) {
+    let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+    guard let name = words.first else { return }
+    let argument = words.count > 1 ? words[1...].joined(separator: " ") : nil
+    switch name {
+    case ".help", ".h", ".?":
+      writeAll(1, Self.help)
+    case ".quit", ".q", ".exit":
+      done = true
+    case ".probes":
+      listProbes()
+    case ".maps":
+      if live.maps.isEmpty { writeAll(1, "no maps\n") } else { live.printMaps() }
+    case ".detach":
+      detach(argument)
+    case ".clear":
+      live.reset()
+      program = SessionProgram()
+      mapsDirty = false
+    case ".plan":
+      guard let plan = live.plan, program.hasAttachedBlocks else {
+        writeAll(1, "nothing attached\n")
+        return
+      }
+      writeAll(1, PlanPrinter.render(plan, actionSizes: live.actionSizes))
+    case ".save":
+      guard let path = argument else { return printError("usage: .save FILE.trace") }
+      save(to: path)
+    case ".load":
+      guard let path = argument else { return printError("usage: .load FILE.trace") }
+      do {
+        addBlocks(try FileSystem.readText(path))
+      } catch {
+        printError("cannot read '\(path)': \(error.errnoText)")
+      }
+    case ".output":
+      guard let format = argument.flatMap({ $0 == "json" ? OutputFormat.json : $0 == "text" ? .text : nil }) else {
+        return printError("usage: .output text|json")
+      }
+      do {
+        try live.setFormat(format, attached: program.attachedFlags)
+      } catch {
+        printError("\(error)")
+      }
+    case ".wait":
+      guard let ms = argument.flatMap({ Int($0) }), ms >= 0 else { return printError("usage: .wait MILLISECONDS") }
+      pump(milliseconds: ms)
+    default:
+      printError("unknown command '\(name)'; .help lists them")
+    }
+  }
+
+  private func listProbes() {
+    if program.blocks.isEmpty {
+      writeAll(1, "no probes\n")
+      return
+    }
+    var out = ""
+    for (i, block) in program.blocks.enumerated() {
+      let state: String
+      switch block.kind {
+      case .begin?: state = "ran"
+      case .end?: state = block.attached ? "pending" : "ran"
+      default: state = block.attached ? "attached" : "detached"
+      }
+      out += "\(i + 1): \(block.specs)  [\(state)]\n"
+    }
+    let counts = live.eventCounts
+    out += "events: \(counts.read) read, \(counts.lost) lost\n"
+    writeAll(1, out)
+  }
+
+  private func detach(_ argument: String?) {
+    var next = program
+    if argument == "all" {
+      for i in next.blocks.indices where next.blocks[i].kind != .end { next.blocks[i].attached = false }
+    } else if let n = argument.flatMap({ Int($0) }), n >= 1, n <= next.blocks.count {
+      next.blocks[n - 1].attached = false
+    } else {
+      return printError("usage: .detach N|all (N as numbered by .probes)")
+    }
+    guard live.plan != nil else {
+      program = next
+      return
+    }
+    // Rebuilt without the detached blocks: the plan keeps every block, attachments follow the flags.
+    let result = next.check(blocks: "", catalog: catalog, positionals: positionals, options: checkOptions)
+    guard !result.checked.diagnostics.hasErrors else { return }
+    do {
+      try live.install(Planner.plan(result.checked), attached: next.attachedFlags, newBlocks: [])
+      program = next
+    } catch {
+      printError("\(error)")
+    }
+  }
+
+  private func save(to path: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return printError("cannot write '\(path)': \(String(cString: strerror(errno)))") }
+    writeAll(fd, program.scriptText)
+    close(fd)
+    writeAll(1, "saved \(program.blocks.count) block\(program.blocks.count == 1 ? "" : "s") to \(path)\n")
+  }
+}
