@@ -3,7 +3,8 @@
 # with the workload of ../shared/bench (or $BENCH_DIR): the workload pinned to CPU 0, the tracer to CPU 1,
 # alternating rounds, medians. Prints one line per (script, tracer) and the ratios.
 # usage: scripts/bench.sh [ROUNDS] [EVENTS]      (run as root, after `make build`)
-#        BENCH_ONLY=uprobe scripts/bench.sh     (only the cases matching a regex; SCRY_BIN picks the binary)
+#        BENCH_ONLY=uprobe scripts/bench.sh     (only the cases matching a regex; SCRY_BIN picks the binary,
+#                                                SCRY_FLAGS adds options, e.g. --no-bpf for the perf-only path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -28,7 +29,8 @@ run_workload() {
 under() { # under TRACER SCRIPT -> ns per event, and the tracer's lost line on stderr
   local tracer=$1 script=$2 out="$work/out.$$" pid
   if [ "$tracer" = scry ]; then
-    taskset -c 1 "$scry" -e "$script" >"$out" 2>&1 &
+    # shellcheck disable=SC2086 # SCRY_FLAGS is a list of options
+    taskset -c 1 "$scry" ${SCRY_FLAGS:-} -e "$script" >"$out" 2>&1 &
   else
     taskset -c 1 bash -c 'ulimit -l unlimited 2>/dev/null; exec bpftrace -e "$0"' "$script" >"$out" 2>&1 &
   fi

@@ -35,6 +35,9 @@ public struct Attachment: Sendable {
   public var dynamicProbe: DynamicProbe?
   /// For tracepoints whose block reads memory behind pointer fields: what to copy with the record.
   public var pointerFetch: PointerFetch?
+  /// For tracepoints a BPF program can hand over through the shared BPF ring buffer, when the
+  /// kernel lets Scry load one (else `sampleFields` through perf rings).
+  public var ringDelivery: RingDelivery?
 
   public init(
     probe: ResolvedProbe, blockIndex: Int, sampleFields: SampleFields = [], kernelFilter: String? = nil,
@@ -47,6 +50,23 @@ public struct Attachment: Sendable {
     self.kernelFilterIsWholePredicate = kernelFilterIsWholePredicate
     self.scope = scope
     self.counting = counting
+  }
+}
+
+/// What a BPF program writes into the shared ring for each hit of a tracepoint: the same sample
+/// fields perf would write (the task from a helper rather than from the record), and the
+/// record's bytes when the block reads its fields.
+public struct RingDelivery: Sendable, Hashable {
+  public var sampleFields: SampleFields
+  /// Bytes of the record to copy (its fixed part, plus room for `__data_loc` data); 0 without `.raw`.
+  public var recordSize: Int
+  /// The block reads `comm`: the program copies the task's name at the moment of the event.
+  public var readsComm: Bool
+
+  public init(sampleFields: SampleFields, recordSize: Int, readsComm: Bool = false) {
+    self.sampleFields = sampleFields
+    self.recordSize = recordSize
+    self.readsComm = readsComm
   }
 }
 

@@ -4,9 +4,11 @@ import ScryLanguage
 /// kernel filters, and the maps with their types. `actionSizes` comes from the runtime's compiler.
 public enum PlanPrinter {
   /// `dynamicGroup` is the tracefs group this run would create its uprobes and kprobes in.
-  /// `fetchPaths` says, per attachment index, how pointer data is fetched on this machine.
+  /// `fetchPaths` says, per attachment index, how pointer data is fetched on this machine;
+  /// `deliveryPaths`, how the samples of a tracepoint reach Scry when that is not through perf.
   public static func render(
-    _ plan: Plan, actionSizes: [Int] = [], dynamicGroup: String = "scry_PID", fetchPaths: [Int: String] = [:]
+    _ plan: Plan, actionSizes: [Int] = [], dynamicGroup: String = "scry_PID", fetchPaths: [Int: String] = [:],
+    deliveryPaths: [Int: String] = [:]
   ) -> String {
     var out = "Plan: \(plan.attachments.count) attachment\(plan.attachments.count == 1 ? "" : "s")"
     out += ", \(plan.maps.count) map\(plan.maps.count == 1 ? "" : "s")\n"
@@ -22,6 +24,9 @@ public enum PlanPrinter {
         out += "      mode: counting (no ring; kernel counter folded into \(plan.maps[counting.mapIndex].name)\(key))\n"
       } else {
         out += "      mode: sampling, fields: \(a.sampleFields)\n"
+      }
+      if let path = deliveryPaths[i] {
+        out += "      delivered by: \(path)\n"
       }
       if let dynamic = a.dynamicProbe {
         out += "      \(dynamic.controlFile): \(dynamic.definition(group: dynamicGroup))\n"

@@ -56,6 +56,9 @@ public enum Planner {
         attachments[i].sampleFields.insert(.time)
       }
     }
+    for i in attachments.indices {
+      attachments[i].ringDelivery = ringDelivery(for: attachments[i], needs: blocks[attachments[i].blockIndex])
+    }
     var plan = Plan(program: program, attachments: attachments, blocks: blocks)
     plan.fetched = fetched
     return plan
@@ -106,6 +109,26 @@ public enum Planner {
     return (dynamic, lowering.fetched)
   }
 
+  /// A sampled tracepoint that every CPU's hits can reach through one BPF ring: system-wide (a
+  /// per-task or filtered event is cheaper as perf does it: the kernel drops others' hits before
+  /// any sample), no pointer data (its own program), only fields a program can write.
+  static func ringDelivery(for attachment: Attachment, needs: BlockNeeds) -> RingDelivery? {
+    guard attachment.counting == nil, attachment.pointerFetch == nil, attachment.kernelFilter == nil,
+      attachment.scope == .systemWide, case .tracepoint(_, _, let record?) = attachment.probe.target
+    else { return nil }
+    var fields = attachment.sampleFields
+    if !needs.readsArgs { fields.remove(.raw) }
+    // The program reads the task from helpers: pid comes with tid (no process table lookup),
+    // and the name is copied at the moment of the event.
+    if taskBuiltins.contains(where: { $0 != "comm" && needs.builtins.contains($0) }) { fields.insert(.tid) }
+    let recordSize = fields.contains(.raw) ? PointerFetches.recordSize(of: [record]) : 0
+    // The program copies the record with one bounded read (PERF_MAX_TRACE_SIZE is a safe bound).
+    guard fields.isSubset(of: [.tid, .time, .cpu, .raw]), recordSize <= 2048 else { return nil }
+    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.builtins.contains("comm"))
+  }
+
+  static let taskBuiltins = ["pid", "tid", "uid", "gid", "comm", "username"]
+
   private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }
 
   /// Sample fields for a block's needs. Probes with a record (tracepoints, uprobes, kprobes) take
@@ -116,7 +139,7 @@ public enum Planner {
     let b = needs.builtins
     let hasRecord: Set<ProbeKind> = [.tracepoint, .uprobe, .uretprobe, .kprobe, .kretprobe]
     if needs.readsArgs && kind == .tracepoint { fields.insert(.raw) }
-    if ["pid", "tid", "uid", "gid", "comm", "username"].contains(where: b.contains) {
+    if taskBuiltins.contains(where: b.contains) {
       fields.insert(hasRecord.contains(kind) ? .raw : .tid)
     }
     if b.contains("cgroup") { fields.insert(.cgroup) }

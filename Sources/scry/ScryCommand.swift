@@ -64,6 +64,9 @@ struct ScryCommand: ParsableCommand {
   @Option(name: .customLong("buffer-pages"), help: ArgumentHelp("Ring buffer pages per CPU (a power of two).", valueName: "N"))
   var bufferPages: Int = 1024
 
+  @Flag(name: .customLong("no-bpf"), help: "Load no BPF program: tracepoints reach Scry through perf rings only, strings behind pointers are read from the process (best-effort).")
+  var noBPF = false
+
   @Flag(name: .long, help: "At exit, report on stderr how many samples the rings delivered.")
   var stats = false
 
@@ -138,6 +141,7 @@ struct ScryCommand: ParsableCommand {
     options.command = c
     options.failOnLost = lost == .fail
     options.ringPages = bufferPages
+    options.allowsBPF = !noBPF
     options.printsStatistics = stats
     let session: Session
     do {
@@ -148,7 +152,8 @@ struct ScryCommand: ParsableCommand {
     }
     if self.plan {
       writeAll(1, PlanPrinter.render(
-          plan, actionSizes: session.actionSizes, dynamicGroup: DynamicEvents.groupName(for: getpid()), fetchPaths: session.fetchPaths))
+          plan, actionSizes: session.actionSizes, dynamicGroup: DynamicEvents.groupName(for: getpid()), fetchPaths: session.fetchPaths,
+          deliveryPaths: session.deliveryPaths))
       return
     }
     let status = session.run()

@@ -43,6 +43,20 @@ import Testing
     #expect(run.stderr.contains("lost 0"), "\(run.stderr)")
   }
 
+  @Test func bpfRingAndPerfDeliverTheSame() throws {
+    guard let workload = workloadOrSkip() else { return }
+    let name = String(workload.split(separator: "/").last!.prefix(15))
+    let script = "tracepoint:syscalls:sys_enter_getppid { @[comm, pid == cpid] = count(); @t = max(nsecs); }"
+    for bpf in [true, false] {
+      let run = Run.program(scryBinary(), ["--stats", "-c", "\(workload) syscall 20000 0", "-e", script] + (bpf ? [] : ["--no-bpf"]))
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout.contains("@[\(name), 1]: 20000\n"), "bpf: \(bpf)\n\(run.stdout)")
+      #expect(run.stderr.contains("lost 0"), "\(run.stderr)")
+      let plan = Run.program(scryBinary(), ["--plan", "-e", script] + (bpf ? [] : ["--no-bpf"]))
+      #expect(plan.stdout.contains("delivered by: a BPF tracepoint program") == bpf, "\(plan.stdout)")
+    }
+  }
+
   @Test func followsAProcessWithDashP() throws {
     guard let workload = workloadOrSkip() else { return }
     // A child that waits for a signal before calling getppid N times, so scry is attached first.

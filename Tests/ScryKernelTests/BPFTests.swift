@@ -262,3 +262,103 @@ extension KernelSuites {
     }
   }
 }
+
+extension KernelSuites {
+  @Suite("BPF ring delivery")
+  struct BPFRingTests {
+    /// A delivery program for sys_enter_getppid attached to one counting event (it runs for every CPU's hits).
+    private func attach(
+      _ delivery: inout TracepointDelivery, ring: BPFRing, lost: BPFMap
+    ) throws -> (PerfEvent, BPFProgram) {
+      let format = try TraceFS.locate().format(category: "syscalls", name: "sys_enter_getppid")
+      delivery.commonType = UInt16(truncatingIfNeeded: format.id)
+      delivery.recordSize = format.fixedSize
+      try delivery.validate()
+      let program = try BPFProgram.loadTracepointProgram(
+        delivery.instructions(ringFD: ring.map.fd, lostMapFD: lost.fd), name: "scry_test_ring")
+      var options = PerfEventOptions()
+      options.countingOnly = true
+      let event = try PerfEvent.tracepoint(
+        id: format.id, description: "tracepoint:syscalls:sys_enter_getppid", cpu: SystemInfo.onlineCPUs()[0], pid: -1,
+        options: options)
+      try event.attach(program)
+      try event.enable()
+      return (event, program)
+    }
+
+    private func monotonicNow() -> UInt64 {
+      var ts = timespec()
+      clock_gettime(CLOCK_MONOTONIC, &ts)
+      return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    private func lostCount(_ map: BPFMap) throws -> UInt64 {
+      try map.perCPUValues(index: 0).reduce(0) { $0 + $1.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+    }
+
+    @Test func recordsDecodeLikePerfSamples() throws {
+      guard KernelGate.check() else { return }
+      let before = openFDs()
+      do {
+        let ring = try BPFRing(bytes: 1 << 20)
+        let lost = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
+        var delivery = TracepointDelivery(
+          sampleType: [.identifier, .tid, .time, .cpu, .raw], identifier: 0xfeed_0001, recordSize: 0, commonType: 0,
+          includesComm: true)
+        let attached = try attach(&delivery, ring: ring, lost: lost)
+        let start = monotonicNow()
+        for _ in 0..<5 { _ = getppid() }
+        let end = monotonicNow()
+        try attached.0.disable()
+        let decoder = PerfSampleDecoder(sampleType: delivery.sampleType)
+        let me = UInt32(SystemInfo.currentThreadID())
+        var ours: [(PerfSample, String)] = []
+        var previousTime: UInt64 = 0
+        var ordered = true
+        ring.drain { body in
+          #expect(body.count == delivery.sampleSize)
+          guard let sample = decoder.decode(body) else { return }
+          if sample.time < previousTime { ordered = false }
+          previousTime = sample.time
+          #expect(body.loadUnaligned(as: UInt64.self) == 0xfeed_0001)
+          guard sample.tid == me else { return }
+          let comm = UnsafeRawBufferPointer(rebasing: body[delivery.commOffset..<delivery.commOffset + 16])
+          ours.append((sample, String(decoding: comm.prefix { $0 != 0 }, as: UTF8.self)))
+        }
+        #expect(ours.count == 5)
+        #expect(ordered, "one ring for all CPUs comes in event order")
+        let ownName = try FileSystem.readText("/proc/thread-self/comm").split(separator: "\n").first.map(String.init)
+        for (sample, comm) in ours {
+          #expect(sample.pid == UInt32(getpid()))
+          #expect(sample.time >= start && sample.time <= end)
+          #expect(comm == ownName)
+          #expect(sample.raw.count == delivery.rawSize)
+          #expect(UInt64(sample.raw.loadUnaligned(as: UInt16.self)) == UInt64(delivery.commonType))
+          #expect(sample.raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self) == me)
+        }
+        #expect(try lostCount(lost) == 0)
+        _ = attached
+      }
+      #expect(openFDs() == before)
+    }
+
+    @Test func aFullRingCountsWhatItDrops() throws {
+      guard KernelGate.check() else { return }
+      let ring = try BPFRing(bytes: 4096)
+      let lost = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
+      var delivery = TracepointDelivery(sampleType: [.tid, .raw], identifier: 0, recordSize: 0, commonType: 0)
+      let attached = try attach(&delivery, ring: ring, lost: lost)
+      for _ in 0..<1000 { _ = getppid() }
+      try attached.0.disable()
+      let kept = ring.drain { _ in }
+      let dropped = try lostCount(lost)
+      #expect(kept > 0 && kept < 1000)
+      #expect(UInt64(kept) + dropped >= 1000, "kept \(kept), lost \(dropped)")
+      // Drained, it takes records again.
+      try attached.0.enable()
+      _ = getppid()
+      try attached.0.disable()
+      #expect(ring.drain { _ in } >= 1)
+    }
+  }
+}

@@ -81,6 +81,29 @@ func plan(_ text: String) throws -> Plan {
     #expect(plan.attachments[0].sampleFields == [.raw, .time])
   }
 
+  @Test func systemWideTracepointsCanComeThroughTheBPFRing() throws {
+    // The program takes the task from a helper: no record copy when no field is read.
+    let printing = try plan("tracepoint:syscalls:sys_enter_getppid { printf(\"%d\\n\", pid); }")
+    #expect(printing.attachments[0].ringDelivery == RingDelivery(sampleFields: [.tid, .time], recordSize: 0))
+    // comm is copied at the event; a field read copies the record.
+    let naming = try plan("tracepoint:syscalls:sys_enter_openat { @[comm, args.flags] = count(); }")
+    let delivery = try #require(naming.attachments[0].ringDelivery)
+    #expect(delivery.sampleFields == [.raw])
+    #expect(delivery.readsComm)
+    #expect(delivery.recordSize >= 40)
+  }
+
+  @Test func filteredPerTaskOrCountedTracepointsStayWithPerf() throws {
+    for text in [
+      "tracepoint:syscalls:sys_enter_openat /args.dfd == 3/ { @[comm] = count(); }",
+      "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[tid] = count(); }",
+      "tracepoint:syscalls:sys_enter_getppid { @c = count(); }",
+      "software:page-faults:100 { @[pid] = count(); }",
+    ] {
+      #expect(try plan(text).attachments[0].ringDelivery == nil, "\(text)")
+    }
+  }
+
   @Test func eventsWithoutARecordTakeTheTaskFromTheSample() throws {
     let plan = try plan("software:page-faults:100 { @[pid] = count(); }")
     #expect(plan.attachments[0].sampleFields == [.tid])

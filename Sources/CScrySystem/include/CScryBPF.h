@@ -28,6 +28,7 @@ int scry_perf_set_bpf(int perf_fd, int prog_fd);
 
 extern const uint32_t SCRY_BPF_MAP_TYPE_PERF_EVENT_ARRAY;
 extern const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_ARRAY;
+extern const uint32_t SCRY_BPF_MAP_TYPE_RINGBUF;
 extern const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT;
 extern const uint32_t SCRY_BPF_PROG_TYPE_KPROBE;
 

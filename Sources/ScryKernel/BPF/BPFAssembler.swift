@@ -29,6 +29,15 @@ struct BPFAssembler {
     instructions.append(contentsOf: slots)
   }
 
+  /// `r0 = bpf_map_lookup_elem(map, &(u32){0})`, the key stored at r10 - 4: entry 0 of an array map.
+  mutating func lookupFirstElement(ofMapFD fd: Int32) {
+    emit(.st(.word, .r10, -4, 0))
+    emit(.mov64(.r2, .r10))
+    emit(.add64(.r2, -4))
+    emit(BPFInstruction.ldMapFD(.r1, fd))
+    emit(.call(.mapLookupElem))
+  }
+
   /// `if dst <condition> imm goto label`.
   mutating func jump(_ condition: BPFJumpCondition, _ dst: BPFRegister, _ imm: Int32, to label: Label) {
     fixups.append((instructions.count, label))

@@ -52,12 +52,17 @@ public enum BPFJumpCondition: UInt8, Sendable {
 /// (include/uapi/linux/bpf.h, `__BPF_FUNC_MAPPER`).
 public enum BPFHelper: Int32, Sendable {
   case mapLookupElem = 1
+  case ktimeGetNs = 5
+  case getSmpProcessorID = 8
   case getCurrentPidTgid = 14
+  case getCurrentComm = 16
   case perfEventOutput = 25
   case probeReadUser = 112
   case probeReadKernel = 113
   case probeReadUserStr = 114
   case probeReadKernelStr = 115
+  case ringbufReserve = 131
+  case ringbufSubmit = 132
 }
 
 /// One 8-byte eBPF instruction: opcode, destination and source registers, a signed 16-bit

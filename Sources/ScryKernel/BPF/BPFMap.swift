@@ -3,9 +3,9 @@ import Glibc
 
 /// A BPF map (one fd), the kernel-side storage a BPF program reads and writes.
 ///
-/// ScryKernel uses two kinds: a perf event array (index = CPU, value = a `bpf-output` perf
-/// event fd) that `bpf_perf_event_output` writes samples into, and a per-CPU array used as
-/// a scratch buffer larger than the 512-byte BPF stack. Closes its fd in deinit (a program
+/// ScryKernel uses three kinds: a perf event array (index = CPU, value = a `bpf-output` perf
+/// event fd) that `bpf_perf_event_output` writes samples into, a per-CPU array used as a
+/// scratch buffer larger than the 512-byte BPF stack or as counters, and a ring buffer. Closes its fd in deinit (a program
 /// that uses the map keeps the map alive in the kernel). The kernel call is `bpf(2)`.
 public final class BPFMap {
   private let handle: OwnedFD
@@ -41,15 +41,23 @@ public final class BPFMap {
       description: "per-CPU array")
   }
 
+  /// A BPF_MAP_TYPE_RINGBUF of `bytes` (a power of two pages): one ring shared by every CPU,
+  /// in which records appear in the order they were reserved (see `BPFRing`).
+  public static func ringBuffer(bytes: Int) throws(KernelError) -> BPFMap {
+    try create(
+      type: SCRY_BPF_MAP_TYPE_RINGBUF, keySize: 0, valueSize: 0, entries: bytes, name: "scry_ring",
+      description: "BPF ring buffer")
+  }
+
   private static func create(
-    type: UInt32, valueSize: Int, entries: Int, name: String, description: String
+    type: UInt32, keySize: UInt32 = 4, valueSize: Int, entries: Int, name: String, description: String
   ) throws(KernelError) -> BPFMap {
-    guard valueSize > 0, valueSize <= Int(UInt32.max), entries > 0, entries <= Int(UInt32.max) else {
+    guard valueSize > 0 || keySize == 0, valueSize <= Int(UInt32.max), entries > 0, entries <= Int(UInt32.max) else {
       throw KernelError(
         operation: "bpf(BPF_MAP_CREATE)", subject: description, errno: EINVAL,
         explanation: "a map needs a positive value size and entry count (got \(valueSize) bytes, \(entries) entries)")
     }
-    let fd = scry_bpf_map_create(type, 4, UInt32(valueSize), UInt32(entries), name)
+    let fd = scry_bpf_map_create(type, keySize, UInt32(valueSize), UInt32(entries), name)
     guard fd >= 0 else {
       throw BPFMap.error(operation: "bpf(BPF_MAP_CREATE)", subject: description, errno: Glibc.errno)
     }

@@ -22,11 +22,7 @@ public enum TracepointFetchProgram {
 
     asm.emit(.mov64(.r6, .r1))
     // buffer = bpf_map_lookup_elem(scratch, &(u32){0})
-    asm.emit(.st(.word, .r10, -4, 0))
-    asm.emit(.mov64(.r2, .r10))
-    asm.emit(.add64(.r2, -4))
-    asm.emit(BPFInstruction.ldMapFD(.r1, scratchMapFD))
-    asm.emit(.call(.mapLookupElem))
+    asm.lookupFirstElement(ofMapFD: scratchMapFD)
     asm.jump(.equal, .r0, 0, to: done)
     asm.emit(.mov64(.r7, .r0))
 

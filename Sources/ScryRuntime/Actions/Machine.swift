@@ -15,6 +15,8 @@ public final class Machine {
   public var ip: UInt64 = 0
   /// The task's cgroup v2 id.
   public var cgroup: UInt64 = 0
+  /// The task's name as the event's record carries it (16 bytes), when it does.
+  public var eventComm: UnsafeRawPointer?
   /// Scry's own cgroup id, for probes without a task of their own (BEGIN, END, interval).
   lazy var ownCgroup = SystemInfo.cgroupID(ofProcess: getpid())
   /// The running attachment's probe name, bpftrace style (`tracepoint:sched:sched_switch`).
@@ -69,11 +71,16 @@ public final class Machine {
     time = Clock.monotonicNanoseconds()
     ip = 0
     cgroup = ownCgroup
+    eventComm = nil
   }
 
   /// The name of the task that caused the event, as 16 NUL-padded bytes.
   @inline(__always)
   func comm() -> TaskName {
+    if let eventComm {
+      return TaskName(
+        low: eventComm.loadUnaligned(as: UInt64.self), high: eventComm.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
     if let table = processTable { return table.comm(of: tid) }
     return ownComm
   }

@@ -19,6 +19,8 @@ final class EventSources {
     var tidFromRecord: Bool
     /// Where PERF_SAMPLE_TIME sits in the sample, found once from the sample type; nil without time.
     var timeOffset: Int?
+    /// Where the task's name sits in the body (BPF ring records that carry it); nil: the process table's.
+    var commOffset: Int?
 
     /// perf lays a sample out as IDENTIFIER, IP, TID, TIME, …: time follows the fields before it.
     static func timeOffset(in type: PerfSampleType) -> Int? {
@@ -56,7 +58,19 @@ final class EventSources {
   private let processTable: ProcessTable
   /// The uprobes and kprobes this session created in tracefs; removed after the events are closed.
   private var dynamicEvents: DynamicEvents?
-  private(set) var lostEvents: UInt64 = 0
+  /// Tracepoints delivered by BPF programs share this ring (one for every CPU; see
+  /// `TracepointDelivery`) and count what did not fit in `ringLost`.
+  private var bpfRing: BPFRing?
+  private var ringLost: BPFMap?
+  /// The ring could not be made (no BPF ring buffers in this kernel): perf delivers everything.
+  private var bpfRingUnavailable = false
+  /// PERF_RECORD_LOST totals of the perf rings.
+  private var perfLost: UInt64 = 0
+  /// Events lost so far, perf's and the BPF ring's.
+  var lostEvents: UInt64 {
+    guard let ringLost, let values = try? ringLost.perCPUValues(index: 0) else { return perfLost }
+    return values.reduce(perfLost) { sum, bytes in sum &+ bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+  }
   /// Samples handed to actions, for tests and `--plan` statistics.
   private(set) var samplesRead: UInt64 = 0
 
@@ -81,8 +95,10 @@ final class EventSources {
       dynamicEvents = DynamicEvents(tracefs: tracefs)
     }
     let ringPages = session.options.ringPages
-    identifiesSamples = plan.attachments.filter { $0.probe.kind.hasEventContext && $0.counting == nil }.count > 1
+    let sampled = plan.attachments.filter { $0.probe.kind.hasEventContext && $0.counting == nil }.count
+    identifiesSamples = sampled > 1
     do {
+      if sampled > 0 { try openTaskRecordCarriers(cpus: cpus) }
       for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind.hasEventContext {
         let probe = attachment.probe
         let counting = attachment.counting != nil
@@ -108,12 +124,17 @@ final class EventSources {
         options.inherit = followed != nil
         // A uprobe or kprobe is created once in tracefs, then opened per CPU like a tracepoint.
         let dynamicID = try attachment.dynamicProbe.map { try createDynamicEvent($0, for: probe) }
-        if counting, let dynamicID, followed == nil, let counter = Self.bpfCounter(dynamicID, probe: probe, cpu: cpus[0], options: options) {
+        if counting, let dynamicID, followed == nil, session.usesBPF, let counter = Self.bpfCounter(dynamicID, probe: probe, cpu: cpus[0], options: options) {
           events.append(counter.event)
           counters.append((index, counter.total))
           continue
         }
-        if let pointerFetch = attachment.pointerFetch, session.usesBPFFetch, let tracefs {
+        if let delivery = attachment.ringDelivery, followed == nil, session.usesBPF, let tracefs,
+          try attachRingProgram(delivery, for: attachment, tracefs: tracefs, cpus: cpus)
+        {
+          continue
+        }
+        if let pointerFetch = attachment.pointerFetch, session.usesBPF, let tracefs {
           try attachFetchProgram(
             pointerFetch, for: attachment, tracefs: tracefs, cpus: cpus, onlyProcess: followed == nil ? nil : tracedPid,
             options: options)
@@ -122,11 +143,6 @@ final class EventSources {
         let targets: [(pid: Int32, cpu: Int32)] =
           followed.map { tids in tids.flatMap { tid in cpus.map { (tid, $0) } } } ?? cpus.map { (-1, $0) }
         for target in targets {
-          let sharedRing = ringOfCPU[target.cpu]
-          // The event that owns a ring also reports task names (COMM, FORK, EXIT), so `comm` is
-          // right for processes that exec or exit between our reads.
-          options.recordComm = !counting && sharedRing == nil
-          options.recordTasks = !counting && sharedRing == nil
           let event: PerfEvent
           if let dynamicID {
             event = try PerfEvent.tracepoint(id: dynamicID, description: probe.name, cpu: target.cpu, pid: target.pid, options: options)
@@ -161,8 +177,11 @@ final class EventSources {
     counters.removeAll()
     rings.removeAll()
     ringOfCPU.removeAll()
+    PerfEvent.closeAll(events)
     events.removeAll()
     bpfObjects.removeAll()
+    bpfRing = nil
+    ringLost = nil
     for failure in dynamicEvents?.removeAll() ?? [] { printToStandardError("WARNING: \(failure)\n") }
   }
 
@@ -171,6 +190,12 @@ final class EventSources {
   private func route(
     _ event: PerfEvent, cpu: Int32, to attachment: Attachment, sampleType: PerfSampleType, skipPredicate: Bool
   ) throws {
+    try share(ringOf: cpu, with: event, sampleType: sampleType)
+    addRoute(id: try event.kernelID(), to: attachment, sampleType: sampleType, skipPredicate: skipPredicate)
+  }
+
+  /// Points `event` at its CPU's ring, or makes it the ring's owner when it is the first.
+  private func share(ringOf cpu: Int32, with event: PerfEvent, sampleType: PerfSampleType) throws {
     if let ring = ringOfCPU[cpu] {
       try event.setOutput(to: ring.event)
     } else {
@@ -180,13 +205,85 @@ final class EventSources {
         sampleType.contains(.time) ? 8 + (sampleType.contains(.cpu) ? 8 : 0) + (sampleType.contains(.identifier) ? 8 : 0) : nil)
       ringOfCPU[cpu] = ring
     }
-    let id = try event.kernelID()
+  }
+
+  private func addRoute(
+    id: UInt64, to attachment: Attachment, sampleType: PerfSampleType, skipPredicate: Bool, commOffset: Int? = nil
+  ) {
     routeByID[id] = routes.count
     routeIDs.append(id)
     routes.append(Route(
       action: Unretained(session.action(attachment.blockIndex)), decoder: PerfSampleDecoder(sampleType: sampleType),
       probeName: UnsafeRawBufferPointer(session.probeNameBytes(attachment.probe.name)), skipPredicate: skipPredicate,
-      tidFromRecord: !sampleType.contains(.tid), timeOffset: Route.timeOffset(in: sampleType)))
+      tidFromRecord: !sampleType.contains(.tid), timeOffset: Route.timeOffset(in: sampleType), commOffset: commOffset))
+  }
+
+  /// A system-wide tracepoint delivered by a BPF program into the shared BPF ring (see
+  /// `TracepointDelivery`): the program hangs on one event and runs for hits on every CPU.
+  /// False (nothing attached) when this kernel has no BPF ring buffers or refuses the program:
+  /// perf delivers the probe instead, as if BPF were not allowed.
+  private func attachRingProgram(
+    _ delivery: RingDelivery, for attachment: Attachment, tracefs: TraceFS, cpus: [Int32]
+  ) throws -> Bool {
+    guard !bpfRingUnavailable else { return false }
+    if bpfRing == nil {
+      do {
+        ringLost = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
+        bpfRing = try BPFRing(bytes: max(session.options.ringPages * 4096 * cpus.count, Self.minimumBPFRingBytes))
+      } catch {
+        ringLost = nil
+        bpfRingUnavailable = true
+        return false
+      }
+    }
+    guard let bpfRing, let ringLost, case .tracepoint(let category, let name, _) = attachment.probe.target else { return false }
+    let probe = attachment.probe
+    let tracepointID = try tracefs.eventID(category: category, name: name)
+    let sampleType = Self.sampleType(delivery.sampleFields, counting: false, identified: identifiesSamples)
+    // Kernel event ids are small counters: ids with the top bit set cannot collide with them.
+    let routeID = 1 << 63 | UInt64(routes.count)
+    let program = TracepointDelivery(
+      sampleType: sampleType, identifier: routeID, recordSize: delivery.recordSize,
+      commonType: UInt16(truncatingIfNeeded: tracepointID), includesComm: delivery.readsComm)
+    let loaded: BPFProgram
+    do {
+      try program.validate()
+      loaded = try BPFProgram.loadTracepointProgram(program.instructions(ringFD: bpfRing.map.fd, lostMapFD: ringLost.fd), name: "scry_deliver")
+    } catch {
+      printToStandardError("WARNING: \(probe.name): delivered through perf instead of BPF: \(error)\n")
+      return false
+    }
+    var counting = PerfEventOptions()
+    counting.countingOnly = true
+    let event = try PerfEvent.tracepoint(id: tracepointID, description: probe.name, cpu: cpus[0], pid: -1, options: counting)
+    try event.attach(loaded)
+    events.append(event)
+    bpfObjects.append(loaded)
+    addRoute(
+      id: routeID, to: attachment, sampleType: sampleType, skipPredicate: false,
+      commOffset: delivery.readsComm ? program.commOffset : nil)
+    return true
+  }
+
+  /// 100 ms of records at the rate this kind of machine can make them, with room to spare:
+  /// the ring is drained on the loop's clock, not woken per record.
+  static let minimumBPFRingBytes = 32 << 20
+
+  /// Each CPU's ring is owned by a `bpf-output` event that samples nothing and reports task
+  /// names (COMM, FORK) stamped with their time, so `comm` stays right for processes that exec,
+  /// even when an exec and the fork before it land in different CPUs' rings; the sampled events
+  /// write into its ring and pay for no field they do not use.
+  private func openTaskRecordCarriers(cpus: [Int32]) throws {
+    for cpu in cpus where ringOfCPU[cpu] == nil {
+      var options = PerfEventOptions()
+      options.sampleType = [.time]
+      options.recordComm = true
+      options.recordTasks = true
+      options.wakeupWatermarkBytes = UInt32(clamping: session.options.ringPages * 4096 / 4)
+      let carrier = try PerfEvent.software(named: "bpf-output", description: "task records", cpu: cpu, pid: -1, options: options)
+      events.append(carrier)
+      try share(ringOf: cpu, with: carrier, sampleType: options.sampleType)
+    }
   }
 
   /// A tracepoint whose block reads behind pointer fields: a BPF program copies the record and
@@ -214,8 +311,6 @@ final class EventSources {
     var outputOptions = options
     outputOptions.inherit = false
     for cpu in cpus {
-      outputOptions.recordComm = ringOfCPU[cpu] == nil
-      outputOptions.recordTasks = ringOfCPU[cpu] == nil
       let output = try PerfEvent.software(named: "bpf-output", description: probe.name, cpu: cpu, pid: -1, options: outputOptions)
       events.append(output)
       try outputs.update(index: UInt32(cpu), fd: output.fd)
@@ -295,7 +390,7 @@ final class EventSources {
 
   /// Each field costs the traced task tens of nanoseconds per event (measured: adding TID and ID
   /// to RAW took a raw_syscalls sample from +390 to +520 ns), so only what is read is asked for.
-  private static func sampleType(_ fields: SampleFields, counting: Bool, identified: Bool) -> PerfSampleType {
+  static func sampleType(_ fields: SampleFields, counting: Bool, identified: Bool) -> PerfSampleType {
     if counting { return [] }
     var type: PerfSampleType = identified ? [.identifier] : []
     if fields.contains(.tid) { type.insert(.tid) }
@@ -382,9 +477,10 @@ final class EventSources {
     init() { bytes.reserveCapacity(1 << 16) }
   }
 
-  private lazy var staging: [Staging] = rings.map { _ in Staging() }
-  /// Some block's output order is visible (its samples carry time): merge CPUs by timestamp.
-  private lazy var mergesByTime: Bool = rings.count > 1 && routes.contains { $0.timeOffset != nil }
+  /// One per perf ring, then one for the BPF ring.
+  private lazy var staging: [Staging] = (0..<(rings.count + (bpfRing == nil ? 0 : 1))).map { _ in Staging() }
+  /// Some block's output order is visible (its samples carry time): merge the rings by timestamp.
+  private lazy var mergesByTime: Bool = staging.count > 1 && routes.contains { $0.timeOffset != nil }
 
   /// When the previous drain started: every sample stamped before it has been published by now.
   private var previousDrainStart: UInt64 = 0
@@ -399,42 +495,55 @@ final class EventSources {
     previousDrainStart = Clock.monotonicNanoseconds()
     for (index, ring) in rings.enumerated() {
       let stage = staging[index]
-      let taskTimeFromEnd = merging ? taskRecordTimeFromEnd[index] : nil
+      let taskTimeFromEnd = taskRecordTimeFromEnd[index]
       ring.drain { record in
-        // A task record merged by its time names the samples before it by the old name.
-        if let fromEnd = taskTimeFromEnd, record.type == PerfRecordType.comm || record.type == PerfRecordType.fork,
-          record.body.count >= fromEnd
-        {
-          let time = record.body.loadUnaligned(fromByteOffset: record.body.count - fromEnd, as: UInt64.self)
-          let marker = record.type == PerfRecordType.comm ? Self.commMarker : Self.forkMarker
-          stage.entries.append((time, marker, stage.bytes.count, record.body.count))
-          stage.bytes.append(contentsOf: record.body)
+        if record.type == PerfRecordType.comm || record.type == PerfRecordType.fork {
+          var time: UInt64 = 0
+          if let fromEnd = taskTimeFromEnd, record.body.count >= fromEnd {
+            time = record.body.loadUnaligned(fromByteOffset: record.body.count - fromEnd, as: UInt64.self)
+            // A task record merged by its time names the samples before it by the old name.
+            if merging {
+              let marker = record.type == PerfRecordType.comm ? Self.commMarker : Self.forkMarker
+              stage.entries.append((time, marker, stage.bytes.count, record.body.count))
+              stage.bytes.append(contentsOf: record.body)
+              return
+            }
+          }
+          apply(record, time: time)
           return
         }
         switch record.type {
         case PerfRecordType.sample:
-          let body = record.body
-          guard let route = self.route(ofID: body.count >= 8 ? body.loadUnaligned(as: UInt64.self) : 0) else { return }
-          if merging, let offset = routes[route].timeOffset, offset + 8 <= body.count {
-            stage.entries.append((body.loadUnaligned(fromByteOffset: offset, as: UInt64.self), route, stage.bytes.count, body.count))
-            stage.bytes.append(contentsOf: body)
-          } else {
-            dispatch(body, route: routes[route])
-          }
+          take(record.body, merging: merging, into: stage)
         // EXIT records are not acted on: an exited task keeps its name, since samples still
         // waiting in other rings may name it, until its id is reused (a later FORK or COMM).
-        case PerfRecordType.comm, PerfRecordType.fork:
-          apply(record)
         case PerfRecordType.lost, PerfRecordType.lostSamples:
-          if let lost = PerfLostRecord(record) { lostEvents &+= lost.lost }
+          if let lost = PerfLostRecord(record) { perfLost &+= lost.lost }
         default:
           break
         }
       }
     }
+    if let bpfRing {
+      let stage = staging[rings.count]
+      bpfRing.drain { body in take(body, merging: merging, into: stage) }
+    }
     if merging { dispatchMerged(upTo: cutoff) }
     machine.raw = nil
     machine.rawSize = 0
+    machine.eventComm = nil
+  }
+
+  /// A sample body (perf's or the BPF ring's, laid out alike): run now, or staged for the merge.
+  @inline(__always)
+  private func take(_ body: UnsafeRawBufferPointer, merging: Bool, into stage: Staging) {
+    guard let route = self.route(ofID: body.count >= 8 ? body.loadUnaligned(as: UInt64.self) : 0) else { return }
+    if merging, let offset = routes[route].timeOffset, offset + 8 <= body.count {
+      stage.entries.append((body.loadUnaligned(fromByteOffset: offset, as: UInt64.self), route, stage.bytes.count, body.count))
+      stage.bytes.append(contentsOf: body)
+    } else {
+      dispatch(body, route: routes[route])
+    }
   }
 
   @inline(__always)
@@ -448,11 +557,12 @@ final class EventSources {
   private static let commMarker = -1
   private static let forkMarker = -2
 
-  private func apply(_ record: PerfRecord) {
+  /// A COMM or FORK record stamped `time` (0: unknown).
+  private func apply(_ record: PerfRecord, time: UInt64) {
     if record.type == PerfRecordType.comm, let comm = PerfCommRecord(record) {
-      processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name)
+      processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name, time: time)
     } else if record.type == PerfRecordType.fork, let task = PerfTaskRecord(record) {
-      processTable.inherit(tid: task.tid, pid: task.pid, from: task.ptid)
+      processTable.inherit(tid: task.tid, pid: task.pid, from: task.ptid, time: time)
     }
   }
 
@@ -476,7 +586,9 @@ final class EventSources {
       stage.bytes.withUnsafeBytes {
         let body = UnsafeRawBufferPointer(rebasing: $0[entry.offset..<entry.offset + entry.length])
         if entry.route < 0 {
-          apply(PerfRecord(type: entry.route == Self.commMarker ? PerfRecordType.comm : PerfRecordType.fork, misc: 0, body: body))
+          apply(
+            PerfRecord(type: entry.route == Self.commMarker ? PerfRecordType.comm : PerfRecordType.fork, misc: 0, body: body),
+            time: entry.time)
         } else {
           dispatch(body, route: routes[entry.route])
         }
@@ -510,6 +622,11 @@ final class EventSources {
       machine.time = sample.time
       machine.ip = sample.ip
       machine.cgroup = sample.cgroup
+      if let offset = route.commOffset, offset + 16 <= body.count {
+        machine.eventComm = body.baseAddress! + offset
+      } else {
+        machine.eventComm = nil
+      }
       machine.probeName = route.probeName
       route.action.with { $0.run(machine, skipPredicate: route.skipPredicate) }
     }

@@ -10,6 +10,10 @@ public final class ProcessTable {
     var pid: UInt32
     var uid: UInt32 = 0
     var gid: UInt32 = 0
+    /// CLOCK_MONOTONIC time of what named it: the COMM or FORK record, or the read of /proc.
+    /// Rings are drained one after another, so a task's fork and execs can arrive out of order,
+    /// and after /proc showed the result; the newest wins.
+    var stamp: UInt64 = 0
   }
 
   private var tasks: [UInt32: Task] = [:]
@@ -40,23 +44,31 @@ public final class ProcessTable {
     return (task.uid, task.gid)
   }
 
-  func update(tid: UInt32, pid: UInt32, name: UnsafeRawBufferPointer) {
+  /// A COMM record (an exec or a rename) stamped `time`.
+  func update(tid: UInt32, pid: UInt32, name: UnsafeRawBufferPointer, time: UInt64) {
+    // A task first seen here takes the record's name over what /proc shows by now.
+    if time != 0, let known = tasks[tid], time < known.stamp { return }
     var task = tasks[tid] ?? load(tid)
     task.name = TaskName(bytes: name)
     task.pid = pid
+    task.stamp = time
     tasks[tid] = task
     recentTid = .max
   }
 
-  func inherit(tid: UInt32, pid: UInt32, from parent: UInt32) {
+  /// A FORK record stamped `time`: the new task starts with its parent's name and credentials.
+  func inherit(tid: UInt32, pid: UInt32, from parent: UInt32, time: UInt64) {
+    if time != 0, let existing = tasks[tid], time < existing.stamp { return }
     var task = tasks[parent] ?? load(parent)
     task.pid = pid
+    task.stamp = time
     tasks[tid] = task
     recentTid = .max
   }
 
   private func load(_ tid: UInt32) -> Task {
     var task = Task(name: TaskName(bytes: UnsafeRawBufferPointer(start: nil, count: 0)), pid: tid)
+    task.stamp = Clock.monotonicNanoseconds()
     if tid == 0 {
       task.name = TaskName(string: "swapper/0")
     } else {

@@ -15,20 +15,37 @@ public final class Session {
   let actions: [Action]
   /// Samples handed to actions so far (set once event sources exist), for tests and statistics.
   var samplesRead: () -> UInt64 = { 0 }
-  /// Tracepoints' pointer data comes from BPF fetch programs (else from the process's memory).
-  let usesBPFFetch: Bool
+  /// BPF programs may be loaded: they fetch tracepoints' pointer data (else it is read from the
+  /// process), deliver system-wide tracepoints through one BPF ring, and count dynamic probes.
+  let usesBPF: Bool
   /// How each attachment's pointer data is fetched on this machine, for `--plan`.
   public var fetchPaths: [Int: String] {
     var paths: [Int: String] = [:]
     for (index, attachment) in plan.attachments.enumerated() {
       guard let fetch = attachment.pointerFetch else { continue }
-      guard usesBPFFetch else {
+      guard usesBPF else {
         paths[index] = "process_vm_readv of the traced process after the event is read (BPF is not allowed here; best-effort)"
         continue
       }
       let program = fetch.kernelFetch(commonType: 0)
       let count = (try? program.validate()) == nil ? 0 : TracepointFetchProgram.instructions(for: program, outputMapFD: 0, scratchMapFD: 0).count
       paths[index] = "a BPF tracepoint program of \(count) instructions, copying the \(fetch.recordSize)-byte record and the data into one \(program.sampleSize)-byte sample (bpf_perf_event_output)"
+    }
+    return paths
+  }
+
+  /// Which tracepoints a BPF program hands over through the BPF ring on this machine, for `--plan`.
+  public var deliveryPaths: [Int: String] {
+    var paths: [Int: String] = [:]
+    guard usesBPF, options.targetPid == nil else { return paths }
+    for (index, attachment) in plan.attachments.enumerated() {
+      guard let delivery = attachment.ringDelivery else { continue }
+      let program = TracepointDelivery(
+        sampleType: EventSources.sampleType(delivery.sampleFields, counting: false, identified: true), identifier: 0,
+        recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm)
+      let count = program.instructions(ringFD: 0, lostMapFD: 0).count
+      let fields = (delivery.sampleFields.isEmpty ? "" : "\(delivery.sampleFields)") + (delivery.readsComm ? (delivery.sampleFields.isEmpty ? "comm" : ",comm") : "")
+      paths[index] = "a BPF tracepoint program of \(count) instructions writing \(program.sampleSize)-byte records (fields: \(fields.isEmpty ? "none" : fields)) into the BPF ring shared by all CPUs (bpf_ringbuf_reserve)"
     }
     return paths
   }
@@ -46,13 +63,22 @@ public final class Session {
     }
     // Data behind tracepoint pointers is copied by a BPF program; without BPF it is read from
     // the process after the event, which a process that exits or reuses the buffer can defeat.
-    var readsPointersInProcess = false
-    if plan.attachments.contains(where: { $0.pointerFetch != nil }), let refusal = BPFProgram.loadingRefusal() {
-      readsPointersInProcess = true
-      printToStandardError(
-        "WARNING: cannot load BPF programs (\(refusal.errnoText)): strings behind pointers are read from the process after the event, best-effort\n")
+    let usesBPF: Bool
+    if !options.allowsBPF {
+      usesBPF = false
+    } else if plan.attachments.contains(where: { $0.pointerFetch != nil || $0.ringDelivery != nil || $0.dynamicProbe != nil }) {
+      usesBPF = BPFProgram.loadingRefusal().map { refusal in
+        if plan.attachments.contains(where: { $0.pointerFetch != nil }) {
+          printToStandardError(
+            "WARNING: cannot load BPF programs (\(refusal.errnoText)): strings behind pointers are read from the process after the event, best-effort\n")
+        }
+        return false
+      } ?? true
+    } else {
+      usesBPF = true
     }
-    self.usesBPFFetch = !readsPointersInProcess
+    self.usesBPF = usesBPF
+    let readsPointersInProcess = !usesBPF
     var compiler = ActionCompiler(
       program: plan.program, maps: maps, fetched: plan.fetched, readsPointersInProcess: readsPointersInProcess)
     let actions = compiler.compileAll()

@@ -15,6 +15,9 @@ public struct SessionOptions: Sendable {
   public var failOnLost = false
   /// `--stats`: report on stderr how many samples the rings delivered.
   public var printsStatistics = false
+  /// `--no-bpf` clears it: no BPF program is loaded (tracepoints through perf only, pointer
+  /// data read from the process, dynamic probes counted by perf).
+  public var allowsBPF = true
   /// Ring data pages per CPU.
   public var ringPages = 1024
   /// Entries a map may hold before further inserts are dropped (and reported).

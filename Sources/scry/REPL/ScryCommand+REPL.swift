@@ -12,6 +12,7 @@ extension ScryCommand {
     options.targetPid = p
     options.failOnLost = lost == .fail
     options.ringPages = bufferPages
+    options.allowsBPF = !noBPF
     let repl: REPL
     do {
       repl = try REPL(options: options, interactive: isatty(0) != 0)

@@ -1,0 +1,152 @@
+/// A tracepoint's hits delivered by a BPF program into a `BPFRing` instead of by perf samples.
+///
+/// Each hit becomes one ring record whose body is laid out exactly as perf lays out a
+/// PERF_RECORD_SAMPLE body of `sampleType` (IDENTIFIER, TID, TIME, CPU, RAW, in that order),
+/// so the reader decodes both alike. The program fills the fields from helpers:
+/// IDENTIFIER is the constant `identifier` (the reader's route), TID from
+/// `bpf_get_current_pid_tgid`, TIME from `bpf_ktime_get_ns` (CLOCK_MONOTONIC, as the perf
+/// events' clock), CPU from `bpf_get_smp_processor_id`, RAW from the record (`recordSize`
+/// bytes, with the common fields rewritten as `TracepointFetch` describes). With `includesComm`,
+/// the task's name follows (16 bytes, `bpf_get_current_comm`): the name at the moment of the
+/// event, where a perf sample leaves it to the reader's process table.
+///
+/// Why: a perf sample costs the traced task its whole output path (about +460 ns a hit with
+/// RAW and TIME on this kind of VM), a ring record about +170 ns; and since the ring is one for
+/// every CPU, records come in event order without a merge. Submitted without a wakeup: the
+/// reader drains the ring on its own clock. A failed reservation (ring full) adds one to the
+/// per-CPU counter at index 0 of the lost map.
+public struct TracepointDelivery: Sendable, Hashable {
+  public static let supportedFields: PerfSampleType = [.identifier, .tid, .time, .cpu, .raw]
+
+  public var sampleType: PerfSampleType
+  /// Written as PERF_SAMPLE_IDENTIFIER when `sampleType` has it.
+  public var identifier: UInt64
+  /// Bytes of the record to copy for RAW (the format's fixed size, plus room for `__data_loc` data).
+  public var recordSize: Int
+  /// Written into the copy's `common_type` (the tracepoint id's low 16 bits).
+  public var commonType: UInt16
+  /// The task's 16-byte name follows the perf fields, at `commOffset`.
+  public var includesComm: Bool
+
+  public init(sampleType: PerfSampleType, identifier: UInt64, recordSize: Int, commonType: UInt16, includesComm: Bool = false) {
+    self.sampleType = sampleType
+    self.identifier = identifier
+    self.recordSize = recordSize
+    self.commonType = commonType
+    self.includesComm = includesComm
+  }
+
+  /// Where the task's name sits in a record's body: after the fields perf would have written.
+  public var commOffset: Int {
+    var size = 0
+    for field in [PerfSampleType.identifier, .tid, .time, .cpu] where sampleType.contains(field) { size += 8 }
+    if sampleType.contains(.raw) { size += 4 + rawSize }
+    return size
+  }
+
+  /// perf's RAW size word: the data padded so that size word plus data end on 8 bytes.
+  public var rawSize: Int { ((recordSize + 4 + 7) & ~7) - 4 }
+
+  /// Bytes of each record's body.
+  public var sampleSize: Int { commOffset + (includesComm ? 16 : 0) }
+
+  /// Refuses what the program cannot produce: other sample fields, or a RAW copy too small to
+  /// hold the common fields or larger than a tracepoint record can be (PERF_MAX_TRACE_SIZE).
+  public func validate() throws(KernelError) {
+    let unsupported = sampleType.subtracting(Self.supportedFields)
+    guard unsupported.isEmpty else {
+      throw KernelError(
+        operation: "build delivery program", subject: "tracepoint", errno: 0,
+        explanation: "sample fields 0x\(String(unsupported.rawValue, radix: 16)) cannot come from a BPF program")
+    }
+    if sampleType.contains(.raw) && !(8...2048).contains(recordSize) {
+      throw KernelError(
+        operation: "build delivery program", subject: "tracepoint", errno: 0,
+        explanation: "a record copy of \(recordSize) bytes is outside 8...2048")
+    }
+  }
+
+  /// BPF_RB_NO_WAKEUP: the reader polls.
+  static let noWakeup: Int32 = 1
+
+  /// The program: r6 = ctx, r8 = pid_tgid, r7 = the reserved record.
+  public func instructions(ringFD: Int32, lostMapFD: Int32) -> [BPFInstruction] {
+    var asm = BPFAssembler()
+    let lost = asm.newLabel()
+    let done = asm.newLabel()
+    asm.emit(.mov64(.r6, .r1))
+    if sampleType.contains(.tid) || sampleType.contains(.raw) {
+      asm.emit(.call(.getCurrentPidTgid))
+      asm.emit(.mov64(.r8, .r0))
+    }
+    asm.emit(BPFInstruction.ldMapFD(.r1, ringFD))
+    asm.emit(.mov64(.r2, Int32(sampleSize)))
+    asm.emit(.mov64(.r3, 0))
+    asm.emit(.call(.ringbufReserve))
+    asm.jump(.equal, .r0, 0, to: lost)
+    asm.emit(.mov64(.r7, .r0))
+
+    var offset: Int16 = 0
+    if sampleType.contains(.identifier) {
+      asm.emit(BPFInstruction.ldImm64(.r1, identifier))
+      asm.emit(.stx(.double, .r7, offset, .r1))
+      offset += 8
+    }
+    if sampleType.contains(.tid) {
+      // perf's layout: u32 pid (the process), u32 tid; pid_tgid is tgid << 32 | tid.
+      asm.emit(.mov64(.r1, .r8))
+      asm.emit(BPFInstruction(opcode: 0x77, dst: .r1, immediate: 32))  // BPF_ALU64 | BPF_RSH | BPF_K
+      asm.emit(.stx(.word, .r7, offset, .r1))
+      asm.emit(.stx(.word, .r7, offset + 4, .r8))
+      offset += 8
+    }
+    if sampleType.contains(.time) {
+      // Taken after the reservation, so the ring's order and the times agree but for an interrupt between.
+      asm.emit(.call(.ktimeGetNs))
+      asm.emit(.stx(.double, .r7, offset, .r0))
+      offset += 8
+    }
+    if sampleType.contains(.cpu) {
+      asm.emit(.call(.getSmpProcessorID))
+      asm.emit(.stx(.word, .r7, offset, .r0))
+      asm.emit(.st(.word, .r7, offset + 4, 0))
+      offset += 8
+    }
+    if sampleType.contains(.raw) {
+      asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
+      // The padding after the record is copied too (the perf trace buffer goes on), so no
+      // byte of the record is left unwritten.
+      asm.emit(.mov64(.r1, .r7))
+      asm.emit(.add64(.r1, Int32(offset + 4)))
+      asm.emit(.mov64(.r2, Int32(rawSize)))
+      asm.emit(.mov64(.r3, .r6))
+      asm.emit(.call(.probeReadKernel))
+      // Bytes 0..<8 of ctx hold a pt_regs pointer here: put back common_type and common_pid.
+      asm.emit(.st(.word, .r7, offset + 4, Int32(commonType)))
+      asm.emit(.stx(.word, .r7, offset + 8, .r8))
+    }
+    if includesComm {
+      asm.emit(.mov64(.r1, .r7))
+      asm.emit(.add64(.r1, Int32(commOffset)))
+      asm.emit(.mov64(.r2, 16))
+      asm.emit(.call(.getCurrentComm))
+    }
+    asm.emit(.mov64(.r1, .r7))
+    asm.emit(.mov64(.r2, Self.noWakeup))
+    asm.emit(.call(.ringbufSubmit))
+    asm.jump(to: done)
+
+    // The ring is full: count the hit as lost.
+    asm.place(lost)
+    asm.lookupFirstElement(ofMapFD: lostMapFD)
+    asm.jump(.equal, .r0, 0, to: done)
+    asm.emit(.ldx(.double, .r1, .r0, 0))
+    asm.emit(.add64(.r1, 1))
+    asm.emit(.stx(.double, .r0, 0, .r1))
+
+    asm.place(done)
+    asm.emit(.mov64(.r0, 0))
+    asm.emit(.exit)
+    return asm.finish()
+  }
+}
