@@ -22,6 +22,8 @@ public enum PlanPrinter {
       if let counting = a.counting {
         let key = counting.isKeyedByProbe ? "[probe]" : ""
         out += "      mode: counting (no ring; kernel counter folded into \(plan.maps[counting.mapIndex].name)\(key))\n"
+      } else if deliveryPaths[i] != nil {
+        out += "      mode: sampling through the BPF ring (perf fields if BPF is refused: \(a.sampleFields))\n"
       } else {
         out += "      mode: sampling, fields: \(a.sampleFields)\n"
       }
