@@ -12,6 +12,13 @@ static inline void scry_rl_configure(const char *name, const char *word_breaks, 
   rl_completer_word_break_characters = (char *)word_breaks;
   rl_attempted_completion_function = complete;
 }
+// Typed-ahead bytes readline already took off the terminal (it gathers them while inserting), so
+// the terminal's fd no longer reports them: the caller must feed readline again without waiting.
+// `_rl_pushed_input_available` is exported by libreadline but not declared in its headers.
+extern int _rl_pushed_input_available(void);
+static inline int scry_rl_has_buffered_input(void) { return rl_pending_input != 0 || _rl_pushed_input_available(); }
+// Raw mode kept while no line is being read: see LineEditor.install.
+static inline void scry_rl_keep_terminal_raw(void) { rl_prep_terminal(0); }
 static inline int scry_rl_point(void) { return rl_point; }
 static inline void scry_rl_set_point(int point) { rl_point = point; }
 static inline int scry_rl_end(void) { return rl_end; }

@@ -103,8 +103,9 @@ import Testing
     t.send("\u{03}")
     t.pause(seconds: 0.5)
     #expect(Self.perfEvents(of: t.pid) == 0, "perf events left open after Ctrl-C")
+    let mark = t.output.count
     t.send("tracepoint:sched:sched_process_exec { @e = count(); }\r")
-    try #require(t.expect("Attaching 1 probe...") != nil, "\(t.text)")
+    try #require(t.expect("Attaching 1 probe...", after: mark) != nil, "\(t.text)")
     Self.leave(t)
     let events = (try? String(contentsOfFileAt: "/sys/kernel/tracing/dynamic_events")) ?? ""
     #expect(!events.contains("scry_\(t.pid)"), "\(events)")

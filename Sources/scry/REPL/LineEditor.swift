@@ -37,27 +37,34 @@ final class LineEditor {
 
   /// Shows `prompt` and reads lines from now on. Each finished line removes the handler (so
   /// readline does not redraw a prompt while the REPL prints what the line did); the REPL
-  /// installs it again, with the prompt that fits what follows.
+  /// installs it again, with the prompt that fits what follows. Removing the handler would also
+  /// put the terminal back in canonical mode, where keys typed while the REPL works are cooked
+  /// (a Ctrl-D becomes an end of file, not a byte readline can read): it is kept raw instead.
   func install(prompt: String) {
     self.prompt = prompt
     rl_callback_handler_install(prompt) { line in
       let text = line.map { String(cString: $0) }
       free(line)
       rl_callback_handler_remove()
+      scry_rl_keep_terminal_raw()
       LineEditor.current?.isInstalled = false
       LineEditor.current?.completedLines.append(text)
     }
     isInstalled = true
   }
 
+  /// Stops reading lines and gives the terminal back in the mode it had.
   func remove() {
-    guard isInstalled else { return }
-    rl_callback_handler_remove()
+    if isInstalled { rl_callback_handler_remove() }
+    rl_deprep_terminal()
     isInstalled = false
   }
 
   /// Reads what the terminal has; completed lines land in `completedLines`.
   func readAvailable() { rl_callback_read_char() }
+
+  /// Input readline holds in its own buffer: the terminal's fd will not wake the REPL for it.
+  var hasBufferedInput: Bool { scry_rl_has_buffered_input() != 0 }
 
   func takeLines() -> [String?] {
     defer { completedLines.removeAll() }

@@ -54,11 +54,15 @@ final class REPL {
       showPendingOutput()
       switch wake {
       case .input?:
-        editor.readAvailable()
-        for line in editor.takeLines() where !done { accept(line) }
-        if !done && !editor.isInstalled {
-          editor.install(prompt: pending.isEmpty ? Self.prompt : Self.continuationPrompt)
-        }
+        // A line and what was typed after it (a Ctrl-D) can come in one read: readline keeps the
+        // rest, which the terminal no longer reports, so it is fed until its buffer is empty.
+        repeat {
+          editor.readAvailable()
+          for line in editor.takeLines() where !done { accept(line) }
+          if !done && !editor.isInstalled {
+            editor.install(prompt: pending.isEmpty ? Self.prompt : Self.continuationPrompt)
+          }
+        } while !done && editor.hasBufferedInput
       case .interrupt?:
         if live.isRunning {
           editor.printAbove { stopProbes() }
