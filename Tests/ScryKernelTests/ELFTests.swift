@@ -168,7 +168,7 @@ import Testing
 
   @Test func globAndEditDistance() {
     func glob(_ text: String, _ pattern: String) -> Bool {
-      ELFFile.matches(Array(text.utf8), pattern: Array(pattern.utf8))
+      Glob.matches(pattern: Array(pattern.utf8), text: Array(text.utf8))
     }
     #expect(glob("readline", "read*"))
     #expect(glob("readline", "*line"))

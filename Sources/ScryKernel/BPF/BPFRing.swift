@@ -60,11 +60,6 @@ public final class BPFRing {
       explanation: code == EPERM || code == ENOMEM ? "over RLIMIT_MEMLOCK or the memory cgroup's limit" : nil)
   }
 
-  /// Bytes submitted or reserved and not yet drained.
-  public var pendingBytes: Int {
-    Int(scry_load_acquire_u64(producerPages) &- scry_load_acquire_u64(consumerPage))
-  }
-
   /// Hands the body of every submitted record, oldest first, to `body`, then frees their space;
   /// returns how many it handed over. `body` must not keep the buffer.
   @discardableResult

@@ -13,14 +13,14 @@ extension ELFFile {
     return index.sorted[position]
   }
 
-  /// The functions whose names match `pattern`, where `*` matches any run of characters and
-  /// every other character itself (bpftrace's `uprobe:/bin/bash:read*`), sorted by name.
+  /// The functions whose names match `pattern` (a `Glob`: bpftrace's `uprobe:/bin/bash:read*`),
+  /// sorted by name.
   public func functions(matching pattern: String) -> [ELFSymbol] {
     let patternBytes = Array(pattern.utf8)
-    guard patternBytes.contains(UInt8(ascii: "*")) else {
+    guard Glob.hasWildcard(patternBytes) else {
       return function(named: pattern).map { [$0] } ?? []
     }
-    return functionIndex.sorted.filter { ELFFile.matches(Array($0.name.utf8), pattern: patternBytes) }
+    return functionIndex.sorted.filter { Glob.matches(pattern: patternBytes, text: Array($0.name.utf8)) }
   }
 
   /// Up to `limit` function names nearest to `name` by edit distance (ties by name), for a
@@ -71,34 +71,6 @@ extension ELFFile {
   static func unversioned(_ name: String) -> String {
     guard let at = name.utf8.firstIndex(of: UInt8(ascii: "@")) else { return name }
     return String(name[..<at])
-  }
-
-  /// Whether `text` matches `pattern` with `*` as "any run"; iterative with one backtrack point,
-  /// so linear-ish and never recursive.
-  static func matches(_ text: [UInt8], pattern: [UInt8]) -> Bool {
-    let star = UInt8(ascii: "*")
-    var t = 0
-    var p = 0
-    var starAt = -1
-    var resumeAt = 0
-    while t < text.count {
-      if p < pattern.count, pattern[p] == star {
-        starAt = p
-        resumeAt = t
-        p += 1
-      } else if p < pattern.count, pattern[p] == text[t] {
-        p += 1
-        t += 1
-      } else if starAt >= 0 {
-        p = starAt + 1
-        resumeAt += 1
-        t = resumeAt
-      } else {
-        return false
-      }
-    }
-    while p < pattern.count, pattern[p] == star { p += 1 }
-    return p == pattern.count
   }
 
   /// Levenshtein distance between `a` and `b`, or some value above `cutoff` once every entry of

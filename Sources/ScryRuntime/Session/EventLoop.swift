@@ -21,7 +21,9 @@ final class EventLoop {
   var timers: [(attachment: Int, timer: TimerFD)] = []
   var events: EventSources?
   var traced: TracedProcess?
-  var lostEvents: UInt64 = 0
+  /// Events lost so far; read when asked (the BPF ring's count is a map lookup), not at each drain.
+  var lostEvents: UInt64 { events?.lostEvents ?? lostAtDetach }
+  private var lostAtDetach: UInt64 = 0
 
   init(session: Session) throws {
     self.session = session
@@ -112,7 +114,6 @@ final class EventLoop {
   func drainAll() {
     guard let events else { return }
     events.drain()
-    lostEvents = events.lostEvents
   }
 
   /// Stops every event and closes what the loop opened; runs before END so END sees a quiet system.
@@ -120,7 +121,7 @@ final class EventLoop {
     // Stop the events first, so the final drain sees the last record of every ring.
     events?.disable()
     events?.drain(final: true)
-    if let sources = events { lostEvents = sources.lostEvents }
+    if let sources = events { lostAtDetach = sources.lostEvents }
     // Last read of the kernel's counters, while their fds are still open.
     session.machine.foldCounters?(session.machine)
     session.machine.foldCounters = nil

@@ -95,7 +95,7 @@ final class EventSources {
       dynamicEvents = DynamicEvents(tracefs: tracefs)
     }
     let ringPages = session.options.ringPages
-    let sampled = plan.attachments.filter { $0.probe.kind.hasEventContext && $0.counting == nil }.count
+    let sampled = Self.sampledCount(plan)
     identifiesSamples = sampled > 1
     do {
       if sampled > 0 { try openTaskRecordCarriers(cpus: cpus) }
@@ -386,6 +386,11 @@ final class EventSources {
   private static func threads(of pid: Int32) -> [Int32] {
     let tids = FileSystem.entries(of: "/proc/\(pid)/task").compactMap { Int32($0) }.sorted()
     return tids.isEmpty ? (kill(pid, 0) == 0 ? [pid] : []) : tids
+  }
+
+  /// Attachments whose events reach the rings; with more than one, samples carry IDENTIFIER.
+  static func sampledCount(_ plan: Plan) -> Int {
+    plan.attachments.filter { $0.probe.kind.hasEventContext && $0.counting == nil }.count
   }
 
   /// Each field costs the traced task tens of nanoseconds per event (measured: adding TID and ID

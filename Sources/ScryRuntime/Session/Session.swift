@@ -41,7 +41,8 @@ public final class Session {
     for (index, attachment) in plan.attachments.enumerated() {
       guard let delivery = attachment.ringDelivery else { continue }
       let program = TracepointDelivery(
-        sampleType: EventSources.sampleType(delivery.sampleFields, counting: false, identified: true), identifier: 0,
+        sampleType: EventSources.sampleType(
+          delivery.sampleFields, counting: false, identified: EventSources.sampledCount(plan) > 1), identifier: 0,
         recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm)
       let count = program.instructions(ringFD: 0, lostMapFD: 0).count
       let fields = (delivery.sampleFields.isEmpty ? "" : "\(delivery.sampleFields)") + (delivery.readsComm ? (delivery.sampleFields.isEmpty ? "comm" : ",comm") : "")

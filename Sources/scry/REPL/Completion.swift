@@ -24,15 +24,6 @@ struct Completion {
     "ksym", "usym", "kaddr", "uaddr", "ntop", "buf", "kstack", "ustack", "reg", "cgroup_path", "uptr", "kptr", "macaddr",
   ]
   static let keywords = ["if", "else", "while", "for", "unroll", "let", "return", "break", "continue"]
-  static let softwareEvents = [
-    "cpu-clock", "task-clock", "page-faults", "context-switches", "cpu-migrations", "minor-faults", "major-faults",
-    "alignment-faults", "emulation-faults", "dummy", "bpf-output",
-  ]
-  static let hardwareEvents = [
-    "cpu-cycles", "instructions", "cache-references", "cache-misses", "branch-instructions", "branch-misses",
-    "bus-cycles", "frontend-stalls", "backend-stalls", "ref-cycles",
-  ]
-
   /// Candidates replacing `word`; nil asks readline for its filename completion.
   func candidates(word: String, lineBefore: String) -> [String]? {
     let leading = lineBefore.drop { $0 == " " || $0 == "\t" }
@@ -60,9 +51,9 @@ struct Completion {
       }
       return all.filter { $0.category == parts[0] && $0.name.hasPrefix(parts[1]) }.map { head + $0.category + ":" + $0.name }
     case .software?:
-      return Self.softwareEvents.filter { $0.hasPrefix(rest) }.map { head + $0 }
+      return ProbeListing.software.filter { $0.hasPrefix(rest) }.map { head + $0 }
     case .hardware?:
-      return Self.hardwareEvents.filter { $0.hasPrefix(rest) }.map { head + $0 }
+      return ProbeListing.hardware.filter { $0.hasPrefix(rest) }.map { head + $0 }
     case .interval?, .profile?:
       return ["s:", "ms:", "us:", "hz:"].filter { $0.hasPrefix(rest) }.map { head + $0 }
     case .uprobe?, .uretprobe?:

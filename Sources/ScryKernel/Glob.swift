@@ -1,0 +1,37 @@
+/// Shell-style wildcards as probe specs use them: `*` any run, `?` one character. Iterative with
+/// one backtrack point, so never recursive. Tracepoint names, listings and ELF symbols share it.
+public enum Glob {
+  public static func matches(_ pattern: String, _ text: String) -> Bool {
+    matches(pattern: Array(pattern.utf8), text: Array(text.utf8))
+  }
+
+  /// Whether `pattern` has a wildcard at all (else it names one thing).
+  public static func hasWildcard(_ pattern: [UInt8]) -> Bool {
+    pattern.contains(UInt8(ascii: "*")) || pattern.contains(UInt8(ascii: "?"))
+  }
+
+  public static func matches(pattern p: [UInt8], text t: [UInt8]) -> Bool {
+    var pi = 0
+    var ti = 0
+    var star = -1
+    var mark = 0
+    while ti < t.count {
+      if pi < p.count && (p[pi] == UInt8(ascii: "?") || p[pi] == t[ti]) {
+        pi += 1
+        ti += 1
+      } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
+        star = pi
+        mark = ti
+        pi += 1
+      } else if star >= 0 {
+        pi = star + 1
+        mark += 1
+        ti = mark
+      } else {
+        return false
+      }
+    }
+    while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
+    return pi == p.count
+  }
+}
