@@ -39,12 +39,12 @@ struct FetchArguments {
   }
 
   private mutating func fetch(_ e: Expr) -> Bool {
-    switch e.kind {
-    case .call("str", _, let args) where !program.type(of: args[0]).isString:
+    switch (e.kind, program.function(of: e)) {
+    case (.call(_, _, let args), .str?) where !program.type(of: args[0]).isString:
       guard let address = address(args[0]) else { return false }
       define(e, Self.memory(at: address) + (isKernel ? ":string" : ":ustring"), layout: .dataLocationString, size: 4)
       return true
-    case .call("buf", _, let args):
+    case (.call(_, _, let args), .buf?):
       guard let address = address(args[0]), case .buffer(let count) = program.type(of: e) else { return false }
       // tracefs arrays hold at most 64 elements: longer buffers are fetched as consecutive pieces.
       var pieces: [String] = []
@@ -54,7 +54,7 @@ struct FetchArguments {
       }
       defineBytes(e, pieces, count: count)
       return true
-    case .unary(.deref, let pointer):
+    case (.unary(.deref, let pointer), _):
       guard let address = address(pointer), let (type, size, signed) = integerType(program.type(of: e)) else { return false }
       define(e, Self.memory(at: address) + ":" + type, layout: .integer(byteCount: size, isSigned: signed), size: size)
       return true

@@ -1,20 +1,35 @@
 import ScryLanguage
 
 /// What a checked program needs from the kernel and the runtime: the attachments to make,
-/// the maps to keep, and the program whose blocks the runtime compiles into actions.
-/// `scry --plan` prints it; the CLI and the REPL run the same value.
+/// the maps to keep, and each probe block's action in the typed IR. It holds no syntax tree:
+/// `scry --plan` prints it, and the CLI and the REPL run the same value.
 public struct Plan: Sendable {
-  public let program: CheckedProgram
   /// One per concrete probe, in block order.
   public var attachments: [Attachment]
-  /// What each probe block reads, parallel to `program.program.probes`.
+  /// What each probe block reads, parallel to `actions`.
   public var blocks: [BlockNeeds]
-  /// Expressions whose value the kernel copies into the event record when the probe fires
-  /// (a dynamic probe's fetch arguments): the runtime reads them from the record.
-  public var fetched: [NodeID: FetchedValue] = [:]
+  /// Each probe block's action, in script order.
+  public var actions: [ProbeAction]
+  /// Every map by name, in order of first appearance; the IR names maps by index into it.
+  public var maps: [MapInfo]
+  /// Bytes of the variable area the actions' variables live in.
+  public var variablesSize: Int
 
-  public var maps: [MapInfo] { program.maps }
   public var hasEventProbes: Bool { attachments.contains { $0.probe.kind.hasEventContext } }
+
+  public init(attachments: [Attachment], blocks: [BlockNeeds], actions: [ProbeAction], maps: [MapInfo], variablesSize: Int) {
+    self.attachments = attachments
+    self.blocks = blocks
+    self.actions = actions
+    self.maps = maps
+    self.variablesSize = variablesSize
+  }
+}
+
+/// A program the runtime cannot run as written: each diagnostic has its span.
+public struct PlanningError: Error, Sendable {
+  public var diagnostics: [Diagnostic]
+  public init(diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
 }
 
 /// One kernel (or timer) event source feeding one probe block.
@@ -228,8 +243,12 @@ public struct CountingTarget: Sendable, Hashable {
 
 /// What one probe block reads from its event, found by walking its statements.
 public struct BlockNeeds: Sendable, Hashable {
-  public var builtins: Set<String> = []
+  public var builtins: Set<Builtin> = []
   public var readsArgs = false
   /// Output or time is visible, so events must reach the actions in time order.
   public var observesOrder = false
+
+  public init() {}
+
+  public func reads(_ builtin: Builtin) -> Bool { builtins.contains(builtin) }
 }

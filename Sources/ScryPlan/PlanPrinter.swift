@@ -1,13 +1,13 @@
 import ScryLanguage
 
 /// Renders a plan for `scry --plan`: what will be attached, with which sample fields and
-/// kernel filters, and the maps with their types. `actionSizes` comes from the runtime's compiler.
+/// kernel filters, the maps with their types, and each block's action in the IR.
 public enum PlanPrinter {
   /// `dynamicGroup` is the tracefs group this run would create its uprobes and kprobes in.
   /// `fetchPaths` says, per attachment index, how pointer data is fetched on this machine;
   /// `deliveryPaths`, how the samples of a tracepoint reach Scry when that is not through perf.
   public static func render(
-    _ plan: Plan, actionSizes: [Int] = [], dynamicGroup: String = "scry_PID", fetchPaths: [Int: String] = [:],
+    _ plan: Plan, dynamicGroup: String = "scry_PID", fetchPaths: [Int: String] = [:],
     deliveryPaths: [Int: String] = [:]
   ) -> String {
     var out = "Plan: \(plan.attachments.count) attachment\(plan.attachments.count == 1 ? "" : "s")"
@@ -56,11 +56,10 @@ public enum PlanPrinter {
       out += "  \(map.name): \(key) -> \(map.valueType)\n"
     }
     out += "\nactions:\n"
-    for (i, block) in plan.program.program.probes.enumerated() {
-      let specs = block.specs.map(\.text).joined(separator: ", ")
-      let size = i < actionSizes.count ? ", \(actionSizes[i]) nodes" : ""
-      let predicate = block.predicate == nil ? "" : ", with predicate"
-      out += "  [\(i)] \(specs): \(block.body.allStatements().count) statements\(predicate)\(size)\n"
+    let printer = IRPrinter(maps: plan.maps)
+    for (i, action) in plan.actions.enumerated() {
+      out += "  [\(i)] \(action.header)\n"
+      out += printer.render(action, indent: "      ")
     }
     return out
   }

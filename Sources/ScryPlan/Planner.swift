@@ -1,9 +1,12 @@
 import ScryLanguage
 
 /// Turns a checked program into a `Plan`: one attachment per concrete probe, with the sample
-/// fields its block reads, the predicate part the kernel can filter, and counting where it suffices.
+/// fields its block reads, the predicate part the kernel can filter, counting where it suffices,
+/// and each block's action lowered to the typed IR.
 public enum Planner {
-  public static func plan(_ program: CheckedProgram) -> Plan {
+  /// The plan of a program that checked clean; what the runtime cannot evaluate is refused here,
+  /// with its span, before anything is attached.
+  public static func plan(_ program: CheckedProgram) throws(PlanningError) -> Plan {
     precondition(!program.diagnostics.hasErrors, "plan only programs that checked clean")
     let probes = program.program.probes
     var blocks: [BlockNeeds] = []
@@ -59,9 +62,12 @@ public enum Planner {
     for i in attachments.indices {
       attachments[i].ringDelivery = ringDelivery(for: attachments[i], needs: blocks[attachments[i].blockIndex])
     }
-    var plan = Plan(program: program, attachments: attachments, blocks: blocks)
-    plan.fetched = fetched
-    return plan
+    var lowering = ActionLowering(program: program, fetched: fetched)
+    let actions = probes.map { lowering.lower($0) }
+    if !lowering.diagnostics.isEmpty { throw PlanningError(diagnostics: lowering.diagnostics) }
+    return Plan(
+      attachments: attachments, blocks: blocks, actions: actions, maps: program.maps,
+      variablesSize: lowering.variablesSize)
   }
 
   /// What a tracepoint block reads behind pointer fields, for a BPF program to copy with the record.
@@ -120,14 +126,12 @@ public enum Planner {
     if !needs.readsArgs { fields.remove(.raw) }
     // The program reads the task from helpers: pid comes with tid (no process table lookup),
     // and the name is copied at the moment of the event.
-    if taskBuiltins.contains(where: { $0 != "comm" && needs.builtins.contains($0) }) { fields.insert(.tid) }
+    if needs.builtins.contains(where: { $0.isTaskIdentity && $0 != .comm }) { fields.insert(.tid) }
     let recordSize = fields.contains(.raw) ? PointerFetches.recordSize(of: [record]) : 0
     // The program copies the record with one bounded read (PERF_MAX_TRACE_SIZE is a safe bound).
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]), recordSize <= 2048 else { return nil }
-    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.builtins.contains("comm"))
+    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm))
   }
-
-  static let taskBuiltins = ["pid", "tid", "uid", "gid", "comm", "username"]
 
   private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }
 
@@ -136,18 +140,17 @@ public enum Planner {
   /// costs the traced task less than RAW or TID plus another field (see `EventSources.sampleType`).
   static func sampleFields(for kind: ProbeKind, needs: BlockNeeds, eventProbeCount: Int) -> SampleFields {
     var fields: SampleFields = []
-    let b = needs.builtins
     let hasRecord: Set<ProbeKind> = [.tracepoint, .uprobe, .uretprobe, .kprobe, .kretprobe]
     if needs.readsArgs && kind == .tracepoint { fields.insert(.raw) }
-    if taskBuiltins.contains(where: b.contains) {
+    if needs.builtins.contains(where: \.isTaskIdentity) {
       fields.insert(hasRecord.contains(kind) ? .raw : .tid)
     }
-    if b.contains("cgroup") { fields.insert(.cgroup) }
-    if b.contains("nsecs") || b.contains("elapsed") || needs.observesOrder { fields.insert(.time) }
-    if b.contains("cpu") || b.contains("numaid") { fields.insert(.cpu) }
-    if b.contains("kstack") { fields.insert(.kernelStack) }
-    if b.contains("ustack") { fields.insert(.userStack) }
-    if b.contains("func") || b.contains("ip") { fields.insert(.ip) }
+    if needs.reads(.cgroup) { fields.insert(.cgroup) }
+    if needs.reads(.nsecs) || needs.reads(.elapsed) || needs.observesOrder { fields.insert(.time) }
+    if needs.reads(.cpu) || needs.reads(.numaid) { fields.insert(.cpu) }
+    if needs.reads(.kstack) { fields.insert(.kernelStack) }
+    if needs.reads(.ustack) { fields.insert(.userStack) }
+    if needs.reads(.function) { fields.insert(.ip) }
     return fields
   }
 
@@ -155,64 +158,23 @@ public enum Planner {
   static func analyze(_ block: ProbeBlock, in program: CheckedProgram) -> BlockNeeds {
     var needs = BlockNeeds()
     block.forEachExpression { expr in
-      switch program.resolutions[expr.id] {
-      case .builtin(let builtin)?:
-        needs.builtins.insert(builtinName(builtin))
+      if case .builtin(let builtin)? = program.resolutions[expr.id] {
+        needs.builtins.insert(builtin)
         if builtin == .args { needs.readsArgs = true }
         if case .arg = builtin { needs.readsArgs = true }
-      default: break
       }
-      if case .call(let name, _, _) = expr.kind, orderedFunctions.contains(name) { needs.observesOrder = true }
+      if program.function(of: expr)?.isOrderObservable == true { needs.observesOrder = true }
     }
-    if needs.builtins.contains("nsecs") || needs.builtins.contains("elapsed") { needs.observesOrder = true }
+    if needs.reads(.nsecs) || needs.reads(.elapsed) { needs.observesOrder = true }
     for stmt in block.body.allStatements() {
       // A plain assignment to a map keeps the last writer: which one is last depends on order.
       if case .assign(let target, nil, let value) = stmt.kind, case .map = target.kind,
-        !isAggregationCall(value)
+        program.function(of: value)?.isAggregation != true
       {
         needs.observesOrder = true
       }
     }
     return needs
-  }
-
-  static let orderedFunctions: Set<String> = [
-    "printf", "print", "time", "cat", "system", "exit", "join", "strftime", "signal", "clear", "zero", "delete",
-  ]
-
-  static func isAggregationCall(_ e: Expr) -> Bool {
-    if case .call(let name, _, _) = e.kind {
-      return ["count", "sum", "avg", "min", "max", "stats", "hist", "lhist"].contains(name)
-    }
-    return false
-  }
-
-  static func builtinName(_ b: Builtin) -> String {
-    switch b {
-    case .pid: return "pid"
-    case .tid: return "tid"
-    case .uid: return "uid"
-    case .gid: return "gid"
-    case .nsecs: return "nsecs"
-    case .elapsed: return "elapsed"
-    case .cpu: return "cpu"
-    case .comm: return "comm"
-    case .probe: return "probe"
-    case .function: return "func"
-    case .rand: return "rand"
-    case .cgroup: return "cgroup"
-    case .retval: return "retval"
-    case .args: return "args"
-    case .kstack: return "kstack"
-    case .ustack: return "ustack"
-    case .curtask: return "curtask"
-    case .username: return "username"
-    case .cpid: return "cpid"
-    case .jiffies: return "jiffies"
-    case .numaid: return "numaid"
-    case .arg(let n): return "arg\(n)"
-    case .stackArg(let n): return "sarg\(n)"
-    }
   }
 
   /// `pid == cpid` or `pid == 1234` as a top-level conjunct pins the block to one process.
@@ -234,8 +196,9 @@ public enum Planner {
     for block in program.program.probes {
       block.forEachExpression { expr in
         // Printing, clearing or zeroing a counted map is fine: the runtime folds counters in first.
-        if case .call(let name, _, let args) = expr.kind, ["print", "clear", "zero"].contains(name),
-          let first = args.first, case .map(let mapName)? = program.resolutions[first.id]
+        if let function = program.function(of: expr), [.print, .clear, .zero].contains(function),
+          case .call(_, _, let args) = expr.kind, let first = args.first,
+          case .map(let mapName)? = program.resolutions[first.id]
         {
           uses[mapName, default: 0] -= 1
         }
@@ -256,7 +219,7 @@ public enum Planner {
     var isAggregation = false
     switch stmt.kind {
     case .assign(let t, nil, let value):
-      guard case .call("count", _, let args) = value.kind, args.isEmpty else { return nil }
+      guard program.function(of: value) == .count else { return nil }
       target = t
       isAggregation = true
     case .expression(let e):

@@ -36,13 +36,15 @@ struct PointerFetches {
 
   mutating func lower(_ block: ProbeBlock) {
     block.forEachExpression { e in
-      guard case .call(let name, _, let args) = e.kind, let first = args.first, let field = pointerField(first) else { return }
-      switch name {
-      case "str":
+      guard case .call(_, _, let args) = e.kind, let function = program.function(of: e), let first = args.first,
+        let field = pointerField(first)
+      else { return }
+      switch function {
+      case .str:
         if case .string(let capacity) = program.type(of: e) {
           add(.string(pointerOffset: field.offset, maxLength: capacity, userMemory: userMemory), for: e)
         }
-      case "join":
+      case .join:
         add(.stringArray(pointerOffset: field.offset, maxCount: Self.joinCount, maxLength: Self.joinLength), for: e)
       default:
         break

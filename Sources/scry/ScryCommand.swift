@@ -130,8 +130,20 @@ struct ScryCommand: ParsableCommand {
       }
     }
     if checked.diagnostics.hasErrors { throw ExitCode(1) }
+    // Lowering finds what the runtime cannot evaluate, so --dry-run and --plan refuse it too.
+    let plan: Plan
+    do {
+      plan = try Planner.plan(checked)
+    } catch {
+      printError(renderer.render(Array(error.diagnostics.prefix(20)), in: source), newline: false)
+      throw ExitCode(1)
+    }
     if dryRun { return }
-    let plan = Planner.plan(checked)
+    if self.plan {
+      // Printed from the plan alone: nothing is attached, loaded or opened.
+      writeAll(1, PlanPrinter.render(plan, dynamicGroup: DynamicEvents.groupName(for: getpid())))
+      return
+    }
     var options = SessionOptions()
     options.positionals = positionals
     options.allowsUnsafe = unsafe
@@ -149,12 +161,6 @@ struct ScryCommand: ParsableCommand {
     } catch {
       printError(error.render(renderer: renderer, source: source), newline: false)
       throw ExitCode(1)
-    }
-    if self.plan {
-      writeAll(1, PlanPrinter.render(
-          plan, actionSizes: session.actionSizes, dynamicGroup: DynamicEvents.groupName(for: getpid()), fetchPaths: session.fetchPaths,
-          deliveryPaths: session.deliveryPaths))
-      return
     }
     let status = session.run()
     throw ExitCode(status)

@@ -38,9 +38,12 @@ import ScryLanguage
       dynamic.fetchArguments == [
         "a0=%di:u64", "a1=$stack2:u64", "a2=+8(%si):ustring", "a3=-4(%dx):s16", "a4=+16(+0(%cx)):u32",
       ])
-    // Laid out after the common fields and __probe_ip: u64, u64, data_loc (4), s16, u32.
-    let offsets = plan.fetched.values.map(\.offset).sorted()
-    #expect(offsets == [16, 24, 32, 36, 38])
+    // Laid out after the common fields and __probe_ip: u64, u64, data_loc (4), s16, u32; the
+    // action reads each from the record.
+    let action = IRPrinter(maps: plan.maps).render(plan.actions[0])
+    for read in ["recordu64+16", "recordu64+24", "record.data_loc+32", "records16+36", "recordu32+38"] {
+      #expect(action.contains(read), "\(action)")
+    }
     #expect(plan.attachments[0].sampleFields.contains(.raw))
   }
 

@@ -48,7 +48,7 @@ struct PlanCatalog: ProbeCatalog {
 func plan(_ text: String) throws -> Plan {
   let checked = Frontend.compile(SourceFile(name: "t", text: text), catalog: PlanCatalog())
   try #require(!checked.diagnostics.hasErrors, "\(DiagnosticRenderer().render(checked.diagnostics, in: checked.program.source))")
-  return Planner.plan(checked)
+  return try Planner.plan(checked)
 }
 
 @Suite struct PlannerTests {

@@ -23,9 +23,9 @@ extension Checker {
         error(e.span, "positional parameters start at $1")
         return .none
       }
-      let positionals = result.positionals
-      if n <= positionals.count, parseSignedInteger(positionals[n - 1]) == nil {
-        return .string(capacity: max(positionals[n - 1].utf8.count + 1, ScryType.defaultStringCapacity))
+      // A parameter that is not a number is a string; one not given is 0 (and "" to str()).
+      if let text = PositionalParameter.text(n, in: result.positionals), PositionalParameter.integer(text) == nil {
+        return .string(capacity: max(text.utf8.count + 1, ScryType.defaultStringCapacity))
       }
       return .int64
     case .positionalCount:
@@ -209,7 +209,7 @@ extension Checker {
       }
       return state.valueType ?? .none
     }
-    if Functions.known.contains(name) {
+    if Function(name: name) != nil {
       error(e.span, "'\(name)' is a function: call it as '\(name)(…)'")
       return .none
     }
@@ -284,6 +284,7 @@ extension Checker {
     default:
       if !a.isInteger || !b.isInteger {
         let (bad, span) = a.isInteger ? (b, right.span) : (a, left.span)
+        if reportPositionalUsedAsNumber(a.isInteger ? right : left) { return .none }
         error(span, "'\(op.rawValue)' needs integers, not \(bad)",
               hint: bad.isString && op == .add ? "strings cannot be added; format them with printf(\"%s%s\", a, b)" : nil)
         return .none
@@ -301,11 +302,3 @@ extension ScryType {
   }
 }
 
-/// A command-line argument as a signed decimal or hex integer, as `$1` reads it.
-public func parseSignedInteger(_ text: String) -> Int64? {
-  if text.hasPrefix("-"), let magnitude = parseIntegerLiteral(String(text.dropFirst())), magnitude <= UInt64(Int64.max) {
-    return -Int64(magnitude)
-  }
-  guard let first = text.utf8.first, isDigit(first), let value = parseIntegerLiteral(text) else { return nil }
-  return Int64(bitPattern: value)
-}

@@ -1,49 +1,3 @@
-/// Built-in variables (`pid`, `comm`, `arg0`…), resolved from identifiers by the checker.
-public enum Builtin: Hashable, Sendable {
-  case pid, tid, uid, gid, nsecs, elapsed, cpu, comm, probe, function, rand, cgroup, retval, args
-  case kstack, ustack, curtask, username, cpid, jiffies, numaid
-  /// `arg0`…`arg9`
-  case arg(Int)
-  /// `sarg0`… (stack arguments)
-  case stackArg(Int)
-
-  public init?(name: String) {
-    switch name {
-    case "pid": self = .pid
-    case "tid": self = .tid
-    case "uid": self = .uid
-    case "gid": self = .gid
-    case "nsecs": self = .nsecs
-    case "elapsed": self = .elapsed
-    case "cpu": self = .cpu
-    case "comm": self = .comm
-    case "probe": self = .probe
-    case "func": self = .function
-    case "rand": self = .rand
-    case "cgroup": self = .cgroup
-    case "retval": self = .retval
-    case "args": self = .args
-    case "kstack": self = .kstack
-    case "ustack": self = .ustack
-    case "curtask": self = .curtask
-    case "username": self = .username
-    case "cpid": self = .cpid
-    case "jiffies": self = .jiffies
-    case "numaid": self = .numaid
-    default:
-      if name.hasPrefix("arg"), let n = Int(name.dropFirst(3)), n >= 0, n <= 9, name.count == 4 { self = .arg(n) }
-      else if name.hasPrefix("sarg"), let n = Int(name.dropFirst(4)), n >= 0, n <= 9, name.count == 5 {
-        self = .stackArg(n)
-      } else { return nil }
-    }
-  }
-
-  public static let names = [
-    "pid", "tid", "uid", "gid", "nsecs", "elapsed", "cpu", "comm", "probe", "func", "rand", "cgroup", "retval",
-    "args", "kstack", "ustack", "curtask", "username", "cpid", "jiffies", "numaid",
-  ] + (0...9).map { "arg\($0)" }
-}
-
 /// A map as the whole program uses it: its display name and settled types.
 public struct MapInfo: Sendable, Hashable {
   /// `@name`, `@` for the anonymous map, or the bare name of a SystemTap-style global.
@@ -69,7 +23,7 @@ public enum NameResolution: Sendable, Hashable {
   case map(String)
   /// A scratch variable, by slot (unique per probe block and declaration).
   case variable(slot: Int)
-  /// `$1`…: its value, or 0/"" when not given.
+  /// `$1`…: its text, or nil when not given (0 as a number, empty as a string).
   case positional(Int)
 }
 
@@ -82,6 +36,13 @@ public struct CheckedProgram: Sendable {
   public var types: [ScryType]
   /// Resolution of each identifier, variable, map and positional expression.
   public var resolutions: [NodeID: NameResolution]
+  /// The function each call expression names.
+  public var calls: [NodeID: Function]
+  /// The parsed format of each `printf`, `cat` and `system` call, by call expression.
+  public var formats: [NodeID: PrintfFormat]
+  /// Values the checker settled while checking a call: the address `kaddr("sym")` names,
+  /// the number of `signal("SIGTERM")`, by call expression.
+  public var constants: [NodeID: UInt64]
   /// Every map by name, in order of first appearance.
   public var maps: [MapInfo]
   /// Type of each scratch variable slot.
@@ -96,6 +57,9 @@ public struct CheckedProgram: Sendable {
     self.diagnostics = []
     self.types = Array(repeating: .none, count: program.nodeCount)
     self.resolutions = [:]
+    self.calls = [:]
+    self.formats = [:]
+    self.constants = [:]
     self.maps = []
     self.variableTypes = []
     self.probes = []
@@ -103,5 +67,7 @@ public struct CheckedProgram: Sendable {
   }
 
   public func type(of expr: Expr) -> ScryType { types[Int(expr.id.raw)] }
+  /// The function a call expression names; nil for anything else.
+  public func function(of expr: Expr) -> Function? { calls[expr.id] }
   public func map(named name: String) -> MapInfo? { maps.first { $0.name == name } }
 }

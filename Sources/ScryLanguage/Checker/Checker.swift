@@ -133,7 +133,7 @@ public struct Checker {
   private mutating func checkStatement(_ statement: Stmt) {
     switch statement.kind {
     case .expression(let e):
-      if case .call(let name, _, _) = e.kind, Functions.aggregates.contains(name) {
+      if case .call(let name, _, _) = e.kind, Function(name: name)?.isAggregation == true {
         error(e.span, "'\(name)()' must be assigned to a map", hint: "write '@\(name == "count" ? "" : name) = \(name)(…)'")
       }
       _ = checkExpression(e, isStatement: true)
@@ -317,9 +317,12 @@ public struct Checker {
   private mutating func assignMap(_ name: String, keys: [Expr], target: Expr, op: BinaryOperator?, value: Expr) {
     let keyType = checkKeys(name, keys, at: target.span)
     result.resolutions[target.id] = .map(name)
-    if case .call(let function, _, let args) = value.kind, Functions.aggregates.contains(function) {
+    if case .call(let functionName, _, let args) = value.kind, let function = Function(name: functionName),
+      function.isAggregation
+    {
       if op != nil {
-        error(value.span, "'\(function)()' cannot be combined with '\(op!.rawValue)='", hint: "write '\(name) = \(function)(…)'")
+        error(value.span, "'\(functionName)()' cannot be combined with '\(op!.rawValue)='",
+              hint: "write '\(name) = \(functionName)(…)'")
       }
       guard let kind = checkAggregate(function, args: args, call: value) else { return }
       settleMap(name, keyType: keyType, value: .aggregate(kind), isAggregate: true, at: value.span, keySpan: target.span)
@@ -422,7 +425,18 @@ public struct Checker {
   }
 
   mutating func checkInteger(_ e: Expr, _ type: ScryType, _ what: String) {
-    if type != .none && !type.isInteger { error(e.span, "\(what) must be an integer, not \(type)") }
+    guard type != .none && !type.isInteger else { return }
+    if reportPositionalUsedAsNumber(e) { return }
+    error(e.span, "\(what) must be an integer, not \(type)")
+  }
+
+  /// `$1` given as text that is not a number but used as one: bpftrace's error, with its hint.
+  mutating func reportPositionalUsedAsNumber(_ e: Expr) -> Bool {
+    guard case .positional(let n) = e.kind, let text = PositionalParameter.text(n, in: result.positionals) else {
+      return false
+    }
+    error(e.span, "$\(n) is used as a number but given \"\(text)\"", hint: "use str($\(n)) to take it as a string")
+    return true
   }
 
   /// The type both values fit in, or nil when they cannot share a variable or map.

@@ -34,6 +34,8 @@ public struct PrintfFormat: Sendable, Hashable {
   }
 
   public var pieces: [Piece]
+  /// The format as written (escapes decoded), for `--plan`.
+  public var text: [UInt8]
 
   public var conversions: [Conversion] {
     pieces.compactMap { if case .conversion(let c) = $0 { return c } else { return nil } }
@@ -99,7 +101,7 @@ public struct PrintfFormat: Sendable, Hashable {
       pieces.append(.conversion(c))
     }
     if !literal.isEmpty { pieces.append(.literal(literal)) }
-    return .success(PrintfFormat(pieces: pieces))
+    return .success(PrintfFormat(pieces: pieces, text: text))
   }
 
   private static func readNumber(_ text: [UInt8], _ i: inout Int) -> Int? {

@@ -88,6 +88,8 @@ public protocol ProbeCatalog: Sendable {
   func userFunctions(binary: String, pattern: String) -> UserFunctionLookup
   /// The file offset of a virtual address in a binary (`uprobe:/bin/bash:0x4a1b0`).
   func userAddress(binary: String, address: UInt64) -> UserFunctionLookup
+  /// The address of a kernel symbol (`kaddr("vfs_read")`), or nil when the kernel does not name it.
+  func kernelSymbolAddress(_ name: String) -> UInt64?
 }
 
 /// What a catalog found for a uprobe spec: the binary's path and its matching functions, or why not.
@@ -113,6 +115,7 @@ extension ProbeCatalog {
   public func userAddress(binary: String, address: UInt64) -> UserFunctionLookup {
     .failed(message: "cannot read '\(binary)': binaries are not available to this check", hint: nil)
   }
+  public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
 }
 
 /// A catalog that knows no tracepoints: for scripts checked without access to tracefs.

@@ -89,7 +89,6 @@ final class IntAsBytes: BytesNode {
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
     destination.storeBytes(of: operand.eval(m), as: UInt64.self)
   }
-  override var size: Int { 1 + operand.size }
 }
 
 /// `(a, b, …)`: elements packed in order.
@@ -110,7 +109,6 @@ final class TupleValue: BytesNode {
       }
     }
   }
-  override var size: Int { 1 + elements.reduce(0) { $0 + $1.size } }
 }
 
 /// A slice of another bytes value: a tuple element.
@@ -128,7 +126,6 @@ final class BytesSlice: BytesNode {
     source.eval(m, into: scratch.pointer)
     destination.copyMemory(from: scratch.pointer + offset, byteCount: byteSize)
   }
-  override var size: Int { 1 + source.size }
 }
 
 /// Re-lays a value into a wider layout (a string into a larger slot, a tuple whose strings widen).
@@ -144,7 +141,6 @@ final class BytesConvert: BytesNode {
     source.eval(m, into: scratch.pointer)
     BytesConvert.convert(scratch.pointer, from: source.type, into: destination, to: type)
   }
-  override var size: Int { 1 + source.size }
 
   static func convert(
     _ source: UnsafeRawPointer, from: ScryType, into destination: UnsafeMutableRawPointer, to: ScryType
@@ -181,7 +177,6 @@ final class BytesTernary: BytesNode {
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
     if condition.eval(m) != 0 { then.eval(m, into: destination) } else { otherwise.eval(m, into: destination) }
   }
-  override var size: Int { 1 + condition.size + then.size + otherwise.size }
 }
 
 /// `str(s, n)` of a string: truncates to n - 1 characters.
@@ -201,7 +196,6 @@ final class StringTruncate: BytesNode {
     let n = min(StringBytes.length(scratch.pointer, source.byteSize), max(0, limit - 1))
     StringBytes.store(scratch.pointer, length: n, into: destination, capacity: byteSize)
   }
-  override var size: Int { 1 + source.size + length.size }
 }
 
 /// An integer formatted as decimal text: `str(42)`.
@@ -234,7 +228,6 @@ final class IntAsString: BytesNode {
     }
     _ = count
   }
-  override var size: Int { 1 + operand.size }
 }
 
 /// `strftime(fmt, ns)`: formats a time (nanoseconds since boot, as bpftrace) in local time.
@@ -257,5 +250,4 @@ final class StrftimeValue: BytesNode {
     }
     (destination + n).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - n)
   }
-  override var size: Int { 1 + nanoseconds.size }
 }

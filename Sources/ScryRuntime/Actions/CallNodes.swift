@@ -1,15 +1,15 @@
 import Glibc
 import ScryLanguage
+import ScryPlan
 
 /// `printf(fmt, args…)`, and the formatting half of `cat` and `system`.
 final class PrintfStatement: StmtNode {
-  enum Effect { case print, catFile, runCommand }
   let printf: CompiledPrintf
   let arguments: TupleValue
   let scratch: Scratch
-  let effect: Effect
+  let effect: FormattedEffect
   let text: OutputBuffer?
-  init(printf: CompiledPrintf, arguments: TupleValue, effect: Effect) {
+  init(printf: CompiledPrintf, arguments: TupleValue, effect: FormattedEffect) {
     self.printf = printf
     self.arguments = arguments
     self.scratch = Scratch(arguments.byteSize)
@@ -35,7 +35,6 @@ final class PrintfStatement: StmtNode {
     }
     return .next
   }
-  override var size: Int { 1 + arguments.size }
 }
 
 /// `print(@map[, top[, div]])`.
@@ -70,7 +69,6 @@ final class PrintValueStatement: StmtNode {
     ValueFormatter.printValue(scratch.pointer, type: value.type, to: m.output)
     return .next
   }
-  override var size: Int { 1 + value.size }
 }
 
 final class ExitStatement: StmtNode {

@@ -1,5 +1,6 @@
 import Glibc
 import ScryLanguage
+import ScryPlan
 
 final class IntConstant: IntNode {
   let value: UInt64
@@ -9,9 +10,8 @@ final class IntConstant: IntNode {
 
 /// Builtins read from the current event.
 final class EventValue: IntNode {
-  enum Source { case pid, tid, cpu, nsecs, elapsed, cpid, rand, uid, gid, ip, cgroup, zero }
-  let source: Source
-  init(_ source: Source) { self.source = source }
+  let source: EventField
+  init(_ source: EventField) { self.source = source }
   override func eval(_ m: Machine) -> UInt64 {
     switch source {
     case .pid: return UInt64(m.pid)
@@ -68,7 +68,6 @@ final class IntFromBytes: IntNode {
     source.eval(m, into: scratch.pointer)
     return scratch.pointer.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
   }
-  override var size: Int { 1 + source.size }
 }
 
 final class VariableInt: IntNode {
@@ -94,14 +93,12 @@ final class IntConvert: IntNode {
     if isSigned { return UInt64(bitPattern: Int64(bitPattern: v << shift) >> Int64(shift)) }
     return (v << shift) >> shift
   }
-  override var size: Int { 1 + operand.size }
 }
 
 final class IntUnary: IntNode {
-  enum Op { case not, bitNot, negate }
-  let op: Op
+  let op: IntUnaryOperator
   let operand: IntNode
-  init(_ op: Op, _ operand: IntNode) {
+  init(_ op: IntUnaryOperator, _ operand: IntNode) {
     self.op = op
     self.operand = operand
   }
@@ -113,28 +110,30 @@ final class IntUnary: IntNode {
     case .negate: return 0 &- v
     }
   }
-  override var size: Int { 1 + operand.size }
 }
 
 final class IntBinary: IntNode {
-  enum Op { case add, sub, mul, div, mod, and, or, xor, shl, shr, eq, ne, lt, le, gt, ge }
-  let op: Op
+  let op: IntOperator
   let lhs: IntNode
   let rhs: IntNode
   /// Signed division, remainder, right shift and ordering.
   let isSigned: Bool
-  init(_ op: Op, _ lhs: IntNode, _ rhs: IntNode, isSigned: Bool) {
+  init(_ op: IntOperator, _ lhs: IntNode, _ rhs: IntNode, isSigned: Bool) {
     self.op = op
     self.lhs = lhs
     self.rhs = rhs
     self.isSigned = isSigned
   }
-  override func eval(_ m: Machine) -> UInt64 {
-    let a = lhs.eval(m)
-    let b = rhs.eval(m)
+  override func eval(_ m: Machine) -> UInt64 { op.apply(lhs.eval(m), rhs.eval(m), isSigned: isSigned) }
+}
+
+extension IntOperator {
+  /// The operator on 64-bit patterns: the one arithmetic of binary expressions, `op=` and `++`.
+  @inline(__always)
+  func apply(_ a: UInt64, _ b: UInt64, isSigned: Bool) -> UInt64 {
     let sa = Int64(bitPattern: a)
     let sb = Int64(bitPattern: b)
-    switch op {
+    switch self {
     case .add: return a &+ b
     case .sub: return a &- b
     case .mul: return a &* b
@@ -160,7 +159,6 @@ final class IntBinary: IntNode {
     case .ge: return (isSigned ? sa >= sb : a >= b) ? 1 : 0
     }
   }
-  override var size: Int { 1 + lhs.size + rhs.size }
 }
 
 final class LogicalAnd: IntNode {
@@ -171,7 +169,6 @@ final class LogicalAnd: IntNode {
     self.rhs = rhs
   }
   override func eval(_ m: Machine) -> UInt64 { lhs.eval(m) != 0 && rhs.eval(m) != 0 ? 1 : 0 }
-  override var size: Int { 1 + lhs.size + rhs.size }
 }
 
 final class LogicalOr: IntNode {
@@ -182,7 +179,6 @@ final class LogicalOr: IntNode {
     self.rhs = rhs
   }
   override func eval(_ m: Machine) -> UInt64 { lhs.eval(m) != 0 || rhs.eval(m) != 0 ? 1 : 0 }
-  override var size: Int { 1 + lhs.size + rhs.size }
 }
 
 final class IntTernary: IntNode {
@@ -195,7 +191,6 @@ final class IntTernary: IntNode {
     self.otherwise = otherwise
   }
   override func eval(_ m: Machine) -> UInt64 { condition.eval(m) != 0 ? then.eval(m) : otherwise.eval(m) }
-  override var size: Int { 1 + condition.size + then.size + otherwise.size }
 }
 
 /// `==`/`!=` on strings (up to the first NUL) and on other byte values (whole layout).
@@ -225,7 +220,6 @@ final class BytesEqual: IntNode {
     }
     return equal != isNegated ? 1 : 0
   }
-  override var size: Int { 1 + lhs.size + rhs.size }
 }
 
 /// `strncmp(a, b, n)`: 0 when the first n bytes agree, as bpftrace returns it.
@@ -247,7 +241,6 @@ final class StringCompare: IntNode {
     rhs.eval(m, into: right.pointer)
     return StringBytes.compare(left.pointer, lhs.byteSize, right.pointer, rhs.byteSize, limit: limit) == 0 ? 0 : 1
   }
-  override var size: Int { 1 + lhs.size + rhs.size }
 }
 
 /// `strcontains(haystack, needle)`.
@@ -272,7 +265,6 @@ final class StringContains: IntNode {
     for start in 0...(hl - nl) where memcmp(h.pointer + start, n.pointer, nl) == 0 { return 1 }
     return 0
   }
-  override var size: Int { 1 + haystack.size + needle.size }
 }
 
 /// NUL-terminated strings inside fixed-size byte slots.

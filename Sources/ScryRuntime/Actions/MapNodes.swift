@@ -1,5 +1,6 @@
 import Glibc
 import ScryLanguage
+import ScryPlan
 
 /// Builds a map's packed key into a buffer owned by the access site, and hashes it.
 final class MapKey {
@@ -27,7 +28,6 @@ final class MapKey {
     }
     return MapStorage.hash(pointer, count: byteSize)
   }
-  var size: Int { components.reduce(0) { $0 + $1.size } }
 }
 
 /// Reads an integer map value (0 when the key is absent). Aggregations read as bpftrace shows them.
@@ -50,7 +50,6 @@ final class MapReadInt: IntNode {
     }
     return first
   }
-  override var size: Int { 1 + key.size }
 }
 
 final class MapReadBytes: BytesNode {
@@ -69,7 +68,6 @@ final class MapReadBytes: BytesNode {
       destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
     }
   }
-  override var size: Int { 1 + key.size }
 }
 
 final class MapStoreInt: StmtNode {
@@ -87,7 +85,6 @@ final class MapStoreInt: StmtNode {
     map.lookup(key: key.pointer, hash: hash, insert: true)?.storeBytes(of: v, as: UInt64.self)
     return .next
   }
-  override var size: Int { 1 + key.size + value.size }
 }
 
 final class MapStoreBytes: StmtNode {
@@ -108,7 +105,6 @@ final class MapStoreBytes: StmtNode {
       from: scratch.pointer, byteCount: value.byteSize)
     return .next
   }
-  override var size: Int { 1 + key.size + value.size }
 }
 
 /// `@x++`, `@x += v`, `--@x`…: read-modify-write of an integer value; evaluates to the old
@@ -135,38 +131,11 @@ final class MapUpdateInt: IntNode {
     value.storeBytes(of: new, as: UInt64.self)
     return returnsOld ? old : new
   }
-  override var size: Int { 1 + key.size + (operand?.size ?? 0) }
 }
 
-/// The arithmetic of compound assignment and `++`/`--`.
-struct UpdateOperation {
-  let op: IntBinary.Op
-  let isSigned: Bool
+extension UpdateOperation {
   @inline(__always)
-  func apply(_ a: UInt64, _ b: UInt64) -> UInt64 {
-    switch op {
-    case .add: return a &+ b
-    case .sub: return a &- b
-    case .mul: return a &* b
-    case .div:
-      if b == 0 { return 0 }
-      return isSigned
-        ? UInt64(bitPattern: Int64(bitPattern: a).dividedReportingOverflow(by: Int64(bitPattern: b)).partialValue)
-        : a / b
-    case .mod:
-      if b == 0 { return 0 }
-      return isSigned
-        ? UInt64(
-          bitPattern: Int64(bitPattern: a).remainderReportingOverflow(dividingBy: Int64(bitPattern: b)).partialValue)
-        : a % b
-    case .and: return a & b
-    case .or: return a | b
-    case .xor: return a ^ b
-    case .shl: return b >= 64 ? 0 : a << b
-    case .shr: return isSigned ? UInt64(bitPattern: Int64(bitPattern: a) >> Int64(min(b, 63))) : (b >= 64 ? 0 : a >> b)
-    default: return b
-    }
-  }
+  func apply(_ a: UInt64, _ b: UInt64) -> UInt64 { op.apply(a, b, isSigned: isSigned) }
 }
 
 /// `@x = count()`, `@x[k] = hist(v)`…
@@ -207,7 +176,6 @@ final class MapAggregate: StmtNode {
     }
     return .next
   }
-  override var size: Int { 1 + key.size + (operand?.size ?? 0) }
 }
 
 final class MapDelete: StmtNode {

@@ -9,8 +9,6 @@ import ScryLanguage
 /// An integer-valued expression. Values are 64-bit patterns: signed types sign-extended.
 class IntNode {
   func eval(_ m: Machine) -> UInt64 { fatalError("abstract") }
-  /// Nodes in this subtree, for `--plan`.
-  var size: Int { 1 }
 }
 
 /// A bytes-valued expression (string, tuple, buffer…) with a fixed layout `type`.
@@ -23,7 +21,6 @@ class BytesNode {
   }
   /// Writes exactly `byteSize` bytes at `destination`.
   func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) { fatalError("abstract") }
-  var size: Int { 1 }
 }
 
 /// What a statement tells its enclosing loop or block.
@@ -36,7 +33,6 @@ enum Flow {
 
 class StmtNode {
   func exec(_ m: Machine) -> Flow { fatalError("abstract") }
-  var size: Int { 1 }
 }
 
 /// Owned scratch memory of a fixed size, zeroed at creation.
@@ -75,7 +71,6 @@ public final class Action {
   private let test: Unretained<IntNode>?
   /// Bytes of the variables this block uses, zeroed before each run as bpftrace does.
   let variablesSize: Int
-  public let nodeCount: Int
 
   init(predicate: IntNode?, body: [StmtNode], variablesSize: Int) {
     self.predicate = predicate
@@ -83,7 +78,6 @@ public final class Action {
     self.steps = body.unretained
     self.test = predicate.map { Unretained($0) }
     self.variablesSize = variablesSize
-    self.nodeCount = (predicate?.size ?? 0) + body.reduce(0) { $0 + $1.size }
   }
 
   /// Runs the block for the event already loaded into `m`.

@@ -1,5 +1,6 @@
 import Glibc
 import ScryLanguage
+import ScryPlan
 
 final class ExpressionStatement: StmtNode {
   let expression: IntNode
@@ -8,7 +9,6 @@ final class ExpressionStatement: StmtNode {
     _ = expression.eval(m)
     return .next
   }
-  override var size: Int { expression.size }
 }
 
 final class VariableStoreInt: StmtNode {
@@ -22,7 +22,6 @@ final class VariableStoreInt: StmtNode {
     m.variables.storeBytes(of: value.eval(m), toByteOffset: offset, as: UInt64.self)
     return .next
   }
-  override var size: Int { 1 + value.size }
 }
 
 final class VariableStoreBytes: StmtNode {
@@ -40,7 +39,6 @@ final class VariableStoreBytes: StmtNode {
     (m.variables + offset).copyMemory(from: scratch.pointer, byteCount: value.byteSize)
     return .next
   }
-  override var size: Int { 1 + value.size }
 }
 
 final class VariableUpdateInt: IntNode {
@@ -61,7 +59,6 @@ final class VariableUpdateInt: IntNode {
     m.variables.storeBytes(of: new, toByteOffset: offset, as: UInt64.self)
     return returnsOld ? old : new
   }
-  override var size: Int { 1 + (operand?.size ?? 0) }
 }
 
 /// Runs statements in order, passing break/continue/return up.
@@ -79,7 +76,6 @@ final class Sequence: StmtNode {
     }
     return .next
   }
-  override var size: Int { statements.reduce(0) { $0 + $1.size } }
 }
 
 final class IfStatement: StmtNode {
@@ -95,7 +91,6 @@ final class IfStatement: StmtNode {
     if condition.eval(m) != 0 { return then.exec(m) }
     return otherwise?.exec(m) ?? .next
   }
-  override var size: Int { 1 + condition.size + then.size + (otherwise?.size ?? 0) }
 }
 
 /// `while` and `unroll`: bounded, as bpftrace's verifier bounds loops.
@@ -124,7 +119,6 @@ final class LoopStatement: StmtNode {
     }
     return .next
   }
-  override var size: Int { 1 + (condition?.size ?? 0) + (count?.size ?? 0) + body.size }
 }
 
 /// `for ($i : start..end)`.
@@ -155,7 +149,6 @@ final class RangeLoop: StmtNode {
     }
     return .next
   }
-  override var size: Int { 1 + start.size + end.size + body.size }
 }
 
 /// `for ($kv : @map)`: `$kv` is the tuple (key, value); iterates over a snapshot of the entries.
@@ -193,7 +186,6 @@ final class MapLoop: StmtNode {
     }
     return .next
   }
-  override var size: Int { 1 + body.size }
 }
 
 final class FlowStatement: StmtNode {

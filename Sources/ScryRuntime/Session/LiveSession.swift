@@ -58,8 +58,6 @@ public final class LiveSession {
 
   /// The plan being run (attached blocks only), if any.
   public var plan: Plan? { session?.plan }
-  /// Compiled node count of each block of `plan`, for `.plan`.
-  public var actionSizes: [Int] { session?.actionSizes ?? [] }
   /// Maps of the session by name, with their types.
   public var maps: [MapInfo] { session?.maps.map(\.info) ?? [] }
   /// Whether timers or kernel events are attached (something can still happen without input).
@@ -157,12 +155,11 @@ public final class LiveSession {
       session!.machine.startTime = startTime
     }
     guard let session else { return }
-    var compiler = ActionCompiler(program: plan.program, maps: session.maps)
-    let action = compiler.compile(plan.program.program.probes[block])
-    if !compiler.diagnostics.isEmpty { throw .diagnostics(compiler.diagnostics) }
+    let binder = ActionBinder(maps: session.maps, readsPointersInProcess: false, variablesSize: plan.variablesSize)
+    let action = binder.bind(plan.actions[block])
     let live = session.machine
     let machine = Machine(
-      maps: session.maps, output: session.output, variablesSize: compiler.variablesSize,
+      maps: session.maps, output: session.output, variablesSize: plan.variablesSize,
       positionals: options.positionals, allowsUnsafe: options.allowsUnsafe)
     machine.startTime = startTime
     machine.foldCounters = live.foldCounters

@@ -51,9 +51,6 @@ public final class Session {
     return paths
   }
 
-  /// Node count of each compiled action, for `--plan`.
-  public var actionSizes: [Int] { actions.map(\.nodeCount) }
-
   public init(plan: Plan, options: SessionOptions) throws(SessionError) {
     self.plan = plan
     self.options = options
@@ -80,10 +77,9 @@ public final class Session {
     }
     self.usesBPF = usesBPF
     let readsPointersInProcess = !usesBPF
-    var compiler = ActionCompiler(
-      program: plan.program, maps: maps, fetched: plan.fetched, readsPointersInProcess: readsPointersInProcess)
-    let actions = compiler.compileAll()
-    if !compiler.diagnostics.isEmpty { throw .diagnostics(compiler.diagnostics) }
+    let binder = ActionBinder(
+      maps: maps, readsPointersInProcess: readsPointersInProcess, variablesSize: plan.variablesSize)
+    let actions = plan.actions.map { binder.bind($0) }
     let fd: Int32
     if let path = options.outputPath {
       fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -95,7 +91,7 @@ public final class Session {
     self.maps = maps
     self.actions = actions
     self.machine = Machine(
-      maps: maps, output: output, variablesSize: compiler.variablesSize, positionals: options.positionals,
+      maps: maps, output: output, variablesSize: plan.variablesSize, positionals: options.positionals,
       allowsUnsafe: options.allowsUnsafe)
   }
 

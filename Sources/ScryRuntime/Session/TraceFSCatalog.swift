@@ -86,6 +86,8 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     var lookup: UserFunctionLookup
   }
 
+  public func kernelSymbolAddress(_ name: String) -> UInt64? { KernelSymbols.address(of: name) }
+
   private func open(_ binary: String) -> Result<ELFFile, LookupFailure> {
     guard let path = SharedLibraries.resolve(binary, pid: targetPid) else {
       let hint = binary.contains("/")

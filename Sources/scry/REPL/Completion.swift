@@ -17,12 +17,6 @@ struct Completion {
     "tracepoint", "kprobe", "kretprobe", "uprobe", "uretprobe", "interval", "profile", "software", "hardware", "usdt",
     "rawtracepoint",
   ]
-  // The checker's function table is internal to ScryLanguage; kept in step with CheckCalls.swift.
-  static let functions = [
-    "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "delete", "clear", "zero", "has_key", "len", "print",
-    "printf", "time", "strftime", "str", "strncmp", "strcontains", "join", "exit", "cat", "system", "signal", "sizeof",
-    "ksym", "usym", "kaddr", "uaddr", "ntop", "buf", "kstack", "ustack", "reg", "cgroup_path", "uptr", "kptr", "macaddr",
-  ]
   static let keywords = ["if", "else", "while", "for", "unroll", "let", "return", "break", "continue"]
   /// Candidates replacing `word`; nil asks readline for its filename completion.
   func candidates(word: String, lineBefore: String) -> [String]? {
@@ -35,7 +29,7 @@ struct Completion {
     }
     if word.hasPrefix("@") { return mapNames().filter { $0.hasPrefix(word) } }
     let names =
-      Self.providers.map { $0 + ":" } + ["BEGIN", "END"] + Builtin.names + Self.functions.map { $0 + "(" }
+      Self.providers.map { $0 + ":" } + ["BEGIN", "END"] + Builtin.names + Function.allCases.map { $0.name + "(" }
       + Self.keywords + mapNames().filter { !$0.hasPrefix("@") }
     return names.filter { $0.hasPrefix(word) }
   }

@@ -179,8 +179,7 @@ final class REPL {
   }
 
   private func install(_ result: SessionProgram.Checked, added: [SessionProgram.Block], announce: Bool = true) {
-    guard !added.isEmpty else { return }
-    let plan = Planner.plan(result.checked)
+    guard !added.isEmpty, let plan = plan(result) else { return }
     let first = program.blocks.count
     var next = program
     next.blocks += added
@@ -216,11 +215,21 @@ final class REPL {
         return
       }
     }
-    let plan = Planner.plan(result.checked)
+    guard let plan = plan(result) else { return }
     do {
       try live.runOnce(block: program.blocks.count, of: plan)
     } catch {
       printError(error.render(renderer: renderer, source: result.source), newline: false)
+    }
+  }
+
+  /// The plan of an entry that checked clean; nil after showing what the runtime cannot evaluate.
+  private func plan(_ result: SessionProgram.Checked) -> Plan? {
+    do {
+      return try Planner.plan(result.checked)
+    } catch {
+      printError(SessionProgram.render(error.diagnostics, of: result, renderer: renderer), newline: false)
+      return nil
     }
   }
 

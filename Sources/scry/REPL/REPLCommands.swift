@@ -52,7 +52,7 @@ extension REPL {
         writeAll(1, "nothing attached\n")
         return
       }
-      writeAll(1, PlanPrinter.render(plan, actionSizes: live.actionSizes))
+      writeAll(1, PlanPrinter.render(plan))
     case ".save":
       guard let path = argument else { return printError("usage: .save FILE.trace") }
       save(to: path)

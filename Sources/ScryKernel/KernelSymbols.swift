@@ -1,9 +1,7 @@
-import ScryKernel
-
 /// Kernel symbol addresses from /proc/kallsyms, for `kaddr("name")`.
 /// Addresses read as 0 without root (kptr_restrict); those count as unknown.
-enum KernelSymbols {
-  static func address(of symbol: String) -> UInt64? {
+public enum KernelSymbols {
+  public static func address(of symbol: String) -> UInt64? {
     guard let text = try? FileSystem.readText("/proc/kallsyms") else { return nil }
     for line in text.split(separator: "\n") {
       let fields = line.split(separator: " ", maxSplits: 3)

@@ -1,0 +1,115 @@
+/// Every function a script may call: the one table the checker resolves calls against, the
+/// planner and runtime switch on, and completion and help list. A call's name is compared as a
+/// string exactly once, here (`Function(name:)`); every later stage holds the enum case.
+public enum Function: String, CaseIterable, Sendable, Hashable {
+  // Aggregations: only as the value assigned to a map (`@x = count()`).
+  case count, sum, avg, min, max, stats, hist, lhist
+  // Whole maps and their elements.
+  case delete, clear, zero, hasKey = "has_key", len, print
+  // Output and effects.
+  case printf, time, cat, system, exit, signal, join
+  // Values.
+  case strftime, str, strncmp, strcontains, sizeof, buf, ntop
+  case ksym, usym, kaddr, uaddr, kstack, ustack, uptr, kptr
+  case reg, cgroupPath = "cgroup_path", macaddr
+
+  /// The function a call names, or nil for an unknown name.
+  public init?(name: String) { self.init(rawValue: name) }
+
+  /// The name as written in scripts.
+  public var name: String { rawValue }
+
+  /// Functions that compute a map's per-key state (`@x = hist(v)`).
+  public var isAggregation: Bool {
+    switch self {
+    case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist: return true
+    default: return false
+    }
+  }
+
+  /// Functions whose effect is seen outside the event (output, time, signals, map resets): a
+  /// block calling one makes the order in which events reach it observable.
+  public var isOrderObservable: Bool {
+    switch self {
+    case .printf, .print, .time, .cat, .system, .exit, .join, .strftime, .signal, .clear, .zero, .delete: return true
+    default: return false
+    }
+  }
+
+  /// How a call is written, for error hints and `.help`.
+  public var usage: String {
+    switch self {
+    case .count: return "@map = count()"
+    case .sum, .avg, .min, .max, .stats, .hist: return "@map = \(name)(value)"
+    case .lhist: return "@map = lhist(value, min, max, step)"
+    case .delete: return "delete(@map[key]) or delete(@map, key)"
+    case .clear, .zero, .len: return "\(name)(@map)"
+    case .hasKey: return "has_key(@map, key)"
+    case .print: return "print(@map[, top[, divisor]]) or print(value)"
+    case .printf, .cat, .system: return "\(name)(\"format\", args…)"
+    case .time: return "time([\"%H:%M:%S\\n\"])"
+    case .exit: return "exit([code])"
+    case .signal: return "signal(\"SIGKILL\") or signal(9)"
+    case .join: return "join(args.argv[, separator])"
+    case .strftime: return "strftime(\"%H:%M:%S\", nsecs)"
+    case .str: return "str(value[, length])"
+    case .strncmp: return "strncmp(a, b, n)"
+    case .strcontains: return "strcontains(haystack, needle)"
+    case .sizeof: return "sizeof(type) or sizeof(expression)"
+    case .buf: return "buf(address, length)"
+    case .ntop: return "ntop([family, ]address)"
+    case .ksym, .usym, .uptr, .kptr: return "\(name)(address)"
+    case .kaddr, .uaddr: return "\(name)(\"symbol\")"
+    case .kstack, .ustack: return "\(name)([mode, ][depth])"
+    case .reg: return "reg(\"name\")"
+    case .cgroupPath: return "cgroup_path(id)"
+    case .macaddr: return "macaddr(address)"
+    }
+  }
+
+  /// One line on what the function does, for `.help` and completion.
+  public var summary: String {
+    switch self {
+    case .count: return "count the events, per key"
+    case .sum: return "sum the values, per key"
+    case .avg: return "average of the values, per key"
+    case .min: return "smallest value, per key"
+    case .max: return "largest value, per key"
+    case .stats: return "count, average and total of the values, per key"
+    case .hist: return "power-of-two histogram of the values, per key"
+    case .lhist: return "linear histogram of the values, per key"
+    case .delete: return "remove one element of a map"
+    case .clear: return "remove every element of a map"
+    case .zero: return "set every value of a map to zero"
+    case .hasKey: return "whether a map holds a key"
+    case .len: return "number of elements in a map"
+    case .print: return "print a map, or one value"
+    case .printf: return "print formatted text"
+    case .time: return "print the current time"
+    case .cat: return "print a file's contents"
+    case .system: return "run a shell command (needs --unsafe)"
+    case .exit: return "stop tracing: END runs and the maps print"
+    case .signal: return "send a signal to the task of the event (needs --unsafe)"
+    case .join: return "print an array of strings, such as execve's argv"
+    case .strftime: return "a time formatted as text"
+    case .str: return "the string at an address, or a value as text"
+    case .strncmp: return "compare the first n bytes of two strings (0 when equal)"
+    case .strcontains: return "whether a string contains another"
+    case .sizeof: return "size in bytes of a type or expression"
+    case .buf: return "raw bytes at an address, printed hex-escaped"
+    case .ntop: return "an IPv4 or IPv6 address as text"
+    case .ksym: return "the kernel symbol at an address"
+    case .usym: return "the user symbol at an address"
+    case .kaddr: return "the address of a kernel symbol"
+    case .uaddr: return "the address of a user symbol"
+    case .kstack: return "the kernel stack of the event"
+    case .ustack: return "the user stack of the event"
+    case .uptr: return "mark an address as user memory"
+    case .kptr: return "mark an address as kernel memory"
+    case .reg: return "a register of the event"
+    case .cgroupPath: return "the path of a cgroup"
+    case .macaddr: return "a MAC address as text"
+    }
+  }
+}
+

@@ -1,0 +1,152 @@
+import ScryLanguage
+
+/// Lowering of calls, by the function the checker resolved.
+extension ActionLowering {
+  /// Calls made for their effect; nil for functions that give a value.
+  mutating func effectCall(_ function: Function, _ args: [Expr], _ call: Expr) -> IRStatement? {
+    switch function {
+    case .printf, .cat, .system:
+      guard let format = program.formats[call.id] else { return missingResolution(call.span) }
+      let arguments = args.dropFirst().map { value($0) }
+      let effect: FormattedEffect = function == .printf ? .print : function == .cat ? .catFile : .runCommand
+      return .formatted(format, arguments: arguments, effect: effect)
+    case .print:
+      return print(args)
+    case .exit:
+      return .exit(code: args.first.map { int($0) })
+    case .time:
+      var format = Array("%H:%M:%S\n".utf8)
+      if let first = args.first, case .string(let text) = first.kind { format = text }
+      return .time(format: format)
+    case .clear, .zero:
+      guard let map = mapIndex(args[0]) else { return missingResolution(args[0].span) }
+      return .mapReset(map: map, keepsKeys: function == .zero)
+    case .delete:
+      guard let map = mapIndex(args[0]), let info = program.map(named: program.maps[map].name) else {
+        return missingResolution(args[0].span)
+      }
+      let key = args.count == 2 ? keyComponents([args[1]], info: info) : mapKey(args[0], info: info)
+      return .mapDelete(map: map, key: key)
+    case .signal:
+      if let number = program.constants[call.id] { return .signal(.constant(number)) }
+      return .signal(int(args[0]))
+    case .join:
+      return join(args, call)
+    case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
+      .strcontains, .sizeof, .buf, .ntop, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr, .kptr, .reg,
+      .cgroupPath, .macaddr:
+      return nil
+    }
+  }
+
+  private mutating func print(_ args: [Expr]) -> IRStatement? {
+    let first = args[0]
+    if case .map(let name)? = program.resolutions[first.id], let map = mapIndices[name] {
+      return .printMap(map: map, top: args.count > 1 ? int(args[1]) : nil, divisor: args.count > 2 ? int(args[2]) : nil)
+    }
+    if case .record(let record) = program.type(of: first) { return .printRecord(record) }
+    return .printValue(value(first))
+  }
+
+  private mutating func join(_ args: [Expr], _ call: Expr) -> IRStatement? {
+    guard let fetchedValue = fetched[call.id], case .stringArray(let maxCount, let maxLength) = fetchedValue.layout else {
+      return unsupported(
+        call.span, "'join()' reads an array of string pointers that is a tracepoint field, such as args.argv")
+    }
+    var separator: [UInt8] = [UInt8(ascii: " ")]
+    if args.count == 2, case .string(let text) = args[1].kind { separator = text }
+    return .join(
+      offset: fetchedValue.offset, maxCount: maxCount, maxLength: maxLength, separator: separator,
+      pointerField: fetchedValue.pointerField)
+  }
+
+  /// Calls that give an integer.
+  mutating func intCall(_ function: Function, _ args: [Expr], _ e: Expr) -> IntExpr {
+    switch function {
+    case .hasKey:
+      guard let map = mapIndex(args[0]), let info = program.map(named: program.maps[map].name) else {
+        missingResolution(args[0].span)
+        return .constant(0)
+      }
+      return .mapHasKey(map: map, key: keyComponents([args[1]], info: info))
+    case .len:
+      guard let map = mapIndex(args[0]) else {
+        missingResolution(args[0].span)
+        return .constant(0)
+      }
+      return .mapLength(map: map)
+    case .strncmp:
+      guard case .integer(let limit) = args[2].kind else {
+        return unsupportedInt(args[2].span, "strncmp()'s length must be a literal here")
+      }
+      return .stringCompare(bytes(args[0], as: nil), bytes(args[1], as: nil), limit: Int(clamping: limit))
+    case .strcontains:
+      return .stringContains(bytes(args[0], as: nil), bytes(args[1], as: nil))
+    case .sizeof:
+      return .constant(UInt64(program.type(of: args[0]).byteSize))
+    case .ksym, .usym, .uptr, .kptr:
+      // The address itself; how it prints comes from the call's type.
+      return int(args[0])
+    case .kaddr:
+      guard let address = program.constants[e.id] else {
+        missingResolution(e.span)
+        return .constant(0)
+      }
+      return .constant(address)
+    case .uaddr, .ntop, .kstack, .ustack, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime:
+      return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
+    case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
+      // The checker accepts these only as statements.
+      return unsupportedInt(e.span, "'\(function.name)()' gives no value")
+    case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
+      return unsupportedInt(e.span, "'\(function.name)()' can only be assigned to a map")
+    }
+  }
+
+  /// Calls that give a byte value; nil when the function gives none (reported by the caller).
+  mutating func bytesCall(_ function: Function, _ args: [Expr], _ e: Expr, type: ScryType) -> BytesExpr? {
+    switch function {
+    case .str:
+      return str(args, e, type: type)
+    case .strftime:
+      guard case .string(let format) = args[0].kind else { return nil }
+      return .strftime(format: format, nanoseconds: int(args[1]))
+    default:
+      return nil
+    }
+  }
+
+  private mutating func str(_ args: [Expr], _ e: Expr, type: ScryType) -> BytesExpr? {
+    let first = args[0]
+    // `str($1)` is the parameter's text, empty when it was not given.
+    if case .positional(let n) = first.kind, args.count == 1 {
+      return .constant(Array((PositionalParameter.text(n, in: program.positionals) ?? "").utf8), type: type)
+    }
+    let sourceType = program.type(of: first)
+    if sourceType.isString {
+      let source = bytes(first, as: nil)
+      if args.count > 1 { return .truncate(source, length: int(args[1]), type: type) }
+      return source.type == type ? source : .convert(source, type: type)
+    }
+    if case .integer(let t) = sourceType, !holdsAddress(first) {
+      return .digits(int(first), isSigned: t.isSigned, type: type)
+    }
+    unsupported(
+      e.span,
+      "'str()' can read memory only through a tracepoint's pointer field (args.filename) or, in uprobes and kprobes, through arguments, retval and reads of them"
+    )
+    return .constant([], type: type)
+  }
+
+  /// Builtins and fields that hold addresses: `str()` of them reads memory rather than formatting digits.
+  func holdsAddress(_ e: Expr) -> Bool {
+    if case .builtin(let b)? = program.resolutions[e.id] {
+      switch b {
+      case .arg, .retval, .stackArg: return true
+      default: return false
+      }
+    }
+    if case .pointer = program.type(of: e) { return true }
+    return false
+  }
+}

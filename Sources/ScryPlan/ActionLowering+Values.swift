@@ -1,0 +1,245 @@
+import ScryLanguage
+
+/// Lowering of expressions: integers and byte values.
+extension ActionLowering {
+  // MARK: Integers
+
+  mutating func int(_ e: Expr) -> IntExpr {
+    let type = program.type(of: e)
+    if let value = fetched[e.id], case .integer(let byteCount, let isSigned) = value.layout {
+      return .record(offset: value.offset, byteCount: byteCount, isSigned: isSigned)
+    }
+    switch e.kind {
+    case .integer(let v): return .constant(v)
+    case .boolean(let b): return .constant(b ? 1 : 0)
+    case .positional(let n): return positionalInteger(n)
+    case .positionalCount: return .constant(UInt64(program.positionals.count))
+    case .identifier, .variable, .map:
+      return nameAsInt(e)
+    case .unary(let op, let operand):
+      switch op {
+      case .not: return .unary(.not, int(operand))
+      case .bitNot: return .unary(.bitNot, int(operand))
+      case .negate: return .unary(.negate, int(operand))
+      case .deref, .addressOf:
+        return unsupportedInt(
+          e.span, "memory can be read only in uprobes and kprobes, through arguments, retval and reads of them")
+      }
+    case .binary(let op, let a, let b):
+      return binary(op, a, b)
+    case .ternary(let c, let a, let b):
+      return .ternary(int(c), int(a), int(b))
+    case .field(let base, let name, _):
+      return recordField(base: base, name: name, span: e.span)
+    case .tupleIndex(let base, let index):
+      guard case .tuple(let elements) = program.type(of: base), index < elements.count else {
+        return unsupportedInt(e.span, "this tuple element cannot be read")
+      }
+      let offset = elements[..<index].reduce(0) { $0 + $1.byteSize }
+      return .fromBytes(bytes(base, as: nil), offset: offset)
+    case .cast(_, let operand):
+      guard case .integer(let t) = type else { return int(operand) }
+      return .convert(int(operand), bits: t.bits, isSigned: t.isSigned)
+    case .update(let target, let isIncrement, let isPrefix):
+      return update(target, op: isIncrement ? .add : .sub, returnsOld: !isPrefix)
+    case .sizeofType:
+      return .constant(UInt64(type == .none ? 0 : sizeofOperand(e)))
+    case .call(_, _, let args):
+      guard let function = program.function(of: e) else { return unsupportedInt(e.span, "unknown function") }
+      return intCall(function, args, e)
+    case .index, .tuple, .string, .missing:
+      return unsupportedInt(e.span, "this expression cannot be used as an integer here")
+    }
+  }
+
+  /// `$N` as a number: its value, or 0 when it was not given (the checker refused non-numbers).
+  func positionalInteger(_ n: Int) -> IntExpr {
+    guard let text = PositionalParameter.text(n, in: program.positionals) else { return .constant(0) }
+    return .constant(UInt64(bitPattern: PositionalParameter.integer(text) ?? 0))
+  }
+
+  mutating func unsupportedInt(_ span: SourceSpan, _ message: String) -> IntExpr {
+    unsupported(span, message)
+    return .constant(0)
+  }
+
+  mutating func binary(_ op: BinaryOperator, _ a: Expr, _ b: Expr) -> IntExpr {
+    let ta = program.type(of: a)
+    let tb = program.type(of: b)
+    guard let intOp = IntOperator(op) else {
+      return op == .logicalAnd ? .logicalAnd(int(a), int(b)) : .logicalOr(int(a), int(b))
+    }
+    if (intOp == .eq || intOp == .ne) && !Self.isIntLike(ta) && !Self.isIntLike(tb) {
+      return .bytesEqual(bytes(a, as: nil), bytes(b, as: nil), isNegated: intOp == .ne)
+    }
+    // Signed unless both sides are unsigned, so `-1 < 0` holds as it does in bpftrace.
+    return .binary(intOp, int(a), int(b), isSigned: Self.isSigned(ta) || Self.isSigned(tb))
+  }
+
+  mutating func update(_ target: Expr, op: IntOperator, returnsOld: Bool) -> IntExpr {
+    switch program.resolutions[target.id] {
+    case .variable(let slot)?:
+      let operation = UpdateOperation(op: op, isSigned: Self.isSigned(program.variableTypes[slot]))
+      return .variableUpdate(offset: variableOffsets[slot], operation: operation, operand: nil, returnsOld: returnsOld)
+    case .map(let name)?:
+      guard let map = mapIndices[name], let info = program.map(named: name) else {
+        return unsupportedInt(target.span, "map '\(name)' has no value to update")
+      }
+      let operation = UpdateOperation(op: op, isSigned: Self.isSigned(info.valueType))
+      return .mapUpdate(map: map, key: mapKey(target, info: info), operation: operation, operand: nil, returnsOld: returnsOld)
+    default:
+      return unsupportedInt(target.span, "only maps and variables can be incremented")
+    }
+  }
+
+  mutating func nameAsInt(_ e: Expr) -> IntExpr {
+    switch program.resolutions[e.id] {
+    case .builtin(let builtin)?:
+      return builtinInt(builtin, span: e.span)
+    case .variable(let slot)?:
+      let type = program.variableTypes[slot]
+      if Self.isIntLike(type) { return .variable(offset: variableOffsets[slot]) }
+      return .fromBytes(.variable(offset: variableOffsets[slot], type: type), offset: 0)
+    case .map(let name)?:
+      guard let map = mapIndices[name], let info = program.map(named: name) else {
+        return unsupportedInt(e.span, "map '\(name)' is never given a value")
+      }
+      var aggregate: AggregateKind?
+      if case .aggregate(let kind) = info.valueType { aggregate = kind }
+      return .mapRead(map: map, key: mapKey(e, info: info), aggregate: aggregate)
+    case .positional(let n)?:
+      return positionalInteger(n)
+    case nil:
+      missingResolution(e.span)
+      return .constant(0)
+    }
+  }
+
+  mutating func builtinInt(_ builtin: Builtin, span: SourceSpan) -> IntExpr {
+    switch builtin {
+    case .pid: return .event(.pid)
+    case .tid: return .event(.tid)
+    case .cpu: return .event(.cpu)
+    case .nsecs: return .event(.nsecs)
+    case .elapsed: return .event(.elapsed)
+    case .cpid: return .event(.cpid)
+    case .rand: return .event(.rand)
+    case .uid: return .event(.uid)
+    case .gid: return .event(.gid)
+    case .function: return .event(.ip)
+    case .numaid: return .event(.zero)
+    case .cgroup: return .event(.cgroup)
+    case .retval, .arg, .stackArg:
+      // Registers reach actions as fetch arguments of the dynamic probe; anything else has none.
+      return unsupportedInt(span, "'\(builtin.name)' can be read only in uprobes and uretprobes here")
+    case .comm, .probe, .args, .kstack, .ustack, .curtask, .username, .jiffies:
+      return unsupportedInt(span, "'\(builtin.name)' cannot be evaluated by this build yet")
+    }
+  }
+
+  mutating func recordField(base: Expr, name: String, span: SourceSpan) -> IntExpr {
+    guard case .record(let record) = program.type(of: base), let field = record.field(named: name) else {
+      return unsupportedInt(span, "field '\(name)' cannot be read here")
+    }
+    switch field.type {
+    case .integer(let t):
+      return .record(offset: field.offset, byteCount: Swift.min(field.size, 8), isSigned: t.isSigned)
+    case .boolean, .pointer:
+      return .record(offset: field.offset, byteCount: Swift.min(field.size, 8), isSigned: false)
+    default:
+      return unsupportedInt(span, "field '\(name)' of type '\(field.type)' is not an integer")
+    }
+  }
+
+  /// `sizeof(type)` and `sizeof(expr)` as the checker typed them.
+  func sizeofOperand(_ e: Expr) -> Int {
+    guard case .sizeofType(let name) = e.kind else { return 0 }
+    if name.pointerDepth > 0 { return 8 }
+    let element = IntegerType(name: name.name).map { $0.bits / 8 } ?? (name.name == "string" ? 64 : 8)
+    return element * (name.arrayCount ?? 1)
+  }
+
+  // MARK: Byte values
+
+  /// A value of any type as bytes: integers become 8-byte slots.
+  mutating func value(_ e: Expr) -> BytesExpr {
+    let type = program.type(of: e)
+    if Self.isIntLike(type) && program.function(of: e) != .strftime { return .fromInt(int(e), type: type) }
+    return bytes(e, as: nil)
+  }
+
+  /// A byte value laid out as `target` (or its own type when nil).
+  mutating func bytes(_ e: Expr, as target: ScryType?) -> BytesExpr {
+    let natural = naturalBytes(e)
+    guard let target, target != natural.type else { return natural }
+    if Self.isIntLike(target) { return .fromInt(int(e), type: target) }
+    return .convert(natural, type: target)
+  }
+
+  mutating func naturalBytes(_ e: Expr) -> BytesExpr {
+    let type = program.type(of: e)
+    if Self.isIntLike(type) && program.function(of: e) != .strftime { return .fromInt(int(e), type: type) }
+    if let captured = fetchedBytes(e, type: type) { return captured }
+    switch e.kind {
+    case .string(let text):
+      return .constant(text, type: type.isString ? type : .string(capacity: text.count + 1))
+    case .positional(let n):
+      return .constant(Array((PositionalParameter.text(n, in: program.positionals) ?? "").utf8), type: type)
+    case .identifier, .variable, .map:
+      if let named = nameAsBytes(e, type: type) { return named }
+    case .tuple(let elements):
+      let values = elements.map { value($0) }
+      return .tuple(values, type: .tuple(values.map(\.type)))
+    case .tupleIndex(let base, let index):
+      if case .tuple(let elements) = program.type(of: base), index < elements.count {
+        let offset = elements[..<index].reduce(0) { $0 + $1.byteSize }
+        return .slice(bytes(base, as: nil), offset: offset, type: elements[index])
+      }
+    case .ternary(let c, let a, let b):
+      return .ternary(int(c), bytes(a, as: type), bytes(b, as: type), type: type)
+    case .field(let base, let name, _):
+      if case .record(let record) = program.type(of: base), let field = record.field(named: name), field.type.isString {
+        switch field.storage {
+        case .inline: return .recordChars(offset: field.offset, count: field.size, type: field.type)
+        case .dataLocation: return .recordDataLocationString(offset: field.offset, type: type)
+        }
+      }
+    case .call(_, _, let args):
+      if let function = program.function(of: e), let call = bytesCall(function, args, e, type: type) { return call }
+    default:
+      break
+    }
+    unsupported(e.span, "this expression of type '\(type)' cannot be evaluated by this build yet")
+    return .constant([], type: type.byteSize > 0 ? type : .string(capacity: 1))
+  }
+
+  /// A value the kernel copied into the record at the event.
+  func fetchedBytes(_ e: Expr, type: ScryType) -> BytesExpr? {
+    guard let value = fetched[e.id] else { return nil }
+    switch value.layout {
+    case .dataLocationString:
+      return .recordDataLocationString(offset: value.offset, type: type)
+    case .inlineString(let maxLength):
+      return .capturedString(offset: value.offset, maxLength: maxLength, pointerField: value.pointerField, type: type)
+    case .bytes(let count):
+      return .recordBuffer(offset: value.offset, count: count, type: type)
+    case .integer, .stringArray:
+      return nil
+    }
+  }
+
+  mutating func nameAsBytes(_ e: Expr, type: ScryType) -> BytesExpr? {
+    switch program.resolutions[e.id] {
+    case .builtin(.comm)?: return .comm
+    case .builtin(.probe)?: return .probeName(type: type)
+    case .variable(let slot)?: return .variable(offset: variableOffsets[slot], type: program.variableTypes[slot])
+    case .map(let name)?:
+      guard let map = mapIndices[name], let info = program.map(named: name) else { return nil }
+      return .mapRead(map: map, key: mapKey(e, info: info), type: info.valueType)
+    case .positional(let n)?:
+      return .constant(Array((PositionalParameter.text(n, in: program.positionals) ?? "").utf8), type: type)
+    default:
+      return nil
+    }
+  }
+}

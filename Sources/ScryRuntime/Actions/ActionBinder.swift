@@ -1,0 +1,125 @@
+import ScryLanguage
+import ScryPlan
+
+/// Binds the plan's action IR to the session's maps and output: one node per IR case, chosen by
+/// exhaustive switches, so an IR case without a node is a compile error in Swift, not a silent zero.
+/// Names were resolved and types settled before the plan was made; nothing here looks anything up.
+struct ActionBinder {
+  /// The session's maps, by the index the IR uses.
+  let maps: [MapStorage]
+  /// BPF is not allowed: data behind tracepoint pointers is read from the process instead of the
+  /// slot the capture program fills.
+  let readsPointersInProcess: Bool
+  let variablesSize: Int
+
+  func bind(_ action: ProbeAction) -> Action {
+    Action(predicate: action.predicate.map { int($0) }, body: action.body.map { statement($0) }, variablesSize: variablesSize)
+  }
+
+  // MARK: Statements
+
+  func sequence(_ statements: [IRStatement]) -> Sequence { Sequence(statements.map { statement($0) }) }
+
+  func statement(_ s: IRStatement) -> StmtNode {
+    switch s {
+    case .evaluate(let e): return ExpressionStatement(int(e))
+    case .storeVariable(let offset, let e): return VariableStoreInt(offset: offset, value: int(e))
+    case .storeVariableBytes(let offset, let e): return VariableStoreBytes(offset: offset, value: bytes(e))
+    case .mapStore(let map, let key, let e): return MapStoreInt(map: maps[map], key: self.key(key), value: int(e))
+    case .mapStoreBytes(let map, let key, let e): return MapStoreBytes(map: maps[map], key: self.key(key), value: bytes(e))
+    case .aggregate(let map, let key, let kind, let operand):
+      return MapAggregate(map: maps[map], key: self.key(key), kind: kind, operand: operand.map { int($0) })
+    case .mapDelete(let map, let key): return MapDelete(map: maps[map], key: self.key(key))
+    case .mapReset(let map, let keepsKeys): return MapReset(map: maps[map], keepsKeys: keepsKeys)
+    case .formatted(let format, let arguments, let effect):
+      let values = arguments.map { bytes($0) }
+      let tuple = TupleValue(values, type: .tuple(values.map(\.type)))
+      return PrintfStatement(
+        printf: CompiledPrintf(format: format, argumentTypes: values.map(\.type)), arguments: tuple, effect: effect)
+    case .printMap(let map, let top, let divisor):
+      return PrintMapStatement(map: maps[map], top: top.map { int($0) }, divisor: divisor.map { int($0) })
+    case .printValue(let e): return PrintValueStatement(bytes(e))
+    case .printRecord(let record): return PrintRecordStatement(record: record)
+    case .exit(let code): return ExitStatement(code: code.map { int($0) })
+    case .time(let format): return TimeStatement(format: format)
+    case .signal(let e): return SignalStatement(signal: int(e))
+    case .join(let offset, let maxCount, let maxLength, let separator, let pointerField):
+      if readsPointersInProcess, let pointerField {
+        return ProcessJoinStatement(
+          pointerOffset: pointerField, maxCount: maxCount, maxLength: maxLength, separator: separator)
+      }
+      return JoinStatement(offset: offset, maxCount: maxCount, maxLength: maxLength, separator: separator)
+    case .ifElse(let condition, let then, let otherwise):
+      return IfStatement(int(condition), then: sequence(then), otherwise: otherwise.map { sequence($0) })
+    case .loop(let condition, let count, let body):
+      return LoopStatement(condition: condition.map { int($0) }, count: count.map { int($0) }, body: sequence(body))
+    case .rangeLoop(let offset, let start, let end, let body):
+      return RangeLoop(offset: offset, start: int(start), end: int(end), body: sequence(body))
+    case .mapLoop(let map, let offset, let body): return MapLoop(map: maps[map], offset: offset, body: sequence(body))
+    case .flow(let flow):
+      switch flow {
+      case .breakLoop: return FlowStatement(.breakLoop)
+      case .continueLoop: return FlowStatement(.continueLoop)
+      case .returnProbe: return FlowStatement(.returnProbe)
+      }
+    case .block(let body): return sequence(body)
+    }
+  }
+
+  // MARK: Values
+
+  func int(_ e: IntExpr) -> IntNode {
+    switch e {
+    case .constant(let value): return IntConstant(value)
+    case .event(let field): return EventValue(field)
+    case .record(let offset, let byteCount, let isSigned):
+      return RecordInteger(offset: offset, byteCount: byteCount, isSigned: isSigned)
+    case .variable(let offset): return VariableInt(offset: offset)
+    case .fromBytes(let source, let offset): return IntFromBytes(bytes(source), offset: offset)
+    case .convert(let operand, let bits, let isSigned): return IntConvert(int(operand), bits: bits, isSigned: isSigned)
+    case .unary(let op, let operand): return IntUnary(op, int(operand))
+    case .binary(let op, let a, let b, let isSigned): return IntBinary(op, int(a), int(b), isSigned: isSigned)
+    case .logicalAnd(let a, let b): return LogicalAnd(int(a), int(b))
+    case .logicalOr(let a, let b): return LogicalOr(int(a), int(b))
+    case .ternary(let c, let a, let b): return IntTernary(int(c), int(a), int(b))
+    case .bytesEqual(let a, let b, let isNegated): return BytesEqual(bytes(a), bytes(b), isNegated: isNegated)
+    case .stringCompare(let a, let b, let limit): return StringCompare(bytes(a), bytes(b), limit: limit)
+    case .stringContains(let a, let b): return StringContains(bytes(a), bytes(b))
+    case .mapRead(let map, let key, let aggregate):
+      return MapReadInt(map: maps[map], key: self.key(key), aggregate: aggregate)
+    case .mapUpdate(let map, let key, let operation, let operand, let returnsOld):
+      return MapUpdateInt(
+        map: maps[map], key: self.key(key), operation: operation, operand: operand.map { int($0) }, returnsOld: returnsOld)
+    case .variableUpdate(let offset, let operation, let operand, let returnsOld):
+      return VariableUpdateInt(offset: offset, operation: operation, operand: operand.map { int($0) }, returnsOld: returnsOld)
+    case .mapHasKey(let map, let key): return MapHasKey(map: maps[map], key: self.key(key))
+    case .mapLength(let map): return MapLength(map: maps[map])
+    }
+  }
+
+  func bytes(_ e: BytesExpr) -> BytesNode {
+    switch e {
+    case .constant(let value, let type): return BytesConstant(value, type: type)
+    case .comm: return CommValue()
+    case .probeName(let type): return ProbeNameValue(type: type)
+    case .recordChars(let offset, let count, let type): return RecordCharArray(offset: offset, count: count, type: type)
+    case .recordDataLocationString(let offset, let type): return RecordDataLocationString(offset: offset, type: type)
+    case .recordBuffer(let offset, let count, let type): return RecordBuffer(offset: offset, count: count, type: type)
+    case .capturedString(let offset, let maxLength, let pointerField, let type):
+      if readsPointersInProcess, let pointerField { return ProcessString(pointerOffset: pointerField, type: type) }
+      return RecordCharArray(offset: offset, count: maxLength, type: type)
+    case .variable(let offset, let type): return VariableBytes(offset: offset, type: type)
+    case .fromInt(let value, let type): return IntAsBytes(int(value), type: type)
+    case .tuple(let elements, let type): return TupleValue(elements.map { bytes($0) }, type: type)
+    case .slice(let source, let offset, let type): return BytesSlice(bytes(source), offset: offset, type: type)
+    case .convert(let source, let type): return BytesConvert(bytes(source), to: type)
+    case .ternary(let c, let a, let b, let type): return BytesTernary(int(c), bytes(a), bytes(b), type: type)
+    case .truncate(let source, let length, let type): return StringTruncate(bytes(source), length: int(length), type: type)
+    case .digits(let value, let isSigned, let type): return IntAsString(int(value), isSigned: isSigned, type: type)
+    case .strftime(let format, let nanoseconds): return StrftimeValue(format: format, nanoseconds: int(nanoseconds))
+    case .mapRead(let map, let key, let type): return MapReadBytes(map: maps[map], key: self.key(key), type: type)
+    }
+  }
+
+  func key(_ components: [BytesExpr]) -> MapKey { MapKey(components.map { bytes($0) }) }
+}
