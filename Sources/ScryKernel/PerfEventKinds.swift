@@ -42,6 +42,8 @@ public enum SoftwareEvent: String, CaseIterable, Sendable {
   case majorFaults = "major-faults"
   case alignmentFaults = "alignment-faults"
   case emulationFaults = "emulation-faults"
+  /// Counts nothing; a carrier of side-band records.
+  case dummy = "dummy"
   /// The sink of `bpf_perf_event_output`: counts nothing, carries BPF programs' samples.
   case bpfOutput = "bpf-output"
 
@@ -57,24 +59,18 @@ public enum SoftwareEvent: String, CaseIterable, Sendable {
     case .majorFaults: 6
     case .alignmentFaults: 7
     case .emulationFaults: 8
+    case .dummy: 9
     case .bpfOutput: 10
     }
   }
 
-  /// Accepts the canonical names and bpftrace's aliases (`cs`, `faults`, `migrations`).
-  public init?(name: String) {
-    switch name {
-    case "cs": self = .contextSwitches
-    case "faults": self = .pageFaults
-    case "migrations": self = .cpuMigrations
-    default: self.init(rawValue: name)
-    }
-  }
+  /// The event of a canonical name (aliases are resolved by the language's event table).
+  public init?(name: String) { self.init(rawValue: name) }
 }
 
 /// The generic hardware events (PERF_TYPE_HARDWARE), by their bpftrace/perf names.
 public enum HardwareEvent: String, CaseIterable, Sendable {
-  case cycles = "cycles"
+  case cycles = "cpu-cycles"
   case instructions = "instructions"
   case cacheReferences = "cache-references"
   case cacheMisses = "cache-misses"
@@ -101,14 +97,8 @@ public enum HardwareEvent: String, CaseIterable, Sendable {
     }
   }
 
-  /// Accepts the canonical names and bpftrace's aliases (`cpu-cycles`, `branches`).
-  public init?(name: String) {
-    switch name {
-    case "cpu-cycles": self = .cycles
-    case "branches": self = .branchInstructions
-    default: self.init(rawValue: name)
-    }
-  }
+  /// The event of a canonical name (aliases are resolved by the language's event table).
+  public init?(name: String) { self.init(rawValue: name) }
 }
 
 /// How a perf event samples and wakes its reader. The defaults suit a tracepoint read

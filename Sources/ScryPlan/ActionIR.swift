@@ -22,7 +22,7 @@ public struct ProbeAction: Sendable, Equatable {
 }
 
 /// Values the event carries, read by the runtime from the record it decoded.
-public enum EventField: String, Sendable, Hashable {
+public enum EventProperty: String, Sendable, Hashable {
   case pid, tid, cpu, nsecs, elapsed, cpid, rand, uid, gid, ip, cgroup
   /// A builtin that is always 0 on this machine (`numaid` without NUMA).
   case zero
@@ -74,7 +74,7 @@ public struct UpdateOperation: Sendable, Hashable {
 /// An integer-valued expression.
 public indirect enum IntExpr: Sendable, Equatable {
   case constant(UInt64)
-  case event(EventField)
+  case event(EventProperty)
   /// An integer field of the record (a tracepoint field, a fetched register or memory value).
   case record(offset: Int, byteCount: Int, isSigned: Bool)
   case variable(offset: Int)

@@ -6,15 +6,6 @@ import ScryRuntime
 /// `scry -l [PATTERN]`: probes this machine offers, one per line as bpftrace lists them;
 /// with `-v`, each tracepoint's fields with their C types.
 enum ProbeListing {
-  static let software = [
-    "alignment-faults", "bpf-output", "context-switches", "cpu-clock", "cpu-migrations", "dummy", "emulation-faults",
-    "major-faults", "minor-faults", "page-faults", "task-clock",
-  ]
-  static let hardware = [
-    "backend-stalls", "branch-instructions", "branch-misses", "bus-cycles", "cache-misses", "cache-references",
-    "cpu-cycles", "frontend-stalls", "instructions", "ref-cycles",
-  ]
-
   /// Prints matches to standard output; false when nothing matched.
   static func list(pattern rawPattern: String, verbose: Bool) -> Bool {
     // `tracepoint:sched:*` and `t:sched:*` alike; a bare word searches every provider.
@@ -36,8 +27,8 @@ enum ProbeListing {
       out += name + "\n"
       if verbose { out += details() }
     }
-    for name in software { emit("software:\(name):") }
-    for name in hardware { emit("hardware:\(name):") }
+    for event in PerfEventName.software { emit("software:\(event.name):") }
+    for event in PerfEventName.hardware { emit("hardware:\(event.name):") }
     if let tracefs = try? TraceFS.locate() {
       for category in tracefs.categories().sorted() {
         let prefix = "tracepoint:\(category):"

@@ -260,7 +260,7 @@ extension KernelSuites {
     @Test func hardwareEventsFailClearlyWithoutPMU() throws {
       guard KernelGate.check() else { return }
       let before = openFDs()
-      for name in ["cycles", "instructions", "cache-misses", "branch-misses"] {
+      for name in ["cpu-cycles", "instructions", "cache-misses", "branch-misses"] {
         do {
           let event = try PerfEvent.hardware(named: name, cpu: 0, options: .init(countingOnly: true))
           print("hardware:\(name) opened: this machine has a PMU (count \(event.readCount()))")

@@ -30,21 +30,6 @@ struct ProbeResolver {
     return ProbeSpec(span: spec.span, provider: spec.provider, parts: parts, partSpans: spec.partSpans)
   }
 
-  /// Software events perf knows, with the default sample period bpftrace uses for each.
-  static let softwareEvents: [(name: String, aliases: [String], period: UInt64)] = [
-    ("cpu-clock", ["cpu"], 1_000_000), ("task-clock", [], 1_000_000), ("page-faults", ["faults"], 100),
-    ("context-switches", ["cs"], 1000), ("cpu-migrations", [], 1), ("minor-faults", [], 100),
-    ("major-faults", [], 1), ("alignment-faults", [], 1), ("emulation-faults", [], 1), ("dummy", [], 1),
-    ("bpf-output", [], 1),
-  ]
-
-  static let hardwareEvents: [(name: String, aliases: [String], period: UInt64)] = [
-    ("cpu-cycles", ["cycles"], 1_000_000), ("instructions", [], 1_000_000), ("cache-references", [], 1_000_000),
-    ("cache-misses", [], 1_000_000), ("branch-instructions", ["branches"], 100_000), ("branch-misses", [], 100_000),
-    ("bus-cycles", [], 100_000), ("frontend-stalls", [], 1_000_000), ("backend-stalls", [], 1_000_000),
-    ("ref-cycles", [], 1_000_000),
-  ]
-
   mutating func resolve(_ written: ProbeSpec) -> [ResolvedProbe] {
     guard let spec = substitutingPositionals(written) else { return [] }
     guard let kind = ProbeKind(provider: spec.provider) else {
@@ -213,20 +198,20 @@ struct ProbeResolver {
   }
 
   private mutating func resolvePerfEvent(_ spec: ProbeSpec, kind: ProbeKind) -> ResolvedProbe? {
-    let table = kind == .software ? Self.softwareEvents : Self.hardwareEvents
+    let table = kind == .software ? PerfEventName.software : PerfEventName.hardware
     guard (1...2).contains(spec.parts.count), !spec.parts[0].isEmpty else {
       wrongShape(spec, "\(kind.rawValue):EVENT[:PERIOD]", example: kind == .software ? "software:page-faults:100" : "hardware:cache-misses:1000000")
       return nil
     }
     let name = spec.parts[0]
-    guard let event = table.first(where: { $0.name == name || $0.aliases.contains(name) }) else {
+    guard let event = PerfEventName.find(name, in: table) else {
       let names = table.map(\.name)
       diagnostics.append(
         .error(spec.partSpans[0], "unknown \(kind.rawValue) event '\(name)'",
                hint: Suggestions.hint(for: name, in: names + table.flatMap(\.aliases)) ?? "known: " + names.joined(separator: ", ")))
       return nil
     }
-    var period = event.period
+    var period = event.defaultPeriod
     if spec.parts.count == 2 {
       guard let value = parseIntegerLiteral(spec.parts[1]), value > 0 else {
         diagnostics.append(.error(spec.partSpans[1], "the sample period must be a positive whole number, not '\(spec.parts[1])'"))

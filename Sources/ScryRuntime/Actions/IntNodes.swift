@@ -10,8 +10,8 @@ final class IntConstant: IntNode {
 
 /// Builtins read from the current event.
 final class EventValue: IntNode {
-  let source: EventField
-  init(_ source: EventField) { self.source = source }
+  let source: EventProperty
+  init(_ source: EventProperty) { self.source = source }
   override func eval(_ m: Machine) -> UInt64 {
     switch source {
     case .pid: return UInt64(m.pid)

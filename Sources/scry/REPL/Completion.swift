@@ -45,9 +45,9 @@ struct Completion {
       }
       return all.filter { $0.category == parts[0] && $0.name.hasPrefix(parts[1]) }.map { head + $0.category + ":" + $0.name }
     case .software?:
-      return ProbeListing.software.filter { $0.hasPrefix(rest) }.map { head + $0 }
+      return PerfEventName.software.map(\.name).filter { $0.hasPrefix(rest) }.map { head + $0 }
     case .hardware?:
-      return ProbeListing.hardware.filter { $0.hasPrefix(rest) }.map { head + $0 }
+      return PerfEventName.hardware.map(\.name).filter { $0.hasPrefix(rest) }.map { head + $0 }
     case .interval?, .profile?:
       return ["s:", "ms:", "us:", "hz:"].filter { $0.hasPrefix(rest) }.map { head + $0 }
     case .uprobe?, .uretprobe?:
