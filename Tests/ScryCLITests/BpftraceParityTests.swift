@@ -22,6 +22,9 @@ import Testing
     #"BEGIN { @h = hist(7); print(@h); @st = stats(4); print(@st); @a = avg(9); print(@a); exit(); }"#,
     // clear, delete, zero.
     #"BEGIN { @a[1] = 1; @a[2] = 2; @b = 5; @c[1] = count(); @d["x"] = 1; @d["y"] = 2; delete(@a[1]); clear(@b); zero(@c); delete(@d["x"]); exit(); }"#,
+    // delete() of keyless count and avg keeps them at 0; print() applies top and div to avg maps.
+    #"BEGIN { @x = 5; delete(@x); @s = sum(3); delete(@s); @a = avg(4); delete(@a); @ = count(); delete(@); exit(); }"#,
+    #"BEGIN { @a[1] = avg(10); @a[2] = avg(30); @a[3] = avg(20); print(@a, 2, 10); @m[1] = max(100); @m[2] = max(300); print(@m, 1, 10); clear(@a); clear(@m); exit(); }"#,
     // Control flow, variables, operators.
     #"BEGIN { $x = 10; $y = $x * 3 - 4 / 2 + (7 % 4) << 1; @r = $y; @b = (5 & 3) | (8 ^ 2); @t = $x > 5 ? 100 : 200; @n = !0; @neg = -$x; unroll(3) { @u++; } if ($x == 10) { @eq = 1; } else { @eq = 2; } exit(); }"#,
     #"BEGIN { @m[1] = 10; @m[2] = 20; $i = 0; while ($i < 5) { $i++; if ($i == 2) { continue; } if ($i == 4) { break; } @w[$i] = $i; } exit(); }"#,

@@ -186,9 +186,21 @@ final class MapDelete: StmtNode {
     self.key = key
   }
   override func exec(_ m: Machine) -> Flow {
+    // bpftrace 0.17 keeps a keyless count or avg after delete(), shown as `@: 0`.
+    if map.keySize == 0, map.info.valueType == .aggregate(.count) || map.info.valueType.isAverage {
+      map.zero()
+      return .next
+    }
     let hash = key.build(m)
     _ = map.remove(key: key.pointer, hash: hash)
     return .next
+  }
+}
+
+extension ScryType {
+  var isAverage: Bool {
+    if case .aggregate(.avg) = self { return true }
+    return false
   }
 }
 

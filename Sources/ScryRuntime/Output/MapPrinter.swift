@@ -20,13 +20,17 @@ public enum MapPrinter {
       entries = keepTop(entries, top)
       printHistograms(map, entries, kind: kind, divisor: divisor, to: out)
     case .aggregate(.avg(let isSigned)), .aggregate(.stats(let isSigned)):
-      // bpftrace 0.17 ignores top and div for avg and stats.
       entries = stableSorted(entries) { i, j in
         let a = average(entries[i].value, isSigned: isSigned)
         let b = average(entries[j].value, isSigned: isSigned)
         return isSigned ? Int64(bitPattern: a) < Int64(bitPattern: b) : a < b
       }
-      printStats(map, entries, to: out)
+      // bpftrace 0.17 applies top and div to avg maps and ignores them for stats.
+      if case .aggregate(.avg) = info.valueType {
+        printStats(map, keepTop(entries, top), divisor: divisor, to: out)
+      } else {
+        printStats(map, entries, divisor: 1, to: out)
+      }
     default:
       switch info.valueType {
       case .aggregate(.min), .aggregate(.max): entries = entries.filter { isSet($0.value) }
@@ -176,7 +180,9 @@ public enum MapPrinter {
     }
   }
 
-  static func appendStatsValue(_ value: UnsafeRawPointer, kind: AggregateKind, json: Bool, to out: OutputBuffer) {
+  static func appendStatsValue(
+    _ value: UnsafeRawPointer, kind: AggregateKind, json: Bool, divisor: UInt64 = 1, to out: OutputBuffer
+  ) {
     let isSigned: Bool
     let isStats: Bool
     switch kind {
@@ -188,7 +194,9 @@ public enum MapPrinter {
       if isSigned { out.appendDecimal(Int64(bitPattern: v)) } else { out.appendUnsigned(v) }
     }
     let avg = average(value, isSigned: isSigned)
-    guard isStats else { return number(avg) }
+    guard isStats else {
+      return number(isSigned ? UInt64(bitPattern: Int64(bitPattern: avg) / Int64(divisor)) : avg / divisor)
+    }
     let count = value.load(fromByteOffset: 8, as: UInt64.self)
     let total = value.load(as: UInt64.self)
     out.append(json ? "{\"count\": " : "count ")
@@ -200,7 +208,7 @@ public enum MapPrinter {
     if json { out.appendByte(UInt8(ascii: "}")) }
   }
 
-  static func printStats(_ map: MapStorage, _ entries: [Entry], to out: OutputBuffer) {
+  static func printStats(_ map: MapStorage, _ entries: [Entry], divisor: UInt64, to out: OutputBuffer) {
     let info = map.info
     guard case .aggregate(let kind) = info.valueType else { return }
     switch out.format {
@@ -209,12 +217,14 @@ public enum MapPrinter {
         out.append(info.name)
         ValueFormatter.appendKeyText(e.key, types: info.keyTypes, to: out)
         out.append(": ")
-        appendStatsValue(e.value, kind: kind, json: false, to: out)
+        appendStatsValue(e.value, kind: kind, json: false, divisor: divisor, to: out)
         out.appendByte(UInt8(ascii: "\n"))
       }
       out.append(entries.isEmpty ? "\n\n" : "\n")
     case .json:
-      appendJSONMap("stats", info, entries, to: out) { appendStatsValue($0, kind: kind, json: true, to: out) }
+      appendJSONMap("stats", info, entries, to: out) {
+        appendStatsValue($0, kind: kind, json: true, divisor: divisor, to: out)
+      }
     }
   }
 
