@@ -118,8 +118,11 @@ struct ScryCommand: ParsableCommand {
       positionals = Array(arguments.dropFirst())
     }
     let catalog = TraceFSCatalog(targetPid: p)
-    let checked = Frontend.compile(
-      source, catalog: catalog, positionals: positionals, options: CheckOptions(allowsUnsafe: unsafe))
+    let checked = LargeStack.run {
+      Frontend.compile(
+        source, catalog: catalog, positionals: positionals, options: CheckOptions(allowsUnsafe: unsafe),
+        requiresProbes: true)
+    }
     let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)
     if !checked.diagnostics.isEmpty {
       // A broken file can produce hundreds of follow-on errors; the first ones are the useful ones.
