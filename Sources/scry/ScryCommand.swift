@@ -74,13 +74,13 @@ struct ScryCommand: ParsableCommand {
   var i = false
 
   // bpftrace's options (see ScryCommand+Dropin.swift).
-  @Flag(name: .short, help: "Quiet: no 'Attaching N probes...' line.")
+  @Flag(name: .short, help: "Quiet: no 'Attaching N probes...' line (accepted; not applied yet).")
   var q = false
 
   @Flag(name: .short, help: "Warn when a helper fails at run time (-kk: every helper); accepted for bpftrace.")
   var k: Int
 
-  @Option(name: .customShort("B"), help: ArgumentHelp("Output buffering, as bpftrace's -B.", valueName: "line|full|none"))
+  @Option(name: .customShort("B"), help: ArgumentHelp("Output buffering, as bpftrace's -B (validated; not applied yet).", valueName: "line|full|none"))
   var outputBuffering: OutputBufferingOption?
 
   @Option(name: .customLong("include"), help: ArgumentHelp("Add '#include <FILE>' before the program (repeatable).", valueName: "FILE"))
