@@ -24,9 +24,9 @@ public final class TracedProcess {
   /// A pidfd readable when the process exits (for an `Epoll`).
   public var exitFD: Int32 { pidfd.raw }
 
-  /// Forks `command` (split on spaces, as bpftrace does; no shell) held before exec.
+  /// Forks `command` (split into words as a shell would, see `words(of:)`; no shell runs) held before exec.
   public init(launching command: String) throws {
-    let words = command.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+    let words = try TracedProcess.words(of: command)
     guard !words.isEmpty else {
       throw KernelError(operation: "launch", subject: "''", errno: 0, explanation: "the command is empty")
     }
@@ -162,5 +162,57 @@ public final class TracedProcess {
       if gateFD < 0 && !hasExited { kill(pid, SIGTERM) }
       _ = finish()
     }
+  }
+}
+
+extension TracedProcess {
+  /// `command` split into words as `sh` splits a simple command: blanks separate words, '…' keeps
+  /// everything literally, "…" keeps everything but `\` before `"`, `\`, `$`, `` ` `` or a newline, and
+  /// `\` outside quotes keeps the next character. Nothing is expanded (no `$VAR`, globs or `~`).
+  /// Throws when a quote is not closed.
+  public static func words(of command: String) throws(KernelError) -> [String] {
+    var words: [String] = []
+    var word: [Character] = []
+    var inWord = false
+    var iterator = command.makeIterator()
+    func unterminated(_ what: String) -> KernelError {
+      KernelError(operation: "launch", subject: "'\(command)'", errno: 0, explanation: "\(what) is not closed")
+    }
+    while let c = iterator.next() {
+      switch c {
+      case " ", "\t", "\n":
+        if inWord { words.append(String(word)) }
+        word = []
+        inWord = false
+      case "'":
+        inWord = true
+        while true {
+          guard let q = iterator.next() else { throw unterminated("a ' quote") }
+          if q == "'" { break }
+          word.append(q)
+        }
+      case "\"":
+        inWord = true
+        while true {
+          guard let q = iterator.next() else { throw unterminated("a \" quote") }
+          if q == "\"" { break }
+          if q == "\\" {
+            guard let escaped = iterator.next() else { throw unterminated("a \" quote") }
+            if !"\"\\$`\n".contains(escaped) { word.append(q) }
+            if escaped != "\n" { word.append(escaped) }
+            continue
+          }
+          word.append(q)
+        }
+      case "\\":
+        inWord = true
+        if let escaped = iterator.next(), escaped != "\n" { word.append(escaped) }
+      default:
+        inWord = true
+        word.append(c)
+      }
+    }
+    if inWord { words.append(String(word)) }
+    return words
   }
 }

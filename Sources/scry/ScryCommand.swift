@@ -25,7 +25,7 @@ struct ScryCommand: ParsableCommand {
       EXIT STATUS
         0 on success (or the code given to exit()), 1 on script or kernel errors, 2 on bad usage.
       """,
-    version: version
+    version: versionLine
   )
 
   @Option(name: .short, help: ArgumentHelp("The program to run.", valueName: "PROGRAM"))
@@ -73,7 +73,35 @@ struct ScryCommand: ParsableCommand {
   @Flag(name: [.short, .customLong("repl")], help: "Start the interactive session (the default with no script on a terminal); reads REPL input from stdin when it is not a terminal.")
   var i = false
 
-  @Argument(help: ArgumentHelp("A .trace script (or a pattern with -l) and its positional parameters $1, $2…", valueName: "FILE|PATTERN"))
+  // bpftrace's options (see ScryCommand+Dropin.swift).
+  @Flag(name: .short, help: "Quiet: no 'Attaching N probes...' line (accepted; not applied yet).")
+  var q = false
+
+  @Flag(name: .short, help: "Warn when a helper fails at run time (-kk: every helper); accepted for bpftrace.")
+  var k: Int
+
+  @Option(name: .customShort("B"), help: ArgumentHelp("Output buffering, as bpftrace's -B (validated; not applied yet).", valueName: "line|full|none"))
+  var outputBuffering: OutputBufferingOption?
+
+  @Option(name: .customLong("include"), help: ArgumentHelp("Add '#include <FILE>' before the program (repeatable).", valueName: "FILE"))
+  var includes: [String] = []
+
+  @Option(name: .customShort("I"), help: ArgumentHelp("Add DIR to the include search path (repeatable).", valueName: "DIR"))
+  var includeDirectories: [String] = []
+
+  @Flag(name: .customShort("V"), help: "Print the version ('scry v…') and exit.")
+  var showsVersion = false
+
+  @Flag(name: .long, help: "Print the kernel's tracing features as Scry sees them and exit.")
+  var info = false
+
+  @Flag(name: .customLong("usdt-file-activation"), help: "Accepted for bpftrace: USDT semaphores by file path.")
+  var usdtFileActivation = false
+
+  @Flag(name: .customLong("no-warnings"), help: "Accepted for bpftrace: disable warning messages.")
+  var noWarnings = false
+
+  @Argument(help: ArgumentHelp("A .trace script ('-' for standard input), or a pattern with -l, then the positional parameters $1, $2…", valueName: "FILE|PATTERN"))
   var arguments: [String] = []
 
   func validate() throws {
@@ -86,6 +114,7 @@ struct ScryCommand: ParsableCommand {
   }
 
   func run() throws {
+    _ = try preflight()
     if l {
       let listed = ProbeListing.list(pattern: arguments.first ?? e ?? "*", verbose: v)
       throw ExitCode(listed ? 0 : 1)
@@ -93,33 +122,14 @@ struct ScryCommand: ParsableCommand {
     // No script: the REPL on a terminal (or with -i), else a script read from stdin as bpftrace's `-`.
     let readsStandardInput = e == nil && arguments.isEmpty
     if i || (readsStandardInput && isatty(0) != 0) { throw ExitCode(try runREPL()) }
-    let source: SourceFile
-    var positionals: [String]
-    if readsStandardInput {
-      source = SourceFile(name: "stdin", text: readAllStandardInput())
-      positionals = []
-      if source.text.allSatisfy(\.isWhitespace) {
-        printError("scry: no program on standard input; give one with -e, a .trace file, or run scry on a terminal")
-        throw ExitCode(2)
-      }
-    } else if let program = e {
-      source = SourceFile(name: "-e", text: program)
-      positionals = arguments
-    } else {
-      let path = arguments[0]
-      let text: String
-      do {
-        text = try FileSystem.readText(path)
-      } catch {
-        printError("scry: cannot read '\(path)': \(error.errnoText)")
-        throw ExitCode(1)
-      }
-      source = SourceFile(name: path, text: text)
-      positionals = Array(arguments.dropFirst())
-    }
+    let (source, positionals) = try readScript()
+    try refuseWithoutPrivileges(source)
     let catalog = TraceFSCatalog(targetPid: p)
-    let checked = Frontend.compile(
-      source, catalog: catalog, positionals: positionals, options: CheckOptions(allowsUnsafe: unsafe))
+    let checked = LargeStack.run {
+      Frontend.compile(
+        source, catalog: catalog, positionals: positionals, options: CheckOptions(allowsUnsafe: unsafe),
+        requiresProbes: true)
+    }
     let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)
     if !checked.diagnostics.isEmpty {
       // A broken file can produce hundreds of follow-on errors; the first ones are the useful ones.

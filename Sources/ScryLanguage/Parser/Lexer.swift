@@ -219,6 +219,8 @@ struct Lexer {
         position += 1
       case UInt8(ascii: "/"):
         if current.isEmpty && position > start && bytes[position - 1] == UInt8(ascii: ":") { partIsPath = true }
+        // The target of a uprobe or USDT probe is a file: `uprobe:bin/prog:f` names ./bin/prog, as in bpftrace.
+        if pieces.count == 1, Lexer.hasFileTarget(pieces[0]) { partIsPath = true }
         guard partIsPath else { break scan }
         current.append(c)
         position += 1
@@ -240,6 +242,16 @@ struct Lexer {
       ProbeSpec(span: SourceSpan(start: start, end: position), provider: provider, parts: pieces, partSpans: spans),
       nil
     )
+  }
+}
+
+extension Lexer {
+  /// Providers whose first part is a file path (relative paths included).
+  static func hasFileTarget(_ provider: String) -> Bool {
+    switch ProbeKind(provider: provider) {
+    case .uprobe, .uretprobe, .usdt: return true
+    default: return false
+    }
   }
 }
 

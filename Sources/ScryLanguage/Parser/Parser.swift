@@ -18,8 +18,17 @@ public struct Parser {
   /// Parentheses, brackets and braces open since the terminator was set: inside them it is an operator again.
   private var nesting = 0
   /// Recursion guard: deeply nested input gets a diagnostic instead of a stack overflow.
+  /// A parenthesis costs two levels (expression and operand), so 512 allows 250 nested parentheses.
   private var depth = 0
-  private static let maxDepth = 64
+  static let maxDepth = 512
+  /// The height of the expression tree being built: one per expression entered and one per operator
+  /// of a chain (`1 + 1 + …` loops here but builds a left-deep tree, which the checker and the runtime
+  /// walk recursively). Capped so that what parses also runs: in a debug build the checker needs about
+  /// 10 KiB of stack per level (`scry` runs it on a 256 MiB stack) and the runtime's action compiler,
+  /// on the main thread's 8 MiB, overflows at about 1,700 levels.
+  private var height = 0
+  static let maxHeight = 1_200
+  private var hasReportedNesting = false
 
   private init(source: SourceFile) {
     self.source = source
@@ -273,6 +282,14 @@ public struct Parser {
     return statements
   }
 
+  /// Past a nesting cap: reports it once per parse (every deeper level would repeat it), then the
+  /// caller skips what is nested, so the enclosing levels still find their closers.
+  private mutating func reportTooDeep(at span: SourceSpan, _ message: String) {
+    if hasReportedNesting { return }
+    hasReportedNesting = true
+    error(at: span, message, hint: "split it into smaller pieces with variables")
+  }
+
   /// Skips to the next `;` or the `}` of the current block, keeping nested blocks balanced.
   private mutating func skipToStatementEnd() {
     var depth = 0
@@ -296,7 +313,8 @@ public struct Parser {
     depth += 1
     defer { depth -= 1 }
     if depth > Parser.maxDepth {
-      error(at: token.span, "statements nested too deeply")
+      reportTooDeep(at: token.span, "statements nested too deeply: more than \(Parser.maxDepth) levels")
+      skipToExpressionEnd()
       return nil
     }
     let start = token.span
@@ -376,6 +394,14 @@ public struct Parser {
 
   private mutating func parseIf() -> Stmt {
     let start = token.span
+    // `else if` chains recurse here once per arm.
+    depth += 1
+    defer { depth -= 1 }
+    if depth > Parser.maxDepth {
+      reportTooDeep(at: start, "statements nested too deeply: more than \(Parser.maxDepth) levels")
+      skipToExpressionEnd()
+      return statement(.expression(missing(at: start)), from: start, to: start)
+    }
     advance()
     let condition = parseParenthesized("if")
     let then = parseBlock()
@@ -481,14 +507,38 @@ public struct Parser {
 
   mutating func parseExpression() -> Expr {
     depth += 1
-    defer { depth -= 1 }
-    if depth > Parser.maxDepth {
-      error(at: token.span, "expression nested too deeply")
-      let span = token.span
-      advance()
-      return missing(at: span)
+    height += 1
+    defer {
+      depth -= 1
+      height -= 1
+    }
+    if depth > Parser.maxDepth || height > Parser.maxHeight {
+      return tooDeep()
     }
     return parseTernary()
+  }
+
+  /// Past the nesting cap: one located error, then the rest of the statement is skipped, so a
+  /// 100000-deep input costs one diagnostic and no more recursion.
+  private mutating func tooDeep() -> Expr {
+    let span = token.span
+    reportTooDeep(at: span, "expression nested too deeply")
+    skipToExpressionEnd()
+    return missing(at: span)
+  }
+
+  /// Skips the rest of the current expression or statement: up to (not consuming) the `,` or `;` that
+  /// ends it or the unmatched `)`, `]` or `}` around it, so each enclosing level finds its own closer.
+  private mutating func skipToExpressionEnd() {
+    var balance = 0
+    while token.kind != .endOfFile && !(balance == 0 && atTerminator) {
+      if balance == 0 && (isPunct(.semicolon) || isPunct(.comma) || isPunct(.rparen) || isPunct(.rbracket) || isPunct(.rbrace)) {
+        return
+      }
+      if isPunct(.lparen) || isPunct(.lbracket) || isPunct(.lbrace) { balance += 1 }
+      if isPunct(.rparen) || isPunct(.rbracket) || isPunct(.rbrace) { balance -= 1 }
+      advance()
+    }
   }
 
   private mutating func parseTernary() -> Expr {
@@ -497,6 +547,10 @@ public struct Parser {
     advance()
     let whenTrue = nested { $0.parseExpression() }
     expect(.colon, "in the conditional expression 'a ? b : c'")
+    // `a ? b : c ? d : …` recurses once per arm.
+    depth += 1
+    defer { depth -= 1 }
+    if depth > Parser.maxDepth { return tooDeep() }
     let whenFalse = parseTernary()
     return expr(.ternary(condition, whenTrue, whenFalse), condition.span.merged(with: whenFalse.span))
   }
@@ -512,10 +566,13 @@ public struct Parser {
   private mutating func parseBinary(precedence minimum: Int) -> Expr {
     var left = parseUnary()
     var chain = 0
+    defer { height -= chain }
     while case .punct(let p) = token.kind, let (level, op) = Parser.precedence[p], level >= minimum, !atTerminator {
       chain += 1
-      if chain > Parser.maxDepth {
-        error(at: token.span, "expression too long: more than \(Parser.maxDepth) operators in a row", hint: "split it with variables")
+      height += 1
+      if height > Parser.maxHeight {
+        reportTooDeep(at: token.span, "expression too long: more than \(Parser.maxHeight) operators and nested levels")
+        skipToExpressionEnd()
         return left
       }
       advance()
@@ -526,14 +583,12 @@ public struct Parser {
   }
 
   private mutating func parseUnary() -> Expr {
-    let start = token.span
     depth += 1
     defer { depth -= 1 }
     if depth > Parser.maxDepth {
-      error(at: start, "expression nested too deeply")
-      advance()
-      return missing(at: start)
+      return tooDeep()
     }
+    let start = token.span
     let op: UnaryOperator?
     switch token.kind {
     case .punct(.bang): op = .not
@@ -561,7 +616,17 @@ public struct Parser {
     while true {
       if isPunct(.dot) || isPunct(.arrow) {
         let isArrow = isPunct(.arrow)
+        let dot = token.span
         advance()
+        if case .integer = value.kind, !isArrow, token.kind == .integer, value.span.end == dot.start,
+          dot.end == token.span.start
+        {
+          let number = value.span.merged(with: token.span)
+          error(at: number, "'\(source.text(of: number))' is not an integer: there are no floating-point numbers",
+                hint: "write an integer, such as '1e3' for 1000")
+          advance()
+          return value
+        }
         if token.kind == .integer, !isArrow, let index = parseIntegerLiteral(text(token)) {
           let end = token.span
           advance()
@@ -635,12 +700,20 @@ public struct Parser {
     switch t.kind {
     case .integer:
       advance()
-      guard let value = parseIntegerLiteral(text(t)) else {
+      switch IntegerLiteral.value(of: text(t)) {
+      case .success(let value):
+        return expr(.integer(value), t.span)
+      case .failure(.coefficient(let coefficient)):
+        error(at: t.span, "the part before 'e' in '\(text(t))' must be one digit, not \(coefficient)",
+              hint: "write the power of ten with one digit before it, as '1e3' for 1000, or write the number in full")
+      case .failure(.exponent(let exponent)):
+        error(at: t.span, "the exponent of '\(text(t))' is \(exponent): at most \(IntegerLiteral.maxExponent) fits",
+              hint: "write the number in full, or in hex")
+      case .failure:
         error(at: t.span, "invalid integer literal '\(text(t))'",
-              hint: "integers are decimal, 0x hex, 0o or leading-0 octal, or 0b binary, up to 2^64-1; '_' may separate digits")
-        return expr(.integer(0), t.span)
+              hint: "integers are decimal, 0x hex, 0o or leading-0 octal, 0b binary, or 1e6 for 1000000, up to 2^64-1; '_' may separate digits")
       }
-      return expr(.integer(value), t.span)
+      return expr(.integer(0), t.span)
     case .string:
       advance()
       return expr(.string(decodeString(t)), t.span)
@@ -781,32 +854,73 @@ private func hexValue(_ c: UInt8) -> Int? {
 /// Decimal, `0x` hex, `0b` binary, `0o` or leading-`0` octal, with `_` separators and C suffixes
 /// (`u`, `l`, `ul`, `ull`) ignored. Nil when malformed or above 2^64-1.
 func parseIntegerLiteral(_ text: String) -> UInt64? {
-  var digits = Array(text.utf8.filter { $0 != UInt8(ascii: "_") })
-  while let last = digits.last, last == UInt8(ascii: "u") || last == UInt8(ascii: "U") || last == UInt8(ascii: "l")
-    || last == UInt8(ascii: "L")
-  {
-    digits.removeLast()
+  if case .success(let value) = IntegerLiteral.value(of: text) { return value }
+  return nil
+}
+
+/// The value of an integer literal, or why it has none.
+enum IntegerLiteral {
+  enum Failure: Error, Equatable {
+    /// Not a number in any base Scry reads.
+    case malformed
+    /// Above 2^64-1.
+    case tooLarge
+    /// `10e2`: bpftrace 0.17 takes only one digit before the `e`.
+    case coefficient(UInt64)
+    /// `1e17`: bpftrace 0.17 refuses exponents above 16.
+    case exponent(UInt64)
   }
-  guard !digits.isEmpty else { return nil }
-  var radix: UInt64 = 10
-  if digits.count > 1 && digits[0] == UInt8(ascii: "0") {
-    switch digits[1] {
-    case UInt8(ascii: "x"), UInt8(ascii: "X"): radix = 16; digits.removeFirst(2)
-    case UInt8(ascii: "b"), UInt8(ascii: "B"): radix = 2; digits.removeFirst(2)
-    case UInt8(ascii: "o"), UInt8(ascii: "O"): radix = 8; digits.removeFirst(2)
-    default: radix = 8; digits.removeFirst()
+
+  /// The largest exponent bpftrace 0.17 accepts in `De N`; `1e17` is "Exponent will overflow integer range".
+  static let maxExponent: UInt64 = 16
+
+  /// Decimal, `0x` hex, `0b` binary, `0o` or leading-`0` octal, and bpftrace's scientific form `DeN`
+  /// (`1e6` is 1000000: one digit, then a power of ten up to 16), with `_` separators and C suffixes
+  /// (`u`, `l`, `ul`, `ull`) ignored.
+  static func value(of text: String) -> Result<UInt64, Failure> {
+    var digits = Array(text.utf8.filter { $0 != UInt8(ascii: "_") })
+    while let last = digits.last, last == UInt8(ascii: "u") || last == UInt8(ascii: "U") || last == UInt8(ascii: "l")
+      || last == UInt8(ascii: "L")
+    {
+      digits.removeLast()
     }
+    guard !digits.isEmpty else { return .failure(.malformed) }
+    var radix: UInt64 = 10
+    if digits.count > 1 && digits[0] == UInt8(ascii: "0") {
+      switch digits[1] {
+      case UInt8(ascii: "x"), UInt8(ascii: "X"): radix = 16; digits.removeFirst(2)
+      case UInt8(ascii: "b"), UInt8(ascii: "B"): radix = 2; digits.removeFirst(2)
+      case UInt8(ascii: "o"), UInt8(ascii: "O"): radix = 8; digits.removeFirst(2)
+      default: radix = 8; digits.removeFirst()
+      }
+    }
+    // Scientific: the digits before `e` are read in decimal even with a leading 0 (`07e2` is 700, as in bpftrace).
+    if radix != 16, let e = digits.firstIndex(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) {
+      let whole = Array(text.utf8.filter { $0 != UInt8(ascii: "_") }.prefix { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") })
+      guard case .success(let coefficient) = number(whole, radix: 10),
+        case .success(let exponent) = number(Array(digits[(e + 1)...]), radix: 10)
+      else { return .failure(.malformed) }
+      if coefficient > 9 { return .failure(.coefficient(coefficient)) }
+      if exponent > maxExponent { return .failure(.exponent(exponent)) }
+      var value = coefficient
+      for _ in 0..<exponent { value *= 10 }
+      return .success(value)
+    }
+    return number(digits, radix: radix)
   }
-  guard !digits.isEmpty else { return nil }
-  var value: UInt64 = 0
-  for d in digits {
-    guard let v = hexValue(d), UInt64(v) < radix else { return nil }
-    let (m, o1) = value.multipliedReportingOverflow(by: radix)
-    let (s, o2) = m.addingReportingOverflow(UInt64(v))
-    if o1 || o2 { return nil }
-    value = s
+
+  private static func number(_ digits: [UInt8], radix: UInt64) -> Result<UInt64, Failure> {
+    guard !digits.isEmpty else { return .failure(.malformed) }
+    var value: UInt64 = 0
+    for d in digits {
+      guard let v = hexValue(d), UInt64(v) < radix else { return .failure(.malformed) }
+      let (m, o1) = value.multipliedReportingOverflow(by: radix)
+      let (s, o2) = m.addingReportingOverflow(UInt64(v))
+      if o1 || o2 { return .failure(.tooLarge) }
+      value = s
+    }
+    return .success(value)
   }
-  return value
 }
 
 extension Stmt {

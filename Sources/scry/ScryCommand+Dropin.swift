@@ -1,0 +1,73 @@
+import ArgumentParser
+import Glibc
+import ScryLanguage
+
+/// bpftrace's command line where it means something to Scry: `-V`, `--info`, `-B`, environment
+/// limits, the root check. Kept apart from `run()` so that stays a short pipeline.
+extension ScryCommand {
+  /// What `-V` and `--version` print, as `bpftrace v0.17.0`.
+  static var versionLine: String { "scry v\(version)" }
+
+  /// Work done before any script is read: `-V`, `--info`, the environment, `-l` without privileges.
+  /// Throws the exit code when the command is finished or refused.
+  func preflight() throws -> TracingEnvironment {
+    if showsVersion {
+      writeAll(1, Self.versionLine + "\n")
+      throw ExitCode(0)
+    }
+    if info {
+      writeAll(1, KernelInfo.report())
+      throw ExitCode(0)
+    }
+    let environment: TracingEnvironment
+    do {
+      environment = try TracingEnvironment.read()
+    } catch {
+      printError(error.description)
+      throw ExitCode(2)
+    }
+    if l && !Privileges.canTrace {
+      printError(Privileges.refusal)
+      throw ExitCode(1)
+    }
+    return environment
+  }
+
+  /// The program and its positional parameters: `-e PROGRAM [ARGS…]`, `FILE [ARGS…]`, `- [ARGS…]`
+  /// (standard input), or standard input when nothing names a script.
+  func readScript() throws -> (SourceFile, [String]) {
+    do {
+      if let program = e { return (SourceFile(name: "-e", text: program), arguments) }
+      guard let path = arguments.first else {
+        let source = SourceFile(name: "stdin", text: try ScriptInput.readStandardInput())
+        if source.text.allSatisfy(\.isWhitespace) {
+          printError("scry: no program on standard input; give one with -e, a .trace file, or run scry on a terminal")
+          throw ExitCode(2)
+        }
+        return (source, [])
+      }
+      return (try ScriptInput.read(path: path), Array(arguments.dropFirst()))
+    } catch let failure as ScriptInput.Failure {
+      printError(failure.description)
+      throw ExitCode(1)
+    }
+  }
+
+  /// Refuses, before the checker looks anything up, a program with kernel probes when this process
+  /// may not trace: otherwise the first symptom is a misleading "unknown tracepoint".
+  func refuseWithoutPrivileges(_ source: SourceFile) throws {
+    guard !Privileges.canTrace else { return }
+    let (program, _) = Parser.parse(source)
+    let needsKernel = program.probes.contains { probe in
+      probe.specs.contains { ProbeKind(provider: $0.provider)?.hasEventContext ?? true }
+    }
+    guard needsKernel else { return }
+    printError(Privileges.refusal)
+    throw ExitCode(1)
+  }
+}
+
+/// `-B`: how output is buffered, as bpftrace's `-B line|full|none`.
+enum OutputBufferingOption: String, ExpressibleByArgument, CaseIterable {
+  case line, full, none
+}

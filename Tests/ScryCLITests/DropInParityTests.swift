@@ -1,0 +1,54 @@
+import Glibc
+import Testing
+
+/// The bpftrace command line and literals, run under both bpftrace 0.17 and Scry: same output, and
+/// both refuse what bpftrace refuses. Needs root (bpftrace does).
+@Suite(.serialized) struct DropInParityTests {
+  static let scripts: [String] = [
+    #"BEGIN { printf("%d %d %d %d\n", 1e6, 5e3, 0e3, 7e0); exit(); }"#,
+    #"BEGIN { printf("%d %d %d\n", 1_000_000, 1__0, 07e2); exit(); }"#,
+    #"BEGIN { printf("%d\n", 1e9); @x = 1e3; exit(); }"#,
+  ]
+
+  @Test(arguments: scripts)
+  func literalsMatchBpftrace(_ script: String) throws {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let reference = Run.program(bpftrace, ["-e", script])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry("-e", script)
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  @Test(arguments: ["10e2", "1e17", "1e19", "1.5e3", "1e", "08"])
+  func bothRefuseTheSameLiterals(_ literal: String) {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let script = #"BEGIN { printf("%d\n", "# + literal + "); exit(); }"
+    #expect(Run.program(bpftrace, ["-e", script]).status == 1)
+    #expect(scry("-e", script).status == 1)
+  }
+
+  @Test func bothRefuseAnEmptyProgram() {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    #expect(Run.program(bpftrace, ["-e", ""]).status == 1)
+    #expect(scry("-e", "").status == 1)
+  }
+
+  @Test func standardInputAndBufferingFlagMatchBpftrace() throws {
+    guard kernelAvailable("bpftrace parity"), bpftraceBinary() != nil else { return }
+    let program = #"BEGIN { printf("%s %d\n", str($1), $#); @n = 3; exit(); }"#
+    let command = #"printf '%s\n' '"# + program + #"' | "$TOOL" -B full - word"#
+    let reference = Run.program("/bin/sh", ["-c", command], environment: ["TOOL": bpftraceBinary()!])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = Run.program("/bin/sh", ["-c", command], environment: ["TOOL": scryBinary()])
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  @Test func versionLineHasTheSameShape() {
+    guard let bpftrace = bpftraceBinary() else { return }
+    let reference = Run.program(bpftrace, ["-V"]).stdout
+    let ours = scry("-V").stdout
+    #expect(reference.hasPrefix("bpftrace v") && ours.hasPrefix("scry v"))
+    #expect(reference.filter { $0 == "." }.count == ours.filter { $0 == "." }.count)
+  }
+}

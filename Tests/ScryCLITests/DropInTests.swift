@@ -1,0 +1,159 @@
+import Glibc
+import Testing
+
+/// bpftrace's command line as Scry accepts it: flags, `-` for stdin, environment limits, literals and
+/// limits end to end, empty and oversized programs, `-c` word splitting, the root check.
+@Suite struct DropInTests {
+  @Test func versionLineLooksLikeBpftraces() {
+    for flag in ["-V", "--version"] {
+      let run = scry(flag)
+      #expect(run.status == 0)
+      #expect(run.stdout == "scry v0.1.0\n", "\(flag): \(run.stdout)")
+    }
+  }
+
+  @Test func bpftraceFlagsAreAccepted() {
+    let run = scry(
+      "-q", "-kk", "-B", "line", "--include", "linux/sched.h", "--include", "net/sock.h", "-I", "/tmp", "-I", "/usr",
+      "--usdt-file-activation", "--no-warnings", "-e", #"BEGIN { printf("ok\n"); exit(); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("ok\n"), "\(run.stdout)")
+    for mode in ["full", "none"] { #expect(scry("-B", mode, "-k", "-e", "BEGIN { exit(); }").status == 0) }
+  }
+
+  @Test func badBufferingModeIsAUsageError() {
+    let run = scry("-B", "bogus", "-e", "BEGIN { exit(); }")
+    #expect(run.status == 2)
+    #expect(run.stderr.contains("'bogus' is invalid for '-B"), "\(run.stderr)")
+  }
+
+  @Test func infoDescribesTheKernel() {
+    let run = scry("--info")
+    #expect(run.status == 0, "\(run.stderr)")
+    for line in ["System\n", "  OS: Linux ", "  version: v0.1.0", "  tracefs: ", "  BPF program loading: ", "  btf: ",
+                 "  perf_event_paranoid: ", "  kprobe: ", "  uprobe: ", "  hardware: "] {
+      #expect(run.stdout.contains(line), "missing \(line)\n\(run.stdout)")
+    }
+  }
+
+  @Test func dashReadsTheProgramFromStandardInput() {
+    let run = shell(#"printf '%s\n' 'BEGIN { printf("%s %d\n", str($1), $#); exit(); }' | "$SCRY" - hello"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("hello 1\n"), "\(run.stdout)")
+  }
+
+  @Test func environmentLimitsAreValidated() {
+    let ok = Run.program(scryBinary(), ["-e", "BEGIN { exit(); }"], environment: [
+      "BPFTRACE_STRLEN": "128", "BPFTRACE_MAP_KEYS_MAX": "100", "BPFTRACE_CAT_BYTES_MAX": "10k",
+      "BPFTRACE_MAX_PROBES": "20", "SCRY_STRLEN": "32",
+    ])
+    #expect(ok.status == 0, "\(ok.stderr)")
+    for (name, value, message) in [
+      ("BPFTRACE_STRLEN", "300", "BPFTRACE_STRLEN='300' is not valid: it must be from 1 to 200"),
+      ("BPFTRACE_MAP_KEYS_MAX", "x", "BPFTRACE_MAP_KEYS_MAX='x' is not valid: expected a whole number"),
+      ("SCRY_MAX_PROBES", "0", "SCRY_MAX_PROBES='0' is not valid: it must be from 1"),
+      ("BPFTRACE_CAT_BYTES_MAX", "-1", "BPFTRACE_CAT_BYTES_MAX='-1' is not valid"),
+    ] {
+      let run = Run.program(scryBinary(), ["-e", "BEGIN { exit(); }"], environment: [name: value])
+      #expect(run.status == 2, "\(name)=\(value)")
+      #expect(run.stderr.contains(message), "\(run.stderr)")
+    }
+    // SCRY_ wins: a bad BPFTRACE_ value is not even read.
+    let wins = Run.program(scryBinary(), ["-e", "BEGIN { exit(); }"], environment: ["BPFTRACE_STRLEN": "bad", "SCRY_STRLEN": "16"])
+    #expect(wins.status == 0, "\(wins.stderr)")
+  }
+
+  @Test func scientificLiteralsRun() {
+    let run = scry("-e", #"BEGIN { printf("%d %d %d\n", 1e6, 5e3, 1_000); exit(); }"#)
+    #expect(run.stdout.contains("1000000 5000 1000\n"), "\(run.stdout)\(run.stderr)")
+    let bad = scry("-e", #"BEGIN { printf("%d\n", 1e19); exit(); }"#)
+    #expect(bad.status == 1)
+    #expect(bad.stderr.contains("-e:1:24: error: the exponent of '1e19' is 19"), "\(bad.stderr)")
+  }
+
+  @Test func thousandOperatorsCheckAndRun() {
+    let run = scry("-e", #"BEGIN { printf("%d\n", 1"# + String(repeating: "+1", count: 1000) + "); exit(); }")
+    #expect(run.status == 0, "\(run.stderr.prefix(300))")
+    #expect(run.stdout.contains("\n1001\n"), "\(run.stdout.prefix(300))")
+  }
+
+  @Test func hundredNestedParenthesesRun() {
+    let run = scry("-e", #"BEGIN { printf("%d\n", "# + String(repeating: "(", count: 100) + "2"
+      + String(repeating: ")", count: 100) + "); exit(); }")
+    #expect(run.status == 0, "\(run.stderr.prefix(300))")
+    #expect(run.stdout.contains("\n2\n"), "\(run.stdout.prefix(300))")
+  }
+
+  @Test func absurdNestingIsALocatedError() {
+    let path = "/tmp/scry-deep-\(getpid()).trace"
+    defer { unlink(path) }
+    let file = fopen(path, "w")
+    fputs("BEGIN { @x = " + String(repeating: "(", count: 100_000) + "1" + String(repeating: ")", count: 100_000) + "; }", file)
+    fclose(file)
+    let run = scry("--dry-run", path)
+    #expect(run.status == 1)
+    #expect(run.stderr.hasPrefix("\(path):1:"), "\(run.stderr.prefix(200))")
+    #expect(run.stderr.contains("error: expression nested too deeply"), "\(run.stderr.prefix(200))")
+  }
+
+  @Test(arguments: ["", "// just a comment\n"])
+  func emptyProgramIsAnError(_ program: String) {
+    let run = scry("-e", program)
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("-e:1:1: error: the program has no probes"), "\(run.stderr)")
+    #expect(run.stdout.isEmpty)
+  }
+
+  @Test func oversizedScriptsAreRefusedUnread() {
+    let path = "/tmp/scry-big-\(getpid()).trace"
+    defer { unlink(path) }
+    let file = fopen(path, "w")
+    ftruncate(fileno(file), 17 << 20)
+    fclose(file)
+    for target in [path, "/dev/zero"] {
+      let run = scry(target)
+      #expect(run.status == 1)
+      #expect(run.stderr == "scry: '\(target)' is larger than 16 MiB: that is not a script\n", "\(run.stderr)")
+    }
+  }
+
+  @Test func commandIsSplitAsAShellWould() {
+    let run = scry("-c", #"/bin/echo 'a  b' "c \"d\"" e\ f"#, "-e", "BEGIN { }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("a  b c \"d\" e f\n"), "\(run.stdout)")
+    let open = scry("-c", "/bin/echo 'a", "-e", "BEGIN { }")
+    #expect(open.status == 1)
+    #expect(open.stderr.contains("quote is not closed"), "\(open.stderr)")
+  }
+
+  @Test func nonRootIsToldItNeedsRoot() {
+    guard geteuid() == 0, access("/usr/bin/setpriv", X_OK) == 0 else { return }
+    let drop = ["--reuid=65534", "--regid=65534", "--clear-groups", scryBinary()]
+    for arguments in [["-e", "tracepoint:sched:sched_switch { exit(); }"], ["-l", "tracepoint:sched:*"]] {
+      let run = Run.program("/usr/bin/setpriv", drop + arguments)
+      #expect(run.status == 1, "\(arguments)")
+      #expect(run.stderr.contains("ERROR: tracing kernel events needs root"), "\(run.stderr)")
+      #expect(run.stderr.contains("CAP_PERFMON and CAP_BPF"))
+    }
+    // BEGIN alone needs no kernel.
+    let begin = Run.program("/usr/bin/setpriv", drop + ["-e", #"BEGIN { printf("ok\n"); exit(); }"#])
+    #expect(begin.stdout.contains("ok\n"), "\(begin.stderr)")
+  }
+
+  @Test func relativeUprobeTargetAttaches() throws {
+    guard kernelAvailable("relative uprobe path") else { return }
+    let directory = "/tmp/scry-relative-\(getpid())"
+    defer { _ = shell("rm -rf '\(directory)'") }
+    let build = shell(
+      "mkdir -p '\(directory)/bin' && cd '\(directory)' && printf 'int f(int x){return x+1;}\\nint main(){return f(1)-2;}\\n' > p.c && cc -O0 -o bin/prog p.c")
+    try #require(build.status == 0, "\(build.stderr)")
+    let run = shell("cd '\(directory)' && \"$SCRY\" -c bin/prog -e 'uprobe:bin/prog:f { printf(\"hit\\n\"); exit(); }'")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("hit\n"), "\(run.stdout)")
+  }
+}
+
+/// `command` under /bin/sh with `$SCRY` naming the binary under test.
+func shell(_ command: String) -> Run {
+  Run.program("/bin/sh", ["-c", command], environment: ["SCRY": scryBinary()])
+}
