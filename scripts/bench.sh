@@ -101,7 +101,9 @@ under() {
     c1=$c
   done
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
-  grep -i 'lost' "$out" | sed "s/^/  $tracer: /" >&2 || true
+  # One line for the run however many times the tracer reported losses (bpftrace reports each batch).
+  grep -i 'lost [0-9]* events' "$out" | awk -v t="$tracer" '{ for (i = 1; i < NF; i++) if (tolower($i) == "lost") n += $(i + 1) }
+    END { if (NR) printf "  %s: lost %d events in one run\n", t, n }' >&2 || true
   echo "$w $((c1 - c0))"
 }
 
@@ -159,6 +161,7 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
   else
     echo "  workload $mode, $n events, alone $alone ns/event"
   fi
+  # Each column is its own median over rounds; total is the median of the rounds' added + cpu.
   printf '  %-10s %14s %17s %14s\n' tracer 'added ns/ev' 'tracer cpu ns/ev' 'total ns/ev'
   declare -A tot=()
   for t in "${tracers[@]}"; do
@@ -178,19 +181,21 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
   line="  total scry/bpftrace $sb"
   if [ -n "$scry_base" ]; then
     ss=$(ratio "${tot[scry]}" "${tot[scry-base]}")
-    line+="; scry/scry-base $ss"
+    # Both ran in every round, next to each other: the median of the rounds' own ratios shrugs off a noisy round.
+    pr=$(paste "$work/scry.total" "$work/scry-base.total" | awk '$2 > 0 { print $1 / $2 }' | median)
+    line+="; scry/scry-base $ss (median of the rounds' ratios ${pr:-n/a})"
   fi
   echo "$line"
-  summary+=("$(printf '%-8s %-6s %-9s %s' "$sb" "${ss:-}" "$mode" "$script")")
+  summary+=("$(printf '%-8s %-6s %-11s %s' "$sb" "${ss:-}" "$mode" "$script")")
   unset tot
 done
 
 echo
 if [ -n "$scry_base" ]; then
   echo "summary: total ns/event ratios (medians over $rounds rounds)"
-  printf '%-8s %-6s %-9s %s\n' s/bpft s/base mode script
+  printf '%-8s %-6s %-11s %s\n' s/bpft s/base mode script
 else
   echo "summary: total ns/event, scry/bpftrace (medians over $rounds rounds)"
-  printf '%-8s %-6s %-9s %s\n' s/bpft '' mode script
+  printf '%-8s %-6s %-11s %s\n' s/bpft '' mode script
 fi
 printf '%s\n' "${summary[@]}"
