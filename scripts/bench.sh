@@ -68,7 +68,7 @@ cpu_ns() {
 }
 
 # under TRACER SCRIPT -> "WORKLOAD_NS_PER_EVENT TRACER_CPU_NS" for this run, or status 1 and the tracer's error in
-# $work/skip.TRACER when it cannot run the script. Lost lines go to stderr.
+# $work/skip.TRACER when it cannot run the script. What it lost goes to $work/lost, printed after the case.
 under() {
   local tracer=$1 script=$2 out="$work/out" pid c0 c1 c w attached=0
   case $tracer in
@@ -103,7 +103,7 @@ under() {
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
   # One line for the run however many times the tracer reported losses (bpftrace reports each batch).
   grep -i 'lost [0-9]* events' "$out" | awk -v t="$tracer" '{ for (i = 1; i < NF; i++) if (tolower($i) == "lost") n += $(i + 1) }
-    END { if (NR) printf "  %s: lost %d events in one run\n", t, n }' >&2 || true
+    END { if (NR) printf "  %s: lost %d events in one run\n", t, n }' >>"$work/lost" || true
   echo "$w $((c1 - c0))"
 }
 
@@ -126,7 +126,7 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
   # BENCH_ONLY=REGEX runs only the cases it matches.
   if [ -n "${BENCH_ONLY:-}" ] && ! [[ $case =~ $BENCH_ONLY ]]; then continue; fi
   n=$(awk -v e="$events" -v s="$scale" 'BEGIN { printf "%d", e * s }')
-  : >"$work/alone"
+  : >"$work/alone"; : >"$work/lost"
   for t in "${tracers[@]}"; do
     for f in added cpu total aps cps; do : >"$work/$t.$f"; done
     rm -f "$work/skip.$t"
@@ -182,10 +182,11 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
   if [ -n "$scry_base" ]; then
     ss=$(ratio "${tot[scry]}" "${tot[scry-base]}")
     # Both ran in every round, next to each other: the median of the rounds' own ratios shrugs off a noisy round.
-    pr=$(paste "$work/scry.total" "$work/scry-base.total" | awk '$2 > 0 { print $1 / $2 }' | median)
+    pr=$(paste "$work/scry.total" "$work/scry-base.total" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | median)
     line+="; scry/scry-base $ss (median of the rounds' ratios ${pr:-n/a})"
   fi
   echo "$line"
+  cat "$work/lost"
   summary+=("$(printf '%-8s %-6s %-11s %s' "$sb" "${ss:-}" "$mode" "$script")")
   unset tot
 done
