@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Cost a tracer adds to each traced event, Scry against bpftrace, measured in the same run
-# with the workload of ../shared/bench (or $BENCH_DIR): the workload pinned to CPU 0, the tracer to CPU 1,
-# alternating rounds, medians. Prints one line per (script, tracer) and the ratios.
+# Total cost per event of a tracer, Scry against bpftrace (and optionally against a second Scry binary), measured
+# in the same run with the workload of ../shared/bench (or $BENCH_DIR), the method of ../shared/bench/total-cost.sh:
+#   added  = ns/event of the workload under the tracer minus alone (what the traced task pays);
+#   cpu    = on-CPU ns of all the tracer's threads (/proc/PID/task/*/schedstat, first field) from just before the
+#            workload until the tracer has drained what the workload made, divided by the events;
+#   total  = added + cpu.
+# The workload is pinned to CPU 0, the tracer to CPU 1. Within each round the order of alone, scry, scry-base and
+# bpftrace rotates, so drift hits all of them alike; figures are medians over rounds.
 # usage: scripts/bench.sh [ROUNDS] [EVENTS]      (run as root, after `make build`)
-#        BENCH_ONLY=uprobe scripts/bench.sh     (only the cases matching a regex; SCRY_BIN picks the binary,
-#                                                SCRY_FLAGS adds options, e.g. --no-bpf for the perf-only path)
+#        BENCH_ONLY=uprobe scripts/bench.sh     (only the cases matching a regex)
+#        SCRY_BIN=...        the Scry binary to measure (default .build/release/scry)
+#        SCRY_BASE_BIN=...   also run each case under this binary, labelled scry-base, and print scry/scry-base
+#        SCRY_FLAGS=...      options for both Scry binaries, e.g. --no-bpf for the perf-only path
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -15,54 +22,181 @@ trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/workload" "$bench_dir/workload.c"
 # The open-heavy loop for strings behind pointers.
 cc -O2 -o "$work/openloop" Tests/Fixtures/pointer_target.c
+# N page faults: read one byte of each page of a fresh anonymous mapping (each maps the zero page, allocates nothing).
+cat >"$work/faultloop.c" <<'EOF'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  long n = atol(argv[1]), page = sysconf(_SC_PAGESIZE), chunk = 4096, done = 0; volatile char sink; struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  while (done < n) {
+    long k = n - done < chunk ? n - done : chunk;
+    char *p = mmap(0, k * page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) { perror("mmap"); return 1; }
+    madvise(p, k * page, MADV_NOHUGEPAGE);
+    for (long i = 0; i < k; i++) sink = p[i * page];
+    munmap(p, k * page); done += k;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  printf("ns_per_event=%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n); }
+EOF
+cc -O2 -o "$work/faultloop" "$work/faultloop.c"
 scry=${SCRY_BIN:-$PWD/.build/release/scry}
+scry_base=${SCRY_BASE_BIN:-}
+tracers=(scry)
+[ -n "$scry_base" ] && tracers+=(scry-base)
+tracers+=(bpftrace)
+profile_hz=999
 
-# ns per event of `workload $mode $events 0`, optionally under a tracer started first.
+# ns per event of the workload of $mode making $n events, pinned to CPU 0.
 run_workload() {
-  if [ "$mode" = openloop ]; then
-    taskset -c 0 "$work/openloop" loop "$events"
-  else
-    taskset -c 0 "$work/workload" "$mode" "$events" 0
-  fi | sed -n 's/.*ns_per_event=\([0-9.]*\).*/\1/p'
+  case $mode in
+    openloop) taskset -c 0 "$work/openloop" loop "$n" ;;
+    faultloop) taskset -c 0 "$work/faultloop" "$n" ;;
+    *) taskset -c 0 "$work/workload" "$mode" "$n" 0 ;;
+  esac | sed -n 's/.*ns_per_event=\([0-9.]*\).*/\1/p'
 }
 
-under() { # under TRACER SCRIPT -> ns per event, and the tracer's lost line on stderr
-  local tracer=$1 script=$2 out="$work/out.$$" pid
-  if [ "$tracer" = scry ]; then
+# On-CPU ns of every thread of PID, summed (a thread that exits meanwhile is lost, so tracers are read while running).
+cpu_ns() {
+  local s=0 t f
+  for f in /proc/"$1"/task/*/schedstat; do read -r t _ <"$f" 2>/dev/null && s=$((s + t)); done
+  echo "$s"
+}
+
+# under TRACER SCRIPT -> "WORKLOAD_NS_PER_EVENT TRACER_CPU_NS" for this run, or status 1 and the tracer's error in
+# $work/skip.TRACER when it cannot run the script. What it lost goes to $work/lost, printed after the case.
+under() {
+  local tracer=$1 script=$2 out="$work/out" pid c0 c1 c w attached=0
+  case $tracer in
     # shellcheck disable=SC2086 # SCRY_FLAGS is a list of options
-    taskset -c 1 "$scry" ${SCRY_FLAGS:-} -e "$script" >"$out" 2>&1 &
-  else
-    taskset -c 1 bash -c 'ulimit -l unlimited 2>/dev/null; exec bpftrace -e "$0"' "$script" >"$out" 2>&1 &
-  fi
+    scry) taskset -c 1 "$scry" ${SCRY_FLAGS:-} -e "$script" >"$out" 2>&1 & ;;
+    # shellcheck disable=SC2086
+    scry-base) taskset -c 1 "$scry_base" ${SCRY_FLAGS:-} -e "$script" >"$out" 2>&1 & ;;
+    # taskset and bash both exec, so $! is bpftrace's own pid.
+    bpftrace) taskset -c 1 bash -c 'ulimit -l unlimited 2>/dev/null; exec bpftrace -e "$0"' "$script" >"$out" 2>&1 & ;;
+  esac
   pid=$!
-  # Wait until the tracer has attached.
-  for _ in $(seq 100); do grep -q 'Attaching' "$out" 2>/dev/null && break; sleep 0.1; done
+  # Wait until the tracer has attached (or has given up).
+  for _ in $(seq 300); do
+    if grep -q 'Attaching' "$out" 2>/dev/null; then attached=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ $attached = 0 ]; then
+    kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    grep -v '^ *$' "$out" | head -3 >"$work/skip.$tracer"; return 1
+  fi
   sleep 0.5
-  run_workload
+  c0=$(cpu_ns "$pid")
+  w=$(run_workload)
+  # Until the tracer has drained the workload's events: its CPU time grows by less than 1 ms in 50 ms (at most 20 s).
+  c1=$(cpu_ns "$pid")
+  for _ in $(seq 400); do
+    sleep 0.05; c=$(cpu_ns "$pid")
+    [ $((c - c1)) -lt 1000000 ] && { c1=$c; break; }
+    c1=$c
+  done
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
-  grep -i 'lost' "$out" >&2 || true
+  # One line for the run however many times the tracer reported losses (bpftrace reports each batch).
+  grep -i 'lost [0-9]* events' "$out" | awk -v t="$tracer" '{ for (i = 1; i < NF; i++) if (tolower($i) == "lost") n += $(i + 1) }
+    END { if (NR) printf "  %s: lost %d events in one run\n", t, n }' >>"$work/lost" || true
+  echo "$w $((c1 - c0))"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# Each case is MODE|SCRIPT: the workload mode that fires the script's probe.
-for case in 'syscall|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
-            'syscall|tracepoint:syscalls:sys_enter_getppid { printf("%d\n", pid); }' \
-            'syscall|tracepoint:syscalls:sys_enter_getppid { @c = count(); }' \
-            "uprobe_nop5|uprobe:$work/workload:probe_target_nop5 { @c = count(); }" \
-            "uprobe_nop5|uprobe:$work/workload:probe_target_nop5 { @[tid] = count(); }" \
-            'openloop|tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }'; do
-  mode=${case%%|*} script=${case#*|}
+summary=()
+# Each case is MODE|SCALE|SCRIPT: the workload mode that fires the script's probe and the events it makes, as a
+# multiple of EVENTS (an int3 uprobe hit costs microseconds; a loop iteration of the profile case under 1 ns).
+for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
+            'syscall|1|tracepoint:syscalls:sys_enter_getppid { printf("%d\n", pid); }' \
+            'syscall|1|tracepoint:syscalls:sys_enter_getppid { @c = count(); }' \
+            "uprobe_nop5|1|uprobe:$work/workload:probe_target_nop5 { @c = count(); }" \
+            "uprobe_nop5|1|uprobe:$work/workload:probe_target_nop5 { @[tid] = count(); }" \
+            'openloop|1|tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }' \
+            "uprobe|0.05|uprobe:$work/workload:probe_target { @[arg0 % 8] = count(); }" \
+            'faultloop|0.5|software:page-faults:1 { @[comm] = count(); }' \
+            "loop|500|profile:hz:$profile_hz { @[comm] = count(); }"; do
+  mode=${case%%|*} rest=${case#*|}
+  scale=${rest%%|*} script=${rest#*|}
   # BENCH_ONLY=REGEX runs only the cases it matches.
   if [ -n "${BENCH_ONLY:-}" ] && ! [[ $case =~ $BENCH_ONLY ]]; then continue; fi
-  : >"$work/alone"; : >"$work/scry"; : >"$work/bpftrace"
-  for _ in $(seq "$rounds"); do
-    run_workload >>"$work/alone"
-    under scry "$script" >>"$work/scry"
-    under bpftrace "$script" >>"$work/bpftrace"
+  n=$(awk -v e="$events" -v s="$scale" 'BEGIN { printf "%d", e * s }')
+  : >"$work/alone"; : >"$work/lost"
+  for t in "${tracers[@]}"; do
+    for f in added cpu total aps cps; do : >"$work/$t.$f"; done
+    rm -f "$work/skip.$t"
   done
-  alone=$(median <"$work/alone"); s=$(median <"$work/scry"); b=$(median <"$work/bpftrace")
-  echo "script: $script (workload $mode)"
-  awk -v a="$alone" -v s="$s" -v b="$b" 'BEGIN {
-    printf "  alone %.1f ns/event; scry +%.1f ns; bpftrace +%.1f ns; scry/bpftrace %.3f\n", a, s-a, b-a, (s-a)/(b-a) }'
+  for r in $(seq 0 $((rounds - 1))); do
+    # Rotate the order each round; each traced run is set against the alone run of its own round.
+    order=(alone "${tracers[@]}")
+    k=$((r % ${#order[@]}))
+    declare -A got=()
+    for t in "${order[@]:k}" "${order[@]:0:k}"; do
+      if [ "$t" = alone ]; then got[alone]=$(run_workload); echo "${got[alone]}" >>"$work/alone"; continue; fi
+      [ -e "$work/skip.$t" ] && continue
+      got[$t]=$(under "$t" "$script") || unset 'got[$t]'
+    done
+    for t in "${tracers[@]}"; do
+      [ -n "${got[$t]:-}" ] || continue
+      # added and cpu per event; for profile the events are the samples taken on the workload's CPU during the
+      # traced run, $profile_hz a second (an idle CPU is barely sampled), and the per-second figures are kept too.
+      read -r added cpu aps cps < <(awk -v a="${got[alone]}" -v g="${got[$t]}" -v n="$n" -v m="$mode" \
+        -v hz="$profile_hz" 'BEGIN { split(g, x, " "); w = x[1]; c = x[2]; secs = w * n / 1e9
+          ev = m == "loop" ? hz * secs : n
+          printf "%.3f %.3f %.3f %.3f\n", (w - a) * n / ev, c / ev, (w - a) * n / secs / 1e3, c / secs / 1e3 }')
+      echo "$added" >>"$work/$t.added"; echo "$cpu" >>"$work/$t.cpu"; echo "$aps" >>"$work/$t.aps"; echo "$cps" >>"$work/$t.cps"
+      awk -v a="$added" -v c="$cpu" 'BEGIN { print a + c }' >>"$work/$t.total"
+    done
+    unset got
+  done
+  alone=$(median <"$work/alone")
+  echo "script: $script"
+  if [ "$mode" = loop ]; then
+    echo "  workload $mode, $n iterations, alone $alone ns each; events are its CPU's samples, $profile_hz/s"
+  else
+    echo "  workload $mode, $n events, alone $alone ns/event"
+  fi
+  # Each column is its own median over rounds; total is the median of the rounds' added + cpu.
+  printf '  %-10s %14s %17s %14s\n' tracer 'added ns/ev' 'tracer cpu ns/ev' 'total ns/ev'
+  declare -A tot=()
+  for t in "${tracers[@]}"; do
+    if [ -e "$work/skip.$t" ]; then
+      printf '  %-10s skipped: %s cannot run this script here: %s\n' "$t" "$t" "$(tr '\n' ' ' <"$work/skip.$t")"
+      tot[$t]=; continue
+    fi
+    a=$(median <"$work/$t.added"); c=$(median <"$work/$t.cpu"); tot[$t]=$(median <"$work/$t.total")
+    printf '  %-10s %14.1f %17.1f %14.1f\n' "$t" "$a" "$c" "${tot[$t]}"
+    if [ "$mode" = loop ]; then
+      awk -v a="$(median <"$work/$t.aps")" -v c="$(median <"$work/$t.cps")" 'BEGIN {
+        printf "  %-10s per second: task +%.0f us, tracer cpu %.0f us, total %.0f us\n", "", a, c, a + c }'
+    fi
+  done
+  ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (x == "" || y == "" || y + 0 == 0) print "n/a"; else printf "%.3f", x / y }'; }
+  sb=$(ratio "${tot[scry]}" "${tot[bpftrace]}")
+  line="  total scry/bpftrace $sb"
+  if [ -n "$scry_base" ]; then
+    ss=$(ratio "${tot[scry]}" "${tot[scry-base]}")
+    # Both ran in every round, next to each other: the median of the rounds' own ratios shrugs off a noisy round.
+    pr=$(paste "$work/scry.total" "$work/scry-base.total" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | median)
+    line+="; scry/scry-base $ss (median of the rounds' ratios ${pr:-n/a})"
+  fi
+  echo "$line"
+  cat "$work/lost"
+  summary+=("$(printf '%-8s %-6s %-11s %s' "$sb" "${ss:-}" "$mode" "$script")")
+  unset tot
 done
+
+echo
+if [ -n "$scry_base" ]; then
+  echo "summary: total ns/event ratios (medians over $rounds rounds)"
+  printf '%-8s %-6s %-11s %s\n' s/bpft s/base mode script
+else
+  echo "summary: total ns/event, scry/bpftrace (medians over $rounds rounds)"
+  printf '%-8s %-6s %-11s %s\n' s/bpft '' mode script
+fi
+printf '%s\n' "${summary[@]}"
