@@ -114,7 +114,7 @@ struct ScryCommand: ParsableCommand {
   }
 
   func run() throws {
-    _ = try preflight()
+    let limits = try preflight()
     if l {
       let listed = ProbeListing.list(pattern: arguments.first ?? e ?? "*", verbose: v)
       throw ExitCode(listed ? 0 : 1)
@@ -127,7 +127,8 @@ struct ScryCommand: ParsableCommand {
     let catalog = TraceFSCatalog(targetPid: p)
     let checked = LargeStack.run {
       Frontend.compile(
-        source, catalog: catalog, positionals: positionals, options: CheckOptions(allowsUnsafe: unsafe),
+        source, catalog: catalog, positionals: positionals,
+        options: CheckOptions(allowsUnsafe: unsafe, stringCapacity: limits.stringLength),
         requiresProbes: true)
     }
     let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)
@@ -148,6 +149,14 @@ struct ScryCommand: ParsableCommand {
       printError(renderer.render(Array(error.diagnostics.prefix(20)), in: source), newline: false)
       throw ExitCode(1)
     }
+    if plan.attachments.count > limits.maxProbes {
+      // bpftrace's words, so wrappers that look for them still find them.
+      printError(
+        "ERROR: Can't attach to \(plan.attachments.count) probes because it exceeds the current limit of \(limits.maxProbes) probes.\n"
+          + "You can increase the limit through the BPFTRACE_MAX_PROBES (or SCRY_MAX_PROBES) environment variable, "
+          + "but BE CAREFUL since a high number of probes attached can cause your system to crash.")
+      throw ExitCode(1)
+    }
     if dryRun { return }
     if self.plan {
       // Printed from the plan alone: nothing is attached, loaded or opened.
@@ -165,6 +174,7 @@ struct ScryCommand: ParsableCommand {
     options.ringPages = bufferPages
     options.allowsBPF = !noBPF
     options.printsStatistics = stats
+    options.maxMapEntries = limits.mapKeysMax
     let session: Session
     do {
       session = try Session(plan: plan, options: options)

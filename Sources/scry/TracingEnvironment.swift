@@ -6,8 +6,8 @@ import Glibc
 struct TracingEnvironment: Equatable {
   /// Bytes kept of a string read by `str()` (bpftrace's default 64, at most 200).
   var stringLength = 64
-  /// Keys a map may hold.
-  var mapKeysMax = 4096
+  /// Keys a map may hold: Scry's own bound is wider than bpftrace's 4096 unless the variable is set.
+  var mapKeysMax = 1 << 20
   /// Bytes `cat()` reads from a file.
   var catBytesMax = 10 * 1024
   /// Probes one program may attach.

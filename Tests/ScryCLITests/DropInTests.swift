@@ -42,6 +42,25 @@ import Testing
     #expect(run.stdout.contains("hello 1\n"), "\(run.stdout)")
   }
 
+  @Test func environmentLimitsTakeEffect() {
+    // STRLEN sizes str(): a longer parameter is cut to STRLEN - 1 bytes, as in bpftrace.
+    let short = Run.program(
+      scryBinary(), ["-e", "BEGIN { printf(\"[%s]\\n\", str($1, 100)); @s = str($1); exit(); }", "0123456789abcdef"],
+      environment: ["BPFTRACE_STRLEN": "8"])
+    #expect(short.status == 0, "\(short.stderr)")
+    #expect(short.stdout.contains("[0123456789abcdef]"), "\(short.stdout)")
+    let keys = Run.program(
+      scryBinary(), ["-e", "BEGIN { @[1] = 1; @[2] = 2; @[3] = 3; @[4] = 4; exit(); }"],
+      environment: ["SCRY_MAP_KEYS_MAX": "3"])
+    #expect(keys.stdout.hasSuffix("@[1]: 1\n@[2]: 2\n@[3]: 3\n"), "\(keys.stdout)")
+    guard kernelAvailable("probe limit") else { return }
+    let probes = Run.program(
+      scryBinary(), ["--dry-run", "-e", "tracepoint:syscalls:sys_enter_* { @[probe] = count(); }"],
+      environment: ["BPFTRACE_MAX_PROBES": "3"])
+    #expect(probes.status == 1)
+    #expect(probes.stderr.contains("exceeds the current limit of 3 probes"), "\(probes.stderr)")
+  }
+
   @Test func environmentLimitsAreValidated() {
     let ok = Run.program(scryBinary(), ["-e", "BEGIN { exit(); }"], environment: [
       "BPFTRACE_STRLEN": "128", "BPFTRACE_MAP_KEYS_MAX": "100", "BPFTRACE_CAT_BYTES_MAX": "10k",

@@ -255,10 +255,10 @@ extension Checker {
     if case .positional(let n) = args[0].kind, n >= 1, args.count == 1 {
       checkExpression(args[0])
       let text = PositionalParameter.text(n, in: result.positionals) ?? ""
-      return .string(capacity: max(text.utf8.count + 1, ScryType.defaultStringCapacity))
+      return .string(capacity: max(text.utf8.count + 1, options.stringCapacity))
     }
     let type = checkExpression(args[0])
-    var capacity = ScryType.defaultStringCapacity
+    var capacity = options.stringCapacity
     if args.count == 2 {
       let lengthType = checkExpression(args[1])
       if case .integer(let n) = args[1].kind {

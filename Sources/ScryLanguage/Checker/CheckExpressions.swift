@@ -25,7 +25,7 @@ extension Checker {
       }
       // A parameter that is not a number is a string; one not given is 0 (and "" to str()).
       if let text = PositionalParameter.text(n, in: result.positionals), PositionalParameter.integer(text) == nil {
-        return .string(capacity: max(text.utf8.count + 1, ScryType.defaultStringCapacity))
+        return .string(capacity: max(text.utf8.count + 1, options.stringCapacity))
       }
       return .int64
     case .positionalCount:

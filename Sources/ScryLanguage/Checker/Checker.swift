@@ -2,7 +2,12 @@
 public struct CheckOptions: Sendable {
   /// `--unsafe`: allows `system()` and other functions with side effects outside Scry.
   public var allowsUnsafe: Bool
-  public init(allowsUnsafe: Bool = false) { self.allowsUnsafe = allowsUnsafe }
+  /// Bytes of a string `str()` reads, its NUL included (bpftrace's `BPFTRACE_STRLEN`, 64 by default).
+  public var stringCapacity: Int
+  public init(allowsUnsafe: Bool = false, stringCapacity: Int = ScryType.defaultStringCapacity) {
+    self.allowsUnsafe = allowsUnsafe
+    self.stringCapacity = stringCapacity
+  }
 }
 
 /// Settles every type and name in a parsed program and reports every error it can find.
@@ -476,7 +481,7 @@ public struct Checker {
       let pointee = IntegerType(name: name.name).map(ScryType.integer) ?? .none
       return .pointer(pointee)
     }
-    if name.name == "string" { return .string(capacity: name.arrayCount.map { $0 } ?? ScryType.defaultStringCapacity) }
+    if name.name == "string" { return .string(capacity: name.arrayCount.map { $0 } ?? options.stringCapacity) }
     if name.name == "bool" { return .boolean }
     if let integer = IntegerType(name: name.name) {
       if let count = name.arrayCount {
