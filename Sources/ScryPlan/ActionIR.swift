@@ -97,6 +97,8 @@ public indirect enum IntExpr: Sendable, Equatable {
   case variableUpdate(offset: Int, operation: UpdateOperation, operand: IntExpr?, returnsOld: Bool)
   case mapHasKey(map: Int, key: [BytesExpr])
   case mapLength(map: Int)
+  /// The integer's low `bits` bits in reverse byte order (`bswap`).
+  case byteSwap(IntExpr, bits: Int)
 }
 
 /// A byte-valued expression; `type` fixes its layout (`type.byteSize` bytes).
@@ -127,6 +129,13 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case digits(IntExpr, isSigned: Bool, type: ScryType)
   case strftime(format: [UInt8], nanoseconds: IntExpr)
   case mapRead(map: Int, key: [BytesExpr], type: ScryType)
+  /// `ntop`: an address family (AF_INET or AF_INET6; nil: by the address's size) and the address,
+  /// whose first 4 or 16 bytes are the address in network order.
+  case inetAddress(family: IntExpr?, address: BytesExpr)
+  /// `strerror(errno)`: the C library's text for an error number.
+  case errorText(IntExpr, type: ScryType)
+  /// The name of the event task's user (`username`).
+  case username(type: ScryType)
 
   /// The layout of the value.
   public var type: ScryType {
@@ -135,11 +144,12 @@ public indirect enum BytesExpr: Sendable, Equatable {
       .recordDataLocationString(_, let type), .recordBuffer(_, _, let type), .capturedString(_, _, _, let type),
       .variable(_, let type), .fromInt(_, let type), .tuple(_, let type), .slice(_, _, let type),
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),
-      .mapRead(_, _, let type):
+      .mapRead(_, _, let type), .errorText(_, let type), .username(let type):
       return type
     case .comm: return .comm
     // Formatted when the event runs, into a string of bpftrace's default size.
     case .strftime: return .defaultString
+    case .inetAddress: return .inetAddress
     }
   }
 }

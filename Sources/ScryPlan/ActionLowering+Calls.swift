@@ -33,8 +33,8 @@ extension ActionLowering {
     case .join:
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
-      .strcontains, .sizeof, .buf, .ntop, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr, .kptr, .reg,
-      .cgroupPath, .macaddr:
+      .strcontains, .strerror, .sizeof, .buf, .ntop, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
+      .kptr, .reg, .cgroupPath, .macaddr:
       return nil
     }
   }
@@ -93,7 +93,10 @@ extension ActionLowering {
         return .constant(0)
       }
       return .constant(address)
-    case .uaddr, .ntop, .kstack, .ustack, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime:
+    case .bswap:
+      guard case .integer(let t) = program.type(of: e) else { return unsupportedInt(e.span, "bswap() of a non-integer") }
+      return .byteSwap(int(args[0]), bits: t.bits)
+    case .uaddr, .ntop, .kstack, .ustack, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror:
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
       // The checker accepts these only as statements.
@@ -111,9 +114,25 @@ extension ActionLowering {
     case .strftime:
       guard case .string(let format) = args[0].kind else { return nil }
       return .strftime(format: format, nanoseconds: int(args[1]))
+    case .strerror:
+      return .errorText(int(args[0]), type: type)
+    case .ntop:
+      return ntop(args)
     default:
       return nil
     }
+  }
+
+  private mutating func ntop(_ args: [Expr]) -> BytesExpr {
+    let address = args[args.count - 1]
+    let family = args.count == 2 ? int(args[0]) : nil
+    if case .integer = program.type(of: address) {
+      return .inetAddress(family: family, address: .fromInt(int(address), type: .uint64))
+    }
+    if case .pointer = program.type(of: address) {
+      return .inetAddress(family: family, address: .fromInt(int(address), type: .uint64))
+    }
+    return .inetAddress(family: family, address: bytes(address, as: nil))
   }
 
   private mutating func str(_ args: [Expr], _ e: Expr, type: ScryType) -> BytesExpr? {

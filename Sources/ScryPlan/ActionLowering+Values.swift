@@ -132,7 +132,9 @@ extension ActionLowering {
     case .retval, .arg, .stackArg:
       // Registers reach actions as fetch arguments of the dynamic probe; anything else has none.
       return unsupportedInt(span, "'\(builtin.name)' can be read only in uprobes and uretprobes here")
-    case .comm, .probe, .args, .kstack, .ustack, .curtask, .username, .jiffies:
+    case .comm, .probe, .args, .username:
+      return unsupportedInt(span, "'\(builtin.name)' is not a number")
+    case .kstack, .ustack, .curtask, .jiffies:
       return unsupportedInt(span, "'\(builtin.name)' cannot be evaluated by this build yet")
     }
   }
@@ -164,7 +166,7 @@ extension ActionLowering {
   /// A value of any type as bytes: integers become 8-byte slots.
   mutating func value(_ e: Expr) -> BytesExpr {
     let type = program.type(of: e)
-    if Self.isIntLike(type) && program.function(of: e) != .strftime { return .fromInt(int(e), type: type) }
+    if Self.isIntLike(type) { return .fromInt(int(e), type: type) }
     return bytes(e, as: nil)
   }
 
@@ -178,7 +180,7 @@ extension ActionLowering {
 
   mutating func naturalBytes(_ e: Expr) -> BytesExpr {
     let type = program.type(of: e)
-    if Self.isIntLike(type) && program.function(of: e) != .strftime { return .fromInt(int(e), type: type) }
+    if Self.isIntLike(type) { return .fromInt(int(e), type: type) }
     if let captured = fetchedBytes(e, type: type) { return captured }
     switch e.kind {
     case .string(let text):
@@ -232,6 +234,7 @@ extension ActionLowering {
     switch program.resolutions[e.id] {
     case .builtin(.comm)?: return .comm
     case .builtin(.probe)?: return .probeName(type: type)
+    case .builtin(.username)?: return .username(type: type)
     case .variable(let slot)?: return .variable(offset: variableOffsets[slot], type: program.variableTypes[slot])
     case .map(let name)?:
       guard let map = mapIndices[name], let info = program.map(named: name) else { return nil }

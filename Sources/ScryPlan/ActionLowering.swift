@@ -176,7 +176,7 @@ struct ActionLowering {
 
   static func isIntLike(_ type: ScryType) -> Bool {
     switch type {
-    case .integer, .boolean, .pointer, .symbol, .timestamp: return true
+    case .integer, .boolean, .pointer, .symbol: return true
     default: return false
     }
   }

@@ -97,6 +97,7 @@ public struct IRPrinter {
       return update("var+\(offset)", operation, operand, returnsOld)
     case .mapHasKey(let map, let key): return "(has_key " + element(map, key) + ")"
     case .mapLength(let map): return "(len " + mapName(map) + ")"
+    case .byteSwap(let value, let bits): return "(bswap\(bits) " + int(value) + ")"
     }
   }
 
@@ -119,6 +120,9 @@ public struct IRPrinter {
     case .digits(let value, _, _): return "(digits " + int(value) + ")"
     case .strftime(_, let ns): return "(strftime " + int(ns) + ")"
     case .mapRead(let map, let key, _): return element(map, key)
+    case .inetAddress(let family, let address): return "(ntop " + (family.map { int($0) + " " } ?? "") + bytes(address) + ")"
+    case .errorText(let value, _): return "(strerror " + int(value) + ")"
+    case .username: return "username"
     }
   }
 

@@ -25,6 +25,11 @@ import Testing
     // delete() of keyless count and avg keeps them at 0; print() applies top and div to avg maps.
     #"BEGIN { @x = 5; delete(@x); @s = sum(3); delete(@s); @a = avg(4); delete(@a); @ = count(); delete(@); exit(); }"#,
     #"BEGIN { @a[1] = avg(10); @a[2] = avg(30); @a[3] = avg(20); print(@a, 2, 10); @m[1] = max(100); @m[2] = max(300); print(@m, 1, 10); clear(@a); clear(@m); exit(); }"#,
+    // Library functions: bswap, ntop, strerror, username, strftime as a value.
+    #"BEGIN { printf("%x %x %x\n", bswap((uint32)0x12345678), bswap((uint16)0x1234), bswap(0x1122334455667788)); exit(); }"#,
+    #"BEGIN { printf("%s|%s\n", ntop(0x0100007f), ntop(2, 0x0100007f)); @[ntop(0x0100007f)] = count(); exit(); }"#,
+    #"BEGIN { printf("%s\n", strerror(2)); @e = strerror(13); printf("%s\n", username); @u[username] = count(); exit(); }"#,
+    #"BEGIN { @t = strftime("%Y", 0); @tt = (1, strftime("%Y", 0)); exit(); }"#,
     // Control flow, variables, operators.
     #"BEGIN { $x = 10; $y = $x * 3 - 4 / 2 + (7 % 4) << 1; @r = $y; @b = (5 & 3) | (8 ^ 2); @t = $x > 5 ? 100 : 200; @n = !0; @neg = -$x; unroll(3) { @u++; } if ($x == 10) { @eq = 1; } else { @eq = 2; } exit(); }"#,
     #"BEGIN { @m[1] = 10; @m[2] = 20; $i = 0; while ($i < 5) { $i++; if ($i == 2) { continue; } if ($i == 4) { break; } @w[$i] = $i; } exit(); }"#,

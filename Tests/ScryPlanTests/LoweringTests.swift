@@ -95,7 +95,7 @@ import ScryLanguage
     ("profile:hz:99 { @[kstack] = count(); }", "kstack"),
     ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "memory can be read only"),
     ("uprobe:/bin/app:target { @x = curtask; }", "curtask"),
-    ("tracepoint:sched:sched_switch { @[ntop(1)] = count(); }", "cannot be evaluated"),
+    ("tracepoint:sched:sched_switch { @x = jiffies; }", "cannot be evaluated"),
   ])
   func whatTheRuntimeCannotEvaluateIsRefusedWithItsSpan(source: String, words: String) throws {
     let diagnostics = try refusal(source)

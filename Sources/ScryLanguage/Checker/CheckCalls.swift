@@ -22,9 +22,10 @@ extension Checker {
       return .none
     case .delete, .clear, .zero, .len, .hasKey:
       return checkMapCall(site)
-    case .str, .strncmp, .strcontains, .strftime, .buf:
+    case .str, .strncmp, .strcontains, .strftime, .strerror, .buf:
       return checkStringCall(site)
-    case .sizeof, .ksym, .usym, .kaddr, .uaddr, .ntop, .kstack, .ustack, .uptr, .kptr, .reg, .cgroupPath, .macaddr:
+    case .sizeof, .ksym, .usym, .kaddr, .uaddr, .ntop, .bswap, .kstack, .ustack, .uptr, .kptr, .reg, .cgroupPath,
+      .macaddr:
       return checkValueCall(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
       return .none  // reported above
@@ -242,9 +243,13 @@ extension Checker {
       }
       return .int64
     case .strftime:
+      // Formatted when the event runs, into a string of bpftrace's default size.
       requireStringLiteral(args[0], "strftime's format")
       checkInteger(args[1], checkExpression(args[1]), "strftime's time")
-      return .timestamp
+      return .defaultString
+    case .strerror:
+      checkInteger(args[0], checkExpression(args[0]), "strerror()'s errno")
+      return .defaultString
     default:
       preconditionFailure("\(site.function) is not a string function")
     }
@@ -309,8 +314,12 @@ extension Checker {
       requireStringLiteral(args[0], "uaddr's symbol")
       return .uint64
     case .ntop:
-      for arg in args { checkExpression(arg) }
-      return .inetAddress
+      return checkNtop(args)
+    case .bswap:
+      let t = checkExpression(args[0])
+      checkInteger(args[0], t, "bswap()'s operand")
+      if case .integer = t { return t }
+      return .uint64
     case .kstack, .ustack:
       return checkStack(site)
     case .uptr, .kptr:
@@ -321,6 +330,24 @@ extension Checker {
       return .none
     default:
       preconditionFailure("\(site.function) is not a value function")
+    }
+  }
+
+  /// `ntop(addr)` or `ntop(family, addr)`: an integer is an IPv4 address; 4 or 16 bytes are IPv4 or IPv6.
+  private mutating func checkNtop(_ args: [Expr]) -> ScryType {
+    if args.count == 2 { checkInteger(args[0], checkExpression(args[0]), "ntop()'s address family") }
+    let address = args[args.count - 1]
+    let type = checkExpression(address)
+    switch type {
+    case .none: return .none
+    case .integer, .pointer: return .inetAddress
+    case .string(let n) where n == 4 || n == 16: return .inetAddress
+    case .array(let element, let count) where element.byteSize * count == 4 || element.byteSize * count == 16:
+      return .inetAddress
+    case .buffer(let n) where n == 4 || n == 16: return .inetAddress
+    default:
+      error(address.span, "ntop() takes an integer (IPv4) or 4 or 16 bytes of address, not \(type)")
+      return .none
     }
   }
 

@@ -234,7 +234,7 @@ extension Checker {
     case .cpu: return .integer(.uint32)
     case .rand: return .integer(.uint32)
     case .comm: return .comm
-    case .username: return .comm
+    case .username: return .string(capacity: 32)
     case .probe: return .string(capacity: probeNameCapacity)
     case .function:
       guard only([.kprobe, .kretprobe, .uprobe, .uretprobe, .usdt, .profile], "kprobe, uprobe and profile") else { return .none }

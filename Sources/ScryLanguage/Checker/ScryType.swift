@@ -20,8 +20,6 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
   case buffer(capacity: Int)
   /// `ntop(addr)`: an IPv4 or IPv6 address.
   case inetAddress
-  /// `strftime(fmt, ns)`: a format and a time, printed at output.
-  case timestamp
   /// A `cgroup_path`/`username`-like string produced at print time is modelled as string;
   /// a pointer is an integer address that knows what it points to (`str()` reads it).
   case pointer(ScryType)
@@ -54,7 +52,7 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
   public var byteSize: Int {
     switch self {
     case .none: return 0
-    case .integer, .boolean, .pointer, .symbol, .timestamp: return 8
+    case .integer, .boolean, .pointer, .symbol: return 8
     case .string(let capacity): return capacity
     case .buffer(let capacity): return 8 + capacity
     case .tuple(let elements): return elements.reduce(0) { $0 + $1.byteSize }
@@ -78,7 +76,6 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
     case .stack(let isKernel, _): return isKernel ? "kstack" : "ustack"
     case .buffer(let capacity): return "buffer[\(capacity)]"
     case .inetAddress: return "inet"
-    case .timestamp: return "timestamp"
     case .pointer(let pointee): return "\(pointee) *"
     case .array(let element, let count): return "\(element)[\(count)]"
     case .record(let record): return "struct \(record.name)"

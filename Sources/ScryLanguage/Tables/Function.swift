@@ -9,7 +9,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   // Output and effects.
   case printf, time, cat, system, exit, signal, join
   // Values.
-  case strftime, str, strncmp, strcontains, sizeof, buf, ntop
+  case strftime, str, strncmp, strcontains, strerror, sizeof, buf, ntop, bswap
   case ksym, usym, kaddr, uaddr, kstack, ustack, uptr, kptr
   case reg, cgroupPath = "cgroup_path", macaddr
 
@@ -58,6 +58,8 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .sizeof: return "sizeof(type) or sizeof(expression)"
     case .buf: return "buf(address, length)"
     case .ntop: return "ntop([family, ]address)"
+    case .strerror: return "strerror(errno)"
+    case .bswap: return "bswap(integer)"
     case .ksym, .usym, .uptr, .kptr: return "\(name)(address)"
     case .kaddr, .uaddr: return "\(name)(\"symbol\")"
     case .kstack, .ustack: return "\(name)([mode, ][depth])"
@@ -98,6 +100,8 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .sizeof: return "size in bytes of a type or expression"
     case .buf: return "raw bytes at an address, printed hex-escaped"
     case .ntop: return "an IPv4 or IPv6 address as text"
+    case .strerror: return "the text of an errno value"
+    case .bswap: return "the integer with its bytes in reverse order"
     case .ksym: return "the kernel symbol at an address"
     case .usym: return "the user symbol at an address"
     case .kaddr: return "the address of a kernel symbol"

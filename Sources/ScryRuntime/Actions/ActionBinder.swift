@@ -94,6 +94,7 @@ struct ActionBinder {
       return VariableUpdateInt(offset: offset, operation: operation, operand: operand.map { int($0) }, returnsOld: returnsOld)
     case .mapHasKey(let map, let key): return MapHasKey(map: maps[map], key: self.key(key))
     case .mapLength(let map): return MapLength(map: maps[map])
+    case .byteSwap(let value, let bits): return ByteSwap(int(value), bits: bits)
     }
   }
 
@@ -118,6 +119,9 @@ struct ActionBinder {
     case .digits(let value, let isSigned, let type): return IntAsString(int(value), isSigned: isSigned, type: type)
     case .strftime(let format, let nanoseconds): return StrftimeValue(format: format, nanoseconds: int(nanoseconds))
     case .mapRead(let map, let key, let type): return MapReadBytes(map: maps[map], key: self.key(key), type: type)
+    case .inetAddress(let family, let address): return InetAddressValue(family: family.map { int($0) }, address: bytes(address))
+    case .errorText(let value, let type): return ErrorTextValue(int(value), type: type)
+    case .username(let type): return UsernameValue(type: type)
     }
   }
 

@@ -231,23 +231,58 @@ final class IntAsString: BytesNode {
 }
 
 /// `strftime(fmt, ns)`: formats a time (nanoseconds since boot, as bpftrace) in local time.
+/// `strftime(fmt, ns)`: boot-relative nanoseconds formatted as local time. `%f` (microseconds,
+/// bpftrace's addition) is not the C library's, so the format is split around it once, here.
 final class StrftimeValue: BytesNode {
-  let format: [CChar]
+  /// The format's pieces between `%f`s, each NUL-terminated for strftime(3).
+  let pieces: [[CChar]]
   let nanoseconds: IntNode
   init(format: [UInt8], nanoseconds: IntNode) {
-    self.format = format.map { CChar(bitPattern: $0) } + [0]
+    var pieces: [[CChar]] = [[]]
+    var i = 0
+    while i < format.count {
+      if format[i] == UInt8(ascii: "%"), i + 1 < format.count {
+        if format[i + 1] == UInt8(ascii: "f") {
+          pieces.append([])
+          i += 2
+          continue
+        }
+        // `%%` and every other conversion pass through whole, so `%%f` stays literal.
+        pieces[pieces.count - 1] += [CChar(bitPattern: format[i]), CChar(bitPattern: format[i + 1])]
+        i += 2
+        continue
+      }
+      pieces[pieces.count - 1].append(CChar(bitPattern: format[i]))
+      i += 1
+    }
+    self.pieces = pieces.map { $0 + [0] }
     self.nanoseconds = nanoseconds
     super.init(type: .defaultString)
   }
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
     // bpftrace's strftime takes boot-relative nanoseconds and adds the boot time.
     let bootOffset = Clock.realtimeNanoseconds() &- Clock.monotonicNanoseconds()
-    var seconds = time_t((nanoseconds.eval(m) &+ bootOffset) / 1_000_000_000)
+    let wall = nanoseconds.eval(m) &+ bootOffset
+    var seconds = time_t(wall / 1_000_000_000)
     var parts = tm()
     localtime_r(&seconds, &parts)
-    let n = format.withUnsafeBufferPointer { f in
-      strftime(destination.assumingMemoryBound(to: CChar.self), byteSize, f.baseAddress!, &parts)
+    let out = destination.assumingMemoryBound(to: CChar.self)
+    var n = 0
+    for (index, piece) in pieces.enumerated() {
+      if index > 0 { n += Self.microseconds(wall, into: out + n, room: byteSize - 1 - n) }
+      n += piece.withUnsafeBufferPointer { strftime(out + n, byteSize - n, $0.baseAddress!, &parts) }
     }
     (destination + n).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - n)
+  }
+
+  /// Six digits of the microseconds within the second, as many as fit.
+  static func microseconds(_ wall: UInt64, into out: UnsafeMutablePointer<CChar>, room: Int) -> Int {
+    var value = (wall % 1_000_000_000) / 1000
+    let count = Swift.min(6, Swift.max(room, 0))
+    for i in stride(from: 5, through: 0, by: -1) {
+      if i < count { out[i] = CChar(48 + Int(value % 10)) }
+      value /= 10
+    }
+    return count
   }
 }

@@ -21,8 +21,8 @@ final class EventValue: IntNode {
     case .elapsed: return m.time &- m.startTime
     case .cpid: return UInt64(m.childPid)
     case .rand: return m.nextRandom()
-    case .uid: return UInt64(m.processTable?.credentials(of: m.tid).uid ?? getuid())
-    case .gid: return UInt64(m.processTable?.credentials(of: m.tid).gid ?? getgid())
+    case .uid: return UInt64(m.uid())
+    case .gid: return UInt64(m.gid())
     case .ip: return m.ip
     case .cgroup: return m.cgroup
     case .zero: return 0

@@ -85,6 +85,10 @@ public final class Machine {
     return ownComm
   }
 
+  /// The user and group of the event's task (Scry's own outside event probes).
+  func uid() -> UInt32 { processTable?.credentials(of: tid).uid ?? getuid() }
+  func gid() -> UInt32 { processTable?.credentials(of: tid).gid ?? getgid() }
+
   func nextRandom() -> UInt64 {
     randomState ^= randomState << 13
     randomState ^= randomState >> 7

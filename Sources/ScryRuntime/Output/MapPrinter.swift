@@ -110,7 +110,7 @@ public enum MapPrinter {
       let x = Int64(bitPattern: a.loadUnaligned(as: UInt64.self))
       let y = Int64(bitPattern: b.loadUnaligned(as: UInt64.self))
       return x < y ? -1 : (x > y ? 1 : 0)
-    case .integer, .boolean, .pointer, .symbol, .timestamp:
+    case .integer, .boolean, .pointer, .symbol:
       let x = a.loadUnaligned(as: UInt64.self)
       let y = b.loadUnaligned(as: UInt64.self)
       return x < y ? -1 : (x > y ? 1 : 0)

@@ -39,8 +39,8 @@ public enum ValueFormatter {
     case .pointer, .symbol:
       out.append("0x")
       appendHex(word(p), to: out)
-    case .timestamp:
-      out.appendUnsigned(word(p))
+    case .inetAddress:
+      appendInetAddress(p, to: out)
     case .string(let capacity):
       out.appendBytes(p.assumingMemoryBound(to: UInt8.self), stringLength(p, capacity: capacity))
     case .tuple(let elements):
@@ -73,8 +73,8 @@ public enum ValueFormatter {
           appendHex(UInt64(b), to: out)
         }
       }
-    case .none, .aggregate, .stack, .inetAddress, .record:
-      // Printed by their own formatters elsewhere (stacks, ntop, records); raw first word as a fallback.
+    case .none, .aggregate, .stack, .record:
+      // Printed by their own formatters elsewhere (stacks, records); the IR computes no such value.
       out.appendUnsigned(type.byteSize >= 8 ? word(p) : 0)
     }
   }
@@ -95,7 +95,7 @@ public enum ValueFormatter {
         offset += element.byteSize
       }
       out.appendByte(UInt8(ascii: "]"))
-    case .pointer, .symbol, .buffer:
+    case .pointer, .symbol, .buffer, .inetAddress:
       let text = OutputBuffer(capturing: ())
       appendText(p, type: type, to: text)
       out.appendByte(UInt8(ascii: "\""))
@@ -103,6 +103,17 @@ public enum ValueFormatter {
       out.appendByte(UInt8(ascii: "\""))
     default:
       appendText(p, type: type, to: out)
+    }
+  }
+
+  /// `ntop`'s value: the family in 8 bytes, then the address; printed by inet_ntop(3).
+  static func appendInetAddress(_ p: UnsafeRawPointer, to out: OutputBuffer) {
+    let family = Int32(truncatingIfNeeded: word(p))
+    var text = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+    withUnsafeMutableBytes(of: &text) { buffer in
+      let chars = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
+      guard inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, p + 8, chars, socklen_t(buffer.count)) != nil else { return }
+      out.appendBytes(UnsafeRawPointer(chars).assumingMemoryBound(to: UInt8.self), strlen(chars))
     }
   }
 
