@@ -166,6 +166,10 @@ import Testing
     #expect(run.status == 1)
     #expect(run.stderr.contains("no kprobe support"), "\(run.stderr)")
     #expect(run.stderr.contains("tracepoint:syscalls:sys_enter_openat"), "\(run.stderr)")
+    // --dry-run makes the same check, with the probe's location in the script.
+    let dry = scry("--dry-run", "-e", "BEGIN { } kretprobe:vfs_read { @ = count(); }")
+    #expect(dry.status == 1)
+    #expect(dry.stderr.contains("-e:1:11: error: kretprobe:vfs_read: this kernel has no kprobe support"), "\(dry.stderr)")
   }
 }
 

@@ -66,6 +66,14 @@ struct ProbeResolver {
         return []
       }
       let (symbol, offset) = splitOffset(function)
+      if let missing = catalog.missingSupport(for: kind) {
+        // Refused here, so --dry-run says it too: the run would fail at attach.
+        let name = symbol ?? function
+        diagnostics.append(
+          .error(spec.span, "\(spec.text(kind)): \(missing)",
+                 hint: similarTracepoint(to: name).map { "the tracepoint '\($0)' covers similar ground" }))
+        return []
+      }
       return [
         ResolvedProbe(
           kind: kind, target: .kernelFunction(symbol: symbol ?? function, offset: offset),
@@ -195,6 +203,18 @@ struct ProbeResolver {
         target: .tracepoint(category: match.category, name: match.name, record: catalog.record(category: match.category, name: match.name)),
         name: "tracepoint:\(match.category):\(match.name)", span: spec.span)
     }
+  }
+
+  /// A syscall tracepoint that covers what a kernel function does (`do_sys_openat2` → openat).
+  func similarTracepoint(to function: String) -> String? {
+    var name = function
+    for prefix in ["__x64_sys_", "__arm64_sys_", "ksys_", "do_sys_", "__se_sys_", "sys_"] where name.hasPrefix(prefix) {
+      name = String(name.dropFirst(prefix.count))
+      break
+    }
+    if name == "open" || name == "openat2" { name = "openat" }
+    guard !catalog.tracepoints(category: "syscalls", name: "sys_enter_" + name).isEmpty else { return nil }
+    return "tracepoint:syscalls:sys_enter_" + name
   }
 
   private mutating func resolvePerfEvent(_ spec: ProbeSpec, kind: ProbeKind) -> ResolvedProbe? {

@@ -90,6 +90,8 @@ public protocol ProbeCatalog: Sendable {
   func userAddress(binary: String, address: UInt64) -> UserFunctionLookup
   /// The address of a kernel symbol (`kaddr("vfs_read")`), or nil when the kernel does not name it.
   func kernelSymbolAddress(_ name: String) -> UInt64?
+  /// Why this machine cannot attach probes of `kind` (no kprobes in the kernel, say), or nil.
+  func missingSupport(for kind: ProbeKind) -> String?
 }
 
 /// What a catalog found for a uprobe spec: the binary's path and its matching functions, or why not.
@@ -116,6 +118,7 @@ extension ProbeCatalog {
     .failed(message: "cannot read '\(binary)': binaries are not available to this check", hint: nil)
   }
   public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
+  public func missingSupport(for kind: ProbeKind) -> String? { nil }
 }
 
 /// A catalog that knows no tracepoints: for scripts checked without access to tracefs.

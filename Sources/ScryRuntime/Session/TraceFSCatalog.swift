@@ -1,3 +1,4 @@
+import Glibc
 import ScryKernel
 import ScryLanguage
 
@@ -87,6 +88,16 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   }
 
   public func kernelSymbolAddress(_ name: String) -> UInt64? { KernelSymbols.address(of: name) }
+
+  public func missingSupport(for kind: ProbeKind) -> String? {
+    switch kind {
+    case .kprobe, .kretprobe:
+      guard let tracefs = fs(), access(tracefs.root + "/kprobe_events", F_OK) != 0 else { return nil }
+      return "this kernel has no kprobe support (no kprobe_events in tracefs; CONFIG_KPROBES is off)"
+    default:
+      return nil
+    }
+  }
 
   private func open(_ binary: String) -> Result<ELFFile, LookupFailure> {
     guard let path = SharedLibraries.resolve(binary, pid: targetPid) else {
