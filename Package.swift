@@ -30,9 +30,9 @@ let package = Package(
       ]
     ),
     .testTarget(name: "ScryLanguageTests", dependencies: ["ScryLanguage"], resources: [.copy("Scripts")]),
-    .testTarget(name: "ScryPlanTests", dependencies: ["ScryPlan"]),
+    .testTarget(name: "ScryPlanTests", dependencies: ["ScryLanguage", "ScryPlan"]),
     .testTarget(name: "ScryKernelTests", dependencies: ["ScryKernel"]),
-    .testTarget(name: "ScryRuntimeTests", dependencies: ["ScryRuntime"]),
+    .testTarget(name: "ScryRuntimeTests", dependencies: ["ScryLanguage", "ScryPlan", "ScryKernel", "ScryRuntime"]),
     .testTarget(name: "ScryCLITests", dependencies: ["scry"]),
   ],
   swiftLanguageModes: [.v6]

@@ -29,10 +29,16 @@ extension Checker {
     for (conversion, (type, arg)) in zip(conversions, zip(argumentTypes, args.dropFirst())) where type != .none {
       let verb = Character(Unicode.Scalar(conversion.verb))
       if conversion.verb == UInt8(ascii: "s") {
+        // As bpftrace 0.17: text-like values only; a number or an address is a type error.
         switch type {
-        case .record, .aggregate:
-          error(arg.span, "'%s' cannot print a value of type \(type)")
-        default: break  // bpftrace prints any value with %s
+        case .string, .symbol, .stack, .inetAddress, .buffer: break
+        case .pointer:
+          error(arg.span, "'%s' needs a string, but this argument is an address (\(type))",
+                hint: "read the string it points to with str(…), or print the address with '%p'")
+        case .integer, .boolean:
+          error(arg.span, "'%s' needs a string, but this argument is \(type)", hint: "print integers with '%d'")
+        default:
+          error(arg.span, "'%s' needs a string, but this argument is \(type)")
         }
       } else if conversion.verb == UInt8(ascii: "r") {
         if case .buffer = type {} else if !type.isString { error(arg.span, "'%r' prints a buffer from buf(), not \(type)") }
