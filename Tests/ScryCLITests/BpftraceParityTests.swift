@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 /// Scripts that use only BEGIN, END and interval must print byte for byte what bpftrace 0.17
@@ -48,6 +49,23 @@ import Testing
     let ours = scry("-e", script)
     #expect(ours.status == 0, "\(ours.stderr)")
     #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  @Test func jsonRecordsOfCatSystemAndTimeMatchBpftrace() throws {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let script = #"BEGIN { time("%Y\n"); cat("/proc/sys/kernel/ostype"); system("echo hi; echo there"); printf("x\n"); exit(); }"#
+    let reference = Run.program(bpftrace, ["--unsafe", "-f", "json", "-e", script])
+    let ours = scry("--unsafe", "-f", "json", "-e", script)
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  @Test func systemOutputGoesToTheOutputFile() {
+    let path = "/tmp/scry-system-\(getpid()).txt"
+    defer { unlink(path) }
+    let run = scry("--unsafe", "-o", path, "-e", #"BEGIN { printf("before\n"); system("echo from-system"); exit(); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.isEmpty, "\(run.stdout)")
+    #expect(Run.program("/bin/cat", [path]).stdout.hasPrefix("Attaching 1 probe...\nbefore\nfrom-system\n"))
   }
 
   @Test func jsonMatchesBpftrace() throws {

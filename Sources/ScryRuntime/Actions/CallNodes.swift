@@ -9,6 +9,8 @@ final class PrintfStatement: StmtNode {
   let scratch: Scratch
   let effect: FormattedEffect
   let text: OutputBuffer?
+  /// What `cat` and `system` print, gathered for a json record.
+  let record = OutputBuffer(capturing: ())
   init(printf: CompiledPrintf, arguments: TupleValue, effect: FormattedEffect) {
     self.printf = printf
     self.arguments = arguments
@@ -28,10 +30,8 @@ final class PrintfStatement: StmtNode {
     let line = text.capturedString
     switch effect {
     case .print: break
-    case .catFile: SideEffects.cat(path: line, to: m.output)
-    case .runCommand:
-      m.output.flush()
-      SideEffects.system(line)
+    case .catFile: m.output.record("cat", scratch: record) { SideEffects.cat(path: line, to: $0) }
+    case .runCommand: m.output.record("syscall", scratch: record) { SideEffects.system(line, to: $0) }
     }
     return .next
   }
@@ -86,6 +86,7 @@ final class ExitStatement: StmtNode {
 final class TimeStatement: StmtNode {
   let format: [CChar]
   init(format: [UInt8]) { self.format = format.map { CChar(bitPattern: $0) } + [0] }
+  let record = OutputBuffer(capturing: ())
   override func exec(_ m: Machine) -> Flow {
     var seconds = time(nil)
     var parts = tm()
@@ -95,7 +96,7 @@ final class TimeStatement: StmtNode {
       let n = format.withUnsafeBufferPointer {
         strftime(bytes.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count, $0.baseAddress!, &parts)
       }
-      m.output.appendText(UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
+      m.output.record("time", scratch: record) { $0.appendText(UnsafeRawBufferPointer(rebasing: bytes[0..<n])) }
     }
     return .next
   }
@@ -131,13 +132,29 @@ enum SideEffects {
     }
   }
 
-  static func system(_ command: String) {
+  /// Runs `command` with /bin/sh and copies what it prints into `output`, so it lands in order
+  /// with the rest and in the `-o` file, as bpftrace's popen does.
+  static func system(_ command: String, to output: OutputBuffer) {
+    var ends: [Int32] = [0, 0]
+    guard pipe(&ends) == 0 else { return }
+    // Neither end may leak into the command or into later children.
+    for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
     let pid = fork()
     if pid == 0 {
+      dup2(ends[1], 1)
       let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
       execv("/bin/sh", argv)
       _exit(127)
     }
+    close(ends[1])
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while pid > 0 {
+      let n = buffer.withUnsafeMutableBytes { read(ends[0], $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { break }
+      buffer.withUnsafeBytes { output.appendText(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+    close(ends[0])
     if pid > 0 {
       var status: Int32 = 0
       while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

@@ -18,15 +18,17 @@ final class JoinStatement: StmtNode {
     self.maxLength = maxLength
     self.separator = separator
   }
+  let record = OutputBuffer(capturing: ())
   override func exec(_ m: Machine) -> Flow {
     guard let raw = m.raw, offset + 8 + maxCount * maxLength <= m.rawSize else { return .next }
     let count = min(Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)), maxCount)
-    for i in 0..<count {
-      if i > 0 { separator.withUnsafeBytes { m.output.appendText($0) } }
-      let slot = raw + offset + 8 + i * maxLength
-      m.output.appendText(UnsafeRawBufferPointer(start: slot, count: StringBytes.length(slot, maxLength)))
+    m.output.record("join", scratch: record, lineEnd: true) { out in
+      for i in 0..<count {
+        if i > 0 { separator.withUnsafeBytes { out.appendText($0) } }
+        let slot = raw + offset + 8 + i * maxLength
+        out.appendText(UnsafeRawBufferPointer(start: slot, count: StringBytes.length(slot, maxLength)))
+      }
     }
-    m.output.appendByte(UInt8(ascii: "\n"))
     return .next
   }
 }
@@ -108,18 +110,19 @@ final class ProcessJoinStatement: StmtNode {
     self.buffer = UnsafeMutableRawPointer.allocate(byteCount: maxLength, alignment: 8)
   }
   deinit { buffer.deallocate() }
+  let record = OutputBuffer(capturing: ())
   override func exec(_ m: Machine) -> Flow {
     guard let raw = m.raw, pointerOffset + 8 <= m.rawSize else { return .next }
     let array = raw.loadUnaligned(fromByteOffset: pointerOffset, as: UInt64.self)
-    for i in 0..<maxCount {
-      guard array != 0, let element = ProcessMemory.readWord(pid: m.pid, address: array + UInt64(i * 8)), element != 0 else {
-        break
+    m.output.record("join", scratch: record, lineEnd: true) { out in
+      for i in 0..<maxCount {
+        guard array != 0, let element = ProcessMemory.readWord(pid: m.pid, address: array + UInt64(i * 8)), element != 0
+        else { break }
+        if i > 0 { separator.withUnsafeBytes { out.appendText($0) } }
+        let length = ProcessMemory.readString(pid: m.pid, address: element, into: buffer, capacity: maxLength - 1)
+        out.appendText(UnsafeRawBufferPointer(start: buffer, count: length))
       }
-      if i > 0 { separator.withUnsafeBytes { m.output.appendText($0) } }
-      let length = ProcessMemory.readString(pid: m.pid, address: element, into: buffer, capacity: maxLength - 1)
-      m.output.appendText(UnsafeRawBufferPointer(start: buffer, count: length))
     }
-    m.output.appendByte(UInt8(ascii: "\n"))
     return .next
   }
 }

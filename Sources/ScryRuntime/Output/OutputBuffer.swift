@@ -147,6 +147,25 @@ public final class OutputBuffer {
     }
   }
 
+  /// Text of one kind of record (`time`, `cat`, `syscall`, `join`): written as it is in text mode;
+  /// in json mode collected in `scratch` and written as `{"type": "KIND", "data": "…"}`, as bpftrace does.
+  /// `lineEnd` ends the text in text mode only (bpftrace's `join` record has no newline in its data).
+  public func record(_ kind: StaticString, scratch: OutputBuffer, lineEnd: Bool = false, _ body: (OutputBuffer) -> Void) {
+    switch format {
+    case .text:
+      body(self)
+      if lineEnd { appendByte(UInt8(ascii: "\n")) }
+    case .json:
+      scratch.reset()
+      body(scratch)
+      append("{\"type\": \"")
+      append(kind)
+      append("\", \"data\": \"")
+      append(ValueFormatter.jsonEscaped(scratch.capturedString))
+      append("\"}\n")
+    }
+  }
+
   /// bpftrace's first line once probes are attached.
   public func attachedProbes(_ n: Int) {
     switch format {
