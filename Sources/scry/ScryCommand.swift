@@ -158,11 +158,6 @@ struct ScryCommand: ParsableCommand {
       throw ExitCode(1)
     }
     if dryRun { return }
-    if self.plan {
-      // Printed from the plan alone: nothing is attached, loaded or opened.
-      writeAll(1, PlanPrinter.render(plan, dynamicGroup: DynamicEvents.groupName(for: getpid())))
-      return
-    }
     var options = SessionOptions()
     options.positionals = positionals
     options.allowsUnsafe = unsafe
@@ -175,6 +170,16 @@ struct ScryCommand: ParsableCommand {
     options.allowsBPF = !noBPF
     options.printsStatistics = stats
     options.maxMapEntries = limits.mapKeysMax
+    if self.plan {
+      // Printed from the plan and options alone: nothing is attached, loaded or opened.
+      let facts = AttachmentFacts.describe(plan, options: options)
+      writeAll(
+        1,
+        PlanPrinter.render(
+          plan, dynamicGroup: DynamicEvents.groupName(for: getpid()), fetchPaths: facts.compactMapValues(\.fetchedBy),
+          deliveryPaths: facts.compactMapValues(\.deliveredBy)))
+      return
+    }
     let session: Session
     do {
       session = try Session(plan: plan, options: options)

@@ -15,20 +15,24 @@ public final class BPFEventCounter {
   /// probe suffices: the program runs for the probe's hits on every CPU).
   public init(attachingTo event: PerfEvent, name: String) throws(KernelError) {
     counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
-    var instructions: [BPFInstruction] = [.st(.word, .r10, -4, 0), .mov64(.r2, .r10), .add64(.r2, -4)]
-    instructions += BPFInstruction.ldMapFD(.r1, counts.fd)
-    instructions += [
-      .call(.mapLookupElem),
-      .jump(.equal, .r0, 0, 3),
-      .ldx(.double, .r1, .r0, 0),
-      .add64(.r1, 1),
-      .stx(.double, .r0, 0, .r1),
-      .mov64(.r0, 0),
-      .exit,
-    ]
-    program = try BPFProgram.loadProbeProgram(instructions, name: name)
+    program = try BPFProgram.loadProbeProgram(Self.instructions(countingInto: counts.fd), name: name)
     try event.attach(program)
     self.event = event
+  }
+
+  /// `counts[0] += 1` on this CPU, then return 0 (which skips the event's own perf output).
+  static func instructions(countingInto mapFD: Int32) -> [BPFInstruction] {
+    var asm = BPFAssembler()
+    let done = asm.newLabel()
+    asm.lookupFirstElement(ofMapFD: mapFD)
+    asm.jump(.equal, .r0, 0, to: done)
+    asm.emit(.ldx(.double, .r1, .r0, 0))
+    asm.emit(.add64(.r1, 1))
+    asm.emit(.stx(.double, .r0, 0, .r1))
+    asm.place(done)
+    asm.emit(.mov64(.r0, 0))
+    asm.emit(.exit)
+    return asm.finish()
   }
 
   /// Hits so far, over every CPU.

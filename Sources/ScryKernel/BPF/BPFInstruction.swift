@@ -124,6 +124,7 @@ public struct BPFInstruction: Sendable, Equatable, CustomStringConvertible {
   static let modeIMM: UInt8 = 0x00
   static let modeMEM: UInt8 = 0x60
   static let aluADD: UInt8 = 0x00
+  static let aluRSH: UInt8 = 0x70
   static let aluMOV: UInt8 = 0xb0
   static let jumpJA: UInt8 = 0x00
   static let jumpCALL: UInt8 = 0x80
@@ -151,6 +152,11 @@ public struct BPFInstruction: Sendable, Equatable, CustomStringConvertible {
   /// `dst += imm` (64-bit, imm sign-extended).
   public static func add64(_ dst: BPFRegister, _ imm: Int32) -> BPFInstruction {
     BPFInstruction(opcode: classALU64 | sourceK | aluADD, dst: dst, immediate: imm)
+  }
+
+  /// `dst >>= imm` (64-bit, logical).
+  public static func rsh64(_ dst: BPFRegister, _ imm: Int32) -> BPFInstruction {
+    BPFInstruction(opcode: classALU64 | sourceK | aluRSH, dst: dst, immediate: imm)
   }
 
   /// `dst += src` (64-bit).

@@ -95,7 +95,7 @@ public struct TracepointDelivery: Sendable, Hashable {
     if sampleType.contains(.tid) {
       // perf's layout: u32 pid (the process), u32 tid; pid_tgid is tgid << 32 | tid.
       asm.emit(.mov64(.r1, .r8))
-      asm.emit(BPFInstruction(opcode: 0x77, dst: .r1, immediate: 32))  // BPF_ALU64 | BPF_RSH | BPF_K
+      asm.emit(.rsh64(.r1, 32))
       asm.emit(.stx(.word, .r7, offset, .r1))
       asm.emit(.stx(.word, .r7, offset + 4, .r8))
       offset += 8

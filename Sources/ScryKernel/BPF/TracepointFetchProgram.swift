@@ -14,13 +14,22 @@ public enum TracepointFetchProgram {
   /// pointer from the copy and a probe_read(_str) into its slot (string arrays unrolled,
   /// maxCount steps); then perf_event_output(ctx, outputMap, BPF_F_CURRENT_CPU, buffer,
   /// sampleSize); return 0.
-  public static func instructions(for fetch: TracepointFetch, outputMapFD: Int32, scratchMapFD: Int32)
-    -> [BPFInstruction]
-  {
+  ///
+  /// With `onlyProcess`, the program first ends (returning 0) for hits of tasks outside that
+  /// process: the program hangs on the tracepoint for every task, so `-p` is enforced here.
+  public static func instructions(
+    for fetch: TracepointFetch, outputMapFD: Int32, scratchMapFD: Int32, onlyProcess: Int32? = nil
+  ) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let done = asm.newLabel()
 
     asm.emit(.mov64(.r6, .r1))
+    if let pid = onlyProcess {
+      // pid_tgid is tgid << 32 | tid: the upper half names the process.
+      asm.emit(.call(.getCurrentPidTgid))
+      asm.emit(.rsh64(.r0, 32))
+      asm.jump(.notEqual, .r0, pid, to: done)
+    }
     // buffer = bpf_map_lookup_elem(scratch, &(u32){0})
     asm.lookupFirstElement(ofMapFD: scratchMapFD)
     asm.jump(.equal, .r0, 0, to: done)

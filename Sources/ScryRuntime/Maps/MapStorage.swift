@@ -101,6 +101,13 @@ public final class MapStorage {
     }
   }
 
+  /// What to say at exit when inserts were dropped because the map was full; nil when none were.
+  public var fullWarning: String? {
+    guard droppedInserts > 0 else { return nil }
+    return "WARNING: map '\(info.name)' is full (\(maxEntries) entries): \(droppedInserts) "
+      + (droppedInserts == 1 ? "insert was dropped" : "inserts were dropped")
+  }
+
   /// Pointer to the value bytes; with `insert`, a zeroed value is created when absent
   /// (nil only when `maxEntries` is reached, counted in `droppedInserts`).
   public func lookup(key: UnsafeRawPointer, hash: UInt64, insert: Bool) -> UnsafeMutableRawPointer? {

@@ -52,7 +52,7 @@ final class EventLoop {
       let sources = try EventSources(session: session, tracedPid: traced?.pid)
       session.samplesRead = { sources.samplesRead }
       // `print` and `clear` of a counted map fold the kernel's counters in first, during the run too.
-      session.machine.foldCounters = sources.counterFolder()
+      session.machine.foldCounters = sources.counterFolder(plan: plan, maps: session.maps)
       for fd in sources.pollFDs { try epoll.add(fd, token: Token.rings) }
       events = sources
     }
@@ -62,7 +62,6 @@ final class EventLoop {
   /// the machine's exit code (nil: use it).
   func run() -> Int32? {
     let machine = session.machine
-    events?.enable()
     do {
       try traced?.start()
     } catch {
@@ -103,6 +102,11 @@ final class EventLoop {
     return nil
   }
 
+  /// Starts the kernel events; a refusal names the probe and stops the run before it starts.
+  func enableEvents() throws(SessionError) {
+    try events?.enable()
+  }
+
   func runTimer(_ index: Int) {
     let attachment = session.plan.attachments[index]
     let machine = session.machine
@@ -114,6 +118,14 @@ final class EventLoop {
   func drainAll() {
     guard let events else { return }
     events.drain()
+  }
+
+  /// Closes what the loop opened without running anything more: for a run that fails to start.
+  func abandon() {
+    session.machine.foldCounters = nil
+    events = nil
+    timers.removeAll()
+    traced?.finish()
   }
 
   /// Stops every event and closes what the loop opened; runs before END so END sees a quiet system.

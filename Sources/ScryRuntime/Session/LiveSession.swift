@@ -91,21 +91,21 @@ public final class LiveSession {
       previous.output.flush()
       Self.copyMaps(from: previous.maps, to: next.maps)
     }
-    let nextLoop: EventLoop
+    var nextLoop: EventLoop?
     do {
       nextLoop = try EventLoop(session: next)
-      try epoll.add(nextLoop.epoll.fd, token: Token.loop)
+      try nextLoop?.enableEvents()
+      try epoll.add(nextLoop!.epoll.fd, token: Token.loop)
     } catch {
+      nextLoop?.abandon()
       if let previous { loop = Self.reattach(previous, to: epoll) }
-      if let error = error as? SessionError { throw error }
-      throw .failure("\(error)")
+      throw SessionError(error)
     }
     session = next
     loop = nextLoop
     processEnded = false
     let fresh = running.attachments.filter { newBlocks.contains($0.blockIndex) }
     if announce && !fresh.isEmpty { next.output.attachedProbes(fresh.count) }
-    nextLoop.events?.enable()
     for index in newBlocks {
       for attachment in running.attachments where attachment.blockIndex == index && attachment.probe.kind == .begin {
         next.machine.resetEvent()
@@ -116,12 +116,18 @@ public final class LiveSession {
     }
   }
 
-  /// Re-attaches a session after a failed replacement.
+  /// Re-attaches a session after a failed replacement; says so when even that fails, since the
+  /// previous program then no longer runs.
   private static func reattach(_ session: Session, to epoll: Epoll) -> EventLoop? {
-    guard let loop = try? EventLoop(session: session) else { return nil }
-    guard (try? epoll.add(loop.epoll.fd, token: Token.loop)) != nil else { return nil }
-    loop.events?.enable()
-    return loop
+    do {
+      let loop = try EventLoop(session: session)
+      try loop.enableEvents()
+      try epoll.add(loop.epoll.fd, token: Token.loop)
+      return loop
+    } catch {
+      printToStandardError("WARNING: the previous program could not be attached again, so nothing runs: \(error)\n")
+      return nil
+    }
   }
 
   /// Moves every entry of each old map into the new map of the same name and layout.
@@ -247,6 +253,7 @@ public final class LiveSession {
     processEnded = false
     MapPrinter.printAtExit(session.maps, to: session.output)
     session.output.flush()
+    session.warnAboutFullMaps()
   }
 
   /// Prints every map now, sorted by name, without detaching anything.

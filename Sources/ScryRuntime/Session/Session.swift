@@ -18,38 +18,6 @@ public final class Session {
   /// BPF programs may be loaded: they fetch tracepoints' pointer data (else it is read from the
   /// process), deliver system-wide tracepoints through one BPF ring, and count dynamic probes.
   let usesBPF: Bool
-  /// How each attachment's pointer data is fetched on this machine, for `--plan`.
-  public var fetchPaths: [Int: String] {
-    var paths: [Int: String] = [:]
-    for (index, attachment) in plan.attachments.enumerated() {
-      guard let fetch = attachment.pointerFetch else { continue }
-      guard usesBPF else {
-        paths[index] = "process_vm_readv of the traced process after the event is read (BPF is not allowed here; best-effort)"
-        continue
-      }
-      let program = fetch.kernelFetch(commonType: 0)
-      let count = (try? program.validate()) == nil ? 0 : TracepointFetchProgram.instructions(for: program, outputMapFD: 0, scratchMapFD: 0).count
-      paths[index] = "a BPF tracepoint program of \(count) instructions, copying the \(fetch.recordSize)-byte record and the data into one \(program.sampleSize)-byte sample (bpf_perf_event_output)"
-    }
-    return paths
-  }
-
-  /// Which tracepoints a BPF program hands over through the BPF ring on this machine, for `--plan`.
-  public var deliveryPaths: [Int: String] {
-    var paths: [Int: String] = [:]
-    guard usesBPF, options.targetPid == nil else { return paths }
-    for (index, attachment) in plan.attachments.enumerated() {
-      guard let delivery = attachment.ringDelivery else { continue }
-      let program = TracepointDelivery(
-        sampleType: EventSources.sampleType(
-          delivery.sampleFields, counting: false, identified: EventSources.sampledCount(plan) > 1), identifier: 0,
-        recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm)
-      let count = program.instructions(ringFD: 0, lostMapFD: 0).count
-      let fields = (delivery.sampleFields.isEmpty ? "" : "\(delivery.sampleFields)") + (delivery.readsComm ? (delivery.sampleFields.isEmpty ? "comm" : ",comm") : "")
-      paths[index] = "a BPF tracepoint program of \(count) instructions writing \(program.sampleSize)-byte records (fields: \(fields.isEmpty ? "none" : fields)) into the BPF ring shared by all CPUs (bpf_ringbuf_reserve)"
-    }
-    return paths
-  }
 
   public init(plan: Plan, options: SessionOptions) throws(SessionError) {
     self.plan = plan
@@ -111,6 +79,14 @@ public final class Session {
       printToStandardError("ERROR: \(error)\n")
       return 1
     }
+    do {
+      try loop.enableEvents()
+    } catch {
+      loop.abandon()
+      output.flush()
+      printToStandardError("ERROR: \(error)\n")
+      return 1
+    }
     output.attachedProbes(plan.attachments.count)
     output.flush()
     let status = loop.run()
@@ -119,6 +95,7 @@ public final class Session {
     machine.foldCounters?(machine)
     MapPrinter.printAtExit(maps, to: output)
     output.flush()
+    warnAboutFullMaps()
     let lost = loop.lostEvents
     if options.printsStatistics {
       printToStandardError("Read \(samplesRead()) samples from the rings; lost \(lost)\n")
@@ -128,6 +105,13 @@ public final class Session {
       if options.failOnLost { return 1 }
     }
     return status ?? machine.exitCode
+  }
+
+  /// Says on stderr which maps dropped inserts because they were full, and how many.
+  func warnAboutFullMaps() {
+    for map in maps {
+      if let warning = map.fullWarning { printToStandardError(warning + "\n") }
+    }
   }
 
   /// Runs every BEGIN or END block, in source order.

@@ -1,3 +1,4 @@
+import ScryKernel
 import ScryLanguage
 
 /// How a session runs: what the command line (or the REPL) asked for.
@@ -30,11 +31,23 @@ public struct SessionOptions: Sendable {
 public enum SessionError: Error, CustomStringConvertible {
   case diagnostics([Diagnostic])
   case failure(String)
+  /// A kernel call failed: kept whole (operation, probe, CPU, errno), for the CLI and for tests.
+  case kernel(KernelError)
+
+  /// `error` as a session error: kernel errors stay typed, anything else becomes its text.
+  init(_ error: any Error) {
+    switch error {
+    case let error as SessionError: self = error
+    case let error as KernelError: self = .kernel(error)
+    default: self = .failure("\(error)")
+    }
+  }
 
   public var description: String {
     switch self {
     case .diagnostics(let diagnostics): return diagnostics.map(\.message).joined(separator: "\n")
     case .failure(let message): return message
+    case .kernel(let error): return error.description
     }
   }
 
@@ -43,6 +56,7 @@ public enum SessionError: Error, CustomStringConvertible {
     switch self {
     case .diagnostics(let diagnostics): return renderer.render(diagnostics, in: source)
     case .failure(let message): return "ERROR: " + message + "\n"
+    case .kernel(let error): return "ERROR: " + error.description + "\n"
     }
   }
 }

@@ -52,7 +52,11 @@ extension REPL {
         writeAll(1, "nothing attached\n")
         return
       }
-      writeAll(1, PlanPrinter.render(plan))
+      let facts = AttachmentFacts.describe(plan, options: live.options)
+      writeAll(
+        1,
+        PlanPrinter.render(
+          plan, fetchPaths: facts.compactMapValues(\.fetchedBy), deliveryPaths: facts.compactMapValues(\.deliveredBy)))
     case ".save":
       guard let path = argument else { return printError("usage: .save FILE.trace") }
       save(to: path)

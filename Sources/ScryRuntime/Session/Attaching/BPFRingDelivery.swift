@@ -1,0 +1,76 @@
+import ScryKernel
+import ScryLanguage
+import ScryPlan
+
+/// System-wide tracepoints delivered by a BPF program into one BPF ring for every CPU (see
+/// `TracepointDelivery`): the program hangs on one event and runs for hits on every CPU, and
+/// counts what did not fit in `ringLost`. Refused (no BPF ring buffers in this kernel, or the
+/// program refused): `attach` says so on stderr and returns false, and perf delivers the probe.
+final class BPFRingDelivery: EventDelivery {
+  private(set) var ring: BPFRing?
+  private var ringLost: BPFMap?
+  /// The ring could not be made: every later tracepoint goes through perf without trying again.
+  private var isUnavailable = false
+
+  /// 100 ms of records at the rate this kind of machine can make them, with room to spare:
+  /// the ring is drained on the loop's clock, not woken per record.
+  static let minimumRingBytes = 32 << 20
+
+  func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
+    guard case .bpfRing(var program) = path, let (ring, ringLost) = makeRing(in: context, probe: request.probe) else {
+      return false
+    }
+    let probe = request.probe
+    let tracepointID = try context.tracepointID(of: probe)
+    program.identifier = context.dispatcher.nextProgramID
+    program.commonType = UInt16(truncatingIfNeeded: tracepointID)
+    let loaded: BPFProgram
+    do {
+      try program.validate()
+      loaded = try BPFProgram.loadTracepointProgram(program.instructions(ringFD: ring.map.fd, lostMapFD: ringLost.fd), name: "scry_deliver")
+    } catch {
+      printToStandardError("WARNING: \(probe.name): delivered through perf instead of BPF: \(error)\n")
+      return false
+    }
+    var counting = PerfEventOptions()
+    counting.countingOnly = true
+    let event = try PerfEvent.tracepoint(id: tracepointID, description: probe.name, cpu: context.cpus[0], pid: -1, options: counting)
+    context.events.append(event)
+    try event.attach(loaded)
+    context.kernelObjects.append(loaded)
+    context.addRoute(
+      id: program.identifier, to: request.attachment, sampleType: program.sampleType, skipPredicate: false,
+      commOffset: program.includesComm ? program.commOffset : nil)
+    return true
+  }
+
+  /// The ring and its lost counter, made on first use; nil when this kernel cannot make them.
+  private func makeRing(in context: AttachContext, probe: ResolvedProbe) -> (BPFRing, BPFMap)? {
+    if let ring, let ringLost { return (ring, ringLost) }
+    guard !isUnavailable else { return nil }
+    do {
+      let lost = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
+      let made = try BPFRing(bytes: max(context.ringPages * 4096 * context.cpus.count, Self.minimumRingBytes))
+      ring = made
+      ringLost = lost
+      return (made, lost)
+    } catch {
+      isUnavailable = true
+      printToStandardError("WARNING: \(probe.name): no BPF ring (\(error)): tracepoints are delivered through perf\n")
+      return nil
+    }
+  }
+
+  /// Records the ring had no room for, over every CPU.
+  func lostRecords() throws(KernelError) -> UInt64 {
+    guard let ringLost else { return 0 }
+    return try ringLost.perCPUValues(index: 0).reduce(0) { sum, bytes in
+      sum &+ bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+  }
+
+  func release() {
+    ring = nil
+    ringLost = nil
+  }
+}

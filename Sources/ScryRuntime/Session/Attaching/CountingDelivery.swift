@@ -1,0 +1,101 @@
+import ScryKernel
+import ScryPlan
+
+/// Attachments in counting mode: no ring, a kernel counter folded into the block's map at exit
+/// and at each `print`. A dynamic probe followed by no task is counted by a BPF program (cheaper
+/// than a perf counter: see `BPFEventCounter`); everything else by one perf counter per target.
+final class CountingDelivery: EventDelivery {
+  /// One kernel counter and the attachment it counts for.
+  private enum Counter {
+    case perf(PerfEvent)
+    case bpf(BPFEventCounter)
+  }
+
+  private var counters: [(attachment: Int, counter: Counter)] = []
+
+  func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
+    switch path {
+    case .bpfCounter:
+      guard let id = request.dynamicID else { return false }
+      let event = try PerfEvent.tracepoint(
+        id: id, description: request.probe.name, cpu: context.cpus[0], pid: -1, options: request.options)
+      context.events.append(event)
+      do {
+        counters.append((request.index, .bpf(try BPFEventCounter(attachingTo: event, name: "scry_count"))))
+      } catch {
+        context.events.removeLast()
+        printToStandardError("WARNING: \(request.probe.name): counted by perf instead of BPF: \(error)\n")
+        return false
+      }
+    case .perfCounter:
+      var options = request.options
+      for target in request.targets(cpus: context.cpus) {
+        let event = try ProbeEvents.open(request, pid: target.pid, cpu: target.cpu, options: &options, in: context)
+        context.events.append(event)
+        counters.append((request.index, .perf(event)))
+      }
+    default:
+      return false
+    }
+    return true
+  }
+
+  func release() {
+    counters.removeAll()
+  }
+
+  /// Folds the kernel's counters into their maps: counts read at exit or at each `print`.
+  /// A counter that cannot be read is reported once, and its count left as it was.
+  func folder(plan: Plan, maps: [MapStorage]) -> ((Machine) -> Void)? {
+    guard !counters.isEmpty else { return nil }
+    var totals: [(attachment: Int, counters: [Counter])] = []
+    for (attachment, counter) in counters {
+      if let i = totals.firstIndex(where: { $0.attachment == attachment }) {
+        totals[i].counters.append(counter)
+      } else {
+        totals.append((attachment, [counter]))
+      }
+    }
+    var folded: [Int: UInt64] = [:]
+    var reported = false
+    return { _ in
+      for (attachment, counters) in totals {
+        let total: UInt64
+        do {
+          total = try counters.reduce(UInt64(0)) { sum, counter throws(KernelError) in sum &+ (try Self.read(counter)) }
+        } catch {
+          if !reported { printToStandardError("WARNING: \(plan.attachments[attachment].probe.name): \(error)\n") }
+          reported = true
+          continue
+        }
+        let delta = total &- (folded[attachment] ?? 0)
+        folded[attachment] = total
+        guard delta > 0, let target = plan.attachments[attachment].counting else { continue }
+        Self.add(delta, to: maps[target.mapIndex], probe: plan.attachments[attachment].probe.name, keyedByProbe: target.isKeyedByProbe)
+      }
+    }
+  }
+
+  private static func read(_ counter: Counter) throws(KernelError) -> UInt64 {
+    switch counter {
+    case .perf(let event): return event.readCount()
+    case .bpf(let counter): return try counter.total()
+    }
+  }
+
+  /// Adds `delta` to the map's count: keyed by the probe's name, or its one keyless entry.
+  private static func add(_ delta: UInt64, to map: MapStorage, probe: String, keyedByProbe: Bool) {
+    var key = [UInt8](repeating: 0, count: map.keySize)
+    if keyedByProbe {
+      let name = Array(probe.utf8.prefix(max(0, map.keySize - 1)))
+      key.replaceSubrange(0..<name.count, with: name)
+    }
+    key.withUnsafeBytes { keyBytes in
+      // A keyless map's key is empty: any non-null pointer serves, no byte of it is read.
+      let pointer = keyBytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+      let hash = MapStorage.hash(pointer, count: map.keySize)
+      guard let value = map.lookup(key: pointer, hash: hash, insert: true) else { return }
+      value.storeBytes(of: value.loadUnaligned(as: UInt64.self) &+ delta, as: UInt64.self)
+    }
+  }
+}

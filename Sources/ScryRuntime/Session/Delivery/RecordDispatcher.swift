@@ -1,0 +1,102 @@
+import ScryKernel
+
+/// Hands each sample to its block's action: finds its route by the kernel id it carries, loads it
+/// into the machine and runs the action. Task records (COMM, FORK) go to the process table.
+///
+/// Hot path: routes are plain structs in an array, the machine, the process table and the actions
+/// are reached through unretained references, and nothing is allocated per sample.
+final class RecordDispatcher {
+  /// The machine and the process table, for the per-sample path without reference counting;
+  /// the session keeps the machine alive, `processTable` keeps the table.
+  private let machineRef: Unretained<Machine>
+  private let processTableRef: Unretained<ProcessTable>
+  let processTable: ProcessTable
+  private(set) var routes: [RecordRoute] = []
+  /// The route of each kernel event id (PERF_SAMPLE_IDENTIFIER, the first word of a sample).
+  private var routeByID: [UInt64: Int] = [:]
+  /// The kernel ids of the routes, in route order: a scan of a few ids beats hashing the id of
+  /// every sample, and most programs have a few events per CPU.
+  private var routeIDs: [UInt64] = []
+  /// Samples carry PERF_SAMPLE_IDENTIFIER only when more than one probe shares the rings; with
+  /// one, every sample takes the same route (the same action on every CPU).
+  let identifiesSamples: Bool
+  /// Samples handed to actions, for tests and `--stats`.
+  private(set) var samplesRead: UInt64 = 0
+
+  init(machine: Machine, processTable: ProcessTable, identifiesSamples: Bool) {
+    self.machineRef = Unretained(machine)
+    self.processTable = processTable
+    self.processTableRef = Unretained(processTable)
+    self.identifiesSamples = identifiesSamples
+  }
+
+  /// Sends the samples stamped with kernel id `id` along `route`.
+  func addRoute(id: UInt64, _ route: RecordRoute) {
+    routeByID[id] = routes.count
+    routeIDs.append(id)
+    routes.append(route)
+  }
+
+  /// The next id free for records a BPF program stamps itself. Kernel event ids are small
+  /// counters: ids with the top bit set cannot collide with them.
+  var nextProgramID: UInt64 { 1 << 63 | UInt64(routes.count) }
+
+  /// The route of a sample body that starts with `id` (when samples are identified).
+  @inline(__always)
+  func route(ofID id: UInt64) -> Int? {
+    if !identifiesSamples { return routes.isEmpty ? nil : 0 }
+    if routeIDs.count > 16 { return routeByID[id] }
+    return routeIDs.withUnsafeBufferPointer { ids in ids.firstIndex(of: id) }
+  }
+
+  /// A COMM or FORK record stamped `time` (0: unknown).
+  func apply(taskRecord record: PerfRecord, time: UInt64) {
+    if record.type == PerfRecordType.comm, let comm = PerfCommRecord(record) {
+      processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name, time: time)
+    } else if record.type == PerfRecordType.fork, let task = PerfTaskRecord(record) {
+      processTable.inherit(tid: task.tid, pid: task.pid, from: task.ptid, time: time)
+    }
+  }
+
+  /// Loads one sample into the machine and runs its block's action.
+  func dispatch(_ body: UnsafeRawBufferPointer, route index: Int) {
+    dispatch(body, route: routes[index])
+  }
+
+  private func dispatch(_ body: UnsafeRawBufferPointer, route: RecordRoute) {
+    guard let sample = route.decoder.decode(body) else { return }
+    samplesRead &+= 1
+    machineRef.with { machine in
+      machine.raw = sample.raw.baseAddress
+      machine.rawSize = sample.raw.count
+      if route.tidFromRecord, sample.raw.count >= 8 {
+        let tid = sample.raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        machine.tid = tid
+        machine.pid = processTableRef.with { $0.processID(of: tid) }
+      } else {
+        machine.pid = sample.pid
+        machine.tid = sample.tid
+      }
+      machine.cpu = sample.cpu
+      machine.time = sample.time
+      machine.ip = sample.ip
+      machine.cgroup = sample.cgroup
+      if let offset = route.commOffset, offset + 16 <= body.count {
+        machine.eventComm = body.baseAddress! + offset
+      } else {
+        machine.eventComm = nil
+      }
+      machine.probeName = route.probeName
+      route.action.with { $0.run(machine, skipPredicate: route.skipPredicate) }
+    }
+  }
+
+  /// Forgets the last sample's pointers into ring memory, which the next drain may overwrite.
+  func clearEvent() {
+    machineRef.with { machine in
+      machine.raw = nil
+      machine.rawSize = 0
+      machine.eventComm = nil
+    }
+  }
+}

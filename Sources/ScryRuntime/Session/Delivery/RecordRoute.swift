@@ -1,0 +1,37 @@
+import ScryKernel
+
+/// Where the samples of one kernel event go: the action to run and how to read the sample.
+/// Holds no references it counts: the session keeps the action and the probe name alive.
+struct RecordRoute {
+  /// The probe block's action; the session keeps it alive, the route does not count references.
+  var action: Unretained<Action>
+  var decoder: PerfSampleDecoder
+  var probeName: UnsafeRawBufferPointer
+  /// The kernel filter took the whole predicate: the action need not evaluate it again.
+  var skipPredicate: Bool
+  /// tid comes from the record's `common_pid` (PERF_SAMPLE_TID not requested).
+  var tidFromRecord: Bool
+  /// Where PERF_SAMPLE_TIME sits in the sample, found once from the sample type; nil without time.
+  var timeOffset: Int?
+  /// Where the task's name sits in the body (BPF ring records that carry it); nil: the process table's.
+  var commOffset: Int?
+
+  init(
+    action: Action, probeName: UnsafeRawBufferPointer, sampleType: PerfSampleType, skipPredicate: Bool,
+    commOffset: Int?
+  ) {
+    self.action = Unretained(action)
+    self.decoder = PerfSampleDecoder(sampleType: sampleType)
+    self.probeName = probeName
+    self.skipPredicate = skipPredicate
+    self.tidFromRecord = !sampleType.contains(.tid)
+    self.timeOffset = Self.timeOffset(in: sampleType)
+    self.commOffset = commOffset
+  }
+
+  /// perf lays a sample out as IDENTIFIER, IP, TID, TIME, …: time follows the fields before it.
+  static func timeOffset(in type: PerfSampleType) -> Int? {
+    guard type.contains(.time) else { return nil }
+    return (type.contains(.identifier) ? 8 : 0) + (type.contains(.ip) ? 8 : 0) + (type.contains(.tid) ? 8 : 0)
+  }
+}
