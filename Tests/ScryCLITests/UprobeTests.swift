@@ -139,6 +139,30 @@ import Testing
     #expect(Self.scryEvents().isEmpty, "\(Self.scryEvents())")
   }
 
+  @Test func anyRunCleansUpAfterAKilledOne() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let pid = try startScry("uprobe:\(builds.pie):target { @c = count(); }")
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    #expect(Self.scryEvents().contains { $0.contains("scry_\(pid)/") }, "nothing was left behind to clean")
+    // A run that traces nothing dynamic (here, nothing at all) removes them too.
+    let next = scry("-e", "BEGIN { exit(); }")
+    #expect(next.status == 0, "\(next.stderr)")
+    #expect(next.stderr.contains("scry_\(pid)"), "\(next.stderr)")
+    #expect(Self.scryEvents().isEmpty, "\(Self.scryEvents())")
+  }
+
+  @Test func aClosedOutputEndsTheRunAndLeavesNothing() throws {
+    guard let builds = buildsOrSkip() else { return }
+    // `scry … | head -1`: the reader goes away while probes fire and print.
+    let run = Run.program(
+      "/bin/bash",
+      ["-c", "'\(scryBinary())' -c '\(builds.pie) 200000 x' -e 'uprobe:\(builds.pie):target { printf(\"%d\\n\", arg0); }' | head -1; echo \"status=${PIPESTATUS[0]}\""])
+    #expect(run.stdout.contains("status=0"), "\(run.stdout) \(run.stderr)")
+    #expect(Self.scryEvents().isEmpty, "\(Self.scryEvents())")
+  }
+
   @Test func planShowsTheDefinitionLines() throws {
     guard let builds = buildsOrSkip() else { return }
     let run = scry("--plan", "-e", "uretprobe:\(builds.fixed):target { printf(\"%s\\n\", str(retval)); }")

@@ -20,6 +20,12 @@ public final class BPFProgram {
     self.instructionCount = instructionCount
   }
 
+  /// What Scry's tracepoint programs return: non-zero lets `perf_trace_run_bpf_submit` go on
+  /// to hand the record to every perf event on the tracepoint (perf, another tracer, another
+  /// block's counter). 0 would hide the event from them all. Scry's own event there counts only,
+  /// so passing the record on costs a counter increment.
+  public static let tracepointPassesOn: Int32 = 1
+
   /// The most verifier log kept when a load is refused.
   static let verifierLogSize = 1 << 20
   /// How many of the log's last lines an error shows.

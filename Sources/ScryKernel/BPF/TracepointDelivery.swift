@@ -145,7 +145,7 @@ public struct TracepointDelivery: Sendable, Hashable {
     asm.emit(.stx(.double, .r0, 0, .r1))
 
     asm.place(done)
-    asm.emit(.mov64(.r0, 0))
+    asm.emit(.mov64(.r0, BPFProgram.tracepointPassesOn))
     asm.emit(.exit)
     return asm.finish()
   }

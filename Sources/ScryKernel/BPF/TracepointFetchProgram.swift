@@ -71,7 +71,7 @@ public enum TracepointFetchProgram {
     asm.emit(.call(.perfEventOutput))
 
     asm.place(done)
-    asm.emit(.mov64(.r0, 0))
+    asm.emit(.mov64(.r0, BPFProgram.tracepointPassesOn))
     asm.emit(.exit)
     return asm.finish()
   }

@@ -141,6 +141,10 @@ enum SideEffects {
     for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
     let pid = fork()
     if pid == 0 {
+      // The command gets the signals Scry blocked for its signalfd.
+      var none = sigset_t()
+      sigemptyset(&none)
+      sigprocmask(SIG_SETMASK, &none, nil)
       dup2(ends[1], 1)
       let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
       execv("/bin/sh", argv)

@@ -58,6 +58,11 @@ public enum MapPrinter {
   /// At exit: a blank pair of lines (bpftrace prints them even with no maps), then every map by name.
   public static func printAtExit(_ maps: [MapStorage], to out: OutputBuffer) {
     out.append("\n\n")
+    printAll(maps, to: out)
+  }
+
+  /// Every map by name, as SIGUSR1 prints them while the program goes on.
+  public static func printAll(_ maps: [MapStorage], to out: OutputBuffer) {
     let sorted = maps.sorted { Array($0.info.name.utf8).lexicographicallyPrecedes(Array($1.info.name.utf8)) }
     for map in sorted { print(map, top: 0, divisor: 0, to: out) }
   }

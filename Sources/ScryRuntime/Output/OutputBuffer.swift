@@ -136,16 +136,23 @@ public final class OutputBuffer {
       captured.append(contentsOf: UnsafeBufferPointer(start: bytes, count: n))
       return
     }
+    guard !isClosed else { return }
     var done = 0
     while done < n {
       let r = Glibc.write(fd, bytes + done, n - done)
       if r < 0 {
         if errno == EINTR || errno == EAGAIN { continue }
-        return  // a closed pipe: nothing sensible left to do with the text
+        // A closed pipe (EPIPE, whose SIGPIPE the event loop turns into the end of the run) or
+        // a failed device: nothing sensible is left to do with this text or any later one.
+        isClosed = true
+        return
       }
       done += r
     }
   }
+
+  /// A write failed for good (the reader closed the pipe): later output is dropped.
+  public private(set) var isClosed = false
 
   /// Text of one kind of record (`time`, `cat`, `syscall`, `join`): written as it is in text mode;
   /// in json mode collected in `scratch` and written as `{"type": "KIND", "data": "…"}`, as bpftrace does.

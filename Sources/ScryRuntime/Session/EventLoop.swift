@@ -28,9 +28,12 @@ final class EventLoop {
   init(session: Session) throws {
     self.session = session
     // Signals first: from here on Ctrl-C ends the loop through the signalfd, never mid-teardown.
-    signals = try SignalFD(blocking: [SIGINT, SIGTERM, SIGHUP])
+    // SIGPIPE too: a closed output ends the run through END and cleanup like Ctrl-C, instead of
+    // killing Scry with its probes still in tracefs. SIGUSR1 prints the maps, as in bpftrace.
+    signals = try SignalFD(blocking: [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1])
     epoll = try Epoll()
     try epoll.add(signals.fd, token: Token.signal)
+    StaleProbeCleanup.removeLeftovers()
     let plan = session.plan
     let options = session.options
     if let command = options.command {
@@ -79,7 +82,7 @@ final class EventLoop {
       for token in ready.prefix(count) {
         switch token {
         case Token.signal:
-          _ = signals.read()
+          if printsMapsOnly() { continue }
           drainAll()
           return nil
         case Token.process:
@@ -105,6 +108,24 @@ final class EventLoop {
   /// Starts the kernel events; a refusal names the probe and stops the run before it starts.
   func enableEvents() throws(SessionError) {
     try events?.enable()
+  }
+
+  /// Reads the pending signals; false when one of them ends the run. SIGUSR1 alone prints every
+  /// map now (after the events so far) and the run goes on.
+  func printsMapsOnly() -> Bool {
+    var endsRun = false
+    var printsMaps = false
+    while let signal = signals.read() {
+      if signal == SIGUSR1 { printsMaps = true } else { endsRun = true }
+    }
+    if endsRun { return false }
+    if printsMaps {
+      drainAll()
+      session.machine.foldCounters?(session.machine)
+      MapPrinter.printAll(session.maps, to: session.output)
+      session.output.flush()
+    }
+    return true
   }
 
   func runTimer(_ index: Int) {

@@ -40,7 +40,7 @@ final class EventSources {
     let tracefs: TraceFS?
     do { tracefs = needsTraceFS ? try TraceFS.locate() : nil } catch { throw SessionError(error) }
     if let tracefs, plan.attachments.contains(where: { $0.dynamicProbe != nil }) {
-      dynamicEvents = StaleProbeCleanup.start(tracefs: tracefs)
+      dynamicEvents = DynamicEvents(tracefs: tracefs)
     }
     let dispatcher = RecordDispatcher(
       machine: session.machine, processTable: ProcessTable(), identifiesSamples: AttachmentFacts.identifiesSamples(plan))

@@ -42,10 +42,10 @@ public final class LiveSession {
   private let startTime = Clock.monotonicNanoseconds()
   private var processEnded = false
 
-  /// Blocks SIGINT, SIGTERM, SIGHUP and SIGWINCH into a signalfd and watches `inputFD` (nil: none).
+  /// Blocks SIGINT, SIGTERM, SIGHUP, SIGWINCH and SIGPIPE into a signalfd and watches `inputFD` (nil: none).
   public init(options: SessionOptions, inputFD: Int32?) throws {
     self.options = options
-    signals = try SignalFD(blocking: [SIGINT, SIGTERM, SIGHUP, SIGWINCH])
+    signals = try SignalFD(blocking: [SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGPIPE])
     epoll = try Epoll()
     try epoll.add(signals.fd, token: Token.signal)
     if let inputFD { try epoll.add(inputFD, token: Token.input) }

@@ -64,7 +64,9 @@ final class RecordDispatcher {
   }
 
   private func dispatch(_ body: UnsafeRawBufferPointer, route: RecordRoute) {
-    guard let sample = route.decoder.decode(body) else { return }
+    // exit() is final: records drained after it (on any CPU) run no action, as bpftrace's
+    // detach would have stopped them; END and the maps come next.
+    guard !machineRef.with({ $0.exitRequested }), let sample = route.decoder.decode(body) else { return }
     samplesRead &+= 1
     machineRef.with { machine in
       machine.raw = sample.raw.baseAddress
