@@ -74,13 +74,13 @@ struct ScryCommand: ParsableCommand {
   var i = false
 
   // bpftrace's options (see ScryCommand+Dropin.swift).
-  @Flag(name: .short, help: "Quiet: no 'Attaching N probes...' line (accepted; not applied yet).")
+  @Flag(name: .short, help: "Quiet: no 'Attaching N probes...' line.")
   var q = false
 
   @Flag(name: .short, help: "Warn when a helper fails at run time (-kk: every helper); accepted for bpftrace.")
   var k: Int
 
-  @Option(name: .customShort("B"), help: ArgumentHelp("Output buffering, as bpftrace's -B (validated; not applied yet).", valueName: "line|full|none"))
+  @Option(name: .customShort("B"), help: ArgumentHelp("Output buffering, as bpftrace's -B: line and none write after every event, full in batches (the default).", valueName: "line|full|none"))
   var outputBuffering: OutputBufferingOption?
 
   @Option(name: .customLong("include"), help: ArgumentHelp("Add '#include <FILE>' before the program (repeatable).", valueName: "FILE"))
@@ -170,6 +170,9 @@ struct ScryCommand: ParsableCommand {
     options.allowsBPF = !noBPF
     options.printsStatistics = stats
     options.maxMapEntries = limits.mapKeysMax
+    options.catBytesMax = limits.catBytesMax
+    options.announcesProbes = !q
+    options.flushesEachEvent = outputBuffering == .line || outputBuffering == .none
     if self.plan {
       // Printed from the plan and options alone: nothing is attached, loaded or opened.
       let facts = AttachmentFacts.describe(plan, options: options)

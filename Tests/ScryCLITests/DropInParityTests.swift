@@ -44,6 +44,21 @@ import Testing
     #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
   }
 
+  @Test(arguments: [
+    (["-q"], #"BEGIN { printf("x\n"); exit(); }"#, [String: String]()),
+    (["-q", "-f", "json"], #"BEGIN { printf("x\n"); @a = 1; exit(); }"#, [:]),
+    (["-B", "line"], #"BEGIN { printf("a\n"); } interval:ms:20 { printf("b\n"); exit(); }"#, [:]),
+    ([], #"BEGIN { cat("/proc/sys/kernel/ostype"); printf("|\n"); exit(); }"#, ["BPFTRACE_CAT_BYTES_MAX": "3"]),
+  ])
+  func quietBufferingAndCatLimitMatchBpftrace(flags: [String], program: String, environment: [String: String]) throws {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let reference = Run.program(bpftrace, flags + ["-e", program], environment: environment)
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = Run.program(scryBinary(), flags + ["-e", program], environment: environment)
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
   @Test func versionLineHasTheSameShape() {
     guard let bpftrace = bpftraceBinary() else { return }
     let reference = Run.program(bpftrace, ["-V"]).stdout

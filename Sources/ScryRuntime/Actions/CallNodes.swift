@@ -30,7 +30,8 @@ final class PrintfStatement: StmtNode {
     let line = text.capturedString
     switch effect {
     case .print: break
-    case .catFile: m.output.record("cat", scratch: record) { SideEffects.cat(path: line, to: $0) }
+    case .catFile:
+      m.output.record("cat", scratch: record) { SideEffects.cat(path: line, limit: m.catBytesMax, to: $0) }
     case .runCommand: m.output.record("syscall", scratch: record) { SideEffects.system(line, to: $0) }
     }
     return .next
@@ -115,7 +116,8 @@ final class SignalStatement: StmtNode {
 
 /// Effects outside Scry that `cat` and `system` have; not on any hot path.
 enum SideEffects {
-  static func cat(path: String, to output: OutputBuffer) {
+  /// Copies at most `limit` bytes of the file at `path` into `output`.
+  static func cat(path: String, limit: Int, to output: OutputBuffer) {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
       output.flush()
@@ -125,9 +127,12 @@ enum SideEffects {
     }
     defer { close(fd) }
     var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-      let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    var left = limit
+    while left > 0 {
+      let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, Swift.min($0.count, left)) }
+      if n < 0 && errno == EINTR { continue }
       if n <= 0 { break }
+      left -= n
       buffer.withUnsafeBytes { output.appendText(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
   }

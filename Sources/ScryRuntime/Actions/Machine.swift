@@ -36,6 +36,10 @@ public final class Machine {
   public var exitCode: Int32 = 0
   /// `system()` and `signal()` run only when the session was started with `--unsafe`.
   public let allowsUnsafe: Bool
+  /// Bytes `cat()` copies from a file.
+  public var catBytesMax = 10 * 1024
+  /// `-B line|none`: the output is flushed after every event's action.
+  public var flushesEachEvent = false
   /// Names tasks for `comm`; nil outside event probes (then Scry's own name is used).
   public var processTable: ProcessTable?
   let ownComm: TaskName

@@ -61,6 +61,8 @@ public final class Session {
     self.machine = Machine(
       maps: maps, output: output, variablesSize: plan.variablesSize, positionals: options.positionals,
       allowsUnsafe: options.allowsUnsafe)
+    machine.catBytesMax = options.catBytesMax
+    machine.flushesEachEvent = options.flushesEachEvent
   }
 
   deinit {
@@ -87,7 +89,7 @@ public final class Session {
       printToStandardError("ERROR: \(error)\n")
       return 1
     }
-    output.attachedProbes(plan.attachments.count)
+    if options.announcesProbes { output.attachedProbes(plan.attachments.count) }
     output.flush()
     let status = loop.run()
     loop.detach()

@@ -23,6 +23,12 @@ public struct SessionOptions: Sendable {
   public var ringPages = 1024
   /// Entries a map may hold before further inserts are dropped (and reported).
   public var maxMapEntries = 1 << 20
+  /// `-q` clears it: no "Attaching N probes..." line (nor its json record).
+  public var announcesProbes = true
+  /// `-B line` or `none`: output reaches the fd after every event's action, not in batches.
+  public var flushesEachEvent = false
+  /// Bytes `cat()` copies from a file (bpftrace's `BPFTRACE_CAT_BYTES_MAX`).
+  public var catBytesMax = 10 * 1024
 
   public init() {}
 }

@@ -90,6 +90,7 @@ final class RecordDispatcher {
       }
       machine.probeName = route.probeName
       route.action.with { $0.run(machine, skipPredicate: route.skipPredicate) }
+      if machine.flushesEachEvent { machine.output.flush() }
     }
   }
 
