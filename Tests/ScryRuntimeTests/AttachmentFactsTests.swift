@@ -74,11 +74,4 @@ struct AttachmentFactsTests {
     let fact = try #require(facts.values.first)
     #expect(fact.path == .perfCounter && fact.fallback == .perfCounter)
   }
-
-  @Test func describingOpensNothing() throws {
-    let plan = try recordedPlan(#"tracepoint:test:open { printf("%s\n", str(args.filename)); } tracepoint:test:tick { @ = count(); }"#)
-    let before = FileSystem.entries(of: "/proc/self/fd").count
-    for _ in 0..<10 { _ = AttachmentFacts.describe(plan, options: options()) }
-    #expect(FileSystem.entries(of: "/proc/self/fd").count == before)
-  }
 }
