@@ -68,9 +68,10 @@ public struct Attachment: Sendable {
   }
 }
 
-/// What a BPF program writes into the shared ring for each hit of a tracepoint: the same sample
-/// fields perf would write (the task from a helper rather than from the record), and the
-/// record's bytes when the block reads its fields.
+/// What Scry's capture program writes into the shared ring for each hit of a tracepoint, software
+/// or timer event: the same sample fields perf would write (the task from a helper rather than
+/// from the record), the record's bytes when the block reads a tracepoint's fields, and the task's
+/// name at the moment of the event.
 public struct RingDelivery: Sendable, Hashable {
   public var sampleFields: SampleFields
   /// Bytes of the record to copy (its fixed part, plus room for `__data_loc` data); 0 without `.raw`.

@@ -120,8 +120,19 @@ public enum Planner {
   /// any sample), no pointer data (its own program), only fields a program can write.
   static func ringDelivery(for attachment: Attachment, needs: BlockNeeds) -> RingDelivery? {
     guard attachment.counting == nil, attachment.pointerFetch == nil, attachment.kernelFilter == nil,
-      attachment.scope == .systemWide, case .tracepoint(_, _, let record?) = attachment.probe.target
+      attachment.scope == .systemWide
     else { return nil }
+    let record: RecordType
+    switch attachment.probe.target {
+    case .tracepoint(_, _, let known?):
+      record = known
+    case .perfEvent, .timer where attachment.probe.kind.hasEventContext:
+      // Software, hardware and profile events: a perf_event program captures the task, time and
+      // CPU (and the task's name at the event, which perf would leave to the process table).
+      return eventOnlyDelivery(for: attachment, needs: needs)
+    default:
+      return nil
+    }
     var fields = attachment.sampleFields
     if !needs.readsArgs { fields.remove(.raw) }
     // The program reads the task from helpers: pid comes with tid (no process table lookup),
@@ -131,6 +142,16 @@ public enum Planner {
     // The program copies the record with one bounded read (PERF_MAX_TRACE_SIZE is a safe bound).
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]), recordSize <= 2048 else { return nil }
     return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm))
+  }
+
+  /// What a perf_event program captures for an event without a record; nil when the block reads
+  /// something only perf can give (the instruction pointer, the period, the cgroup, stacks).
+  static func eventOnlyDelivery(for attachment: Attachment, needs: BlockNeeds) -> RingDelivery? {
+    // The task's identity comes from helpers: TID only when pid, tid, uid… are read, not for comm.
+    var fields = attachment.sampleFields.subtracting(.tid)
+    if needs.builtins.contains(where: { $0.isTaskIdentity && $0 != .comm }) { fields.insert(.tid) }
+    guard fields.isSubset(of: [.tid, .time, .cpu]) else { return nil }
+    return RingDelivery(sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm))
   }
 
   private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }

@@ -268,7 +268,7 @@ extension KernelSuites {
   struct BPFRingTests {
     /// A delivery program for sys_enter_getppid attached to one counting event (it runs for every CPU's hits).
     private func attach(
-      _ delivery: inout TracepointDelivery, ring: BPFRing, lost: BPFMap
+      _ delivery: inout CaptureProgram, ring: BPFRing, lost: BPFMap
     ) throws -> (PerfEvent, BPFProgram) {
       let format = try TraceFS.locate().format(category: "syscalls", name: "sys_enter_getppid")
       delivery.commonType = UInt16(truncatingIfNeeded: format.id)
@@ -302,7 +302,7 @@ extension KernelSuites {
       do {
         let ring = try BPFRing(bytes: 1 << 20)
         let lost = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
-        var delivery = TracepointDelivery(
+        var delivery = CaptureProgram(
           sampleType: [.identifier, .tid, .time, .cpu, .raw], identifier: 0xfeed_0001, recordSize: 0, commonType: 0,
           includesComm: true)
         let attached = try attach(&delivery, ring: ring, lost: lost)
@@ -346,7 +346,7 @@ extension KernelSuites {
       guard KernelGate.check() else { return }
       let ring = try BPFRing(bytes: 4096)
       let lost = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
-      var delivery = TracepointDelivery(sampleType: [.tid, .raw], identifier: 0, recordSize: 0, commonType: 0)
+      var delivery = CaptureProgram(sampleType: [.tid, .raw], identifier: 0, recordSize: 0, commonType: 0)
       let attached = try attach(&delivery, ring: ring, lost: lost)
       for _ in 0..<1000 { _ = getppid() }
       try attached.0.disable()

@@ -98,10 +98,20 @@ func plan(_ text: String) throws -> Plan {
       "tracepoint:syscalls:sys_enter_openat /args.dfd == 3/ { @[comm] = count(); }",
       "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[tid] = count(); }",
       "tracepoint:syscalls:sys_enter_getppid { @c = count(); }",
-      "software:page-faults:100 { @[pid] = count(); }",
+      "software:page-faults:100 /pid == cpid/ { @[pid] = count(); }",
     ] {
       #expect(try plan(text).attachments[0].ringDelivery == nil, "\(text)")
     }
+  }
+
+  @Test func softwareAndTimerEventsAreCapturedIntoTheRing() throws {
+    // A perf_event program takes the task from helpers and its name at the event.
+    let faults = try plan("software:page-faults:100 { @[pid] = count(); }")
+    #expect(faults.attachments[0].ringDelivery == RingDelivery(sampleFields: [.tid], recordSize: 0))
+    let profile = try plan("profile:hz:99 { @[comm] = count(); }")
+    #expect(profile.attachments[0].ringDelivery == RingDelivery(sampleFields: [], recordSize: 0, readsComm: true))
+    // The instruction pointer only perf gives: the perf ring stays.
+    #expect(try plan("profile:hz:99 { @[func] = count(); }").attachments[0].ringDelivery == nil)
   }
 
   @Test func eventsWithoutARecordTakeTheTaskFromTheSample() throws {

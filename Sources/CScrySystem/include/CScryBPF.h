@@ -31,5 +31,6 @@ extern const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_ARRAY;
 extern const uint32_t SCRY_BPF_MAP_TYPE_RINGBUF;
 extern const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT;
 extern const uint32_t SCRY_BPF_PROG_TYPE_KPROBE;
+extern const uint32_t SCRY_BPF_PROG_TYPE_PERF_EVENT;
 
 #endif

@@ -44,6 +44,14 @@ public final class BPFProgram {
     try load(type: SCRY_BPF_PROG_TYPE_TRACEPOINT, instructions, name: name)
   }
 
+  /// Loads a BPF_PROG_TYPE_PERF_EVENT program, run on each overflow of the sampling events it is
+  /// attached to (software events, timers).
+  public static func loadPerfEventProgram(_ instructions: [BPFInstruction], name: String) throws(KernelError)
+    -> BPFProgram
+  {
+    try load(type: SCRY_BPF_PROG_TYPE_PERF_EVENT, instructions, name: name)
+  }
+
   /// Why this process may not load BPF programs (no CAP_BPF, `kernel.unprivileged_bpf_disabled`,
   /// a kernel without BPF), found by loading the smallest program; nil when it may.
   public static func loadingRefusal() -> KernelError? {

@@ -9,9 +9,9 @@ public enum DeliveryPath: Sendable, Equatable {
   case perfCounter
   /// A BPF program adding each hit of a dynamic probe to a per-CPU counter (see `BPFEventCounter`).
   case bpfCounter
-  /// A BPF program writing each hit into the BPF ring shared by all CPUs (see `TracepointDelivery`);
+  /// A BPF program writing each hit into the BPF ring shared by all CPUs (see `CaptureProgram`);
   /// its identifier and common type are filled in when it is attached.
-  case bpfRing(TracepointDelivery)
+  case bpfRing(CaptureProgram)
   /// A BPF program copying the record and the data behind its pointers into one sample of the
   /// perf rings (see `TracepointFetchProgram`), dropping other processes' hits when `filtersProcess`.
   case bpfFetch(TracepointFetch, filtersProcess: Bool)
@@ -50,9 +50,10 @@ public enum AttachmentFacts {
       return AttachmentFact(path: options.allowsBPF ? path : .perfCounter, fallback: .perfCounter)
     }
     if let delivery = attachment.ringDelivery, !followsTasks, options.allowsBPF {
-      let program = TracepointDelivery(
+      let program = CaptureProgram(
         sampleType: sampleType(delivery.sampleFields, counting: false, identified: identified), identifier: 0,
-        recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm)
+        recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm,
+        kind: attachment.probe.kind == .tracepoint ? .tracepoint : .perfEvent)
       return AttachmentFact(path: .bpfRing(program), fallback: .perfRing, deliveredBy: deliveredBy(program, delivery))
     }
     if let fetch = attachment.pointerFetch {
@@ -69,11 +70,12 @@ public enum AttachmentFacts {
 
   static let readInProcess = "process_vm_readv of the traced process after the event is read"
 
-  private static func deliveredBy(_ program: TracepointDelivery, _ delivery: RingDelivery) -> String {
+  private static func deliveredBy(_ program: CaptureProgram, _ delivery: RingDelivery) -> String {
     let count = program.instructions(ringFD: 0, lostMapFD: 0).count
     var fields = delivery.sampleFields.isEmpty ? [] : ["\(delivery.sampleFields)"]
     if delivery.readsComm { fields.append("comm") }
-    return "a BPF tracepoint program of \(count) instructions writing \(program.sampleSize)-byte records "
+    let type = program.kind == .tracepoint ? "tracepoint" : "perf_event"
+    return "a BPF \(type) program of \(count) instructions writing \(program.sampleSize)-byte records "
       + "(fields: \(fields.isEmpty ? "none" : fields.joined(separator: ","))) into the BPF ring shared by all CPUs "
       + "(bpf_ringbuf_reserve); if the kernel refuses BPF, perf rings"
   }

@@ -2,9 +2,8 @@ import ScryKernel
 import ScryLanguage
 import ScryPlan
 
-/// System-wide tracepoints delivered by a BPF program into one BPF ring for every CPU (see
-/// `TracepointDelivery`): the program hangs on one event and runs for hits on every CPU, and
-/// counts what did not fit in `ringLost`. Refused (no BPF ring buffers in this kernel, or the
+/// System-wide tracepoints, software and timer events delivered by Scry's capture program into one
+/// BPF ring for every CPU (see `CaptureProgram`), which counts what did not fit in `ringLost`. Refused (no BPF ring buffers in this kernel, or the
 /// program refused): `attach` says so on stderr and returns false, and perf delivers the probe.
 final class BPFRingDelivery: EventDelivery {
   private(set) var ring: BPFRing?
@@ -21,22 +20,40 @@ final class BPFRingDelivery: EventDelivery {
       return false
     }
     let probe = request.probe
-    let tracepointID = try context.tracepointID(of: probe)
     program.identifier = context.dispatcher.nextProgramID
-    program.commonType = UInt16(truncatingIfNeeded: tracepointID)
+    var tracepointID: UInt64?
+    if program.kind == .tracepoint {
+      let id = try context.tracepointID(of: probe)
+      program.commonType = UInt16(truncatingIfNeeded: id)
+      tracepointID = id
+    }
     let loaded: BPFProgram
     do {
       try program.validate()
-      loaded = try BPFProgram.loadTracepointProgram(program.instructions(ringFD: ring.map.fd, lostMapFD: ringLost.fd), name: "scry_deliver")
+      loaded = try program.load(ringFD: ring.map.fd, lostMapFD: ringLost.fd)
     } catch {
       printToStandardError("WARNING: \(probe.name): delivered through perf instead of BPF: \(error)\n")
       return false
     }
-    var counting = PerfEventOptions()
-    counting.countingOnly = true
-    let event = try PerfEvent.tracepoint(id: tracepointID, description: probe.name, cpu: context.cpus[0], pid: -1, options: counting)
-    context.events.append(event)
-    try event.attach(loaded)
+    if let tracepointID {
+      // A tracepoint program runs for the hits of every CPU: one counting event carries it.
+      var counting = PerfEventOptions()
+      counting.countingOnly = true
+      let event = try PerfEvent.tracepoint(
+        id: tracepointID, description: probe.name, cpu: context.cpus[0], pid: -1, options: counting)
+      context.events.append(event)
+      try event.attach(loaded)
+    } else {
+      // A perf_event program runs on the overflows of the events it hangs on: one per CPU,
+      // sampling at the probe's period or frequency, with no ring of their own.
+      var options = request.options
+      options.sampleType = []
+      for target in request.targets(cpus: context.cpus) {
+        let event = try ProbeEvents.open(request, pid: target.pid, cpu: target.cpu, options: &options, in: context)
+        context.events.append(event)
+        try event.attach(loaded)
+      }
+    }
     context.kernelObjects.append(loaded)
     context.addRoute(
       id: program.identifier, to: request.attachment, sampleType: program.sampleType, skipPredicate: false,

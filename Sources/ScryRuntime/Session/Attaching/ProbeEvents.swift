@@ -64,34 +64,17 @@ enum ProbeEvents {
     return tids.isEmpty ? (kill(pid, 0) == 0 ? [pid] : []) : tids
   }
 
-  /// Why a probe kind cannot be attached by this build or on this kernel.
+  /// Why a probe kind cannot be attached by this build or on this kernel. (The checker refuses
+  /// kprobes on a kernel without them first, with the script's location and a similar tracepoint.)
   static func unsupportedMessage(_ probe: ResolvedProbe) -> String {
     switch probe.kind {
     case .kprobe, .kretprobe:
       if (try? TraceFS.locate()).map({ access($0.root + "/kprobe_events", F_OK) != 0 }) ?? true {
-        var message = "\(probe.name): this kernel has no kprobe support (no kprobe_events in tracefs; CONFIG_KPROBES is off)"
-        if case .kernelFunction(let symbol, _) = probe.target, let alternative = tracepointAlternative(symbol) {
-          message += "; the tracepoint '\(alternative)' covers similar ground"
-        }
-        return message
+        return "\(probe.name): this kernel has no kprobe support (no kprobe_events in tracefs; CONFIG_KPROBES is off)"
       }
       return "\(probe.name): this build of Scry cannot attach kprobes yet"
     default:
       return "\(probe.name): this build of Scry cannot attach \(probe.kind.rawValue) probes yet"
     }
-  }
-
-  /// Tracepoints that cover what a kernel function does, for kernels without kprobes.
-  static func tracepointAlternative(_ function: String) -> String? {
-    var name = function
-    for prefix in ["__x64_sys_", "__arm64_sys_", "ksys_", "do_sys_", "__se_sys_", "sys_"] where name.hasPrefix(prefix) {
-      name = String(name.dropFirst(prefix.count))
-      break
-    }
-    if name == "open" || name == "openat2" { name = "openat" }
-    guard let tracefs = try? TraceFS.locate(), tracefs.hasEvent(category: "syscalls", name: "sys_enter_" + name) else {
-      return nil
-    }
-    return "tracepoint:syscalls:sys_enter_" + name
   }
 }

@@ -1,4 +1,7 @@
-/// A tracepoint's hits delivered by a BPF program into a `BPFRing` instead of by perf samples.
+/// The capture compiler: a BPF program that writes what one probe's block needs at the moment of
+/// the event into a `BPFRing`, instead of a perf sample. One family for the program types that
+/// hang on perf events: a tracepoint's (the record is at hand), and a software or timer event's
+/// (`perf_event` programs: the task, time and CPU, no record).
 ///
 /// Each hit becomes one ring record whose body is laid out exactly as perf lays out a
 /// PERF_RECORD_SAMPLE body of `sampleType` (IDENTIFIER, TID, TIME, CPU, RAW, in that order),
@@ -15,8 +18,18 @@
 /// every CPU, records come in event order without a merge. Submitted without a wakeup: the
 /// reader drains the ring on its own clock. A failed reservation (ring full) adds one to the
 /// per-CPU counter at index 0 of the lost map.
-public struct TracepointDelivery: Sendable, Hashable {
+public struct CaptureProgram: Sendable, Hashable {
   public static let supportedFields: PerfSampleType = [.identifier, .tid, .time, .cpu, .raw]
+
+  /// The program type, which decides what the context holds and what the return value means.
+  public enum Kind: Sendable, Hashable {
+    /// BPF_PROG_TYPE_TRACEPOINT: the context is the record.
+    case tracepoint
+    /// BPF_PROG_TYPE_PERF_EVENT on a software or timer event (`profile`, `software:*`): no record.
+    case perfEvent
+  }
+
+  public var kind: Kind = .tracepoint
 
   public var sampleType: PerfSampleType
   /// Written as PERF_SAMPLE_IDENTIFIER when `sampleType` has it.
@@ -28,7 +41,11 @@ public struct TracepointDelivery: Sendable, Hashable {
   /// The task's 16-byte name follows the perf fields, at `commOffset`.
   public var includesComm: Bool
 
-  public init(sampleType: PerfSampleType, identifier: UInt64, recordSize: Int, commonType: UInt16, includesComm: Bool = false) {
+  public init(
+    sampleType: PerfSampleType, identifier: UInt64, recordSize: Int, commonType: UInt16, includesComm: Bool = false,
+    kind: Kind = .tracepoint
+  ) {
+    self.kind = kind
     self.sampleType = sampleType
     self.identifier = identifier
     self.recordSize = recordSize
@@ -58,6 +75,11 @@ public struct TracepointDelivery: Sendable, Hashable {
       throw KernelError(
         operation: "build delivery program", subject: "tracepoint", errno: 0,
         explanation: "sample fields 0x\(String(unsupported.rawValue, radix: 16)) cannot come from a BPF program")
+    }
+    if sampleType.contains(.raw) && kind != .tracepoint {
+      throw KernelError(
+        operation: "build capture program", subject: "perf event", errno: 0,
+        explanation: "only a tracepoint has a record to copy")
     }
     if sampleType.contains(.raw) && !(8...2048).contains(recordSize) {
       throw KernelError(
@@ -145,8 +167,21 @@ public struct TracepointDelivery: Sendable, Hashable {
     asm.emit(.stx(.double, .r0, 0, .r1))
 
     asm.place(done)
-    asm.emit(.mov64(.r0, BPFProgram.tracepointPassesOn))
+    switch kind {
+    case .tracepoint: asm.emit(.mov64(.r0, BPFProgram.tracepointPassesOn))
+    // The perf event is Scry's own and has no ring: 0 skips writing a sample nobody reads.
+    case .perfEvent: asm.emit(.mov64(.r0, 0))
+    }
     asm.emit(.exit)
     return asm.finish()
+  }
+
+  /// Loads the program for this kind of event.
+  public func load(ringFD: Int32, lostMapFD: Int32) throws(KernelError) -> BPFProgram {
+    let code = instructions(ringFD: ringFD, lostMapFD: lostMapFD)
+    switch kind {
+    case .tracepoint: return try BPFProgram.loadTracepointProgram(code, name: "scry_capture")
+    case .perfEvent: return try BPFProgram.loadPerfEventProgram(code, name: "scry_capture")
+    }
   }
 }
