@@ -11,20 +11,27 @@ struct FetchArguments {
   let program: CheckedProgram
   let isKernel: Bool
   let isReturn: Bool
-  private(set) var arguments: [String] = []
+  private(set) var fields: [ProbeCapture.Field] = []
   private(set) var fetched: [NodeID: FetchedValue] = [:]
-  /// Offset of each fetch argument already defined, by its FETCHARG:TYPE text, so a value read twice is fetched once.
-  private var offsets: [String: Int] = [:]
+  /// Offset of each value already captured, so a value read twice is fetched once.
+  private var offsets: [ProbeCapture.Value: Int] = [:]
+  private let firstOffset: Int
   private var nextOffset: Int
 
   init(program: CheckedProgram, isKernel: Bool, isReturn: Bool, firstOffset: Int) {
     self.program = program
     self.isKernel = isKernel
     self.isReturn = isReturn
+    self.firstOffset = firstOffset
     self.nextOffset = firstOffset
   }
 
-  static let argumentRegisters = ["%di", "%si", "%dx", "%cx", "%r8", "%r9"]
+  /// The capture: its fields in record order.
+  var capture: ProbeCapture {
+    ProbeCapture(isKernel: isKernel, fields: fields, firstOffset: firstOffset, fixedSize: nextOffset)
+  }
+
+  static let argumentRegisters = ["di", "si", "dx", "cx", "r8", "r9"]
 
   /// Fetches every value of `block` that the kernel must copy.
   mutating func lower(_ block: ProbeBlock) {
@@ -41,68 +48,51 @@ struct FetchArguments {
   private mutating func fetch(_ e: Expr) -> Bool {
     switch (e.kind, program.function(of: e)) {
     case (.call(_, _, let args), .str?) where !program.type(of: args[0]).isString:
-      guard let address = address(args[0]) else { return false }
-      define(e, Self.memory(at: address) + (isKernel ? ":string" : ":ustring"), layout: .dataLocationString, size: 4)
+      guard let address = address(args[0]), case .string(let capacity) = program.type(of: e) else { return false }
+      define(e, .string(address.base, offset: address.offset, maxLength: capacity), layout: .dataLocationString, size: 4)
       return true
     case (.call(_, _, let args), .buf?):
       guard let address = address(args[0]), case .buffer(let count) = program.type(of: e) else { return false }
-      // tracefs arrays hold at most 64 elements: longer buffers are fetched as consecutive pieces.
-      var pieces: [String] = []
-      for start in stride(from: 0, to: count, by: 64) {
-        let piece = Self.memory(at: (address.base, address.offset + Int64(start)))
-        pieces.append("\(piece):u8[\(min(64, count - start))]")
-      }
-      defineBytes(e, pieces, count: count)
+      define(e, .bytes(address.base, offset: address.offset, count: count), layout: .bytes(count: count), size: count)
       return true
     case (.unary(.deref, let pointer), _):
-      guard let address = address(pointer), let (type, size, signed) = integerType(program.type(of: e)) else { return false }
-      define(e, Self.memory(at: address) + ":" + type, layout: .integer(byteCount: size, isSigned: signed), size: size)
+      guard let address = address(pointer), let (size, signed) = integerType(program.type(of: e)) else { return false }
+      define(
+        e, .read(address.base, offset: address.offset, byteCount: size, isSigned: signed),
+        layout: .integer(byteCount: size, isSigned: signed), size: size)
       return true
     default:
       guard let register = register(e) else { return false }
-      define(e, "\(register):u64", layout: .integer(byteCount: 8, isSigned: false), size: 8)
+      define(e, .operand(register, byteCount: 8, isSigned: false), layout: .integer(byteCount: 8, isSigned: false), size: 8)
       return true
     }
   }
 
-  private mutating func define(_ e: Expr, _ argument: String, layout: FetchedValue.Layout, size: Int) {
-    if let offset = offsets[argument] {
+  private mutating func define(_ e: Expr, _ value: ProbeCapture.Value, layout: FetchedValue.Layout, size: Int) {
+    if let offset = offsets[value] {
       fetched[e.id] = FetchedValue(offset: offset, layout: layout)
       return
     }
-    arguments.append("a\(arguments.count)=\(argument)")
-    offsets[argument] = nextOffset
+    fields.append(ProbeCapture.Field(offset: nextOffset, value: value))
+    offsets[value] = nextOffset
     fetched[e.id] = FetchedValue(offset: nextOffset, layout: layout)
     nextOffset += size
   }
 
-  /// Consecutive fetch arguments that together hold one value of `count` bytes.
-  private mutating func defineBytes(_ e: Expr, _ pieces: [String], count: Int) {
-    let key = pieces.joined(separator: " ")
-    if let offset = offsets[key] {
-      fetched[e.id] = FetchedValue(offset: offset, layout: .bytes(count: count))
-      return
-    }
-    offsets[key] = nextOffset
-    fetched[e.id] = FetchedValue(offset: nextOffset, layout: .bytes(count: count))
-    for piece in pieces { arguments.append("a\(arguments.count)=\(piece)") }
-    nextOffset += count
-  }
-
-  /// The fetch operand of a builtin that holds a register or stack value.
-  private func register(_ e: Expr) -> String? {
+  /// The operand of a builtin that holds a register or stack value.
+  private func register(_ e: Expr) -> ProbeCapture.Operand? {
     switch program.resolutions[e.id] {
     case .builtin(.arg(let n))?:
-      return n < Self.argumentRegisters.count ? Self.argumentRegisters[n] : "$stack\(n - Self.argumentRegisters.count + 1)"
-    case .builtin(.stackArg(let n))?: return "$stack\(n + 1)"
-    case .builtin(.retval)?: return "$retval"
+      return n < Self.argumentRegisters.count ? .register(Self.argumentRegisters[n]) : .stackEntry(n - Self.argumentRegisters.count + 1)
+    case .builtin(.stackArg(let n))?: return .stackEntry(n + 1)
+    case .builtin(.retval)?: return .returnValue
     default: return nil
     }
   }
 
-  /// An address as a fetch operand and a constant added to it: a register, a cast of one, plus or
+  /// An address as an operand and a constant added to it: a register, a cast of one, plus or
   /// minus a constant, or memory read through one (`+8(+0(%di))`).
-  private func address(_ e: Expr) -> (base: String, offset: Int64)? {
+  private func address(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
     if let register = register(e) { return (register, 0) }
     switch e.kind {
     case .cast(_, let inner):
@@ -112,25 +102,17 @@ struct FetchArguments {
       return (inner.base, inner.offset + (op == .add ? Int64(n) : -Int64(n)))
     case .unary(.deref, let pointer):
       guard let inner = address(pointer) else { return nil }
-      return (Self.memory(at: inner), 0)
+      return (.memory(inner.base, offset: inner.offset), 0)
     default:
       return nil
     }
   }
 
-  /// The fetch operand that reads memory at an address: `+8(%di)` is the memory at %di + 8.
-  private static func memory(at address: (base: String, offset: Int64)) -> String {
-    (address.offset < 0 ? "\(address.offset)" : "+\(address.offset)") + "(\(address.base))"
-  }
-
-  private func integerType(_ type: ScryType) -> (String, Int, Bool)? {
+  private func integerType(_ type: ScryType) -> (Int, Bool)? {
     switch type {
-    case .integer(let t):
-      return ((t.isSigned ? "s" : "u") + "\(t.bits)", t.bits / 8, t.isSigned)
-    case .pointer, .boolean:
-      return ("u64", 8, false)
-    default:
-      return nil
+    case .integer(let t): return (t.bits / 8, t.isSigned)
+    case .pointer, .boolean: return (8, false)
+    default: return nil
     }
   }
 }

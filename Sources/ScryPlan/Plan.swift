@@ -86,9 +86,10 @@ public struct RingDelivery: Sendable, Hashable {
   }
 }
 
-/// A uprobe, uretprobe, kprobe or kretprobe as tracefs creates it: one line written to
-/// `uprobe_events` or `kprobe_events`, with fetch arguments that make the kernel copy registers
-/// and the memory they point to into the record at the moment the probe fires.
+/// A uprobe, uretprobe, kprobe or kretprobe: where it goes and what its block reads at the event.
+/// Created in tracefs (one line written to `uprobe_events` or `kprobe_events`, whose fetch
+/// arguments make the kernel copy registers and memory into the record), or, where Scry's capture
+/// program may be loaded, through the kernel's uprobe PMU with the program building the same record.
 public struct DynamicProbe: Sendable, Hashable {
   public var isKernel: Bool
   public var isReturn: Bool
@@ -96,16 +97,22 @@ public struct DynamicProbe: Sendable, Hashable {
   public var name: String
   /// Where the breakpoint goes: `PATH:0xFILEOFFSET` for uprobes, `SYMBOL+OFFSET` for kprobes.
   public var location: String
-  /// `NAME=FETCHARG:TYPE` items (`a0=%di:u64`, `a1=+0(%si):ustring`), in record order.
-  public var fetchArguments: [String]
+  /// The binary of a uprobe (nil for kprobes), and the file offset of the probe point in it.
+  public var binaryPath: String?
+  public var fileOffset: UInt64 = 0
+  /// What the block reads at the event, and where each value sits in the record.
+  public var capture: ProbeCapture
 
-  public init(isKernel: Bool, isReturn: Bool, name: String, location: String, fetchArguments: [String]) {
+  public init(isKernel: Bool, isReturn: Bool, name: String, location: String, capture: ProbeCapture) {
     self.isKernel = isKernel
     self.isReturn = isReturn
     self.name = name
     self.location = location
-    self.fetchArguments = fetchArguments
+    self.capture = capture
   }
+
+  /// `NAME=FETCHARG:TYPE` items (`a0=%di:u64`, `a1=+0(%si):ustring`), in record order.
+  public var fetchArguments: [String] { capture.fetchArguments }
 
   /// The tracefs file the definition is written to.
   public var controlFile: String { isKernel ? "kprobe_events" : "uprobe_events" }

@@ -110,8 +110,11 @@ public enum Planner {
     let firstOffset = isReturn ? 24 : 16
     var lowering = FetchArguments(program: program, isKernel: isKernel, isReturn: isReturn, firstOffset: firstOffset)
     lowering.lower(block)
-    let dynamic = DynamicProbe(
-      isKernel: isKernel, isReturn: isReturn, name: name, location: location, fetchArguments: lowering.arguments)
+    var dynamic = DynamicProbe(isKernel: isKernel, isReturn: isReturn, name: name, location: location, capture: lowering.capture)
+    if case .userFunction(let path, _, let fileOffset) = probe.target {
+      dynamic.binaryPath = path
+      dynamic.fileOffset = fileOffset
+    }
     return (dynamic, lowering.fetched)
   }
 

@@ -59,7 +59,9 @@ import ScryLanguage
   }
 
   @Test func removalLineNamesTheGroup() {
-    let probe = DynamicProbe(isKernel: false, isReturn: false, name: "p0_f", location: "/bin/app:0x10", fetchArguments: [])
+    let probe = DynamicProbe(
+      isKernel: false, isReturn: false, name: "p0_f", location: "/bin/app:0x10",
+      capture: ProbeCapture(isKernel: false, fields: [], firstOffset: 16, fixedSize: 16))
     #expect(probe.removal(group: "scry_7") == "-:scry_7/p0_f")
     #expect(probe.controlFile == "uprobe_events")
   }
