@@ -30,6 +30,8 @@ int scry_perf_event_open(const scry_perf_config *cfg, pid_t pid, int cpu, int gr
   attr.size = sizeof(attr);
   attr.type = cfg->type;
   attr.config = cfg->config;
+  attr.config1 = cfg->config1;
+  attr.config2 = cfg->config2;
   attr.sample_type = cfg->sample_type;
   attr.read_format = cfg->read_format;
   if (cfg->use_freq) {

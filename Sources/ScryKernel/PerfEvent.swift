@@ -98,10 +98,28 @@ public final class PerfEvent {
   }
 
   /// Which family an event belongs to, for error wording.
-  enum Kind { case tracepoint, software, hardware }
+  enum Kind { case tracepoint, software, hardware, probe }
+
+  /// A uprobe or uretprobe made through the kernel's `uprobe` PMU rather than `uprobe_events`: it
+  /// lives exactly as long as the returned event, so no run (not even one killed with SIGKILL)
+  /// can leave it behind in tracefs. It carries no fetch arguments: a BPF program attached to it
+  /// reads what it needs. The corresponding call is `perf_event_open(2)` with the PMU's type from
+  /// /sys/bus/event_source/devices/uprobe/type.
+  public static func uprobe(
+    path: String, fileOffset: UInt64, isReturn: Bool, description: String, cpu: Int32, pid: Int32,
+    options: PerfEventOptions
+  ) throws -> PerfEvent {
+    let pmu = try ProbePMU.named("uprobe", for: description)
+    return try path.withCString { text in
+      try open(
+        type: pmu.type, config: isReturn ? pmu.returnFlag : 0, config1: UInt64(UInt(bitPattern: text)),
+        config2: fileOffset, kind: .probe, description: description, cpu: cpu, pid: pid, options: options)
+    }
+  }
 
   static func open(
-    type: UInt32, config: UInt64, kind: Kind, description: String, cpu: Int32, pid: Int32, options: PerfEventOptions
+    type: UInt32, config: UInt64, config1: UInt64 = 0, config2: UInt64 = 0, kind: Kind, description: String, cpu: Int32,
+    pid: Int32, options: PerfEventOptions
   ) throws -> PerfEvent {
     if cpu < 0 && pid < 0 {
       throw KernelError(
@@ -111,6 +129,8 @@ public final class PerfEvent {
     var attr = scry_perf_config()
     attr.type = type
     attr.config = config
+    attr.config1 = config1
+    attr.config2 = config2
     attr.disabled = options.startDisabled ? 1 : 0
     attr.inherit = options.inherit ? 1 : 0
     attr.want_comm = options.recordComm ? 1 : 0
@@ -155,6 +175,8 @@ public final class PerfEvent {
       explanation = "this machine has no hardware performance counters (no PMU); \(description) cannot be counted here"
     case ENOENT where kind == .tracepoint:
       explanation = "the kernel has no tracepoint with this id"
+    case ENOENT where kind == .probe, EINVAL where kind == .probe:
+      explanation = "the kernel cannot place a probe there (no such file, or the offset is not an instruction)"
     case EMFILE, ENFILE:
       explanation = "too many open files: raise the limit with `ulimit -n` (one fd per CPU per probe)"
     case ENODEV:

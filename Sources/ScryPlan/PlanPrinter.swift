@@ -31,7 +31,9 @@ public enum PlanPrinter {
         out += "      delivered by: \(path)\n"
       }
       if let dynamic = a.dynamicProbe {
-        out += "      \(dynamic.controlFile): \(dynamic.definition(group: dynamicGroup))\n"
+        // With the capture program the probe is made through the PMU; tracefs serves the fallback.
+        let when = deliveryPaths[i] != nil && !dynamic.isKernel ? " (if BPF is refused)" : ""
+        out += "      \(dynamic.controlFile)\(when): \(dynamic.definition(group: dynamicGroup))\n"
       }
       if let fetch = a.pointerFetch {
         let items = fetch.items.map { item -> String in

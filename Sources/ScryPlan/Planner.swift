@@ -133,6 +133,10 @@ public enum Planner {
       // Software, hardware and profile events: a perf_event program captures the task, time and
       // CPU (and the task's name at the event, which perf would leave to the process table).
       return eventOnlyDelivery(for: attachment, needs: needs)
+    case .userFunction:
+      // A uprobe: the capture program builds the record tracefs would, from the registers.
+      guard let dynamic = attachment.dynamicProbe else { return nil }
+      return probeDelivery(for: attachment, capture: dynamic.capture, needs: needs)
     default:
       return nil
     }
@@ -155,6 +159,17 @@ public enum Planner {
     if needs.builtins.contains(where: { $0.isTaskIdentity && $0 != .comm }) { fields.insert(.tid) }
     guard fields.isSubset(of: [.tid, .time, .cpu]) else { return nil }
     return RingDelivery(sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm))
+  }
+
+  /// What a probe's capture program writes: the task from helpers, the record only when the
+  /// block reads an argument or memory.
+  static func probeDelivery(for attachment: Attachment, capture: ProbeCapture, needs: BlockNeeds) -> RingDelivery? {
+    var fields = attachment.sampleFields
+    if capture.fields.isEmpty { fields.remove(.raw) }
+    if needs.builtins.contains(where: { $0.isTaskIdentity && $0 != .comm }) { fields.insert(.tid) }
+    guard fields.isSubset(of: [.tid, .time, .cpu, .raw]) else { return nil }
+    let recordSize = fields.contains(.raw) ? capture.fixedSize + capture.stringCapacity : 0
+    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm))
   }
 
   private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }

@@ -170,8 +170,27 @@ import Testing
     guard let builds = buildsOrSkip() else { return }
     let run = scry("--plan", "-e", "uretprobe:\(builds.fixed):target { printf(\"%s\\n\", str(retval)); }")
     #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.stdout.contains("uprobe_events: r:scry_"), "\(run.stdout)")
+    #expect(run.stdout.contains("uprobe_events (if BPF is refused): r:scry_"), "\(run.stdout)")
     #expect(run.stdout.contains("a0=+0($retval):ustring"), "\(run.stdout)")
+    #expect(run.stdout.contains("delivered by: a BPF kprobe-type (on a uprobe made through the uprobe PMU)"), "\(run.stdout)")
+    let perfOnly = scry("--plan", "--no-bpf", "-e", "uretprobe:\(builds.fixed):target { printf(\"%s\\n\", str(retval)); }")
+    #expect(perfOnly.stdout.contains("uprobe_events: r:scry_"), "\(perfOnly.stdout)")
+  }
+
+  /// Every uprobe test again with --no-bpf lives in the tests that pass it; here the two paths
+  /// must agree on arguments, strings, memory reads, stack arguments and return values.
+  @Test func captureProgramAndTracefsAgree() throws {
+    guard let builds = buildsOrSkip() else { return }
+    for script in [
+      "uprobe:\(builds.pie):target { printf(\"%d %s %s %d\\n\", arg0, str(arg1), str(arg1, 3), *(uint8 *)arg1); }",
+      "uretprobe:\(builds.pie):target { printf(\"%d\\n\", retval); }",
+    ] {
+      let bpf = scry("-c", "\(builds.pie) 3 hello", "-e", script)
+      let tracefs = scry("--no-bpf", "-c", "\(builds.pie) 3 hello", "-e", script)
+      #expect(bpf.status == 0 && tracefs.status == 0, "\(bpf.stderr) \(tracefs.stderr)")
+      #expect(bpf.stdout == tracefs.stdout, "\nbpf:\n\(bpf.stdout)\ntracefs:\n\(tracefs.stdout)")
+      #expect(bpf.stdout.split(separator: "\n").count >= 4, "\(bpf.stdout)")
+    }
   }
 
   @Test func kprobeOnThisKernelSaysWhy() throws {

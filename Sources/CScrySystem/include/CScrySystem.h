@@ -17,7 +17,9 @@ int scry_placeholder(void);
 /// What ScryKernel needs to fill a `struct perf_event_attr` (the bitfields live in C).
 typedef struct scry_perf_config {
   uint32_t type;             // PERF_TYPE_*
-  uint64_t config;           // tracepoint id, PERF_COUNT_SW_*, PERF_COUNT_HW_*
+  uint64_t config;           // tracepoint id, PERF_COUNT_SW_*, PERF_COUNT_HW_*; a probe PMU's flags
+  uint64_t config1;          // uprobe/kprobe PMU: the path or symbol (a pointer to its C string)
+  uint64_t config2;          // uprobe/kprobe PMU: the file offset or symbol offset
   uint64_t sample_type;      // PERF_SAMPLE_* bits
   uint64_t period_or_freq;   // sample_period, or sample_freq when use_freq
   uint64_t read_format;      // PERF_FORMAT_* bits

@@ -124,6 +124,8 @@ public struct BPFInstruction: Sendable, Equatable, CustomStringConvertible {
   static let modeIMM: UInt8 = 0x00
   static let modeMEM: UInt8 = 0x60
   static let aluADD: UInt8 = 0x00
+  static let aluOR: UInt8 = 0x40
+  static let aluLSH: UInt8 = 0x60
   static let aluRSH: UInt8 = 0x70
   static let aluMOV: UInt8 = 0xb0
   static let jumpJA: UInt8 = 0x00
@@ -157,6 +159,16 @@ public struct BPFInstruction: Sendable, Equatable, CustomStringConvertible {
   /// `dst >>= imm` (64-bit, logical).
   public static func rsh64(_ dst: BPFRegister, _ imm: Int32) -> BPFInstruction {
     BPFInstruction(opcode: classALU64 | sourceK | aluRSH, dst: dst, immediate: imm)
+  }
+
+  /// `dst <<= imm` (64-bit).
+  public static func lsh64(_ dst: BPFRegister, _ imm: Int32) -> BPFInstruction {
+    BPFInstruction(opcode: classALU64 | sourceK | aluLSH, dst: dst, immediate: imm)
+  }
+
+  /// `dst |= imm` (64-bit, imm sign-extended).
+  public static func or64(_ dst: BPFRegister, _ imm: Int32) -> BPFInstruction {
+    BPFInstruction(opcode: classALU64 | sourceK | aluOR, dst: dst, immediate: imm)
   }
 
   /// `dst += src` (64-bit).

@@ -27,6 +27,9 @@ public struct CaptureProgram: Sendable, Hashable {
     case tracepoint
     /// BPF_PROG_TYPE_PERF_EVENT on a software or timer event (`profile`, `software:*`): no record.
     case perfEvent
+    /// BPF_PROG_TYPE_KPROBE on a uprobe or kprobe: the context is the registers, and the record
+    /// is built from them as tracefs would with the same fetch arguments.
+    case probe(ProbeRecord)
   }
 
   public var kind: Kind = .tracepoint
@@ -76,10 +79,18 @@ public struct CaptureProgram: Sendable, Hashable {
         operation: "build delivery program", subject: "tracepoint", errno: 0,
         explanation: "sample fields 0x\(String(unsupported.rawValue, radix: 16)) cannot come from a BPF program")
     }
-    if sampleType.contains(.raw) && kind != .tracepoint {
+    if case .probe(let layout) = kind {
+      guard layout.recordSize == recordSize, recordSize <= 16384 else {
+        throw KernelError(
+          operation: "build capture program", subject: "probe", errno: 0,
+          explanation: "a probe record of \(layout.recordSize) bytes (planned \(recordSize)) is over 16 KiB or misplanned")
+      }
+      return
+    }
+    if sampleType.contains(.raw) && kind == .perfEvent {
       throw KernelError(
         operation: "build capture program", subject: "perf event", errno: 0,
-        explanation: "only a tracepoint has a record to copy")
+        explanation: "only a tracepoint or a probe has a record to copy")
     }
     if sampleType.contains(.raw) && !(8...2048).contains(recordSize) {
       throw KernelError(
@@ -134,7 +145,10 @@ public struct CaptureProgram: Sendable, Hashable {
       asm.emit(.st(.word, .r7, offset + 4, 0))
       offset += 8
     }
-    if sampleType.contains(.raw) {
+    if sampleType.contains(.raw), case .probe(let layout) = kind {
+      asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
+      emitProbeRecord(layout, at: offset + 4, into: &asm)
+    } else if sampleType.contains(.raw) {
       asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
       // The padding after the record is copied too (the perf trace buffer goes on), so no
       // byte of the record is left unwritten.
@@ -169,8 +183,9 @@ public struct CaptureProgram: Sendable, Hashable {
     asm.place(done)
     switch kind {
     case .tracepoint: asm.emit(.mov64(.r0, BPFProgram.tracepointPassesOn))
-    // The perf event is Scry's own and has no ring: 0 skips writing a sample nobody reads.
-    case .perfEvent: asm.emit(.mov64(.r0, 0))
+    // The perf event (and a probe made through a PMU) is Scry's own and has no ring: 0 skips
+    // writing a sample nobody reads.
+    case .perfEvent, .probe: asm.emit(.mov64(.r0, 0))
     }
     asm.emit(.exit)
     return asm.finish()
@@ -182,6 +197,7 @@ public struct CaptureProgram: Sendable, Hashable {
     switch kind {
     case .tracepoint: return try BPFProgram.loadTracepointProgram(code, name: "scry_capture")
     case .perfEvent: return try BPFProgram.loadPerfEventProgram(code, name: "scry_capture")
+    case .probe: return try BPFProgram.loadProbeProgram(code, name: "scry_capture")
     }
   }
 }

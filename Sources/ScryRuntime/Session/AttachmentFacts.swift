@@ -17,6 +17,14 @@ public enum DeliveryPath: Sendable, Equatable {
   case bpfFetch(TracepointFetch, filtersProcess: Bool)
 }
 
+extension DeliveryPath {
+  /// The path makes its probe itself (through the uprobe PMU), so none is created in tracefs.
+  var makesItsOwnProbe: Bool {
+    if case .bpfRing(let program) = self, case .probe = program.kind { return true }
+    return false
+  }
+}
+
 /// What a run would do with one attachment, from the plan and options alone.
 public struct AttachmentFact: Sendable, Equatable {
   /// The path taken when BPF programs may be loaded (with `--no-bpf`, the same as `fallback`).
@@ -49,11 +57,10 @@ public enum AttachmentFacts {
       let path: DeliveryPath = attachment.dynamicProbe != nil && !followsTasks ? .bpfCounter : .perfCounter
       return AttachmentFact(path: options.allowsBPF ? path : .perfCounter, fallback: .perfCounter)
     }
-    if let delivery = attachment.ringDelivery, !followsTasks, options.allowsBPF {
+    if let delivery = attachment.ringDelivery, !followsTasks, options.allowsBPF, let kind = captureKind(of: attachment) {
       let program = CaptureProgram(
         sampleType: sampleType(delivery.sampleFields, counting: false, identified: identified), identifier: 0,
-        recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm,
-        kind: attachment.probe.kind == .tracepoint ? .tracepoint : .perfEvent)
+        recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm, kind: kind)
       return AttachmentFact(path: .bpfRing(program), fallback: .perfRing, deliveredBy: deliveredBy(program, delivery))
     }
     if let fetch = attachment.pointerFetch {
@@ -70,11 +77,29 @@ public enum AttachmentFacts {
 
   static let readInProcess = "process_vm_readv of the traced process after the event is read"
 
+  /// The capture program type of an attachment; nil when its reads cannot be built by one.
+  static func captureKind(of attachment: Attachment) -> CaptureProgram.Kind? {
+    switch attachment.probe.kind {
+    case .tracepoint: return .tracepoint
+    case .software, .hardware, .profile: return .perfEvent
+    case .uprobe, .uretprobe:
+      guard let dynamic = attachment.dynamicProbe, let record = dynamic.capture.kernelRecord(isReturn: dynamic.isReturn)
+      else { return nil }
+      return .probe(record)
+    default: return nil
+    }
+  }
+
   private static func deliveredBy(_ program: CaptureProgram, _ delivery: RingDelivery) -> String {
     let count = program.instructions(ringFD: 0, lostMapFD: 0).count
     var fields = delivery.sampleFields.isEmpty ? [] : ["\(delivery.sampleFields)"]
     if delivery.readsComm { fields.append("comm") }
-    let type = program.kind == .tracepoint ? "tracepoint" : "perf_event"
+    let type: String
+    switch program.kind {
+    case .tracepoint: type = "tracepoint"
+    case .perfEvent: type = "perf_event"
+    case .probe: type = "kprobe-type (on a uprobe made through the uprobe PMU)"
+    }
     return "a BPF \(type) program of \(count) instructions writing \(program.sampleSize)-byte records "
       + "(fields: \(fields.isEmpty ? "none" : fields.joined(separator: ","))) into the BPF ring shared by all CPUs "
       + "(bpf_ringbuf_reserve); if the kernel refuses BPF, perf rings"
@@ -112,6 +137,41 @@ public enum AttachmentFacts {
     if fields.contains(.raw) { type.insert(.raw) }
     if fields.contains(.cgroup) { type.insert(.cgroup) }
     return type
+  }
+}
+
+extension ProbeCapture {
+  /// The capture as the kernel layer builds it; nil when a register has no known place in pt_regs.
+  func kernelRecord(isReturn: Bool) -> ProbeRecord? {
+    func operand(_ o: Operand) -> ProbeRecord.Operand? {
+      switch o {
+      case .register(let name): return PTRegs.offset(of: name).map { .register(ptRegsOffset: $0) }
+      case .returnValue: return PTRegs.offset(of: "ax").map { .register(ptRegsOffset: $0) }
+      case .stackEntry(let n): return .stackEntry(n)
+      case .memory(let base, let offset): return operand(base).map { .memory($0, offset: offset) }
+      }
+    }
+    var fields: [ProbeRecord.Field] = []
+    for field in self.fields {
+      let value: ProbeRecord.Value
+      switch field.value {
+      case .operand(let o, let byteCount, _):
+        guard let base = operand(o) else { return nil }
+        value = .operand(base, byteCount: byteCount)
+      case .read(let o, let offset, let byteCount, _):
+        guard let base = operand(o) else { return nil }
+        value = .read(base, offset: offset, byteCount: byteCount)
+      case .string(let o, let offset, let maxLength):
+        guard let base = operand(o) else { return nil }
+        value = .string(base, offset: offset, maxLength: maxLength)
+      case .bytes(let o, let offset, let count):
+        guard let base = operand(o) else { return nil }
+        value = .bytes(base, offset: offset, count: count)
+      }
+      fields.append(ProbeRecord.Field(offset: field.offset, value: value))
+    }
+    return ProbeRecord(
+      isKernel: isKernel, isReturn: isReturn, fields: fields, fixedSize: fixedSize, stringCapacity: stringCapacity)
   }
 }
 

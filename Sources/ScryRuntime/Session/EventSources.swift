@@ -63,9 +63,14 @@ final class EventSources {
     }
     for (index, attachment) in plan.attachments.enumerated() {
       guard let fact = facts[index] else { continue }
-      let request = try makeRequest(index, attachment, options: options, tracedPid: tracedPid)
       let path = usesBPF ? fact.path : fact.fallback
+      // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
+      var request = try makeRequest(
+        index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !path.makesItsOwnProbe)
       if try delivery(for: path).attach(request, path: path, in: context) { continue }
+      if request.dynamicID == nil, let dynamic = attachment.dynamicProbe {
+        request.dynamicID = try ProbeEvents.createDynamicEvent(dynamic, for: attachment.probe, in: dynamicEvents)
+      }
       guard try delivery(for: fact.fallback).attach(request, path: fact.fallback, in: context) else {
         throw SessionError.failure("\(attachment.probe.name): could not be attached by \(fact.fallback) either")
       }
@@ -82,9 +87,9 @@ final class EventSources {
   }
 
   /// The threads to follow, the perf options and the dynamic event of one attachment.
-  private func makeRequest(_ index: Int, _ attachment: Attachment, options: SessionOptions, tracedPid: Int32?) throws
-    -> AttachRequest
-  {
+  private func makeRequest(
+    _ index: Int, _ attachment: Attachment, options: SessionOptions, tracedPid: Int32?, inTraceFS: Bool
+  ) throws -> AttachRequest {
     let probe = attachment.probe
     let counting = attachment.counting != nil
     var perf = PerfEventOptions()
@@ -111,8 +116,8 @@ final class EventSources {
     }
     perf.inherit = followed != nil
     // A uprobe or kprobe is created once in tracefs, then opened per CPU like a tracepoint.
-    let dynamicID = try attachment.dynamicProbe.map {
-      try ProbeEvents.createDynamicEvent($0, for: probe, in: dynamicEvents)
+    let dynamicID = try attachment.dynamicProbe.flatMap { dynamic in
+      inTraceFS ? try ProbeEvents.createDynamicEvent(dynamic, for: probe, in: dynamicEvents) : nil
     }
     return AttachRequest(
       index: index, attachment: attachment, followed: followed, followedProcess: followedProcess,

@@ -35,7 +35,24 @@ final class BPFRingDelivery: EventDelivery {
       printToStandardError("WARNING: \(probe.name): delivered through perf instead of BPF: \(error)\n")
       return false
     }
-    if let tracepointID {
+    if case .probe = program.kind {
+      // A probe made through the uprobe PMU: gone with its fd, whatever way Scry ends. Like a
+      // tracepoint's, its program runs for every task on every CPU from one event.
+      guard let dynamic = request.attachment.dynamicProbe, let path = dynamic.binaryPath else { return false }
+      var counting = PerfEventOptions()
+      counting.countingOnly = true
+      let event: PerfEvent
+      do {
+        event = try PerfEvent.uprobe(
+          path: path, fileOffset: dynamic.fileOffset, isReturn: dynamic.isReturn, description: probe.name,
+          cpu: context.cpus[0], pid: -1, options: counting)
+      } catch {
+        printToStandardError("WARNING: \(probe.name): made in tracefs instead of through the uprobe PMU: \(error)\n")
+        return false
+      }
+      context.events.append(event)
+      try event.attach(loaded)
+    } else if let tracepointID {
       // A tracepoint program runs for the hits of every CPU: one counting event carries it.
       var counting = PerfEventOptions()
       counting.countingOnly = true

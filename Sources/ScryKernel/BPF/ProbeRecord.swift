@@ -1,0 +1,147 @@
+/// The record of a uprobe or kprobe as Scry's capture program builds it: laid out as tracefs lays
+/// out the dynamic event's record with the same fetch arguments (common fields, the probe's
+/// address, then each value; strings as `__data_loc` words with their bytes after the fixed part),
+/// so the reader decodes both alike.
+public struct ProbeRecord: Sendable, Hashable {
+  /// A value at the event.
+  public indirect enum Operand: Sendable, Hashable {
+    /// A register, by its byte offset in `struct pt_regs` (see `PTRegs`).
+    case register(ptRegsOffset: Int16)
+    /// Stack entry N: the word at sp + 8·N.
+    case stackEntry(Int)
+    /// The 8 bytes at `base + offset`.
+    case memory(Operand, offset: Int64)
+  }
+
+  public enum Value: Sendable, Hashable {
+    case operand(Operand, byteCount: Int)
+    case read(Operand, offset: Int64, byteCount: Int)
+    case string(Operand, offset: Int64, maxLength: Int)
+    case bytes(Operand, offset: Int64, count: Int)
+  }
+
+  public struct Field: Sendable, Hashable {
+    public var offset: Int
+    public var value: Value
+    public init(offset: Int, value: Value) {
+      self.offset = offset
+      self.value = value
+    }
+  }
+
+  /// Kernel memory (kprobes) rather than the traced process's (uprobes).
+  public var isKernel: Bool
+  /// A return probe: the header holds the function and return addresses (24 bytes, not 16).
+  public var isReturn: Bool
+  public var fields: [Field]
+  /// Bytes of the header and fields; string bytes follow.
+  public var fixedSize: Int
+  public var stringCapacity: Int
+
+  public init(isKernel: Bool, isReturn: Bool, fields: [Field], fixedSize: Int, stringCapacity: Int) {
+    self.isKernel = isKernel
+    self.isReturn = isReturn
+    self.fields = fields
+    self.fixedSize = fixedSize
+    self.stringCapacity = stringCapacity
+  }
+
+  public var recordSize: Int { fixedSize + stringCapacity }
+}
+
+/// Offsets of x86-64 `struct pt_regs` fields, the context of kprobe-type programs.
+public enum PTRegs {
+  static let offsets: [String: Int16] = [
+    "r15": 0, "r14": 8, "r13": 16, "r12": 24, "bp": 32, "bx": 40, "r11": 48, "r10": 56, "r9": 64, "r8": 72,
+    "ax": 80, "cx": 88, "dx": 96, "si": 104, "di": 112, "ip": 128, "sp": 152,
+  ]
+
+  /// The offset of a register named as tracefs names it (`di`, `r8`); nil for an unknown name.
+  public static func offset(of register: String) -> Int16? { offsets[register] }
+
+  static let ip: Int16 = 128
+  static let sp: Int16 = 152
+}
+
+extension CaptureProgram {
+  /// The record of a probe, built field by field in the ring record at `record` (r7-relative)
+  /// from the registers (r6 = ctx). r9 holds values being resolved; r10-8 receives memory reads.
+  func emitProbeRecord(_ layout: ProbeRecord, at record: Int16, into asm: inout BPFAssembler) {
+    let readMemory: BPFHelper = layout.isKernel ? .probeReadKernel : .probeReadUser
+    let readString: BPFHelper = layout.isKernel ? .probeReadKernelStr : .probeReadUserStr
+    // Common fields: common_type, then common_pid (the thread, as tracefs writes it).
+    asm.emit(.st(.word, .r7, record, Int32(commonType)))
+    asm.emit(.stx(.word, .r7, record + 4, .r8))
+    asm.emit(.ldx(.double, .r1, .r6, PTRegs.ip))
+    if layout.isReturn {
+      // __probe_func is not known at a return; __probe_ret_ip is where the function returns.
+      asm.emit(.st(.double, .r7, record + 8, 0))
+      asm.emit(.stx(.double, .r7, record + 16, .r1))
+    } else {
+      asm.emit(.stx(.double, .r7, record + 8, .r1))
+    }
+    var stringData = layout.fixedSize
+    for field in layout.fields {
+      let at = record + Int16(field.offset)
+      switch field.value {
+      case .operand(let operand, let byteCount):
+        emitValue(operand, readMemory: readMemory, into: &asm)
+        asm.emit(.stx(BPFSize(bytes: byteCount) ?? .double, .r7, at, .r9))
+      case .read(let base, let offset, let byteCount):
+        emitRead(base, offset, count: byteCount, to: at, helper: readMemory, readMemory: readMemory, into: &asm)
+      case .bytes(let base, let offset, let count):
+        emitRead(base, offset, count: count, to: at, helper: readMemory, readMemory: readMemory, into: &asm)
+      case .string(let base, let offset, let maxLength):
+        emitRead(base, offset, count: maxLength, to: record + Int16(stringData), helper: readString, readMemory: readMemory, into: &asm)
+        // __data_loc: length << 16 | offset of the bytes in the record; a failed read is empty.
+        let ok = asm.newLabel()
+        asm.jump(.signedGreaterOrEqual, .r0, 0, to: ok)
+        asm.emit(.mov64(.r0, 0))
+        asm.place(ok)
+        asm.emit(.lsh64(.r0, 16))
+        asm.emit(.or64(.r0, Int32(stringData)))
+        asm.emit(.stx(.word, .r7, at, .r0))
+        stringData += maxLength
+      }
+    }
+  }
+
+  /// `count` bytes at `base + offset` into the record at `destination` with `helper`.
+  private func emitRead(
+    _ base: ProbeRecord.Operand, _ offset: Int64, count: Int, to destination: Int16, helper: BPFHelper,
+    readMemory: BPFHelper, into asm: inout BPFAssembler
+  ) {
+    emitValue(base, readMemory: readMemory, into: &asm)
+    asm.emit(.mov64(.r3, .r9))
+    asm.emit(.add64(.r3, Int32(clamping: offset)))
+    asm.emit(.mov64(.r1, .r7))
+    asm.emit(.add64(.r1, Int32(destination)))
+    asm.emit(.mov64(.r2, Int32(count)))
+    asm.emit(.call(helper))
+  }
+
+  /// The operand's value into r9. A failed memory read gives 0 (the helper zeroes its buffer).
+  private func emitValue(_ operand: ProbeRecord.Operand, readMemory: BPFHelper, into asm: inout BPFAssembler) {
+    switch operand {
+    case .register(let offset):
+      asm.emit(.ldx(.double, .r9, .r6, offset))
+    case .stackEntry(let n):
+      asm.emit(.ldx(.double, .r9, .r6, PTRegs.sp))
+      emitLoad(at: Int64(8 * n), readMemory: readMemory, into: &asm)
+    case .memory(let base, let offset):
+      emitValue(base, readMemory: readMemory, into: &asm)
+      emitLoad(at: offset, readMemory: readMemory, into: &asm)
+    }
+  }
+
+  /// r9 = the 8 bytes at r9 + offset.
+  private func emitLoad(at offset: Int64, readMemory: BPFHelper, into asm: inout BPFAssembler) {
+    asm.emit(.mov64(.r3, .r9))
+    asm.emit(.add64(.r3, Int32(clamping: offset)))
+    asm.emit(.mov64(.r1, .r10))
+    asm.emit(.add64(.r1, -8))
+    asm.emit(.mov64(.r2, 8))
+    asm.emit(.call(readMemory))
+    asm.emit(.ldx(.double, .r9, .r10, -8))
+  }
+}

@@ -1,0 +1,27 @@
+import Glibc
+
+/// The kernel's `uprobe` and `kprobe` PMUs (/sys/bus/event_source/devices/NAME): their perf type
+/// and the config bit that makes a probe a return probe.
+struct ProbePMU {
+  let type: UInt32
+  /// The `retprobe` bit of `config`, as the PMU's format directory gives it (`config:0`).
+  let returnFlag: UInt64
+
+  static func named(_ name: String, for subject: String) throws(KernelError) -> ProbePMU {
+    let root = "/sys/bus/event_source/devices/\(name)"
+    guard let typeText = try? FileSystem.readText(root + "/type"),
+      let type = UInt32(typeText.filter { !$0.isWhitespace })
+    else {
+      throw KernelError(
+        operation: "perf_event_open", subject: subject, errno: ENOENT,
+        explanation: "this kernel has no \(name) PMU (\(root)); probes go through tracefs instead")
+    }
+    var returnFlag: UInt64 = 1
+    if let format = try? FileSystem.readText(root + "/format/retprobe"), let colon = format.firstIndex(of: ":"),
+      let bit = UInt64(format[format.index(after: colon)...].filter(\.isNumber)), bit < 64
+    {
+      returnFlag = 1 << bit
+    }
+    return ProbePMU(type: type, returnFlag: returnFlag)
+  }
+}
