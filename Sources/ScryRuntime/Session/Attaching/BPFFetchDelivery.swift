@@ -1,3 +1,4 @@
+import Glibc
 import ScryKernel
 import ScryPlan
 
@@ -42,9 +43,7 @@ final class BPFFetchDelivery: EventDelivery {
       try perfRings.route(
         output, cpu: cpu, to: request.attachment, sampleType: outputOptions.sampleType, skipPredicate: false, in: context)
     }
-    var tracepointOptions = PerfEventOptions()
-    tracepointOptions.countingOnly = true
-    let tracepoint = try PerfEvent.tracepoint(id: id, description: probe.name, cpu: context.cpus[0], pid: -1, options: tracepointOptions)
+    let tracepoint = try PerfEvent.tracepoint(id: id, description: probe.name, cpu: -1, pid: getpid(), options: .programCarrier)
     context.events.append(tracepoint)
     try tracepoint.attach(program)
     return true

@@ -1,3 +1,4 @@
+import Glibc
 import ScryKernel
 import ScryLanguage
 import ScryPlan
@@ -53,11 +54,8 @@ final class BPFRingDelivery: EventDelivery {
       context.events.append(event)
       try event.attach(loaded)
     } else if let tracepointID {
-      // A tracepoint program runs for the hits of every CPU: one counting event carries it.
-      var counting = PerfEventOptions()
-      counting.countingOnly = true
       let event = try PerfEvent.tracepoint(
-        id: tracepointID, description: probe.name, cpu: context.cpus[0], pid: -1, options: counting)
+        id: tracepointID, description: probe.name, cpu: -1, pid: getpid(), options: .programCarrier)
       context.events.append(event)
       try event.attach(loaded)
     } else {
