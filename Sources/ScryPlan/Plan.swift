@@ -78,11 +78,14 @@ public struct RingDelivery: Sendable, Hashable {
   public var recordSize: Int
   /// The block reads `comm`: the program copies the task's name at the moment of the event.
   public var readsComm: Bool
+  /// The block reads `uid`, `gid` or `username`: the program copies them at the moment of the event.
+  public var readsCredentials: Bool
 
-  public init(sampleFields: SampleFields, recordSize: Int, readsComm: Bool = false) {
+  public init(sampleFields: SampleFields, recordSize: Int, readsComm: Bool = false, readsCredentials: Bool = false) {
     self.sampleFields = sampleFields
     self.recordSize = recordSize
     self.readsComm = readsComm
+    self.readsCredentials = readsCredentials
   }
 }
 
@@ -259,4 +262,7 @@ public struct BlockNeeds: Sendable, Hashable {
   public init() {}
 
   public func reads(_ builtin: Builtin) -> Bool { builtins.contains(builtin) }
+
+  /// The block reads the task's user or group.
+  public var readsCredentials: Bool { reads(.uid) || reads(.gid) || reads(.username) }
 }

@@ -143,22 +143,23 @@ public enum Planner {
     var fields = attachment.sampleFields
     if !needs.readsArgs { fields.remove(.raw) }
     // The program reads the task from helpers: pid comes with tid (no process table lookup),
-    // and the name is copied at the moment of the event.
-    if needs.builtins.contains(where: { $0.isTaskIdentity && $0 != .comm }) { fields.insert(.tid) }
+    // and the name, uid and gid are copied at the moment of the event.
+    if needs.reads(.pid) || needs.reads(.tid) { fields.insert(.tid) }
     let recordSize = fields.contains(.raw) ? PointerFetches.recordSize(of: [record]) : 0
     // The program copies the record with one bounded read (PERF_MAX_TRACE_SIZE is a safe bound).
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]), recordSize <= 2048 else { return nil }
-    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm))
+    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials)
   }
 
   /// What a perf_event program captures for an event without a record; nil when the block reads
   /// something only perf can give (the instruction pointer, the period, the cgroup, stacks).
   static func eventOnlyDelivery(for attachment: Attachment, needs: BlockNeeds) -> RingDelivery? {
-    // The task's identity comes from helpers: TID only when pid, tid, uid… are read, not for comm.
+    // The task's identity comes from helpers: TID only when pid or tid are read (the name, uid
+    // and gid have their own fields).
     var fields = attachment.sampleFields.subtracting(.tid)
-    if needs.builtins.contains(where: { $0.isTaskIdentity && $0 != .comm }) { fields.insert(.tid) }
+    if needs.reads(.pid) || needs.reads(.tid) { fields.insert(.tid) }
     guard fields.isSubset(of: [.tid, .time, .cpu]) else { return nil }
-    return RingDelivery(sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm))
+    return RingDelivery(sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials)
   }
 
   /// What a probe's capture program writes: the task from helpers, the record only when the
@@ -166,10 +167,10 @@ public enum Planner {
   static func probeDelivery(for attachment: Attachment, capture: ProbeCapture, needs: BlockNeeds) -> RingDelivery? {
     var fields = attachment.sampleFields
     if capture.fields.isEmpty { fields.remove(.raw) }
-    if needs.builtins.contains(where: { $0.isTaskIdentity && $0 != .comm }) { fields.insert(.tid) }
+    if needs.reads(.pid) || needs.reads(.tid) { fields.insert(.tid) }
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]) else { return nil }
     let recordSize = fields.contains(.raw) ? capture.fixedSize + capture.stringCapacity : 0
-    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm))
+    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials)
   }
 
   private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }

@@ -95,6 +95,21 @@ import Testing
     #expect(run.stdout.contains("@[true]: 1"), "\(run.stdout)")
   }
 
+  @Test func credentialsAreTheOnesOfEachEvent() throws {
+    guard kernelAvailable("kernel event tests") else { return }
+    let binary = "/tmp/scry-setuid-target-\(getpid())"
+    defer { unlink(binary) }
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    try #require(Run.program(cc, ["-O2", "-o", binary, scriptsRoot() + "/Tests/Fixtures/setuid_target.c"]).status == 0)
+    // The process changes its uid and gid half-way: each event carries the ones of its moment,
+    // on the capture path (system-wide) and the perf path (per-task, from /proc) alike where they can.
+    let run = scry("-c", "\(binary) 50", "-e", "tracepoint:syscalls:sys_enter_getppid { @[comm, uid, gid] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let name = String(binary.split(separator: "/").last!.prefix(15))
+    #expect(run.stdout.contains("@[\(name), 0, 0]: 50"), "\(run.stdout)")
+    #expect(run.stdout.contains("@[\(name), 65534, 65534]: 50"), "\(run.stdout)")
+  }
+
   @Test func uidAndGidAreTheTracedTasks() throws {
     guard let workload = workloadOrSkip(), access("/usr/bin/setpriv", X_OK) == 0 else { return }
     let run = scry(

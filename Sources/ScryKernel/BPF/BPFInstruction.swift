@@ -55,6 +55,7 @@ public enum BPFHelper: Int32, Sendable {
   case ktimeGetNs = 5
   case getSmpProcessorID = 8
   case getCurrentPidTgid = 14
+  case getCurrentUidGid = 15
   case getCurrentComm = 16
   case perfEventOutput = 25
   case probeReadUser = 112

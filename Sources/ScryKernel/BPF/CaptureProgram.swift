@@ -43,6 +43,9 @@ public struct CaptureProgram: Sendable, Hashable {
   public var commonType: UInt16
   /// The task's 16-byte name follows the perf fields, at `commOffset`.
   public var includesComm: Bool
+  /// The task's user and group ids at the event follow (u32 uid, u32 gid), at `credentialsOffset`:
+  /// a `setuid` between two events is seen, where /proc read once per task would miss it.
+  public var includesCredentials = false
 
   public init(
     sampleType: PerfSampleType, identifier: UInt64, recordSize: Int, commonType: UInt16, includesComm: Bool = false,
@@ -68,7 +71,10 @@ public struct CaptureProgram: Sendable, Hashable {
   public var rawSize: Int { ((recordSize + 4 + 7) & ~7) - 4 }
 
   /// Bytes of each record's body.
-  public var sampleSize: Int { commOffset + (includesComm ? 16 : 0) }
+  public var sampleSize: Int { credentialsOffset + (includesCredentials ? 8 : 0) }
+
+  /// Where the task's uid and gid sit in a record's body: after its name, if any.
+  public var credentialsOffset: Int { commOffset + (includesComm ? 16 : 0) }
 
   /// Refuses what the program cannot produce: other sample fields, or a RAW copy too small to
   /// hold the common fields or larger than a tracepoint record can be (PERF_MAX_TRACE_SIZE).
@@ -166,6 +172,11 @@ public struct CaptureProgram: Sendable, Hashable {
       asm.emit(.add64(.r1, Int32(commOffset)))
       asm.emit(.mov64(.r2, 16))
       asm.emit(.call(.getCurrentComm))
+    }
+    if includesCredentials {
+      // bpf_get_current_uid_gid gives gid << 32 | uid: as stored, u32 uid then u32 gid.
+      asm.emit(.call(.getCurrentUidGid))
+      asm.emit(.stx(.double, .r7, Int16(credentialsOffset), .r0))
     }
     asm.emit(.mov64(.r1, .r7))
     asm.emit(.mov64(.r2, Self.noWakeup))

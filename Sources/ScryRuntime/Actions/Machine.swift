@@ -17,6 +17,8 @@ public final class Machine {
   public var cgroup: UInt64 = 0
   /// The task's name as the event's record carries it (16 bytes), when it does.
   public var eventComm: UnsafeRawPointer?
+  /// The task's uid and gid (u32 each) as the event's record carries them, when it does.
+  public var eventCredentials: UnsafeRawPointer?
   /// Scry's own cgroup id, for probes without a task of their own (BEGIN, END, interval).
   lazy var ownCgroup = SystemInfo.cgroupID(ofProcess: getpid())
   /// The running attachment's probe name, bpftrace style (`tracepoint:sched:sched_switch`).
@@ -76,6 +78,7 @@ public final class Machine {
     ip = 0
     cgroup = ownCgroup
     eventComm = nil
+    eventCredentials = nil
   }
 
   /// The name of the task that caused the event, as 16 NUL-padded bytes.
@@ -90,8 +93,14 @@ public final class Machine {
   }
 
   /// The user and group of the event's task (Scry's own outside event probes).
-  func uid() -> UInt32 { processTable?.credentials(of: tid).uid ?? getuid() }
-  func gid() -> UInt32 { processTable?.credentials(of: tid).gid ?? getgid() }
+  func uid() -> UInt32 {
+    if let eventCredentials { return eventCredentials.loadUnaligned(as: UInt32.self) }
+    return processTable?.credentials(of: tid).uid ?? getuid()
+  }
+  func gid() -> UInt32 {
+    if let eventCredentials { return eventCredentials.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }
+    return processTable?.credentials(of: tid).gid ?? getgid()
+  }
 
   func nextRandom() -> UInt64 {
     randomState ^= randomState << 13

@@ -58,9 +58,10 @@ public enum AttachmentFacts {
       return AttachmentFact(path: options.allowsBPF ? path : .perfCounter, fallback: .perfCounter)
     }
     if let delivery = attachment.ringDelivery, !followsTasks, options.allowsBPF, let kind = captureKind(of: attachment) {
-      let program = CaptureProgram(
+      var program = CaptureProgram(
         sampleType: sampleType(delivery.sampleFields, counting: false, identified: identified), identifier: 0,
         recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm, kind: kind)
+      program.includesCredentials = delivery.readsCredentials
       return AttachmentFact(path: .bpfRing(program), fallback: .perfRing, deliveredBy: deliveredBy(program, delivery))
     }
     if let fetch = attachment.pointerFetch {
@@ -94,6 +95,7 @@ public enum AttachmentFacts {
     let count = program.instructions(ringFD: 0, lostMapFD: 0).count
     var fields = delivery.sampleFields.isEmpty ? [] : ["\(delivery.sampleFields)"]
     if delivery.readsComm { fields.append("comm") }
+    if delivery.readsCredentials { fields.append("uid,gid") }
     let type: String
     switch program.kind {
     case .tracepoint: type = "tracepoint"

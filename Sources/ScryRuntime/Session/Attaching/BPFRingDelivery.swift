@@ -72,7 +72,8 @@ final class BPFRingDelivery: EventDelivery {
     context.kernelObjects.append(loaded)
     context.addRoute(
       id: program.identifier, to: request.attachment, sampleType: program.sampleType, skipPredicate: false,
-      commOffset: program.includesComm ? program.commOffset : nil)
+      commOffset: program.includesComm ? program.commOffset : nil,
+      credentialsOffset: program.includesCredentials ? program.credentialsOffset : nil)
     return true
   }
 

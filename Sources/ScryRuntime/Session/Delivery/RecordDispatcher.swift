@@ -88,6 +88,11 @@ final class RecordDispatcher {
       } else {
         machine.eventComm = nil
       }
+      if let offset = route.credentialsOffset, offset + 8 <= body.count {
+        machine.eventCredentials = body.baseAddress! + offset
+      } else {
+        machine.eventCredentials = nil
+      }
       machine.probeName = route.probeName
       route.action.with { $0.run(machine, skipPredicate: route.skipPredicate) }
       if machine.flushesEachEvent { machine.output.flush() }
@@ -100,6 +105,7 @@ final class RecordDispatcher {
       machine.raw = nil
       machine.rawSize = 0
       machine.eventComm = nil
+      machine.eventCredentials = nil
     }
   }
 }

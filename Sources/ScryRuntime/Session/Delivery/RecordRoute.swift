@@ -15,10 +15,12 @@ struct RecordRoute {
   var timeOffset: Int?
   /// Where the task's name sits in the body (BPF ring records that carry it); nil: the process table's.
   var commOffset: Int?
+  /// Where the task's uid and gid sit in the body (BPF ring records that carry them); nil: /proc's.
+  var credentialsOffset: Int?
 
   init(
     action: Action, probeName: UnsafeRawBufferPointer, sampleType: PerfSampleType, skipPredicate: Bool,
-    commOffset: Int?
+    commOffset: Int?, credentialsOffset: Int? = nil
   ) {
     self.action = Unretained(action)
     self.decoder = PerfSampleDecoder(sampleType: sampleType)
@@ -27,6 +29,7 @@ struct RecordRoute {
     self.tidFromRecord = !sampleType.contains(.tid)
     self.timeOffset = Self.timeOffset(in: sampleType)
     self.commOffset = commOffset
+    self.credentialsOffset = credentialsOffset
   }
 
   /// perf lays a sample out as IDENTIFIER, IP, TID, TIME, …: time follows the fields before it.
