@@ -136,6 +136,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case errorText(IntExpr, type: ScryType)
   /// The name of the event task's user (`username`).
   case username(type: ScryType)
+  /// The kernel or user stack the capture program copied at the event, as a stack value.
+  case stack(StackType)
 
   /// The layout of the value.
   public var type: ScryType {
@@ -150,6 +152,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
     // Formatted when the event runs, into a string of bpftrace's default size.
     case .strftime: return .defaultString
     case .inetAddress: return .inetAddress
+    case .stack(let stack): return .stack(stack)
     }
   }
 }

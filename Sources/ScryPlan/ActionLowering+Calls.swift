@@ -96,7 +96,9 @@ extension ActionLowering {
     case .bswap:
       guard case .integer(let t) = program.type(of: e) else { return unsupportedInt(e.span, "bswap() of a non-integer") }
       return .byteSwap(int(args[0]), bits: t.bits)
-    case .uaddr, .ntop, .kstack, .ustack, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror:
+    case .kstack, .ustack:
+      return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
+    case .uaddr, .ntop, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror:
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
       // The checker accepts these only as statements.
@@ -116,6 +118,9 @@ extension ActionLowering {
       return .strftime(format: format, nanoseconds: int(args[1]))
     case .strerror:
       return .errorText(int(args[0]), type: type)
+    case .kstack, .ustack:
+      guard case .stack(let stack) = type else { return nil }
+      return .stack(stack)
     case .ntop:
       return ntop(args)
     default:

@@ -134,7 +134,9 @@ extension ActionLowering {
       return unsupportedInt(span, "'\(builtin.name)' can be read only in uprobes and uretprobes here")
     case .comm, .probe, .args, .username:
       return unsupportedInt(span, "'\(builtin.name)' is not a number")
-    case .kstack, .ustack, .curtask, .jiffies:
+    case .kstack, .ustack:
+      return unsupportedInt(span, "'\(builtin.name)' is a stack, not a number")
+    case .curtask, .jiffies:
       return unsupportedInt(span, "'\(builtin.name)' cannot be evaluated by this build yet")
     }
   }
@@ -235,6 +237,9 @@ extension ActionLowering {
     case .builtin(.comm)?: return .comm
     case .builtin(.probe)?: return .probeName(type: type)
     case .builtin(.username)?: return .username(type: type)
+    case .builtin(.kstack)?, .builtin(.ustack)?:
+      guard case .stack(let stack) = type else { return nil }
+      return .stack(stack)
     case .variable(let slot)?: return .variable(offset: variableOffsets[slot], type: program.variableTypes[slot])
     case .map(let name)?:
       guard let map = mapIndices[name], let info = program.map(named: name) else { return nil }

@@ -123,6 +123,7 @@ public struct IRPrinter {
     case .inetAddress(let family, let address): return "(ntop " + (family.map { int($0) + " " } ?? "") + bytes(address) + ")"
     case .errorText(let value, _): return "(strerror " + int(value) + ")"
     case .username: return "username"
+    case .stack(let stack): return (stack.isKernel ? "kstack" : "ustack") + "(\(stack.mode.rawValue), \(stack.depth))"
     }
   }
 

@@ -80,12 +80,20 @@ public struct RingDelivery: Sendable, Hashable {
   public var readsComm: Bool
   /// The block reads `uid`, `gid` or `username`: the program copies them at the moment of the event.
   public var readsCredentials: Bool
+  /// Frames of the kernel and user stacks the program copies (0: none).
+  public var kernelStackDepth: Int
+  public var userStackDepth: Int
 
-  public init(sampleFields: SampleFields, recordSize: Int, readsComm: Bool = false, readsCredentials: Bool = false) {
+  public init(
+    sampleFields: SampleFields, recordSize: Int, readsComm: Bool = false, readsCredentials: Bool = false,
+    kernelStackDepth: Int = 0, userStackDepth: Int = 0
+  ) {
     self.sampleFields = sampleFields
     self.recordSize = recordSize
     self.readsComm = readsComm
     self.readsCredentials = readsCredentials
+    self.kernelStackDepth = kernelStackDepth
+    self.userStackDepth = userStackDepth
   }
 }
 
@@ -258,6 +266,9 @@ public struct BlockNeeds: Sendable, Hashable {
   public var readsArgs = false
   /// Output or time is visible, so events must reach the actions in time order.
   public var observesOrder = false
+  /// The most frames of a kernel or user stack the block reads (0: none).
+  public var kernelStackDepth = 0
+  public var userStackDepth = 0
 
   public init() {}
 

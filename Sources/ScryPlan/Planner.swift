@@ -36,6 +36,11 @@ public enum Planner {
             attachment.kernelFilter = nil
             attachment.kernelFilterIsWholePredicate = false
           }
+          if needs.kernelStackDepth > 0 || needs.userStackDepth > 0 {
+            // Stacks come from the capture program, which sees every hit: the predicate runs in user space.
+            attachment.kernelFilter = nil
+            attachment.kernelFilterIsWholePredicate = false
+          }
         }
         if let dynamic = dynamicProbe(probe, index: attachments.count, block: block, in: program) {
           attachment.dynamicProbe = dynamic.probe
@@ -140,7 +145,8 @@ public enum Planner {
     default:
       return nil
     }
-    var fields = attachment.sampleFields
+    // Stacks are the program's own fields (bpf_get_stack), not perf's.
+    var fields = attachment.sampleFields.subtracting([.kernelStack, .userStack])
     if !needs.readsArgs { fields.remove(.raw) }
     // The program reads the task from helpers: pid comes with tid (no process table lookup),
     // and the name, uid and gid are copied at the moment of the event.
@@ -148,7 +154,8 @@ public enum Planner {
     let recordSize = fields.contains(.raw) ? PointerFetches.recordSize(of: [record]) : 0
     // The program copies the record with one bounded read (PERF_MAX_TRACE_SIZE is a safe bound).
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]), recordSize <= 2048 else { return nil }
-    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials)
+    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
+      kernelStackDepth: needs.kernelStackDepth, userStackDepth: needs.userStackDepth)
   }
 
   /// What a perf_event program captures for an event without a record; nil when the block reads
@@ -156,21 +163,23 @@ public enum Planner {
   static func eventOnlyDelivery(for attachment: Attachment, needs: BlockNeeds) -> RingDelivery? {
     // The task's identity comes from helpers: TID only when pid or tid are read (the name, uid
     // and gid have their own fields).
-    var fields = attachment.sampleFields.subtracting(.tid)
+    var fields = attachment.sampleFields.subtracting([.tid, .kernelStack, .userStack])
     if needs.reads(.pid) || needs.reads(.tid) { fields.insert(.tid) }
     guard fields.isSubset(of: [.tid, .time, .cpu]) else { return nil }
-    return RingDelivery(sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials)
+    return RingDelivery(sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
+      kernelStackDepth: needs.kernelStackDepth, userStackDepth: needs.userStackDepth)
   }
 
   /// What a probe's capture program writes: the task from helpers, the record only when the
   /// block reads an argument or memory.
   static func probeDelivery(for attachment: Attachment, capture: ProbeCapture, needs: BlockNeeds) -> RingDelivery? {
-    var fields = attachment.sampleFields
+    var fields = attachment.sampleFields.subtracting([.kernelStack, .userStack])
     if capture.fields.isEmpty { fields.remove(.raw) }
     if needs.reads(.pid) || needs.reads(.tid) { fields.insert(.tid) }
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]) else { return nil }
     let recordSize = fields.contains(.raw) ? capture.fixedSize + capture.stringCapacity : 0
-    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials)
+    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
+      kernelStackDepth: needs.kernelStackDepth, userStackDepth: needs.userStackDepth)
   }
 
   private static func anyObservesOrder(_ blocks: [BlockNeeds]) -> Bool { blocks.contains { $0.observesOrder } }
@@ -188,8 +197,8 @@ public enum Planner {
     if needs.reads(.cgroup) { fields.insert(.cgroup) }
     if needs.reads(.nsecs) || needs.reads(.elapsed) || needs.observesOrder { fields.insert(.time) }
     if needs.reads(.cpu) || needs.reads(.numaid) { fields.insert(.cpu) }
-    if needs.reads(.kstack) { fields.insert(.kernelStack) }
-    if needs.reads(.ustack) { fields.insert(.userStack) }
+    if needs.kernelStackDepth > 0 { fields.insert(.kernelStack) }
+    if needs.userStackDepth > 0 { fields.insert(.userStack) }
     if needs.reads(.function) { fields.insert(.ip) }
     return fields
   }
@@ -204,6 +213,13 @@ public enum Planner {
         if case .arg = builtin { needs.readsArgs = true }
       }
       if program.function(of: expr)?.isOrderObservable == true { needs.observesOrder = true }
+      if case .stack(let stack) = program.type(of: expr), isStackSource(expr, in: program) {
+        if stack.isKernel {
+          needs.kernelStackDepth = Swift.max(needs.kernelStackDepth, stack.depth)
+        } else {
+          needs.userStackDepth = Swift.max(needs.userStackDepth, stack.depth)
+        }
+      }
     }
     if needs.reads(.nsecs) || needs.reads(.elapsed) { needs.observesOrder = true }
     for stmt in block.body.allStatements() {
@@ -215,6 +231,14 @@ public enum Planner {
       }
     }
     return needs
+  }
+
+  /// `kstack`, `ustack` or a call of them: where a stack is taken (not a variable holding one).
+  static func isStackSource(_ expr: Expr, in program: CheckedProgram) -> Bool {
+    switch program.resolutions[expr.id] {
+    case .builtin(.kstack)?, .builtin(.ustack)?: return true
+    default: return program.function(of: expr) == .kstack || program.function(of: expr) == .ustack
+    }
   }
 
   /// `pid == cpid` or `pid == 1234` as a top-level conjunct pins the block to one process.

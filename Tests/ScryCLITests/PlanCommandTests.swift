@@ -4,7 +4,7 @@ import Testing
 /// `--dry-run` and `--plan` run every check a real run makes before attaching, and touch nothing.
 @Suite struct PlanCommandTests {
   @Test(arguments: [
-    ("profile:hz:99 { @[kstack] = count(); }", "kstack"),
+    ("profile:hz:99 { @[curtask] = count(); }", "curtask"),
     ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "memory can be read only"),
     ("BEGIN { @x = jiffies; }", "cannot be evaluated"),
   ])

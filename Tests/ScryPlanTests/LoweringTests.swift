@@ -92,7 +92,7 @@ import ScryLanguage
   }
 
   @Test(arguments: [
-    ("profile:hz:99 { @[kstack] = count(); }", "kstack"),
+    ("profile:hz:99 { @[curtask] = count(); }", "curtask"),
     ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "memory can be read only"),
     ("uprobe:/bin/app:target { @x = curtask; }", "curtask"),
     ("tracepoint:sched:sched_switch { @x = jiffies; }", "cannot be evaluated"),

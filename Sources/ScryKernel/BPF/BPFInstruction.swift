@@ -58,6 +58,7 @@ public enum BPFHelper: Int32, Sendable {
   case getCurrentUidGid = 15
   case getCurrentComm = 16
   case perfEventOutput = 25
+  case getStack = 67
   case probeReadUser = 112
   case probeReadKernel = 113
   case probeReadUserStr = 114

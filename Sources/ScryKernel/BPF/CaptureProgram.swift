@@ -46,6 +46,10 @@ public struct CaptureProgram: Sendable, Hashable {
   /// The task's user and group ids at the event follow (u32 uid, u32 gid), at `credentialsOffset`:
   /// a `setuid` between two events is seen, where /proc read once per task would miss it.
   public var includesCredentials = false
+  /// Frames of the kernel and user stacks copied at the event (`bpf_get_stack`), 0 for none; each
+  /// is a u64 byte count, then the frames, at `kernelStackOffset` and `userStackOffset`.
+  public var kernelStackDepth = 0
+  public var userStackDepth = 0
 
   public init(
     sampleType: PerfSampleType, identifier: UInt64, recordSize: Int, commonType: UInt16, includesComm: Bool = false,
@@ -71,7 +75,19 @@ public struct CaptureProgram: Sendable, Hashable {
   public var rawSize: Int { ((recordSize + 4 + 7) & ~7) - 4 }
 
   /// Bytes of each record's body.
-  public var sampleSize: Int { credentialsOffset + (includesCredentials ? 8 : 0) }
+  public var sampleSize: Int { userStackOffset + Self.stackSize(userStackDepth) }
+
+  /// Where the kernel stack sits in a record's body: after the credentials, if any.
+  public var kernelStackOffset: Int { credentialsOffset + (includesCredentials ? 8 : 0) }
+
+  /// Where the user stack sits: after the kernel stack, if any.
+  public var userStackOffset: Int { kernelStackOffset + Self.stackSize(kernelStackDepth) }
+
+  /// A stack's bytes: its byte count, then the frames.
+  static func stackSize(_ depth: Int) -> Int { depth > 0 ? 8 + 8 * depth : 0 }
+
+  /// BPF_F_USER_STACK.
+  static let userStackFlag: Int32 = 1 << 8
 
   /// Where the task's uid and gid sit in a record's body: after its name, if any.
   public var credentialsOffset: Int { commOffset + (includesComm ? 16 : 0) }
@@ -178,6 +194,12 @@ public struct CaptureProgram: Sendable, Hashable {
       asm.emit(.call(.getCurrentUidGid))
       asm.emit(.stx(.double, .r7, Int16(credentialsOffset), .r0))
     }
+    if kernelStackDepth > 0 {
+      emitStack(at: kernelStackOffset, depth: kernelStackDepth, flags: 0, into: &asm)
+    }
+    if userStackDepth > 0 {
+      emitStack(at: userStackOffset, depth: userStackDepth, flags: Self.userStackFlag, into: &asm)
+    }
     asm.emit(.mov64(.r1, .r7))
     asm.emit(.mov64(.r2, Self.noWakeup))
     asm.emit(.call(.ringbufSubmit))
@@ -210,5 +232,20 @@ public struct CaptureProgram: Sendable, Hashable {
     case .perfEvent: return try BPFProgram.loadPerfEventProgram(code, name: "scry_capture")
     case .probe: return try BPFProgram.loadProbeProgram(code, name: "scry_capture")
     }
+  }
+
+  /// bpf_get_stack(ctx, record + offset + 8, 8 * depth, flags), its byte count (0 on failure) first.
+  private func emitStack(at offset: Int, depth: Int, flags: Int32, into asm: inout BPFAssembler) {
+    let ok = asm.newLabel()
+    asm.emit(.mov64(.r1, .r6))
+    asm.emit(.mov64(.r2, .r7))
+    asm.emit(.add64(.r2, Int32(offset + 8)))
+    asm.emit(.mov64(.r3, Int32(8 * depth)))
+    asm.emit(.mov64(.r4, flags))
+    asm.emit(.call(.getStack))
+    asm.jump(.signedGreaterOrEqual, .r0, 0, to: ok)
+    asm.emit(.mov64(.r0, 0))
+    asm.place(ok)
+    asm.emit(.stx(.double, .r7, Int16(offset), .r0))
   }
 }

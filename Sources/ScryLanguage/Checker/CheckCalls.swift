@@ -351,22 +351,23 @@ extension Checker {
     }
   }
 
+  /// `kstack([mode, ][depth])`: the mode is a bare word (`bpftrace`, `perf`, `raw`), the depth a literal.
   private mutating func checkStack(_ site: CallSite) -> ScryType {
-    var depth = 127
+    var stack = StackType(isKernel: site.function == .kstack)
     for arg in site.args {
       if case .integer(let n) = arg.kind {
-        guard n >= 1 && n <= 1024 else {
-          error(arg.span, "stack depth must be between 1 and 1024")
+        guard n >= 1 && n <= UInt64(StackType.defaultDepth) else {
+          error(arg.span, "stack depth must be between 1 and \(StackType.defaultDepth)")
           continue
         }
-        depth = Int(n)
-      } else if case .identifier(let mode) = arg.kind, ["bpftrace", "perf", "raw"].contains(mode) {
-        continue
+        stack.depth = Int(n)
+      } else if case .identifier(let word) = arg.kind, let mode = StackType.Mode(rawValue: word) {
+        stack.mode = mode
       } else {
         error(arg.span, "\(site.function.name)() takes a mode (bpftrace, perf, raw) and a literal depth")
       }
     }
-    return .stack(isKernel: site.function == .kstack, depth: depth)
+    return .stack(stack)
   }
 
   private mutating func requireStringLiteral(_ e: Expr, _ what: String) {

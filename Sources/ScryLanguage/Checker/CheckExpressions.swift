@@ -255,8 +255,8 @@ extension Checker {
         return .none
       }
       return .record(record)
-    case .kstack: return .stack(isKernel: true, depth: 127)
-    case .ustack: return .stack(isKernel: false, depth: 127)
+    case .kstack: return .stack(StackType(isKernel: true))
+    case .ustack: return .stack(StackType(isKernel: false))
     }
   }
 

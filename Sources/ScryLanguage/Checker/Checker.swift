@@ -470,7 +470,8 @@ public struct Checker {
       default: return x == y ? a : nil
       }
     case (.buffer(let x), .buffer(let y)): return .buffer(capacity: max(x, y))
-    case (.stack(let k, let x), .stack(let l, let y)) where k == l: return .stack(isKernel: k, depth: max(x, y))
+    case (.stack(let x), .stack(let y)) where x.isKernel == y.isKernel && x.mode == y.mode:
+      return .stack(StackType(isKernel: x.isKernel, depth: max(x.depth, y.depth), mode: x.mode))
     default: return a == b ? a : nil
     }
   }

@@ -14,8 +14,9 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
   case aggregate(AggregateKind)
   /// An address printed as a kernel (`ksym`) or user (`usym`) symbol.
   case symbol(isKernel: Bool)
-  /// A captured call stack (`kstack`, `ustack`), up to `depth` frames.
-  case stack(isKernel: Bool, depth: Int)
+  /// A call stack captured at the event (`kstack`, `ustack`): 8 bytes that name it in the
+  /// session's table of stacks (its frames are kept there once, however many keys hold it).
+  case stack(StackType)
   /// `buf(p, n)`: up to `capacity` raw bytes, printed hex-escaped.
   case buffer(capacity: Int)
   /// `ntop(addr)`: an IPv4 or IPv6 address.
@@ -57,7 +58,7 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
     case .buffer(let capacity): return 8 + capacity
     case .tuple(let elements): return elements.reduce(0) { $0 + $1.byteSize }
     case .aggregate(let kind): return kind.byteSize
-    case .stack(_, let depth): return 8 + 8 * depth
+    case .stack: return 8
     case .inetAddress: return 24
     case .array(let element, let count): return element.byteSize * count
     case .record(let record): return record.size
@@ -73,7 +74,7 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
     case .tuple(let elements): return "(" + elements.map(\.description).joined(separator: ", ") + ")"
     case .aggregate(let kind): return kind.description
     case .symbol(let isKernel): return isKernel ? "ksym" : "usym"
-    case .stack(let isKernel, _): return isKernel ? "kstack" : "ustack"
+    case .stack(let stack): return stack.isKernel ? "kstack" : "ustack"
     case .buffer(let capacity): return "buffer[\(capacity)]"
     case .inetAddress: return "inet"
     case .pointer(let pointee): return "\(pointee) *"
@@ -213,4 +214,26 @@ public struct RecordField: Hashable, Sendable {
     self.size = size
     self.storage = storage
   }
+}
+
+/// What kind of stack a value holds and how it prints.
+public struct StackType: Hashable, Sendable {
+  /// How a stack prints: bpftrace's `sym+off` lines, perf's `address sym+off`, or bare addresses.
+  public enum Mode: String, Hashable, Sendable {
+    case bpftrace, perf, raw
+  }
+
+  public var isKernel: Bool
+  /// Frames kept, at most.
+  public var depth: Int
+  public var mode: Mode
+
+  public init(isKernel: Bool, depth: Int = StackType.defaultDepth, mode: Mode = .bpftrace) {
+    self.isKernel = isKernel
+    self.depth = depth
+    self.mode = mode
+  }
+
+  /// bpftrace's default and the kernel's `perf_event_max_stack`.
+  public static let defaultDepth = 127
 }

@@ -122,6 +122,7 @@ struct ActionBinder {
     case .inetAddress(let family, let address): return InetAddressValue(family: family.map { int($0) }, address: bytes(address))
     case .errorText(let value, let type): return ErrorTextValue(int(value), type: type)
     case .username(let type): return UsernameValue(type: type)
+    case .stack(let stack): return StackValue(stack)
     }
   }
 

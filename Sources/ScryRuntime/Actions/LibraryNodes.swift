@@ -97,3 +97,24 @@ extension ScryType {
     return false
   }
 }
+
+/// `kstack`, `ustack`: the stack the capture program copied at the event (a u64 byte count, then
+/// the frames), as its number in the stack table and the task it came from.
+final class StackValue: BytesNode {
+  let stack: StackType
+  init(_ stack: StackType) {
+    self.stack = stack
+    super.init(type: .stack(stack))
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    var count = 0
+    var frames = UnsafeRawPointer(bitPattern: 8)!
+    if let captured = stack.isKernel ? m.eventKernelStack : m.eventUserStack {
+      count = Swift.min(Int(captured.loadUnaligned(as: UInt64.self) / 8), stack.depth)
+      frames = captured + 8
+    }
+    let id = StackTable.shared.intern(frames, count: count)
+    destination.storeBytes(of: id, as: UInt32.self)
+    destination.storeBytes(of: stack.isKernel ? 0 : m.pid, toByteOffset: 4, as: UInt32.self)
+  }
+}

@@ -19,6 +19,9 @@ public final class Machine {
   public var eventComm: UnsafeRawPointer?
   /// The task's uid and gid (u32 each) as the event's record carries them, when it does.
   public var eventCredentials: UnsafeRawPointer?
+  /// The kernel and user stacks the event's record carries (a u64 byte count, then the frames).
+  public var eventKernelStack: UnsafeRawPointer?
+  public var eventUserStack: UnsafeRawPointer?
   /// Scry's own cgroup id, for probes without a task of their own (BEGIN, END, interval).
   lazy var ownCgroup = SystemInfo.cgroupID(ofProcess: getpid())
   /// The running attachment's probe name, bpftrace style (`tracepoint:sched:sched_switch`).
@@ -79,6 +82,8 @@ public final class Machine {
     cgroup = ownCgroup
     eventComm = nil
     eventCredentials = nil
+    eventKernelStack = nil
+    eventUserStack = nil
   }
 
   /// The name of the task that caused the event, as 16 NUL-padded bytes.

@@ -30,8 +30,11 @@ public enum ValueFormatter {
   }
 
   /// One value in text form, as in map values, keys and `print`.
-  public static func appendText(_ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer) {
+  /// `stackIndent`: spaces before each frame of a stack (bpftrace: 8 in values, 4 in map keys).
+  public static func appendText(_ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer, stackIndent: Int = 8) {
     switch type {
+    case .stack(let stack):
+      StackTable.appendText(p, type: stack, indent: stackIndent, to: out)
     case .integer(let t):
       if t.isSigned { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
     case .boolean:
@@ -73,8 +76,8 @@ public enum ValueFormatter {
           appendHex(UInt64(b), to: out)
         }
       }
-    case .none, .aggregate, .stack, .record:
-      // Printed by their own formatters elsewhere (stacks, records); the IR computes no such value.
+    case .none, .aggregate, .record:
+      // Printed by their own formatters elsewhere (aggregations, records); the IR computes no such value.
       out.appendUnsigned(type.byteSize >= 8 ? word(p) : 0)
     }
   }
@@ -95,7 +98,7 @@ public enum ValueFormatter {
         offset += element.byteSize
       }
       out.appendByte(UInt8(ascii: "]"))
-    case .pointer, .symbol, .buffer, .inetAddress:
+    case .pointer, .symbol, .buffer, .inetAddress, .stack:
       let text = OutputBuffer(capturing: ())
       appendText(p, type: type, to: text)
       out.appendByte(UInt8(ascii: "\""))
@@ -124,7 +127,7 @@ public enum ValueFormatter {
     var offset = 0
     for (i, t) in types.enumerated() {
       if i > 0 { out.append(", ") }
-      appendText(key + offset, type: t, to: out)
+      appendText(key + offset, type: t, to: out, stackIndent: 4)
       offset += t.byteSize
     }
     out.appendByte(UInt8(ascii: "]"))
@@ -136,7 +139,7 @@ public enum ValueFormatter {
     var offset = 0
     for (i, t) in types.enumerated() {
       if i > 0 { text.append(",") }
-      appendText(key + offset, type: t, to: text)
+      appendText(key + offset, type: t, to: text, stackIndent: 4)
       offset += t.byteSize
     }
     out.appendByte(UInt8(ascii: "\""))

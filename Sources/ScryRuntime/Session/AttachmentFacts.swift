@@ -62,6 +62,8 @@ public enum AttachmentFacts {
         sampleType: sampleType(delivery.sampleFields, counting: false, identified: identified), identifier: 0,
         recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm, kind: kind)
       program.includesCredentials = delivery.readsCredentials
+      program.kernelStackDepth = delivery.kernelStackDepth
+      program.userStackDepth = delivery.userStackDepth
       return AttachmentFact(path: .bpfRing(program), fallback: .perfRing, deliveredBy: deliveredBy(program, delivery))
     }
     if let fetch = attachment.pointerFetch {
@@ -96,6 +98,8 @@ public enum AttachmentFacts {
     var fields = delivery.sampleFields.isEmpty ? [] : ["\(delivery.sampleFields)"]
     if delivery.readsComm { fields.append("comm") }
     if delivery.readsCredentials { fields.append("uid,gid") }
+    if delivery.kernelStackDepth > 0 { fields.append("kstack(\(delivery.kernelStackDepth))") }
+    if delivery.userStackDepth > 0 { fields.append("ustack(\(delivery.userStackDepth))") }
     let type: String
     switch program.kind {
     case .tracepoint: type = "tracepoint"

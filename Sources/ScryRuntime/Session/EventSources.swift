@@ -67,7 +67,9 @@ final class EventSources {
       // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
       var request = try makeRequest(
         index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !path.makesItsOwnProbe)
+      try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)
       if try delivery(for: path).attach(request, path: path, in: context) { continue }
+      try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: fact.fallback, for: attachment, options: options)
       if request.dynamicID == nil, let dynamic = attachment.dynamicProbe {
         request.dynamicID = try ProbeEvents.createDynamicEvent(dynamic, for: attachment.probe, in: dynamicEvents)
       }
@@ -75,6 +77,21 @@ final class EventSources {
         throw SessionError.failure("\(attachment.probe.name): could not be attached by \(fact.fallback) either")
       }
     }
+  }
+
+  /// Stacks exist only in what the capture program copies at the event: a path without it would
+  /// give empty stacks, so the run stops with the reason instead.
+  static func requireCapture(
+    of block: BlockNeeds, on path: DeliveryPath, for attachment: Attachment, options: SessionOptions
+  ) throws(SessionError) {
+    guard block.kernelStackDepth > 0 || block.userStackDepth > 0 else { return }
+    if case .bpfRing = path { return }
+    let reason =
+      !options.allowsBPF
+      ? "--no-bpf forbids it" : attachment.scope != .systemWide || options.targetPid != nil
+        ? "does not follow single processes yet (drop -p or the pid predicate, and filter on pid in the predicate)"
+        : "could not be loaded here"
+    throw .failure("\(attachment.probe.name): kstack and ustack are copied at the event by Scry's BPF program, which \(reason)")
   }
 
   private func delivery(for path: DeliveryPath) -> any EventDelivery {

@@ -73,7 +73,9 @@ final class BPFRingDelivery: EventDelivery {
     context.addRoute(
       id: program.identifier, to: request.attachment, sampleType: program.sampleType, skipPredicate: false,
       commOffset: program.includesComm ? program.commOffset : nil,
-      credentialsOffset: program.includesCredentials ? program.credentialsOffset : nil)
+      credentialsOffset: program.includesCredentials ? program.credentialsOffset : nil,
+      kernelStackOffset: program.kernelStackDepth > 0 ? program.kernelStackOffset : nil,
+      userStackOffset: program.userStackDepth > 0 ? program.userStackOffset : nil)
     return true
   }
 

@@ -73,14 +73,15 @@ final class AttachContext {
   /// Sends the samples stamped `id` to the attachment's block.
   func addRoute(
     id: UInt64, to attachment: Attachment, sampleType: PerfSampleType, skipPredicate: Bool, commOffset: Int? = nil,
-    credentialsOffset: Int? = nil
+    credentialsOffset: Int? = nil, kernelStackOffset: Int? = nil, userStackOffset: Int? = nil
   ) {
     dispatcher.addRoute(
       id: id,
       RecordRoute(
         action: session.action(attachment.blockIndex),
         probeName: UnsafeRawBufferPointer(session.probeNameBytes(attachment.probe.name)), sampleType: sampleType,
-        skipPredicate: skipPredicate, commOffset: commOffset, credentialsOffset: credentialsOffset))
+        skipPredicate: skipPredicate, commOffset: commOffset, credentialsOffset: credentialsOffset,
+        kernelStackOffset: kernelStackOffset, userStackOffset: userStackOffset))
   }
 
   /// The tracefs id of a tracepoint probe.

@@ -88,15 +88,22 @@ final class RecordDispatcher {
       } else {
         machine.eventComm = nil
       }
-      if let offset = route.credentialsOffset, offset + 8 <= body.count {
-        machine.eventCredentials = body.baseAddress! + offset
-      } else {
-        machine.eventCredentials = nil
+      machine.eventCredentials = Self.field(route.credentialsOffset, size: 8, in: body)
+      if route.carriesStacks {
+        machine.eventKernelStack = Self.field(route.kernelStackOffset, size: 8, in: body)
+        machine.eventUserStack = Self.field(route.userStackOffset, size: 8, in: body)
       }
       machine.probeName = route.probeName
       route.action.with { $0.run(machine, skipPredicate: route.skipPredicate) }
       if machine.flushesEachEvent { machine.output.flush() }
     }
+  }
+
+  /// A field the capture program wrote at `offset` in the body; nil when the route has none.
+  @inline(__always)
+  private static func field(_ offset: Int?, size: Int, in body: UnsafeRawBufferPointer) -> UnsafeRawPointer? {
+    guard let offset, offset + size <= body.count else { return nil }
+    return body.baseAddress! + offset
   }
 
   /// Forgets the last sample's pointers into ring memory, which the next drain may overwrite.
@@ -106,6 +113,8 @@ final class RecordDispatcher {
       machine.rawSize = 0
       machine.eventComm = nil
       machine.eventCredentials = nil
+      machine.eventKernelStack = nil
+      machine.eventUserStack = nil
     }
   }
 }

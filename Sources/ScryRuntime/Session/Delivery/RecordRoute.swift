@@ -17,10 +17,15 @@ struct RecordRoute {
   var commOffset: Int?
   /// Where the task's uid and gid sit in the body (BPF ring records that carry them); nil: /proc's.
   var credentialsOffset: Int?
+  /// The route carries a stack (checked once per sample rather than two offsets).
+  var carriesStacks: Bool { kernelStackOffset != nil || userStackOffset != nil }
+  /// Where the kernel and user stacks sit in the body (BPF ring records that carry them).
+  var kernelStackOffset: Int?
+  var userStackOffset: Int?
 
   init(
     action: Action, probeName: UnsafeRawBufferPointer, sampleType: PerfSampleType, skipPredicate: Bool,
-    commOffset: Int?, credentialsOffset: Int? = nil
+    commOffset: Int?, credentialsOffset: Int? = nil, kernelStackOffset: Int? = nil, userStackOffset: Int? = nil
   ) {
     self.action = Unretained(action)
     self.decoder = PerfSampleDecoder(sampleType: sampleType)
@@ -30,6 +35,8 @@ struct RecordRoute {
     self.timeOffset = Self.timeOffset(in: sampleType)
     self.commOffset = commOffset
     self.credentialsOffset = credentialsOffset
+    self.kernelStackOffset = kernelStackOffset
+    self.userStackOffset = userStackOffset
   }
 
   /// perf lays a sample out as IDENTIFIER, IP, TID, TIME, …: time follows the fields before it.

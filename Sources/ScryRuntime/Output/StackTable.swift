@@ -1,0 +1,98 @@
+import ScryKernel
+import ScryLanguage
+
+/// Every distinct stack the actions have taken, once each: a stack value (a map key, say) is the
+/// stack's number here and the task it came from, 8 bytes, however deep the stack.
+///
+/// Interning is on the per-event path: a known stack costs a hash of its frames and one compare,
+/// nothing allocated; a new one appends its frames. Actions and output run on one thread.
+final class StackTable {
+  nonisolated(unsafe) static let shared = StackTable()
+
+  /// Frames of every stack, one after another; stack `i` is `frames[starts[i]..<starts[i + 1]]`.
+  private var frames: [UInt64] = []
+  private var starts: [Int] = [0]
+  /// Open addressing over stack numbers + 1 (0: empty), indexed by the frames' hash.
+  private var slots: [UInt32] = Array(repeating: 0, count: 1024)
+  private var hashes: [UInt64] = []
+
+  /// The number of the stack of `count` frames at `pointer`, taken in first if new.
+  func intern(_ pointer: UnsafeRawPointer, count: Int) -> UInt32 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(count)
+    for i in 0..<count {
+      hash = (hash ^ pointer.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) &* 0x100_0000_01b3
+    }
+    let mask = slots.count - 1
+    var index = Int(truncatingIfNeeded: hash) & mask
+    while slots[index] != 0 {
+      let id = Int(slots[index] - 1)
+      if hashes[id] == hash && matches(id, pointer, count) { return UInt32(id) }
+      index = (index + 1) & mask
+    }
+    let id = hashes.count
+    for i in 0..<count { frames.append(pointer.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
+    starts.append(frames.count)
+    hashes.append(hash)
+    slots[index] = UInt32(id + 1)
+    if hashes.count * 2 > slots.count { grow() }
+    return UInt32(id)
+  }
+
+  /// The frames of stack `id`, innermost first.
+  func frames(of id: UInt32) -> ArraySlice<UInt64> {
+    let i = Int(id)
+    guard i + 1 < starts.count else { return [] }
+    return frames[starts[i]..<starts[i + 1]]
+  }
+
+  private func matches(_ id: Int, _ pointer: UnsafeRawPointer, _ count: Int) -> Bool {
+    guard starts[id + 1] - starts[id] == count else { return false }
+    for i in 0..<count where frames[starts[id] + i] != pointer.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) {
+      return false
+    }
+    return true
+  }
+
+  private func grow() {
+    var bigger = [UInt32](repeating: 0, count: slots.count * 2)
+    let mask = bigger.count - 1
+    for id in hashes.indices {
+      var index = Int(truncatingIfNeeded: hashes[id]) & mask
+      while bigger[index] != 0 { index = (index + 1) & mask }
+      bigger[index] = UInt32(id + 1)
+    }
+    slots = bigger
+  }
+
+  /// A stack value's text as bpftrace prints it: `indent` spaces before each `sym+off` frame
+  /// (4 in map keys, 8 elsewhere), perf's tab, address and name, or bare addresses.
+  static func appendText(_ value: UnsafeRawPointer, type: StackType, indent: Int, to out: OutputBuffer) {
+    let id = value.loadUnaligned(as: UInt32.self)
+    out.appendByte(UInt8(ascii: "\n"))
+    for address in shared.frames(of: id) {
+      let name = type.isKernel ? KernelSymbols.name(of: address) : nil
+      switch type.mode {
+      case .bpftrace:
+        out.appendRepeated(UInt8(ascii: " "), count: indent)
+        if let name { out.append(name) } else { appendAddress(address, to: out) }
+      case .perf:
+        out.appendByte(UInt8(ascii: "\t"))
+        ValueFormatter.appendHex(address, to: out)
+        out.appendByte(UInt8(ascii: " "))
+        if let name { out.append(name) } else {
+          appendAddress(address, to: out)
+          out.append(" ([unknown])")
+        }
+      case .raw:
+        out.appendRepeated(UInt8(ascii: " "), count: indent)
+        appendAddress(address, to: out)
+      }
+      out.appendByte(UInt8(ascii: "\n"))
+    }
+  }
+
+  private static func appendAddress(_ address: UInt64, to out: OutputBuffer) {
+    out.append("0x")
+    ValueFormatter.appendHex(address, to: out)
+  }
+}

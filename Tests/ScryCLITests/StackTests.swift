@@ -1,0 +1,65 @@
+import Glibc
+import Testing
+
+/// Kernel and user stacks, captured at the event by the capture program and printed as bpftrace
+/// 0.17 prints them.
+@Suite(.serialized) struct StackTests {
+  func workloadOrSkip() -> String? {
+    guard kernelAvailable("stack tests") else { return nil }
+    guard let workload = KernelEventTests.workload else {
+      Issue.record("could not build the workload with gcc")
+      return nil
+    }
+    return workload
+  }
+
+  /// The tracer's output without the workload's own timing line.
+  static func traced(_ output: String) -> String {
+    output.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("mode=") }.joined(separator: "\n")
+  }
+
+  @Test func kernelStacksMatchBpftrace() throws {
+    guard let workload = workloadOrSkip(), let bpftrace = bpftraceBinary() else { return }
+    // One deterministic kernel path (getppid through the syscall tracepoint), in every mode.
+    let name = String(workload.split(separator: "/").last!.prefix(15))
+    let script = """
+      tracepoint:syscalls:sys_enter_getppid /comm == "\(name)"/ { @[kstack] = count(); @d[kstack(3)] = count(); \
+      @p[kstack(perf, 3)] = count(); }
+      """
+    let reference = Run.program(bpftrace, ["-c", "\(workload) syscall 300 0", "-e", script])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry("-c", "\(workload) syscall 300 0", "-e", script)
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(ours.stdout.contains("]: 300\n"), "\(ours.stdout)")
+    #expect(Self.traced(ours.stdout) == Self.traced(reference.stdout), "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  @Test func stacksAsValuesPrintWithBpftracesIndent() throws {
+    guard let workload = workloadOrSkip(), let bpftrace = bpftraceBinary() else { return }
+    let name = String(workload.split(separator: "/").last!.prefix(15))
+    let script = """
+      tracepoint:syscalls:sys_enter_getppid /comm == "\(name)"/ { if (@n == 0) { print(kstack(2)); \
+      printf("[%s]\\n", kstack(perf, 2)); } @n = 1; }
+      """
+    let reference = Run.program(bpftrace, ["-c", "\(workload) syscall 5 0", "-e", script])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry("-c", "\(workload) syscall 5 0", "-e", script)
+    #expect(Self.traced(ours.stdout) == Self.traced(reference.stdout), "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  @Test func profileNamesTheKernelPathOfABusyLoop() throws {
+    guard let workload = workloadOrSkip() else { return }
+    let run = scry(
+      "-c", "\(workload) syscall 3000000 0", "-e",
+      "profile:hz:999 { @[kstack] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("do_syscall_64+") || run.stdout.contains("entry_SYSCALL_64"), "\(run.stdout)")
+  }
+
+  @Test func withoutTheCaptureProgramStacksAreRefusedNotEmpty() {
+    guard kernelAvailable("stack tests") else { return }
+    let run = scry("--no-bpf", "-e", "profile:hz:99 { @[kstack] = count(); } interval:ms:100 { exit(); }")
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("kstack and ustack are copied at the event by Scry's BPF program, which --no-bpf forbids it"), "\(run.stderr)")
+  }
+}
