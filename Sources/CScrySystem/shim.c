@@ -55,6 +55,8 @@ int scry_perf_event_open(const scry_perf_config *cfg, pid_t pid, int cpu, int gr
   attr.comm = cfg->want_comm ? 1 : 0;
   attr.comm_exec = cfg->want_comm ? 1 : 0;
   attr.task = cfg->want_task ? 1 : 0;
+  attr.mmap = cfg->want_mmap ? 1 : 0;
+  attr.mmap2 = cfg->want_mmap ? 1 : 0;
   attr.sample_id_all = cfg->sample_id_all ? 1 : 0;
   attr.exclude_kernel = cfg->exclude_kernel ? 1 : 0;
   attr.exclude_hv = cfg->exclude_hv ? 1 : 0;

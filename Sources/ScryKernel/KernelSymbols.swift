@@ -25,11 +25,18 @@ public enum KernelSymbols {
 public struct SymbolTable: Sendable {
   private var addresses: [UInt64] = []
   private var names: [String] = []
+  /// Each symbol's size; 0 when unknown (kallsyms), which covers up to the next symbol.
+  private var sizes: [UInt64] = []
 
   public init(symbols: [(address: UInt64, name: String)]) {
-    for symbol in symbols.sorted(by: { $0.address < $1.address }) {
+    self.init(sizedSymbols: symbols.map { ($0.address, $0.name, 0) })
+  }
+
+  public init(sizedSymbols: [(address: UInt64, name: String, size: UInt64)]) {
+    for symbol in sizedSymbols.sorted(by: { $0.address < $1.address }) {
       addresses.append(symbol.address)
       names.append(symbol.name)
+      sizes.append(symbol.size)
     }
   }
 
@@ -42,7 +49,10 @@ public struct SymbolTable: Sendable {
       if addresses[mid] <= address { low = mid + 1 } else { high = mid }
     }
     guard low > 0 else { return nil }
-    return names[low - 1] + "+" + String(address - addresses[low - 1])
+    let offset = address - addresses[low - 1]
+    // Past the end of a sized symbol is padding or another, unnamed function.
+    if sizes[low - 1] > 0 && offset >= sizes[low - 1] { return nil }
+    return names[low - 1] + "+" + String(offset)
   }
 
   static func kallsyms() -> SymbolTable {

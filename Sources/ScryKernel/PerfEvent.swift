@@ -135,6 +135,7 @@ public final class PerfEvent {
     attr.inherit = options.inherit ? 1 : 0
     attr.want_comm = options.recordComm ? 1 : 0
     attr.want_task = options.recordTasks ? 1 : 0
+    attr.want_mmap = options.recordMappings ? 1 : 0
     // Task records then carry the sample's time (at their end), so they can be merged with samples in time order.
     attr.sample_id_all = (options.recordComm || options.recordTasks) && options.sampleType.contains(.time) ? 1 : 0
     attr.read_format = options.readLostCount ? readFormatLost : 0

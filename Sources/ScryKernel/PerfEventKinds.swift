@@ -122,6 +122,9 @@ public struct PerfEventOptions: Sendable {
   public var recordComm: Bool = false
   /// Also emit PERF_RECORD_FORK/EXIT.
   public var recordTasks: Bool = false
+  /// Also emit PERF_RECORD_MMAP2 for every executable mapping made (to name user stack frames
+  /// of processes that are gone by the time the stacks print).
+  public var recordMappings: Bool = false
   /// Make `readCounts()` also return the kernel's lost-sample count (PERF_FORMAT_LOST, 6.0+).
   public var readLostCount: Bool = false
   /// Create disabled; `enable()` starts it (so a whole set starts at once).

@@ -176,3 +176,25 @@ public struct PerfLostRecord {
     }
   }
 }
+
+/// PERF_RECORD_MMAP2: a process mapped part of a file (executable mappings only, unless data
+/// mappings were asked for).
+public struct PerfMappingRecord {
+  public var pid: UInt32
+  public var mapping: ProcessMappings.Mapping
+
+  /// Decodes an MMAP2 record; nil if malformed. `{u32 pid, tid; u64 addr, len, pgoff; 24 bytes of
+  /// device and inode or build id; u32 prot, flags; char filename[]}`: the name at byte 64.
+  public init?(_ record: PerfRecord) {
+    let body = record.body
+    guard record.type == PerfRecordType.mmap2, body.count > 64 else { return nil }
+    pid = body.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+    let start = body.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+    let length = body.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+    let offset = body.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+    var end = 64
+    while end < body.count && body[end] != 0 { end += 1 }
+    let path = String(decoding: UnsafeRawBufferPointer(rebasing: body[64..<end]), as: UTF8.self)
+    mapping = ProcessMappings.Mapping(start: start, end: start &+ length, fileOffset: offset, path: path)
+  }
+}

@@ -31,6 +31,7 @@ public enum PerfRecordType {
   public static let fork: UInt32 = 7
   public static let read: UInt32 = 8
   public static let sample: UInt32 = 9
+  public static let mmap2: UInt32 = 10
   public static let lostSamples: UInt32 = 13
 }
 

@@ -56,6 +56,23 @@ import Testing
     #expect(run.stdout.contains("do_syscall_64+") || run.stdout.contains("entry_SYSCALL_64"), "\(run.stdout)")
   }
 
+  @Test(arguments: ["-pie", "-no-pie"])
+  func userStacksAreNamedAfterTheProcessExits(linking: String) throws {
+    guard kernelAvailable("stack tests") else { return }
+    let binary = "/tmp/scry-ustack\(linking)-\(getpid())"
+    defer { unlink(binary) }
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    let built = Run.program(
+      cc, ["-O0", "-fno-omit-frame-pointer", linking, "-o", binary, scriptsRoot() + "/Tests/Fixtures/uprobe_target.c"])
+    try #require(built.status == 0, "\(built.stderr)")
+    // The process is gone when the maps print: its mappings were kept from MMAP2 records.
+    let run = scry("-c", "\(binary) 3 x", "-e", "uprobe:\(binary):target { @[ustack] = count(); @p[ustack(perf, 2)] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@[\n    target+0\n    main+"), "\(run.stdout)")
+    #expect(run.stdout.contains(" target+0 (\(binary))\n"), "\(run.stdout)")
+    #expect(run.stdout.contains("]: 3\n"), "\(run.stdout)")
+  }
+
   @Test func withoutTheCaptureProgramStacksAreRefusedNotEmpty() {
     guard kernelAvailable("stack tests") else { return }
     let run = scry("--no-bpf", "-e", "profile:hz:99 { @[kstack] = count(); } interval:ms:100 { exit(); }")

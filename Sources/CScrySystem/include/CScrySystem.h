@@ -31,6 +31,7 @@ typedef struct scry_perf_config {
   uint8_t inherit;
   uint8_t want_comm;         // PERF_RECORD_COMM (and comm_exec)
   uint8_t want_task;         // PERF_RECORD_FORK/EXIT
+  uint8_t want_mmap;         // PERF_RECORD_MMAP2 of executable mappings
   uint8_t exclude_kernel;
   uint8_t exclude_hv;
   uint8_t sample_id_all;     // non-sample records (COMM, FORK…) end with the sample's id fields

@@ -102,7 +102,8 @@ public struct CaptureProgram: Sendable, Hashable {
         explanation: "sample fields 0x\(String(unsupported.rawValue, radix: 16)) cannot come from a BPF program")
     }
     if case .probe(let layout) = kind {
-      guard layout.recordSize == recordSize, recordSize <= 16384 else {
+      // Without RAW the record is not written, whatever its layout.
+      guard !sampleType.contains(.raw) || (layout.recordSize == recordSize && recordSize <= 16384) else {
         throw KernelError(
           operation: "build capture program", subject: "probe", errno: 0,
           explanation: "a probe record of \(layout.recordSize) bytes (planned \(recordSize)) is over 16 KiB or misplanned")

@@ -80,6 +80,15 @@ public final class ELFFile {
     }
     return nil
   }
+
+  /// The virtual address of a file offset, through the PT_LOAD program header that maps it;
+  /// nil when no segment maps that part of the file.
+  public func address(ofFileOffset offset: UInt64) -> UInt64? {
+    for segment in loadSegments where offset >= segment.fileOffset && offset - segment.fileOffset < segment.fileSize {
+      return segment.virtualAddress + (offset - segment.fileOffset)
+    }
+    return nil
+  }
 }
 
 /// One PT_LOAD program header: where a run of file bytes is mapped.

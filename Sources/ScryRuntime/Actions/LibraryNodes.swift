@@ -114,6 +114,7 @@ final class StackValue: BytesNode {
       frames = captured + 8
     }
     let id = StackTable.shared.intern(frames, count: count)
+    if !stack.isKernel { StackTable.shared.noteProcess(m.pid) }
     destination.storeBytes(of: id, as: UInt32.self)
     destination.storeBytes(of: stack.isKernel ? 0 : m.pid, toByteOffset: 4, as: UInt32.self)
   }

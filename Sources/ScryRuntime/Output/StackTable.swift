@@ -15,6 +15,27 @@ final class StackTable {
   /// Open addressing over stack numbers + 1 (0: empty), indexed by the frames' hash.
   private var slots: [UInt32] = Array(repeating: 0, count: 1024)
   private var hashes: [UInt64] = []
+  /// The executable mappings of each process a user stack was taken in, from the moment of its
+  /// first stack: its frames are named after it exits.
+  private var mappings: [UInt32: ProcessMappings] = [:]
+  private let userSymbols = UserSymbolizer()
+
+  /// Keeps the mappings of `pid` if this is its first user stack and no MMAP2 record named them
+  /// (a process that started before Scry).
+  @inline(__always)
+  func noteProcess(_ pid: UInt32) {
+    if mappings[pid] == nil { mappings[pid] = ProcessMappings.snapshot(of: pid) }
+  }
+
+  /// A mapping a process made (a PERF_RECORD_MMAP2 of the task-record carriers).
+  func add(_ mapping: ProcessMappings.Mapping, to pid: UInt32) {
+    mappings[pid, default: ProcessMappings(mappings: [])].mappings.append(mapping)
+  }
+
+  /// A forked process starts with its parent's mappings.
+  func inherit(_ pid: UInt32, from parent: UInt32) {
+    if let known = mappings[parent], mappings[pid] == nil { mappings[pid] = known }
+  }
 
   /// The number of the stack of `count` frames at `pointer`, taken in first if new.
   func intern(_ pointer: UnsafeRawPointer, count: Int) -> UInt32 {
@@ -68,9 +89,17 @@ final class StackTable {
   /// (4 in map keys, 8 elsewhere), perf's tab, address and name, or bare addresses.
   static func appendText(_ value: UnsafeRawPointer, type: StackType, indent: Int, to out: OutputBuffer) {
     let id = value.loadUnaligned(as: UInt32.self)
+    let pid = value.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+    let mappings = type.isKernel ? nil : shared.mappings[pid]
     out.appendByte(UInt8(ascii: "\n"))
     for address in shared.frames(of: id) {
-      let name = type.isKernel ? KernelSymbols.name(of: address) : nil
+      var name: String?
+      var path: String?
+      if type.isKernel {
+        name = KernelSymbols.name(of: address)
+      } else if let mappings {
+        (name, path) = shared.userSymbols.name(of: address, in: mappings)
+      }
       switch type.mode {
       case .bpftrace:
         out.appendRepeated(UInt8(ascii: " "), count: indent)
@@ -79,10 +108,8 @@ final class StackTable {
         out.appendByte(UInt8(ascii: "\t"))
         ValueFormatter.appendHex(address, to: out)
         out.appendByte(UInt8(ascii: " "))
-        if let name { out.append(name) } else {
-          appendAddress(address, to: out)
-          out.append(" ([unknown])")
-        }
+        if let name { out.append(name) } else { appendAddress(address, to: out) }
+        if !type.isKernel { out.append(" (" + (path ?? "[unknown]") + ")") }
       case .raw:
         out.appendRepeated(UInt8(ascii: " "), count: indent)
         appendAddress(address, to: out)

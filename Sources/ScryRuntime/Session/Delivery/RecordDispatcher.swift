@@ -55,6 +55,7 @@ final class RecordDispatcher {
       processTable.update(tid: comm.tid, pid: comm.pid, name: comm.name, time: time)
     } else if record.type == PerfRecordType.fork, let task = PerfTaskRecord(record) {
       processTable.inherit(tid: task.tid, pid: task.pid, from: task.ptid, time: time)
+      if task.pid != task.ppid { StackTable.shared.inherit(task.pid, from: task.ppid) }
     }
   }
 

@@ -79,6 +79,8 @@ final class RingDrain {
     // waiting in other rings may name it, until its id is reused (a later FORK or COMM).
     case PerfRecordType.lost, PerfRecordType.lostSamples:
       if let lost = PerfLostRecord(record) { perfLost &+= lost.lost }
+    case PerfRecordType.mmap2:
+      if let mapped = PerfMappingRecord(record) { StackTable.shared.add(mapped.mapping, to: mapped.pid) }
     default:
       break
     }
