@@ -31,6 +31,7 @@ import Testing
     #"BEGIN { printf("%s|%s\n", ntop(0x0100007f), ntop(2, 0x0100007f)); @[ntop(0x0100007f)] = count(); exit(); }"#,
     #"BEGIN { printf("%s\n", strerror(2)); @e = strerror(13); printf("%s\n", username); @u[username] = count(); exit(); }"#,
     #"BEGIN { @t = strftime("%Y", 0); @tt = (1, strftime("%Y", 0)); exit(); }"#,
+    #"BEGIN { printf("%s|%s|%s\n", ksym(kaddr("vfs_read")), ksym(kaddr("vfs_read") + 5), ksym(1)); @[ksym(kaddr("vfs_read"))] = count(); exit(); }"#,
     // Control flow, variables, operators.
     #"BEGIN { $x = 10; $y = $x * 3 - 4 / 2 + (7 % 4) << 1; @r = $y; @b = (5 & 3) | (8 ^ 2); @t = $x > 5 ? 100 : 200; @n = !0; @neg = -$x; unroll(3) { @u++; } if ($x == 10) { @eq = 1; } else { @eq = 2; } exit(); }"#,
     #"BEGIN { @m[1] = 10; @m[2] = 20; $i = 0; while ($i < 5) { $i++; if ($i == 2) { continue; } if ($i == 4) { break; } @w[$i] = $i; } exit(); }"#,

@@ -1,4 +1,5 @@
 import Glibc
+import ScryKernel
 import ScryLanguage
 
 /// Formats packed values (and map keys) as bpftrace 0.17 prints them, in text or JSON.
@@ -39,6 +40,14 @@ public enum ValueFormatter {
       if t.isSigned { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
     case .boolean:
       out.appendUnsigned(word(p) != 0 ? 1 : 0)
+    case .symbol(let isKernel) where isKernel:
+      // bpftrace's ksym(): the symbol's name, without the offset; an unknown address in hex.
+      if let name = KernelSymbols.name(of: word(p)), let plus = name.lastIndex(of: "+") {
+        out.append(String(name[..<plus]))
+      } else {
+        out.append("0x")
+        appendHex(word(p), to: out)
+      }
     case .pointer, .symbol:
       out.append("0x")
       appendHex(word(p), to: out)
