@@ -172,7 +172,8 @@ struct ScryCommand: ParsableCommand {
     options.maxMapEntries = limits.mapKeysMax
     options.catBytesMax = limits.catBytesMax
     options.announcesProbes = !q
-    options.flushesEachEvent = outputBuffering == .line || outputBuffering == .none
+    // `outputBuffering == .none` would compare with nil: name the mode explicitly.
+    if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
     if self.plan {
       // Printed from the plan and options alone: nothing is attached, loaded or opened.
       let facts = AttachmentFacts.describe(plan, options: options)

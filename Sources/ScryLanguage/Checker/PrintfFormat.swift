@@ -11,8 +11,10 @@ public struct PrintfFormat: Sendable, Hashable {
     public var zeroPad = false
     public var width: Int?
     public var precision: Int?
-    /// `h`, `hh`, `l`, `ll`, `z`, `j`, `t` or empty.
-    public var lengthModifier = ""
+    /// `h`, `hh`, `l`, `ll`, `z`, `j`, `t` or none: the width in bits an integer is printed at
+    /// (none: C's `int`, 32). Kept as bits, so a conversion is plain data, copied without
+    /// reference counting on the per-event path.
+    public var integerBits = 32
     /// `d i u x X o s c p r` (`r`: a buffer).
     public var verb: UInt8
     /// Byte offsets of the conversion in the format text.
@@ -76,8 +78,9 @@ public struct PrintfFormat: Sendable, Hashable {
         i += 1
         c.precision = readNumber(text, &i) ?? 0
       }
+      var modifier = ""
       while i < text.count, "hlzjt".utf8.contains(text[i]) {
-        c.lengthModifier.append(Character(UnicodeScalar(text[i])))
+        modifier.append(Character(UnicodeScalar(text[i])))
         i += 1
       }
       guard i < text.count else {
@@ -89,8 +92,13 @@ public struct PrintfFormat: Sendable, Hashable {
         let shown = String(decoding: text[start..<i], as: UTF8.self)
         return .failure(ParseError(range: start..<i, message: "unknown conversion '\(shown)' in format"))
       }
-      guard ["", "h", "hh", "l", "ll", "z", "j", "t"].contains(c.lengthModifier) else {
-        return .failure(ParseError(range: start..<i, message: "unknown length modifier '\(c.lengthModifier)'"))
+      switch modifier {
+      case "": c.integerBits = 32
+      case "h": c.integerBits = 16
+      case "hh": c.integerBits = 8
+      case "l", "ll", "z", "j", "t": c.integerBits = 64
+      default:
+        return .failure(ParseError(range: start..<i, message: "unknown length modifier '\(modifier)'"))
       }
       c.verb = verb
       c.range = start..<i
