@@ -27,6 +27,20 @@ import Testing
     #expect(lines.contains("@b[1]: 20000"), "\(run.stdout)")
   }
 
+  @Test(arguments: [[], ["--no-bpf"]])
+  func blocksOfOneProbeRunInScriptOrder(flags: [String]) throws {
+    guard let workload = workloadOrSkip() else { return }
+    let run = Run.program(
+      scryBinary(),
+      flags + [
+        "-c", "\(workload) syscall 3 0", "-e",
+        #"tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("first\n"); } tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { printf("second\n"); }"#,
+      ])
+    #expect(run.status == 0, "\(run.stderr)")
+    let lines = run.stdout.split(separator: "\n").filter { $0 == "first" || $0 == "second" }
+    #expect(lines == ["first", "second", "first", "second", "first", "second"], "\(run.stdout)")
+  }
+
   @Test func perfStillCountsATracepointScryTraces() throws {
     guard let workload = workloadOrSkip() else { return }
     guard access("/usr/bin/perf", X_OK) == 0 else {

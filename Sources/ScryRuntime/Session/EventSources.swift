@@ -61,7 +61,8 @@ final class EventSources {
     if plan.attachments.contains(where: { $0.probe.kind.hasEventContext && $0.counting == nil }) {
       try perfRings.openTaskRecordCarriers(in: context)
     }
-    for (index, attachment) in plan.attachments.enumerated() {
+    for index in Self.attachOrder(plan, facts: facts, usesBPF: usesBPF) {
+      let attachment = plan.attachments[index]
       guard let fact = facts[index] else { continue }
       let path = usesBPF ? fact.path : fact.fallback
       // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
@@ -77,6 +78,22 @@ final class EventSources {
         throw SessionError.failure("\(attachment.probe.name): could not be attached by \(fact.fallback) either")
       }
     }
+  }
+
+  /// The order that makes blocks of one event run in script order, as bpftrace runs them: the
+  /// kernel runs a tracepoint's BPF programs in the order they were attached, but hands a record
+  /// to its perf events newest first. So programs attach in script order, perf events in reverse.
+  static func attachOrder(_ plan: Plan, facts: [Int: AttachmentFact], usesBPF: Bool) -> [Int] {
+    var programs: [Int] = []
+    var perfEvents: [Int] = []
+    for index in plan.attachments.indices {
+      guard let fact = facts[index] else { continue }
+      switch usesBPF ? fact.path : fact.fallback {
+      case .bpfRing, .bpfFetch, .bpfCounter: programs.append(index)
+      case .perfRing, .perfCounter: perfEvents.append(index)
+      }
+    }
+    return programs + perfEvents.reversed()
   }
 
   /// Stacks exist only in what the capture program copies at the event: a path without it would
