@@ -4,9 +4,16 @@ import Testing
 /// Kernel and user stacks, captured at the event by the capture program and printed as bpftrace
 /// 0.17 prints them.
 @Suite(.serialized) struct StackTests {
+  /// A copy of the workload under a name of its own: other suites run the shared one meanwhile,
+  /// and these tests filter on the name.
+  static let workload: String? = KernelEventTests.workload.flatMap { shared in
+    let copy = "/tmp/scry-stackwl-\(getpid())"
+    return Run.program("/bin/cp", [shared, copy]).status == 0 ? copy : nil
+  }
+
   func workloadOrSkip() -> String? {
     guard kernelAvailable("stack tests") else { return nil }
-    guard let workload = KernelEventTests.workload else {
+    guard let workload = Self.workload else {
       Issue.record("could not build the workload with gcc")
       return nil
     }

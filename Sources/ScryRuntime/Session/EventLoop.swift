@@ -24,6 +24,8 @@ final class EventLoop {
   /// Events lost so far; read when asked (the BPF ring's count is a map lookup), not at each drain.
   var lostEvents: UInt64 { events?.lostEvents ?? lostAtDetach }
   private var lostAtDetach: UInt64 = 0
+  var lostTaskRecords: UInt64 { events?.lostTaskRecords ?? lostTaskRecordsAtDetach }
+  private var lostTaskRecordsAtDetach: UInt64 = 0
 
   init(session: Session) throws {
     self.session = session
@@ -154,7 +156,10 @@ final class EventLoop {
     // Stop the events first, so the final drain sees the last record of every ring.
     events?.disable()
     events?.drain(final: true)
-    if let sources = events { lostAtDetach = sources.lostEvents }
+    if let sources = events {
+      lostAtDetach = sources.lostEvents
+      lostTaskRecordsAtDetach = sources.lostTaskRecords
+    }
     // Last read of the kernel's counters, while their fds are still open.
     session.machine.foldCounters?(session.machine)
     session.machine.foldCounters = nil

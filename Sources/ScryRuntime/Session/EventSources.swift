@@ -21,16 +21,22 @@ final class EventSources {
   /// Samples handed to actions, for tests and `--stats`.
   var samplesRead: UInt64 { context.dispatcher.samplesRead }
 
-  /// Events lost so far, perf's and the BPF ring's.
+  /// Events lost so far, perf's and the BPF ring's. Perf's own per-event counts are exact; the
+  /// LOST records a ring carries are a floor (one comes only once a later record fits), kept for
+  /// a kernel that cannot count per event.
   var lostEvents: UInt64 {
     guard let ringDrain else { return 0 }
+    let perf = Swift.max(perfRings.lostSamples, ringDrain.perfLost)
     do {
-      return try bpfRing.lostRecords() &+ ringDrain.perfLost
+      return try bpfRing.lostRecords() &+ perf
     } catch {
       printToStandardError("WARNING: cannot read the BPF ring's lost count: \(error)\n")
-      return ringDrain.perfLost
+      return perf
     }
   }
+
+  /// Task records (COMM, FORK, MMAP2) lost: counted apart, since no event was lost with them.
+  var lostTaskRecords: UInt64 { perfRings.lostTaskRecords }
 
   init(session: Session, tracedPid: Int32?) throws(SessionError) {
     let plan = session.plan

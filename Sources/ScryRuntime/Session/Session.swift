@@ -102,10 +102,15 @@ public final class Session {
     if options.printsStatistics {
       printToStandardError("Read \(samplesRead()) samples from the rings; lost \(lost)\n")
     }
+    let lostTaskRecords = loop.lostTaskRecords
+    if lostTaskRecords > 0 {
+      printToStandardError(
+        "WARNING: \(lostTaskRecords) task records (exec, fork, mmap) were lost: names of some tasks may be stale\n")
+    }
     if lost > 0 {
       printToStandardError("Lost \(lost) events\n")
-      if options.failOnLost { return 1 }
     }
+    if (lost > 0 || lostTaskRecords > 0) && options.failOnLost { return 1 }
     return status ?? machine.exitCode
   }
 

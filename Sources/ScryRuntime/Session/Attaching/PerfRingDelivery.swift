@@ -8,6 +8,10 @@ import ScryPlan
 /// field they do not use.
 final class PerfRingDelivery: EventDelivery {
   private(set) var rings: [PerfRing] = []
+  /// The sampled events and the task-record carriers, whose own counts of records the full ring
+  /// refused (PERF_FORMAT_LOST) are exact: PERF_RECORD_LOST comes only when a later record fits.
+  private var sampled: [PerfEvent] = []
+  private var carriers: [PerfEvent] = []
   /// Per ring: where the time sits, counted from the end, in its task records (see `RingDrain`).
   private(set) var taskRecordTimeFromEnd: [Int?] = []
   private var ringOfCPU: [Int32: PerfRing] = [:]
@@ -15,9 +19,11 @@ final class PerfRingDelivery: EventDelivery {
   func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
     let attachment = request.attachment
     var options = request.options
+    options.readLostCount = true
     for target in request.targets(cpus: context.cpus) {
       let event = try ProbeEvents.open(request, pid: target.pid, cpu: target.cpu, options: &options, in: context)
       context.events.append(event)
+      sampled.append(event)
       var skipPredicate = false
       if let filter = attachment.kernelFilter {
         // A filter the kernel refuses leaves the predicate to user space: slower, never wrong,
@@ -39,8 +45,10 @@ final class PerfRingDelivery: EventDelivery {
       // Executable mappings as they are made, so user stacks of short-lived processes get names.
       options.recordMappings = context.session.plan.blocks.contains { $0.userStackDepth > 0 }
       options.wakeupWatermarkBytes = UInt32(clamping: context.ringPages * 4096 / 4)
+      options.readLostCount = true
       let carrier = try PerfEvent.software(named: "bpf-output", description: "task records", cpu: cpu, pid: -1, options: options)
       context.events.append(carrier)
+      carriers.append(carrier)
       try share(ringOf: cpu, with: carrier, sampleType: options.sampleType, in: context)
     }
   }
@@ -68,8 +76,16 @@ final class PerfRingDelivery: EventDelivery {
     ringOfCPU[cpu] = ring
   }
 
+  /// Samples the rings had no room for, over every sampled event.
+  var lostSamples: UInt64 { sampled.reduce(0) { $0 &+ $1.readCounts().lost } }
+
+  /// Task records (COMM, FORK, MMAP2) the rings had no room for: names may be stale after them.
+  var lostTaskRecords: UInt64 { carriers.reduce(0) { $0 &+ $1.readCounts().lost } }
+
   func release() {
     rings.removeAll()
     ringOfCPU.removeAll()
+    sampled.removeAll()
+    carriers.removeAll()
   }
 }
