@@ -107,6 +107,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
   /// The event task's name (16 bytes).
   case comm
   case probeName(type: ScryType)
+  /// The function a uprobe is placed in (`func`).
+  case probeFunction(type: ScryType)
   /// A char array inside the record.
   case recordChars(offset: Int, count: Int, type: ScryType)
   /// A `__data_loc` string of the record (a u32 of length << 16 | offset).
@@ -142,7 +144,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
   /// The layout of the value.
   public var type: ScryType {
     switch self {
-    case .constant(_, let type), .probeName(let type), .recordChars(_, _, let type),
+    case .constant(_, let type), .probeName(let type), .probeFunction(let type), .recordChars(_, _, let type),
       .recordDataLocationString(_, let type), .recordBuffer(_, _, let type), .capturedString(_, _, _, let type),
       .variable(_, let type), .fromInt(_, let type), .tuple(_, let type), .slice(_, _, let type),
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),

@@ -236,6 +236,7 @@ extension ActionLowering {
     switch program.resolutions[e.id] {
     case .builtin(.comm)?: return .comm
     case .builtin(.probe)?: return .probeName(type: type)
+    case .builtin(.function)? where type.isString: return .probeFunction(type: type)
     case .builtin(.username)?: return .username(type: type)
     case .builtin(.kstack)?, .builtin(.ustack)?:
       guard case .stack(let stack) = type else { return nil }

@@ -106,6 +106,7 @@ public struct IRPrinter {
     case .constant(let value, _): return quoted(value)
     case .comm: return "comm"
     case .probeName: return "probe"
+    case .probeFunction: return "func"
     case .recordChars(let offset, let count, _): return "record.chars\(count)+\(offset)"
     case .recordDataLocationString(let offset, _): return "record.data_loc+\(offset)"
     case .recordBuffer(let offset, let count, _): return "record.bytes\(count)+\(offset)"

@@ -199,7 +199,8 @@ public enum Planner {
     if needs.reads(.cpu) || needs.reads(.numaid) { fields.insert(.cpu) }
     if needs.kernelStackDepth > 0 { fields.insert(.kernelStack) }
     if needs.userStackDepth > 0 { fields.insert(.userStack) }
-    if needs.reads(.function) { fields.insert(.ip) }
+    // `func` of a uprobe is the probed function's name; elsewhere the sample's address.
+    if needs.reads(.function) && kind != .uprobe && kind != .uretprobe { fields.insert(.ip) }
     return fields
   }
 

@@ -166,6 +166,16 @@ import Testing
     #expect(Self.scryEvents().isEmpty, "\(Self.scryEvents())")
   }
 
+  @Test func funcNamesTheProbedFunction() throws {
+    guard let builds = buildsOrSkip() else { return }
+    for flags in [[], ["--no-bpf"]] {
+      let run = Run.program(
+        scryBinary(), flags + ["-c", "\(builds.pie) 2 x", "-e", "uprobe:\(builds.pie):targ* { @[func] = count(); }"])
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout.hasSuffix("@[target]: 2\n"), "\(flags): \(run.stdout)")
+    }
+  }
+
   @Test func planShowsTheDefinitionLines() throws {
     guard let builds = buildsOrSkip() else { return }
     let run = scry("--plan", "-e", "uretprobe:\(builds.fixed):target { printf(\"%s\\n\", str(retval)); }")

@@ -238,6 +238,9 @@ extension Checker {
     case .probe: return .string(capacity: probeNameCapacity)
     case .function:
       guard only([.kprobe, .kretprobe, .uprobe, .uretprobe, .usdt, .profile], "kprobe, uprobe and profile") else { return .none }
+      // In uprobes, the probed function's name (known from the probe, whatever the address);
+      // elsewhere the kernel address, printed as its symbol.
+      if kinds.allSatisfy({ $0 == .uprobe || $0 == .uretprobe }) { return .string(capacity: 64) }
       return kinds.contains(where: { $0 == .uprobe || $0 == .uretprobe }) ? .symbol(isKernel: false) : .symbol(isKernel: true)
     case .retval:
       guard only([.kretprobe, .uretprobe], "kretprobe and uretprobe") else { return .none }

@@ -103,6 +103,7 @@ struct ActionBinder {
     case .constant(let value, let type): return BytesConstant(value, type: type)
     case .comm: return CommValue()
     case .probeName(let type): return ProbeNameValue(type: type)
+    case .probeFunction(let type): return ProbeFunctionValue(type: type)
     case .recordChars(let offset, let count, let type): return RecordCharArray(offset: offset, count: count, type: type)
     case .recordDataLocationString(let offset, let type): return RecordDataLocationString(offset: offset, type: type)
     case .recordBuffer(let offset, let count, let type): return RecordBuffer(offset: offset, count: count, type: type)

@@ -29,6 +29,18 @@ final class ProbeNameValue: BytesNode {
   }
 }
 
+/// `func` in a uprobe: the probed function's name, as its route gives it.
+final class ProbeFunctionValue: BytesNode {
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    let name = m.probeFunction
+    if let base = name.baseAddress {
+      StringBytes.store(base, length: name.count, into: destination, capacity: byteSize)
+    } else {
+      destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+    }
+  }
+}
+
 /// `char name[N]` in a tracepoint record.
 final class RecordCharArray: BytesNode {
   let offset: Int

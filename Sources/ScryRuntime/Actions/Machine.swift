@@ -26,6 +26,8 @@ public final class Machine {
   lazy var ownCgroup = SystemInfo.cgroupID(ofProcess: getpid())
   /// The running attachment's probe name, bpftrace style (`tracepoint:sched:sched_switch`).
   public var probeName: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+  /// The function a running uprobe is placed in (`func`).
+  public var probeFunction: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
 
   /// Scratch variables of the running block, laid out by the compiler.
   let variables: UnsafeMutableRawPointer

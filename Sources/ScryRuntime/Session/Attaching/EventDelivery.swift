@@ -75,13 +75,16 @@ final class AttachContext {
     id: UInt64, to attachment: Attachment, sampleType: PerfSampleType, skipPredicate: Bool, commOffset: Int? = nil,
     credentialsOffset: Int? = nil, kernelStackOffset: Int? = nil, userStackOffset: Int? = nil
   ) {
-    dispatcher.addRoute(
-      id: id,
-      RecordRoute(
-        action: session.action(attachment.blockIndex),
-        probeName: UnsafeRawBufferPointer(session.probeNameBytes(attachment.probe.name)), sampleType: sampleType,
-        skipPredicate: skipPredicate, commOffset: commOffset, credentialsOffset: credentialsOffset,
-        kernelStackOffset: kernelStackOffset, userStackOffset: userStackOffset))
+    var route = RecordRoute(
+      action: session.action(attachment.blockIndex),
+      probeName: UnsafeRawBufferPointer(session.probeNameBytes(attachment.probe.name)), sampleType: sampleType,
+      skipPredicate: skipPredicate, commOffset: commOffset, credentialsOffset: credentialsOffset,
+      kernelStackOffset: kernelStackOffset, userStackOffset: userStackOffset)
+    if case .userFunction(_, let symbol, let fileOffset) = attachment.probe.target {
+      let name = symbol ?? "0x" + String(fileOffset, radix: 16)
+      route.functionName = UnsafeRawBufferPointer(session.probeNameBytes(name))
+    }
+    dispatcher.addRoute(id: id, route)
   }
 
   /// The tracefs id of a tracepoint probe.

@@ -95,6 +95,7 @@ final class RecordDispatcher {
         machine.eventUserStack = Self.field(route.userStackOffset, size: 8, in: body)
       }
       machine.probeName = route.probeName
+      machine.probeFunction = route.functionName
       route.action.with { $0.run(machine, skipPredicate: route.skipPredicate) }
       if machine.flushesEachEvent { machine.output.flush() }
     }

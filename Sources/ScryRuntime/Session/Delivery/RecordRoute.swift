@@ -7,6 +7,8 @@ struct RecordRoute {
   var action: Unretained<Action>
   var decoder: PerfSampleDecoder
   var probeName: UnsafeRawBufferPointer
+  /// The function a uprobe is placed in, for `func`; empty for other probes.
+  var functionName: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
   /// The kernel filter took the whole predicate: the action need not evaluate it again.
   var skipPredicate: Bool
   /// tid comes from the record's `common_pid` (PERF_SAMPLE_TID not requested).
