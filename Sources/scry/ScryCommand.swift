@@ -37,7 +37,7 @@ struct ScryCommand: ParsableCommand {
   @Flag(name: .short, help: "Verbose: with -l, show each tracepoint's fields.")
   var v = false
 
-  @Option(name: .short, help: ArgumentHelp("Output format.", valueName: "text|json"))
+  @Option(name: .short, help: ArgumentHelp("Output format: bpftrace's text or JSON, or text with maps keyed by stacks as folded stacks for flame graphs.", valueName: "text|json|folded"))
   var f: OutputFormatOption = .text
 
   @Option(name: .short, help: ArgumentHelp("Write output to FILE instead of standard output.", valueName: "FILE"))
@@ -162,6 +162,7 @@ struct ScryCommand: ParsableCommand {
     options.positionals = positionals
     options.allowsUnsafe = unsafe
     options.format = f == .json ? .json : .text
+    options.foldsStacks = f == .folded
     options.outputPath = o
     options.targetPid = p
     options.command = c
@@ -215,6 +216,8 @@ struct ScryCommand: ParsableCommand {
 
 enum OutputFormatOption: String, ExpressibleByArgument, CaseIterable {
   case text, json
+  /// Text, with the maps keyed by stacks printed as folded stacks at exit (flame graphs).
+  case folded
 }
 
 enum LostPolicyOption: String, ExpressibleByArgument, CaseIterable {

@@ -80,6 +80,24 @@ import Testing
     #expect(run.stdout.contains("]: 3\n"), "\(run.stdout)")
   }
 
+  @Test func foldedOutputRoundTripsIntoTheCounts() throws {
+    guard kernelAvailable("stack tests") else { return }
+    let binary = "/tmp/scry-folded-\(getpid())"
+    defer { unlink(binary) }
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    try #require(
+      Run.program(cc, ["-O0", "-fno-omit-frame-pointer", "-o", binary, scriptsRoot() + "/Tests/Fixtures/uprobe_target.c"])
+        .status == 0)
+    let run = scry("-f", "folded", "-c", "\(binary) 7 x", "-e", "uprobe:\(binary):target { @[ustack, comm] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let name = String(binary.split(separator: "/").last!.prefix(15))
+    let folded = run.stdout.split(separator: "\n").filter { $0.hasPrefix(name + ";") }
+    // One line: the task, then frames from the outermost to `target`, then the count.
+    #expect(folded.count == 1, "\(run.stdout)")
+    let line = try #require(folded.first)
+    #expect(line.hasSuffix(";main;target 7"), "\(line)")
+  }
+
   @Test func withoutTheCaptureProgramStacksAreRefusedNotEmpty() {
     guard kernelAvailable("stack tests") else { return }
     let run = scry("--no-bpf", "-e", "profile:hz:99 { @[kstack] = count(); } interval:ms:100 { exit(); }")

@@ -95,7 +95,11 @@ public final class Session {
     loop.detach()
     runSpecial(.end)
     machine.foldCounters?(machine)
-    MapPrinter.printAtExit(maps, to: output)
+    if options.foldsStacks {
+      FoldedStacks.print(maps, to: output) { printToStandardError("WARNING: " + $0 + "\n") }
+    } else {
+      MapPrinter.printAtExit(maps, to: output)
+    }
     output.flush()
     warnAboutFullMaps()
     let lost = loop.lostEvents

@@ -29,6 +29,8 @@ public struct SessionOptions: Sendable {
   public var flushesEachEvent = false
   /// Bytes `cat()` copies from a file (bpftrace's `BPFTRACE_CAT_BYTES_MAX`).
   public var catBytesMax = 10 * 1024
+  /// `-f folded`: at exit, maps keyed by stacks print as folded stacks for flame graphs.
+  public var foldsStacks = false
 
   public init() {}
 }
