@@ -35,6 +35,18 @@ public enum FileSystem {
     _ = try checkedCall("write", path) { utf8.withUnsafeMutableBytes { write(fd, $0.baseAddress, count) } }
   }
 
+  /// Writes `text` to a new or truncated regular file at `path` (mode 0644), all of it.
+  public static func createFile(_ path: String, _ text: String) throws(KernelError) {
+    let fd = try checkedCall("open", path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+    defer { close(fd) }
+    let bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+      let n = try checkedCall("write", path) { bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) } }
+      done += n
+    }
+  }
+
   /// Whether `path` exists and is a directory.
   public static func isDirectory(_ path: String) -> Bool {
     var info = stat()

@@ -67,6 +67,9 @@ struct ScryCommand: ParsableCommand {
   @Flag(name: .customLong("no-bpf"), help: "Load no BPF program: tracepoints reach Scry through perf rings only, strings behind pointers are read from the process (best-effort).")
   var noBPF = false
 
+  @Option(name: .customLong("flamegraph"), help: ArgumentHelp("At exit, draw the maps keyed by stacks as an interactive flame graph (SVG: zoom, search, tooltips) into FILE.", valueName: "FILE.svg"))
+  var flameGraph: String?
+
   @Flag(name: .long, help: "At exit, report on stderr how many samples the rings delivered.")
   var stats = false
 
@@ -163,6 +166,7 @@ struct ScryCommand: ParsableCommand {
     options.allowsUnsafe = unsafe
     options.format = f == .json ? .json : .text
     options.foldsStacks = f == .folded
+    options.flameGraphPath = flameGraph
     options.outputPath = o
     options.targetPid = p
     options.command = c

@@ -98,6 +98,39 @@ import Testing
     #expect(line.hasSuffix(";main;target 7"), "\(line)")
   }
 
+  @Test func flameGraphIsValidSVGWithItsScript() throws {
+    guard kernelAvailable("stack tests") else { return }
+    let binary = "/tmp/scry-flame-\(getpid())"
+    let svg = binary + ".svg"
+    defer {
+      unlink(binary)
+      unlink(svg)
+    }
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    try #require(
+      Run.program(cc, ["-O0", "-fno-omit-frame-pointer", "-o", binary, scriptsRoot() + "/Tests/Fixtures/uprobe_target.c"])
+        .status == 0)
+    let run = scry("--flamegraph", svg, "-c", "\(binary) 7 x", "-e", "uprobe:\(binary):target { @[ustack, comm] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stderr.contains("Wrote a flame graph of 7 samples"), "\(run.stderr)")
+    // An XML parser reads it whole; the root frame holds every sample; the frames of the
+    // stack are there with tooltips; the zoom and search script is inside.
+    let check = """
+      import sys, xml.dom.minidom as m
+      d = m.parse(sys.argv[1])
+      titles = [t.firstChild.data for t in d.getElementsByTagName("title")]
+      scripts = d.getElementsByTagName("script")
+      print("\\n".join(titles))
+      print("script" if scripts and "function zoom" in scripts[0].firstChild.data else "no script")
+      """
+    let parsed = Run.program("/usr/bin/env", ["python3", "-c", check, svg])
+    #expect(parsed.status == 0, "\(parsed.stderr)")
+    #expect(parsed.stdout.contains("all (7 samples, 100%)"), "\(parsed.stdout)")
+    #expect(parsed.stdout.contains("main (7 samples, 100%)"), "\(parsed.stdout)")
+    #expect(parsed.stdout.contains("target (7 samples, 100%)"), "\(parsed.stdout)")
+    #expect(parsed.stdout.hasSuffix("script\n"), "\(parsed.stdout)")
+  }
+
   @Test func withoutTheCaptureProgramStacksAreRefusedNotEmpty() {
     guard kernelAvailable("stack tests") else { return }
     let run = scry("--no-bpf", "-e", "profile:hz:99 { @[kstack] = count(); } interval:ms:100 { exit(); }")

@@ -9,6 +9,17 @@ import ScryLanguage
 enum FoldedStacks {
   /// Writes every map with a stack in its key; says on `warnings` which maps it left out.
   static func print(_ maps: [MapStorage], to out: OutputBuffer, warnings: (String) -> Void) {
+    for (frames, count) in stacks(of: maps, warnings: warnings) {
+      out.append(frames.joined(separator: ";"))
+      out.appendByte(UInt8(ascii: " "))
+      out.appendUnsigned(count)
+      out.appendByte(UInt8(ascii: "\n"))
+    }
+  }
+
+  /// Every entry of the maps keyed by stacks, as its frames (outermost first) and its count.
+  static func stacks(of maps: [MapStorage], warnings: (String) -> Void) -> [(frames: [String], count: UInt64)] {
+    var stacks: [(frames: [String], count: UInt64)] = []
     for map in maps {
       let info = map.info
       guard info.keyTypes.contains(where: \.isStack) else {
@@ -21,17 +32,14 @@ enum FoldedStacks {
       }
       for entry in map.entries() {
         let total = count(entry.value)
-        guard total > 0 else { continue }
-        out.append(line(entry.key, types: info.keyTypes))
-        out.appendByte(UInt8(ascii: " "))
-        out.appendUnsigned(total)
-        out.appendByte(UInt8(ascii: "\n"))
+        if total > 0 { stacks.append((frames(entry.key, types: info.keyTypes), total)) }
       }
     }
+    return stacks
   }
 
-  /// The frames and names of one key, joined by `;`.
-  static func line(_ key: UnsafeRawPointer, types: [ScryType]) -> String {
+  /// The names of one key's parts and frames, in folded order.
+  static func frames(_ key: UnsafeRawPointer, types: [ScryType]) -> [String] {
     var others: [String] = []
     var user: [String] = []
     var kernel: [String] = []
@@ -51,7 +59,7 @@ enum FoldedStacks {
       let frames = text.capturedString.split(separator: "\n").map { sanitized(functionName(String($0))) }.reversed()
       if stack.isKernel { kernel += frames } else { user += frames }
     }
-    return (others + user + kernel).joined(separator: ";")
+    return others + user + kernel
   }
 
   /// A frame as flame graphs group it: by function, without the offset of the call site.

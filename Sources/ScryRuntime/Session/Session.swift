@@ -100,6 +100,7 @@ public final class Session {
     } else {
       MapPrinter.printAtExit(maps, to: output)
     }
+    if let path = options.flameGraphPath { writeFlameGraph(to: path) }
     output.flush()
     warnAboutFullMaps()
     let lost = loop.lostEvents
@@ -116,6 +117,23 @@ public final class Session {
     }
     if (lost > 0 || lostTaskRecords > 0) && options.failOnLost { return 1 }
     return status ?? machine.exitCode
+  }
+
+  /// Draws the maps keyed by stacks into an SVG file at `path`, and says so.
+  func writeFlameGraph(to path: String) {
+    let stacks = FoldedStacks.stacks(of: maps) { _ in }
+    guard !stacks.isEmpty else {
+      printToStandardError("WARNING: no map keyed by stacks has samples: no flame graph written to \(path)\n")
+      return
+    }
+    let title = plan.actions.map(\.header).joined(separator: ", ")
+    do {
+      try FileSystem.createFile(path, FlameGraph.svg(stacks, title: "Flame graph: " + title))
+      let total = stacks.reduce(UInt64(0)) { $0 &+ $1.count }
+      printToStandardError("Wrote a flame graph of \(total) samples to \(path)\n")
+    } catch {
+      printToStandardError("ERROR: cannot write the flame graph: \(error)\n")
+    }
   }
 
   /// Says on stderr which maps dropped inserts because they were full, and how many.

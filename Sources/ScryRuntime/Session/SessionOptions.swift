@@ -31,6 +31,8 @@ public struct SessionOptions: Sendable {
   public var catBytesMax = 10 * 1024
   /// `-f folded`: at exit, maps keyed by stacks print as folded stacks for flame graphs.
   public var foldsStacks = false
+  /// `--flamegraph FILE.svg`: at exit, the maps keyed by stacks are drawn into this file.
+  public var flameGraphPath: String?
 
   public init() {}
 }
