@@ -99,8 +99,7 @@ import Testing
     guard kernelAvailable("kernel event tests") else { return }
     let binary = "/tmp/scry-setuid-target-\(getpid())"
     defer { unlink(binary) }
-    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
-    try #require(Run.program(cc, ["-O2", "-o", binary, scriptsRoot() + "/Tests/Fixtures/setuid_target.c"]).status == 0)
+    try buildFixture("setuid_target.c", into: binary)
     // The process changes its uid and gid half-way: each event carries the ones of its moment,
     // on the capture path (system-wide) and the perf path (per-task, from /proc) alike where they can.
     let run = scry("-c", "\(binary) 50", "-e", "tracepoint:syscalls:sys_enter_getppid { @[comm, uid, gid] = count(); }")

@@ -123,3 +123,10 @@ extension String {
   }
   func contains(_ needle: String) -> Bool { range(of: needle) != nil }
 }
+
+/// Builds a C fixture of Tests/Fixtures with gcc (or cc) into `binary`; the compiler's errors on failure.
+func buildFixture(_ name: String, into binary: String, flags: [String] = ["-O2"]) throws {
+  let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+  let built = Run.program(cc, flags + ["-o", binary, scriptsRoot() + "/Tests/Fixtures/" + name])
+  try #require(built.status == 0, "could not build \(name): \(built.stderr)")
+}

@@ -68,10 +68,7 @@ import Testing
     guard kernelAvailable("stack tests") else { return }
     let binary = "/tmp/scry-ustack\(linking)-\(getpid())"
     defer { unlink(binary) }
-    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
-    let built = Run.program(
-      cc, ["-O0", "-fno-omit-frame-pointer", linking, "-o", binary, scriptsRoot() + "/Tests/Fixtures/uprobe_target.c"])
-    try #require(built.status == 0, "\(built.stderr)")
+    try buildFixture("uprobe_target.c", into: binary, flags: ["-O0", "-fno-omit-frame-pointer", linking])
     // The process is gone when the maps print: its mappings were kept from MMAP2 records.
     let run = scry("-c", "\(binary) 3 x", "-e", "uprobe:\(binary):target { @[ustack] = count(); @p[ustack(perf, 2)] = count(); }")
     #expect(run.status == 0, "\(run.stderr)")
@@ -84,10 +81,7 @@ import Testing
     guard kernelAvailable("stack tests") else { return }
     let binary = "/tmp/scry-folded-\(getpid())"
     defer { unlink(binary) }
-    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
-    try #require(
-      Run.program(cc, ["-O0", "-fno-omit-frame-pointer", "-o", binary, scriptsRoot() + "/Tests/Fixtures/uprobe_target.c"])
-        .status == 0)
+    try buildFixture("uprobe_target.c", into: binary, flags: ["-O0", "-fno-omit-frame-pointer"])
     let run = scry("-f", "folded", "-c", "\(binary) 7 x", "-e", "uprobe:\(binary):target { @[ustack, comm] = count(); }")
     #expect(run.status == 0, "\(run.stderr)")
     let name = String(binary.split(separator: "/").last!.prefix(15))
@@ -106,10 +100,7 @@ import Testing
       unlink(binary)
       unlink(svg)
     }
-    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
-    try #require(
-      Run.program(cc, ["-O0", "-fno-omit-frame-pointer", "-o", binary, scriptsRoot() + "/Tests/Fixtures/uprobe_target.c"])
-        .status == 0)
+    try buildFixture("uprobe_target.c", into: binary, flags: ["-O0", "-fno-omit-frame-pointer"])
     let run = scry("--flamegraph", svg, "-c", "\(binary) 7 x", "-e", "uprobe:\(binary):target { @[ustack, comm] = count(); }")
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stderr.contains("Wrote a flame graph of 7 samples"), "\(run.stderr)")

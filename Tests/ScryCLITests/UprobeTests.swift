@@ -126,13 +126,19 @@ import Testing
     }
   }
 
-  @Test func leftoversOfAKilledRunAreRemovedByTheNext() throws {
-    guard let builds = buildsOrSkip() else { return }
-    let pid = try startScry("uprobe:\(builds.pie):target { @c = count(); }")
+  /// A run killed with SIGKILL while its count probe (made in tracefs) is attached: its pid.
+  func killedRunLeavingProbes(_ binary: String) throws -> pid_t {
+    let pid = try startScry("uprobe:\(binary):target { @c = count(); }")
     kill(pid, SIGKILL)
     var status: Int32 = 0
     waitpid(pid, &status, 0)
     #expect(Self.scryEvents().contains { $0.contains("scry_\(pid)/") }, "nothing was left behind to clean")
+    return pid
+  }
+
+  @Test func leftoversOfAKilledRunAreRemovedByTheNext() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let pid = try killedRunLeavingProbes(builds.pie)
     let next = scry("-c", "\(builds.pie) 3 x", "-e", "uprobe:\(builds.pie):target { @c = count(); }")
     // Every run cleans up, so a run of another suite may have done it first: the message is
     // this run's only when the leftovers were still there.
@@ -143,11 +149,7 @@ import Testing
 
   @Test func anyRunCleansUpAfterAKilledOne() throws {
     guard let builds = buildsOrSkip() else { return }
-    let pid = try startScry("uprobe:\(builds.pie):target { @c = count(); }")
-    kill(pid, SIGKILL)
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    #expect(Self.scryEvents().contains { $0.contains("scry_\(pid)/") }, "nothing was left behind to clean")
+    let pid = try killedRunLeavingProbes(builds.pie)
     // A run that traces nothing dynamic (here, nothing at all) removes them too.
     let next = scry("-e", "BEGIN { exit(); }")
     #expect(next.status == 0, "\(next.stderr)")

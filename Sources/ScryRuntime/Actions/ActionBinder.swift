@@ -102,8 +102,8 @@ struct ActionBinder {
     switch e {
     case .constant(let value, let type): return BytesConstant(value, type: type)
     case .comm: return CommValue()
-    case .probeName(let type): return ProbeNameValue(type: type)
-    case .probeFunction(let type): return ProbeFunctionValue(type: type)
+    case .probeName(let type): return RouteNameValue(.probe, type: type)
+    case .probeFunction(let type): return RouteNameValue(.function, type: type)
     case .recordChars(let offset, let count, let type): return RecordCharArray(offset: offset, count: count, type: type)
     case .recordDataLocationString(let offset, let type): return RecordDataLocationString(offset: offset, type: type)
     case .recordBuffer(let offset, let count, let type): return RecordBuffer(offset: offset, count: count, type: type)

@@ -18,23 +18,19 @@ final class CommValue: BytesNode {
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) { m.comm().store(to: destination) }
 }
 
-final class ProbeNameValue: BytesNode {
-  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
-    let name = m.probeName
-    if let base = name.baseAddress {
-      StringBytes.store(base, length: name.count, into: destination, capacity: byteSize)
-    } else {
-      destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
-    }
+/// A name its route gives the running event: the probe's (`probe`) or, in a uprobe, the probed
+/// function's (`func`).
+final class RouteNameValue: BytesNode {
+  enum Name { case probe, function }
+  let name: Name
+  init(_ name: Name, type: ScryType) {
+    self.name = name
+    super.init(type: type)
   }
-}
-
-/// `func` in a uprobe: the probed function's name, as its route gives it.
-final class ProbeFunctionValue: BytesNode {
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
-    let name = m.probeFunction
-    if let base = name.baseAddress {
-      StringBytes.store(base, length: name.count, into: destination, capacity: byteSize)
+    let text = name == .probe ? m.probeName : m.probeFunction
+    if let base = text.baseAddress {
+      StringBytes.store(base, length: text.count, into: destination, capacity: byteSize)
     } else {
       destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
     }
