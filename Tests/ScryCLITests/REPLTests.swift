@@ -145,6 +145,20 @@ import Testing
     #expect(run.stdout == "Attaching 1 probe...\n@a: 5\nAttaching 1 probe...\n3\n\n\n@a: 5\n@b[1]: 2\n", "\(run.stdout)")
   }
 
+  @Test func helpExplainsFunctionsFromTheOneTable() throws {
+    let home = Self.temporaryHome()
+    let fd = open(home + "/help.txt", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let session = ".help hist\n.help comm\n.help histt\n.list software:page*\n.quit\n"
+    _ = session.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+    close(fd)
+    let run = Run.program("/bin/sh", ["-c", "'\(scryBinary())' -i < '\(home)/help.txt'"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@map = hist(value)\n  power-of-two histogram of the values, per key\n"), "\(run.stdout)")
+    #expect(run.stdout.contains("comm: a builtin"), "\(run.stdout)")
+    #expect(run.stdout.contains("no function, builtin or probe type named 'histt'; perhaps 'hist'"), "\(run.stdout)")
+    #expect(run.stdout.contains("software:page-faults:"), "\(run.stdout)")
+  }
+
   /// Ctrl-D once the prompt is back: keys typed while an entry is being run reach the terminal in
   /// cooked mode, where a Ctrl-D would be taken by the line discipline instead of readline.
   static func leave(_ t: PseudoTerminal, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -11,7 +11,7 @@ struct Completion {
   let mapNames: () -> [String]
 
   static let commands = [
-    ".help", ".probes", ".maps", ".detach", ".clear", ".plan", ".save", ".load", ".output", ".wait", ".quit",
+    ".help", ".probes", ".list", ".maps", ".detach", ".clear", ".plan", ".save", ".load", ".output", ".wait", ".quit",
   ]
   static let providers = [
     "tracepoint", "kprobe", "kretprobe", "uprobe", "uretprobe", "interval", "profile", "software", "hardware", "usdt",

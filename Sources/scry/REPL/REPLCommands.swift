@@ -14,8 +14,9 @@ extension REPL {
     Ctrl-C stops the running probes and prints the maps (or clears the line); Ctrl-D leaves.
 
     Commands:
-      .help              this text
+      .help [NAME]       this text; with a function, builtin or probe type, what it does
       .probes            the session's probe blocks, attached or not, and event counts
+      .list PATTERN      the probes this machine offers that match (as 'scry -l PATTERN')
       .maps              print every map now
       .detach N|all      detach probe block N (as numbered by .probes), or all of them
       .clear             detach everything and forget the session's blocks and maps
@@ -28,17 +29,37 @@ extension REPL {
 
     """
 
+  /// `.help NAME`: a function's usage and summary, a builtin, or a probe type, from the tables
+  /// the checker uses (so help and language cannot disagree).
+  static func help(for name: String) -> String {
+    if let function = Function(name: name) {
+      return "\(function.usage)\n  \(function.summary)\n"
+    }
+    if Builtin(name: name) != nil {
+      return "\(name): a builtin; see docs/language.md (Builtins) for where it is available and its type\n"
+    }
+    if let kind = ProbeKind(provider: name) {
+      return "\(kind.rawValue): a probe type; '.list \(kind.rawValue):*' lists what this machine offers\n"
+    }
+    let known = Function.allCases.map(\.name) + Builtin.names + ProbeKind.allCases.map(\.rawValue)
+    let close = known.filter { $0.hasPrefix(String(name.prefix(2))) }.prefix(5)
+    return "no function, builtin or probe type named '\(name)'"
+      + (close.isEmpty ? "" : "; perhaps " + close.map { "'\($0)'" }.joined(separator: ", ")) + "\n"
+  }
+
   func command(_ line: Substring) {
     let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
     guard let name = words.first else { return }
     let argument = words.count > 1 ? words[1...].joined(separator: " ") : nil
     switch name {
     case ".help", ".h", ".?":
-      writeAll(1, Self.help)
+      writeAll(1, argument.map(Self.help(for:)) ?? Self.help)
     case ".quit", ".q", ".exit":
       done = true
     case ".probes":
       listProbes()
+    case ".list", ".l":
+      if !ProbeListing.list(pattern: argument ?? "*", verbose: false) { writeAll(1, "no probe matches\n") }
     case ".maps":
       if live.maps.isEmpty { writeAll(1, "no maps\n") } else { live.printMaps() }
     case ".detach":
