@@ -38,6 +38,16 @@ import Testing
     #expect(text.stdout.contains("[010][]"), "\(text.stdout)")
   }
 
+  @Test func positionalParametersServeAsLiteralCounts() throws {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let script = "BEGIN { unroll($1) { @i++; } exit(); }"
+    let reference = Run.program(bpftrace, ["-e", script, "3"])
+    try #require(reference.status == 0, "\(reference.stderr)")
+    let ours = scry("-e", script, "3")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    #expect(ours.stdout.hasSuffix("@i: 3\n"))
+  }
+
   @Test func planLeavesTheOutputFileAndLoadsNoBPF() {
     guard kernelAvailable("plan of a tracepoint") else { return }
     let path = "/tmp/scry-plan-out-\(getpid()).txt"

@@ -224,7 +224,7 @@ extension Checker {
       var capacity = 64
       if args.count == 2 {
         checkExpression(args[1])
-        if case .integer(let n) = args[1].kind, n > 0, n <= 1024 { capacity = Int(n) } else {
+        if let n = literalInteger(args[1]), n > 0, n <= 1024 { capacity = Int(n) } else {
           error(args[1].span, "buf() needs a literal length between 1 and 1024")
         }
       }
@@ -266,7 +266,7 @@ extension Checker {
     var capacity = options.stringCapacity
     if args.count == 2 {
       let lengthType = checkExpression(args[1])
-      if case .integer(let n) = args[1].kind {
+      if let n = literalInteger(args[1]) {
         guard n > 0 && n <= 1024 else {
           error(args[1].span, "str() length must be between 1 and 1024, not \(n)")
           return .none
@@ -355,7 +355,7 @@ extension Checker {
   private mutating func checkStack(_ site: CallSite) -> ScryType {
     var stack = StackType(isKernel: site.function == .kstack)
     for arg in site.args {
-      if case .integer(let n) = arg.kind {
+      if let n = literalInteger(arg) {
         guard n >= 1 && n <= UInt64(StackType.defaultDepth) else {
           error(arg.span, "stack depth must be between 1 and \(StackType.defaultDepth)")
           continue
@@ -368,6 +368,20 @@ extension Checker {
       }
     }
     return .stack(stack)
+  }
+
+  /// An integer literal, or a positional parameter that is one (bpftrace takes `$1` wherever a
+  /// literal count or length goes: `unroll($1)`, `buf(arg0, $1)`, `str(arg0, $2)`).
+  func literalInteger(_ e: Expr) -> UInt64? {
+    switch e.kind {
+    case .integer(let n): return n
+    case .positional(let n):
+      guard let text = PositionalParameter.text(n, in: result.positionals), let value = PositionalParameter.integer(text),
+        value >= 0
+      else { return nil }
+      return UInt64(value)
+    default: return nil
+    }
   }
 
   private mutating func requireStringLiteral(_ e: Expr, _ what: String) {

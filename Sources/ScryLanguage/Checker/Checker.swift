@@ -166,7 +166,7 @@ public struct Checker {
       checkBlock(then)
       if let elseBranch { checkBlock(elseBranch) }
     case .unroll(let count, let body):
-      if case .integer(let n) = count.kind {
+      if let n = literalInteger(count) {
         if n < 1 || n > 100 { error(count.span, "unroll count must be between 1 and 100, not \(n)") }
       } else {
         error(count.span, "unroll needs a literal count", hint: "write 'unroll (5) { … }'")
