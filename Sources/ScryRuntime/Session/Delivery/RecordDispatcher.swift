@@ -37,9 +37,18 @@ final class RecordDispatcher {
     routes.append(route)
   }
 
+  /// Some route of perf samples carries time, so perf rings' order matters. Records of the
+  /// capture programs come through one BPF ring already in order, and name their task themselves.
+  var perfRoutesCarryTime: Bool {
+    zip(routeIDs, routes).contains { id, route in id & Self.programIDFlag == 0 && route.timeOffset != nil }
+  }
+
+  /// The top bit marks ids a BPF program stamps (kernel event ids are small counters).
+  static let programIDFlag: UInt64 = 1 << 63
+
   /// The next id free for records a BPF program stamps itself. Kernel event ids are small
   /// counters: ids with the top bit set cannot collide with them.
-  var nextProgramID: UInt64 { 1 << 63 | UInt64(routes.count) }
+  var nextProgramID: UInt64 { Self.programIDFlag | UInt64(routes.count) }
 
   /// The route of a sample body that starts with `id` (when samples are identified).
   @inline(__always)

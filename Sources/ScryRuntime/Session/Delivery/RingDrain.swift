@@ -28,7 +28,9 @@ final class RingDrain {
     self.bpfRing = bpfRing
     let stageCount = taskRecordTimeFromEnd.count + (bpfRing == nil ? 0 : 1)
     merge = CrossCPUMerge(stageCount: stageCount)
-    mergesByTime = stageCount > 1 && dispatcher.routes.contains { $0.timeOffset != nil }
+    // Only perf samples need the merge: when every timed sample comes through the BPF ring (in
+    // event order, its task named at the event), the perf rings carry task records alone.
+    mergesByTime = stageCount > 1 && dispatcher.perfRoutesCarryTime
   }
 
   /// Runs the action of every sample waiting in the rings. A sample stamped after the previous
