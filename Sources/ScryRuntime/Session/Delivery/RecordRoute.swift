@@ -15,15 +15,18 @@ struct RecordRoute {
   var tidFromRecord: Bool
   /// Where PERF_SAMPLE_TIME sits in the sample, found once from the sample type; nil without time.
   var timeOffset: Int?
-  /// Where the task's name sits in the body (BPF ring records that carry it); nil: the process table's.
-  var commOffset: Int?
-  /// Where the task's uid and gid sit in the body (BPF ring records that carry them); nil: /proc's.
-  var credentialsOffset: Int?
-  /// The route carries a stack (checked once per sample rather than two offsets).
-  var carriesStacks: Bool { kernelStackOffset != nil || userStackOffset != nil }
-  /// Where the kernel and user stacks sit in the body (BPF ring records that carry them).
-  var kernelStackOffset: Int?
-  var userStackOffset: Int?
+  /// Where a capture program's own fields sit in its records; nil for perf samples, which
+  /// carry none (the task's name then comes from the process table).
+  var captured: CapturedFields?
+
+  /// Byte offsets in a capture program's record, -1 for a field it does not write. Kept small:
+  /// the route is read for every sample.
+  struct CapturedFields {
+    var comm: Int32 = -1
+    var credentials: Int32 = -1
+    var kernelStack: Int32 = -1
+    var userStack: Int32 = -1
+  }
 
   init(
     action: Action, probeName: UnsafeRawBufferPointer, sampleType: PerfSampleType, skipPredicate: Bool,
@@ -35,10 +38,11 @@ struct RecordRoute {
     self.skipPredicate = skipPredicate
     self.tidFromRecord = !sampleType.contains(.tid)
     self.timeOffset = Self.timeOffset(in: sampleType)
-    self.commOffset = commOffset
-    self.credentialsOffset = credentialsOffset
-    self.kernelStackOffset = kernelStackOffset
-    self.userStackOffset = userStackOffset
+    if commOffset != nil || credentialsOffset != nil || kernelStackOffset != nil || userStackOffset != nil {
+      captured = CapturedFields(
+        comm: Int32(commOffset ?? -1), credentials: Int32(credentialsOffset ?? -1),
+        kernelStack: Int32(kernelStackOffset ?? -1), userStack: Int32(userStackOffset ?? -1))
+    }
   }
 
   /// perf lays a sample out as IDENTIFIER, IP, TID, TIME, …: time follows the fields before it.
