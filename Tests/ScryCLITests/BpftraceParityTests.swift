@@ -44,12 +44,7 @@ import Testing
 
   @Test(arguments: scripts)
   func matchesBpftrace(_ script: String) throws {
-    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
-    let reference = Run.program(bpftrace, ["-e", script])
-    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
-    let ours = scry("-e", script)
-    #expect(ours.status == 0, "\(ours.stderr)")
-    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    try expectSameOutputAsBpftrace([], script)
   }
 
   @Test func jsonRecordsOfCatSystemAndTimeMatchBpftrace() throws {
@@ -76,4 +71,20 @@ import Testing
     let ours = scry("-f", "json", "-e", script)
     #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
   }
+}
+
+/// Runs `program` with `flags` under bpftrace 0.17 and under Scry, and expects the same standard
+/// output (skipped without root or bpftrace).
+func expectSameOutputAsBpftrace(
+  _ flags: [String], _ program: String, environment: [String: String] = [:],
+  sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+  guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+  let reference = Run.program(bpftrace, flags + ["-e", program], environment: environment)
+  try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)", sourceLocation: sourceLocation)
+  let ours = Run.program(scryBinary(), flags + ["-e", program], environment: environment)
+  #expect(ours.status == 0, "\(ours.stderr)", sourceLocation: sourceLocation)
+  #expect(
+    ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)",
+    sourceLocation: sourceLocation)
 }

@@ -12,12 +12,7 @@ import Testing
 
   @Test(arguments: scripts)
   func literalsMatchBpftrace(_ script: String) throws {
-    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
-    let reference = Run.program(bpftrace, ["-e", script])
-    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
-    let ours = scry("-e", script)
-    #expect(ours.status == 0, "\(ours.stderr)")
-    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    try expectSameOutputAsBpftrace([], script)
   }
 
   @Test(arguments: ["10e2", "1e17", "1e19", "1.5e3", "1e", "08"])
@@ -51,12 +46,7 @@ import Testing
     ([], #"BEGIN { cat("/proc/sys/kernel/ostype"); printf("|\n"); exit(); }"#, ["BPFTRACE_CAT_BYTES_MAX": "3"]),
   ])
   func quietBufferingAndCatLimitMatchBpftrace(flags: [String], program: String, environment: [String: String]) throws {
-    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
-    let reference = Run.program(bpftrace, flags + ["-e", program], environment: environment)
-    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
-    let ours = Run.program(scryBinary(), flags + ["-e", program], environment: environment)
-    #expect(ours.status == 0, "\(ours.stderr)")
-    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    try expectSameOutputAsBpftrace(flags, program, environment: environment)
   }
 
   @Test func versionLineHasTheSameShape() {
