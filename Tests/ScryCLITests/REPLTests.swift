@@ -159,6 +159,13 @@ import Testing
     #expect(run.stdout.contains("software:page-faults:"), "\(run.stdout)")
   }
 
+  @Test func aStatementReadingEventBuiltinsSaysItRunsOnce() throws {
+    let run = Run.program("/bin/sh", ["-c", "printf 'count[comm]++\\n.quit\\n' | '\(scryBinary())' -i"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stderr.contains("runs once, now, as in BEGIN: 'comm' is Scry's own here"), "\(run.stderr)")
+    #expect(run.stdout.contains("count[scry]: 1"), "\(run.stdout)")
+  }
+
   /// Ctrl-D once the prompt is back: keys typed while an entry is being run reach the terminal in
   /// cooked mode, where a Ctrl-D would be taken by the line discipline instead of readline.
   static func leave(_ t: PseudoTerminal, sourceLocation: SourceLocation = #_sourceLocation) {

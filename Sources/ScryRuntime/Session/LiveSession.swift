@@ -42,10 +42,10 @@ public final class LiveSession {
   private let startTime = Clock.monotonicNanoseconds()
   private var processEnded = false
 
-  /// Blocks SIGINT, SIGTERM, SIGHUP, SIGWINCH and SIGPIPE into a signalfd and watches `inputFD` (nil: none).
+  /// Blocks SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGPIPE and SIGUSR1 into a signalfd and watches `inputFD` (nil: none).
   public init(options: SessionOptions, inputFD: Int32?) throws {
     self.options = options
-    signals = try SignalFD(blocking: [SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGPIPE])
+    signals = try SignalFD(blocking: [SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGPIPE, SIGUSR1])
     epoll = try Epoll()
     try epoll.add(signals.fd, token: Token.signal)
     if let inputFD { try epoll.add(inputFD, token: Token.input) }
@@ -191,6 +191,11 @@ public final class LiveSession {
         switch signal {
         case SIGINT: wake = .interrupt
         case SIGWINCH: if wake == nil { wake = .resize }
+        case SIGUSR1:
+          // As in a script: every map now, and the session goes on (the prompt is redrawn).
+          loop?.drainAll()
+          printMaps()
+          if wake == nil { wake = .resize }
         default: return .terminate
         }
       }
@@ -260,8 +265,7 @@ public final class LiveSession {
   public func printMaps() {
     guard let session else { return }
     session.machine.foldCounters?(session.machine)
-    let sorted = session.maps.sorted { Array($0.info.name.utf8).lexicographicallyPrecedes(Array($1.info.name.utf8)) }
-    for map in sorted { MapPrinter.print(map, top: 0, divisor: 0, to: session.output) }
+    MapPrinter.printAll(session.maps, to: session.output)
     session.output.flush()
   }
 

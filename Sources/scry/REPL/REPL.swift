@@ -205,6 +205,7 @@ final class REPL {
     let diagnostics = result.checked.diagnostics
     if !diagnostics.isEmpty { printError(SessionProgram.render(diagnostics, of: result, renderer: renderer), newline: false) }
     if diagnostics.hasErrors { return }
+    noteEventBuiltins(in: result.checked)
     let known = Set(live.maps.map(\.name))
     if result.checked.maps.contains(where: { !known.contains($0.name) }) {
       let block = SessionProgram.Block(text: "BEGIN {\n" + text + "\n}", specs: "BEGIN", kind: .begin, attached: true)
@@ -221,6 +222,21 @@ final class REPL {
     } catch {
       printError(error.render(renderer: renderer, source: result.source), newline: false)
     }
+  }
+
+  /// A statement at the prompt runs once, now, as BEGIN would: a builtin that names an event's
+  /// task (`count[comm]++`) then names Scry's own, which is rarely what was meant. Say so.
+  private func noteEventBuiltins(in checked: CheckedProgram) {
+    guard let block = checked.program.probes.last else { return }
+    let eventBuiltins: Set<Builtin> = [.comm, .pid, .tid, .cpu, .uid, .gid, .username, .cgroup, .curtask]
+    var found: Builtin?
+    block.forEachExpression { e in
+      if case .builtin(let builtin)? = checked.resolutions[e.id], eventBuiltins.contains(builtin) { found = builtin }
+    }
+    guard let found else { return }
+    printError(
+      "note: a statement at the prompt runs once, now, as in BEGIN: '\(found.name)' is Scry's own here\n"
+        + "  hint: to trace events, give a probe: 'tracepoint:sched:sched_switch { count[comm]++ }'")
   }
 
   /// The plan of an entry that checked clean; nil after showing what the runtime cannot evaluate.
