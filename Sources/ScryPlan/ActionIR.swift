@@ -140,6 +140,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case username(type: ScryType)
   /// The kernel or user stack the capture program copied at the event, as a stack value.
   case stack(StackType)
+  /// `usym(addr)`: a user address with the event's process, named when printed.
+  case userSymbol(IntExpr)
 
   /// The layout of the value.
   public var type: ScryType {
@@ -155,6 +157,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
     case .strftime: return .defaultString
     case .inetAddress: return .inetAddress
     case .stack(let stack): return .stack(stack)
+    case .userSymbol: return .symbol(isKernel: false)
     }
   }
 }

@@ -121,6 +121,8 @@ extension ActionLowering {
     case .kstack, .ustack:
       guard case .stack(let stack) = type else { return nil }
       return .stack(stack)
+    case .usym:
+      return .userSymbol(int(args[0]))
     case .ntop:
       return ntop(args)
     default:

@@ -176,7 +176,8 @@ struct ActionLowering {
 
   static func isIntLike(_ type: ScryType) -> Bool {
     switch type {
-    case .integer, .boolean, .pointer, .symbol: return true
+    case .integer, .boolean, .pointer: return true
+    case .symbol(let isKernel): return isKernel
     default: return false
     }
   }

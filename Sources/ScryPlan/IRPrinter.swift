@@ -125,6 +125,7 @@ public struct IRPrinter {
     case .errorText(let value, _): return "(strerror " + int(value) + ")"
     case .username: return "username"
     case .stack(let stack): return (stack.isKernel ? "kstack" : "ustack") + "(\(stack.mode.rawValue), \(stack.depth))"
+    case .userSymbol(let address): return "(usym " + int(address) + ")"
     }
   }
 

@@ -269,8 +269,13 @@ public struct BlockNeeds: Sendable, Hashable {
   /// The most frames of a kernel or user stack the block reads (0: none).
   public var kernelStackDepth = 0
   public var userStackDepth = 0
+  /// The block names user addresses (`usym`): the process's mappings must be tracked.
+  public var namesUserAddresses = false
 
   public init() {}
+
+  /// User addresses are named through the event's process's mappings (ustack, usym).
+  public var readsUserMappings: Bool { userStackDepth > 0 || namesUserAddresses }
 
   public func reads(_ builtin: Builtin) -> Bool { builtins.contains(builtin) }
 

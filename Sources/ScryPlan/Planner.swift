@@ -150,7 +150,7 @@ public enum Planner {
     if !needs.readsArgs { fields.remove(.raw) }
     // The program reads the task from helpers: pid comes with tid (no process table lookup),
     // and the name, uid and gid are copied at the moment of the event.
-    if needs.reads(.pid) || needs.reads(.tid) || needs.userStackDepth > 0 { fields.insert(.tid) }
+    if needs.reads(.pid) || needs.reads(.tid) || needs.readsUserMappings { fields.insert(.tid) }
     let recordSize = fields.contains(.raw) ? PointerFetches.recordSize(of: [record]) : 0
     // The program copies the record with one bounded read (PERF_MAX_TRACE_SIZE is a safe bound).
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]), recordSize <= 2048 else { return nil }
@@ -164,7 +164,7 @@ public enum Planner {
     // The task's identity comes from helpers: TID only when pid or tid are read (the name, uid
     // and gid have their own fields).
     var fields = attachment.sampleFields.subtracting([.tid, .kernelStack, .userStack])
-    if needs.reads(.pid) || needs.reads(.tid) || needs.userStackDepth > 0 { fields.insert(.tid) }
+    if needs.reads(.pid) || needs.reads(.tid) || needs.readsUserMappings { fields.insert(.tid) }
     guard fields.isSubset(of: [.tid, .time, .cpu]) else { return nil }
     return RingDelivery(sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
       kernelStackDepth: needs.kernelStackDepth, userStackDepth: needs.userStackDepth)
@@ -175,7 +175,7 @@ public enum Planner {
   static func probeDelivery(for attachment: Attachment, capture: ProbeCapture, needs: BlockNeeds) -> RingDelivery? {
     var fields = attachment.sampleFields.subtracting([.kernelStack, .userStack])
     if capture.fields.isEmpty { fields.remove(.raw) }
-    if needs.reads(.pid) || needs.reads(.tid) || needs.userStackDepth > 0 { fields.insert(.tid) }
+    if needs.reads(.pid) || needs.reads(.tid) || needs.readsUserMappings { fields.insert(.tid) }
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]) else { return nil }
     let recordSize = fields.contains(.raw) ? capture.fixedSize + capture.stringCapacity : 0
     return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
@@ -214,6 +214,7 @@ public enum Planner {
         if case .arg = builtin { needs.readsArgs = true }
       }
       if program.function(of: expr)?.isOrderObservable == true { needs.observesOrder = true }
+      if program.function(of: expr) == .usym { needs.namesUserAddresses = true }
       if case .stack(let stack) = program.type(of: expr), isStackSource(expr, in: program) {
         if stack.isKernel {
           needs.kernelStackDepth = Swift.max(needs.kernelStackDepth, stack.depth)

@@ -13,6 +13,12 @@ __attribute__((noinline)) int target(int n, const char *s)
     return n * 2 + (int)strlen(s);
 }
 
+// Takes a function pointer (for `usym(arg0)` tests) and does nothing with it.
+__attribute__((noinline)) void register_callback(int (*callback)(int, const char *))
+{
+    __asm__ volatile("" : : "r"(callback) : "memory");
+}
+
 static void pause_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -28,6 +34,7 @@ int main(int argc, char **argv)
     long n = atol(argv[1]);
     long delay = argc > 3 ? atol(argv[3]) : 0;
     pause_ms(delay);
+    register_callback(target);
     char text[64];
     long sum = 0;
     for (long i = 0; i < n; i++) {

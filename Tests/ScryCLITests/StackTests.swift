@@ -122,6 +122,18 @@ import Testing
     #expect(parsed.stdout.hasSuffix("script\n"), "\(parsed.stdout)")
   }
 
+  @Test(arguments: [[], ["--no-bpf"]])
+  func usymNamesAFunctionOfAProcessThatHasExited(flags: [String]) throws {
+    guard kernelAvailable("stack tests") else { return }
+    let binary = "/tmp/scry-usym-\(getpid())"
+    defer { unlink(binary) }
+    try buildFixture("uprobe_target.c", into: binary)
+    let run = Run.program(
+      scryBinary(), flags + ["-c", "\(binary) 1 x", "-e", "uprobe:\(binary):register_callback { @[usym(arg0)] = count(); }"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasSuffix("@[target]: 1\n"), "\(flags): \(run.stdout)")
+  }
+
   @Test func withoutTheCaptureProgramStacksAreRefusedNotEmpty() {
     guard kernelAvailable("stack tests") else { return }
     let run = scry("--no-bpf", "-e", "profile:hz:99 { @[kstack] = count(); } interval:ms:100 { exit(); }")

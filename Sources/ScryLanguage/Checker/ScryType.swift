@@ -53,7 +53,9 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
   public var byteSize: Int {
     switch self {
     case .none: return 0
-    case .integer, .boolean, .pointer, .symbol: return 8
+    case .integer, .boolean, .pointer: return 8
+    // A user address needs its process to be named: the address, then the pid.
+    case .symbol(let isKernel): return isKernel ? 8 : 16
     case .string(let capacity): return capacity
     case .buffer(let capacity): return 8 + capacity
     case .tuple(let elements): return elements.reduce(0) { $0 + $1.byteSize }

@@ -124,6 +124,7 @@ struct ActionBinder {
     case .errorText(let value, let type): return ErrorTextValue(int(value), type: type)
     case .username(let type): return UsernameValue(type: type)
     case .stack(let stack): return StackValue(stack)
+    case .userSymbol(let address): return UserSymbolValue(int(address))
     }
   }
 

@@ -119,3 +119,18 @@ final class StackValue: BytesNode {
     destination.storeBytes(of: stack.isKernel ? 0 : m.pid, toByteOffset: 4, as: UInt32.self)
   }
 }
+
+/// `usym(addr)`: the address and the event's process, whose mappings are kept so the address
+/// can be named when it prints, after the process has gone too.
+final class UserSymbolValue: BytesNode {
+  let address: IntNode
+  init(_ address: IntNode) {
+    self.address = address
+    super.init(type: .symbol(isKernel: false))
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    destination.storeBytes(of: address.eval(m), as: UInt64.self)
+    destination.storeBytes(of: UInt64(m.pid), toByteOffset: 8, as: UInt64.self)
+    StackTable.shared.noteProcess(m.pid)
+  }
+}

@@ -85,6 +85,13 @@ final class StackTable {
     slots = bigger
   }
 
+  /// The function holding `address` in process `pid`, as `usym()` prints it (name only).
+  func userFunctionName(of address: UInt64, pid: UInt32) -> String? {
+    guard let mappings = mappings[pid], let name = userSymbols.name(of: address, in: mappings).name else { return nil }
+    guard let plus = name.lastIndex(of: "+") else { return name }
+    return String(name[..<plus])
+  }
+
   /// A stack value's text as bpftrace prints it: `indent` spaces before each `sym+off` frame
   /// (4 in map keys, 8 elsewhere), perf's tab, address and name, or bare addresses.
   static func appendText(_ value: UnsafeRawPointer, type: StackType, indent: Int, to out: OutputBuffer) {

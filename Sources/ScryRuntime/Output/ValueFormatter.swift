@@ -48,7 +48,16 @@ public enum ValueFormatter {
         out.append("0x")
         appendHex(word(p), to: out)
       }
-    case .pointer, .symbol:
+    case .symbol:
+      // A user symbol: the function's name, through its process's mappings; else the address.
+      let pid = UInt32(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+      if let name = StackTable.shared.userFunctionName(of: word(p), pid: pid) {
+        out.append(name)
+      } else {
+        out.append("0x")
+        appendHex(word(p), to: out)
+      }
+    case .pointer:
       out.append("0x")
       appendHex(word(p), to: out)
     case .inetAddress:

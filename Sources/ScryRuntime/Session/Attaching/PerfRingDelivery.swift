@@ -43,7 +43,7 @@ final class PerfRingDelivery: EventDelivery {
       options.recordComm = true
       options.recordTasks = true
       // Executable mappings as they are made, so user stacks of short-lived processes get names.
-      options.recordMappings = context.session.plan.blocks.contains { $0.userStackDepth > 0 }
+      options.recordMappings = context.session.plan.blocks.contains(where: \.readsUserMappings)
       options.wakeupWatermarkBytes = UInt32(clamping: context.ringPages * 4096 / 4)
       options.readLostCount = true
       let carrier = try PerfEvent.software(named: "bpf-output", description: "task records", cpu: cpu, pid: -1, options: options)
