@@ -50,21 +50,49 @@ public struct ProcessMappings: Sendable {
 }
 
 /// Names of user addresses: through a process's mappings to a file, then that file's ELF symbols,
-/// read once per file.
+/// read once per file; code outside any file (a JIT's) through perf's `/tmp/perf-PID.map`.
 public final class UserSymbolizer {
   private var tables: [String: (elf: ELFFile?, symbols: SymbolTable)] = [:]
+  private var perfMaps: [UInt32: SymbolTable] = [:]
 
   public init() {}
 
   /// `function+offset` for `address` in a process with `mappings`, and the file it is in; the
-  /// name is nil when the file has no symbol there (or the address is in no file mapping).
-  public func name(of address: UInt64, in mappings: ProcessMappings) -> (name: String?, path: String?) {
-    guard let mapping = mappings.mapping(of: address) else { return (nil, nil) }
-    guard mapping.path.hasPrefix("/") else { return (nil, mapping.path) }
+  /// name is nil when the file has no symbol there (or the address is in no file mapping and not
+  /// in the process's perf map).
+  public func name(of address: UInt64, in mappings: ProcessMappings, pid: UInt32) -> (name: String?, path: String?) {
+    // perf names anonymous memory `//anon`: not a file.
+    guard let mapping = mappings.mapping(of: address), mapping.path.hasPrefix("/"), !mapping.path.hasPrefix("//") else {
+      if let name = perfMap(of: pid).name(of: address) { return (name, Self.perfMapPath(of: pid)) }
+      return (nil, mappings.mapping(of: address)?.path)
+    }
     let table = self.table(for: mapping.path)
     let fileOffset = address - mapping.start + mapping.fileOffset
     guard let elf = table.elf, let virtual = elf.address(ofFileOffset: fileOffset) else { return (nil, mapping.path) }
     return (table.symbols.name(of: virtual), mapping.path)
+  }
+
+  static func perfMapPath(of pid: UInt32) -> String { "/tmp/perf-\(pid).map" }
+
+  /// The symbols a JIT wrote for `pid` (lines `START SIZE name`, hex), read once: JITs append to
+  /// the file and leave it after exit, so reading it when the first such address prints is enough.
+  private func perfMap(of pid: UInt32) -> SymbolTable {
+    if let known = perfMaps[pid] { return known }
+    var symbols: [(address: UInt64, name: String, size: UInt64)] = []
+    if let text = try? FileSystem.readText(Self.perfMapPath(of: pid)) {
+      for line in text.split(separator: "\n") {
+        let fields = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
+        guard fields.count == 3, let start = Self.hex(fields[0]), let size = Self.hex(fields[1]) else { continue }
+        symbols.append((start, String(fields[2]), size))
+      }
+    }
+    let table = SymbolTable(sizedSymbols: symbols)
+    perfMaps[pid] = table
+    return table
+  }
+
+  private static func hex(_ text: Substring) -> UInt64? {
+    UInt64(text.hasPrefix("0x") ? text.dropFirst(2) : text, radix: 16)
   }
 
   private func table(for path: String) -> (elf: ELFFile?, symbols: SymbolTable) {

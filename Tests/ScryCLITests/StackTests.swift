@@ -134,6 +134,21 @@ import Testing
     #expect(run.stdout.hasSuffix("@[target]: 1\n"), "\(flags): \(run.stdout)")
   }
 
+  @Test(arguments: [[], ["--no-bpf"]])
+  func usymNamesJITCodeThroughThePerfMap(flags: [String]) throws {
+    guard kernelAvailable("stack tests") else { return }
+    let binary = "/tmp/scry-jit-\(getpid())"
+    defer { unlink(binary) }
+    try buildFixture("jit_target.c", into: binary)
+    let run = Run.program(scryBinary(), flags + ["-c", binary, "-e", "uprobe:\(binary):announce { @[usym(arg0)] = count(); }"])
+    // The fixture leaves its map behind, as JITs do.
+    if let line = run.stdout.split(separator: "\n").first(where: { $0.hasPrefix("pid=") }) {
+      unlink("/tmp/perf-\(line.dropFirst(4)).map")
+    }
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasSuffix("@[jitted_function]: 1\n"), "\(flags): \(run.stdout)")
+  }
+
   @Test func withoutTheCaptureProgramStacksAreRefusedNotEmpty() {
     guard kernelAvailable("stack tests") else { return }
     let run = scry("--no-bpf", "-e", "profile:hz:99 { @[kstack] = count(); } interval:ms:100 { exit(); }")

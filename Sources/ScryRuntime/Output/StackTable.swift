@@ -87,7 +87,7 @@ final class StackTable {
 
   /// The function holding `address` in process `pid`, as `usym()` prints it (name only).
   func userFunctionName(of address: UInt64, pid: UInt32) -> String? {
-    guard let mappings = mappings[pid], let name = userSymbols.name(of: address, in: mappings).name else { return nil }
+    guard let mappings = mappings[pid], let name = userSymbols.name(of: address, in: mappings, pid: pid).name else { return nil }
     guard let plus = name.lastIndex(of: "+") else { return name }
     return String(name[..<plus])
   }
@@ -105,7 +105,7 @@ final class StackTable {
       if type.isKernel {
         name = KernelSymbols.name(of: address)
       } else if let mappings {
-        (name, path) = shared.userSymbols.name(of: address, in: mappings)
+        (name, path) = shared.userSymbols.name(of: address, in: mappings, pid: pid)
       }
       switch type.mode {
       case .bpftrace:
