@@ -60,6 +60,9 @@ int scry_perf_event_open(const scry_perf_config *cfg, pid_t pid, int cpu, int gr
   attr.sample_id_all = cfg->sample_id_all ? 1 : 0;
   attr.exclude_kernel = cfg->exclude_kernel ? 1 : 0;
   attr.exclude_hv = cfg->exclude_hv ? 1 : 0;
+  attr.exclude_callchain_kernel = cfg->exclude_callchain_kernel ? 1 : 0;
+  attr.exclude_callchain_user = cfg->exclude_callchain_user ? 1 : 0;
+  attr.sample_max_stack = cfg->sample_max_stack;
   int fd;
   do {
     fd = (int)syscall(SYS_perf_event_open, &attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC);

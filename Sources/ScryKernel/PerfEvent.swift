@@ -136,6 +136,9 @@ public final class PerfEvent {
     attr.want_comm = options.recordComm ? 1 : 0
     attr.want_task = options.recordTasks ? 1 : 0
     attr.want_mmap = options.recordMappings ? 1 : 0
+    attr.exclude_callchain_kernel = options.callchainKernel ? 0 : 1
+    attr.exclude_callchain_user = options.callchainUser ? 0 : 1
+    attr.sample_max_stack = options.callchainDepth
     // Task records then carry the sample's time (at their end), so they can be merged with samples in time order.
     attr.sample_id_all = (options.recordComm || options.recordTasks) && options.sampleType.contains(.time) ? 1 : 0
     attr.read_format = options.readLostCount ? readFormatLost : 0

@@ -106,6 +106,10 @@ public enum HardwareEvent: String, CaseIterable, Sendable {
 public struct PerfEventOptions: Sendable {
   /// Fields each sample carries.
   public var sampleType: PerfSampleType = []
+  /// With `.callchain`: which frames, and how many at most (0: the kernel's default).
+  public var callchainKernel = true
+  public var callchainUser = true
+  public var callchainDepth: UInt16 = 0
   /// Sample one event in `samplePeriod` (ignored when `sampleFrequency` is set).
   public var samplePeriod: UInt64 = 1
   /// Sample about this many times a second instead of by period (software/hardware events).

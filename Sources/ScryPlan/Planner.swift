@@ -191,7 +191,8 @@ public enum Planner {
     var fields: SampleFields = []
     let hasRecord: Set<ProbeKind> = [.tracepoint, .uprobe, .uretprobe, .kprobe, .kretprobe]
     if needs.readsArgs && kind == .tracepoint { fields.insert(.raw) }
-    if needs.builtins.contains(where: \.isTaskIdentity) {
+    if needs.builtins.contains(where: \.isTaskIdentity) || needs.readsUserMappings {
+      // User addresses are named through their process's mappings: the process must be known.
       fields.insert(hasRecord.contains(kind) ? .raw : .tid)
     }
     if needs.reads(.cgroup) { fields.insert(.cgroup) }

@@ -35,6 +35,9 @@ typedef struct scry_perf_config {
   uint8_t exclude_kernel;
   uint8_t exclude_hv;
   uint8_t sample_id_all;     // non-sample records (COMM, FORK…) end with the sample's id fields
+  uint8_t exclude_callchain_kernel; // PERF_SAMPLE_CALLCHAIN: leave out the kernel's frames
+  uint8_t exclude_callchain_user;   // PERF_SAMPLE_CALLCHAIN: leave out the user frames
+  uint16_t sample_max_stack;        // PERF_SAMPLE_CALLCHAIN: most frames (0: the kernel's default)
 } scry_perf_config;
 
 /// perf_event_open(2) with PERF_FLAG_FD_CLOEXEC; returns the fd or -1 with errno set.

@@ -70,7 +70,47 @@ public final class Machine {
     self.randomState = Clock.monotonicNanoseconds() | 1
   }
 
-  deinit { variables.deallocate() }
+  deinit {
+    variables.deallocate()
+    callchainStacks.deallocate()
+  }
+
+  /// The kernel's and the user's frames of perf's callchain, laid out as the capture program lays
+  /// out its stacks (a u64 byte count, then the frames), so `kstack`/`ustack` read either alike.
+  private let callchainStacks = UnsafeMutableRawPointer.allocate(byteCount: 2 * Machine.callchainStackBytes, alignment: 8)
+  private static let callchainFrames = 256
+  private static let callchainStackBytes = 8 + 8 * callchainFrames
+
+  /// Splits perf's callchain (`PERF_SAMPLE_CALLCHAIN`: frames after PERF_CONTEXT_KERNEL or
+  /// PERF_CONTEXT_USER markers) into the event's kernel and user stacks.
+  func takeCallchain(_ chain: UnsafeRawBufferPointer) {
+    let kernel = callchainStacks
+    let user = callchainStacks + Self.callchainStackBytes
+    var kernelCount = 0
+    var userCount = 0
+    var side = 0  // 1 kernel, 2 user, 0 another context (hypervisor, guest): left out
+    for i in 0..<(chain.count / 8) {
+      let ip = chain.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+      if ip >= Self.contextMax {
+        side = ip == Self.contextKernel ? 1 : ip == Self.contextUser ? 2 : 0
+      } else if side == 1 && kernelCount < Self.callchainFrames {
+        kernel.storeBytes(of: ip, toByteOffset: 8 + 8 * kernelCount, as: UInt64.self)
+        kernelCount += 1
+      } else if side == 2 && userCount < Self.callchainFrames {
+        user.storeBytes(of: ip, toByteOffset: 8 + 8 * userCount, as: UInt64.self)
+        userCount += 1
+      }
+    }
+    kernel.storeBytes(of: UInt64(8 * kernelCount), as: UInt64.self)
+    user.storeBytes(of: UInt64(8 * userCount), as: UInt64.self)
+    eventKernelStack = UnsafeRawPointer(kernel)
+    eventUserStack = UnsafeRawPointer(user)
+  }
+
+  // perf_event.h: PERF_CONTEXT_KERNEL (-128), PERF_CONTEXT_USER (-512), PERF_CONTEXT_MAX (-4095).
+  private static let contextKernel = UInt64(bitPattern: -128)
+  private static let contextUser = UInt64(bitPattern: -512)
+  private static let contextMax = UInt64(bitPattern: -4095)
 
   /// Clears the event fields, for probes that have no event (BEGIN, END, interval).
   public func resetEvent() {

@@ -142,6 +142,7 @@ public enum AttachmentFacts {
     if fields.contains(.period) { type.insert(.period) }
     if fields.contains(.raw) { type.insert(.raw) }
     if fields.contains(.cgroup) { type.insert(.cgroup) }
+    if !fields.isDisjoint(with: [.kernelStack, .userStack]) { type.insert(.callchain) }
     return type
   }
 }

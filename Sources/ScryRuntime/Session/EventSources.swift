@@ -102,19 +102,17 @@ final class EventSources {
     return programs + perfEvents.reversed()
   }
 
-  /// Stacks exist only in what the capture program copies at the event: a path without it would
-  /// give empty stacks, so the run stops with the reason instead.
+  /// Stacks are copied at the event by the capture program, or by perf (PERF_SAMPLE_CALLCHAIN) on
+  /// the perf ring; a path with neither would give empty stacks, so the run stops with the reason.
   static func requireCapture(
     of block: BlockNeeds, on path: DeliveryPath, for attachment: Attachment, options: SessionOptions
   ) throws(SessionError) {
     guard block.kernelStackDepth > 0 || block.userStackDepth > 0 else { return }
-    if case .bpfRing = path { return }
-    let reason =
-      !options.allowsBPF
-      ? "--no-bpf forbids it" : attachment.scope != .systemWide || options.targetPid != nil
-        ? "does not follow single processes yet (drop -p or the pid predicate, and filter on pid in the predicate)"
-        : "could not be loaded here"
-    throw .failure("\(attachment.probe.name): kstack and ustack are copied at the event by Scry's BPF program, which \(reason)")
+    switch path {
+    case .bpfRing, .perfRing: return
+    default:
+      throw .failure("\(attachment.probe.name): kstack and ustack are not copied together with the data behind pointers yet (read the strings in another block)")
+    }
   }
 
   private func delivery(for path: DeliveryPath) -> any EventDelivery {
@@ -136,6 +134,12 @@ final class EventSources {
     perf.sampleType = AttachmentFacts.sampleType(
       attachment.sampleFields, counting: counting, identified: context.dispatcher.identifiesSamples)
     perf.countingOnly = counting
+    // Stacks on the perf path (--no-bpf, per-task probes): perf's callchain, only the sides read.
+    let block = context.session.plan.blocks[attachment.blockIndex]
+    perf.callchainKernel = block.kernelStackDepth > 0
+    perf.callchainUser = block.userStackDepth > 0
+    // perf counts the frames of both sides against one bound.
+    perf.callchainDepth = UInt16(clamping: block.kernelStackDepth + block.userStackDepth)
     perf.wakeupWatermarkBytes = UInt32(clamping: options.ringPages * 4096 / 4)
     // Per-task events are still opened once per CPU: the kernel maps no ring for an inherited
     // event on "any CPU", and per-CPU events can share that CPU's ring.

@@ -117,8 +117,12 @@ final class RecordDispatcher {
       } else {
         machine.eventComm = nil
         machine.eventCredentials = nil
-        machine.eventKernelStack = nil
-        machine.eventUserStack = nil
+        if sample.callchain.count > 0 {
+          machine.takeCallchain(sample.callchain)
+        } else {
+          machine.eventKernelStack = nil
+          machine.eventUserStack = nil
+        }
       }
       machine.probeName = route.probeName
       machine.probeFunction = route.functionName
