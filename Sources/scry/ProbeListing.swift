@@ -4,16 +4,22 @@ import ScryLanguage
 import ScryRuntime
 
 /// `scry -l [PATTERN]`: probes this machine offers, one per line as bpftrace lists them;
-/// with `-v`, each tracepoint's fields with their C types.
+/// with `-v`, each tracepoint's fields with their C types; with `-p PID`, the functions of the
+/// process's executable.
 enum ProbeListing {
   /// Prints matches to standard output; false when nothing matched.
-  static func list(pattern rawPattern: String, verbose: Bool) -> Bool {
+  static func list(pattern rawPattern: String, verbose: Bool, pid: Int32? = nil) -> Bool {
     // `tracepoint:sched:*` and `t:sched:*` alike; a bare word searches every provider.
     var pattern = rawPattern
     if let colon = pattern.firstIndex(of: ":"), let kind = ProbeKind(provider: String(pattern[..<colon])) {
       pattern = kind.rawValue + pattern[colon...]
     } else if !pattern.contains(":") && pattern != "*" {
       pattern = "*" + pattern + "*"
+    }
+    if let pid {
+      let functions = processFunctions(pid, matching: pattern)
+      writeAll(1, functions.map { $0 + "\n" }.joined())
+      return !functions.isEmpty
     }
     if let functions = userFunctions(pattern) {
       writeAll(1, functions.map { $0 + "\n" }.joined())
@@ -49,16 +55,56 @@ enum ProbeListing {
   }
 
   /// `uprobe:BINARY:PATTERN` (or `uretprobe:`): the binary's functions, as bpftrace lists them;
+  /// a wildcard in BINARY lists every executable file it matches, each under the path as matched.
   /// nil when the pattern is not a uprobe pattern naming a binary.
   static func userFunctions(_ pattern: String) -> [String]? {
     let parts = pattern.split(separator: ":", maxSplits: 2).map(String.init)
-    guard parts.count >= 2, parts[0] == "uprobe" || parts[0] == "uretprobe", !parts[1].contains("*") else { return nil }
-    guard let path = SharedLibraries.resolve(parts[1], pid: nil), let elf = try? ELFFile(path: path) else {
+    guard parts.count >= 2, parts[0] == "uprobe" || parts[0] == "uretprobe", parts[1] != "*" else { return nil }
+    if parts[1].contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
+      return executables(matching: parts[1]).flatMap { path in
+        functions(of: path, named: path, matching: parts.count == 3 ? parts[2] : nil).map { "\(parts[0]):\($0)" }
+      }
+    }
+    guard let path = SharedLibraries.resolve(parts[1], pid: nil), (try? ELFFile(path: path)) != nil else {
       printError("scry: cannot find or read the binary '\(parts[1])'")
       return []
     }
-    let functions = parts.count == 3 ? elf.functions(matching: parts[2]) : elf.functions()
-    return functions.map { "\(parts[0]):\(path):\($0.name)" }
+    return functions(of: path, named: path, matching: parts.count == 3 ? parts[2] : nil).map { "\(parts[0]):\($0)" }
+  }
+
+  /// `-l -p PID`: the functions of the process's executable, named through its root as bpftrace
+  /// names them (`uprobe:/proc/PID/root/usr/bin/bash:readline`), filtered by `pattern`.
+  static func processFunctions(_ pid: Int32, matching pattern: String) -> [String] {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let length = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
+    guard length > 0 else {
+      printError("scry: no process with pid \(pid) to list")
+      return []
+    }
+    let executable = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let path = "/proc/\(pid)/root" + executable
+    return functions(of: path, named: path, matching: nil).map { "uprobe:\($0)" }.filter { Glob.matches(pattern, $0) }
+  }
+
+  /// `NAME:function` for each function of the ELF file at `path`.
+  private static func functions(of path: String, named name: String, matching pattern: String?) -> [String] {
+    guard let elf = try? ELFFile(path: path) else { return [] }
+    let functions = pattern.map { elf.functions(matching: $0) } ?? elf.functions()
+    return functions.map { "\(name):\($0.name)" }
+  }
+
+  /// Regular executable files matching a shell pattern, in glob(3)'s (sorted) order.
+  private static func executables(matching pattern: String) -> [String] {
+    var matches = glob_t()
+    defer { globfree(&matches) }
+    guard glob(pattern, 0, nil, &matches) == 0 else { return [] }
+    return (0..<Int(matches.gl_pathc)).compactMap { i in
+      guard let raw = matches.gl_pathv[i] else { return nil }
+      let path = String(cString: raw)
+      var info = stat()
+      guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(path, X_OK) == 0 else { return nil }
+      return path
+    }
   }
 
   /// A field as bpftrace's `-lv` shows it: `char prev_comm[16]`, `pid_t prev_pid`.

@@ -119,7 +119,7 @@ struct ScryCommand: ParsableCommand {
   func run() throws {
     let limits = try preflight()
     if l {
-      let listed = ProbeListing.list(pattern: arguments.first ?? e ?? "*", verbose: v)
+      let listed = ProbeListing.list(pattern: arguments.first ?? e ?? "*", verbose: v, pid: p)
       throw ExitCode(listed ? 0 : 1)
     }
     // No script: the REPL on a terminal (or with -i), else a script read from stdin as bpftrace's `-`.

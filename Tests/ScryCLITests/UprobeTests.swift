@@ -228,4 +228,24 @@ import Testing
     unlink(out)
     return pid
   }
+
+  @Test func listingFollowsWildcardsInTheBinaryPathAndAProcess() throws {
+    guard let builds = buildsOrSkip() else { return }
+    // Both builds, each under its path as matched (glob order), as bpftrace lists them.
+    let wildcard = scry("-l", "uprobe:/tmp/scry-uprobe-*-\(getpid()):tar*")
+    #expect(wildcard.status == 0, "\(wildcard.stderr)")
+    #expect(wildcard.stdout == "uprobe:\(builds.fixed):target\nuprobe:\(builds.pie):target\n", "\(wildcard.stdout)")
+    // `-p`: the functions of the process's executable, through its root.
+    var child: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = ([builds.pie, "1", "x", "2000"] as [String]).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    try #require(posix_spawn(&child, builds.pie, nil, nil, argv, environ) == 0)
+    usleep(200_000)
+    let listed = scry("-l", "-p", "\(child)", "uprobe:*:register_c*")
+    kill(child, SIGKILL)
+    var status: Int32 = 0
+    waitpid(child, &status, 0)
+    #expect(listed.status == 0, "\(listed.stderr)")
+    #expect(listed.stdout == "uprobe:/proc/\(child)/root\(builds.pie):register_callback\n", "\(listed.stdout)")
+  }
 }
