@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
-#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -232,38 +231,4 @@ ssize_t scry_process_vm_read(pid_t pid, void *local, size_t length, uint64_t rem
     struct iovec l = { local, length };
     struct iovec r = { (void *)(uintptr_t)remote, length };
     return process_vm_readv(pid, &l, 1, &r, 1, 0);
-}
-
-struct scry_close_job {
-  const int *fds;
-  int count, first, step;
-};
-
-static void *scry_close_worker(void *argument)
-{
-  const struct scry_close_job *job = argument;
-  for (int i = job->first; i < job->count; i += job->step) close(job->fds[i]);
-  return NULL;
-}
-
-void scry_close_parallel(const int *fds, int count, int threads)
-{
-  enum { max_threads = 32 };
-  if (threads > max_threads) threads = max_threads;
-  if (threads < 1) threads = 1;
-  pthread_t ids[max_threads];
-  struct scry_close_job jobs[max_threads];
-  int started = 0;
-  for (int t = 1; t < threads; t++) {
-    jobs[t] = (struct scry_close_job){fds, count, t, threads};
-    if (pthread_create(&ids[t], NULL, scry_close_worker, &jobs[t]) != 0) break;
-    started = t;
-  }
-  // This thread takes slice 0 and the slices of threads that did not start.
-  for (int t = 0; t < threads; t++) {
-    if (t != 0 && t <= started) continue;
-    jobs[t] = (struct scry_close_job){fds, count, t, threads};
-    scry_close_worker(&jobs[t]);
-  }
-  for (int t = 1; t <= started; t++) pthread_join(ids[t], NULL);
 }

@@ -61,9 +61,6 @@ uint64_t scry_ring_load_head(const void *meta);   // acquire load of data_head
 uint64_t scry_ring_load_tail(const void *meta);   // relaxed load of data_tail
 void scry_ring_store_tail(void *meta, uint64_t tail); // release store of data_tail
 uint64_t scry_ring_data_offset(const void *meta);
-// Closes `count` fds with up to `threads` threads (each closes every threads-th fd), and
-// waits for them; one thread closes them all when a thread cannot be started.
-void scry_close_parallel(const int *fds, int count, int threads);
 // Acquire loads and a release store on shared memory (the BPF ring buffer's positions and headers).
 uint64_t scry_load_acquire_u64(const void *address);
 uint32_t scry_load_acquire_u32(const void *address);
