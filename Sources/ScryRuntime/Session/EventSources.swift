@@ -22,11 +22,12 @@ final class EventSources {
   var samplesRead: UInt64 { context.dispatcher.samplesRead }
 
   /// Events lost so far, perf's and the BPF ring's. Perf's own per-event counts are exact; the
-  /// LOST records a ring carries are a floor (one comes only once a later record fits), kept for
-  /// a kernel that cannot count per event.
+  /// LOST records a ring carries are a floor (one comes only once a later record fits) that also
+  /// counts the task records lost in that ring, which are no events: those are taken off.
   var lostEvents: UInt64 {
     guard let ringDrain else { return 0 }
-    let perf = Swift.max(perfRings.lostSamples, ringDrain.perfLost)
+    let taskRecords = perfRings.lostTaskRecords
+    let perf = Swift.max(perfRings.lostSamples, ringDrain.perfLost &- Swift.min(ringDrain.perfLost, taskRecords))
     do {
       return try bpfRing.lostRecords() &+ perf
     } catch {

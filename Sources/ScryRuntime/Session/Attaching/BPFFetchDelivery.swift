@@ -36,9 +36,11 @@ final class BPFFetchDelivery: EventDelivery {
     context.kernelObjects += [outputs, scratch, program]
     var outputOptions = request.options
     outputOptions.inherit = false
+    outputOptions.readLostCount = true
     for cpu in context.cpus {
       let output = try PerfEvent.software(named: "bpf-output", description: probe.name, cpu: cpu, pid: -1, options: outputOptions)
       context.events.append(output)
+      perfRings.countLosses(of: output)
       try outputs.update(index: UInt32(cpu), fd: output.fd)
       try perfRings.route(
         output, cpu: cpu, to: request.attachment, sampleType: outputOptions.sampleType, skipPredicate: false, in: context)

@@ -76,6 +76,9 @@ final class PerfRingDelivery: EventDelivery {
     ringOfCPU[cpu] = ring
   }
 
+  /// Counts `event`'s lost samples with the sampled events' (a BPF program's output event).
+  func countLosses(of event: PerfEvent) { sampled.append(event) }
+
   /// Samples the rings had no room for, over every sampled event.
   var lostSamples: UInt64 { sampled.reduce(0) { $0 &+ $1.readCounts().lost } }
 
