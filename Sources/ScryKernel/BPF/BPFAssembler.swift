@@ -38,6 +38,18 @@ struct BPFAssembler {
     emit(.call(.mapLookupElem))
   }
 
+  /// `counts[0] += 1` in a per-CPU array (no atomics needed: only this CPU writes its slot);
+  /// nothing when the lookup fails. Clobbers r0–r5; falls through.
+  mutating func incrementFirstElement(ofMapFD fd: Int32) {
+    let skip = newLabel()
+    lookupFirstElement(ofMapFD: fd)
+    jump(.equal, .r0, 0, to: skip)
+    emit(.ldx(.double, .r1, .r0, 0))
+    emit(.add64(.r1, 1))
+    emit(.stx(.double, .r0, 0, .r1))
+    place(skip)
+  }
+
   /// `if dst <condition> imm goto label`.
   mutating func jump(_ condition: BPFJumpCondition, _ dst: BPFRegister, _ imm: Int32, to label: Label) {
     fixups.append((instructions.count, label))

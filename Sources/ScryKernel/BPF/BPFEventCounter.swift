@@ -23,13 +23,7 @@ public final class BPFEventCounter {
   /// `counts[0] += 1` on this CPU, then return 0 (which skips the event's own perf output).
   static func instructions(countingInto mapFD: Int32) -> [BPFInstruction] {
     var asm = BPFAssembler()
-    let done = asm.newLabel()
-    asm.lookupFirstElement(ofMapFD: mapFD)
-    asm.jump(.equal, .r0, 0, to: done)
-    asm.emit(.ldx(.double, .r1, .r0, 0))
-    asm.emit(.add64(.r1, 1))
-    asm.emit(.stx(.double, .r0, 0, .r1))
-    asm.place(done)
+    asm.incrementFirstElement(ofMapFD: mapFD)
     // The dynamic event is Scry's own (its group is the run's): no other consumer to pass it to,
     // and 0 spares the kernel the perf record nobody reads.
     asm.emit(.mov64(.r0, 0))

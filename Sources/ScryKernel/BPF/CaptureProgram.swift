@@ -208,11 +208,7 @@ public struct CaptureProgram: Sendable, Hashable {
 
     // The ring is full: count the hit as lost.
     asm.place(lost)
-    asm.lookupFirstElement(ofMapFD: lostMapFD)
-    asm.jump(.equal, .r0, 0, to: done)
-    asm.emit(.ldx(.double, .r1, .r0, 0))
-    asm.emit(.add64(.r1, 1))
-    asm.emit(.stx(.double, .r0, 0, .r1))
+    asm.incrementFirstElement(ofMapFD: lostMapFD)
 
     asm.place(done)
     switch kind {
