@@ -151,6 +151,25 @@ import Testing
     #expect(run.stdout.hasSuffix("@[jitted_function]: 1\n"), "\(flags): \(run.stdout)")
   }
 
+  /// A process that predates the run maps a library during it: the library's MMAP2 record must
+  /// not hide the mappings the process already had.
+  @Test(arguments: [[], ["--no-bpf"]])
+  func userStacksOfAProcessThatMapsALibraryDuringTheRunKeepTheirNames(flags: [String]) throws {
+    guard kernelAvailable("stack tests") else { return }
+    let binary = "/tmp/scry-dlopen\(flags.count)-\(getpid())"
+    defer { unlink(binary) }
+    try buildFixture("dlopen_target.c", into: binary, flags: ["-O0", "-fno-omit-frame-pointer"])
+    var child: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = ([binary, "3", "500"] as [String]).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    try #require(posix_spawn(&child, binary, nil, nil, argv, environ) == 0)
+    let run = Run.program(scryBinary(), flags + ["-p", "\(child)", "-e", "uprobe:\(binary):target { @[ustack(2)] = count(); }"])
+    var status: Int32 = 0
+    waitpid(child, &status, 0)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@[\n    target+0\n    main+"), "\(flags): \(run.stdout)")
+  }
+
   @Test func stacksBesideDataBehindPointersAreRefusedNotEmpty() {
     guard kernelAvailable("stack tests") else { return }
     let run = scry("-e", "tracepoint:syscalls:sys_enter_openat { @[kstack, str(args.filename)] = count(); } interval:ms:100 { exit(); }")

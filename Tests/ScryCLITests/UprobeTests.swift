@@ -24,9 +24,12 @@ import Testing
     return builds
   }
 
-  /// Lines of uprobe_events that belong to Scry runs.
+  /// Lines of uprobe_events that belong to this suite's Scry runs (on its builds). Other suites
+  /// run meanwhile, and their live runs' probes are theirs, not leftovers.
   static func scryEvents() -> [Substring] {
-    readWhole("/sys/kernel/tracing/uprobe_events").split(separator: "\n").filter { $0.contains(":scry_") }
+    readWhole("/sys/kernel/tracing/uprobe_events").split(separator: "\n").filter {
+      $0.contains(":scry_") && $0.contains("/tmp/scry-uprobe-")
+    }
   }
 
   @Test func countsEveryCallInPIEAndFixedAddressBuilds() throws {

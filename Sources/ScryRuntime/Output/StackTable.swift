@@ -27,9 +27,12 @@ final class StackTable {
     if mappings[pid] == nil { mappings[pid] = ProcessMappings.snapshot(of: pid) }
   }
 
-  /// A mapping a process made (a PERF_RECORD_MMAP2 of the task-record carriers).
+  /// A mapping a process made (a PERF_RECORD_MMAP2 of the task-record carriers). A process first
+  /// seen here may predate Scry (a `dlopen` during the run): its earlier mappings are read first,
+  /// and the record's, appended after them, win where they overlap.
   func add(_ mapping: ProcessMappings.Mapping, to pid: UInt32) {
-    mappings[pid, default: ProcessMappings(mappings: [])].mappings.append(mapping)
+    noteProcess(pid)
+    mappings[pid]!.mappings.append(mapping)
   }
 
   /// A forked process starts with its parent's mappings.
