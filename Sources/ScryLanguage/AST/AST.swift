@@ -14,11 +14,16 @@ public final class Program: Sendable {
   public let probes: [ProbeBlock]
   /// Number of nodes allocated; every `NodeID` is below it (side tables can be arrays).
   public let nodeCount: Int
+  /// The C the script carries for bpftrace's clang, in script order: preprocessor lines
+  /// (`#include <…>`, `#define N 4`) and type definitions (`struct Foo { int m; };`), read by
+  /// `CDeclarationParser`.
+  public let declarations: [SourceSpan]
 
-  public init(source: SourceFile, probes: [ProbeBlock], nodeCount: Int) {
+  public init(source: SourceFile, probes: [ProbeBlock], nodeCount: Int, declarations: [SourceSpan] = []) {
     self.source = source
     self.probes = probes
     self.nodeCount = nodeCount
+    self.declarations = declarations
   }
 }
 

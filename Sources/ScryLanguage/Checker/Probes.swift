@@ -92,6 +92,13 @@ public protocol ProbeCatalog: Sendable {
   func kernelSymbolAddress(_ name: String) -> UInt64?
   /// Why this machine cannot attach probes of `kind` (no kprobes in the kernel, say), or nil.
   func missingSupport(for kind: ProbeKind) -> String?
+  /// A kernel struct or union by C name (`struct task_struct`), laid out as `CTypes` describes; nil
+  /// if the kernel does not describe it (no BTF, or no such type).
+  func kernelRecord(named name: String) -> RecordType?
+  /// A kernel typedef's type (`u64`, `sector_t`), nil if unknown.
+  func kernelTypedef(named name: String) -> ScryType?
+  /// A kernel enumerator's value (`BPF_MAP_TYPE_HASH`), nil if unknown.
+  func kernelEnumConstant(named name: String) -> Int64?
 }
 
 /// What a catalog found for a uprobe spec: the binary's path and its matching functions, or why not.
@@ -119,6 +126,9 @@ extension ProbeCatalog {
   }
   public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
   public func missingSupport(for kind: ProbeKind) -> String? { nil }
+  public func kernelRecord(named name: String) -> RecordType? { nil }
+  public func kernelTypedef(named name: String) -> ScryType? { nil }
+  public func kernelEnumConstant(named name: String) -> Int64? { nil }
 }
 
 /// A catalog that knows no tracepoints: for scripts checked without access to tracefs.

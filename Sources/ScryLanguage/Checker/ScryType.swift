@@ -26,8 +26,12 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
   case pointer(ScryType)
   /// A fixed array inside a record (`int fds[2]`).
   case array(ScryType, count: Int)
-  /// A tracepoint's `args`: the record of its fields.
+  /// A tracepoint's `args`, or a C struct or union value: the record of its fields.
   case record(RecordType)
+  /// A C struct or union known by name (`struct task_struct`, `union bpf_attr`), only ever behind a
+  /// pointer: its layout comes from the program's `CTypes` when it is dereferenced, so types that
+  /// point at each other (a task's `parent`) stay finite.
+  case structReference(String)
 
   public static let int64 = ScryType.integer(.int64)
   public static let uint64 = ScryType.integer(.uint64)
@@ -64,6 +68,7 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
     case .inetAddress: return 24
     case .array(let element, let count): return element.byteSize * count
     case .record(let record): return record.size
+    case .structReference: return 0
     }
   }
 
@@ -81,7 +86,8 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
     case .inetAddress: return "inet"
     case .pointer(let pointee): return "\(pointee) *"
     case .array(let element, let count): return "\(element)[\(count)]"
-    case .record(let record): return "struct \(record.name)"
+    case .record(let record): return record.cName
+    case .structReference(let name): return name
     }
   }
 }
@@ -178,15 +184,22 @@ public enum AggregateKind: Hashable, Sendable, CustomStringConvertible {
 
 /// A tracepoint's record: its fields, with offsets as the kernel lays them out.
 public struct RecordType: Hashable, Sendable {
+  /// The tag (`sched_switch`, `task_struct`), empty for an anonymous struct or union.
   public var name: String
   public var fields: [RecordField]
   public var size: Int
+  /// A C union: every field at offset 0.
+  public var isUnion: Bool
 
-  public init(name: String, fields: [RecordField], size: Int) {
+  public init(name: String, fields: [RecordField], size: Int, isUnion: Bool = false) {
     self.name = name
     self.fields = fields
     self.size = size
+    self.isUnion = isUnion
   }
+
+  /// The C name: `struct task_struct`, `union bpf_attr`.
+  public var cName: String { (isUnion ? "union " : "struct ") + (name.isEmpty ? "<anonymous>" : name) }
 
   public func field(named name: String) -> RecordField? { fields.first { $0.name == name } }
 }
@@ -207,14 +220,23 @@ public struct RecordField: Hashable, Sendable {
   public var offset: Int
   public var size: Int
   public var storage: Storage
+  /// A bitfield's first bit within the `size` bytes at `offset` (little-endian, bit 0 the lowest),
+  /// and its width; 0 for a field that is not a bitfield.
+  public var bitOffset: Int
+  public var bitWidth: Int
 
-  public init(name: String, cType: String, type: ScryType, offset: Int, size: Int, storage: Storage = .inline) {
+  public init(
+    name: String, cType: String, type: ScryType, offset: Int, size: Int, storage: Storage = .inline,
+    bitOffset: Int = 0, bitWidth: Int = 0
+  ) {
     self.name = name
     self.cType = cType
     self.type = type
     self.offset = offset
     self.size = size
     self.storage = storage
+    self.bitOffset = bitOffset
+    self.bitWidth = bitWidth
   }
 }
 

@@ -5,13 +5,18 @@ public struct Parser {
   public static func parse(_ source: SourceFile) -> (program: Program, diagnostics: [Diagnostic]) {
     var parser = Parser(source: source)
     let probes = parser.parseProgram()
-    return (Program(source: source, probes: probes, nodeCount: Int(parser.nextID)), parser.diagnostics)
+    return (
+      Program(source: source, probes: probes, nodeCount: Int(parser.nextID), declarations: parser.declarations),
+      parser.diagnostics
+    )
   }
 
   private let source: SourceFile
   private var lexer: Lexer
   private var token: Token
   private var diagnostics: [Diagnostic] = []
+  /// Spans of the script's C: preprocessor lines and type definitions, in order.
+  private var declarations: [SourceSpan] = []
   private var nextID: UInt32 = 0
   /// Inside `/predicate/` a `/` at nesting depth 0 ends the predicate; inside `< … >` a `>` ends the block.
   private var terminator: Punct?
@@ -111,7 +116,7 @@ public struct Parser {
     var probes: [ProbeBlock] = []
     while true {
       lexer.position = Int(token.span.start)
-      _ = lexer.skipDirectiveLines()
+      declarations += lexer.skipDirectiveLines()
       advance()
       if token.kind == .endOfFile { break }
       if token.kind == .unterminatedComment {
@@ -126,17 +131,22 @@ public struct Parser {
     return probes
   }
 
-  /// Skips a C `struct name { … };` definition at the top level: bpftrace scripts carry them for
-  /// clang; Scry takes record layouts from tracefs.
+  /// Passes over a C `struct name { … };` definition at the top level, keeping its span for the
+  /// declaration parser (bpftrace hands these to clang).
   private mutating func skipTypeDefinition() -> Bool {
     guard token.kind == .identifier, ["struct", "union", "enum", "typedef"].contains(text(token)) else { return false }
+    let start = token.span.start
+    var end = token.span.end
+    defer { declarations.append(SourceSpan(start: start, end: end)) }
     var depth = 0
     while token.kind != .endOfFile {
+      end = token.span.end
       if isPunct(.lbrace) { depth += 1 }
       if isPunct(.rbrace) {
         depth -= 1
         if depth <= 0 {
           advance()
+          if isPunct(.semicolon) { end = token.span.end }
           _ = accept(.semicolon)
           return true
         }

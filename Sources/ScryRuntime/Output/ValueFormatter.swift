@@ -94,7 +94,7 @@ public enum ValueFormatter {
           appendHex(UInt64(b), to: out)
         }
       }
-    case .none, .aggregate, .record:
+    case .none, .aggregate, .record, .structReference:
       // Printed by their own formatters elsewhere (aggregations, records); the IR computes no such value.
       out.appendUnsigned(type.byteSize >= 8 ? word(p) : 0)
     }
