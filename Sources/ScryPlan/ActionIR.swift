@@ -115,6 +115,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case recordDataLocationString(offset: Int, type: ScryType)
   /// Raw bytes inside the record (`buf()` fetched by the kernel).
   case recordBuffer(offset: Int, count: Int, type: ScryType)
+  /// A struct or array value the kernel copied into the record: `type.byteSize` bytes as they were.
+  case recordBytes(offset: Int, type: ScryType)
   /// A string the kernel copied at the event from behind a pointer field, in a slot of the
   /// sample. Without BPF the runtime reads it from the process through the pointer at `pointerField`.
   case capturedString(offset: Int, maxLength: Int, pointerField: Int?, type: ScryType)
@@ -147,7 +149,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
   public var type: ScryType {
     switch self {
     case .constant(_, let type), .probeName(let type), .probeFunction(let type), .recordChars(_, _, let type),
-      .recordDataLocationString(_, let type), .recordBuffer(_, _, let type), .capturedString(_, _, _, let type),
+      .recordDataLocationString(_, let type), .recordBuffer(_, _, let type), .recordBytes(_, let type), .capturedString(_, _, _, let type),
       .variable(_, let type), .fromInt(_, let type), .tuple(_, let type), .slice(_, _, let type),
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),
       .mapRead(_, _, let type), .errorText(_, let type), .username(let type):

@@ -7,8 +7,9 @@ extension ActionLowering {
   mutating func int(_ e: Expr) -> IntExpr {
     let type = program.type(of: e)
     if let value = fetched[e.id], case .integer(let byteCount, let isSigned) = value.layout {
-      return .record(offset: value.offset, byteCount: byteCount, isSigned: isSigned)
+      return bitfield(e, .record(offset: value.offset, byteCount: byteCount, isSigned: isSigned))
     }
+    if let constant = program.constants[e.id], Self.isConstantName(e) { return .constant(constant) }
     switch e.kind {
     case .integer(let v): return .constant(v)
     case .boolean(let b): return .constant(b ? 1 : 0)
@@ -22,8 +23,7 @@ extension ActionLowering {
       case .bitNot: return .unary(.bitNot, int(operand))
       case .negate: return .unary(.negate, int(operand))
       case .deref, .addressOf:
-        return unsupportedInt(
-          e.span, "memory can be read only in uprobes and kprobes, through arguments, retval and reads of them")
+        return unsupportedInt(e.span, Self.unreachableMemory)
       }
     case .binary(let op, let a, let b):
       return binary(op, a, b)
@@ -43,7 +43,7 @@ extension ActionLowering {
     case .update(let target, let isIncrement, let isPrefix):
       return update(target, op: isIncrement ? .add : .sub, returnsOld: !isPrefix)
     case .sizeofType:
-      return .constant(UInt64(type == .none ? 0 : sizeofOperand(e)))
+      return .constant(program.constants[e.id] ?? 0)
     case .call(_, _, let args):
       guard let function = program.function(of: e) else { return unsupportedInt(e.span, "unknown function") }
       return intCall(function, args, e)
@@ -71,6 +71,13 @@ extension ActionLowering {
     }
     if (intOp == .eq || intOp == .ne) && !Self.isIntLike(ta) && !Self.isIntLike(tb) {
       return .bytesEqual(bytes(a, as: nil), bytes(b, as: nil), isNegated: intOp == .ne)
+    }
+    // Pointer arithmetic moves by whole pointees, as in C: `(int32 *)p + 1` is p + 4.
+    if intOp == .add || intOp == .sub, case .pointer = ta, !Self.isPointer(tb) {
+      return .binary(intOp, int(a), scaled(int(b), by: program.cTypes.step(ofPointer: ta)), isSigned: false)
+    }
+    if intOp == .add, case .pointer = tb, !Self.isPointer(ta) {
+      return .binary(.add, scaled(int(a), by: program.cTypes.step(ofPointer: tb)), int(b), isSigned: false)
     }
     // Signed unless both sides are unsigned, so `-1 < 0` holds as it does in bpftrace.
     return .binary(intOp, int(a), int(b), isSigned: Self.isSigned(ta) || Self.isSigned(tb))
@@ -142,6 +149,7 @@ extension ActionLowering {
   }
 
   mutating func recordField(base: Expr, name: String, span: SourceSpan) -> IntExpr {
+    guard isEventRecord(base) else { return unsupportedInt(span, Self.unreachableMemory) }
     guard case .record(let record) = program.type(of: base), let field = record.field(named: name) else {
       return unsupportedInt(span, "field '\(name)' cannot be read here")
     }
@@ -155,12 +163,40 @@ extension ActionLowering {
     }
   }
 
-  /// `sizeof(type)` and `sizeof(expr)` as the checker typed them.
-  func sizeofOperand(_ e: Expr) -> Int {
-    guard case .sizeofType(let name) = e.kind else { return 0 }
-    if name.pointerDepth > 0 { return 8 }
-    let element = IntegerType(name: name.name).map { $0.bits / 8 } ?? (name.name == "string" ? 64 : 8)
-    return element * (name.arrayCount ?? 1)
+  /// Why memory behind a pointer cannot be read: the capture reads it at the event, so the
+  /// pointer must lead back to the probe's own values.
+  static let unreachableMemory =
+    "Scry reads memory at the event, through the probe's arguments (argN, retval): this pointer does not lead back to them"
+    + " (a map's value, or a variable assigned more than once?)"
+
+  /// `args`: the fields of the event's own record, which the runtime reads in place.
+  func isEventRecord(_ e: Expr) -> Bool {
+    if case .builtin(.args)? = program.resolutions[e.id] { return true }
+    return false
+  }
+
+  /// `#define` constants and enumerators the checker settled, and `sizeof`.
+  static func isConstantName(_ e: Expr) -> Bool {
+    if case .identifier = e.kind { return true }
+    return false
+  }
+
+  static func isPointer(_ type: ScryType) -> Bool {
+    if case .pointer = type { return true }
+    return false
+  }
+
+  private func scaled(_ value: IntExpr, by step: Int) -> IntExpr {
+    step == 1 ? value : .binary(.mul, value, .constant(UInt64(step)), isSigned: true)
+  }
+
+  /// A bitfield out of the storage unit it was loaded with: shifted down and masked (unsigned,
+  /// as bpftrace 0.17 reads signed bitfields too).
+  func bitfield(_ e: Expr, _ unit: IntExpr) -> IntExpr {
+    guard let field = program.fields[e.id], field.bitWidth > 0 else { return unit }
+    let shifted = field.bitOffset == 0 ? unit : .binary(.shr, unit, .constant(UInt64(field.bitOffset)), isSigned: false)
+    let mask: UInt64 = field.bitWidth >= 64 ? ~0 : (1 << UInt64(field.bitWidth)) - 1
+    return .binary(.and, shifted, .constant(mask), isSigned: false)
   }
 
   // MARK: Byte values
@@ -202,6 +238,10 @@ extension ActionLowering {
     case .ternary(let c, let a, let b):
       return .ternary(int(c), bytes(a, as: type), bytes(b, as: type), type: type)
     case .field(let base, let name, _):
+      if !isEventRecord(base) {
+        unsupported(e.span, Self.unreachableMemory)
+        return .constant([], type: type.byteSize > 0 ? type : .string(capacity: 1))
+      }
       if case .record(let record) = program.type(of: base), let field = record.field(named: name), field.type.isString {
         switch field.storage {
         case .inline: return .recordChars(offset: field.offset, count: field.size, type: field.type)
@@ -227,6 +267,10 @@ extension ActionLowering {
       return .capturedString(offset: value.offset, maxLength: maxLength, pointerField: value.pointerField, type: type)
     case .bytes(let count):
       return .recordBuffer(offset: value.offset, count: count, type: type)
+    case .chars(let count):
+      return .recordChars(offset: value.offset, count: count, type: type)
+    case .raw:
+      return .recordBytes(offset: value.offset, type: type)
     case .integer, .stringArray:
       return nil
     }

@@ -83,13 +83,21 @@ struct ActionLowering {
     return .storeVariableBytes(offset: offset, bytes(value, as: type))
   }
 
+  /// The right side of `x op= v`: for a pointer `p += n` moves by whole pointees, as in C.
+  private mutating func updateOperand(_ value: Expr, op: BinaryOperator, type: ScryType) -> IntExpr {
+    let step = program.cTypes.step(ofPointer: type)
+    guard op == .add || op == .subtract, step > 1 else { return int(value) }
+    return .binary(.mul, int(value), .constant(UInt64(step)), isSigned: true)
+  }
+
   mutating func assignment(target: Expr, op: BinaryOperator?, value: Expr) -> IRStatement? {
     switch program.resolutions[target.id] {
     case .variable(let slot)?:
       if let op {
         guard let operation = updateOperation(op, type: program.variableTypes[slot], at: target.span) else { return nil }
+        let operand = updateOperand(value, op: op, type: program.variableTypes[slot])
         return .evaluate(
-          .variableUpdate(offset: variableOffsets[slot], operation: operation, operand: int(value), returnsOld: false))
+          .variableUpdate(offset: variableOffsets[slot], operation: operation, operand: operand, returnsOld: false))
       }
       return storeVariable(slot: slot, value: value)
     case .map(let name)?:
@@ -104,7 +112,8 @@ struct ActionLowering {
       }
       if let op {
         guard let operation = updateOperation(op, type: info.valueType, at: target.span) else { return nil }
-        return .evaluate(.mapUpdate(map: map, key: key, operation: operation, operand: int(value), returnsOld: false))
+        let operand = updateOperand(value, op: op, type: info.valueType)
+        return .evaluate(.mapUpdate(map: map, key: key, operation: operation, operand: operand, returnsOld: false))
       }
       if Self.isIntLike(info.valueType) { return .mapStore(map: map, key: key, int(value)) }
       return .mapStoreBytes(map: map, key: key, bytes(value, as: info.valueType))

@@ -17,6 +17,7 @@ struct FetchArguments {
   private var offsets: [ProbeCapture.Value: Int] = [:]
   private let firstOffset: Int
   private var nextOffset: Int
+  private var paths: MemoryPaths?
 
   init(program: CheckedProgram, isKernel: Bool, isReturn: Bool, firstOffset: Int) {
     self.program = program
@@ -35,6 +36,8 @@ struct FetchArguments {
 
   /// Fetches every value of `block` that the kernel must copy.
   mutating func lower(_ block: ProbeBlock) {
+    let isReturn = isReturn
+    paths = MemoryPaths(program: program, block: block) { [program] e in Self.register(e, program: program, isReturn: isReturn) }
     var roots: [Expr] = block.predicate.map { [$0] } ?? []
     for stmt in block.body.allStatements() { roots.append(contentsOf: stmt.expressions) }
     var pending = roots.reversed() as [Expr]
@@ -46,26 +49,47 @@ struct FetchArguments {
   }
 
   private mutating func fetch(_ e: Expr) -> Bool {
+    guard let paths else { return false }
     switch (e.kind, program.function(of: e)) {
     case (.call(_, _, let args), .str?) where !program.type(of: args[0]).isString:
-      guard let address = address(args[0]), case .string(let capacity) = program.type(of: e) else { return false }
+      guard let address = paths.pointerValue(args[0]), case .string(let capacity) = program.type(of: e) else { return false }
       define(e, .string(address.base, offset: address.offset, maxLength: capacity), layout: .dataLocationString, size: 4)
       return true
     case (.call(_, _, let args), .buf?):
-      guard let address = address(args[0]), case .buffer(let count) = program.type(of: e) else { return false }
+      guard let address = paths.pointerValue(args[0]), case .buffer(let count) = program.type(of: e) else { return false }
       define(e, .bytes(address.base, offset: address.offset, count: count), layout: .bytes(count: count), size: count)
       return true
-    case (.unary(.deref, let pointer), _):
-      guard let address = address(pointer), let (size, signed) = integerType(program.type(of: e)) else { return false }
-      define(
-        e, .read(address.base, offset: address.offset, byteCount: size, isSigned: signed),
-        layout: .integer(byteCount: size, isSigned: signed), size: size)
-      return true
+    case (.unary(.deref, _), _), (.field, _), (.index, _):
+      guard let location = paths.location(e) else { return false }
+      return read(e, at: location)
     default:
-      guard let register = register(e) else { return false }
+      guard let register = Self.register(e, program: program, isReturn: isReturn) else { return false }
       define(e, .operand(register, byteCount: 8, isSigned: false), layout: .integer(byteCount: 8, isSigned: false), size: 8)
       return true
     }
+  }
+
+  /// The value at a location, read as its type lays it out: an integer (a bitfield's storage
+  /// unit), a char array's text, or the bytes of a struct or array.
+  private mutating func read(_ e: Expr, at location: (base: ProbeCapture.Operand, offset: Int64)) -> Bool {
+    let type = program.type(of: e)
+    switch type {
+    case .integer, .pointer, .boolean:
+      let size = program.fields[e.id]?.size ?? (integerType(type)?.0 ?? 8)
+      let signed = integerType(type)?.1 ?? false
+      define(
+        e, .read(location.base, offset: location.offset, byteCount: size, isSigned: signed),
+        layout: .integer(byteCount: size, isSigned: signed), size: size)
+    case .string(let capacity):
+      define(e, .bytes(location.base, offset: location.offset, count: capacity), layout: .chars(count: capacity), size: capacity)
+    case .record, .array:
+      let size = type.byteSize
+      guard size > 0 else { return false }
+      define(e, .bytes(location.base, offset: location.offset, count: size), layout: .raw(count: size), size: size)
+    default:
+      return false
+    }
+    return true
   }
 
   private mutating func define(_ e: Expr, _ value: ProbeCapture.Value, layout: FetchedValue.Layout, size: Int) {
@@ -80,31 +104,13 @@ struct FetchArguments {
   }
 
   /// The operand of a builtin that holds a register or stack value.
-  private func register(_ e: Expr) -> ProbeCapture.Operand? {
+  static func register(_ e: Expr, program: CheckedProgram, isReturn: Bool) -> ProbeCapture.Operand? {
     switch program.resolutions[e.id] {
     case .builtin(.arg(let n))?:
-      return n < Self.argumentRegisters.count ? .register(Self.argumentRegisters[n]) : .stackEntry(n - Self.argumentRegisters.count + 1)
+      return n < argumentRegisters.count ? .register(argumentRegisters[n]) : .stackEntry(n - argumentRegisters.count + 1)
     case .builtin(.stackArg(let n))?: return .stackEntry(n + 1)
     case .builtin(.retval)?: return .returnValue
     default: return nil
-    }
-  }
-
-  /// An address as an operand and a constant added to it: a register, a cast of one, plus or
-  /// minus a constant, or memory read through one (`+8(+0(%di))`).
-  private func address(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
-    if let register = register(e) { return (register, 0) }
-    switch e.kind {
-    case .cast(_, let inner):
-      return address(inner)
-    case .binary(let op, let base, let constant) where op == .add || op == .subtract:
-      guard case .integer(let n) = constant.kind, n < 1 << 31, let inner = address(base) else { return nil }
-      return (inner.base, inner.offset + (op == .add ? Int64(n) : -Int64(n)))
-    case .unary(.deref, let pointer):
-      guard let inner = address(pointer) else { return nil }
-      return (.memory(inner.base, offset: inner.offset), 0)
-    default:
-      return nil
     }
   }
 

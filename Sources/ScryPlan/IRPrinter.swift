@@ -110,6 +110,7 @@ public struct IRPrinter {
     case .recordChars(let offset, let count, _): return "record.chars\(count)+\(offset)"
     case .recordDataLocationString(let offset, _): return "record.data_loc+\(offset)"
     case .recordBuffer(let offset, let count, _): return "record.bytes\(count)+\(offset)"
+    case .recordBytes(let offset, let type): return "record.value(\(type))+\(offset)"
     case .capturedString(let offset, let length, _, _): return "captured.string\(length)+\(offset)"
     case .variable(let offset, let type): return "var+\(offset):\(type)"
     case .fromInt(let value, let type): return int(value) + ":\(type)"

@@ -50,6 +50,10 @@ public struct Attachment: Sendable {
   public var dynamicProbe: DynamicProbe?
   /// For tracepoints whose block reads memory behind pointer fields: what to copy with the record.
   public var pointerFetch: PointerFetch?
+  /// Memory a tracepoint's block reads at the event (`args->skb->len`, `curtask->pid`): only
+  /// Scry's capture program reads it, into slots after the record from `eventReadsOffset` on.
+  public var eventReads: [EventRead] = []
+  public var eventReadsOffset = 0
   /// For tracepoints a BPF program can hand over through the shared BPF ring buffer, when the
   /// kernel lets Scry load one (else `sampleFields` through perf rings).
   public var ringDelivery: RingDelivery?
@@ -83,6 +87,10 @@ public struct RingDelivery: Sendable, Hashable {
   /// Frames of the kernel and user stacks the program copies (0: none).
   public var kernelStackDepth: Int
   public var userStackDepth: Int
+  /// Memory the program reads at the event (through the record's pointer fields, from `curtask`),
+  /// each into its slot of the RAW data after the record, from `readsOffset` on.
+  public var reads: [EventRead] = []
+  public var readsOffset = 0
 
   public init(
     sampleFields: SampleFields, recordSize: Int, readsComm: Bool = false, readsCredentials: Bool = false,
@@ -94,6 +102,26 @@ public struct RingDelivery: Sendable, Hashable {
     self.readsCredentials = readsCredentials
     self.kernelStackDepth = kernelStackDepth
     self.userStackDepth = userStackDepth
+  }
+}
+
+/// One value a tracepoint's capture program reads at the event beyond the record.
+public struct EventRead: Sendable, Hashable {
+  public var value: ProbeCapture.Value
+  /// The traced process's memory (a syscall's pointer arguments) rather than the kernel's.
+  public var isUserMemory: Bool
+
+  public init(value: ProbeCapture.Value, isUserMemory: Bool) {
+    self.value = value
+    self.isUserMemory = isUserMemory
+  }
+
+  /// Bytes of its slot: 8 for a number, a string's or bytes' length rounded up to 8.
+  public var slotSize: Int {
+    switch value {
+    case .operand, .read: return 8
+    case .string(_, _, let length), .bytes(_, _, let length): return (length + 7) & ~7
+    }
   }
 }
 
@@ -153,6 +181,10 @@ public struct FetchedValue: Sendable, Hashable {
     case stringArray(maxCount: Int, maxLength: Int)
     /// `count` raw bytes (`buf()`).
     case bytes(count: Int)
+    /// A char array of `count` bytes, NUL-terminated or full.
+    case chars(count: Int)
+    /// A struct or array value: its `count` bytes as they are in memory.
+    case raw(count: Int)
   }
 
   public var offset: Int

@@ -36,7 +36,12 @@ public enum Planner {
             attachment.kernelFilter = nil
             attachment.kernelFilterIsWholePredicate = false
           }
-          if needs.kernelStackDepth > 0 || needs.userStackDepth > 0 {
+          if let lowered = eventReads(probe, block: block, blockProbes: resolved, in: program) {
+            attachment.eventReads = lowered.reads
+            attachment.eventReadsOffset = lowered.offset
+            fetched.merge(lowered.fetched) { a, _ in a }
+          }
+          if needs.kernelStackDepth > 0 || needs.userStackDepth > 0 || !attachment.eventReads.isEmpty {
             // Stacks come from the capture program, which sees every hit: the predicate runs in user space.
             attachment.kernelFilter = nil
             attachment.kernelFilterIsWholePredicate = false
@@ -50,7 +55,9 @@ public enum Planner {
           attachment.counting = counting
         } else {
           attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
-          if !(attachment.dynamicProbe?.fetchArguments.isEmpty ?? true) || attachment.pointerFetch != nil {
+          if !(attachment.dynamicProbe?.fetchArguments.isEmpty ?? true) || attachment.pointerFetch != nil
+            || !attachment.eventReads.isEmpty
+          {
             attachment.sampleFields.insert(.raw)
           }
         }
@@ -89,6 +96,23 @@ public enum Planner {
     lowering.lower(block)
     guard !lowering.items.isEmpty else { return nil }
     return (PointerFetch(recordSize: lowering.recordSize, items: lowering.items), lowering.fetched)
+  }
+
+  /// What a tracepoint block reads through memory at the event, for the capture program.
+  static func eventReads(_ probe: ResolvedProbe, block: ProbeBlock, blockProbes: [ResolvedProbe], in program: CheckedProgram)
+    -> (reads: [EventRead], offset: Int, fetched: [NodeID: FetchedValue])?
+  {
+    guard case .tracepoint(let category, _, let record?) = probe.target else { return nil }
+    let records = blockProbes.compactMap { probe -> RecordType? in
+      if case .tracepoint(_, _, let record) = probe.target { return record }
+      return nil
+    }
+    var lowering = EventReads(
+      program: program, record: record, isUserMemory: category == "syscalls",
+      recordSize: PointerFetches.recordSize(of: records))
+    lowering.lower(block)
+    guard !lowering.reads.isEmpty else { return nil }
+    return (lowering.reads, lowering.firstOffset, lowering.fetched)
   }
 
   /// The dynamic event of a uprobe or kprobe, with its block's reads lowered to fetch arguments.
@@ -151,11 +175,16 @@ public enum Planner {
     // The program reads the task from helpers: pid comes with tid (no process table lookup),
     // and the name, uid and gid are copied at the moment of the event.
     if needs.reads(.pid) || needs.reads(.tid) || needs.readsUserMappings { fields.insert(.tid) }
+    if !attachment.eventReads.isEmpty { fields.insert(.raw) }
     let recordSize = fields.contains(.raw) ? PointerFetches.recordSize(of: [record]) : 0
     // The program copies the record with one bounded read (PERF_MAX_TRACE_SIZE is a safe bound).
     guard fields.isSubset(of: [.tid, .time, .cpu, .raw]), recordSize <= 2048 else { return nil }
-    return RingDelivery(sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
+    var delivery = RingDelivery(
+      sampleFields: fields, recordSize: recordSize, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
       kernelStackDepth: needs.kernelStackDepth, userStackDepth: needs.userStackDepth)
+    delivery.reads = attachment.eventReads
+    delivery.readsOffset = attachment.eventReadsOffset
+    return delivery
   }
 
   /// What a perf_event program captures for an event without a record; nil when the block reads

@@ -13,14 +13,29 @@ public struct ProbeCapture: Sendable, Hashable {
     case returnValue
     /// The 8 bytes at `base + offset`.
     case memory(Operand, offset: Int64)
+    /// A pointer field of a tracepoint's record, at its offset (only Scry's capture program reads it).
+    case recordWord(offset: Int)
+    /// The current task's `struct task_struct *` (`curtask`; only Scry's capture program has it).
+    case currentTask
 
-    /// The tracefs fetch syntax: `%di`, `$stack2`, `$retval`, `+8(%si)`.
+    /// The tracefs fetch syntax: `%di`, `$stack2`, `$retval`, `+8(%si)`; `$comm`-like roots tracefs
+    /// has no syntax for are never fetched by tracefs (the planner keeps them to the capture program).
     public var fetchText: String {
       switch self {
       case .register(let name): return "%" + name
       case .stackEntry(let n): return "$stack\(n)"
       case .returnValue: return "$retval"
       case .memory(let base, let offset): return Self.memoryText(base, offset)
+      case .recordWord, .currentTask: return "?"
+      }
+    }
+
+    /// Whether tracefs can fetch it (`--no-bpf`): registers, stack and memory through them.
+    public var isTraceFSFetchable: Bool {
+      switch self {
+      case .register, .stackEntry, .returnValue: return true
+      case .memory(let base, _): return base.isTraceFSFetchable
+      case .recordWord, .currentTask: return false
       }
     }
 

@@ -35,6 +35,17 @@ public struct CTypes: Sendable {
     declarations.constants[name] ?? kernel?.kernelEnumConstant(named: name)
   }
 
+  /// Bytes `p + 1` moves a pointer of this type: its pointee's size in memory (1 for `void *` and
+  /// for integers, which are addresses without a pointee).
+  public func step(ofPointer type: ScryType) -> Int {
+    guard case .pointer(let target) = type else { return 1 }
+    switch target {
+    case .none: return 1
+    case .structReference(let name): return record(named: name)?.size ?? 1
+    default: return Swift.max(1, target.memorySize)
+    }
+  }
+
   /// The record a pointee names: itself if laid out inline, else looked up by name.
   public func record(of type: ScryType) -> RecordType? {
     switch type {

@@ -62,7 +62,7 @@ extension Checker {
         if !type.isInteger { error(operand.span, "'\(op.rawValue)' needs an integer, not \(type)") }
         return .int64
       case .deref:
-        if case .pointer(let pointee) = type, pointee != .none { return pointee }
+        if case .pointer = type { return pointee(of: type, at: operand.span) ?? .none }
         if type.isInteger { return .int64 }
         error(operand.span, "cannot dereference a value of type \(type)")
         return .none
@@ -83,25 +83,9 @@ extension Checker {
         return .none
       }
       return merged
-    case .field(let base, let name, _):
+    case .field(let base, let name, let isArrow):
       let baseType = checkExpression(base)
-      switch baseType {
-      case .none: return .none
-      case .record(let record):
-        guard let field = record.field(named: name) else {
-          error(e.span, "tracepoint '\(record.name)' has no field '\(name)'",
-                hint: Suggestions.hint(for: name, in: record.fields.map(\.name))
-                  ?? "its fields: " + record.fields.filter { !$0.name.hasPrefix("common_") }.map(\.name).joined(separator: ", "))
-          return .none
-        }
-        for other in probeRecords where other.field(named: name) == nil {
-          error(e.span, "field '\(name)' is missing from tracepoint '\(other.name)', which this probe also matches")
-        }
-        return field.type
-      default:
-        error(e.span, "a value of type \(baseType) has no fields", hint: baseType.isTuple ? "take a tuple element with '.0', '.1'…" : nil)
-        return .none
-      }
+      return typeOfField(e, base: base, baseType: baseType, name: name, isArrow: isArrow)
     case .tupleIndex(let base, let index):
       let baseType = checkExpression(base)
       guard case .tuple(let elements) = baseType else {
@@ -124,8 +108,8 @@ extension Checker {
           error(index.span, "index \(i) is out of range for an array of \(count)")
         }
         return element
-      case .pointer(let pointee) where pointee != .none:
-        return pointee
+      case .pointer:
+        return pointee(of: baseType, at: base.span) ?? .none
       default:
         error(e.span, "a value of type \(baseType) cannot be indexed")
         return .none
@@ -135,7 +119,7 @@ extension Checker {
       for element in elements {
         let type = checkExpression(element)
         if type == .none { return .none }
-        if case .record = type {
+        if isTracepointArgs(element) {
           error(element.span, "a whole record cannot be a tuple element")
           return .none
         }
@@ -192,7 +176,9 @@ extension Checker {
       }
     case .sizeofType(let typeName):
       guard let type = resolveType(typeName) else { return .none }
-      return type == .none ? .none : .uint64
+      if type == .none { return .none }
+      result.constants[e.id] = UInt64(type.memorySize)
+      return .uint64
     }
   }
 
@@ -212,6 +198,11 @@ extension Checker {
     if Function(name: name) != nil {
       error(e.span, "'\(name)' is a function: call it as '\(name)(…)'")
       return .none
+    }
+    // A `#define` constant or an enumerator, the script's or the kernel's.
+    if let value = cTypes.constant(named: name) {
+      result.constants[e.id] = UInt64(bitPattern: value)
+      return .int64
     }
     error(e.span, "unknown identifier '\(name)'",
           hint: Suggestions.hint(for: name, in: Builtin.names + mapOrder.filter { !$0.hasPrefix("@") })
@@ -292,6 +283,9 @@ extension Checker {
               hint: bad.isString && op == .add ? "strings cannot be added; format them with printf(\"%s%s\", a, b)" : nil)
         return .none
       }
+      // Pointer arithmetic keeps the pointer's type; the planner scales the integer by the pointee's size.
+      if case .pointer = a, op == .add || op == .subtract, !isPointer(b) { return a }
+      if case .pointer = b, op == .add, !isPointer(a) { return b }
       if case .integer(let x) = a, case .integer(let y) = b, !x.isSigned && !y.isSigned { return .uint64 }
       return .int64
     }

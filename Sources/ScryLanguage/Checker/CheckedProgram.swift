@@ -51,6 +51,10 @@ public struct CheckedProgram: Sendable {
   public var probes: [[ResolvedProbe]]
   /// Positional parameters as given on the command line.
   public var positionals: [String]
+  /// The C types the program names (its declarations, the kernel's BTF), for the planner's layouts.
+  public var cTypes = CTypes()
+  /// The field each field access (`a.f`, `p->f`) resolved to, with its offset in its record.
+  public var fields: [NodeID: RecordField] = [:]
 
   public init(program: Program) {
     self.program = program

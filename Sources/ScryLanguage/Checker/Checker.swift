@@ -18,9 +18,11 @@ public struct CheckOptions: Sendable {
 /// their block) and are settled in order.
 public struct Checker {
   public static func check(
-    _ program: Program, catalog: any ProbeCatalog, positionals: [String] = [], options: CheckOptions = CheckOptions()
+    _ program: Program, catalog: any ProbeCatalog, positionals: [String] = [], options: CheckOptions = CheckOptions(),
+    declarations: CDeclarations = CDeclarations()
   ) -> CheckedProgram {
     var checker = Checker(program: program, catalog: catalog, positionals: positionals, options: options)
+    checker.result.cTypes = CTypes(declarations: declarations, kernel: catalog)
     checker.resolveProbes()
     checker.reporting = false
     checker.walkProgram()
@@ -35,6 +37,8 @@ public struct Checker {
 
   var result: CheckedProgram
   let catalog: any ProbeCatalog
+  /// The C types the program can name: its own declarations, then the kernel's.
+  var cTypes: CTypes { result.cTypes }
   let options: CheckOptions
   /// False during the first walk: types are gathered, nothing is reported.
   var reporting = false
@@ -260,7 +264,7 @@ public struct Checker {
   /// Types a value can be kept in (a variable or map); nil after reporting why not.
   func storable(_ type: ScryType, at span: SourceSpan) -> ScryType? {
     switch type {
-    case .none, .record, .aggregate: return nil
+    case .none, .aggregate: return nil
     case .integer(let t): return .integer(IntegerType(bits: 64, isSigned: t.isSigned))
     default: return type
     }
@@ -340,7 +344,7 @@ public struct Checker {
       checkInteger(value, valueType, "the right side of '\(op.rawValue)='")
       settleMap(name, keyType: keyType, value: .int64, isAggregate: false, at: target.span, keySpan: target.span)
     } else if valueType != .none {
-      if case .record = valueType {
+      if isTracepointArgs(value) {
         error(value.span, "a whole tracepoint record cannot be stored in a map", hint: "store one field: 'args.FIELD'")
         return
       }
@@ -478,22 +482,47 @@ public struct Checker {
 
   /// The type a written type name denotes, reporting unknown names.
   mutating func resolveType(_ name: TypeName) -> ScryType? {
-    if name.pointerDepth > 0 {
-      let pointee = IntegerType(name: name.name).map(ScryType.integer) ?? .none
-      return .pointer(pointee)
-    }
-    if name.name == "string" { return .string(capacity: name.arrayCount.map { $0 } ?? options.stringCapacity) }
-    if name.name == "bool" { return .boolean }
-    if let integer = IntegerType(name: name.name) {
-      if let count = name.arrayCount {
-        if integer.bits == 8 { return .string(capacity: count) }
-        return .array(.integer(integer), count: count)
+    guard var type = resolveBaseType(name) else { return nil }
+    for _ in 0..<name.pointerDepth { type = .pointer(type) }
+    if name.pointerDepth == 0, let count = name.arrayCount {
+      switch type {
+      case .integer(let integer) where integer.bits == 8: return .string(capacity: count)
+      case .string: break
+      default: return .array(type, count: count)
       }
-      return .integer(integer)
     }
+    return type
+  }
+
+  /// The type a name stands for before `*` and `[N]`: `void` is only a pointee (`none`), a struct
+  /// behind a pointer stays a reference to its name so it is looked up only when dereferenced.
+  private mutating func resolveBaseType(_ name: TypeName) -> ScryType? {
+    let words = name.name.split(separator: " ")
+    if words.count == 2, words[0] == "struct" || words[0] == "union" {
+      if name.pointerDepth > 0 && cTypes.record(named: name.name) != nil { return .structReference(name.name) }
+      if let record = cTypes.record(named: name.name) { return .record(record) }
+      error(name.span, "unknown \(words[0]) '\(name.name)'",
+            hint: Suggestions.hint(for: name.name, in: Array(cTypes.declarations.records.keys))
+              ?? "declare it in the script ('\(name.name) { int m; }') or #include its header; kernel types come from BTF")
+      return nil
+    }
+    if words.count == 2, words[0] == "enum" { return .integer(.uint32) }
+    if name.name == "void" {
+      if name.pointerDepth > 0 { return ScryType.none }
+      error(name.span, "'void' is a type only behind a pointer ('void *')")
+      return nil
+    }
+    if name.name == "string" {
+      return .string(capacity: name.arrayCount ?? options.stringCapacity)
+    }
+    if name.name == "bool" { return .boolean }
+    if let integer = IntegerType(name: name.name) { return .integer(integer) }
+    if let typedef = cTypes.typedef(named: name.name) { return typedef }
     error(name.span, "unknown type '\(name.name)'",
-          hint: Suggestions.hint(for: name.name, in: ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string", "bool"])
-            ?? (name.name.hasPrefix("struct") ? "Scry knows records only from tracepoint formats; cast to a pointer, e.g. '(uint64 *)'" : nil))
+          hint: Suggestions.hint(
+            for: name.name,
+            in: ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string", "bool"]
+              + cTypes.declarations.typedefs.keys))
     return nil
   }
 }

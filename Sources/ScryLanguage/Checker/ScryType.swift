@@ -66,9 +66,19 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
     case .aggregate(let kind): return kind.byteSize
     case .stack: return 8
     case .inetAddress: return 24
-    case .array(let element, let count): return element.byteSize * count
+    case .array(let element, let count): return element.memorySize * count
     case .record(let record): return record.size
     case .structReference: return 0
+    }
+  }
+
+  /// Bytes the type takes in C memory: what a pointer to it steps by, and an array element's
+  /// stride. Integers take their width here, where values and map slots widen them to 8 bytes.
+  public var memorySize: Int {
+    switch self {
+    case .integer(let t): return t.bits / 8
+    case .boolean: return 1
+    default: return byteSize
     }
   }
 

@@ -17,6 +17,8 @@ public struct Parser {
   private var diagnostics: [Diagnostic] = []
   /// Spans of the script's C: preprocessor lines and type definitions, in order.
   private var declarations: [SourceSpan] = []
+  /// Names the script's typedefs declare.
+  private var typedefNames: Set<String> = []
   private var nextID: UInt32 = 0
   /// Inside `/predicate/` a `/` at nesting depth 0 ends the predicate; inside `< … >` a `>` ends the block.
   private var terminator: Punct?
@@ -137,10 +139,17 @@ public struct Parser {
     guard token.kind == .identifier, ["struct", "union", "enum", "typedef"].contains(text(token)) else { return false }
     let start = token.span.start
     var end = token.span.end
-    defer { declarations.append(SourceSpan(start: start, end: end)) }
+    let isTypedef = text(token) == "typedef"
+    var lastName: String?
+    defer {
+      declarations.append(SourceSpan(start: start, end: end))
+      // The name a typedef declares reads as a type in casts later on: `(foo_t *)arg0`.
+      if isTypedef, let lastName { typedefNames.insert(lastName) }
+    }
     var depth = 0
     while token.kind != .endOfFile {
       end = token.span.end
+      if depth == 0 && token.kind == .identifier { lastName = text(token) }
       if isPunct(.lbrace) { depth += 1 }
       if isPunct(.rbrace) {
         depth -= 1
@@ -702,7 +711,7 @@ public struct Parser {
   ]
 
   private func looksLikeType(_ name: String) -> Bool {
-    IntegerType(name: name) != nil || Parser.typeWords.contains(name)
+    IntegerType(name: name) != nil || Parser.typeWords.contains(name) || typedefNames.contains(name)
   }
 
   private mutating func parsePrimary() -> Expr {

@@ -107,6 +107,7 @@ struct ActionBinder {
     case .recordChars(let offset, let count, let type): return RecordCharArray(offset: offset, count: count, type: type)
     case .recordDataLocationString(let offset, let type): return RecordDataLocationString(offset: offset, type: type)
     case .recordBuffer(let offset, let count, let type): return RecordBuffer(offset: offset, count: count, type: type)
+    case .recordBytes(let offset, let type): return RecordBytes(offset: offset, type: type)
     case .capturedString(let offset, let maxLength, let pointerField, let type):
       if readsPointersInProcess, let pointerField { return ProcessString(pointerOffset: pointerField, type: type) }
       return RecordCharArray(offset: offset, count: maxLength, type: type)

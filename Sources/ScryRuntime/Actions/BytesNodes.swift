@@ -56,6 +56,22 @@ final class RecordCharArray: BytesNode {
   }
 }
 
+/// A struct or array the kernel copied at the event: its bytes as they were in memory.
+final class RecordBytes: BytesNode {
+  let offset: Int
+  init(offset: Int, type: ScryType) {
+    self.offset = offset
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    guard let raw = m.raw, offset + byteSize <= m.rawSize else {
+      destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+      return
+    }
+    destination.copyMemory(from: raw + offset, byteCount: byteSize)
+  }
+}
+
 /// `__data_loc char[] name`: a u32 holding (length << 16 | offset) of the string in the record.
 final class RecordDataLocationString: BytesNode {
   let offset: Int

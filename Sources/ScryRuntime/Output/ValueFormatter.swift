@@ -32,7 +32,9 @@ public enum ValueFormatter {
 
   /// One value in text form, as in map values, keys and `print`.
   /// `stackIndent`: spaces before each frame of a stack (bpftrace: 8 in values, 4 in map keys).
-  public static func appendText(_ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer, stackIndent: Int = 8) {
+  public static func appendText(
+    _ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer, stackIndent: Int = 8, inKey: Bool = false
+  ) {
     switch type {
     case .stack(let stack):
       StackTable.appendText(p, type: stack, indent: stackIndent, to: out)
@@ -58,8 +60,8 @@ public enum ValueFormatter {
         appendHex(word(p), to: out)
       }
     case .pointer:
-      out.append("0x")
-      appendHex(word(p), to: out)
+      // bpftrace 0.17 prints a pointer value in decimal (`%p` gives hex).
+      out.appendDecimal(Int64(bitPattern: word(p)))
     case .inetAddress:
       appendInetAddress(p, to: out)
     case .string(let capacity):
@@ -74,12 +76,9 @@ public enum ValueFormatter {
       }
       out.appendByte(UInt8(ascii: ")"))
     case .array(let element, let count):
-      out.appendByte(UInt8(ascii: "["))
-      for i in 0..<count {
-        if i > 0 { out.append(",") }
-        appendText(p + i * element.byteSize, type: element, to: out)
-      }
-      out.appendByte(UInt8(ascii: "]"))
+      CValueFormatter.appendArray(p, element: element, count: count, json: false, inKey: inKey, to: out)
+    case .record(let record):
+      CValueFormatter.appendRecord(p, record, json: false, inKey: inKey, to: out)
     case .buffer(let capacity):
       // Hex-escapes every byte that is not printable, as bpftrace's buf() does.
       let n = Int(Swift.min(word(p), UInt64(capacity)))
@@ -94,7 +93,7 @@ public enum ValueFormatter {
           appendHex(UInt64(b), to: out)
         }
       }
-    case .none, .aggregate, .record, .structReference:
+    case .none, .aggregate, .structReference:
       // Printed by their own formatters elsewhere (aggregations, records); the IR computes no such value.
       out.appendUnsigned(type.byteSize >= 8 ? word(p) : 0)
     }
@@ -116,7 +115,11 @@ public enum ValueFormatter {
         offset += element.byteSize
       }
       out.appendByte(UInt8(ascii: "]"))
-    case .pointer, .symbol, .buffer, .inetAddress, .stack:
+    case .array(let element, let count):
+      CValueFormatter.appendArray(p, element: element, count: count, json: true, inKey: false, to: out)
+    case .record(let record):
+      CValueFormatter.appendRecord(p, record, json: true, inKey: false, to: out)
+    case .symbol, .buffer, .inetAddress, .stack:
       let text = OutputBuffer(capturing: ())
       appendText(p, type: type, to: text)
       out.appendByte(UInt8(ascii: "\""))
@@ -145,7 +148,7 @@ public enum ValueFormatter {
     var offset = 0
     for (i, t) in types.enumerated() {
       if i > 0 { out.append(", ") }
-      appendText(key + offset, type: t, to: out, stackIndent: 4)
+      appendText(key + offset, type: t, to: out, stackIndent: 4, inKey: true)
       offset += t.byteSize
     }
     out.appendByte(UInt8(ascii: "]"))
@@ -157,7 +160,7 @@ public enum ValueFormatter {
     var offset = 0
     for (i, t) in types.enumerated() {
       if i > 0 { text.append(",") }
-      appendText(key + offset, type: t, to: text, stackIndent: 4)
+      appendText(key + offset, type: t, to: text, stackIndent: 4, inKey: true)
       offset += t.byteSize
     }
     out.appendByte(UInt8(ascii: "\""))

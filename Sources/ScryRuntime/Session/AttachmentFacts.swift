@@ -156,6 +156,7 @@ extension ProbeCapture {
       case .returnValue: return PTRegs.offset(of: "ax").map { .register(ptRegsOffset: $0) }
       case .stackEntry(let n): return .stackEntry(n)
       case .memory(let base, let offset): return operand(base).map { .memory($0, offset: offset) }
+      case .recordWord, .currentTask: return nil
       }
     }
     var fields: [ProbeRecord.Field] = []

@@ -116,6 +116,19 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     }
   }
 
+  /// What a pointer field of a tracefs format points at: a struct or union by name (its layout
+  /// comes from BTF when the script reads through it), else 8-byte words.
+  static func pointee(of cType: String) -> ScryType {
+    let words = cType.split(separator: " ").filter { $0 != "const" && $0 != "volatile" }
+    if words.count >= 2, words[0] == "struct" || words[0] == "union", words.last?.hasSuffix("*") == true || words.count > 2 {
+      let tag = words[1].split(separator: "*").first.map(String.init) ?? ""
+      if !tag.isEmpty, words.filter({ $0.contains("*") }).joined().filter({ $0 == "*" }).count == 1 {
+        return .structReference(words[0] + " " + tag)
+      }
+    }
+    return .uint64
+  }
+
   /// A tracefs format as the language types it: `common_*` fields are left out, as bpftrace's `args` does.
   public static func record(of format: EventFormat, category: String) -> RecordType {
     var fields: [RecordField] = []
@@ -130,7 +143,7 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
         storage = .dataLocation
         type = isChar ? .defaultString : .array(.integer(.uint64), count: 0)
       } else if field.isPointer {
-        type = .pointer(isChar ? .integer(IntegerType(bits: 8, isSigned: true)) : .uint64)
+        type = .pointer(isChar ? .integer(IntegerType(bits: 8, isSigned: true)) : pointee(of: field.cType))
       } else if let count = field.arrayCount, count > 0 {
         if isChar {
           type = .string(capacity: count)

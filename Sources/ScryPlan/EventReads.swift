@@ -1,0 +1,126 @@
+import ScryLanguage
+
+/// Lowers what a tracepoint block reads through memory into reads the capture program makes at
+/// the event: `args->skb->len` through a pointer field of the record, `curtask->real_parent->tgid`
+/// from the current task, `str(args->file->f_path.dentry->d_name.name)`. Each read gets an 8-byte
+/// aligned slot in the RAW data after the record, where the actions read it like a record field.
+///
+/// A syscall's pointer arguments are the calling process's memory; everything else, the kernel's.
+struct EventReads {
+  let program: CheckedProgram
+  let record: RecordType?
+  let isUserMemory: Bool
+  /// Where the first slot starts in the RAW data: after the record copy, on 8 bytes.
+  let firstOffset: Int
+  private(set) var reads: [EventRead] = []
+  private(set) var fetched: [NodeID: FetchedValue] = [:]
+  private var offsets: [EventRead: Int] = [:]
+  private var nextOffset: Int
+  private var paths: MemoryPaths?
+
+  init(program: CheckedProgram, record: RecordType?, isUserMemory: Bool, recordSize: Int) {
+    self.program = program
+    self.record = record
+    self.isUserMemory = isUserMemory
+    self.firstOffset = (recordSize + 7) & ~7
+    self.nextOffset = firstOffset
+  }
+
+  mutating func lower(_ block: ProbeBlock) {
+    paths = MemoryPaths(program: program, block: block) { [program] e in Self.root(e, program: program) }
+    var roots: [Expr] = block.predicate.map { [$0] } ?? []
+    for stmt in block.body.allStatements() { roots.append(contentsOf: stmt.expressions) }
+    var pending = roots.reversed() as [Expr]
+    while let e = pending.popLast() {
+      if fetch(e) { continue }
+      pending.append(contentsOf: e.children.reversed())
+    }
+  }
+
+  /// A pointer field of the record, or `curtask`.
+  static func root(_ e: Expr, program: CheckedProgram) -> ProbeCapture.Operand? {
+    switch e.kind {
+    case .identifier:
+      if case .builtin(.curtask)? = program.resolutions[e.id] { return .currentTask }
+    case .field(let base, _, _):
+      guard case .builtin(.args)? = program.resolutions[base.id], let field = program.fields[e.id], field.size == 8,
+        case .pointer = field.type
+      else { return nil }
+      return .recordWord(offset: field.offset)
+    default:
+      break
+    }
+    return nil
+  }
+
+  private mutating func fetch(_ e: Expr) -> Bool {
+    guard let paths else { return false }
+    switch (e.kind, program.function(of: e)) {
+    case (.call(_, _, let args), .str?) where !program.type(of: args[0]).isString:
+      // `str(args->filename)` alone stays with the pointer fetch (it has a `--no-bpf` road).
+      guard let address = paths.pointerValue(args[0]), case .memory = address.base,
+        case .string(let capacity) = program.type(of: e)
+      else { return false }
+      define(e, .string(address.base, offset: address.offset, maxLength: capacity), user: isUser(address.base),
+        layout: .inlineString(maxLength: capacity))
+      return true
+    case (.unary(.deref, _), _), (.field, _), (.index, _):
+      guard let location = paths.location(e) else { return false }
+      return read(e, at: location)
+    case (.identifier, _):
+      guard Self.root(e, program: program) == .currentTask else { return false }
+      define(e, .operand(.currentTask, byteCount: 8, isSigned: false), user: false, layout: .integer(byteCount: 8, isSigned: false))
+      return true
+    default:
+      return false
+    }
+  }
+
+  private mutating func read(_ e: Expr, at location: (base: ProbeCapture.Operand, offset: Int64)) -> Bool {
+    let type = program.type(of: e)
+    let user = isUser(location.base)
+    switch type {
+    case .integer, .pointer, .boolean:
+      let size = program.fields[e.id]?.size ?? Swift.min(8, type.memorySize)
+      guard [1, 2, 4, 8].contains(size) else { return false }
+      var signed = false
+      if case .integer(let t) = type { signed = t.isSigned }
+      define(e, .read(location.base, offset: location.offset, byteCount: size, isSigned: signed), user: user,
+        layout: .integer(byteCount: 8, isSigned: false), signExtendFrom: signed ? size : nil)
+    case .string(let capacity):
+      define(e, .bytes(location.base, offset: location.offset, count: capacity), user: user, layout: .chars(count: capacity))
+    case .record, .array:
+      let size = type.byteSize
+      guard size > 0 else { return false }
+      define(e, .bytes(location.base, offset: location.offset, count: size), user: user, layout: .raw(count: size))
+    default:
+      return false
+    }
+    return true
+  }
+
+  /// A chain from the record's pointer fields reads the process's memory at a syscall; a task's is the kernel's.
+  private func isUser(_ operand: ProbeCapture.Operand) -> Bool {
+    switch operand {
+    case .currentTask: return false
+    case .memory(let base, _): return isUser(base)
+    default: return isUserMemory
+    }
+  }
+
+  private mutating func define(
+    _ e: Expr, _ value: ProbeCapture.Value, user: Bool, layout: FetchedValue.Layout, signExtendFrom: Int? = nil
+  ) {
+    let read = EventRead(value: value, isUserMemory: user)
+    // The slot holds the value zero-extended to 8 bytes: a signed one is read back at its width.
+    let finalLayout: FetchedValue.Layout = signExtendFrom.map { .integer(byteCount: $0, isSigned: true) } ?? layout
+    if let offset = offsets[read] {
+      fetched[e.id] = FetchedValue(offset: offset, layout: finalLayout)
+      return
+    }
+    reads.append(read)
+    offsets[read] = nextOffset
+    fetched[e.id] = FetchedValue(offset: nextOffset, layout: finalLayout)
+    nextOffset += read.slotSize
+  }
+}

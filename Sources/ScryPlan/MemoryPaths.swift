@@ -1,0 +1,108 @@
+import ScryLanguage
+
+/// Where the memory a block reads lives, as chains the capture can follow at the event: a root
+/// (a register, a stack entry, the return value) and constant offsets, each `.memory` step one
+/// pointer loaded. `$p->a->b[2].c` is `+c(+16(+a(%di)))` when `$p = (struct S *)arg0`.
+///
+/// Pointers are followed through casts, fields, `*`, constant indexes, `p + n` (scaled by the
+/// pointee's size, as C and bpftrace do) and scratch variables assigned once in the block: the
+/// chain of a variable is the chain of its one value. What leads elsewhere (a map's value, a
+/// variable assigned twice) has no chain, and the planner refuses to read through it.
+struct MemoryPaths {
+  let program: CheckedProgram
+  /// The operand a builtin stands for at this probe (`arg0` is `%di` at a uprobe).
+  let root: (Expr) -> ProbeCapture.Operand?
+  /// The one value of each scratch variable assigned exactly once in the block, by slot.
+  private var definitions: [Int: Expr] = [:]
+
+  init(program: CheckedProgram, block: ProbeBlock, root: @escaping (Expr) -> ProbeCapture.Operand?) {
+    self.program = program
+    self.root = root
+    var values: [Int: [Expr]] = [:]
+    var updated = Set<Int>()
+    for stmt in block.body.allStatements() {
+      guard case .assign(let target, let op, let value) = stmt.kind, case .variable(let slot)? = program.resolutions[target.id]
+      else { continue }
+      if op != nil { updated.insert(slot) }
+      values[slot, default: []].append(value)
+    }
+    block.forEachExpression { e in
+      if case .update(let target, _, _) = e.kind, case .variable(let slot)? = program.resolutions[target.id] {
+        updated.insert(slot)
+      }
+    }
+    for (slot, list) in values where list.count == 1 && !updated.contains(slot) { definitions[slot] = list[0] }
+  }
+
+  /// The value of a pointer (or integer) expression as an operand plus a constant.
+  func pointerValue(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
+    if let operand = root(e) { return (operand, 0) }
+    switch e.kind {
+    case .cast(_, let inner):
+      return pointerValue(inner)
+    case .variable:
+      guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
+      return pointerValue(value)
+    case .binary(let op, let left, let right) where op == .add || op == .subtract:
+      if case .integer(let n) = right.kind, n < 1 << 31, let inner = pointerValue(left) {
+        let step = Int64(n) * Int64(scale(of: program.type(of: left)))
+        return (inner.base, inner.offset + (op == .add ? step : -step))
+      }
+      if op == .add, case .integer(let n) = left.kind, n < 1 << 31, let inner = pointerValue(right) {
+        return (inner.base, inner.offset + Int64(n) * Int64(scale(of: program.type(of: right))))
+      }
+      return nil
+    default:
+      // A pointer read from memory: a pointer field, `*pp`, `pp[1]`.
+      guard Self.isPointerSized(program.type(of: e)), let location = location(e) else { return nil }
+      return (.memory(location.base, offset: location.offset), 0)
+    }
+  }
+
+  /// Where an expression's value sits in memory: a field reached through a pointer, `*p`, `p[n]`,
+  /// an element of an array or a member of a struct that is itself in memory.
+  func location(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
+    switch e.kind {
+    case .unary(.deref, let pointer):
+      return pointerValue(pointer)
+    case .field(let base, _, _):
+      guard let field = program.fields[e.id] else { return nil }
+      let holder: (base: ProbeCapture.Operand, offset: Int64)?
+      if case .pointer = program.type(of: base) { holder = pointerValue(base) } else { holder = location(base) }
+      guard let holder else { return nil }
+      return (holder.base, holder.offset + Int64(field.offset))
+    case .index(let base, let index):
+      guard case .integer(let n) = index.kind, n < 1 << 31 else { return nil }
+      let baseType = program.type(of: base)
+      let holder: (base: ProbeCapture.Operand, offset: Int64)?
+      if case .pointer = baseType { holder = pointerValue(base) } else { holder = location(base) }
+      guard let holder else { return nil }
+      return (holder.base, holder.offset + Int64(n) * Int64(elementSize(of: baseType)))
+    case .variable:
+      guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
+      return location(value)
+    default:
+      return nil
+    }
+  }
+
+  func scale(of type: ScryType) -> Int { program.cTypes.step(ofPointer: type) }
+
+  /// Bytes between elements of an array or of the memory a pointer indexes.
+  private func elementSize(of type: ScryType) -> Int {
+    switch type {
+    case .array(let element, _): return element.memorySize
+    case .string: return 1
+    default: return scale(of: type)
+    }
+  }
+
+  /// A value a chain can load as the next pointer: 8 bytes.
+  static func isPointerSized(_ type: ScryType) -> Bool {
+    switch type {
+    case .pointer: return true
+    case .integer(let t): return t.bits == 64
+    default: return false
+    }
+  }
+}
