@@ -197,6 +197,13 @@ import Testing
     #expect(throws: KernelError.self) { try BTF(bytes: overlong.bytes) }
   }
 
+  @Test func filesThatAreNotBTFThrow() {
+    // /proc files cannot be mapped: this goes through the read() fallback, then fails on the magic.
+    #expect(throws: KernelError.self) { try BTF(path: "/proc/self/status") }
+    #expect(throws: KernelError.self) { try BTF(path: "/nonexistent/btf") }
+    #expect(throws: KernelError.self) { try BTF.module(named: "../vmlinux") }
+  }
+
   @Test func danglingReferencesDecodeWithoutTrapping() throws {
     var builder = BTFBuilder()
     // A typedef loop, a name offset past the strings, a member of an unknown type.

@@ -43,6 +43,15 @@ public final class BTF: @unchecked Sendable {
     }
   }()
 
+  /// A loaded module's BTF (`/sys/kernel/btf/<module>`), split over vmlinux's: its ids follow
+  /// vmlinux's and its types may refer to them. Read anew on each call.
+  public static func module(named module: String) throws(KernelError) -> BTF {
+    guard !module.isEmpty, !module.contains("/"), module != "vmlinux", module != ".", module != ".." else {
+      throw KernelError(operation: "read BTF", subject: module, errno: 0, explanation: "not a module name")
+    }
+    return try BTF(path: "/sys/kernel/btf/" + module, base: vmlinux.get())
+  }
+
   /// Reads the BTF blob at `path`; `base` for split BTF.
   public convenience init(path: String, base: BTF? = nil) throws(KernelError) {
     try self.init(storage: BTFStorage(path: path), path: path, base: base)
@@ -73,7 +82,9 @@ public final class BTF: @unchecked Sendable {
     func section(_ at: UInt64, _ name: String) throws(KernelError) -> Range<UInt64> {
       let start = headerSize + UInt64(bytes.field(at, as: UInt32.self))
       let length = UInt64(bytes.field(at + 4, as: UInt32.self))
-      guard bytes.contains(offset: start, length: length) else { throw failure("truncated: the \(name) section ends past the end") }
+      guard bytes.contains(offset: start, length: length) else {
+        throw failure("truncated: the \(name) section ends past the end")
+      }
       return start..<(start + length)
     }
     self.typeSection = try section(8, "type")
@@ -94,8 +105,9 @@ public final class BTF: @unchecked Sendable {
     _ bytes: ELFBytes, section: Range<UInt64>, firstID: UInt32, failure: (String) -> KernelError
   ) throws(KernelError) -> [UInt32] {
     var offsets: [UInt32] = []
-    // vmlinux types average about 40 bytes.
-    offsets.reserveCapacity(Int(section.count / 32))
+    // vmlinux types average about 28 bytes: reserve a little more than that needs, so the
+    // array is not copied as it grows.
+    offsets.reserveCapacity(Int(section.count / 24))
     var at = section.lowerBound
     while at < section.upperBound {
       let id = firstID + UInt32(offsets.count)
@@ -168,7 +180,8 @@ public final class BTF: @unchecked Sendable {
         return multiplier * Int(btf.bytes.field(at + 8, as: UInt32.self))
       case .pointer: return multiplier * 8
       case .array:
-        let (product, overflow) = multiplier.multipliedReportingOverflow(by: Int(btf.bytes.field(at + 20, as: UInt32.self)))
+        let count = Int(btf.bytes.field(at + 20, as: UInt32.self))
+        let (product, overflow) = multiplier.multipliedReportingOverflow(by: count)
         guard !overflow else { return nil }
         multiplier = product
         current = resolved(btf.bytes.field(at + 12, as: UInt32.self))

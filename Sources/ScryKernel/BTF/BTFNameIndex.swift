@@ -102,7 +102,8 @@ struct BTFNameTable {
       let local = Int(entry >> 16)
       guard local < btf.typeOffsets.count else { return nil }
       let at = UInt64(btf.typeOffsets[local])
-      let stride: UInt64 = (btf.bytes.field(at + 4, as: UInt32.self) >> 24) & 0x1f == BTFConstant.Kind.enum64.rawValue ? 12 : 8
+      let kind = (btf.bytes.field(at + 4, as: UInt32.self) >> 24) & 0x1f
+      let stride: UInt64 = kind == BTFConstant.Kind.enum64.rawValue ? 12 : 8
       return btf.stringBytes(at: btf.bytes.field(at + BTFConstant.typeHeaderSize + (entry & 0xffff) * stride))
     }
   }

@@ -19,7 +19,8 @@ struct KernelTypeSpelling {
     case .integer(let integer): return integer.name
     case .float(let name, _): return name
     case .typedef(let name, _): return name
-    case .record(let record): return (record.isUnion ? "union " : "struct ") + (record.name.isEmpty ? "{...}" : record.name)
+    case .record(let record):
+      return (record.isUnion ? "union " : "struct ") + (record.name.isEmpty ? "{...}" : record.name)
     case .forward(let name, let isUnion): return (isUnion ? "union " : "struct ") + name
     case .enumeration(let enumeration): return "enum " + (enumeration.name.isEmpty ? "{...}" : enumeration.name)
     case .qualifier(let qualifier, let inner):

@@ -119,8 +119,8 @@ public final class KernelTypes {
       unit = [1, 2, 4, 8].first { bitOffset % 8 + member.bitfieldSize <= $0 * 8 } ?? 8
     }
     return RecordField(
-      name: member.name, cType: cType, type: .integer(IntegerType(bits: unit * 8, isSigned: isSigned(member.type, in: btf))),
-      offset: offset, size: unit, bitOffset: bitOffset - offset * 8, bitWidth: member.bitfieldSize)
+      name: member.name, cType: cType,
+      type: .integer(IntegerType(bits: unit * 8, isSigned: isSigned(member.type, in: btf))), offset: offset, size: unit, bitOffset: bitOffset - offset * 8, bitWidth: member.bitfieldSize)
   }
 
   private func isSigned(_ id: UInt32, in btf: BTF) -> Bool {
@@ -178,7 +178,9 @@ public final class KernelTypes {
 
   /// An integer of `size` bytes; wider ones (`__int128`) as their bytes.
   private static func integer(size: Int, isSigned: Bool) -> ScryType {
-    guard [1, 2, 4, 8].contains(size) else { return .array(.integer(IntegerType(bits: 8, isSigned: false)), count: size) }
+    guard [1, 2, 4, 8].contains(size) else {
+      return .array(.integer(IntegerType(bits: 8, isSigned: false)), count: size)
+    }
     return .integer(IntegerType(bits: size * 8, isSigned: isSigned))
   }
 }
