@@ -14,6 +14,8 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   private var binaries: [String: ELFFile] = [:]
   /// With `-p`, libraries are found among the ones that process has mapped.
   private let targetPid: Int32?
+  /// The kernel's BTF types; nothing is read until a script names one.
+  private let kernelTypes = KernelTypes()
 
   public init(targetPid: Int32? = nil) {
     self.targetPid = targetPid
@@ -88,6 +90,10 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   }
 
   public func kernelSymbolAddress(_ name: String) -> UInt64? { KernelSymbols.address(of: name) }
+
+  public func kernelRecord(named name: String) -> RecordType? { kernelTypes.record(named: name) }
+  public func kernelTypedef(named name: String) -> ScryType? { kernelTypes.typedef(named: name) }
+  public func kernelEnumConstant(named name: String) -> Int64? { kernelTypes.enumConstant(named: name) }
 
   public func missingSupport(for kind: ProbeKind) -> String? {
     switch kind {
