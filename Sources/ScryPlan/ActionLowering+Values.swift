@@ -166,8 +166,9 @@ extension ActionLowering {
   /// Why memory behind a pointer cannot be read: the capture reads it at the event, so the
   /// pointer must lead back to the probe's own values.
   static let unreachableMemory =
-    "Scry reads memory at the event, through the probe's arguments (argN, retval): this pointer does not lead back to them"
-    + " (a map's value, or a variable assigned more than once?)"
+    "Scry reads memory at the event: this pointer must lead back to the probe's arguments (argN, retval), a"
+    + " tracepoint's pointer field or curtask, through casts, fields and constant offsets (not a map's value, nor a"
+    + " variable assigned more than once)"
 
   /// `args`: the fields of the event's own record, which the runtime reads in place.
   func isEventRecord(_ e: Expr) -> Bool {

@@ -5,7 +5,7 @@ import Testing
 @Suite struct PlanCommandTests {
   @Test(arguments: [
     ("profile:hz:99 { @[curtask] = count(); }", "curtask"),
-    ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "memory can be read only"),
+    ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "reads memory at the event"),
     ("BEGIN { @x = jiffies; }", "cannot be evaluated"),
   ])
   func dryRunRefusesWhatTheRuntimeCannotEvaluate(program: String, words: String) {

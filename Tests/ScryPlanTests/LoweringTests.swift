@@ -93,7 +93,7 @@ import ScryLanguage
 
   @Test(arguments: [
     ("profile:hz:99 { @[curtask] = count(); }", "curtask"),
-    ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "memory can be read only"),
+    ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "reads memory at the event"),
     ("uprobe:/bin/app:target { @x = curtask; }", "curtask"),
     ("tracepoint:sched:sched_switch { @x = jiffies; }", "cannot be evaluated"),
   ])

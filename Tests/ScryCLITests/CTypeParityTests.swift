@@ -1,0 +1,77 @@
+import Glibc
+import Testing
+
+/// C types and memory behind pointers, run under bpftrace 0.17 and Scry side by side on a C
+/// program with nested structs, arrays, unions, bitfields and pointers to pointers
+/// (Tests/Fixtures/struct_target.c): the same output for every access form.
+@Suite(.serialized) struct CTypeParityTests {
+  static let binary: String? = {
+    let path = "/tmp/scry-struct-target-\(getpid())"
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    let source = scriptsRoot() + "/Tests/Fixtures/struct_target.c"
+    return Run.program(cc, ["-O0", "-o", path, source]).status == 0 ? path : nil
+  }()
+
+  /// The fixture's types as a script declares them for bpftrace's clang.
+  static let declarations = """
+    struct Inner { short x; long y; };
+    union Number { unsigned int u; unsigned char bytes[4]; };
+    struct Flags { unsigned int low : 3; unsigned int mid : 9; signed int neg : 4; };
+    struct Outer { int a; char name[8]; struct Inner inner; struct Inner *next; int values[3];
+      union Number number; struct Flags flags; struct Outer *self; };
+    struct Foo { int m; int n; };
+
+    """
+
+  static let scripts: [String] = [
+    // The issue's first example, and a whole struct kept in a map.
+    #"uprobe:BIN:func { $f = (struct Foo *)arg0; printf("%d %d\n", $f->m, $f->n); @s = *$f; exit(); }"#,
+    // Fields in place and through pointers, nested, arrays, unions, bitfields, pointer chains.
+    #"""
+    uprobe:BIN:outer_func {
+      $o = (struct Outer *)arg0;
+      printf("a=%d name=%s x=%d y=%d\n", $o->a, $o->name, $o->inner.x, $o->inner.y);
+      printf("next.x=%d next.y=%lld\n", $o->next->x, $o->next->y);
+      printf("v1=%d v2=%d\n", $o->values[1], $o->values[2]);
+      printf("u=%x b0=%d b3=%d\n", $o->number.u, $o->number.bytes[0], $o->number.bytes[3]);
+      printf("low=%d mid=%d neg=%d\n", $o->flags.low, $o->flags.mid, $o->flags.neg);
+      printf("self.a=%d selfself.a=%d\n", $o->self->a, $o->self->self->a);
+      $pp = (struct Outer **)arg1;
+      printf("pp.a=%d\n", (*$pp)->a);
+      $i = (int32 *)arg2;
+      printf("i1=%d i2=%d i3=%d\n", $i[1], *($i + 2), *($i + 3));
+      exit();
+    }
+    """#,
+    // Struct and array values: in maps, as keys, in tuples, and printed.
+    #"""
+    uprobe:BIN:outer_func {
+      $o = (struct Outer *)arg0;
+      @inner = $o->inner; @next = *$o->next; @num = $o->number; @vals = $o->values; @name = $o->name;
+      @k[$o->inner] = 1; @t = ($o->inner, 5);
+      print($o->inner);
+      exit();
+    }
+    """#,
+  ]
+
+  @Test(arguments: scripts)
+  func accessFormsMatchBpftrace(_ script: String) throws {
+    guard kernelAvailable("C type parity") else { return }
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let program = Self.declarations + script.replacingOccurrences(of: "BIN", with: binary)
+    try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], program)
+    try expectSameOutputAsBpftrace(["-f", "json", "-c", "\(binary) 1 300"], program)
+  }
+
+  @Test(arguments: [
+    // Pointer arithmetic scales by the pointee; sizeof; pointers compare and print as bpftrace prints them.
+    #"BEGIN { @ = (int32 *) 32; @ += 1; @q = (int32 *)32 + 2; @r = (struct Foo *)0 + 1; @s = sizeof(struct Foo); $p = (struct Foo *)16; printf("%d %p\n", $p == (struct Foo *)16, $p); exit(); }"#,
+    // Constants from #define and enums.
+    "#define N 314\n#define M (N * 2 + 1)\nenum colors { RED, GREEN = 7, BLUE };\n"
+      + #"BEGIN { printf("%d %d %d %d\n", N, M, GREEN, BLUE); exit(); }"#,
+  ])
+  func constantsAndPointerArithmeticMatchBpftrace(_ script: String) throws {
+    try expectSameOutputAsBpftrace([], Self.declarations + script)
+  }
+}
