@@ -87,6 +87,23 @@ private struct CaptureHarness {
     self.capture = capture
   }
 
+  /// `capture` on a uprobe at libc's `function`, for every task (one event carries it).
+  init(libcFunction function: String, _ capture: CaptureProgram) throws {
+    try capture.validate()
+    let libc = try #require(SharedLibraries.resolve("libc", pid: nil))
+    let offset = try ELFFile(path: libc).uprobeOffset(ofFunction: function)
+    ring = try BPFRing(bytes: 1 << 20)
+    counters = try CaptureProgram.makeCounters()
+    program = try capture.load(ringFD: ring.map.fd, lostMapFD: counters.fd)
+    var options = PerfEventOptions()
+    options.countingOnly = true
+    event = try PerfEvent.uprobe(
+      path: libc, fileOffset: offset, isReturn: false, description: "uprobe:libc:\(function)",
+      cpu: SystemInfo.onlineCPUs()[0], pid: -1, options: options)
+    try event.attach(program)
+    self.capture = capture
+  }
+
   /// The bodies of this thread's records, copied out.
   func ownRecords() -> [[UInt8]] {
     let decoder = PerfSampleDecoder(sampleType: capture.sampleType)
@@ -251,6 +268,57 @@ extension KernelSuites {
       // Ours fail 4 times; other tasks' openat at least once (the kernel read of a user pointer).
       let failed = try harness.failedReads()
       #expect(failed >= 4, "\(failed) failed reads")
+    }
+
+    @Test func probeReadsThroughRegistersAndTheStack() throws {
+      guard KernelGate.check() else { return }
+      let tgid = try? TaskStructOffsets.offset(of: "tgid")
+      if tgid == nil { print("\(#function): no task_struct offsets from bpftool: tgid left unchecked") }
+      let record = ProbeRecord(isKernel: false, isReturn: false, fields: [], fixedSize: 16, stringCapacity: 0)
+      var capture = CaptureProgram(sampleType: [.tid], identifier: 0, recordSize: 0, commonType: 0, kind: .probe(record))
+      let di = try #require(PTRegs.offset(of: "di"))
+      capture.reads = CaptureReads([
+        MemoryRead(.string(.register(ptRegsOffset: di), offset: 0, maxLength: 64), space: .user),
+        // At the function's first instruction, the word at sp is the return address.
+        MemoryRead(.operand(.stackEntry(0), byteCount: 8), space: .user),
+        MemoryRead(.read(.currentTask, offset: Int64(tgid ?? 0), byteCount: 4), space: .kernel),
+      ])
+      let harness = try CaptureHarness(libcFunction: "getenv", capture)
+      let name = "SCRY_READS_\(getpid())_\(harness.program.fd)"
+      try harness.event.enable()
+      #expect(getenv(name) == nil)
+      try harness.event.disable()
+      let ours = harness.ownRecords().filter {
+        String(decoding: $0[harness.slot(0)..<harness.slot(0) + 64].prefix { $0 != 0 }, as: UTF8.self) == name
+      }
+      try #require(ours.count == 1)
+      #expect(u64(ours[0], at: harness.slot(1)) != 0)
+      if tgid != nil { #expect(u64(ours[0], at: harness.slot(2)) == UInt64(getpid())) }
+    }
+
+    @Test func theLargestReadsLoadForEveryKind() throws {
+      guard KernelGate.check() else { return }
+      // As large as allowed: bytes (not a multiple of 8) fill what the string and numbers leave.
+      let bytes = CaptureReads.maximumSize - CaptureReads.maximumSlotSize - 8 * (CaptureReads.maximumCount - 2) - 3
+      var deep = CaptureOperand.currentTask
+      for _ in 0..<CaptureReads.maximumDepth - 1 { deep = .memory(deep, offset: 16) }
+      let reads = CaptureReads([
+        MemoryRead(.string(deep, offset: 8, maxLength: CaptureReads.maximumSlotSize), space: .kernel),
+        MemoryRead(.bytes(.contextWord(offset: 8), offset: -8, count: bytes), space: .user),
+      ] + (0..<(CaptureReads.maximumCount - 2)).map { _ in MemoryRead(.operand(.contextWord(offset: 8), byteCount: 2), space: .kernel) })
+      let record = ProbeRecord(isKernel: false, isReturn: false, fields: [], fixedSize: 16, stringCapacity: 0)
+      for kind in [CaptureProgram.Kind.tracepoint, .perfEvent, .probe(record)] {
+        var capture = CaptureProgram(sampleType: [.tid, .time], identifier: 0, recordSize: 0, commonType: 0, kind: kind)
+        capture.kernelStackDepth = 127
+        capture.userStackDepth = 127
+        capture.reads = reads
+        try capture.validate()
+        #expect(capture.reads.size == CaptureReads.maximumSize)
+        let ring = try BPFRing(bytes: 1 << 20)
+        let counters = try CaptureProgram.makeCounters()
+        let program = try capture.load(ringFD: ring.map.fd, lostMapFD: counters.fd)
+        #expect(program.instructionCount < 4096, "\(kind)")
+      }
     }
 
     @Test func perfEventReadsTheInterruptedTask() throws {
