@@ -2,27 +2,6 @@
 /// area. Registers as in `CaptureProgram.instructions`: r6 = ctx, r7 = the ring record; r9 holds
 /// the value being resolved; r10-8 receives each 8-byte load.
 extension CaptureProgram {
-  /// The capture programs' per-CPU u64 counters, by their index in the counters map passed as
-  /// `lostMapFD` (a per-CPU array of `Counter.allCases.count` u64 entries: see `makeCounters`).
-  public enum Counter: Int32, CaseIterable, Sendable {
-    /// Hits whose record the ring had no room for.
-    case lostRecords = 0
-    /// Reads of `reads` that failed (each counts once, whichever load of its chain failed).
-    case failedReads = 1
-  }
-
-  /// A counters map for `load` / `instructions` (every counter at 0).
-  public static func makeCounters() throws(KernelError) -> BPFMap {
-    try BPFMap.perCPUArray(valueSize: 8, entries: Counter.allCases.count)
-  }
-
-  /// A counter's total over every CPU; 0 when `counters` has no such entry (a map of one entry,
-  /// made before failed reads were counted).
-  public static func total(of counter: Counter, in counters: BPFMap) throws(KernelError) -> UInt64 {
-    guard counter.rawValue < counters.entries else { return 0 }
-    return try counters.perCPUSum(index: UInt32(counter.rawValue))
-  }
-
   /// The reads area: each read into its slot; a failed one leaves its slot zeroed and is counted.
   func emitReads(countersMapFD: Int32, into asm: inout BPFAssembler) {
     for (read, slot) in zip(reads.reads, reads.slotOffsets) {
