@@ -126,14 +126,15 @@ private func u64(_ bytes: [UInt8], at offset: Int) -> UInt64 {
   bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self) }
 }
 
+/// Burns `milliseconds` of this thread's CPU time (what a task clock counts, however loaded the machine).
 private func spin(milliseconds: Int) {
   var start = timespec()
-  clock_gettime(CLOCK_MONOTONIC, &start)
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start)
   var now = start
   var sink = 0
   while (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1_000_000 < milliseconds {
     for i in 0..<10_000 { sink &+= i }
-    clock_gettime(CLOCK_MONOTONIC, &now)
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
   }
   #expect(sink != 1)
 }
@@ -328,9 +329,11 @@ extension KernelSuites {
       var capture = CaptureProgram(sampleType: [.tid, .time], identifier: 0, recordSize: 0, commonType: 0, kind: .perfEvent)
       capture.reads = CaptureReads([
         MemoryRead(.operand(.currentTask, byteCount: 8), space: .kernel),
-        // bpf_perf_event_data.addr is 0 for a clock event: two failing loads, counted once.
-        MemoryRead(.read(.memory(.contextWord(offset: 176), offset: 8), offset: 16, byteCount: 4), space: .kernel),
+        // bpf_perf_event_data.sample_period, a user-space number as a kernel address: two failing
+        // loads, counted once. (Not .addr: a clock event leaves it unset, whatever the stack held.)
+        MemoryRead(.read(.memory(.contextWord(offset: 168), offset: 8), offset: 16, byteCount: 4), space: .kernel),
         MemoryRead(.read(.currentTask, offset: Int64(tgid ?? 0), byteCount: 4), space: .kernel),
+        MemoryRead(.operand(.contextWord(offset: 168), byteCount: 8), space: .kernel),
       ])
       let harness = try CaptureHarness(taskClockEvery: 1_000_000, capture)
       try harness.event.enable()
@@ -343,6 +346,7 @@ extension KernelSuites {
       for record in ours {
         #expect(u64(record, at: harness.slot(1)) == 0)
         if tgid != nil { #expect(u64(record, at: harness.slot(2)) == UInt64(getpid())) }
+        #expect(u64(record, at: harness.slot(3)) == 1_000_000)
       }
       // The event is this thread's: every record, and only they, counted a failed read.
       #expect(try harness.failedReads() == UInt64(ours.count))
