@@ -29,25 +29,35 @@ struct BPFAssembler {
     instructions.append(contentsOf: slots)
   }
 
-  /// `r0 = bpf_map_lookup_elem(map, &(u32){0})`, the key stored at r10 - 4: entry 0 of an array map.
-  mutating func lookupFirstElement(ofMapFD fd: Int32) {
-    emit(.st(.word, .r10, -4, 0))
+  /// `r0 = bpf_map_lookup_elem(map, &(u32){index})`, the key stored at r10 - 4: an entry of an array map.
+  mutating func lookupElement(_ index: Int32, ofMapFD fd: Int32) {
+    emit(.st(.word, .r10, -4, index))
     emit(.mov64(.r2, .r10))
     emit(.add64(.r2, -4))
     emit(BPFInstruction.ldMapFD(.r1, fd))
     emit(.call(.mapLookupElem))
   }
 
-  /// `counts[0] += 1` in a per-CPU array (no atomics needed: only this CPU writes its slot);
+  /// Entry 0 of an array map into r0 (see `lookupElement`).
+  mutating func lookupFirstElement(ofMapFD fd: Int32) {
+    lookupElement(0, ofMapFD: fd)
+  }
+
+  /// `counts[index] += 1` in a per-CPU array (no atomics needed: only this CPU writes its slot);
   /// nothing when the lookup fails. Clobbers r0–r5; falls through.
-  mutating func incrementFirstElement(ofMapFD fd: Int32) {
+  mutating func incrementElement(_ index: Int32, ofMapFD fd: Int32) {
     let skip = newLabel()
-    lookupFirstElement(ofMapFD: fd)
+    lookupElement(index, ofMapFD: fd)
     jump(.equal, .r0, 0, to: skip)
     emit(.ldx(.double, .r1, .r0, 0))
     emit(.add64(.r1, 1))
     emit(.stx(.double, .r0, 0, .r1))
     place(skip)
+  }
+
+  /// `counts[0] += 1` (see `incrementElement`).
+  mutating func incrementFirstElement(ofMapFD fd: Int32) {
+    incrementElement(0, ofMapFD: fd)
   }
 
   /// `if dst <condition> imm goto label`.

@@ -33,9 +33,6 @@ public final class BPFEventCounter {
 
   /// Hits so far, over every CPU.
   public func total() -> UInt64 {
-    guard let values = try? counts.perCPUValues(index: 0) else { return 0 }
-    return values.reduce(0) { sum, bytes in
-      sum &+ bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-    }
+    (try? counts.perCPUSum(index: 0)) ?? 0
   }
 }

@@ -57,6 +57,7 @@ public enum BPFHelper: Int32, Sendable {
   case getCurrentPidTgid = 14
   case getCurrentUidGid = 15
   case getCurrentComm = 16
+  case getCurrentTask = 35
   case perfEventOutput = 25
   case getStack = 67
   case probeReadUser = 112

@@ -89,6 +89,13 @@ public final class BPFMap {
     return (0..<cpus).map { Array(buffer[($0 * stride)..<($0 * stride + valueSize)]) }
   }
 
+  /// The sum over every CPU of the u64 at `index` of a per-CPU array of counters.
+  public func perCPUSum(index: UInt32) throws(KernelError) -> UInt64 {
+    try perCPUValues(index: index).reduce(0) { sum, bytes in
+      sum &+ bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+  }
+
   /// The number of possible CPUs (/sys/devices/system/cpu/possible): the size of per-CPU
   /// values and the entries a perf event array needs to cover every CPU.
   public static func possibleCPUCount() -> Int {

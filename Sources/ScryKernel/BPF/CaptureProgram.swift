@@ -11,13 +11,15 @@
 /// events' clock), CPU from `bpf_get_smp_processor_id`, RAW from the record (`recordSize`
 /// bytes, with the common fields rewritten as `TracepointFetch` describes). With `includesComm`,
 /// the task's name follows (16 bytes, `bpf_get_current_comm`): the name at the moment of the
-/// event, where a perf sample leaves it to the reader's process table.
+/// event, where a perf sample leaves it to the reader's process table. Then the credentials and
+/// stacks asked for, then the reads area (`reads`, at `readsOffset`): memory behind pointers read
+/// at the event, whatever the kind.
 ///
 /// Why: a perf sample costs the traced task its whole output path (about +460 ns a hit with
 /// RAW and TIME on this kind of VM), a ring record about +170 ns; and since the ring is one for
 /// every CPU, records come in event order without a merge. Submitted without a wakeup: the
 /// reader drains the ring on its own clock. A failed reservation (ring full) adds one to the
-/// per-CPU counter at index 0 of the lost map.
+/// per-CPU counter `Counter.lostRecords` of the counters map, a failed read to `Counter.failedReads`.
 public struct CaptureProgram: Sendable, Hashable {
   public static let supportedFields: PerfSampleType = [.identifier, .tid, .time, .cpu, .raw]
 
@@ -50,6 +52,8 @@ public struct CaptureProgram: Sendable, Hashable {
   /// is a u64 byte count, then the frames, at `kernelStackOffset` and `userStackOffset`.
   public var kernelStackDepth = 0
   public var userStackDepth = 0
+  /// Memory read at the event into the reads area, after everything else (none by default).
+  public var reads = CaptureReads()
 
   public init(
     sampleType: PerfSampleType, identifier: UInt64, recordSize: Int, commonType: UInt16, includesComm: Bool = false,
@@ -75,7 +79,14 @@ public struct CaptureProgram: Sendable, Hashable {
   public var rawSize: Int { ((recordSize + 4 + 7) & ~7) - 4 }
 
   /// Bytes of each record's body.
-  public var sampleSize: Int { userStackOffset + Self.stackSize(userStackDepth) }
+  public var sampleSize: Int { readsOffset + reads.size }
+
+  /// Where the reads area sits: after the user stack, if any. Read i's slot is at
+  /// `readsOffset + reads.slotOffsets[i]`.
+  public var readsOffset: Int { userStackOffset + Self.stackSize(userStackDepth) }
+
+  /// The largest body: the instructions address the record with 16-bit offsets.
+  static let maximumSampleSize = 32760
 
   /// Where the kernel stack sits in a record's body: after the credentials, if any.
   public var kernelStackOffset: Int { credentialsOffset + (includesCredentials ? 8 : 0) }
@@ -92,9 +103,16 @@ public struct CaptureProgram: Sendable, Hashable {
   /// Where the task's uid and gid sit in a record's body: after its name, if any.
   public var credentialsOffset: Int { commOffset + (includesComm ? 16 : 0) }
 
-  /// Refuses what the program cannot produce: other sample fields, or a RAW copy too small to
-  /// hold the common fields or larger than a tracepoint record can be (PERF_MAX_TRACE_SIZE).
+  /// Refuses what the program cannot produce: other sample fields, a RAW copy too small to
+  /// hold the common fields or larger than a tracepoint record can be (PERF_MAX_TRACE_SIZE),
+  /// reads it cannot make, or a record too large.
   public func validate() throws(KernelError) {
+    try reads.validate(for: kind)
+    guard sampleSize <= Self.maximumSampleSize else {
+      throw KernelError(
+        operation: "build capture program", subject: "record", errno: 0,
+        explanation: "a record of \(sampleSize) bytes is over \(Self.maximumSampleSize)")
+    }
     let unsupported = sampleType.subtracting(Self.supportedFields)
     guard unsupported.isEmpty else {
       throw KernelError(
@@ -125,7 +143,9 @@ public struct CaptureProgram: Sendable, Hashable {
   /// BPF_RB_NO_WAKEUP: the reader polls.
   static let noWakeup: Int32 = 1
 
-  /// The program: r6 = ctx, r8 = pid_tgid, r7 = the reserved record.
+  /// The program: r6 = ctx, r8 = pid_tgid, r7 = the reserved record. `lostMapFD` is the counters
+  /// map (see `Counter`, `makeCounters`): with `reads`, a map without the failed-read entry
+  /// leaves failed reads uncounted.
   public func instructions(ringFD: Int32, lostMapFD: Int32) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let lost = asm.newLabel()
@@ -201,6 +221,7 @@ public struct CaptureProgram: Sendable, Hashable {
     if userStackDepth > 0 {
       emitStack(at: userStackOffset, depth: userStackDepth, flags: Self.userStackFlag, into: &asm)
     }
+    emitReads(countersMapFD: lostMapFD, into: &asm)
     asm.emit(.mov64(.r1, .r7))
     asm.emit(.mov64(.r2, Self.noWakeup))
     asm.emit(.call(.ringbufSubmit))
@@ -208,7 +229,7 @@ public struct CaptureProgram: Sendable, Hashable {
 
     // The ring is full: count the hit as lost.
     asm.place(lost)
-    asm.incrementFirstElement(ofMapFD: lostMapFD)
+    asm.incrementElement(Counter.lostRecords.rawValue, ofMapFD: lostMapFD)
 
     asm.place(done)
     switch kind {

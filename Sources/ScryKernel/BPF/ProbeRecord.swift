@@ -3,22 +3,10 @@
 /// address, then each value; strings as `__data_loc` words with their bytes after the fixed part),
 /// so the reader decodes both alike.
 public struct ProbeRecord: Sendable, Hashable {
-  /// A value at the event.
-  public indirect enum Operand: Sendable, Hashable {
-    /// A register, by its byte offset in `struct pt_regs` (see `PTRegs`).
-    case register(ptRegsOffset: Int16)
-    /// Stack entry N: the word at sp + 8·N.
-    case stackEntry(Int)
-    /// The 8 bytes at `base + offset`.
-    case memory(Operand, offset: Int64)
-  }
-
-  public enum Value: Sendable, Hashable {
-    case operand(Operand, byteCount: Int)
-    case read(Operand, offset: Int64, byteCount: Int)
-    case string(Operand, offset: Int64, maxLength: Int)
-    case bytes(Operand, offset: Int64, count: Int)
-  }
+  /// A value at the event (a register is `.register(ptRegsOffset:)`, the word of pt_regs there).
+  public typealias Operand = CaptureOperand
+  /// What a field keeps of an operand.
+  public typealias Value = CaptureValue
 
   public struct Field: Sendable, Hashable {
     public var offset: Int
@@ -65,10 +53,9 @@ public enum PTRegs {
 
 extension CaptureProgram {
   /// The record of a probe, built field by field in the ring record at `record` (r7-relative)
-  /// from the registers (r6 = ctx). r9 holds values being resolved; r10-8 receives memory reads.
+  /// from the registers (r6 = ctx); a failed load gives 0, as tracefs's fetch arguments do.
   func emitProbeRecord(_ layout: ProbeRecord, at record: Int16, into asm: inout BPFAssembler) {
-    let readMemory: BPFHelper = layout.isKernel ? .probeReadKernel : .probeReadUser
-    let readString: BPFHelper = layout.isKernel ? .probeReadKernelStr : .probeReadUserStr
+    let space: MemorySpace = layout.isKernel ? .kernel : .user
     // Common fields: common_type, then common_pid (the thread, as tracefs writes it).
     asm.emit(.st(.word, .r7, record, Int32(commonType)))
     asm.emit(.stx(.word, .r7, record + 4, .r8))
@@ -83,16 +70,15 @@ extension CaptureProgram {
     var stringData = layout.fixedSize
     for field in layout.fields {
       let at = record + Int16(field.offset)
+      emitOperand(field.value.base, space: space, onFailure: nil, into: &asm)
       switch field.value {
-      case .operand(let operand, let byteCount):
-        emitValue(operand, readMemory: readMemory, into: &asm)
+      case .operand(_, let byteCount):
         asm.emit(.stx(BPFSize(bytes: byteCount) ?? .double, .r7, at, .r9))
-      case .read(let base, let offset, let byteCount):
-        emitRead(base, offset, count: byteCount, to: at, helper: readMemory, readMemory: readMemory, into: &asm)
-      case .bytes(let base, let offset, let count):
-        emitRead(base, offset, count: count, to: at, helper: readMemory, readMemory: readMemory, into: &asm)
-      case .string(let base, let offset, let maxLength):
-        emitRead(base, offset, count: maxLength, to: record + Int16(stringData), helper: readString, readMemory: readMemory, into: &asm)
+      case .read(_, let offset, let count), .bytes(_, let offset, let count):
+        emitHelperRead(offset, count: count, toStack: false, at: at, helper: space.readHelper, into: &asm)
+      case .string(_, let offset, let maxLength):
+        let data = record + Int16(stringData)
+        emitHelperRead(offset, count: maxLength, toStack: false, at: data, helper: space.stringHelper, into: &asm)
         // __data_loc: length << 16 | offset of the bytes in the record; a failed read is empty.
         let ok = asm.newLabel()
         asm.jump(.signedGreaterOrEqual, .r0, 0, to: ok)
@@ -104,44 +90,5 @@ extension CaptureProgram {
         stringData += maxLength
       }
     }
-  }
-
-  /// `count` bytes at `base + offset` into the record at `destination` with `helper`.
-  private func emitRead(
-    _ base: ProbeRecord.Operand, _ offset: Int64, count: Int, to destination: Int16, helper: BPFHelper,
-    readMemory: BPFHelper, into asm: inout BPFAssembler
-  ) {
-    emitValue(base, readMemory: readMemory, into: &asm)
-    asm.emit(.mov64(.r3, .r9))
-    asm.emit(.add64(.r3, Int32(clamping: offset)))
-    asm.emit(.mov64(.r1, .r7))
-    asm.emit(.add64(.r1, Int32(destination)))
-    asm.emit(.mov64(.r2, Int32(count)))
-    asm.emit(.call(helper))
-  }
-
-  /// The operand's value into r9. A failed memory read gives 0 (the helper zeroes its buffer).
-  private func emitValue(_ operand: ProbeRecord.Operand, readMemory: BPFHelper, into asm: inout BPFAssembler) {
-    switch operand {
-    case .register(let offset):
-      asm.emit(.ldx(.double, .r9, .r6, offset))
-    case .stackEntry(let n):
-      asm.emit(.ldx(.double, .r9, .r6, PTRegs.sp))
-      emitLoad(at: Int64(8 * n), readMemory: readMemory, into: &asm)
-    case .memory(let base, let offset):
-      emitValue(base, readMemory: readMemory, into: &asm)
-      emitLoad(at: offset, readMemory: readMemory, into: &asm)
-    }
-  }
-
-  /// r9 = the 8 bytes at r9 + offset.
-  private func emitLoad(at offset: Int64, readMemory: BPFHelper, into asm: inout BPFAssembler) {
-    asm.emit(.mov64(.r3, .r9))
-    asm.emit(.add64(.r3, Int32(clamping: offset)))
-    asm.emit(.mov64(.r1, .r10))
-    asm.emit(.add64(.r1, -8))
-    asm.emit(.mov64(.r2, 8))
-    asm.emit(.call(readMemory))
-    asm.emit(.ldx(.double, .r9, .r10, -8))
   }
 }
