@@ -110,6 +110,7 @@ struct FetchArguments {
       return n < argumentRegisters.count ? .register(argumentRegisters[n]) : .stackEntry(n - argumentRegisters.count + 1)
     case .builtin(.stackArg(let n))?: return .stackEntry(n + 1)
     case .builtin(.retval)?: return .returnValue
+    case .builtin(.curtask)?: return .currentTask
     default: return nil
     }
   }

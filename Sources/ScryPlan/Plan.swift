@@ -54,6 +54,12 @@ public struct Attachment: Sendable {
   /// Scry's capture program reads it, into slots after the record from `eventReadsOffset` on.
   public var eventReads: [EventRead] = []
   public var eventReadsOffset = 0
+
+  /// The block reads memory that only Scry's capture program can read (tracefs and perf cannot):
+  /// through a tracepoint's pointer fields or from `curtask`.
+  public var readsMemoryOnlyAtTheEvent: Bool {
+    !eventReads.isEmpty || (dynamicProbe?.capture.fields.contains { !$0.value.isTraceFSFetchable } ?? false)
+  }
   /// For tracepoints a BPF program can hand over through the shared BPF ring buffer, when the
   /// kernel lets Scry load one (else `sampleFields` through perf rings).
   public var ringDelivery: RingDelivery?

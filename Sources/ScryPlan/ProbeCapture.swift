@@ -54,6 +54,13 @@ public struct ProbeCapture: Sendable, Hashable {
     case string(Operand, offset: Int64, maxLength: Int)
     /// `count` raw bytes at `base + offset` (`buf()`).
     case bytes(Operand, offset: Int64, count: Int)
+
+    /// Whether tracefs can fetch it (`--no-bpf`).
+    public var isTraceFSFetchable: Bool {
+      switch self {
+      case .operand(let o, _, _), .read(let o, _, _, _), .string(let o, _, _), .bytes(let o, _, _): return o.isTraceFSFetchable
+      }
+    }
   }
 
   /// One field of the record: where it sits and what it holds.

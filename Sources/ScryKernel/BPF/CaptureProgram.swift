@@ -76,14 +76,34 @@ public struct CaptureProgram: Sendable, Hashable {
   }
 
   /// perf's RAW size word: the data padded so that size word plus data end on 8 bytes.
-  public var rawSize: Int { ((recordSize + 4 + 7) & ~7) - 4 }
+  public var rawSize: Int { ((rawDataSize + 4 + 7) & ~7) - 4 }
+
+  /// Bytes of RAW data before padding: the record copy, and the reads when they are part of it.
+  private var rawDataSize: Int { readsInRecordAt.map { $0 + reads.size } ?? recordSize }
+
+  /// With a tracepoint's record, the reads can be part of RAW instead of following everything:
+  /// at this offset into the RAW data (at or after the record's end), where a reader finds them
+  /// as it finds the record's own fields. nil: the reads area is at the end of the body.
+  public var readsInRecordAt: Int?
 
   /// Bytes of each record's body.
-  public var sampleSize: Int { readsOffset + reads.size }
+  public var sampleSize: Int {
+    readsInRecordAt == nil ? readsOffset + reads.size : userStackOffset + Self.stackSize(userStackDepth)
+  }
 
-  /// Where the reads area sits: after the user stack, if any. Read i's slot is at
-  /// `readsOffset + reads.slotOffsets[i]`.
-  public var readsOffset: Int { userStackOffset + Self.stackSize(userStackDepth) }
+  /// Where the reads area sits in the body: in RAW (see `readsInRecordAt`), else after the user
+  /// stack, if any. Read i's slot is at `readsOffset + reads.slotOffsets[i]`.
+  public var readsOffset: Int {
+    if let inRecord = readsInRecordAt { return rawDataOffset + inRecord }
+    return userStackOffset + Self.stackSize(userStackDepth)
+  }
+
+  /// Where the RAW data starts in the body: after the fields before it and its size word.
+  var rawDataOffset: Int {
+    var size = 4
+    for field in [PerfSampleType.identifier, .tid, .time, .cpu] where sampleType.contains(field) { size += 8 }
+    return size
+  }
 
   /// The largest body: the instructions address the record with 16-bit offsets.
   static let maximumSampleSize = 32760
@@ -132,6 +152,11 @@ public struct CaptureProgram: Sendable, Hashable {
       throw KernelError(
         operation: "build capture program", subject: "perf event", errno: 0,
         explanation: "only a tracepoint or a probe has a record to copy")
+    }
+    if let inRecord = readsInRecordAt, kind != .tracepoint || !sampleType.contains(.raw) || inRecord < recordSize || inRecord > 2048 {
+      throw KernelError(
+        operation: "build capture program", subject: "memory reads", errno: 0,
+        explanation: "reads in RAW at \(inRecord) need a tracepoint's record of at most that size (\(recordSize))")
     }
     if sampleType.contains(.raw) && !(8...2048).contains(recordSize) {
       throw KernelError(
@@ -197,7 +222,8 @@ public struct CaptureProgram: Sendable, Hashable {
       // byte of the record is left unwritten.
       asm.emit(.mov64(.r1, .r7))
       asm.emit(.add64(.r1, Int32(offset + 4)))
-      asm.emit(.mov64(.r2, Int32(rawSize)))
+      // Up to the reads when they are part of RAW (they write every byte of their slots).
+      asm.emit(.mov64(.r2, Int32(readsInRecordAt ?? rawSize)))
       asm.emit(.mov64(.r3, .r6))
       asm.emit(.call(.probeReadKernel))
       // Bytes 0..<8 of ctx hold a pt_regs pointer here: put back common_type and common_pid.

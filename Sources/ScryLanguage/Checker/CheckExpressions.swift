@@ -221,7 +221,11 @@ extension Checker {
     }
     switch builtin {
     case .pid, .tid, .cpid, .numaid: return .integer(.uint32)
-    case .uid, .gid, .cgroup, .nsecs, .elapsed, .jiffies, .curtask: return .uint64
+    case .uid, .gid, .cgroup, .nsecs, .elapsed, .jiffies: return .uint64
+    case .curtask:
+      // A `struct task_struct *` where the kernel describes the type (BTF), as bpftrace types it.
+      let task = "struct task_struct"
+      return cTypes.record(named: task) != nil ? .pointer(.structReference(task)) : .uint64
     case .cpu: return .integer(.uint32)
     case .rand: return .integer(.uint32)
     case .comm: return .comm

@@ -64,6 +64,10 @@ public enum AttachmentFacts {
       program.includesCredentials = delivery.readsCredentials
       program.kernelStackDepth = delivery.kernelStackDepth
       program.userStackDepth = delivery.userStackDepth
+      if !delivery.reads.isEmpty, let reads = kernelReads(delivery.reads) {
+        program.reads = reads
+        program.readsInRecordAt = delivery.readsOffset
+      }
       return AttachmentFact(path: .bpfRing(program), fallback: .perfRing, deliveredBy: deliveredBy(program, delivery))
     }
     if let fetch = attachment.pointerFetch {
@@ -145,41 +149,49 @@ public enum AttachmentFacts {
     if !fields.isDisjoint(with: [.kernelStack, .userStack]) { type.insert(.callchain) }
     return type
   }
+
+  /// The plan's event reads as the kernel layer makes them; nil if one has no place in the context.
+  static func kernelReads(_ reads: [EventRead]) -> CaptureReads? {
+    var made: [MemoryRead] = []
+    for read in reads {
+      guard let value = ProbeCapture.kernelValue(read.value) else { return nil }
+      made.append(MemoryRead(value, space: read.isUserMemory ? .user : .kernel))
+    }
+    return CaptureReads(made)
+  }
 }
 
 extension ProbeCapture {
   /// The capture as the kernel layer builds it; nil when a register has no known place in pt_regs.
   func kernelRecord(isReturn: Bool) -> ProbeRecord? {
-    func operand(_ o: Operand) -> ProbeRecord.Operand? {
-      switch o {
-      case .register(let name): return PTRegs.offset(of: name).map { .register(ptRegsOffset: $0) }
-      case .returnValue: return PTRegs.offset(of: "ax").map { .register(ptRegsOffset: $0) }
-      case .stackEntry(let n): return .stackEntry(n)
-      case .memory(let base, let offset): return operand(base).map { .memory($0, offset: offset) }
-      case .recordWord, .currentTask: return nil
-      }
-    }
     var fields: [ProbeRecord.Field] = []
     for field in self.fields {
-      let value: ProbeRecord.Value
-      switch field.value {
-      case .operand(let o, let byteCount, _):
-        guard let base = operand(o) else { return nil }
-        value = .operand(base, byteCount: byteCount)
-      case .read(let o, let offset, let byteCount, _):
-        guard let base = operand(o) else { return nil }
-        value = .read(base, offset: offset, byteCount: byteCount)
-      case .string(let o, let offset, let maxLength):
-        guard let base = operand(o) else { return nil }
-        value = .string(base, offset: offset, maxLength: maxLength)
-      case .bytes(let o, let offset, let count):
-        guard let base = operand(o) else { return nil }
-        value = .bytes(base, offset: offset, count: count)
-      }
+      guard let value = Self.kernelValue(field.value) else { return nil }
       fields.append(ProbeRecord.Field(offset: field.offset, value: value))
     }
     return ProbeRecord(
       isKernel: isKernel, isReturn: isReturn, fields: fields, fixedSize: fixedSize, stringCapacity: stringCapacity)
+  }
+
+  static func kernelValue(_ value: Value) -> CaptureValue? {
+    switch value {
+    case .operand(let o, let byteCount, _): return kernelOperand(o).map { .operand($0, byteCount: byteCount) }
+    case .read(let o, let offset, let byteCount, _): return kernelOperand(o).map { .read($0, offset: offset, byteCount: byteCount) }
+    case .string(let o, let offset, let maxLength): return kernelOperand(o).map { .string($0, offset: offset, maxLength: maxLength) }
+    case .bytes(let o, let offset, let count): return kernelOperand(o).map { .bytes($0, offset: offset, count: count) }
+    }
+  }
+
+  /// A register by its place in pt_regs, a record field by its offset in the tracepoint's context.
+  static func kernelOperand(_ o: Operand) -> CaptureOperand? {
+    switch o {
+    case .register(let name): return PTRegs.offset(of: name).map { .register(ptRegsOffset: $0) }
+    case .returnValue: return PTRegs.offset(of: "ax").map { .register(ptRegsOffset: $0) }
+    case .stackEntry(let n): return .stackEntry(n)
+    case .memory(let base, let offset): return kernelOperand(base).map { .memory($0, offset: offset) }
+    case .recordWord(let offset): return Int16(exactly: offset).map { .contextWord(offset: $0) }
+    case .currentTask: return .currentTask
+    }
   }
 }
 

@@ -26,6 +26,8 @@ final class EventLoop {
   private var lostAtDetach: UInt64 = 0
   var lostTaskRecords: UInt64 { events?.lostTaskRecords ?? lostTaskRecordsAtDetach }
   private var lostTaskRecordsAtDetach: UInt64 = 0
+  var failedReads: UInt64 { events?.failedReads ?? failedReadsAtDetach }
+  private var failedReadsAtDetach: UInt64 = 0
 
   init(session: Session) throws {
     self.session = session
@@ -159,6 +161,7 @@ final class EventLoop {
     if let sources = events {
       lostAtDetach = sources.lostEvents
       lostTaskRecordsAtDetach = sources.lostTaskRecords
+      failedReadsAtDetach = sources.failedReads
     }
     // Last read of the kernel's counters, while their fds are still open.
     session.machine.foldCounters?(session.machine)

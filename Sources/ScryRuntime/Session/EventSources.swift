@@ -36,6 +36,9 @@ final class EventSources {
     }
   }
 
+  /// Reads of memory at the event that failed (an unmapped address): their values were 0.
+  var failedReads: UInt64 { (try? bpfRing.failedReads()) ?? 0 }
+
   /// Task records (COMM, FORK, MMAP2) lost: counted apart, since no event was lost with them.
   var lostTaskRecords: UInt64 { perfRings.lostTaskRecords }
 
@@ -108,6 +111,12 @@ final class EventSources {
   static func requireCapture(
     of block: BlockNeeds, on path: DeliveryPath, for attachment: Attachment, options: SessionOptions
   ) throws(SessionError) {
+    if attachment.readsMemoryOnlyAtTheEvent, case .bpfRing = path {
+    } else if attachment.readsMemoryOnlyAtTheEvent {
+      throw .failure(
+        "\(attachment.probe.name): memory behind pointers (a tracepoint's pointer fields, curtask) is read by Scry's BPF"
+          + " capture program, which this run cannot use here (--no-bpf, -p, a per-task predicate, or BPF refused)")
+    }
     guard block.kernelStackDepth > 0 || block.userStackDepth > 0 else { return }
     switch path {
     case .bpfRing, .perfRing: return

@@ -115,6 +115,10 @@ public final class Session {
     if lost > 0 {
       printToStandardError("Lost \(lost) events\n")
     }
+    let failedReads = loop.failedReads
+    if failedReads > 0 {
+      printToStandardError("WARNING: \(failedReads) reads of memory at the event failed (an unmapped address): they read as 0\n")
+    }
     if (lost > 0 || lostTaskRecords > 0) && options.failOnLost { return 1 }
     return status ?? machine.exitCode
   }

@@ -84,7 +84,7 @@ final class BPFRingDelivery: EventDelivery {
     if let ring, let ringLost { return (ring, ringLost) }
     guard !isUnavailable else { return nil }
     do {
-      let lost = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
+      let lost = try CaptureProgram.makeCounters()
       let made = try BPFRing(bytes: max(context.ringPages * 4096 * context.cpus.count, Self.minimumRingBytes))
       ring = made
       ringLost = lost
@@ -99,9 +99,13 @@ final class BPFRingDelivery: EventDelivery {
   /// Records the ring had no room for, over every CPU.
   func lostRecords() throws(KernelError) -> UInt64 {
     guard let ringLost else { return 0 }
-    return try ringLost.perCPUValues(index: 0).reduce(0) { sum, bytes in
-      sum &+ bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-    }
+    return try CaptureProgram.total(of: .lostRecords, in: ringLost)
+  }
+
+  /// Reads of memory the capture programs could not make, over every CPU.
+  func failedReads() throws(KernelError) -> UInt64 {
+    guard let ringLost else { return 0 }
+    return try CaptureProgram.total(of: .failedReads, in: ringLost)
   }
 
   func release() {
