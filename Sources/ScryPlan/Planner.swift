@@ -152,7 +152,7 @@ public enum Planner {
   /// any sample), no pointer data (its own program), only fields a program can write.
   static func ringDelivery(for attachment: Attachment, needs: BlockNeeds) -> RingDelivery? {
     guard attachment.counting == nil, attachment.pointerFetch == nil, attachment.kernelFilter == nil,
-      attachment.scope == .systemWide
+      attachment.scope == .systemWide || !attachment.eventReads.isEmpty
     else { return nil }
     let record: RecordType
     switch attachment.probe.target {

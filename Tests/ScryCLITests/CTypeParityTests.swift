@@ -59,7 +59,7 @@ import Testing
   func accessFormsMatchBpftrace(_ script: String) throws {
     guard kernelAvailable("C type parity") else { return }
     let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
-    let program = Self.declarations + script.replacingOccurrences(of: "BIN", with: binary)
+    let program = Self.declarations + script.split(separator: "BIN", omittingEmptySubsequences: false).joined(separator: binary)
     try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], program)
     try expectSameOutputAsBpftrace(["-f", "json", "-c", "\(binary) 1 300"], program)
   }
@@ -73,5 +73,22 @@ import Testing
   ])
   func constantsAndPointerArithmeticMatchBpftrace(_ script: String) throws {
     try expectSameOutputAsBpftrace([], Self.declarations + script)
+  }
+
+  /// `curtask` is the kernel's `struct task_struct *` (BTF): chains through it are read by the
+  /// tracepoint's capture program at the event, and a per-task predicate still filters them.
+  @Test func currentTaskAtATracepointMatchesBpftrace() throws {
+    let script = #"""
+      tracepoint:sched:sched_process_exec /pid == cpid/ {
+        printf("%d %d %d %s %s\n", curtask->pid == pid, curtask->tgid == cpid,
+          curtask->real_parent->tgid == curtask->parent->tgid, curtask->comm, comm);
+        @[curtask->comm] = count();
+      }
+      """#
+    try expectSameOutputAsBpftrace(["-c", "/bin/true"], script)
+  }
+
+  @Test func kernelStructSizesComeFromBTF() throws {
+    try expectSameOutputAsBpftrace([], #"BEGIN { printf("%d %d\n", sizeof(struct task_struct), sizeof(struct list_head)); exit(); }"#)
   }
 }

@@ -57,7 +57,10 @@ public enum AttachmentFacts {
       let path: DeliveryPath = attachment.dynamicProbe != nil && !followsTasks ? .bpfCounter : .perfCounter
       return AttachmentFact(path: options.allowsBPF ? path : .perfCounter, fallback: .perfCounter)
     }
-    if let delivery = attachment.ringDelivery, !followsTasks, options.allowsBPF, let kind = captureKind(of: attachment) {
+    // Memory read at the event needs the capture program: a per-task predicate then runs in user
+    // space on every task's hits (as bpftrace runs it), rather than per-task perf events.
+    let systemWide = !followsTasks || (attachment.readsMemoryOnlyAtTheEvent && options.targetPid == nil)
+    if let delivery = attachment.ringDelivery, systemWide, options.allowsBPF, let kind = captureKind(of: attachment) {
       var program = CaptureProgram(
         sampleType: sampleType(delivery.sampleFields, counting: false, identified: identified), identifier: 0,
         recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm, kind: kind)
