@@ -120,17 +120,18 @@ public struct IntegerType: Hashable, Sendable, CustomStringConvertible {
   /// `int8`…`uint64` and C spellings (`int`, `unsigned long`, `u32`, `pid_t`…), for casts and tracefs fields.
   public init?(name: String) {
     switch name {
-    case "int8", "s8", "char", "signed char", "__s8": self.init(bits: 8, isSigned: true)
-    case "uint8", "u8", "unsigned char", "__u8", "bool", "_Bool": self.init(bits: 8, isSigned: false)
-    case "int16", "s16", "short", "__s16": self.init(bits: 16, isSigned: true)
-    case "uint16", "u16", "unsigned short", "__u16", "umode_t": self.init(bits: 16, isSigned: false)
-    case "int32", "s32", "int", "__s32", "pid_t", "signed int": self.init(bits: 32, isSigned: true)
-    case "uint32", "u32", "unsigned int", "unsigned", "__u32", "uid_t", "gid_t", "dev_t", "gfp_t":
+    case "int8", "s8", "char", "signed char", "__s8", "int8_t": self.init(bits: 8, isSigned: true)
+    case "uint8", "u8", "unsigned char", "__u8", "bool", "_Bool", "uint8_t": self.init(bits: 8, isSigned: false)
+    case "int16", "s16", "short", "__s16", "int16_t": self.init(bits: 16, isSigned: true)
+    case "uint16", "u16", "unsigned short", "__u16", "umode_t", "uint16_t": self.init(bits: 16, isSigned: false)
+    case "int32", "s32", "int", "__s32", "pid_t", "signed int", "int32_t": self.init(bits: 32, isSigned: true)
+    case "uint32", "u32", "unsigned int", "unsigned", "__u32", "uid_t", "gid_t", "dev_t", "gfp_t", "uint32_t":
       self.init(bits: 32, isSigned: false)
-    case "int64", "s64", "long", "long long", "__s64", "loff_t", "ssize_t", "long int", "time64_t":
+    case "int64", "s64", "long", "long long", "__s64", "loff_t", "ssize_t", "long int", "time64_t", "int64_t", "intptr_t",
+      "ptrdiff_t":
       self.init(bits: 64, isSigned: true)
     case "uint64", "u64", "unsigned long", "unsigned long long", "__u64", "size_t", "long unsigned int",
-      "unsigned long int":
+      "unsigned long int", "uint64_t", "uintptr_t":
       self.init(bits: 64, isSigned: false)
     default: return nil
     }

@@ -97,8 +97,20 @@ struct Lexer {
       guard peek() == UInt8(ascii: "#") else { return spans }
       let start = position
       skipLine()
+      // A backslash before the newline continues the directive (a multi-line `#define`).
+      while position < bytes.count && endsWithBackslash(from: start) {
+        position += 1
+        skipLine()
+      }
       spans.append(SourceSpan(start: start, end: position))
     }
+  }
+
+  /// Whether the line from `start` to `position` ends in `\` (before a CR, if any).
+  private func endsWithBackslash(from start: Int) -> Bool {
+    var end = position
+    if end > start && bytes[end - 1] == 0x0D { end -= 1 }
+    return end > start && bytes[end - 1] == UInt8(ascii: "\\")
   }
 
   mutating func next() -> Token {

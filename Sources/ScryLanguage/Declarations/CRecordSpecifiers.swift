@@ -1,0 +1,161 @@
+/// `struct`/`union` and `enum` specifiers: definitions (laid out and registered by tag, wherever
+/// they appear, as C makes nested definitions visible at file scope) and references.
+extension CDeclarationParser {
+  mutating func recordSpecifier() throws(Failure) -> CType {
+    let keyword = token
+    advance()
+    let isUnion = keyword.text == "union"
+    var attributes = CAttributes()
+    try self.attributes(&attributes)
+    var tag: CToken?
+    if token.kind == .identifier {
+      tag = token
+      advance()
+      try self.attributes(&attributes)
+    }
+    let cName = keyword.text + " " + (tag?.text ?? "")
+    guard token.isPunctuation("{") else {
+      guard tag != nil else { throw failure("expected a name or '{' after '\(keyword.text)'") }
+      if let known = records[cName], !recordsBeingDefined.contains(cName) { return known }
+      return CType(type: .structReference(cName), size: 0, align: 1, spelling: cName, isComplete: false)
+    }
+    let open = token
+    advance()
+    if let tag {
+      guard records[cName] == nil && !recordsBeingDefined.contains(cName) else {
+        throw failure("redefinition of '\(cName)'", at: tag)
+      }
+      recordsBeingDefined.insert(cName)
+    }
+    defer { recordsBeingDefined.remove(cName) }
+    try enter()
+    defer { nesting -= 1 }
+    var members: [CMember] = []
+    while !token.isPunctuation("}") {
+      guard token.kind != .end else {
+        throw failure(
+          "expected '}' to end the definition of '\(tag == nil ? keyword.text : cName)'", at: open,
+          hint: "the '{' here is not closed; end the definition with '};'")
+      }
+      try member(&members)
+    }
+    advance()
+    try self.attributes(&attributes)
+    let type = try layout(name: tag?.text ?? "", isUnion: isUnion, members: members, attributes: attributes, at: open)
+    if tag != nil, case .record(let record) = type.type {
+      records[cName] = type
+      declarations.records[cName] = record
+    }
+    return type
+  }
+
+  /// One member declaration: `int a, *b;`, `unsigned x : 3;`, `union { … };`.
+  private mutating func member(_ members: inout [CMember]) throws(Failure) {
+    if token.isPunctuation(";") { return advance() }
+    if token.text == "_Static_assert" || token.text == "static_assert" { return skipDeclaration() }
+    let start = token
+    let specifiers = try self.specifiers()
+    guard !specifiers.isTypedef && !specifiers.hasStorageClass else {
+      throw failure("a member cannot be 'typedef', 'static' or 'extern'", at: start)
+    }
+    if token.isPunctuation(";") {
+      advance()
+      if specifiers.base.isAnonymousRecord {
+        members.append(CMember(name: nil, type: specifiers.base, attributes: specifiers.attributes, at: start))
+      }
+      return
+    }
+    while true {
+      var member = CMember(name: nil, type: specifiers.base, attributes: specifiers.attributes, at: token)
+      if !token.isPunctuation(":") {
+        let declarator = try self.declarator(isAbstract: false)
+        member.name = declarator.name
+        member.at = declarator.name ?? member.at
+        member.type = try derive(specifiers.base, declarator)
+        member.type.isAnonymousRecord = false
+      }
+      try attributes(&member.attributes)
+      let name = member.name.map { "'\($0.text)'" } ?? "an unnamed bit-field"
+      if token.isPunctuation(":") {
+        advance()
+        let width = try constantExpression()
+        guard case .integer(let integer) = member.type.type else {
+          throw failure("bit-field \(name) has non-integral type '\(member.type.spelling)'", at: member.at)
+        }
+        guard width >= 0, width <= integer.bits else {
+          throw failure(
+            "width of bit-field \(name) (\(width) bits) \(width < 0 ? "is negative" : "exceeds the width of its type (\(integer.bits) bits)")",
+            at: member.at)
+        }
+        guard width > 0 || member.name == nil else { throw failure("named bit-field \(name) has zero width", at: member.at) }
+        member.bitWidth = Int(width)
+        try attributes(&member.attributes)
+      } else if member.type.isFunction {
+        throw failure("field \(name) declared as a function", at: member.at, hint: "a function pointer is written 'int (*\(member.name?.text ?? "f"))(…)'")
+      } else if !member.type.isComplete {
+        throw failure(
+          "field \(name) has incomplete type '\(member.type.spelling)'", at: member.at,
+          hint: member.type.spelling == "void" ? nil : "define '\(member.type.spelling)' before this point, or point to it with '*'")
+      }
+      members.append(member)
+      if token.isPunctuation(",") {
+        advance()
+        continue
+      }
+      try expect(";", "after the member \(name)")
+      return
+    }
+  }
+
+  mutating func enumSpecifier() throws(Failure) -> CType {
+    advance()
+    var attributes = CAttributes()
+    try self.attributes(&attributes)
+    var tag: CToken?
+    if token.kind == .identifier {
+      tag = token
+      advance()
+      try self.attributes(&attributes)
+    }
+    let cName = "enum " + (tag?.text ?? "<anonymous>")
+    var fixed: CType?
+    if token.isPunctuation(":") {
+      advance()
+      fixed = try typeName()
+    }
+    guard token.isPunctuation("{") else {
+      guard tag != nil else { throw failure("expected a name or '{' after 'enum'") }
+      return enums[cName] ?? fixed ?? enumType([], spelling: cName, isPacked: false)
+    }
+    let open = token
+    advance()
+    var values: [Int64] = []
+    var next: Int64 = 0
+    while !token.isPunctuation("}") {
+      guard token.kind == .identifier else {
+        throw failure(
+          token.kind == .end ? "expected '}' to end the definition of '\(cName)'" : "expected an enumerator name, found '\(token.text)'",
+          at: token.kind == .end ? open : token)
+      }
+      let name = token
+      advance()
+      try self.attributes(&attributes)
+      if token.isPunctuation("=") {
+        advance()
+        next = try constantExpression()
+      }
+      // Later enumerators may use earlier ones: `B = A + 1`.
+      declarations.constants[name.text] = next
+      values.append(next)
+      next &+= 1
+      guard token.isPunctuation(",") else { break }
+      advance()
+    }
+    try expect("}", "to end the definition of '\(cName)'")
+    try self.attributes(&attributes)
+    var type = fixed ?? enumType(values, spelling: cName, isPacked: attributes.isPacked)
+    type.spelling = cName
+    if tag != nil { enums[cName] = type }
+    return type
+  }
+}
