@@ -20,7 +20,22 @@ public enum Frontend {
       result.diagnostics = parseDiagnostics
       return result
     }
-    var checked = Checker.check(program, catalog: catalog, positionals: positionals, options: options)
+    var declarations = CDeclarations()
+    if !program.declarations.isEmpty || !options.forcedIncludes.isEmpty {
+      let (read, diagnostics) = CDeclarationParser.parse(
+        source, spans: program.declarations, includeDirectories: options.includeDirectories,
+        forcedIncludes: options.forcedIncludes)
+      declarations = read
+      parseDiagnostics += diagnostics
+      // A declaration that could not be read would only come back as every use of its types.
+      if parseDiagnostics.hasErrors {
+        var result = CheckedProgram(program: program)
+        result.diagnostics = parseDiagnostics
+        return result
+      }
+    }
+    var checked = Checker.check(
+      program, catalog: catalog, positionals: positionals, options: options, declarations: declarations)
     checked.diagnostics = parseDiagnostics + checked.diagnostics
     return checked
   }

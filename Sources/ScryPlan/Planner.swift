@@ -47,6 +47,12 @@ public enum Planner {
             attachment.kernelFilterIsWholePredicate = false
           }
         }
+        if probe.kind == .software || probe.kind == .profile || probe.kind == .hardware,
+          let lowered = eventReads(probe, block: block, blockProbes: resolved, in: program)
+        {
+          attachment.eventReads = lowered.reads
+          fetched.merge(lowered.fetched) { a, _ in a }
+        }
         if let dynamic = dynamicProbe(probe, index: attachments.count, block: block, in: program) {
           attachment.dynamicProbe = dynamic.probe
           fetched.merge(dynamic.fetched) { a, _ in a }
@@ -102,14 +108,19 @@ public enum Planner {
   static func eventReads(_ probe: ResolvedProbe, block: ProbeBlock, blockProbes: [ResolvedProbe], in program: CheckedProgram)
     -> (reads: [EventRead], offset: Int, fetched: [NodeID: FetchedValue])?
   {
-    guard case .tracepoint(let category, _, let record?) = probe.target else { return nil }
-    let records = blockProbes.compactMap { probe -> RecordType? in
-      if case .tracepoint(_, _, let record) = probe.target { return record }
-      return nil
+    var lowering: EventReads
+    if case .tracepoint(let category, _, let record?) = probe.target {
+      let records = blockProbes.compactMap { probe -> RecordType? in
+        if case .tracepoint(_, _, let record) = probe.target { return record }
+        return nil
+      }
+      lowering = EventReads(
+        program: program, record: record, isUserMemory: category == "syscalls",
+        recordSize: PointerFetches.recordSize(of: records))
+    } else {
+      // A software, hardware or timer event: no record, only what `curtask` leads to.
+      lowering = EventReads(program: program, record: nil, isUserMemory: false, recordSize: 0)
     }
-    var lowering = EventReads(
-      program: program, record: record, isUserMemory: category == "syscalls",
-      recordSize: PointerFetches.recordSize(of: records))
     lowering.lower(block)
     guard !lowering.reads.isEmpty else { return nil }
     return (lowering.reads, lowering.firstOffset, lowering.fetched)
@@ -194,9 +205,14 @@ public enum Planner {
     // and gid have their own fields).
     var fields = attachment.sampleFields.subtracting([.tid, .kernelStack, .userStack])
     if needs.reads(.pid) || needs.reads(.tid) || needs.readsUserMappings { fields.insert(.tid) }
-    guard fields.isSubset(of: [.tid, .time, .cpu]) else { return nil }
-    return RingDelivery(sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
+    // Memory read at the event (`curtask->…`) is the RAW data: the event has no record of its own.
+    if !attachment.eventReads.isEmpty { fields.insert(.raw) }
+    guard fields.isSubset(of: [.tid, .time, .cpu, .raw]) else { return nil }
+    var delivery = RingDelivery(
+      sampleFields: fields, recordSize: 0, readsComm: needs.reads(.comm), readsCredentials: needs.readsCredentials,
       kernelStackDepth: needs.kernelStackDepth, userStackDepth: needs.userStackDepth)
+    delivery.reads = attachment.eventReads
+    return delivery
   }
 
   /// What a probe's capture program writes: the task from helpers, the record only when the

@@ -131,7 +131,9 @@ struct ScryCommand: ParsableCommand {
     let checked = LargeStack.run {
       Frontend.compile(
         source, catalog: catalog, positionals: positionals,
-        options: CheckOptions(allowsUnsafe: unsafe, stringCapacity: limits.stringLength),
+        options: CheckOptions(
+          allowsUnsafe: unsafe, stringCapacity: limits.stringLength, includeDirectories: includeDirectories,
+          forcedIncludes: includes),
         requiresProbes: true)
     }
     let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)

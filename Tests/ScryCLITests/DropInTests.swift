@@ -14,7 +14,7 @@ import Testing
 
   @Test func bpftraceFlagsAreAccepted() {
     let run = scry(
-      "-q", "-kk", "-B", "line", "--include", "linux/sched.h", "--include", "net/sock.h", "-I", "/tmp", "-I", "/usr",
+      "-q", "-kk", "-B", "line", "--include", "linux/sched.h", "--include", "linux/types.h", "-I", "/tmp", "-I", "/usr",
       "--usdt-file-activation", "--no-warnings", "-e", #"BEGIN { printf("ok\n"); exit(); }"#)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout.contains("ok\n"), "\(run.stdout)")

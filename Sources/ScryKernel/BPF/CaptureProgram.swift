@@ -148,21 +148,26 @@ public struct CaptureProgram: Sendable, Hashable {
       }
       return
     }
-    if sampleType.contains(.raw) && kind == .perfEvent {
+    if sampleType.contains(.raw) && kind == .perfEvent && (recordSize != 0 || readsInRecordAt != 0) {
       throw KernelError(
         operation: "build capture program", subject: "perf event", errno: 0,
-        explanation: "only a tracepoint or a probe has a record to copy")
+        explanation: "only a tracepoint or a probe has a record to copy; a perf event's RAW data is its reads")
     }
-    if let inRecord = readsInRecordAt, kind != .tracepoint || !sampleType.contains(.raw) || inRecord < recordSize || inRecord > 2048 {
+    if let inRecord = readsInRecordAt, isProbe || !sampleType.contains(.raw) || inRecord < recordSize || inRecord > 2048 {
       throw KernelError(
         operation: "build capture program", subject: "memory reads", errno: 0,
         explanation: "reads in RAW at \(inRecord) need a tracepoint's record of at most that size (\(recordSize))")
     }
-    if sampleType.contains(.raw) && !(8...2048).contains(recordSize) {
+    if sampleType.contains(.raw) && kind == .tracepoint && !(8...2048).contains(recordSize) {
       throw KernelError(
         operation: "build delivery program", subject: "tracepoint", errno: 0,
         explanation: "a record copy of \(recordSize) bytes is outside 8...2048")
     }
+  }
+
+  private var isProbe: Bool {
+    if case .probe = kind { return true }
+    return false
   }
 
   /// BPF_RB_NO_WAKEUP: the reader polls.
@@ -216,6 +221,9 @@ public struct CaptureProgram: Sendable, Hashable {
     if sampleType.contains(.raw), case .probe(let layout) = kind {
       asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
       emitProbeRecord(layout, at: offset + 4, into: &asm)
+    } else if sampleType.contains(.raw) && kind == .perfEvent {
+      // No record: the RAW data is the reads alone, written after the stacks are.
+      asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
     } else if sampleType.contains(.raw) {
       asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
       // The padding after the record is copied too (the perf trace buffer goes on), so no

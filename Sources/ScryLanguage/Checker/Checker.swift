@@ -4,9 +4,18 @@ public struct CheckOptions: Sendable {
   public var allowsUnsafe: Bool
   /// Bytes of a string `str()` reads, its NUL included (bpftrace's `BPFTRACE_STRLEN`, 64 by default).
   public var stringCapacity: Int
-  public init(allowsUnsafe: Bool = false, stringCapacity: Int = ScryType.defaultStringCapacity) {
+  /// `-I DIR`: where `#include` looks before the system's directories.
+  public var includeDirectories: [String]
+  /// `--include FILE`: headers read before the script's own declarations.
+  public var forcedIncludes: [String]
+  public init(
+    allowsUnsafe: Bool = false, stringCapacity: Int = ScryType.defaultStringCapacity, includeDirectories: [String] = [],
+    forcedIncludes: [String] = []
+  ) {
     self.allowsUnsafe = allowsUnsafe
     self.stringCapacity = stringCapacity
+    self.includeDirectories = includeDirectories
+    self.forcedIncludes = forcedIncludes
   }
 }
 
