@@ -74,6 +74,19 @@ import Testing
     #expect(run.stdout.contains("from-system"), "\(run.stdout)\(run.stderr)")
   }
 
+  /// Every example checks and plans on this machine (kernel types from its BTF), without warnings.
+  @Test func everyExamplePlans() throws {
+    let root = scriptsRoot()
+    let names = Run.program("/bin/ls", [root + "/examples"]).stdout.split(separator: "\n").filter { $0.hasSuffix(".trace") }
+    #expect(names.count > 10)
+    for name in names {
+      // funclatency takes the binary and function to probe.
+      let arguments = name == "funclatency.trace" ? ["libc", "malloc"] : []
+      let run = Run.program(scryBinary(), ["--dry-run", root + "/examples/" + name] + arguments)
+      #expect(run.status == 0 && run.stderr.isEmpty, "\(name): \(run.stderr)")
+    }
+  }
+
   @Test func examplesRun() {
     let root = scriptsRoot()
     for name in ["hello", "maps", "timer"] {
