@@ -44,7 +44,7 @@ extension ActionLowering {
     if case .map(let name)? = program.resolutions[first.id], let map = mapIndices[name] {
       return .printMap(map: map, top: args.count > 1 ? int(args[1]) : nil, divisor: args.count > 2 ? int(args[2]) : nil)
     }
-    if case .record(let record) = program.type(of: first) { return .printRecord(record) }
+    if case .record(let record) = program.type(of: first), isEventRecord(first) { return .printRecord(record) }
     return .printValue(value(first))
   }
 

@@ -373,7 +373,7 @@ public struct Checker {
       let type = checkExpression(key)
       if type == .none { return nil }
       switch type {
-      case .record, .aggregate:
+      case .record where isTracepointArgs(key), .aggregate:
         error(key.span, "a value of type \(type) cannot be a map key")
         return nil
       default:
