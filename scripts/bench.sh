@@ -122,7 +122,7 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
             "uprobe_nop5|1|uprobe:$work/workload:probe_target_nop5 { @[tid] = count(); }" \
             'openloop|1|tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }' \
             "uprobe|0.05|uprobe:$work/workload:probe_target { @[arg0 % 8] = count(); }" \
-            "structloop|0.05|struct Foo { int m; int n; } uprobe:$work/structloop:func { \$f = (struct Foo *)arg0; @[\$f->m] = count(); }" \
+            "structloop|0.05|struct Foo { int m; int n; }; uprobe:$work/structloop:func { \$f = (struct Foo *)arg0; @[\$f->m] = count(); }" \
             'faultloop|0.5|software:page-faults:1 { @[comm] = count(); }' \
             "loop|500|profile:hz:$profile_hz { @[comm] = count(); }"; do
   mode=${case%%|*} rest=${case#*|}
