@@ -42,7 +42,7 @@ extension ActionLowering {
       return .convert(int(operand), bits: t.bits, isSigned: t.isSigned)
     case .update(let target, let isIncrement, let isPrefix):
       return update(target, op: isIncrement ? .add : .sub, returnsOld: !isPrefix)
-    case .sizeofType:
+    case .sizeofType, .offsetof:
       return .constant(program.constants[e.id] ?? 0)
     case .call(_, _, let args):
       guard let function = program.function(of: e) else { return unsupportedInt(e.span, "unknown function") }

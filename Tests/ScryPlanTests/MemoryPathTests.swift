@@ -60,6 +60,11 @@ import ScryLanguage
     #expect(throws: PlanningError.self) { try Planner.plan(checked) }
   }
 
+  @Test func offsetofReachesNestedFields() throws {
+    let plan = try plan(Self.declarations + "BEGIN { @a = offsetof(struct Outer, next); @b = offsetof(struct Outer, inner.y); }")
+    #expect(IRPrinter(maps: plan.maps).render(plan.actions[0]) == "@a = 32\n@b = 24\n")
+  }
+
   @Test func constantPointerArithmeticAndSizeofFollowBpftrace() throws {
     let plan = try plan(Self.declarations + "BEGIN { @a = (int32 *)32 + 1; @b = sizeof(struct Outer); @c = sizeof(int16); }")
     let action = IRPrinter(maps: plan.maps).render(plan.actions[0])

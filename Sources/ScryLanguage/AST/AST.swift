@@ -158,6 +158,8 @@ public final class Expr: Sendable {
     case update(Expr, isIncrement: Bool, isPrefix: Bool)
     /// `sizeof(type)` or `sizeof(expr)`.
     case sizeofType(TypeName)
+    /// `offsetof(struct X, a.b)`: the byte offset of a (nested) field.
+    case offsetof(TypeName, fields: [String])
     /// A node the parser made in place of something missing; the checker ignores it.
     case missing
   }

@@ -4,7 +4,8 @@ extension Expr {
   /// Direct sub-expressions, left to right.
   public var children: [Expr] {
     switch kind {
-    case .integer, .string, .boolean, .positional, .positionalCount, .identifier, .variable, .sizeofType, .missing:
+    case .integer, .string, .boolean, .positional, .positionalCount, .identifier, .variable, .sizeofType, .offsetof,
+      .missing:
       return []
     case .map(_, let keys, _): return keys
     case .call(_, _, let args): return args

@@ -179,6 +179,29 @@ extension Checker {
       if type == .none { return .none }
       result.constants[e.id] = UInt64(type.memorySize)
       return .uint64
+    case .offsetof(let typeName, let path):
+      guard let type = resolveType(typeName) else { return .none }
+      guard var record = cTypes.record(of: type) else {
+        error(typeName.span, "offsetof needs a struct or union, not \(type)")
+        return .none
+      }
+      var offset = 0
+      for (index, name) in path.enumerated() {
+        guard let field = record.field(named: name) else {
+          error(e.span, "\(record.cName) has no field '\(name)'", hint: Suggestions.hint(for: name, in: record.fields.map(\.name)))
+          return .none
+        }
+        offset += field.offset
+        if index + 1 < path.count {
+          guard case .record(let inner) = field.type else {
+            error(e.span, "field '\(name)' of \(record.cName) is not a struct")
+            return .none
+          }
+          record = inner
+        }
+      }
+      result.constants[e.id] = UInt64(offset)
+      return .uint64
     }
   }
 

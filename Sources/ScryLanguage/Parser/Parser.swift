@@ -706,6 +706,28 @@ public struct Parser {
     return (args, end)
   }
 
+  /// `offsetof(struct X, a.b)`; nil (nothing consumed) when it is not that shape.
+  private mutating func parseOffsetof(start t: Token) -> Expr? {
+    let save = (lexer, token, diagnostics.count)
+    advance()
+    if token.kind == .identifier, let type = parseTypeName(), accept(.comma), token.kind == .identifier {
+      var fields = [text(token)]
+      advance()
+      while accept(.dot), token.kind == .identifier {
+        fields.append(text(token))
+        advance()
+      }
+      if isPunct(.rparen) {
+        let end = token.span
+        advance()
+        return expr(.offsetof(type, fields: fields), t.span.merged(with: end))
+      }
+    }
+    (lexer, token) = (save.0, save.1)
+    diagnostics.removeLast(diagnostics.count - save.2)
+    return nil
+  }
+
   private static let typeWords: Set<String> = [
     "struct", "union", "enum", "unsigned", "signed", "string", "inet", "buffer", "bool", "void",
   ]
@@ -767,6 +789,7 @@ public struct Parser {
         }
         (lexer, token) = save
       }
+      if name == "offsetof" && isPunct(.lparen), let offsetof = parseOffsetof(start: t) { return offsetof }
       if isPunct(.lparen) {
         let (args, end) = parseArguments()
         return expr(.call(name: name, nameSpan: t.span, args: args), t.span.merged(with: end))
