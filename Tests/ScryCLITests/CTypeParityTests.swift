@@ -88,6 +88,18 @@ import Testing
     try expectSameOutputAsBpftrace(["-c", "/bin/true"], script)
   }
 
+  /// A read through an unmapped address gives 0, as in bpftrace, and the run says how many failed.
+  @Test func failedReadsReadAsZeroAndAreCounted() throws {
+    guard kernelAvailable("C type parity") else { return }
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let script = Self.declarations
+      + #"uprobe:\#(binary):func { $f = (struct Foo *)(arg0 - 2000000000); printf("%d %d\n", $f->m, $f->n); exit(); }"#
+    let run = scry("-c", "\(binary) 1 300", "-e", script)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("0 0\n"), "\(run.stdout)")
+    #expect(run.stderr.contains("WARNING: 2 reads of memory failed"), "\(run.stderr)")
+  }
+
   @Test func kernelStructSizesComeFromBTF() throws {
     try expectSameOutputAsBpftrace([], #"BEGIN { printf("%d %d\n", sizeof(struct task_struct), sizeof(struct list_head)); exit(); }"#)
   }

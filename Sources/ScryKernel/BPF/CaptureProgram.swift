@@ -220,7 +220,7 @@ public struct CaptureProgram: Sendable, Hashable {
     }
     if sampleType.contains(.raw), case .probe(let layout) = kind {
       asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
-      emitProbeRecord(layout, at: offset + 4, into: &asm)
+      emitProbeRecord(layout, at: offset + 4, countersMapFD: lostMapFD, into: &asm)
     } else if sampleType.contains(.raw) && kind == .perfEvent {
       // No record: the RAW data is the reads alone, written after the stacks are.
       asm.emit(.st(.word, .r7, offset, Int32(rawSize)))

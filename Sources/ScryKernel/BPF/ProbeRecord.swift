@@ -53,8 +53,9 @@ public enum PTRegs {
 
 extension CaptureProgram {
   /// The record of a probe, built field by field in the ring record at `record` (r7-relative)
-  /// from the registers (r6 = ctx); a failed load gives 0, as tracefs's fetch arguments do.
-  func emitProbeRecord(_ layout: ProbeRecord, at record: Int16, into asm: inout BPFAssembler) {
+  /// from the registers (r6 = ctx). A failed load gives 0 (an empty string), as tracefs's fetch
+  /// arguments do, and is counted in the failed-read counter of `countersMapFD`.
+  func emitProbeRecord(_ layout: ProbeRecord, at record: Int16, countersMapFD: Int32, into asm: inout BPFAssembler) {
     let space: MemorySpace = layout.isKernel ? .kernel : .user
     // Common fields: common_type, then common_pid (the thread, as tracefs writes it).
     asm.emit(.st(.word, .r7, record, Int32(commonType)))
@@ -70,24 +71,50 @@ extension CaptureProgram {
     var stringData = layout.fixedSize
     for field in layout.fields {
       let at = record + Int16(field.offset)
-      emitOperand(field.value.base, space: space, onFailure: nil, into: &asm)
+      // A register alone cannot fail: a failure path would be code the verifier cannot reach.
+      var canFail = true
+      if case .operand(let operand, _) = field.value, operand.depth == 0 { canFail = false }
+      let failed = asm.newLabel()
+      let next = asm.newLabel()
+      emitOperand(field.value.base, space: space, onFailure: canFail ? failed : nil, into: &asm)
       switch field.value {
       case .operand(_, let byteCount):
         asm.emit(.stx(BPFSize(bytes: byteCount) ?? .double, .r7, at, .r9))
       case .read(_, let offset, let count), .bytes(_, let offset, let count):
         emitHelperRead(offset, count: count, toStack: false, at: at, helper: space.readHelper, into: &asm)
+        asm.jump(.signedLess, .r0, 0, to: failed)
       case .string(_, let offset, let maxLength):
         let data = record + Int16(stringData)
         emitHelperRead(offset, count: maxLength, toStack: false, at: data, helper: space.stringHelper, into: &asm)
-        // __data_loc: length << 16 | offset of the bytes in the record; a failed read is empty.
-        let ok = asm.newLabel()
-        asm.jump(.signedGreaterOrEqual, .r0, 0, to: ok)
-        asm.emit(.mov64(.r0, 0))
-        asm.place(ok)
+        asm.jump(.signedLess, .r0, 0, to: failed)
+        // __data_loc: length << 16 | offset of the bytes in the record.
         asm.emit(.lsh64(.r0, 16))
         asm.emit(.or64(.r0, Int32(stringData)))
         asm.emit(.stx(.word, .r7, at, .r0))
-        stringData += maxLength
+      }
+      guard canFail else { continue }
+      asm.jump(to: next)
+      asm.place(failed)
+      switch field.value {
+      case .operand(_, let count), .read(_, _, let count), .bytes(_, _, let count):
+        emitZeroBytes(at: at, count: count, into: &asm)
+      case .string:
+        // An empty string at its place in the data.
+        asm.emit(.st(.word, .r7, at, Int32(stringData)))
+      }
+      asm.incrementElement(Counter.failedReads.rawValue, ofMapFD: countersMapFD)
+      asm.place(next)
+      if case .string(_, _, let maxLength) = field.value { stringData += maxLength }
+    }
+  }
+
+  /// Zeros over `count` bytes of the record at `at`, in the widest stores that fit.
+  private func emitZeroBytes(at: Int16, count: Int, into asm: inout BPFAssembler) {
+    var done = 0
+    for (size, width) in [(BPFSize.double, 8), (.word, 4), (.half, 2), (.byte, 1)] {
+      while count - done >= width {
+        asm.emit(.st(size, .r7, at + Int16(done), 0))
+        done += width
       }
     }
   }

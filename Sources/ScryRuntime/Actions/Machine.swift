@@ -7,6 +7,9 @@ import ScryKernel
 public final class Machine {
   // The current event. Set by the event loop before each action; zero for BEGIN/END/interval.
   public var raw: UnsafeRawPointer?
+  /// Reads of a traced process's memory after the event (without BPF) that found nothing there:
+  /// the process had exited or unmapped the address. Their values were empty.
+  public var failedProcessReads: UInt64 = 0
   public var rawSize = 0
   public var pid: UInt32 = 0
   public var tid: UInt32 = 0

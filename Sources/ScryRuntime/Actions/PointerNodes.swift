@@ -55,15 +55,21 @@ final class RecordBuffer: BytesNode {
 /// The process's memory, read with process_vm_readv right after the event is read.
 enum ProcessMemory {
   /// Reads up to `capacity` bytes of the NUL-terminated string at `address` in `pid` into
-  /// `destination`, page by page (a string may end just before an unmapped page); returns its length.
-  static func readString(pid: UInt32, address: UInt64, into destination: UnsafeMutableRawPointer, capacity: Int) -> Int {
+  /// `destination`, page by page (a string may end just before an unmapped page); returns its
+  /// length, and counts in `m` a read that found nothing at all.
+  static func readString(
+    _ m: Machine, pid: UInt32, address: UInt64, into destination: UnsafeMutableRawPointer, capacity: Int
+  ) -> Int {
     var length = 0
     var at = address
     while length < capacity {
       let pageLeft = 4096 - Int(at & 4095)
       let chunk = min(pageLeft, capacity - length)
       let n = scry_process_vm_read(pid_t(bitPattern: pid), destination + length, chunk, at)
-      guard n > 0 else { break }
+      guard n > 0 else {
+        if length == 0 { m.failedProcessReads &+= 1 }
+        break
+      }
       if let nul = memchr(destination + length, 0, n) { return length + (destination + length).distance(to: nul) }
       length += n
       at += UInt64(n)
@@ -71,9 +77,10 @@ enum ProcessMemory {
     return length
   }
 
-  static func readWord(pid: UInt32, address: UInt64) -> UInt64? {
+  static func readWord(_ m: Machine, pid: UInt32, address: UInt64) -> UInt64? {
     var word: UInt64 = 0
     let n = withUnsafeMutableBytes(of: &word) { scry_process_vm_read(pid_t(bitPattern: pid), $0.baseAddress, 8, address) }
+    if n != 8 { m.failedProcessReads &+= 1 }
     return n == 8 ? word : nil
   }
 }
@@ -90,7 +97,7 @@ final class ProcessString: BytesNode {
     guard let raw = m.raw, pointerOffset + 8 <= m.rawSize, byteSize > 1 else { return }
     let address = raw.loadUnaligned(fromByteOffset: pointerOffset, as: UInt64.self)
     guard address != 0 else { return }
-    let length = ProcessMemory.readString(pid: m.pid, address: address, into: destination, capacity: byteSize - 1)
+    let length = ProcessMemory.readString(m, pid: m.pid, address: address, into: destination, capacity: byteSize - 1)
     (destination + length).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - length)
   }
 }
@@ -116,10 +123,10 @@ final class ProcessJoinStatement: StmtNode {
     let array = raw.loadUnaligned(fromByteOffset: pointerOffset, as: UInt64.self)
     m.output.record("join", scratch: record, lineEnd: true) { out in
       for i in 0..<maxCount {
-        guard array != 0, let element = ProcessMemory.readWord(pid: m.pid, address: array + UInt64(i * 8)), element != 0
+        guard array != 0, let element = ProcessMemory.readWord(m, pid: m.pid, address: array + UInt64(i * 8)), element != 0
         else { break }
         if i > 0 { separator.withUnsafeBytes { out.appendText($0) } }
-        let length = ProcessMemory.readString(pid: m.pid, address: element, into: buffer, capacity: maxLength - 1)
+        let length = ProcessMemory.readString(m, pid: m.pid, address: element, into: buffer, capacity: maxLength - 1)
         out.appendText(UnsafeRawBufferPointer(start: buffer, count: length))
       }
     }

@@ -115,9 +115,10 @@ public final class Session {
     if lost > 0 {
       printToStandardError("Lost \(lost) events\n")
     }
-    let failedReads = loop.failedReads
+    let failedReads = loop.failedReads &+ machine.failedProcessReads
     if failedReads > 0 {
-      printToStandardError("WARNING: \(failedReads) reads of memory at the event failed (an unmapped address): they read as 0\n")
+      printToStandardError(
+        "WARNING: \(failedReads) reads of memory failed (an unmapped address, or a process already gone): they read as 0 or empty\n")
     }
     if (lost > 0 || lostTaskRecords > 0) && options.failOnLost { return 1 }
     return status ?? machine.exitCode
