@@ -30,6 +30,14 @@ extension ActionLowering {
     case .ternary(let c, let a, let b):
       return .ternary(int(c), int(a), int(b))
     case .field(let base, let name, _):
+      if let member = structValueMember(e, base: base) {
+        guard case .integer(let t) = type, let field = program.fields[e.id] else {
+          return bitfield(e, .fromBytes(member, offset: 0))
+        }
+        // The member's own width out of the value's bytes, then the bitfield if it is one.
+        let unit = IntExpr.convert(.fromBytes(member, offset: 0), bits: Swift.min(field.size, 8) * 8, isSigned: t.isSigned && field.bitWidth == 0)
+        return bitfield(e, unit)
+      }
       return recordField(base: base, name: name, span: e.span)
     case .tupleIndex(let base, let index):
       guard case .tuple(let elements) = program.type(of: base), index < elements.count else {
@@ -170,6 +178,20 @@ extension ActionLowering {
     + " tracepoint's pointer field or curtask, through casts, fields and constant offsets (not a map's value, nor a"
     + " variable assigned more than once)"
 
+  /// A member of a struct value the block holds (`$s.m` after `$s = *$p`, a map's struct): its
+  /// bytes sliced out of the value. nil for `args` and for structs reached through pointers.
+  mutating func structValueMember(_ e: Expr, base: Expr) -> BytesExpr? {
+    guard !isEventRecord(base), case .record = program.type(of: base), let field = program.fields[e.id] else { return nil }
+    switch program.resolutions[base.id] {
+    case .variable?, .map?: break
+    default: return nil
+    }
+    let type = program.type(of: e)
+    // Integers are sliced as 8 bytes and narrowed by the caller; other members as their own type.
+    let sliceType: ScryType = type.isInteger ? .uint64 : type
+    return .slice(bytes(base, as: nil), offset: field.offset, type: sliceType)
+  }
+
   /// `args`: the fields of the event's own record, which the runtime reads in place.
   func isEventRecord(_ e: Expr) -> Bool {
     if case .builtin(.args)? = program.resolutions[e.id] { return true }
@@ -239,6 +261,7 @@ extension ActionLowering {
     case .ternary(let c, let a, let b):
       return .ternary(int(c), bytes(a, as: type), bytes(b, as: type), type: type)
     case .field(let base, let name, _):
+      if let member = structValueMember(e, base: base) { return member }
       if !isEventRecord(base) {
         unsupported(e.span, Self.unreachableMemory)
         return .constant([], type: type.byteSize > 0 ? type : .string(capacity: 1))

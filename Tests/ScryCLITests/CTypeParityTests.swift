@@ -26,6 +26,8 @@ import Testing
   static let scripts: [String] = [
     // The issue's first example, and a whole struct kept in a map.
     #"uprobe:BIN:func { $f = (struct Foo *)arg0; printf("%d %d\n", $f->m, $f->n); @s = *$f; exit(); }"#,
+    // Members of a struct value kept in a map, read back in user space.
+    #"uprobe:BIN:func { $f = (struct Foo *)arg0; @s = *$f; $v = @s; printf("%d %d\n", $v.m, $v.n); exit(); }"#,
     // Fields in place and through pointers, nested, arrays, unions, bitfields, pointer chains.
     #"""
     uprobe:BIN:outer_func {

@@ -143,7 +143,8 @@ final class BytesSlice: BytesNode {
   init(_ source: BytesNode, offset: Int, type: ScryType) {
     self.source = source
     self.offset = offset
-    self.scratch = Scratch(source.byteSize)
+    // Room past the value for a member sliced wider than it is (zeros), never beyond the buffer.
+    self.scratch = Scratch(max(source.byteSize, offset + type.byteSize))
     super.init(type: type)
   }
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {

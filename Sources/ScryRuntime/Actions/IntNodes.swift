@@ -62,7 +62,8 @@ final class IntFromBytes: IntNode {
   init(_ source: BytesNode, offset: Int) {
     self.source = source
     self.offset = offset
-    self.scratch = Scratch(source.byteSize)
+    // A narrow member near a struct value's end is loaded as 8 bytes: room past the value (zeros).
+    self.scratch = Scratch(max(source.byteSize, offset + 8))
   }
   override func eval(_ m: Machine) -> UInt64 {
     source.eval(m, into: scratch.pointer)
