@@ -12,6 +12,7 @@
 
 const uint32_t SCRY_BPF_MAP_TYPE_PERF_EVENT_ARRAY = BPF_MAP_TYPE_PERF_EVENT_ARRAY;
 const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_ARRAY = BPF_MAP_TYPE_PERCPU_ARRAY;
+const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_HASH = BPF_MAP_TYPE_PERCPU_HASH;
 const uint32_t SCRY_BPF_MAP_TYPE_RINGBUF = BPF_MAP_TYPE_RINGBUF;
 const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT = BPF_PROG_TYPE_TRACEPOINT;
 const uint32_t SCRY_BPF_PROG_TYPE_KPROBE = BPF_PROG_TYPE_KPROBE;
@@ -73,6 +74,16 @@ int scry_bpf_map_lookup(int map_fd, const void *key, void *value)
   attr.key = (uint64_t)(uintptr_t)key;
   attr.value = (uint64_t)(uintptr_t)value;
   return scry_bpf(BPF_MAP_LOOKUP_ELEM, &attr);
+}
+
+int scry_bpf_map_next_key(int map_fd, const void *key, void *next_key)
+{
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = (uint32_t)map_fd;
+  attr.key = (uint64_t)(uintptr_t)key;
+  attr.next_key = (uint64_t)(uintptr_t)next_key;
+  return scry_bpf(BPF_MAP_GET_NEXT_KEY, &attr);
 }
 
 int scry_bpf_prog_load(uint32_t prog_type, const void *insns, uint32_t insn_count, const char *license,

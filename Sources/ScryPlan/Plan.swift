@@ -296,6 +296,18 @@ public struct CountingTarget: Sendable, Hashable {
   public var isKeyedByProbe: Bool
   /// `@x = count()` (an aggregation) rather than `@x++` (an integer).
   public var isAggregation: Bool
+  /// Keyed by a value the probe reads at the event (`@[$f->m] = count()` at a uprobe): the kernel
+  /// counts per key, and the map's one key is this 8-byte integer.
+  public var key: CountedKey?
+  /// The key expression, until the planner finds what the probe reads for it.
+  var keyExpression: NodeID?
+}
+
+/// A counting key read at the event: a register, or an integer through a pointer chain.
+public struct CountedKey: Sendable, Hashable {
+  public var value: ProbeCapture.Value
+  /// Widened to 8 bytes with its sign, as a map key of its type is.
+  public var isSigned: Bool
 }
 
 /// What one probe block reads from its event, found by walking its statements.

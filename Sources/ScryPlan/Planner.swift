@@ -57,8 +57,15 @@ public enum Planner {
           attachment.dynamicProbe = dynamic.probe
           fetched.merge(dynamic.fetched) { a, _ in a }
         }
-        if let counting, probe.kind != .profile {
+        if let counting = counting.flatMap({ keyed($0, attachment: attachment, fetched: fetched, in: program) }),
+          probe.kind != .profile
+        {
           attachment.counting = counting
+          if counting.key != nil {
+            // Where the kernel cannot count per key (a followed process), the ring delivers instead.
+            attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
+            attachment.sampleFields.insert(.raw)
+          }
         } else {
           attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
           if !(attachment.dynamicProbe?.fetchArguments.isEmpty ?? true) || attachment.pointerFetch != nil
@@ -325,8 +332,15 @@ public enum Planner {
   static func countingTarget(for block: ProbeBlock, in program: CheckedProgram, mapUses: [String: Int])
     -> CountingTarget?
   {
-    guard block.predicate == nil, block.body.statements.count == 1 else { return nil }
-    let stmt = block.body.statements[0]
+    guard block.predicate == nil, let stmt = block.body.statements.last else { return nil }
+    // Before the count, only scratch variables given pure values (`$f = (struct Foo *)arg0`):
+    // they can only be read by the key, which the kernel computes from the same chain.
+    for earlier in block.body.statements.dropLast() {
+      guard case .assign(let variable, nil, let value) = earlier.kind, case .variable? = program.resolutions[variable.id],
+        isPure(value, in: program)
+      else { return nil }
+    }
+    let hasVariables = block.body.statements.count > 1
     let target: Expr
     var isAggregation = false
     switch stmt.kind {
@@ -344,14 +358,52 @@ public enum Planner {
       let mapIndex = program.maps.firstIndex(where: { $0.name == name })
     else { return nil }
     var keyedByProbe = false
+    var keyExpression: NodeID?
     if keys.count == 1, case .builtin(.probe)? = program.resolutions[keys[0].id] {
       keyedByProbe = true
+    } else if keys.count == 1, isAggregation, case .integer = program.type(of: keys[0]) {
+      keyExpression = keys[0].id
     } else if !keys.isEmpty {
       return nil
     }
+    if hasVariables && keyExpression == nil { return nil }
     // The map may appear only here (print/clear/zero at exit fold the counters in first).
     if mapUses[name, default: 0] > 1 { return nil }
-    return CountingTarget(mapIndex: mapIndex, isKeyedByProbe: keyedByProbe, isAggregation: isAggregation)
+    var counting = CountingTarget(mapIndex: mapIndex, isKeyedByProbe: keyedByProbe, isAggregation: isAggregation)
+    counting.keyExpression = keyExpression
+    return counting
+  }
+
+  /// A counting target whose key is read at the event, with the read the dynamic probe makes for
+  /// it; nil when the key is not one value the probe reads (or the probe is not a dynamic one).
+  static func keyed(
+    _ target: CountingTarget, attachment: Attachment, fetched: [NodeID: FetchedValue], in program: CheckedProgram
+  ) -> CountingTarget? {
+    guard let id = target.keyExpression else { return target }
+    guard let dynamic = attachment.dynamicProbe, let value = fetched[id], case .integer(_, let isSigned) = value.layout,
+      (program.fields[id]?.bitWidth ?? 0) == 0,
+      let field = dynamic.capture.fields.first(where: { $0.offset == value.offset })
+    else { return nil }
+    switch field.value {
+    case .operand, .read: break
+    case .string, .bytes: return nil
+    }
+    var keyed = target
+    keyed.key = CountedKey(value: field.value, isSigned: isSigned)
+    return keyed
+  }
+
+  /// An expression without effects: no call, no update, no map.
+  static func isPure(_ e: Expr, in program: CheckedProgram) -> Bool {
+    var pure = true
+    var pending = [e]
+    while let next = pending.popLast() {
+      switch next.kind {
+      case .call, .update, .map: pure = false
+      default: pending.append(contentsOf: next.children)
+      }
+    }
+    return pure
   }
 
   static func mapName(_ expr: Expr, in program: CheckedProgram) -> String? {

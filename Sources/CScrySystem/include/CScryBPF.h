@@ -18,6 +18,10 @@ int scry_bpf_map_update(int map_fd, const void *key, const void *value, uint64_t
 /// possible CPU. Returns 0 or -1 with errno set.
 int scry_bpf_map_lookup(int map_fd, const void *key, void *value);
 
+/// BPF_MAP_GET_NEXT_KEY: the key after `key` (the first with `key` NULL) into `next_key`.
+/// Returns 0, or -1 with errno ENOENT after the last key.
+int scry_bpf_map_next_key(int map_fd, const void *key, void *next_key);
+
 /// BPF_PROG_LOAD of `insn_count` 8-byte instructions; returns the program fd (CLOEXEC) or
 /// -1 with errno set. With `log_level` > 0, the verifier writes its log into `log_buf`.
 int scry_bpf_prog_load(uint32_t prog_type, const void *insns, uint32_t insn_count, const char *license,
@@ -28,6 +32,7 @@ int scry_perf_set_bpf(int perf_fd, int prog_fd);
 
 extern const uint32_t SCRY_BPF_MAP_TYPE_PERF_EVENT_ARRAY;
 extern const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_ARRAY;
+extern const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_HASH;
 extern const uint32_t SCRY_BPF_MAP_TYPE_RINGBUF;
 extern const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT;
 extern const uint32_t SCRY_BPF_PROG_TYPE_KPROBE;

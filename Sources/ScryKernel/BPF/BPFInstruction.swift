@@ -52,6 +52,7 @@ public enum BPFJumpCondition: UInt8, Sendable {
 /// (include/uapi/linux/bpf.h, `__BPF_FUNC_MAPPER`).
 public enum BPFHelper: Int32, Sendable {
   case mapLookupElem = 1
+  case mapUpdateElem = 2
   case ktimeGetNs = 5
   case getSmpProcessorID = 8
   case getCurrentPidTgid = 14
@@ -131,6 +132,7 @@ public struct BPFInstruction: Sendable, Equatable, CustomStringConvertible {
   static let aluLSH: UInt8 = 0x60
   static let aluRSH: UInt8 = 0x70
   static let aluMOV: UInt8 = 0xb0
+  static let aluARSH: UInt8 = 0xc0
   static let jumpJA: UInt8 = 0x00
   static let jumpCALL: UInt8 = 0x80
   static let jumpEXIT: UInt8 = 0x90
@@ -162,6 +164,11 @@ public struct BPFInstruction: Sendable, Equatable, CustomStringConvertible {
   /// `dst >>= imm` (64-bit, logical).
   public static func rsh64(_ dst: BPFRegister, _ imm: Int32) -> BPFInstruction {
     BPFInstruction(opcode: classALU64 | sourceK | aluRSH, dst: dst, immediate: imm)
+  }
+
+  /// `dst >>= imm` (64-bit, arithmetic: the sign bit is kept).
+  public static func arsh64(_ dst: BPFRegister, _ imm: Int32) -> BPFInstruction {
+    BPFInstruction(opcode: classALU64 | sourceK | aluARSH, dst: dst, immediate: imm)
   }
 
   /// `dst <<= imm` (64-bit).

@@ -41,6 +41,42 @@ public final class BPFMap {
       description: "per-CPU array")
   }
 
+  /// A BPF_MAP_TYPE_PERCPU_HASH of at most `entries` keys of `keySize` bytes, each with one value
+  /// of `valueSize` bytes per CPU (what a program counts into without atomics).
+  public static func perCPUHash(keySize: Int, valueSize: Int, entries: Int) throws(KernelError) -> BPFMap {
+    try create(
+      type: SCRY_BPF_MAP_TYPE_PERCPU_HASH, keySize: UInt32(keySize), valueSize: valueSize, entries: entries,
+      name: "scry_counts", description: "per-CPU hash")
+  }
+
+  /// Every key of a hash map with the sum over CPUs of its per-CPU u64 value, in the map's order.
+  /// A key removed while walking is skipped; allocates (read at exit and at each `print`).
+  public func perCPUSums(keySize: Int) throws(KernelError) -> [(key: [UInt8], total: UInt64)] {
+    var result: [(key: [UInt8], total: UInt64)] = []
+    var key = [UInt8](repeating: 0, count: keySize)
+    var next = [UInt8](repeating: 0, count: keySize)
+    let stride = (valueSize + 7) & ~7
+    var values = [UInt8](repeating: 0, count: stride * BPFMap.possibleCPUCount())
+    var first = true
+    while true {
+      let moved = key.withUnsafeBytes { k in
+        next.withUnsafeMutableBytes { scry_bpf_map_next_key(handle.raw, first ? nil : k.baseAddress, $0.baseAddress) }
+      }
+      if moved != 0 {
+        if Glibc.errno == ENOENT { return result }
+        throw BPFMap.error(operation: "bpf(BPF_MAP_GET_NEXT_KEY)", subject: description, errno: Glibc.errno)
+      }
+      first = false
+      key = next
+      let found = key.withUnsafeBytes { k in values.withUnsafeMutableBytes { scry_bpf_map_lookup(handle.raw, k.baseAddress, $0.baseAddress) } }
+      guard found == 0 else { continue }
+      let total = stride == 8
+        ? values.withUnsafeBytes { raw in (0..<(raw.count / 8)).reduce(UInt64(0)) { $0 &+ raw.loadUnaligned(fromByteOffset: $1 * 8, as: UInt64.self) } }
+        : 0
+      result.append((key, total))
+    }
+  }
+
   /// A BPF_MAP_TYPE_RINGBUF of `bytes` (a power of two pages): one ring shared by every CPU,
   /// in which records appear in the order they were reserved (see `BPFRing`).
   public static func ringBuffer(bytes: Int) throws(KernelError) -> BPFMap {

@@ -34,7 +34,7 @@ extension CaptureProgram {
     let space = read.space
     switch read.value {
     case .operand(let operand, let byteCount):
-      emitOperand(operand, space: space, onFailure: onFailure, into: &asm)
+      Self.emitOperand(operand, space: space, onFailure: onFailure, into: &asm)
       if byteCount < 8 {
         asm.emit(.lsh64(.r9, Int32(64 - 8 * byteCount)))
         asm.emit(.rsh64(.r9, Int32(64 - 8 * byteCount)))
@@ -42,27 +42,27 @@ extension CaptureProgram {
       asm.emit(.stx(.double, .r7, at, .r9))
     case .read(let base, let offset, let byteCount):
       // Through the stack, so the slot gets the number zero-extended to 8 bytes.
-      emitOperand(base, space: space, onFailure: onFailure, into: &asm)
-      emitHelperRead(offset, count: byteCount, toStack: true, at: 0, helper: space.readHelper, into: &asm)
+      Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
+      Self.emitHelperRead(offset, count: byteCount, toStack: true, at: 0, helper: space.readHelper, into: &asm)
       asm.jump(.signedLess, .r0, 0, to: onFailure)
       asm.emit(.ldx(BPFSize(bytes: byteCount) ?? .double, .r9, .r10, -8))
       asm.emit(.stx(.double, .r7, at, .r9))
     case .string(let base, let offset, let maxLength):
       // bpf_probe_read_*_str stops at the NUL: the rest of the slot would be an older record's.
       emitZeros(at: at, count: read.slotSize, into: &asm)
-      emitOperand(base, space: space, onFailure: onFailure, into: &asm)
-      emitHelperRead(offset, count: maxLength, toStack: false, at: at, helper: space.stringHelper, into: &asm)
+      Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
+      Self.emitHelperRead(offset, count: maxLength, toStack: false, at: at, helper: space.stringHelper, into: &asm)
       asm.jump(.signedLess, .r0, 0, to: onFailure)
     case .bytes(let base, let offset, let count):
       if count % 8 != 0 { asm.emit(.st(.double, .r7, at + Int16(count & ~7), 0)) }
-      emitOperand(base, space: space, onFailure: onFailure, into: &asm)
-      emitHelperRead(offset, count: count, toStack: false, at: at, helper: space.readHelper, into: &asm)
+      Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
+      Self.emitHelperRead(offset, count: count, toStack: false, at: at, helper: space.readHelper, into: &asm)
       asm.jump(.signedLess, .r0, 0, to: onFailure)
     }
   }
 
   /// `count` bytes at r9 + offset with `helper`, into r10-8 or the record at `at`; r0 = its result.
-  func emitHelperRead(
+  static func emitHelperRead(
     _ offset: Int64, count: Int, toStack: Bool, at: Int16, helper: BPFHelper, into asm: inout BPFAssembler
   ) {
     asm.emit(.mov64(.r3, .r9))
@@ -80,7 +80,7 @@ extension CaptureProgram {
 
   /// The operand's value into r9. A failed load jumps to `onFailure`, or without one goes on
   /// with 0 (the helper zeroes its buffer), as tracefs's fetch arguments do.
-  func emitOperand(
+  static func emitOperand(
     _ operand: CaptureOperand, space: MemorySpace, onFailure: BPFAssembler.Label?, into asm: inout BPFAssembler
   ) {
     switch operand {
@@ -91,18 +91,18 @@ extension CaptureProgram {
       asm.emit(.mov64(.r9, .r0))
     case .stackEntry(let n):
       asm.emit(.ldx(.double, .r9, .r6, PTRegs.sp))
-      emitLoad(at: Int64(8 * n), space: space, onFailure: onFailure, into: &asm)
+      Self.emitLoad(at: Int64(8 * n), space: space, onFailure: onFailure, into: &asm)
     case .memory(let base, let offset):
-      emitOperand(base, space: space, onFailure: onFailure, into: &asm)
-      emitLoad(at: offset, space: space, onFailure: onFailure, into: &asm)
+      Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
+      Self.emitLoad(at: offset, space: space, onFailure: onFailure, into: &asm)
     }
   }
 
   /// r9 = the 8 bytes at r9 + offset.
-  private func emitLoad(
+  private static func emitLoad(
     at offset: Int64, space: MemorySpace, onFailure: BPFAssembler.Label?, into asm: inout BPFAssembler
   ) {
-    emitHelperRead(offset, count: 8, toStack: true, at: 0, helper: space.readHelper, into: &asm)
+    Self.emitHelperRead(offset, count: 8, toStack: true, at: 0, helper: space.readHelper, into: &asm)
     if let onFailure { asm.jump(.signedLess, .r0, 0, to: onFailure) }
     asm.emit(.ldx(.double, .r9, .r10, -8))
   }

@@ -76,16 +76,16 @@ extension CaptureProgram {
       if case .operand(let operand, _) = field.value, operand.depth == 0 { canFail = false }
       let failed = asm.newLabel()
       let next = asm.newLabel()
-      emitOperand(field.value.base, space: space, onFailure: canFail ? failed : nil, into: &asm)
+      Self.emitOperand(field.value.base, space: space, onFailure: canFail ? failed : nil, into: &asm)
       switch field.value {
       case .operand(_, let byteCount):
         asm.emit(.stx(BPFSize(bytes: byteCount) ?? .double, .r7, at, .r9))
       case .read(_, let offset, let count), .bytes(_, let offset, let count):
-        emitHelperRead(offset, count: count, toStack: false, at: at, helper: space.readHelper, into: &asm)
+        Self.emitHelperRead(offset, count: count, toStack: false, at: at, helper: space.readHelper, into: &asm)
         asm.jump(.signedLess, .r0, 0, to: failed)
       case .string(_, let offset, let maxLength):
         let data = record + Int16(stringData)
-        emitHelperRead(offset, count: maxLength, toStack: false, at: data, helper: space.stringHelper, into: &asm)
+        Self.emitHelperRead(offset, count: maxLength, toStack: false, at: data, helper: space.stringHelper, into: &asm)
         asm.jump(.signedLess, .r0, 0, to: failed)
         // __data_loc: length << 16 | offset of the bytes in the record.
         asm.emit(.lsh64(.r0, 16))
