@@ -22,7 +22,7 @@ struct Condition {
 /// and `#warning` are ignored.
 extension CDeclarationParser {
   static let maximumIncludeDepth = 40
-  static let expansionLimit = 1_000_000
+  static let expansionLimit = 4_096
 
   /// An `#include` of the script, or a `--include` file: read and parsed at once, its skipped
   /// declarations summed up in one warning at `span`.
@@ -236,17 +236,22 @@ extension CDeclarationParser {
 
   /// Expands macros in `input` (object-like, and function-like ones followed by their arguments);
   /// expanded tokens take the location of the name they came from, so errors point at the use.
+  /// One use of a macro expands to at most `expansionLimit` tokens, the rest left unexpanded
+  /// (`#define A1 A0 A0`… doubles each time).
   mutating func expand(_ input: [CToken]) -> [CToken] {
-    expansionBudget = Self.expansionLimit
-    return expand(input[...], active: [])
+    var output: [CToken] = []
+    var active: [String] = []
+    expand(input[...], active: &active, into: &output)
+    return output
   }
 
-  private mutating func expand(_ input: ArraySlice<CToken>, active: Set<String>) -> [CToken] {
-    var output: [CToken] = []
+  /// `active`: the macros being expanded, which a body cannot expand again.
+  private mutating func expand(_ input: ArraySlice<CToken>, active: inout [String], into output: inout [CToken]) {
     var i = input.startIndex
     while i < input.endIndex {
       let t = input[i]
       i += 1
+      if active.isEmpty { expansionBudget = Self.expansionLimit }
       guard t.kind == .identifier, !active.contains(t.text), let macro = macros[t.text], expansionBudget > 0 else {
         output.append(t)
         continue
@@ -259,7 +264,7 @@ extension CDeclarationParser {
           continue
         }
         i = next
-        body = substitute(macro, parameters, arguments, active: active)
+        body = substitute(macro, parameters, arguments, active: &active)
       }
       usedMacros.insert(t.text)
       expansionBudget -= body.count + 1
@@ -270,9 +275,10 @@ extension CDeclarationParser {
         b.startsLine = false
         return b
       }
-      output += expand(relocated[...], active: active.union([t.text]))
+      active.append(t.text)
+      expand(relocated[...], active: &active, into: &output)
+      active.removeLast()
     }
-    return output
   }
 
   /// The arguments of a function-like macro use, split at top-level commas, and the index after `)`.
@@ -297,7 +303,7 @@ extension CDeclarationParser {
     return nil
   }
 
-  private mutating func substitute(_ macro: CMacro, _ parameters: [String], _ arguments: [[CToken]], active: Set<String>)
+  private mutating func substitute(_ macro: CMacro, _ parameters: [String], _ arguments: [[CToken]], active: inout [String])
     -> [CToken]
   {
     func argument(_ name: String) -> [CToken]? {
@@ -331,7 +337,7 @@ extension CDeclarationParser {
         result += right.dropFirst()
         i += 2
       } else if t.kind == .identifier, let raw = argument(t.text) {
-        result += expand(raw[...], active: active)
+        expand(raw[...], active: &active, into: &result)
         i += 1
       } else {
         result.append(t)

@@ -109,7 +109,7 @@ extension CDeclarationParser {
     let size = alignUp(isUnion ? unionSize : (bit + 7) / 8, recordAlign)
     var seen: Set<String> = []
     for field in fields where !seen.insert(field.name).inserted {
-      let token = members.first { $0.name?.text == field.name }?.name ?? open
+      let token = members.last { $0.name?.text == field.name }?.name ?? open
       throw failure("duplicate member '\(field.name)'", at: token)
     }
     guard size < 1 << 30 else { throw failure("'\(name)' is too large", at: open) }

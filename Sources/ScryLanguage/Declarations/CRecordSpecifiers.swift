@@ -20,6 +20,11 @@ extension CDeclarationParser {
       return CType(type: .structReference(cName), size: 0, align: 1, spelling: cName, isComplete: false)
     }
     let open = token
+    if isUnclosed(from: index) {
+      throw failure(
+        "expected '}' to end the definition of '\(tag == nil ? keyword.text : cName)'", at: open,
+        hint: "the '{' here is not closed; end the definition with '};'")
+    }
     advance()
     if let tag {
       guard records[cName] == nil && !recordsBeingDefined.contains(cName) else {
@@ -47,6 +52,30 @@ extension CDeclarationParser {
       declarations.records[cName] = record
     }
     return type
+  }
+
+  /// Whether the body opening at `start` is never closed. The script parser's span of a definition
+  /// that lacks its `}` runs on into the probes after it, so a `{` inside that opens no nested
+  /// struct, union or enum (`BEGIN {`) means the definition was not closed.
+  private func isUnclosed(from start: Int) -> Bool {
+    let keywords = ["struct", "union", "enum"]
+    var depth = 0
+    for i in start..<tokens.count {
+      if tokens[i].isPunctuation("{") && i > start {
+        let previous = tokens[i - 1]
+        let opensRecord =
+          keywords.contains(previous.text) || previous.isPunctuation(")")
+          || (i >= 2 && previous.kind == .identifier && keywords.contains(tokens[i - 2].text))
+        if !opensRecord { return true }
+        depth += 1
+      } else if tokens[i].isPunctuation("{") {
+        depth += 1
+      } else if tokens[i].isPunctuation("}") {
+        depth -= 1
+        if depth == 0 { return false }
+      }
+    }
+    return true
   }
 
   /// One member declaration: `int a, *b;`, `unsigned x : 3;`, `union { … };`.

@@ -39,6 +39,7 @@ extension CDeclarationParser {
     if ["_Static_assert", "static_assert", "asm", "__asm__", "__asm"].contains(token.text) { return skipDeclaration() }
     let specifiers = try self.specifiers()
     if token.isPunctuation(";") { return advance() }
+    if token.kind == .end { throw failure("expected ';' after the declaration") }
     while true {
       let declarator = try self.declarator(isAbstract: false)
       var attributes = specifiers.attributes
@@ -194,9 +195,10 @@ extension CDeclarationParser {
       if token.isPunctuation("*") {
         pointers += 1
         advance()
-      } else if token.kind == .identifier && (Self.ignoredWords.contains(token.text) || token.text.hasPrefix("__attribute")) {
+      } else if token.kind == .identifier && Self.ignoredWords.contains(token.text) {
+        advance()
+      } else if token.isIdentifier("__attribute__") || token.isIdentifier("__attribute") {
         try self.attributes(&attributes)
-        if Self.ignoredWords.contains(token.text) { advance() }
       } else {
         break
       }

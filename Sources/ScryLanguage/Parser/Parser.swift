@@ -155,8 +155,18 @@ public struct Parser {
         depth -= 1
         if depth <= 0 {
           advance()
-          if isPunct(.semicolon) { end = token.span.end }
-          _ = accept(.semicolon)
+          // The definition runs on to its `;`: a typedef's name, `__attribute__((packed))`. Meeting
+          // what starts a probe's body or predicate first, the `;` is missing: the definition ends here.
+          let saved = (lexer, token)
+          while token.kind != .endOfFile && ![.lbrace, .less, .slash, .colon].contains(where: isPunct) {
+            if isPunct(.semicolon) {
+              end = token.span.end
+              advance()
+              return true
+            }
+            advance()
+          }
+          (lexer, token) = saved
           return true
         }
       }
