@@ -90,6 +90,15 @@ import Testing
     try expectSameOutputAsBpftrace(["-c", "/bin/true"], script)
   }
 
+  /// The issue's first example as a bpftrace user writes it: the definition needs no `;`.
+  @Test func definitionRightBeforeAProbeMatchesBpftrace() throws {
+    guard kernelAvailable("C type parity") else { return }
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let script = #"struct Foo { int m; int n; } uprobe:\#(binary):func { $f = (struct Foo *)arg0; printf("%d %d
+", $f->m, $f->n); exit(); }"#
+    try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], script)
+  }
+
   /// A read through an unmapped address gives 0, as in bpftrace, and the run says how many failed.
   @Test func failedReadsReadAsZeroAndAreCounted() throws {
     guard kernelAvailable("C type parity") else { return }

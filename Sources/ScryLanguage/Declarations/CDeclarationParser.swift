@@ -41,11 +41,21 @@ public struct CDeclarationParser {
         var text: [CToken] = []
         parser.directive(tokens[...], into: &text)
       } else if parser.conditions.allSatisfy(\.isActive) {
-        parser.parseDeclarations(parser.expand(tokens))
+        parser.parseDeclarations(parser.expand(Self.closed(tokens)))
       }
     }
     parser.finish()
     return (parser.declarations, parser.diagnostics)
+  }
+
+  /// A script definition as bpftrace takes it: `struct Foo { int m; }` right before a probe needs
+  /// no `;` (the script's parser already ended it), so one is supplied after a closing brace.
+  static func closed(_ tokens: [CToken]) -> [CToken] {
+    guard let last = tokens.last, last.isPunctuation("}") else { return tokens }
+    var semicolon = last
+    semicolon.text = ";"
+    semicolon.span = SourceSpan(start: last.span.end, end: last.span.end)
+    return tokens + [semicolon]
   }
 
   /// A file's text, or nil if it cannot be read.

@@ -158,9 +158,12 @@ public struct Parser {
           // The definition runs on to its `;`: a typedef's name, `__attribute__((packed))`. Meeting
           // what starts a probe's body or predicate first, the `;` is missing: the definition ends here.
           let saved = (lexer, token)
+          var declared: String?
           while token.kind != .endOfFile && ![.lbrace, .less, .slash, .colon].contains(where: isPunct) {
+            if declared == nil && token.kind == .identifier && !text(token).hasPrefix("__") { declared = text(token) }
             if isPunct(.semicolon) {
               end = token.span.end
+              if let declared { lastName = declared }
               advance()
               return true
             }
