@@ -55,6 +55,10 @@ public struct Attachment: Sendable {
   public var eventReads: [EventRead] = []
   public var eventReadsOffset = 0
 
+  /// Counted by a kernel counter whatever the path: no ring ever carries its hits. (One counted
+  /// per key falls back to a ring where the kernel cannot count per key.)
+  public var isCountedOnly: Bool { counting != nil && counting?.key == nil }
+
   /// The block reads memory that only Scry's capture program can read (tracefs and perf cannot):
   /// through a tracepoint's pointer fields or from `curtask`.
   public var readsMemoryOnlyAtTheEvent: Bool {

@@ -19,7 +19,10 @@ public enum PlanPrinter {
       out += "      block: \(a.blockIndex)\n"
       guard a.probe.kind.hasEventContext else { continue }
       out += "      scope: \(a.scope)\n"
-      if let counting = a.counting {
+      if let counting = a.counting, let key = counting.key {
+        out += "      mode: counting per key in a kernel hash map (no ring), the key read at the event as"
+          + " \(Self.describe(key.value)); sampled instead where the kernel cannot count (a followed process, no BPF)\n"
+      } else if let counting = a.counting {
         let key = counting.isKeyedByProbe ? "[probe]" : ""
         out += "      mode: counting (no ring; kernel counter folded into \(plan.maps[counting.mapIndex].name)\(key))\n"
       } else if deliveryPaths[i] != nil {
@@ -64,6 +67,15 @@ public enum PlanPrinter {
       out += printer.render(action, indent: "      ")
     }
     return out
+  }
+
+  static func describe(_ value: ProbeCapture.Value) -> String {
+    switch value {
+    case .operand(let operand, _, _): return operand.fetchText
+    case .read(let base, let offset, let count, let signed):
+      return ProbeCapture.Operand.memoryText(base, offset) + ":" + ProbeCapture.integerType(count, signed)
+    case .string(let base, let offset, _), .bytes(let base, let offset, _): return ProbeCapture.Operand.memoryText(base, offset)
+    }
   }
 
   static func describe(_ probe: ResolvedProbe) -> String {

@@ -11,6 +11,10 @@ public final class MapStorage {
   public let valueSize: Int
   public let maxEntries: Int
   public private(set) var droppedInserts = 0
+  /// Inserts a kernel-side copy of the map (a BPF hash the kernel counts into) dropped when full.
+  private var kernelDroppedInserts = 0
+  /// Keys the kernel read as 0 because their read failed (counted with the run's failed reads).
+  public var kernelFailedReads: UInt64 = 0
   public private(set) var count = 0
 
   /// Bytes of one entry: the value (rounded to 8), then the key (rounded to 8).
@@ -101,11 +105,15 @@ public final class MapStorage {
     }
   }
 
+  /// The kernel's own count of dropped inserts, as last read (it only grows).
+  public func setKernelDroppedInserts(_ count: Int) { kernelDroppedInserts = count }
+
   /// What to say at exit when inserts were dropped because the map was full; nil when none were.
   public var fullWarning: String? {
-    guard droppedInserts > 0 else { return nil }
-    return "WARNING: map '\(info.name)' is full (\(maxEntries) entries): \(droppedInserts) "
-      + (droppedInserts == 1 ? "insert was dropped" : "inserts were dropped")
+    let dropped = droppedInserts + kernelDroppedInserts
+    guard dropped > 0 else { return nil }
+    return "WARNING: map '\(info.name)' is full (\(maxEntries) entries): \(dropped) "
+      + (dropped == 1 ? "insert was dropped" : "inserts were dropped")
   }
 
   /// Pointer to the value bytes; with `insert`, a zeroed value is created when absent

@@ -18,6 +18,9 @@ public enum DeliveryPath: Sendable, Equatable {
 }
 
 extension DeliveryPath {
+  /// The path counts hits in the kernel: its events carry no samples.
+  var counts: Bool { self == .perfCounter || self == .bpfCounter }
+
   /// The path makes its probe itself (through the uprobe PMU), so none is created in tracefs.
   var makesItsOwnProbe: Bool {
     if case .bpfRing(let program) = self, case .probe = program.kind { return true }
@@ -53,9 +56,13 @@ public enum AttachmentFacts {
   static func fact(for attachment: Attachment, options: SessionOptions, identified: Bool) -> AttachmentFact {
     // A followed process means per-task perf events: programs hang on a tracepoint for every task.
     let followsTasks = attachment.scope != .systemWide || options.targetPid != nil
-    if attachment.counting != nil {
+    if let counting = attachment.counting, counting.key == nil {
       let path: DeliveryPath = attachment.dynamicProbe != nil && !followsTasks ? .bpfCounter : .perfCounter
       return AttachmentFact(path: options.allowsBPF ? path : .perfCounter, fallback: .perfCounter)
+    }
+    // Counted per key by the kernel, or else sampled: a perf counter has no keys.
+    if attachment.counting?.key != nil, !followsTasks, options.allowsBPF {
+      return AttachmentFact(path: .bpfCounter, fallback: .perfRing)
     }
     // Memory read at the event needs the capture program: a per-task predicate then runs in user
     // space on every task's hits (as bpftrace runs it), rather than per-task perf events.
@@ -134,7 +141,7 @@ public enum AttachmentFacts {
   /// Samples carry PERF_SAMPLE_IDENTIFIER only when more than one attachment shares the rings;
   /// with one, every sample takes the same route.
   static func identifiesSamples(_ plan: Plan) -> Bool {
-    plan.attachments.filter { $0.probe.kind.hasEventContext && $0.counting == nil }.count > 1
+    plan.attachments.filter { $0.probe.kind.hasEventContext && !$0.isCountedOnly }.count > 1
   }
 
   /// Each field costs the traced task tens of nanoseconds per event (measured: adding TID and ID

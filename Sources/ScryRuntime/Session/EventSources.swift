@@ -68,7 +68,7 @@ final class EventSources {
 
   private func attachAll(_ plan: Plan, options: SessionOptions, usesBPF: Bool, tracedPid: Int32?) throws {
     let facts = AttachmentFacts.describe(plan, options: options)
-    if plan.attachments.contains(where: { $0.probe.kind.hasEventContext && $0.counting == nil }) {
+    if plan.attachments.contains(where: { $0.probe.kind.hasEventContext && !$0.isCountedOnly }) {
       try perfRings.openTaskRecordCarriers(in: context)
     }
     for index in Self.attachOrder(plan, facts: facts, usesBPF: usesBPF) {
@@ -77,10 +77,14 @@ final class EventSources {
       let path = usesBPF ? fact.path : fact.fallback
       // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
       var request = try makeRequest(
-        index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !path.makesItsOwnProbe)
+        index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !path.makesItsOwnProbe, counts: path.counts)
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)
       if try delivery(for: path).attach(request, path: path, in: context) { continue }
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: fact.fallback, for: attachment, options: options)
+      if fact.fallback.counts != path.counts {
+        // Counted per key in the kernel, else sampled: the events then carry samples.
+        request.options = perfOptions(for: attachment, options: options, counts: fact.fallback.counts)
+      }
       if request.dynamicID == nil, let dynamic = attachment.dynamicProbe {
         request.dynamicID = try ProbeEvents.createDynamicEvent(dynamic, for: attachment.probe, in: dynamicEvents)
       }
@@ -134,16 +138,12 @@ final class EventSources {
     }
   }
 
-  /// The threads to follow, the perf options and the dynamic event of one attachment.
-  private func makeRequest(
-    _ index: Int, _ attachment: Attachment, options: SessionOptions, tracedPid: Int32?, inTraceFS: Bool
-  ) throws -> AttachRequest {
-    let probe = attachment.probe
-    let counting = attachment.counting != nil
+  /// The perf options of an attachment's events: counting, or sampling what its block reads.
+  private func perfOptions(for attachment: Attachment, options: SessionOptions, counts: Bool) -> PerfEventOptions {
     var perf = PerfEventOptions()
     perf.sampleType = AttachmentFacts.sampleType(
-      attachment.sampleFields, counting: counting, identified: context.dispatcher.identifiesSamples)
-    perf.countingOnly = counting
+      attachment.sampleFields, counting: counts, identified: context.dispatcher.identifiesSamples)
+    perf.countingOnly = counts
     // Stacks on the perf path (--no-bpf, per-task probes): perf's callchain, only the sides read.
     let block = context.session.plan.blocks[attachment.blockIndex]
     perf.callchainKernel = block.kernelStackDepth > 0
@@ -151,6 +151,15 @@ final class EventSources {
     // perf counts the frames of both sides against one bound.
     perf.callchainDepth = UInt16(clamping: block.kernelStackDepth + block.userStackDepth)
     perf.wakeupWatermarkBytes = UInt32(clamping: options.ringPages * 4096 / 4)
+    return perf
+  }
+
+  /// The threads to follow, the perf options and the dynamic event of one attachment.
+  private func makeRequest(
+    _ index: Int, _ attachment: Attachment, options: SessionOptions, tracedPid: Int32?, inTraceFS: Bool, counts: Bool
+  ) throws -> AttachRequest {
+    let probe = attachment.probe
+    var perf = perfOptions(for: attachment, options: options, counts: counts)
     // Per-task events are still opened once per CPU: the kernel maps no ring for an inherited
     // event on "any CPU", and per-CPU events can share that CPU's ring.
     let followed: [Int32]?

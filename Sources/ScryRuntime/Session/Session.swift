@@ -115,7 +115,7 @@ public final class Session {
     if lost > 0 {
       printToStandardError("Lost \(lost) events\n")
     }
-    let failedReads = loop.failedReads &+ machine.failedProcessReads
+    let failedReads = maps.reduce(loop.failedReads &+ machine.failedProcessReads) { $0 &+ $1.kernelFailedReads }
     if failedReads > 0 {
       printToStandardError(
         "WARNING: \(failedReads) reads of memory failed (an unmapped address, or a process already gone): they read as 0 or empty\n")

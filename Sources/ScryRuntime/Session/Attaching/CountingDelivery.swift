@@ -9,6 +9,8 @@ final class CountingDelivery: EventDelivery {
   private enum Counter {
     case perf(PerfEvent)
     case bpf(BPFEventCounter)
+    /// Per key the probe reads at the event (`@[$f->m] = count()`).
+    case keyed(BPFKeyedCounter)
   }
 
   private var counters: [(attachment: Int, counter: Counter)] = []
@@ -21,7 +23,19 @@ final class CountingDelivery: EventDelivery {
         id: id, description: request.probe.name, cpu: context.cpus[0], pid: -1, options: request.options)
       context.events.append(event)
       do {
-        counters.append((request.index, .bpf(try BPFEventCounter(attachingTo: event, name: "scry_count"))))
+        if let key = request.attachment.counting?.key, let dynamic = request.attachment.dynamicProbe {
+          guard let value = ProbeCapture.kernelValue(key.value) else {
+            throw KernelError(
+              operation: "build counting program", subject: request.probe.name, errno: 0,
+              explanation: "its key reads a register this machine does not name")
+          }
+          let counter = try BPFKeyedCounter(
+            attachingTo: event, key: value, isSigned: key.isSigned, space: dynamic.isKernel ? .kernel : .user,
+            maxKeys: context.session.options.maxMapEntries, name: "scry_count")
+          counters.append((request.index, .keyed(counter)))
+        } else {
+          counters.append((request.index, .bpf(try BPFEventCounter(attachingTo: event, name: "scry_count"))))
+        }
       } catch {
         context.events.removeLast()
         printToStandardError("WARNING: \(request.probe.name): counted by perf instead of BPF: \(error)\n")
@@ -57,9 +71,19 @@ final class CountingDelivery: EventDelivery {
       }
     }
     var folded: [Int: UInt64] = [:]
+    var keyedFolded: [Int: [[UInt8]: UInt64]] = [:]
     var reported = false
     return { _ in
       for (attachment, counters) in totals {
+        if case .keyed(let counter)? = counters.first, let target = plan.attachments[attachment].counting {
+          do {
+            try Self.fold(counter, into: maps[target.mapIndex], folded: &keyedFolded[attachment, default: [:]])
+          } catch {
+            if !reported { printToStandardError("WARNING: \(plan.attachments[attachment].probe.name): \(error)\n") }
+            reported = true
+          }
+          continue
+        }
         let total: UInt64
         do {
           total = try counters.reduce(UInt64(0)) { sum, counter throws(KernelError) in sum &+ (try Self.read(counter)) }
@@ -80,7 +104,27 @@ final class CountingDelivery: EventDelivery {
     switch counter {
     case .perf(let event): return event.readCount()
     case .bpf(let counter): return try counter.total()
+    case .keyed: return 0
     }
+  }
+
+  /// Adds what each key counted since the last fold to the map's count for that key (an 8-byte
+  /// integer key, laid out as the map lays out its one key); keys the kernel's map had no room
+  /// for count as the map's dropped inserts.
+  private static func fold(_ counter: BPFKeyedCounter, into map: MapStorage, folded: inout [[UInt8]: UInt64]) throws(KernelError) {
+    for (key, total) in try counter.totals() {
+      let delta = total &- (folded[key] ?? 0)
+      folded[key] = total
+      guard delta > 0, key.count == map.keySize else { continue }
+      key.withUnsafeBytes { keyBytes in
+        guard let pointer = keyBytes.baseAddress else { return }
+        let hash = MapStorage.hash(pointer, count: map.keySize)
+        guard let value = map.lookup(key: pointer, hash: hash, insert: true) else { return }
+        value.storeBytes(of: value.loadUnaligned(as: UInt64.self) &+ delta, as: UInt64.self)
+      }
+    }
+    map.setKernelDroppedInserts(Int(counter.total(of: .droppedKeys)))
+    map.kernelFailedReads = counter.total(of: .failedReads)
   }
 
   /// Adds `delta` to the map's count: keyed by the probe's name, or its one keyless entry.
