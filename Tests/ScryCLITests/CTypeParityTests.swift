@@ -90,12 +90,26 @@ import Testing
     try expectSameOutputAsBpftrace(["-c", "/bin/true"], script)
   }
 
+  /// `@[$f->m] = count()`: counted per key by Scry's program in the kernel (no ring), and by the
+  /// ring where BPF is not used; both as bpftrace counts.
+  @Test func countsKeyedByAFieldMatchBpftrace() throws {
+    guard kernelAvailable("C type parity") else { return }
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let script = Self.declarations
+      + "uprobe:\(binary):func { $f = (struct Foo *)arg0; @[$f->m] = count(); }"
+      + " uprobe:\(binary):outer_func { @o[((struct Outer *)arg0)->inner.x] = count(); @n[((struct Outer *)arg0)->next->x] = count(); }"
+    try expectSameOutputAsBpftrace(["-c", "\(binary) 500 300"], script)
+    let plan = scry("--plan", "-e", script)
+    #expect(plan.stdout.contains("counting per key in a kernel hash map"), "\(plan.stdout)")
+    let sampled = scry("--no-bpf", "-c", "\(binary) 500 300", "-e", script)
+    #expect(sampled.stdout.hasSuffix("@[2]: 500\n@n[-7]: 500\n@o[5]: 500\n"), "\(sampled.stdout)")
+  }
+
   /// The issue's first example as a bpftrace user writes it: the definition needs no `;`.
   @Test func definitionRightBeforeAProbeMatchesBpftrace() throws {
     guard kernelAvailable("C type parity") else { return }
     let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
-    let script = #"struct Foo { int m; int n; } uprobe:\#(binary):func { $f = (struct Foo *)arg0; printf("%d %d
-", $f->m, $f->n); exit(); }"#
+    let script = #"struct Foo { int m; int n; } uprobe:\#(binary):func { $f = (struct Foo *)arg0; printf("%d %d\n", $f->m, $f->n); exit(); }"#
     try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], script)
   }
 
