@@ -22,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/workload" "$bench_dir/workload.c"
 # The open-heavy loop for strings behind pointers.
 cc -O2 -o "$work/openloop" Tests/Fixtures/pointer_target.c
-# Calls of func(struct Foo *) for fields read through a pointer at a uprobe.
+# Calls of func_nop5(struct Foo *) for fields read through a pointer at a uprobe.
 cc -O0 -o "$work/structloop" Tests/Fixtures/struct_target.c
 # N page faults: read one byte of each page of a fresh anonymous mapping (each maps the zero page, allocates nothing).
 cat >"$work/faultloop.c" <<'EOF'
@@ -122,7 +122,7 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
             "uprobe_nop5|1|uprobe:$work/workload:probe_target_nop5 { @[tid] = count(); }" \
             'openloop|1|tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }' \
             "uprobe|0.05|uprobe:$work/workload:probe_target { @[arg0 % 8] = count(); }" \
-            "structloop|0.05|struct Foo { int m; int n; }; uprobe:$work/structloop:func { \$f = (struct Foo *)arg0; @[\$f->m] = count(); }" \
+            "structloop|1|struct Foo { int m; int n; }; uprobe:$work/structloop:func_nop5 { \$f = (struct Foo *)arg0; @[\$f->m] = count(); }" \
             'faultloop|0.5|software:page-faults:1 { @[comm] = count(); }' \
             "loop|500|profile:hz:$profile_hz { @[comm] = count(); }"; do
   mode=${case%%|*} rest=${case#*|}

@@ -40,6 +40,18 @@ struct Foo {
 };
 
 __attribute__((noinline)) int func(struct Foo *foo) { return foo->m + foo->n; }
+
+// func() starting with a 5-byte NOP (0f 1f 44 00 00), which a kernel can probe without a trap.
+int func_nop5(struct Foo *foo);
+__asm__(".text\n"
+        ".globl func_nop5\n"
+        ".type func_nop5, @function\n"
+        "func_nop5:\n"
+        "    .byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"
+        "    movl (%rdi), %eax\n"
+        "    addl 4(%rdi), %eax\n"
+        "    ret\n"
+        ".size func_nop5, .-func_nop5\n");
 __attribute__((noinline)) int outer_func(struct Outer *outer, struct Outer **pp, int32_t *ints) {
   return outer->a + (*pp)->a + ints[1];
 }
@@ -66,13 +78,13 @@ int main(int argc, char **argv) {
   int32_t ints[4] = {100, 200, 300, 400};
   // Give the tracer time to attach before the first call.
   usleep(argc > 2 ? atoi(argv[2]) * 1000 : 0);
-  // `struct_target N 0 bench`: N calls of func() alone, timed for scripts/bench.sh.
+  // `struct_target N 0 bench`: N calls of func_nop5() alone, timed for scripts/bench.sh.
   int bench = argc > 3;
   struct timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
   int sum = 0;
   for (int i = 0; i < count; i++) {
-    sum += func(&foo);
+    sum += bench ? func_nop5(&foo) : func(&foo);
     if (!bench) sum += outer_func(&outer, &pointer, ints);
   }
   clock_gettime(CLOCK_MONOTONIC, &end);
