@@ -4,7 +4,7 @@ import Testing
 /// `--dry-run` and `--plan` run every check a real run makes before attaching, and touch nothing.
 @Suite struct PlanCommandTests {
   @Test(arguments: [
-    ("profile:hz:99 { @[curtask] = count(); }", "curtask"),
+    ("BEGIN { @[curtask] = count(); }", "curtask"),
     ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "reads memory at the event"),
     ("BEGIN { @x = jiffies; }", "cannot be evaluated"),
   ])

@@ -227,7 +227,7 @@ func declare(_ text: String, headers: [String: String] = [:], forced: [String] =
     ("struct Foo { struct Bar b; };", "test.trace:1:25: error: field 'b' has incomplete type 'struct Bar'"),
     ("struct Foo { int a:33; };", "test.trace:1:18: error: width of bit-field 'a' (33 bits) exceeds the width of its type (32 bits)"),
     ("struct Foo { int a[N]; };", "test.trace:1:20: error: use of undeclared identifier 'N'"),
-    ("struct Foo { int a; }\nBEGIN { }", "test.trace:1:22: error: expected ';' after the declaration"),
+    ("struct Foo { int a; } x y;", "test.trace:1:25: error: expected ';' after the declaration"),
     ("struct Foo { int a; };\nstruct Foo { int b; };", "test.trace:2:8: error: redefinition of 'struct Foo'"),
     ("#define X (1 / 0)\nstruct Foo { int a[X]; };", "test.trace:2:20: error: division by zero in a constant expression"),
     ("#if 1\nBEGIN { }", "test.trace:1:2: error: unterminated conditional directive"),

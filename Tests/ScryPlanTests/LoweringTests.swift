@@ -92,9 +92,9 @@ import ScryLanguage
   }
 
   @Test(arguments: [
-    ("profile:hz:99 { @[curtask] = count(); }", "curtask"),
+    ("BEGIN { @[curtask] = count(); }", "curtask"),
     ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "reads memory at the event"),
-    ("uprobe:/bin/app:target { @x = curtask; }", "curtask"),
+    ("uprobe:/bin/app:target { @p = (int32 *)arg0; } uretprobe:/bin/app:target { @x = *@p; }", "reads memory at the event"),
     ("tracepoint:sched:sched_switch { @x = jiffies; }", "cannot be evaluated"),
   ])
   func whatTheRuntimeCannotEvaluateIsRefusedWithItsSpan(source: String, words: String) throws {
