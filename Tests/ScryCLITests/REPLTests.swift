@@ -79,6 +79,21 @@ import Testing
     Self.leave(t)
   }
 
+  /// A C declaration typed at the prompt serves later entries, and `.save` keeps it first.
+  @Test func declarationsServeLaterEntries() throws {
+    let home = Self.temporaryHome()
+    let t = try Self.start(home: home)
+    t.send("struct Foo { int m; long n; };\r")
+    t.send("#define N 7\r")
+    t.send("BEGIN { printf(\"size %d %d\\n\", sizeof(struct Foo), N); exit(); }\r")
+    #expect(t.expect("size 16 7") != nil, "\(t.text)")
+    t.send(".save \(home)/declared.trace\r")
+    #expect(t.expect("saved 1 block") != nil, "\(t.text)")
+    Self.leave(t)
+    let run = scry("\(home)/declared.trace")
+    #expect(run.stdout.contains("size 16 7"), "\(run.stdout)\(run.stderr)")
+  }
+
   @Test func savedSessionRunsAsAScript() throws {
     let home = Self.temporaryHome()
     let t = try Self.start(home: home)

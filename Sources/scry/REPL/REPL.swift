@@ -175,6 +175,7 @@ final class REPL {
     let diagnostics = result.checked.diagnostics
     if !diagnostics.isEmpty { printError(SessionProgram.render(diagnostics, of: result, renderer: renderer), newline: false) }
     if diagnostics.hasErrors { return }
+    program.declarations += program.newDeclarations(in: result)
     install(result, added: program.newBlocks(in: result))
   }
 

@@ -15,9 +15,12 @@ struct SessionProgram {
   }
 
   var blocks: [Block] = []
+  /// The C the session declared (`struct Foo { int m; };`, `#define N 4`), in order: it comes
+  /// before every block, so later entries can use its types.
+  var declarations: [String] = []
 
   /// The text `.save` writes: a script that `scry FILE.trace` runs.
-  var scriptText: String { blocks.map { $0.text + "\n" }.joined() }
+  var scriptText: String { declarations.map { $0 + "\n" }.joined() + blocks.map { $0.text + "\n" }.joined() }
   var attachedFlags: [Bool] { blocks.map(\.attached) }
   var pendingEndBlocks: [Int] { blocks.indices.filter { blocks[$0].attached && blocks[$0].kind == .end } }
   var hasAttachedBlocks: Bool { blocks.contains { $0.attached } }
@@ -66,6 +69,11 @@ struct SessionProgram {
     case .call, .update, .missing: return false
     default: return true
     }
+  }
+
+  /// The C declarations the entry added, as text.
+  func newDeclarations(in result: Checked) -> [String] {
+    result.checked.program.declarations.filter { $0.start >= UInt32(result.entryStart) }.map { result.source.text(of: $0) }
   }
 
   /// The probe blocks the entry added to the checked program, as session blocks.
