@@ -307,9 +307,16 @@ public struct CountingTarget: Sendable, Hashable {
   var keyExpression: NodeID?
 }
 
-/// A counting key read at the event: a register, or an integer through a pointer chain.
+/// A counting key the kernel computes at the event.
 public struct CountedKey: Sendable, Hashable {
-  public var value: ProbeCapture.Value
+  public enum Source: Sendable, Hashable {
+    /// A value the probe reads: a register, or an integer through a pointer chain.
+    case read(ProbeCapture.Value)
+    /// The event's thread (`tid`) or process (`pid`).
+    case task(EventProperty)
+  }
+
+  public var source: Source
   /// Widened to 8 bytes with its sign, as a map key of its type is.
   public var isSigned: Bool
 }

@@ -21,7 +21,7 @@ public enum PlanPrinter {
       out += "      scope: \(a.scope)\n"
       if let counting = a.counting, let key = counting.key {
         out += "      mode: counting per key in a kernel hash map (no ring), the key read at the event as"
-          + " \(Self.describe(key.value)); sampled instead where the kernel cannot count (a followed process, no BPF)\n"
+          + " \(Self.describe(key.source)); sampled instead where the kernel cannot count (a followed process, no BPF)\n"
       } else if let counting = a.counting {
         let key = counting.isKeyedByProbe ? "[probe]" : ""
         out += "      mode: counting (no ring; kernel counter folded into \(plan.maps[counting.mapIndex].name)\(key))\n"
@@ -67,6 +67,13 @@ public enum PlanPrinter {
       out += printer.render(action, indent: "      ")
     }
     return out
+  }
+
+  static func describe(_ source: CountedKey.Source) -> String {
+    switch source {
+    case .read(let value): return describe(value)
+    case .task(let property): return property.rawValue
+    }
   }
 
   static func describe(_ value: ProbeCapture.Value) -> String {

@@ -380,6 +380,19 @@ public enum Planner {
     _ target: CountingTarget, attachment: Attachment, fetched: [NodeID: FetchedValue], in program: CheckedProgram
   ) -> CountingTarget? {
     guard let id = target.keyExpression else { return target }
+    guard attachment.dynamicProbe != nil else { return nil }
+    switch program.resolutions[id] {
+    case .builtin(.tid)?:
+      var keyed = target
+      keyed.key = CountedKey(source: .task(.tid), isSigned: false)
+      return keyed
+    case .builtin(.pid)?:
+      var keyed = target
+      keyed.key = CountedKey(source: .task(.pid), isSigned: false)
+      return keyed
+    default:
+      break
+    }
     guard let dynamic = attachment.dynamicProbe, let value = fetched[id], case .integer(_, let isSigned) = value.layout,
       (program.fields[id]?.bitWidth ?? 0) == 0,
       let field = dynamic.capture.fields.first(where: { $0.offset == value.offset })
@@ -389,7 +402,7 @@ public enum Planner {
     case .string, .bytes: return nil
     }
     var keyed = target
-    keyed.key = CountedKey(value: field.value, isSigned: isSigned)
+    keyed.key = CountedKey(source: .read(field.value), isSigned: isSigned)
     return keyed
   }
 

@@ -101,6 +101,10 @@ import Testing
     try expectSameOutputAsBpftrace(["-c", "\(binary) 500 300"], script)
     let plan = scry("--plan", "-e", script)
     #expect(plan.stdout.contains("counting per key in a kernel hash map"), "\(plan.stdout)")
+    // Keyed by the thread: counted in the kernel too, one key with every call.
+    let threads = scry("-c", "\(binary) 400 300", "-e", "uprobe:\(binary):func { @[tid] = count(); }")
+    let last = threads.stdout.split(separator: "\n").last.map(String.init) ?? ""
+    #expect(last.hasPrefix("@[") && last.hasSuffix("]: 400"), "\(threads.stdout)")
     let sampled = scry("--no-bpf", "-c", "\(binary) 500 300", "-e", script)
     #expect(sampled.stdout.hasSuffix("@[2]: 500\n@n[-7]: 500\n@o[5]: 500\n"), "\(sampled.stdout)")
   }

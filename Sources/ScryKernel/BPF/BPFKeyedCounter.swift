@@ -13,6 +13,16 @@ public final class BPFKeyedCounter {
     case failedReads = 1
   }
 
+  /// What the program counts by.
+  public enum Key: Sendable, Hashable {
+    /// A value read at the event, widened to 8 bytes (sign-extended when signed).
+    case read(CaptureValue, isSigned: Bool, space: MemorySpace)
+    /// The thread id (`bpf_get_current_pid_tgid`'s low half).
+    case threadID
+    /// The process id (its high half).
+    case processID
+  }
+
   private let counts: BPFMap
   private let counters: BPFMap
   private let program: BPFProgram
@@ -21,42 +31,44 @@ public final class BPFKeyedCounter {
 
   /// Attaches the program to `event`, counting per `key` (an 8-byte key, sign-extended from its
   /// width when `isSigned`) into a map of at most `maxKeys` keys.
-  public init(
-    attachingTo event: PerfEvent, key: CaptureValue, isSigned: Bool, space: MemorySpace, maxKeys: Int, name: String
-  ) throws(KernelError) {
+  public init(attachingTo event: PerfEvent, key: Key, maxKeys: Int, name: String) throws(KernelError) {
     counts = try BPFMap.perCPUHash(keySize: 8, valueSize: 8, entries: maxKeys)
     counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
-    let code = try Self.instructions(
-      key: key, isSigned: isSigned, space: space, countsFD: counts.fd, countersFD: counters.fd)
+    let code = try Self.instructions(key: key, countsFD: counts.fd, countersFD: counters.fd)
     program = try BPFProgram.loadProbeProgram(code, name: name)
     try event.attach(program)
     self.event = event
   }
 
   /// The program: the key into r9 (0 when a read fails), then `counts[key] += 1` on this CPU.
-  static func instructions(
-    key: CaptureValue, isSigned: Bool, space: MemorySpace, countsFD: Int32, countersFD: Int32
-  ) throws(KernelError) -> [BPFInstruction] {
+  static func instructions(key: Key, countsFD: Int32, countersFD: Int32) throws(KernelError) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let failed = asm.newLabel()
     let haveKey = asm.newLabel()
     let insert = asm.newLabel()
     let done = asm.newLabel()
     asm.emit(.mov64(.r6, .r1))
-    let width: Int
-    var canFail = true
+    var width = 8
+    var isSigned = false
+    var canFail = false
     switch key {
-    case .operand(let operand, let byteCount):
+    case .threadID, .processID:
+      asm.emit(.call(.getCurrentPidTgid))
+      asm.emit(.mov64(.r9, .r0))
+      if key == .processID { asm.emit(.rsh64(.r9, 32)) }
+      width = 4
+    case .read(.operand(let operand, let byteCount), let signed, let space):
       canFail = operand.depth > 0
       CaptureProgram.emitOperand(operand, space: space, onFailure: canFail ? failed : nil, into: &asm)
-      width = byteCount
-    case .read(let base, let offset, let byteCount):
+      (width, isSigned) = (byteCount, signed)
+    case .read(.read(let base, let offset, let byteCount), let signed, let space):
+      canFail = true
       CaptureProgram.emitOperand(base, space: space, onFailure: failed, into: &asm)
       CaptureProgram.emitHelperRead(offset, count: byteCount, toStack: true, at: 0, helper: space.readHelper, into: &asm)
       asm.jump(.signedLess, .r0, 0, to: failed)
       asm.emit(.ldx(BPFSize(bytes: byteCount) ?? .double, .r9, .r10, -8))
-      width = byteCount
-    case .string, .bytes:
+      (width, isSigned) = (byteCount, signed)
+    case .read:
       throw KernelError(
         operation: "build counting program", subject: "key", errno: 0, explanation: "only an integer key is counted in the kernel")
     }

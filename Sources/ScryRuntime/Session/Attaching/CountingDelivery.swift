@@ -24,14 +24,20 @@ final class CountingDelivery: EventDelivery {
       context.events.append(event)
       do {
         if let key = request.attachment.counting?.key, let dynamic = request.attachment.dynamicProbe {
-          guard let value = ProbeCapture.kernelValue(key.value) else {
-            throw KernelError(
-              operation: "build counting program", subject: request.probe.name, errno: 0,
-              explanation: "its key reads a register this machine does not name")
+          let kernelKey: BPFKeyedCounter.Key
+          switch key.source {
+          case .task(let property):
+            kernelKey = property == .pid ? .processID : .threadID
+          case .read(let read):
+            guard let value = ProbeCapture.kernelValue(read) else {
+              throw KernelError(
+                operation: "build counting program", subject: request.probe.name, errno: 0,
+                explanation: "its key reads a register this machine does not name")
+            }
+            kernelKey = .read(value, isSigned: key.isSigned, space: dynamic.isKernel ? .kernel : .user)
           }
           let counter = try BPFKeyedCounter(
-            attachingTo: event, key: value, isSigned: key.isSigned, space: dynamic.isKernel ? .kernel : .user,
-            maxKeys: context.session.options.maxMapEntries, name: "scry_count")
+            attachingTo: event, key: kernelKey, maxKeys: context.session.options.maxMapEntries, name: "scry_count")
           counters.append((request.index, .keyed(counter)))
         } else {
           counters.append((request.index, .bpf(try BPFEventCounter(attachingTo: event, name: "scry_count"))))
