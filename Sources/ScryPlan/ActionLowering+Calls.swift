@@ -83,7 +83,16 @@ extension ActionLowering {
     case .strcontains:
       return .stringContains(bytes(args[0], as: nil), bytes(args[1], as: nil))
     case .sizeof:
-      return .constant(UInt64(program.type(of: args[0]).byteSize))
+      // A builtin, a literal or a variable is a 64-bit integer to bpftrace; a cast, a field or
+      // memory read through a pointer has its C width.
+      let type = program.type(of: args[0])
+      switch (type, args[0].kind) {
+      case (.integer, .cast), (.integer, .field), (.integer, .unary(.deref, _)), (.integer, .index), (.tuple, _),
+        (.record, _), (.string, _), (.array, _):
+        return .constant(UInt64(type.cLayoutSize))
+      default:
+        return .constant(UInt64(type.byteSize))
+      }
     case .ksym, .usym, .uptr, .kptr:
       // The address itself; how it prints comes from the call's type.
       return int(args[0])

@@ -69,6 +69,8 @@ import Testing
   @Test(arguments: [
     // Pointer arithmetic scales by the pointee; sizeof; pointers compare and print as bpftrace prints them.
     #"BEGIN { @ = (int32 *) 32; @ += 1; @q = (int32 *)32 + 2; @r = (struct Foo *)0 + 1; @s = sizeof(struct Foo); $p = (struct Foo *)16; printf("%d %p\n", $p == (struct Foo *)16, $p); exit(); }"#,
+    // sizeof of expressions: tuples laid out as C structs, casts at their width, builtins 64-bit.
+    #"BEGIN { $u = ("ab", (1, "c")); printf("%d %d %d %d %d\n", sizeof($u), sizeof((int16)3), sizeof(pid), sizeof(nsecs), sizeof(true)); exit(); }"#,
     // Constants from #define and enums.
     "#define N 314\n#define M (N * 2 + 1)\nenum colors { RED, GREEN = 7, BLUE };\n"
       + #"BEGIN { printf("%d %d %d %d\n", N, M, GREEN, BLUE); exit(); }"#,

@@ -72,6 +72,31 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// `sizeof(expression)` as bpftrace computes it: the value laid out as C lays out a struct of
+  /// its parts, each at its alignment, the whole rounded up to the largest.
+  public var cLayoutSize: Int { cLayout.size }
+
+  private var cLayout: (size: Int, alignment: Int) {
+    switch self {
+    case .integer(let t): return (t.bits / 8, t.bits / 8)
+    case .string(let capacity): return (capacity, 1)
+    case .array(let element, let count): return (element.memorySize * count, Swift.max(1, element.cLayout.alignment))
+    case .record(let record):
+      let alignment = record.fields.map { $0.type.cLayout.alignment }.max() ?? 1
+      return (record.size, Swift.min(8, Swift.max(1, alignment)))
+    case .tuple(let elements):
+      var offset = 0
+      var alignment = 1
+      for element in elements {
+        let (size, align) = element.cLayout
+        offset = (offset + align - 1) / align * align + size
+        alignment = Swift.max(alignment, align)
+      }
+      return ((offset + alignment - 1) / alignment * alignment, alignment)
+    default: return (byteSize, 8)
+    }
+  }
+
   /// Bytes the type takes in C memory: what a pointer to it steps by, and an array element's
   /// stride. Integers take their width here, where values and map slots widen them to 8 bytes.
   public var memorySize: Int {
