@@ -235,6 +235,23 @@ public struct PointerFetch: Sendable, Hashable {
     self.items = items
   }
 
+  /// Where the first slot starts: after the record, on 8 bytes.
+  public var firstSlot: Int { (recordSize + 7) & ~7 }
+
+  /// Where the last slot ends.
+  public var end: Int { items.reduce(firstSlot) { ($0 + $1.slotSize + 7) & ~7 } }
+
+  /// The fetch as reads of Scry's capture program, slot for slot; nil when an item is a string
+  /// array, which the capture program does not read.
+  public var asEventReads: [EventRead]? {
+    var reads: [EventRead] = []
+    for item in items {
+      guard case .string(let pointer, let maxLength, let user) = item else { return nil }
+      reads.append(EventRead(value: .string(.recordWord(offset: pointer), offset: 0, maxLength: maxLength), isUserMemory: user))
+    }
+    return reads
+  }
+
   /// Where each item's slot starts in the sample.
   public var itemOffsets: [Int] {
     var offsets: [Int] = []

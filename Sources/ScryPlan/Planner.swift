@@ -36,7 +36,9 @@ public enum Planner {
             attachment.kernelFilter = nil
             attachment.kernelFilterIsWholePredicate = false
           }
-          if let lowered = eventReads(probe, block: block, blockProbes: resolved, in: program) {
+          if let lowered = eventReads(
+            probe, block: block, blockProbes: resolved, in: program, after: attachment.pointerFetch)
+          {
             attachment.eventReads = lowered.reads
             attachment.eventReadsOffset = lowered.offset
             fetched.merge(lowered.fetched) { a, _ in a }
@@ -112,9 +114,12 @@ public enum Planner {
   }
 
   /// What a tracepoint block reads through memory at the event, for the capture program.
-  static func eventReads(_ probe: ResolvedProbe, block: ProbeBlock, blockProbes: [ResolvedProbe], in program: CheckedProgram)
-    -> (reads: [EventRead], offset: Int, fetched: [NodeID: FetchedValue])?
-  {
+  /// The slots follow the record, and the pointer fetch's strings when there are any (the capture
+  /// program reads those too, in the same slots, where the ring delivers the block).
+  static func eventReads(
+    _ probe: ResolvedProbe, block: ProbeBlock, blockProbes: [ResolvedProbe], in program: CheckedProgram,
+    after fetch: PointerFetch? = nil
+  ) -> (reads: [EventRead], offset: Int, fetched: [NodeID: FetchedValue])? {
     var lowering: EventReads
     if case .tracepoint(let category, _, let record?) = probe.target {
       let records = blockProbes.compactMap { probe -> RecordType? in
@@ -123,7 +128,7 @@ public enum Planner {
       }
       lowering = EventReads(
         program: program, record: record, isUserMemory: category == "syscalls",
-        recordSize: PointerFetches.recordSize(of: records))
+        recordSize: fetch?.end ?? PointerFetches.recordSize(of: records))
     } else {
       // A software, hardware or timer event: no record, only what `curtask` leads to.
       lowering = EventReads(program: program, record: nil, isUserMemory: false, recordSize: 0)
@@ -169,7 +174,8 @@ public enum Planner {
   /// per-task or filtered event is cheaper as perf does it: the kernel drops others' hits before
   /// any sample), no pointer data (its own program), only fields a program can write.
   static func ringDelivery(for attachment: Attachment, needs: BlockNeeds) -> RingDelivery? {
-    guard attachment.counting == nil, attachment.pointerFetch == nil, attachment.kernelFilter == nil,
+    guard attachment.counting == nil, attachment.pointerFetch?.asEventReads != nil || attachment.pointerFetch == nil,
+      attachment.kernelFilter == nil,
       attachment.scope == .systemWide || !attachment.eventReads.isEmpty
     else { return nil }
     let record: RecordType
@@ -202,6 +208,11 @@ public enum Planner {
       kernelStackDepth: needs.kernelStackDepth, userStackDepth: needs.userStackDepth)
     delivery.reads = attachment.eventReads
     delivery.readsOffset = attachment.eventReadsOffset
+    if let fetch = attachment.pointerFetch, let strings = fetch.asEventReads {
+      // `str(args->filename)`: read by the capture program into the slots the fetch planned.
+      delivery.reads = strings + delivery.reads
+      delivery.readsOffset = fetch.firstSlot
+    }
     return delivery
   }
 

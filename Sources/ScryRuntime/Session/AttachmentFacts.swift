@@ -78,7 +78,13 @@ public enum AttachmentFacts {
         program.reads = reads
         program.readsInRecordAt = delivery.readsOffset
       }
-      return AttachmentFact(path: .bpfRing(program), fallback: .perfRing, deliveredBy: deliveredBy(program, delivery))
+      var fetchedBy: String?
+      if !program.reads.isEmpty {
+        fetchedBy = "the capture program, at the event (\(program.reads.reads.count) reads)"
+          + (attachment.pointerFetch != nil ? "; if the kernel refuses BPF, \(readInProcess) (best-effort)" : "")
+      }
+      return AttachmentFact(
+        path: .bpfRing(program), fallback: .perfRing, deliveredBy: deliveredBy(program, delivery), fetchedBy: fetchedBy)
     }
     if let fetch = attachment.pointerFetch {
       guard options.allowsBPF else {
@@ -114,6 +120,7 @@ public enum AttachmentFacts {
     if delivery.readsCredentials { fields.append("uid,gid") }
     if delivery.kernelStackDepth > 0 { fields.append("kstack(\(delivery.kernelStackDepth))") }
     if delivery.userStackDepth > 0 { fields.append("ustack(\(delivery.userStackDepth))") }
+    if !delivery.reads.isEmpty { fields.append("reads(\(delivery.reads.count))") }
     let type: String
     switch program.kind {
     case .tracepoint: type = "tracepoint"
