@@ -9,6 +9,14 @@ import ScryRuntime
 enum ProbeListing {
   /// Prints matches to standard output; false when nothing matched.
   static func list(pattern rawPattern: String, verbose: Bool, pid: Int32? = nil) -> Bool {
+    // `struct task_*`, `union bpf_attr`: the kernel's types from BTF, as bpftrace lists them.
+    if rawPattern.hasPrefix("struct ") || rawPattern.hasPrefix("union ") {
+      let names = KernelTypeListing.names(matching: rawPattern)
+      for name in names {
+        writeAll(1, verbose ? (KernelTypeListing.definition(of: name) ?? name + "\n") + "\n" : name + "\n")
+      }
+      return !names.isEmpty
+    }
     // `tracepoint:sched:*` and `t:sched:*` alike; a bare word searches every provider.
     var pattern = rawPattern
     if let colon = pattern.firstIndex(of: ":"), let kind = ProbeKind(provider: String(pattern[..<colon])) {

@@ -131,6 +131,17 @@ import Testing
     #expect(run.stderr.contains("WARNING: 2 reads of memory failed"), "\(run.stderr)")
   }
 
+  /// `-l 'struct …'` names the kernel's structs and `-lv` defines one, as bpftrace lists them.
+  @Test(arguments: [["-l", "struct list_*"], ["-lv", "struct qstr"], ["-lv", "struct sk_buff"], ["-lv", "union bpf_attr"]])
+  func kernelTypesAreListedAsBpftraceListsThem(_ arguments: [String]) throws {
+    guard kernelAvailable("C type parity"), let bpftrace = bpftraceBinary() else { return }
+    let reference = Run.program(bpftrace, arguments)
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry(arguments[0], arguments[1])
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
   @Test func kernelStructSizesComeFromBTF() throws {
     try expectSameOutputAsBpftrace([], #"BEGIN { printf("%d %d\n", sizeof(struct task_struct), sizeof(struct list_head)); exit(); }"#)
   }
