@@ -245,8 +245,19 @@ public final class PerfEvent {
 
   /// The event's count so far (events seen, or nanoseconds for the clock events); 0 if the
   /// read fails.
-  public func readCount() -> UInt64 {
-    readCounts().count
+  /// The count; a read the kernel refuses is an error, not a count of 0.
+  public func readCount() throws(KernelError) -> UInt64 {
+    var value: UInt64 = 0
+    let want = options.readLostCount ? 16 : 8
+    var values: (UInt64, UInt64) = (0, 0)
+    let got = withUnsafeMutableBytes(of: &values) { Glibc.read(handle.raw, $0.baseAddress, want) }
+    guard got == want else {
+      throw KernelError(
+        operation: "read", subject: description, errno: got < 0 ? Glibc.errno : 0,
+        explanation: got < 0 ? nil : "the counter gave \(got) bytes, not \(want)")
+    }
+    value = values.0
+    return value
   }
 
   /// The count and, with `options.readLostCount`, the samples the kernel dropped.

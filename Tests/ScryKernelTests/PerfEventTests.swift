@@ -218,10 +218,10 @@ extension KernelSuites {
         try event.enable()
         callGetppid(n)
         try event.disable()
-        #expect(event.readCount() == UInt64(n))
+        #expect((try? event.readCount()) == UInt64(n))
         #expect(event.readCounts().lost == 0)
         try event.reset()
-        #expect(event.readCount() == 0)
+        #expect((try? event.readCount()) == 0)
       }
       #expect(openFDs() == before)
     }
@@ -250,7 +250,7 @@ extension KernelSuites {
         }
         #expect(samples > 10)
         #expect(periods > 0)
-        #expect(event.readCount() > 10_000_000)
+        #expect(((try? event.readCount()) ?? 0) > 10_000_000)
         #expect(spin > 0)
         #expect(throws: KernelError.self) { try PerfEvent.software(named: "no-such-thing", cpu: 0) }
       }
@@ -263,7 +263,7 @@ extension KernelSuites {
       for name in ["cpu-cycles", "instructions", "cache-misses", "branch-misses"] {
         do {
           let event = try PerfEvent.hardware(named: name, cpu: 0, options: .init(countingOnly: true))
-          print("hardware:\(name) opened: this machine has a PMU (count \(event.readCount()))")
+          print("hardware:\(name) opened: this machine has a PMU (count \((try? event.readCount())))")
         } catch let error as KernelError {
           #expect(
             error.description.contains(
@@ -286,14 +286,14 @@ extension KernelSuites {
           options: .init(countingOnly: true, inherit: true))
         try event.enable()
         usleep(20_000)
-        #expect(event.readCount() == 0, "the command must wait at the gate")
+        #expect((try? event.readCount()) == 0, "the command must wait at the gate")
         try process.start()
         let epoll = try Epoll()
         try epoll.add(process.exitFD, token: 1)
         var tokens = [UInt64](repeating: 0, count: 2)
         #expect(epoll.wait(into: &tokens, timeoutMilliseconds: 5000) == 1)
         #expect(process.finish() == 0)
-        #expect(event.readCount() >= 1)
+        #expect(((try? event.readCount()) ?? 0) >= 1)
       }
       #expect(openFDs() == before)
     }

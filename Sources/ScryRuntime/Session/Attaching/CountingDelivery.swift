@@ -108,7 +108,7 @@ final class CountingDelivery: EventDelivery {
 
   private static func read(_ counter: Counter) throws(KernelError) -> UInt64 {
     switch counter {
-    case .perf(let event): return event.readCount()
+    case .perf(let event): return try event.readCount()
     case .bpf(let counter): return try counter.total()
     case .keyed: return 0
     }
