@@ -21,7 +21,13 @@ public enum DebugFiles {
   /// read once per process: a library is opened by the catalog, by `-l` and by the symbolizer,
   /// and under several paths (/lib vs /usr/lib, /proc/PID/root/…). Keyed by build-id when the
   /// binary has one (that names the contents, whatever the path), else by the binary's real path.
-  private static let cache = Mutex<[String: DebugSymbols?]>([:])
+  private static let cache = Mutex(Cache())
+
+  private struct Cache {
+    var results: [String: DebugSymbols?] = [:]
+    /// How many times each debug file was read through the cache, for the tests.
+    var reads: [String: Int] = [:]
+  }
 
   /// The debug symbols for `elf`, from the cache or found under `defaultRoot`; nil when none.
   static func symbols(for elf: ELFFile) -> DebugSymbols? {
@@ -30,11 +36,18 @@ public enum DebugFiles {
     let key = buildID.map { "build-id:" + $0 } ?? "path:" + (realPath(elf.path) ?? elf.path)
     // Held while reading: a second thread asking for the same file waits rather than reads it twice.
     return cache.withLock { cache in
-      if let known = cache[key] { return known }
-      let found = locate(for: elf, root: defaultRoot).flatMap(read)
-      cache[key] = .some(found)
+      if let known = cache.results[key] { return known }
+      let path = locate(for: elf, root: defaultRoot)
+      if let path { cache.reads[path, default: 0] += 1 }
+      let found = path.flatMap(read)
+      cache.results[key] = .some(found)
       return found
     }
+  }
+
+  /// How many times the debug file at `path` was read through the cache (at most once).
+  static func readCount(of path: String) -> Int {
+    cache.withLock { $0.reads[path] ?? 0 }
   }
 
   /// The path of `elf`'s debug file under `root`, verified to belong to it: same build-id, or
