@@ -265,7 +265,8 @@ import Testing
   /// Checks `elf` against readelf for each of `names`: the address is a value readelf lists for a
   /// defined FUNC/IFUNC of that name, and the file offset is readelf's LOAD arithmetic.
   private func expectAgreesWithReadelf(_ elf: ELFFile, names: [String]) throws {
-    let symbols = ELFFixture.run("/usr/bin/readelf", ["-sW", elf.path])
+    // A stripped file's functions include those of its separate debug file (libc6-dbg's).
+    let symbols = ELFFixture.run("/usr/bin/readelf", ["-sW", elf.path] + (elf.debugFilePath.map { [$0] } ?? []))
     let segments = ELFFixture.run("/usr/bin/readelf", ["-lW", elf.path])
     try #require(symbols.status == 0 && segments.status == 0, "readelf failed")
     var values: [String: Set<UInt64>] = [:]

@@ -61,11 +61,15 @@ enum ELFConstant {
   static let programHeaderExtended: UInt16 = 0xffff  // PN_XNUM
 
   static let sectionSymbolTable: UInt32 = 2  // SHT_SYMTAB
+  static let sectionStrings: UInt32 = 3  // SHT_STRTAB
+  static let sectionNote: UInt32 = 7  // SHT_NOTE
   static let sectionNoBits: UInt32 = 8  // SHT_NOBITS
   static let sectionDynamicSymbols: UInt32 = 11  // SHT_DYNSYM
   static let sectionVersionSymbols: UInt32 = 0x6fff_ffff  // SHT_GNU_versym
   /// e_shstrndx value meaning "the real index is in section 0's sh_link".
   static let sectionIndexExtended: UInt16 = 0xffff  // SHN_XINDEX
+
+  static let noteGNUBuildID: UInt32 = 3  // NT_GNU_BUILD_ID
 
   static let symbolUndefined: UInt16 = 0  // SHN_UNDEF
   static let symbolFunction: UInt8 = 2  // STT_FUNC

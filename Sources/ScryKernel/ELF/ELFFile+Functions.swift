@@ -50,7 +50,9 @@ extension ELFFile {
       var explanation = "no function '\(name)' in this file"
       let near = closestFunctionNames(to: name)
       if !near.isEmpty { explanation += "; did you mean " + near.map { "'\($0)'" }.joined(separator: ", ") + "?" }
-      if isStripped { explanation += " (the file is stripped: only exported functions are known)" }
+      if isStripped, debugFilePath == nil {
+        explanation += " (the file is stripped and no debug file is installed: only exported functions are known)"
+      }
       throw KernelError(operation: "read ELF", subject: path, errno: 0, explanation: explanation)
     }
     if offset > 0, symbol.size > 0, offset >= symbol.size {

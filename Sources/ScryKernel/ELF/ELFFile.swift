@@ -19,9 +19,17 @@ public final class ELFFile {
   let loadSegments: [ELFSegment]
   /// Every section header, index 0 included (it is SHT_NULL).
   let sections: [ELFSection]
+  /// The index of the section-name string table (e_shstrndx), nil when absent or out of range.
+  let sectionNamesIndex: Int?
 
-  /// The defined functions by name and sorted by name, built on first use.
-  lazy var functionIndex: ELFFunctionIndex = ELFFunctionIndex(file: self)
+  /// The defined functions by name and sorted by name, built on first use. A stripped file
+  /// (no .symtab) also gets the functions of its separate debug file, when one is installed.
+  lazy var functionIndex: ELFFunctionIndex = ELFFunctionIndex(
+    file: self, debugFunctions: isStripped ? separateDebugSymbols?.functions ?? [] : [])
+
+  /// The symbols of the separate debug file (by build-id or .gnu_debuglink), looked up on first
+  /// use through a process-wide cache; nil when none is installed.
+  lazy var separateDebugSymbols: DebugSymbols? = DebugFiles.symbols(for: self)
 
   /// Maps `path` and checks its headers.
   public init(path: String) throws(KernelError) {
@@ -47,6 +55,7 @@ public final class ELFFile {
       let header = try ELFFile.readHeader(bytes, path: path)
       self.type = header.type
       self.sections = try ELFFile.readSections(bytes, header: header, path: path)
+      self.sectionNamesIndex = ELFFile.sectionNamesIndex(header: header, sections: sections)
       self.loadSegments = try ELFFile.readLoadSegments(bytes, header: header, sections: sections, path: path)
     } catch {
       munmap(mapped, size)
@@ -107,6 +116,7 @@ struct ELFSection: Equatable {
   var size: UInt64
   var link: UInt32
   var entrySize: UInt64
+  var alignment: UInt64
   var isInFile: Bool
 }
 
@@ -120,6 +130,7 @@ struct ELFHeader {
   var sectionHeaderCount: UInt16
   var programHeaderEntrySize: UInt16
   var sectionHeaderEntrySize: UInt16
+  var sectionNamesIndex: UInt16
 }
 
 extension ELFFile {
@@ -140,7 +151,8 @@ extension ELFFile {
       sectionHeaderOffset: bytes.field(40),
       sectionHeaderCount: bytes.field(60),
       programHeaderEntrySize: bytes.field(54),
-      sectionHeaderEntrySize: bytes.field(58))
+      sectionHeaderEntrySize: bytes.field(58),
+      sectionNamesIndex: bytes.field(62))
     guard header.type == ELFConstant.typeExecutable || header.type == ELFConstant.typeShared else {
       throw failure("not an executable or shared library (ELF type \(header.type))")
     }
@@ -172,12 +184,26 @@ extension ELFFile {
       let at = offset + index * ELFConstant.sectionHeaderSize
       var section = ELFSection(
         nameOffset: bytes.field(at), type: bytes.field(at + 4), offset: bytes.field(at + 24),
-        size: bytes.field(at + 32), link: bytes.field(at + 40), entrySize: bytes.field(at + 56), isInFile: true)
+        size: bytes.field(at + 32), link: bytes.field(at + 40), entrySize: bytes.field(at + 56),
+        alignment: bytes.field(at + 48), isInFile: true)
       section.isInFile =
         section.type == ELFConstant.sectionNoBits || bytes.contains(offset: section.offset, length: section.size)
       sections.append(section)
     }
     return sections
+  }
+
+  /// e_shstrndx resolved (SHN_XINDEX: the real index is section 0's sh_link) and checked to
+  /// name an existing string table in the file; nil otherwise, and then no section has a name.
+  static func sectionNamesIndex(header: ELFHeader, sections: [ELFSection]) -> Int? {
+    var index = Int(header.sectionNamesIndex)
+    if header.sectionNamesIndex == ELFConstant.sectionIndexExtended, let first = sections.first {
+      index = Int(first.link)
+    }
+    guard index > 0, index < sections.count, sections[index].type == ELFConstant.sectionStrings,
+      sections[index].isInFile
+    else { return nil }
+    return index
   }
 
   /// Reads the PT_LOAD program headers.

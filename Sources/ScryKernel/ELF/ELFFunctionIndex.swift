@@ -3,14 +3,15 @@
 /// Built once from .symtab and then .dynsym: a name already found in .symtab keeps that entry.
 /// Within one table, when a name occurs several times (versioned copies such as memcpy@GLIBC_2.2.5
 /// and memcpy@@GLIBC_2.14, or file-local statics), the default version and then a global
-/// binding win, then the first entry.
+/// binding win, then the first entry. The functions of a separate debug file come last, so they
+/// add the local functions a stripped file lost without changing the exported ones it kept.
 struct ELFFunctionIndex {
   /// Every function, sorted by name.
   var sorted: [ELFSymbol]
   /// Position in `sorted` by name.
   var positions: [String: Int]
 
-  init(file: ELFFile) {
+  init(file: ELFFile, debugFunctions: [ELFSymbol]) {
     var best: [String: (symbol: ELFSymbol, rank: Int)] = [:]
     let tables = [ELFConstant.sectionSymbolTable, ELFConstant.sectionDynamicSymbols]
     for tableType in tables {
@@ -23,6 +24,9 @@ struct ELFFunctionIndex {
         }
       }
       best.merge(fromThisTable) { old, _ in old }
+    }
+    for symbol in debugFunctions where best[symbol.name] == nil {
+      best[symbol.name] = (symbol, 0)
     }
     sorted = best.values.map(\.symbol).sorted { $0.name < $1.name }
     positions = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1.name, $0) })

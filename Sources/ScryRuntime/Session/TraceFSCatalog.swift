@@ -64,8 +64,10 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     var hint: String? = nil
     let close = isGlob ? [] : elf.closestFunctionNames(to: pattern)
     if !close.isEmpty { hint = "did you mean " + close.map { "'\($0)'" }.joined(separator: " or ") + "?" }
-    if elf.isStripped {
-      hint = (hint.map { $0 + " " } ?? "") + "'\(elf.path)' is stripped: only the functions it exports are known"
+    if elf.isStripped, elf.debugFilePath == nil {
+      hint = (hint.map { $0 + " " } ?? "")
+        + "'\(elf.path)' is stripped and has no debug file installed (such as libc6-dbg for libc, "
+        + "under /usr/lib/debug): only the functions it exports are known"
     }
     if hint == nil { hint = "list its functions with 'scry -l \"uprobe:\(elf.path):*\"'" }
     return .failed(message: "no function matching '\(pattern)' in \(elf.path)", hint: hint)
