@@ -170,10 +170,14 @@ import Testing
     #expect(run.stdout.contains("@[\n    target+0\n    main+"), "\(flags): \(run.stdout)")
   }
 
-  @Test func stacksBesideDataBehindPointersAreRefusedNotEmpty() {
+  /// Stacks and strings behind pointers come from the same capture program, in one record.
+  @Test func stacksBesideDataBehindPointers() {
     guard kernelAvailable("stack tests") else { return }
-    let run = scry("-e", "tracepoint:syscalls:sys_enter_openat { @[kstack, str(args.filename)] = count(); } interval:ms:100 { exit(); }")
-    #expect(run.status == 1)
-    #expect(run.stderr.contains("kstack and ustack are not copied together with the data behind pointers yet"), "\(run.stderr)")
+    let run = scry(
+      "-e", "tracepoint:syscalls:sys_enter_openat /comm == \"cat\"/ { @[kstack(3), str(args.filename)] = count(); }",
+      "-c", "/bin/cat /etc/hostname")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("/etc/hostname]: 1"), "\(run.stdout)")
+    #expect(run.stdout.contains("do_syscall_64") || run.stdout.contains("entry_SYSCALL"), "\(run.stdout)")
   }
 }

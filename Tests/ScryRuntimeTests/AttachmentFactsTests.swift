@@ -14,20 +14,21 @@ struct AttachmentFactsTests {
     return options
   }
 
-  @Test func pointerDataIsFetchedByBPFUnlessRefused() throws {
+  @Test func pointerStringsAreReadByTheCaptureProgramUnlessRefused() throws {
     let plan = try recordedPlan(#"tracepoint:test:open { printf("%s\n", str(args.filename)); }"#)
     let fetch = try #require(plan.attachments[0].pointerFetch)
     let fact = try #require(AttachmentFacts.describe(plan, options: options())[0])
-    guard case .bpfFetch(let program, filtersProcess: false) = fact.path else {
+    guard case .bpfRing(let program) = fact.path else {
       Issue.record("path: \(fact.path)")
       return
     }
-    #expect(program.itemOffsets == fetch.itemOffsets)
+    // The capture program reads the string into the slot the fetch planned, inside RAW.
+    #expect(program.readsInRecordAt == fetch.itemOffsets.first)
+    #expect(program.reads.reads.count == 1)
     #expect(fact.fallback == .perfRing)
-    let count = TracepointFetchProgram.instructions(for: program, outputMapFD: 0, scratchMapFD: 0).count
-    #expect(fact.fetchedBy?.hasPrefix("a BPF tracepoint program of \(count) instructions") == true, "\(fact.fetchedBy ?? "")")
+    #expect(fact.fetchedBy?.hasPrefix("the capture program, at the event (1 reads)") == true, "\(fact.fetchedBy ?? "")")
     #expect(fact.fetchedBy?.contains("if the kernel refuses BPF, process_vm_readv") == true)
-    #expect(fact.deliveredBy == nil)
+    #expect(fact.deliveredBy?.contains("reads(1)") == true, "\(fact.deliveredBy ?? "")")
   }
 
   @Test func withAProcessTheFetchProgramFiltersItAndSaysSo() throws {
