@@ -8,7 +8,6 @@ import ScryLanguage
 /// A syscall's pointer arguments are the calling process's memory; everything else, the kernel's.
 struct EventReads {
   let program: CheckedProgram
-  let record: RecordType?
   let isUserMemory: Bool
   /// Where the first slot starts in the RAW data: after the record copy, on 8 bytes.
   let firstOffset: Int
@@ -18,9 +17,8 @@ struct EventReads {
   private var nextOffset: Int
   private var paths: MemoryPaths?
 
-  init(program: CheckedProgram, record: RecordType?, isUserMemory: Bool, recordSize: Int) {
+  init(program: CheckedProgram, isUserMemory: Bool, recordSize: Int) {
     self.program = program
-    self.record = record
     self.isUserMemory = isUserMemory
     self.firstOffset = (recordSize + 7) & ~7
     self.nextOffset = firstOffset
