@@ -182,7 +182,7 @@ public enum Planner {
     switch attachment.probe.target {
     case .tracepoint(_, _, let known?):
       record = known
-    case .perfEvent, .timer where attachment.probe.kind.hasEventContext:
+    case .perfEvent where attachment.probe.kind.hasEventContext, .timer where attachment.probe.kind.hasEventContext:
       // Software, hardware and profile events: a perf_event program captures the task, time and
       // CPU (and the task's name at the event, which perf would leave to the process table).
       return eventOnlyDelivery(for: attachment, needs: needs)
