@@ -391,7 +391,8 @@ public enum Planner {
     _ target: CountingTarget, attachment: Attachment, fetched: [NodeID: FetchedValue], in program: CheckedProgram
   ) -> CountingTarget? {
     guard let id = target.keyExpression else { return target }
-    guard attachment.dynamicProbe != nil else { return nil }
+    // Uprobes: the counter's probe is made through the uprobe PMU.
+    guard attachment.dynamicProbe?.binaryPath != nil else { return nil }
     switch program.resolutions[id] {
     case .builtin(.tid)?:
       var keyed = target

@@ -30,6 +30,12 @@ public struct ProbeCapture: Sendable, Hashable {
       }
     }
 
+    /// Where the chain starts.
+    public var root: Operand {
+      if case .memory(let base, _) = self { return base.root }
+      return self
+    }
+
     /// Whether tracefs can fetch it (`--no-bpf`): registers, stack and memory through them.
     public var isTraceFSFetchable: Bool {
       switch self {
@@ -54,6 +60,13 @@ public struct ProbeCapture: Sendable, Hashable {
     case string(Operand, offset: Int64, maxLength: Int)
     /// `count` raw bytes at `base + offset` (`buf()`).
     case bytes(Operand, offset: Int64, count: Int)
+
+    /// Whether its chain starts at the current task: kernel memory, whatever the probe's own.
+    public var readsTask: Bool {
+      switch self {
+      case .operand(let o, _, _), .read(let o, _, _, _), .string(let o, _, _), .bytes(let o, _, _): return o.root == .currentTask
+      }
+    }
 
     /// Whether tracefs can fetch it (`--no-bpf`).
     public var isTraceFSFetchable: Bool {

@@ -26,6 +26,9 @@ import Testing
   static let scripts: [String] = [
     // The issue's first example, and a whole struct kept in a map.
     #"uprobe:BIN:func { $f = (struct Foo *)arg0; printf("%d %d\n", $f->m, $f->n); @s = *$f; exit(); }"#,
+    // The current task at a uprobe: kernel memory, though the probe's own is the process's.
+    #"uprobe:BIN:func { printf("%d %s\n", curtask->tgid == pid, curtask->comm); @[curtask->tgid == pid] = count(); exit(); }"#,
+    #"uprobe:BIN:func { @[curtask->tgid == pid] = count(); }"#,
     // Members of a struct value kept in a map, read back in user space.
     #"uprobe:BIN:func { $f = (struct Foo *)arg0; @s = *$f; $v = @s; printf("%d %d\n", $v.m, $v.n); exit(); }"#,
     // Fields in place and through pointers, nested, arrays, unions, bitfields, pointer chains.

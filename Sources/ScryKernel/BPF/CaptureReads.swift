@@ -16,6 +16,15 @@ public indirect enum CaptureOperand: Sendable, Hashable {
   /// A probe's register by its offset in `struct pt_regs`: the word of its context there.
   public static func register(ptRegsOffset: Int16) -> CaptureOperand { .contextWord(offset: ptRegsOffset) }
 
+  /// The chain starts at `bpf_get_current_task`: its loads are of kernel memory.
+  public var startsAtCurrentTask: Bool {
+    switch self {
+    case .currentTask: true
+    case .memory(let base, _): base.startsAtCurrentTask
+    case .contextWord, .stackEntry: false
+    }
+  }
+
   /// Memory loads needed to reach the value.
   var depth: Int {
     switch self {

@@ -76,6 +76,8 @@ extension CaptureProgram {
       if case .operand(let operand, _) = field.value, operand.depth == 0 { canFail = false }
       let failed = asm.newLabel()
       let next = asm.newLabel()
+      // A chain from the current task reads kernel memory, whatever the probe's own memory is.
+      let space = field.value.base.startsAtCurrentTask ? MemorySpace.kernel : space
       Self.emitOperand(field.value.base, space: space, onFailure: canFail ? failed : nil, into: &asm)
       switch field.value {
       case .operand(_, let byteCount):

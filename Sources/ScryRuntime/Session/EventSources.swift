@@ -76,8 +76,10 @@ final class EventSources {
       guard let fact = facts[index] else { continue }
       let path = usesBPF ? fact.path : fact.fallback
       // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
+      // A keyed count on a uprobe makes its probe through the PMU, like the capture program.
+      let ownProbe = path.makesItsOwnProbe || (path == .bpfCounter && attachment.counting?.key != nil)
       var request = try makeRequest(
-        index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !path.makesItsOwnProbe, counts: path.counts)
+        index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !ownProbe, counts: path.counts)
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)
       if try delivery(for: path).attach(request, path: path, in: context) { continue }
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: fact.fallback, for: attachment, options: options)
@@ -116,6 +118,7 @@ final class EventSources {
     of block: BlockNeeds, on path: DeliveryPath, for attachment: Attachment, options: SessionOptions
   ) throws(SessionError) {
     if attachment.readsMemoryOnlyAtTheEvent, case .bpfRing = path {
+    } else if attachment.readsMemoryOnlyAtTheEvent, path == .bpfCounter, attachment.counting?.key != nil {
     } else if attachment.readsMemoryOnlyAtTheEvent {
       throw .failure(
         "\(attachment.probe.name): memory behind pointers (a tracepoint's pointer fields, curtask) is read by Scry's BPF"

@@ -17,31 +17,15 @@ final class CountingDelivery: EventDelivery {
 
   func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
     switch path {
+    case .bpfCounter where request.attachment.counting?.key != nil:
+      return attachKeyed(request, in: context)
     case .bpfCounter:
       guard let id = request.dynamicID else { return false }
       let event = try PerfEvent.tracepoint(
         id: id, description: request.probe.name, cpu: context.cpus[0], pid: -1, options: request.options)
       context.events.append(event)
       do {
-        if let key = request.attachment.counting?.key, let dynamic = request.attachment.dynamicProbe {
-          let kernelKey: BPFKeyedCounter.Key
-          switch key.source {
-          case .task(let property):
-            kernelKey = property == .pid ? .processID : .threadID
-          case .read(let read):
-            guard let value = ProbeCapture.kernelValue(read) else {
-              throw KernelError(
-                operation: "build counting program", subject: request.probe.name, errno: 0,
-                explanation: "its key reads a register this machine does not name")
-            }
-            kernelKey = .read(value, isSigned: key.isSigned, space: dynamic.isKernel ? .kernel : .user)
-          }
-          let counter = try BPFKeyedCounter(
-            attachingTo: event, key: kernelKey, maxKeys: context.session.options.maxMapEntries, name: "scry_count")
-          counters.append((request.index, .keyed(counter)))
-        } else {
-          counters.append((request.index, .bpf(try BPFEventCounter(attachingTo: event, name: "scry_count"))))
-        }
+        counters.append((request.index, .bpf(try BPFEventCounter(attachingTo: event, name: "scry_count"))))
       } catch {
         context.events.removeLast()
         printToStandardError("WARNING: \(request.probe.name): counted by perf instead of BPF: \(error)\n")
@@ -58,6 +42,42 @@ final class CountingDelivery: EventDelivery {
       return false
     }
     return true
+  }
+
+  /// A uprobe counted per key: made through the uprobe PMU (no tracefs event: its key may read
+  /// what tracefs cannot, such as `curtask`), with Scry's keyed counter on it. false when BPF or
+  /// the PMU refuse, and the ring samples the probe instead.
+  private func attachKeyed(_ request: AttachRequest, in context: AttachContext) -> Bool {
+    guard let key = request.attachment.counting?.key, let dynamic = request.attachment.dynamicProbe,
+      let path = dynamic.binaryPath
+    else { return false }
+    do {
+      let kernelKey: BPFKeyedCounter.Key
+      switch key.source {
+      case .task(let property):
+        kernelKey = property == .pid ? .processID : .threadID
+      case .read(let read):
+        guard let value = ProbeCapture.kernelValue(read) else {
+          throw KernelError(
+            operation: "build counting program", subject: request.probe.name, errno: 0,
+            explanation: "its key reads a register this machine does not name")
+        }
+        kernelKey = .read(value, isSigned: key.isSigned, space: read.readsTask || dynamic.isKernel ? .kernel : .user)
+      }
+      var options = PerfEventOptions()
+      options.countingOnly = true
+      let event = try PerfEvent.uprobe(
+        path: path, fileOffset: dynamic.fileOffset, isReturn: dynamic.isReturn, description: request.probe.name,
+        cpu: context.cpus[0], pid: -1, options: options)
+      context.events.append(event)
+      let counter = try BPFKeyedCounter(
+        attachingTo: event, key: kernelKey, maxKeys: context.session.options.maxMapEntries, name: "scry_count")
+      counters.append((request.index, .keyed(counter)))
+      return true
+    } catch {
+      printToStandardError("WARNING: \(request.probe.name): sampled instead of counted per key in the kernel: \(error)\n")
+      return false
+    }
   }
 
   func release() {
