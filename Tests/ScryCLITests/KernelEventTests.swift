@@ -50,8 +50,10 @@ import Testing
     for bpf in [true, false] {
       let run = Run.program(scryBinary(), ["--stats", "-c", "\(workload) syscall 20000 0", "-e", script] + (bpf ? [] : ["--no-bpf"]))
       #expect(run.status == 0, "\(run.stderr)")
+      // Exact for the workload. The probe is system-wide, so another suite's getppid flood running
+      // meanwhile may overflow the rings with its own events: those losses are said, not failed on.
       #expect(run.stdout.contains("@[\(name), 1]: 20000\n"), "bpf: \(bpf)\n\(run.stdout)")
-      #expect(run.stderr.contains("lost 0"), "\(run.stderr)")
+      #expect(run.stderr.contains("Read "), "\(run.stderr)")
       let plan = Run.program(scryBinary(), ["--plan", "-e", script] + (bpf ? [] : ["--no-bpf"]))
       #expect(plan.stdout.contains("delivered by: a BPF tracepoint program") == bpf, "\(plan.stdout)")
     }
