@@ -111,7 +111,12 @@ struct FetchArguments {
     case .builtin(.stackArg(let n))?: return .stackEntry(n + 1)
     case .builtin(.retval)?: return .returnValue
     case .builtin(.curtask)?: return .currentTask
-    default: return nil
+    default:
+      // `reg("ip")`: the register by the name the checker allowed.
+      if program.function(of: e) == .reg, case .call(_, _, let args) = e.kind, case .string(let bytes)? = args.first?.kind {
+        return .register(String(decoding: bytes, as: UTF8.self))
+      }
+      return nil
     }
   }
 

@@ -29,6 +29,8 @@ import Testing
     // The current task at a uprobe: kernel memory, though the probe's own is the process's.
     #"uprobe:BIN:func { printf("%d %s\n", curtask->tgid == pid, curtask->comm); @[curtask->tgid == pid] = count(); exit(); }"#,
     #"uprobe:BIN:func { @[curtask->tgid == pid] = count(); }"#,
+    // Registers by name.
+    #"uprobe:BIN:func { printf("%d %d\n", reg("di") == arg0, reg("sp") > 0); exit(); }"#,
     // Members of a struct value kept in a map, read back in user space.
     #"uprobe:BIN:func { $f = (struct Foo *)arg0; @s = *$f; $v = @s; printf("%d %d\n", $v.m, $v.n); exit(); }"#,
     // Fields in place and through pointers, nested, arrays, unions, bitfields, pointer chains.

@@ -59,7 +59,7 @@ extension Checker {
       case .count: return 0...0
       case .hist: return 1...2
       case .lhist: return 4...4
-      case .reg, .cgroupPath, .macaddr: return 0...Int.max
+      case .cgroupPath, .macaddr: return 0...Int.max
       default: return 1...1
       }
     }
@@ -324,7 +324,9 @@ extension Checker {
       return checkStack(site)
     case .uptr, .kptr:
       return checkExpression(args[0])
-    case .reg, .cgroupPath, .macaddr:
+    case .reg:
+      return checkRegister(site)
+    case .cgroupPath, .macaddr:
       for arg in args { checkExpression(arg) }
       error(site.nameSpan, "'\(name)()' is not supported by Scry yet")
       return .none
@@ -332,6 +334,28 @@ extension Checker {
       preconditionFailure("\(site.function) is not a value function")
     }
   }
+
+  /// `reg("ip")`: a register of the probed code, by its x86-64 name, where the probe has them.
+  private mutating func checkRegister(_ site: CallSite) -> ScryType {
+    let arg = site.args[0]
+    checkExpression(arg)
+    guard case .string(let bytes) = arg.kind, let name = String(validating: bytes, as: UTF8.self),
+      Self.registerNames.contains(name)
+    else {
+      error(arg.span, "reg() takes a register name in quotes", hint: "one of " + Self.registerNames.joined(separator: ", "))
+      return .none
+    }
+    if let bad = probeKinds.first(where: { ![.kprobe, .kretprobe, .uprobe, .uretprobe].contains($0) }) {
+      error(site.nameSpan, "'reg()' is not available in \(bad.rawValue) probes", hint: "it reads the registers of kprobes and uprobes")
+      return .none
+    }
+    return .uint64
+  }
+
+  /// The x86-64 registers of `struct pt_regs`, as bpftrace and tracefs name them.
+  static let registerNames = [
+    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di", "ip", "sp",
+  ]
 
   /// `ntop(addr)` or `ntop(family, addr)`: an integer is an IPv4 address; 4 or 16 bytes are IPv4 or IPv6.
   private mutating func checkNtop(_ args: [Expr]) -> ScryType {
