@@ -136,6 +136,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
   /// `ntop`: an address family (AF_INET or AF_INET6; nil: by the address's size) and the address,
   /// whose first 4 or 16 bytes are the address in network order.
   case inetAddress(family: IntExpr?, address: BytesExpr)
+  /// `macaddr(bytes)`: the first six bytes of a value (after a buffer's length) as `2A:00:…`.
+  case macAddress(BytesExpr, type: ScryType)
   /// `strerror(errno)`: the C library's text for an error number.
   case errorText(IntExpr, type: ScryType)
   /// The name of the event task's user (`username`).
@@ -152,7 +154,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
       .recordDataLocationString(_, let type), .recordBuffer(_, _, let type), .recordBytes(_, let type), .capturedString(_, _, _, let type),
       .variable(_, let type), .fromInt(_, let type), .tuple(_, let type), .slice(_, _, let type),
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),
-      .mapRead(_, _, let type), .errorText(_, let type), .username(let type):
+      .mapRead(_, _, let type), .errorText(_, let type), .username(let type), .macAddress(_, let type):
       return type
     case .comm: return .comm
     // Formatted when the event runs, into a string of bpftrace's default size.

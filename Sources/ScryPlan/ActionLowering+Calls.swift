@@ -127,6 +127,8 @@ extension ActionLowering {
       return .strftime(format: format, nanoseconds: int(args[1]))
     case .strerror:
       return .errorText(int(args[0]), type: type)
+    case .macaddr:
+      return .macAddress(bytes(args[0], as: nil), type: type)
     case .kstack, .ustack:
       guard case .stack(let stack) = type else { return nil }
       return .stack(stack)

@@ -29,6 +29,8 @@ import Testing
     // The current task at a uprobe: kernel memory, though the probe's own is the process's.
     #"uprobe:BIN:func { printf("%d %s\n", curtask->tgid == pid, curtask->comm); @[curtask->tgid == pid] = count(); exit(); }"#,
     #"uprobe:BIN:func { @[curtask->tgid == pid] = count(); }"#,
+    // Six bytes as a MAC address.
+    #"struct M { unsigned char a[6]; } uprobe:BIN:outer_func { $m = (struct M *)arg0; printf("%s|\n", macaddr($m->a)); @[macaddr($m->a)] = count(); exit(); }"#,
     // Registers by name.
     #"uprobe:BIN:func { printf("%d %d\n", reg("di") == arg0, reg("sp") > 0); exit(); }"#,
     // Members of a struct value kept in a map, read back in user space.

@@ -59,7 +59,7 @@ extension Checker {
       case .count: return 0...0
       case .hist: return 1...2
       case .lhist: return 4...4
-      case .cgroupPath, .macaddr: return 0...Int.max
+      case .cgroupPath: return 0...Int.max
       default: return 1...1
       }
     }
@@ -326,7 +326,20 @@ extension Checker {
       return checkExpression(args[0])
     case .reg:
       return checkRegister(site)
-    case .cgroupPath, .macaddr:
+    case .macaddr:
+      // Six bytes of an array, a string or a buffer: `u8 addr[6]`, `unsigned char h_dest[6]`.
+      let t = checkExpression(args[0])
+      switch t {
+      case .array(.integer(let element), let count) where element.bits == 8 && count >= 6: break
+      case .string(let capacity) where capacity >= 6: break
+      case .buffer(let capacity) where capacity >= 6: break
+      case .none: return .none
+      default:
+        error(args[0].span, "macaddr() needs 6 bytes (an array such as 'u8 addr[6]' or a buffer), not \(t)")
+        return .none
+      }
+      return Self.macAddressType
+    case .cgroupPath:
       for arg in args { checkExpression(arg) }
       error(site.nameSpan, "'\(name)()' is not supported by Scry yet")
       return .none
@@ -351,6 +364,9 @@ extension Checker {
     }
     return .uint64
   }
+
+  /// `macaddr()`'s text, `XX:XX:XX:XX:XX:XX` and its NUL.
+  static let macAddressType = ScryType.string(capacity: 18)
 
   /// The x86-64 registers of `struct pt_regs`, as bpftrace and tracefs name them.
   static let registerNames = [

@@ -64,6 +64,31 @@ final class ErrorTextValue: BytesNode {
   }
 }
 
+/// `macaddr(x)`: six bytes as bpftrace prints them, upper-case hex joined by colons.
+final class MacAddressValue: BytesNode {
+  let source: BytesNode
+  let scratch: Scratch
+  /// A buffer's bytes follow its 8-byte length.
+  let skip: Int
+  init(_ source: BytesNode, type: ScryType) {
+    self.source = source
+    self.scratch = Scratch(max(source.byteSize, 16))
+    if case .buffer = source.type { skip = 8 } else { skip = 0 }
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    source.eval(m, into: scratch.pointer)
+    let digits: StaticString = "0123456789ABCDEF"
+    let out = destination.assumingMemoryBound(to: UInt8.self)
+    for i in 0..<6 {
+      let byte = scratch.pointer.load(fromByteOffset: skip + i, as: UInt8.self)
+      out[3 * i] = digits.utf8Start[Int(byte >> 4)]
+      out[3 * i + 1] = digits.utf8Start[Int(byte & 15)]
+      out[3 * i + 2] = i < 5 ? UInt8(ascii: ":") : 0
+    }
+  }
+}
+
 /// `username`: the name of the event task's user, looked up once per uid.
 final class UsernameValue: BytesNode {
   private var names: [UInt32: [UInt8]] = [:]
