@@ -62,6 +62,11 @@ struct EventReads {
       define(e, .string(address.base, offset: address.offset, maxLength: capacity), user: isUser(address.base),
         layout: .inlineString(maxLength: capacity))
       return true
+    case (.call(_, _, let args), .buf?):
+      // `buf(args->buf, 16)`: the bytes behind the pointer, copied at the event.
+      guard let address = paths.pointerValue(args[0]), case .buffer(let count) = program.type(of: e) else { return false }
+      define(e, .bytes(address.base, offset: address.offset, count: count), user: isUser(address.base), layout: .bytes(count: count))
+      return true
     case (.unary(.deref, _), _), (.field, _), (.index, _):
       guard let location = paths.location(e) else { return false }
       return read(e, at: location)

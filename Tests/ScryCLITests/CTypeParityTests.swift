@@ -149,6 +149,12 @@ import Testing
     #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
   }
 
+  /// `buf()` at a tracepoint: the bytes behind a pointer field, copied at the event.
+  @Test func bufferBehindATracepointPointerMatchesBpftrace() throws {
+    let script = #"tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("%r|\n", buf(args->filename, 11)); exit(); }"#
+    try expectSameOutputAsBpftrace(["-c", "/bin/cat /dev/null"], script)
+  }
+
   @Test func kernelStructSizesComeFromBTF() throws {
     try expectSameOutputAsBpftrace([], #"BEGIN { printf("%d %d\n", sizeof(struct task_struct), sizeof(struct list_head)); exit(); }"#)
   }
