@@ -8,6 +8,9 @@ import ScryLanguage
 /// A syscall's pointer arguments are the calling process's memory; everything else, the kernel's.
 struct EventReads {
   let program: CheckedProgram
+  /// This attachment's tracepoint record: a block on several tracepoints finds a pointer field at
+  /// each one's own offset.
+  let record: RecordType?
   let isUserMemory: Bool
   /// Where the first slot starts in the RAW data: after the record copy, on 8 bytes.
   let firstOffset: Int
@@ -17,15 +20,16 @@ struct EventReads {
   private var nextOffset: Int
   private var paths: MemoryPaths?
 
-  init(program: CheckedProgram, isUserMemory: Bool, recordSize: Int) {
+  init(program: CheckedProgram, record: RecordType?, isUserMemory: Bool, recordSize: Int) {
     self.program = program
+    self.record = record
     self.isUserMemory = isUserMemory
     self.firstOffset = (recordSize + 7) & ~7
     self.nextOffset = firstOffset
   }
 
   mutating func lower(_ block: ProbeBlock) {
-    paths = MemoryPaths(program: program, block: block) { [program] e in Self.root(e, program: program) }
+    paths = MemoryPaths(program: program, block: block) { [program, record] e in Self.root(e, program: program, record: record) }
     var roots: [Expr] = block.predicate.map { [$0] } ?? []
     for stmt in block.body.allStatements() { roots.append(contentsOf: stmt.expressions) }
     var pending = roots.reversed() as [Expr]
@@ -36,12 +40,12 @@ struct EventReads {
   }
 
   /// A pointer field of the record, or `curtask`.
-  static func root(_ e: Expr, program: CheckedProgram) -> ProbeCapture.Operand? {
+  static func root(_ e: Expr, program: CheckedProgram, record: RecordType?) -> ProbeCapture.Operand? {
     switch e.kind {
     case .identifier:
       if case .builtin(.curtask)? = program.resolutions[e.id] { return .currentTask }
-    case .field(let base, _, _):
-      guard case .builtin(.args)? = program.resolutions[base.id], let field = program.fields[e.id], field.size == 8,
+    case .field(let base, let name, _):
+      guard case .builtin(.args)? = program.resolutions[base.id], let field = record?.field(named: name), field.size == 8,
         case .pointer = field.type
       else { return nil }
       return .recordWord(offset: field.offset)
@@ -71,7 +75,7 @@ struct EventReads {
       guard let location = paths.location(e) else { return false }
       return read(e, at: location)
     case (.identifier, _):
-      guard Self.root(e, program: program) == .currentTask else { return false }
+      guard Self.root(e, program: program, record: record) == .currentTask else { return false }
       define(e, .operand(.currentTask, byteCount: 8, isSigned: false), user: false, layout: .integer(byteCount: 8, isSigned: false))
       return true
     default:

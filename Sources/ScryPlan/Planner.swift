@@ -121,17 +121,17 @@ public enum Planner {
     after fetch: PointerFetch? = nil
   ) -> (reads: [EventRead], offset: Int, fetched: [NodeID: FetchedValue])? {
     var lowering: EventReads
-    if case .tracepoint(let category, _, _?) = probe.target {
+    if case .tracepoint(let category, _, let record?) = probe.target {
       let records = blockProbes.compactMap { probe -> RecordType? in
         if case .tracepoint(_, _, let record) = probe.target { return record }
         return nil
       }
       lowering = EventReads(
-        program: program, isUserMemory: category == "syscalls",
+        program: program, record: record, isUserMemory: category == "syscalls",
         recordSize: fetch?.end ?? PointerFetches.recordSize(of: records))
     } else {
       // A software, hardware or timer event: no record, only what `curtask` leads to.
-      lowering = EventReads(program: program, isUserMemory: false, recordSize: 0)
+      lowering = EventReads(program: program, record: nil, isUserMemory: false, recordSize: 0)
     }
     lowering.lower(block)
     guard !lowering.reads.isEmpty else { return nil }
