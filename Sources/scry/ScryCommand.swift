@@ -162,7 +162,6 @@ struct ScryCommand: ParsableCommand {
           + "but BE CAREFUL since a high number of probes attached can cause your system to crash.")
       throw ExitCode(1)
     }
-    if dryRun { return }
     var options = SessionOptions()
     options.positionals = positionals
     options.allowsUnsafe = unsafe
@@ -181,6 +180,17 @@ struct ScryCommand: ParsableCommand {
     options.announcesProbes = !q
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
+    // What the attach step would refuse with these options, refused here at its block.
+    let refusals = AttachmentFacts.refusals(plan, options: options)
+    if !refusals.isEmpty {
+      let diagnostics = refusals.map { refusal in
+        let block = checked.program.probes[refusal.blockIndex]
+        return Diagnostic.error(block.specs.first?.span ?? block.span, refusal.message)
+      }
+      printError(renderer.render(diagnostics, in: source), newline: false)
+      throw ExitCode(1)
+    }
+    if dryRun { return }
     if self.plan {
       // Printed from the plan and options alone: nothing is attached, loaded or opened.
       let facts = AttachmentFacts.describe(plan, options: options)

@@ -18,6 +18,21 @@ import Testing
     #expect(run.stdout.isEmpty)
   }
 
+  /// What the attach step would refuse with these options (no capture program for memory read
+  /// at the event, stacks beside a per-process fetch) is refused by --dry-run too, at the block.
+  @Test(arguments: [
+    (["--no-bpf"], "tracepoint:sched:sched_process_exec { printf(\"%d\\n\", curtask->pid); }", "capture program"),
+    (["-p", "1"], "tracepoint:syscalls:sys_enter_openat { @[kstack, str(args.filename)] = count(); }", "kstack and ustack"),
+  ])
+  func dryRunRefusesWhatTheseOptionsCannotAttach(flags: [String], program: String, words: String) {
+    guard kernelAvailable("dry run of tracepoints") else { return }
+    let run = Run.program(scryBinary(), flags + ["--dry-run", "-e", program])
+    #expect(run.status == 1, "\(run.stdout)")
+    #expect(run.stderr.contains("-e:1:1: error:") && run.stderr.contains(words) && run.stderr.contains("^"), "\(run.stderr)")
+    // The same program is fine where the capture program runs.
+    #expect(scry("--dry-run", "-e", program).status == 0)
+  }
+
   @Test func planRefusesItToo() {
     let run = scry("--plan", "-e", "BEGIN { @x = jiffies; }")
     #expect(run.status == 1)

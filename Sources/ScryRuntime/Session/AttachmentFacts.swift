@@ -53,6 +53,25 @@ public enum AttachmentFacts {
     return facts
   }
 
+  /// What a run with these options would refuse before attaching anything: a block whose reads
+  /// need a path this run cannot take (memory read at the event without the capture program,
+  /// stacks beside a fetch program). `--dry-run` and `--plan` refuse it too, at the block.
+  public static func refusals(_ plan: Plan, options: SessionOptions) -> [(blockIndex: Int, message: String)] {
+    var found: [(blockIndex: Int, message: String)] = []
+    for (index, fact) in describe(plan, options: options).sorted(by: { $0.key < $1.key }) {
+      let attachment = plan.attachments[index]
+      let path = options.allowsBPF ? fact.path : fact.fallback
+      do {
+        try EventSources.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)
+      } catch {
+        if !found.contains(where: { $0.blockIndex == attachment.blockIndex }) {
+          found.append((attachment.blockIndex, "\(error)"))
+        }
+      }
+    }
+    return found
+  }
+
   static func fact(for attachment: Attachment, options: SessionOptions, identified: Bool) -> AttachmentFact {
     // A followed process means per-task perf events: programs hang on a tracepoint for every task.
     let followsTasks = attachment.scope != .systemWide || options.targetPid != nil
