@@ -30,13 +30,8 @@ struct EventReads {
 
   mutating func lower(_ block: ProbeBlock) {
     paths = MemoryPaths(program: program, block: block) { [program, record] e in Self.root(e, program: program, record: record) }
-    var roots: [Expr] = block.predicate.map { [$0] } ?? []
-    for stmt in block.body.allStatements() { roots.append(contentsOf: stmt.expressions) }
-    var pending = roots.reversed() as [Expr]
-    while let e = pending.popLast() {
-      if fetch(e) { continue }
-      pending.append(contentsOf: e.children.reversed())
-    }
+    // A value fetched whole needs none of its parts.
+    block.visitExpressions { fetch($0) }
   }
 
   /// A pointer field of the record, or `curtask`.

@@ -38,14 +38,8 @@ struct FetchArguments {
   mutating func lower(_ block: ProbeBlock) {
     let isReturn = isReturn
     paths = MemoryPaths(program: program, block: block) { [program] e in Self.register(e, program: program, isReturn: isReturn) }
-    var roots: [Expr] = block.predicate.map { [$0] } ?? []
-    for stmt in block.body.allStatements() { roots.append(contentsOf: stmt.expressions) }
-    var pending = roots.reversed() as [Expr]
-    while let e = pending.popLast() {
-      // A value fetched whole needs none of its parts.
-      if fetch(e) { continue }
-      pending.append(contentsOf: e.children.reversed())
-    }
+    // A value fetched whole needs none of its parts.
+    block.visitExpressions { fetch($0) }
   }
 
   private mutating func fetch(_ e: Expr) -> Bool {

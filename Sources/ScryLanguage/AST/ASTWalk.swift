@@ -62,18 +62,38 @@ extension Block {
 
 /// Calls `body` for every expression under `roots`, pre-order.
 public func forEachExpression(in roots: [Expr], _ body: (Expr) -> Void) {
+  visitExpressions(in: roots) { e in
+    body(e)
+    return false
+  }
+}
+
+/// Calls `visit` for the expressions under `roots`, pre-order; where it returns true (it took the
+/// expression whole), the expression's parts are not visited.
+public func visitExpressions(in roots: [Expr], _ visit: (Expr) -> Bool) {
   var pending = roots.reversed() as [Expr]
   while let e = pending.popLast() {
-    body(e)
+    if visit(e) { continue }
     pending.append(contentsOf: e.children.reversed())
   }
 }
 
 extension ProbeBlock {
+  /// The predicate and every statement's own expressions, in order.
+  var expressionRoots: [Expr] {
+    var roots: [Expr] = predicate.map { [$0] } ?? []
+    for stmt in body.allStatements() { roots.append(contentsOf: stmt.expressions) }
+    return roots
+  }
+
   /// Every expression of the predicate and the body.
   public func forEachExpression(_ body: (Expr) -> Void) {
-    var roots: [Expr] = predicate.map { [$0] } ?? []
-    for stmt in self.body.allStatements() { roots.append(contentsOf: stmt.expressions) }
-    ScryLanguage.forEachExpression(in: roots, body)
+    ScryLanguage.forEachExpression(in: expressionRoots, body)
+  }
+
+  /// The expressions of the predicate and the body, pre-order, skipping the parts of one `visit`
+  /// took whole (returned true for).
+  public func visitExpressions(_ visit: (Expr) -> Bool) {
+    ScryLanguage.visitExpressions(in: expressionRoots, visit)
   }
 }

@@ -1,18 +1,22 @@
 /// `struct`/`union` and `enum` specifiers: definitions (laid out and registered by tag, wherever
 /// they appear, as C makes nested definitions visible at file scope) and references.
 extension CDeclarationParser {
+  /// After `struct`, `union` or `enum`: attributes, the tag if there is one, attributes again.
+  private mutating func optionalTag(_ attributes: inout CAttributes) throws(Failure) -> CToken? {
+    try self.attributes(&attributes)
+    guard token.kind == .identifier else { return nil }
+    let tag = token
+    advance()
+    try self.attributes(&attributes)
+    return tag
+  }
+
   mutating func recordSpecifier() throws(Failure) -> CType {
     let keyword = token
     advance()
     let isUnion = keyword.text == "union"
     var attributes = CAttributes()
-    try self.attributes(&attributes)
-    var tag: CToken?
-    if token.kind == .identifier {
-      tag = token
-      advance()
-      try self.attributes(&attributes)
-    }
+    let tag = try optionalTag(&attributes)
     let cName = keyword.text + " " + (tag?.text ?? "")
     guard token.isPunctuation("{") else {
       guard tag != nil else { throw failure("expected a name or '{' after '\(keyword.text)'") }
@@ -139,13 +143,7 @@ extension CDeclarationParser {
   mutating func enumSpecifier() throws(Failure) -> CType {
     advance()
     var attributes = CAttributes()
-    try self.attributes(&attributes)
-    var tag: CToken?
-    if token.kind == .identifier {
-      tag = token
-      advance()
-      try self.attributes(&attributes)
-    }
+    let tag = try optionalTag(&attributes)
     let cName = "enum " + (tag?.text ?? "<anonymous>")
     var fixed: CType?
     if token.isPunctuation(":") {

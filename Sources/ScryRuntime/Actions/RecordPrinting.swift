@@ -13,15 +13,7 @@ final class PrintRecordStatement: StmtNode {
     out.append(json ? "{\"type\": \"value\", \"data\": {" : "{ ")
     for (index, field) in record.fields.enumerated() {
       if index > 0 { out.append(", ") }
-      if json {
-        out.appendByte(UInt8(ascii: "\""))
-        out.append(field.name)
-        out.append("\": ")
-      } else {
-        out.appendByte(UInt8(ascii: "."))
-        out.append(field.name)
-        out.append(" = ")
-      }
+      CValueFormatter.appendFieldLabel(field.name, json: json, to: out)
       appendField(field, raw: raw, size: m.rawSize, json: json, to: out)
     }
     out.append(json ? "}}\n" : " }\n")

@@ -8,18 +8,23 @@ enum CValueFormatter {
     out.append(inKey ? "{" : "{ ")
     for (index, field) in record.fields.enumerated() {
       if index > 0 { out.append(inKey ? "," : ", ") }
-      if json {
-        out.appendByte(UInt8(ascii: "\""))
-        out.append(field.name)
-        out.append("\": ")
-      } else {
-        out.appendByte(UInt8(ascii: "."))
-        out.append(field.name)
-        out.append(inKey ? "=" : " = ")
-      }
+      appendFieldLabel(field.name, json: json, inKey: inKey, to: out)
       appendMember(p + field.offset, field.type, size: field.size, field: field, json: json, inKey: inKey, to: out)
     }
     out.append(inKey ? "}" : " }")
+  }
+
+  /// A member's name before its value: `.name = ` (`.name=` in a map key), `"name": ` in JSON.
+  static func appendFieldLabel(_ name: String, json: Bool, inKey: Bool = false, to out: OutputBuffer) {
+    if json {
+      out.appendByte(UInt8(ascii: "\""))
+      out.append(name)
+      out.append("\": ")
+    } else {
+      out.appendByte(UInt8(ascii: "."))
+      out.append(name)
+      out.append(inKey ? "=" : " = ")
+    }
   }
 
   /// An array of `count` elements at their C stride.
