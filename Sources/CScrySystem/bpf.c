@@ -13,6 +13,7 @@
 const uint32_t SCRY_BPF_MAP_TYPE_PERF_EVENT_ARRAY = BPF_MAP_TYPE_PERF_EVENT_ARRAY;
 const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_ARRAY = BPF_MAP_TYPE_PERCPU_ARRAY;
 const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_HASH = BPF_MAP_TYPE_PERCPU_HASH;
+const uint32_t SCRY_BPF_F_NO_PREALLOC = BPF_F_NO_PREALLOC;
 const uint32_t SCRY_BPF_MAP_TYPE_RINGBUF = BPF_MAP_TYPE_RINGBUF;
 const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT = BPF_PROG_TYPE_TRACEPOINT;
 const uint32_t SCRY_BPF_PROG_TYPE_KPROBE = BPF_PROG_TYPE_KPROBE;
@@ -42,7 +43,7 @@ static void scry_bpf_copy_name(char dst[BPF_OBJ_NAME_LEN], const char *name)
 }
 
 int scry_bpf_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
-                        const char *name)
+                        uint32_t map_flags, const char *name)
 {
   union bpf_attr attr;
   memset(&attr, 0, sizeof(attr));
@@ -50,6 +51,7 @@ int scry_bpf_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_siz
   attr.key_size = key_size;
   attr.value_size = value_size;
   attr.max_entries = max_entries;
+  attr.map_flags = map_flags;
   scry_bpf_copy_name(attr.map_name, name);
   // New fds are CLOEXEC by default for bpf(2) (BPF_F_* flags are not needed for that).
   return scry_bpf(BPF_MAP_CREATE, &attr);

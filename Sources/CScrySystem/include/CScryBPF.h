@@ -9,7 +9,7 @@
 /// BPF_MAP_CREATE; returns the map fd (CLOEXEC) or -1 with errno set. `name` may be NULL
 /// and is cut to 15 bytes.
 int scry_bpf_map_create(uint32_t map_type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
-                        const char *name);
+                        uint32_t map_flags, const char *name);
 
 /// BPF_MAP_UPDATE_ELEM with `flags` (BPF_ANY = 0); returns 0 or -1 with errno set.
 int scry_bpf_map_update(int map_fd, const void *key, const void *value, uint64_t flags);
@@ -33,6 +33,7 @@ int scry_perf_set_bpf(int perf_fd, int prog_fd);
 extern const uint32_t SCRY_BPF_MAP_TYPE_PERF_EVENT_ARRAY;
 extern const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_ARRAY;
 extern const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_HASH;
+extern const uint32_t SCRY_BPF_F_NO_PREALLOC;
 extern const uint32_t SCRY_BPF_MAP_TYPE_RINGBUF;
 extern const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT;
 extern const uint32_t SCRY_BPF_PROG_TYPE_KPROBE;

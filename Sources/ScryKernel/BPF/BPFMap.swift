@@ -43,10 +43,12 @@ public final class BPFMap {
 
   /// A BPF_MAP_TYPE_PERCPU_HASH of at most `entries` keys of `keySize` bytes, each with one value
   /// of `valueSize` bytes per CPU (what a program counts into without atomics).
+  /// Not preallocated: preallocating a million per-CPU elements took Scry 1-2 s of system time at
+  /// every start, for maps that mostly hold a few keys; a new key now allocates when first counted.
   public static func perCPUHash(keySize: Int, valueSize: Int, entries: Int) throws(KernelError) -> BPFMap {
     try create(
       type: SCRY_BPF_MAP_TYPE_PERCPU_HASH, keySize: UInt32(keySize), valueSize: valueSize, entries: entries,
-      name: "scry_counts", description: "per-CPU hash")
+      flags: SCRY_BPF_F_NO_PREALLOC, name: "scry_counts", description: "per-CPU hash")
   }
 
   /// Every key of a hash map with the sum over CPUs of its per-CPU u64 value, in the map's order.
@@ -86,14 +88,15 @@ public final class BPFMap {
   }
 
   private static func create(
-    type: UInt32, keySize: UInt32 = 4, valueSize: Int, entries: Int, name: String, description: String
+    type: UInt32, keySize: UInt32 = 4, valueSize: Int, entries: Int, flags: UInt32 = 0, name: String,
+    description: String
   ) throws(KernelError) -> BPFMap {
     guard valueSize > 0 || keySize == 0, valueSize <= Int(UInt32.max), entries > 0, entries <= Int(UInt32.max) else {
       throw KernelError(
         operation: "bpf(BPF_MAP_CREATE)", subject: description, errno: EINVAL,
         explanation: "a map needs a positive value size and entry count (got \(valueSize) bytes, \(entries) entries)")
     }
-    let fd = scry_bpf_map_create(type, keySize, UInt32(valueSize), UInt32(entries), name)
+    let fd = scry_bpf_map_create(type, keySize, UInt32(valueSize), UInt32(entries), flags, name)
     guard fd >= 0 else {
       throw BPFMap.error(operation: "bpf(BPF_MAP_CREATE)", subject: description, errno: Glibc.errno)
     }
