@@ -124,7 +124,8 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
             "uprobe|0.05|uprobe:$work/workload:probe_target { @[arg0 % 8] = count(); }" \
             "structloop|1|struct Foo { int m; int n; }; uprobe:$work/structloop:func_nop5 { \$f = (struct Foo *)arg0; @[\$f->m] = count(); }" \
             'faultloop|0.5|software:page-faults:1 { @[comm] = count(); }' \
-            "loop|500|profile:hz:$profile_hz { @[comm] = count(); }"; do
+            "loop|500|profile:hz:$profile_hz { @[comm] = count(); }" \
+            "loop|500|profile:hz:$profile_hz { @[kstack, ustack] = count(); }"; do
   mode=${case%%|*} rest=${case#*|}
   scale=${rest%%|*} script=${rest#*|}
   # BENCH_ONLY=REGEX runs only the cases it matches.

@@ -24,6 +24,8 @@ struct ScryCommand: ParsableCommand {
 
       EXIT STATUS
         0 on success (or the code given to exit()), 1 on script or kernel errors, 2 on bad usage.
+
+      \(TracingEnvironment.helpSection)
       """,
     version: versionLine
   )

@@ -19,15 +19,32 @@ struct TracingEnvironment: Equatable {
     let maximum: Int
     let acceptsSizeSuffix: Bool
     let keyPath: WritableKeyPath<TracingEnvironment, Int> & Sendable
+    /// What it bounds, for `--help` and the man page.
+    let summary: String
   }
 
   static let variables: [Variable] = [
     // bpftrace keeps strings on the 512-byte BPF stack and refuses more than 200.
-    Variable(name: "STRLEN", maximum: 200, acceptsSizeSuffix: false, keyPath: \.stringLength),
-    Variable(name: "MAP_KEYS_MAX", maximum: Int(Int32.max), acceptsSizeSuffix: false, keyPath: \.mapKeysMax),
-    Variable(name: "CAT_BYTES_MAX", maximum: 1 << 30, acceptsSizeSuffix: true, keyPath: \.catBytesMax),
-    Variable(name: "MAX_PROBES", maximum: 1 << 20, acceptsSizeSuffix: false, keyPath: \.maxProbes),
+    Variable(
+      name: "STRLEN", maximum: 200, acceptsSizeSuffix: false, keyPath: \.stringLength,
+      summary: "bytes kept of a string read by str() (default 64, at most 200)"),
+    Variable(
+      name: "MAP_KEYS_MAX", maximum: Int(Int32.max), acceptsSizeSuffix: false, keyPath: \.mapKeysMax,
+      summary: "keys a map may hold; inserts beyond are dropped and counted (default 1048576)"),
+    Variable(
+      name: "CAT_BYTES_MAX", maximum: 1 << 30, acceptsSizeSuffix: true, keyPath: \.catBytesMax,
+      summary: "bytes cat() reads from a file (default 10k; k, m, g suffixes)"),
+    Variable(
+      name: "MAX_PROBES", maximum: 1 << 20, acceptsSizeSuffix: false, keyPath: \.maxProbes,
+      summary: "probes one program may attach (default 512)"),
   ]
+
+  /// The ENVIRONMENT section of `--help` (and so of the man page), one line per variable.
+  static var helpSection: String {
+    "ENVIRONMENT\n"
+      + variables.map { "  BPFTRACE_\($0.name) or SCRY_\($0.name): \($0.summary)." }.joined(separator: "\n")
+      + "\n  SCRY_… wins when both are set."
+  }
 
   /// A value that is not a number in range; `description` is the sentence the CLI prints.
   struct InvalidValue: Error, CustomStringConvertible {
