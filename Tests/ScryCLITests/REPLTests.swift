@@ -174,6 +174,23 @@ import Testing
     #expect(run.stdout.contains("software:page-faults:"), "\(run.stdout)")
   }
 
+  @Test func helpWithoutItsDotAndEditInTheEditor() throws {
+    let home = Self.temporaryHome()
+    // The "editor" renames the map in the file it is given; the session must become the edited script.
+    let session = "help hist\nBEGIN { @ops = 7; }\n.edit\n.probes\n.save \(home)/after.trace\nquit\n"
+    let fd = open(home + "/edit.txt", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    _ = session.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+    close(fd)
+    let run = Run.program(
+      "/bin/sh", ["-c", "'\(scryBinary())' -i < '\(home)/edit.txt'"], environment: ["VISUAL": "sed -i s/ops/opens/", "HOME": home])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@map = hist(value)"), "\(run.stdout)")
+    #expect(run.stdout.contains("1: BEGIN  [ran]"), "\(run.stdout)")
+    #expect(run.stdout.hasSuffix("@opens: 7\n"), "\(run.stdout)")
+    let saved = try String(contentsOfFileAt: home + "/after.trace")
+    #expect(saved.contains("@opens = 7"), "\(saved)")
+  }
+
   @Test func aStatementReadingEventBuiltinsSaysItRunsOnce() throws {
     let run = Run.program("/bin/sh", ["-c", "printf 'count[comm]++\\n.quit\\n' | '\(scryBinary())' -i"])
     #expect(run.status == 0, "\(run.stderr)")

@@ -21,10 +21,21 @@ enum InputScanner {
     while i < bytes.count, isWordByte(bytes[i]) { i += 1 }
     guard i > start else { return .statement }
     let word = String(decoding: bytes[start..<i], as: UTF8.self)
+    if isBareCommand(word, rest: bytes[i...]) { return .command }
     if word == "BEGIN" || word == "END" || ["struct", "union", "enum", "typedef"].contains(word) { return .program }
     // A probe spec is a provider name followed at once by ':'.
     if i < bytes.count, bytes[i] == UInt8(ascii: ":") { return .program }
     return .statement
+  }
+
+  /// `help`, `help NAME` and `quit` typed without their dot: nothing else a statement could be.
+  private static func isBareCommand(_ word: String, rest: ArraySlice<UInt8>) -> Bool {
+    let words = String(decoding: rest, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+    switch word {
+    case "help": return words.count <= 1 && words.allSatisfy { $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" } }
+    case "quit": return words.isEmpty
+    default: return false
+    }
   }
 
   /// Whether `text` can be submitted: nothing left open. `lastLineEmpty` (the user pressed Enter on

@@ -22,6 +22,7 @@ extension REPL {
       .clear             detach everything and forget the session's blocks and maps
       .plan              the plan of the attached blocks (as scry --plan prints it)
       .save FILE.trace   write the session as a script that 'scry FILE.trace' runs
+      .edit              open the session as a script in $VISUAL or $EDITOR; what you save replaces it
       .load FILE.trace   add a script's probe blocks to the session
       .output text|json  the output format from now on
       .wait MS           let the probes run for MS milliseconds (for replayed sessions)
@@ -49,7 +50,8 @@ extension REPL {
 
   func command(_ line: Substring) {
     let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-    guard let name = words.first else { return }
+    // `help hist` and `quit` are typed without the dot as often as with it.
+    guard let name = words.first.map({ $0.hasPrefix(".") ? $0 : "." + $0 }) else { return }
     let argument = words.count > 1 ? words[1...].joined(separator: " ") : nil
     switch name {
     case ".help", ".h", ".?":
@@ -81,6 +83,8 @@ extension REPL {
     case ".save":
       guard let path = argument else { return printError("usage: .save FILE.trace") }
       save(to: path)
+    case ".edit":
+      edit()
     case ".load":
       guard let path = argument else { return printError("usage: .load FILE.trace") }
       do {
@@ -147,6 +151,50 @@ extension REPL {
     } catch {
       printError("\(error)")
     }
+  }
+
+  /// `.edit`: the session, as `.save` writes it, in the user's editor; if the file comes back
+  /// changed, the session is replaced by it (its blocks attached anew, its maps starting empty).
+  private func edit() {
+    var template = Array("/tmp/scry-session-XXXXXX.trace".utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 6) }
+    guard fd >= 0 else { return printError("cannot make a file to edit: \(String(cString: strerror(errno)))") }
+    let path = String(cString: template)
+    defer { unlink(path) }
+    let before = program.scriptText
+    writeAll(fd, before)
+    close(fd)
+    let editor = [getenv("VISUAL"), getenv("EDITOR")].compactMap { $0.map { String(cString: $0) } }
+      .first { !$0.isEmpty } ?? "vi"
+    let status = Self.runInTerminal(editor, path)
+    guard status == 0 else { return printError("'\(editor)' exited with status \(status); the session is unchanged") }
+    guard let after = try? FileSystem.readText(path), after != before else {
+      return writeAll(1, "the session is unchanged\n")
+    }
+    live.reset()
+    program = SessionProgram()
+    mapsDirty = false
+    addBlocks(after)
+  }
+
+  /// Runs `editor FILE` through the shell (so `EDITOR="code -w"` works) on the terminal, with the
+  /// signals Scry blocks for its signalfd unblocked; returns its exit status.
+  private static func runInTerminal(_ editor: String, _ file: String) -> Int32 {
+    let pid = fork()
+    if pid == 0 {
+      var none = sigset_t()
+      sigemptyset(&none)
+      sigprocmask(SIG_SETMASK, &none, nil)
+      let argv: [UnsafeMutablePointer<CChar>?] = [
+        strdup("/bin/sh"), strdup("-c"), strdup(editor + " \"$1\""), strdup("sh"), strdup(file), nil,
+      ]
+      execv("/bin/sh", argv)
+      _exit(127)
+    }
+    guard pid > 0 else { return -1 }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
   }
 
   private func save(to path: String) {
