@@ -140,6 +140,9 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case macAddress(BytesExpr, type: ScryType)
   /// `strerror(errno)`: the C library's text for an error number.
   case errorText(IntExpr, type: ScryType)
+  /// `cgroup_path(id[, filter])`: the cgroup's path in each mounted hierarchy whose name matches
+  /// the filter (a shell pattern), as bpftrace prints it.
+  case cgroupPath(IntExpr, filter: String?, type: ScryType)
   /// The name of the event task's user (`username`).
   case username(type: ScryType)
   /// The kernel or user stack the capture program copied at the event, as a stack value.
@@ -154,7 +157,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
       .recordDataLocationString(_, let type), .recordBuffer(_, _, let type), .recordBytes(_, let type), .capturedString(_, _, _, let type),
       .variable(_, let type), .fromInt(_, let type), .tuple(_, let type), .slice(_, _, let type),
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),
-      .mapRead(_, _, let type), .errorText(_, let type), .username(let type), .macAddress(_, let type):
+      .mapRead(_, _, let type), .errorText(_, let type), .cgroupPath(_, _, let type), .username(let type), .macAddress(_, let type):
       return type
     case .comm: return .comm
     // Formatted when the event runs, into a string of bpftrace's default size.

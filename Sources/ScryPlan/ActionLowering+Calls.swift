@@ -108,6 +108,7 @@ extension ActionLowering {
     case .kstack, .ustack:
       return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
     case .uaddr, .ntop, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror:
+      // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
       // The checker accepts these only as statements.
@@ -127,6 +128,10 @@ extension ActionLowering {
       return .strftime(format: format, nanoseconds: int(args[1]))
     case .strerror:
       return .errorText(int(args[0]), type: type)
+    case .cgroupPath:
+      var filter: String?
+      if args.count == 2, case .string(let bytes) = args[1].kind { filter = String(decoding: bytes, as: UTF8.self) }
+      return .cgroupPath(int(args[0]), filter: filter, type: type)
     case .macaddr:
       return .macAddress(bytes(args[0], as: nil), type: type)
     case .kstack, .ustack:

@@ -124,6 +124,7 @@ public struct IRPrinter {
     case .mapRead(let map, let key, _): return element(map, key)
     case .inetAddress(let family, let address): return "(ntop " + (family.map { int($0) + " " } ?? "") + bytes(address) + ")"
     case .errorText(let value, _): return "(strerror " + int(value) + ")"
+    case .cgroupPath(let id, let filter, _): return "(cgroup_path " + int(id) + (filter.map { " \"\($0)\"" } ?? "") + ")"
     case .macAddress(let value, _): return "(macaddr " + bytes(value) + ")"
     case .username: return "username"
     case .stack(let stack): return (stack.isKernel ? "kstack" : "ustack") + "(\(stack.mode.rawValue), \(stack.depth))"

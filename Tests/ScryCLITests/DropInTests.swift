@@ -4,6 +4,24 @@ import Testing
 /// bpftrace's command line as Scry accepts it: flags, `-` for stdin, environment limits, literals and
 /// limits end to end, empty and oversized programs, `-c` word splitting, the root check.
 @Suite struct DropInTests {
+  /// A task moved into a new v2 cgroup: cgroup_path(cgroup) names it as /proc/PID/cgroup does.
+  @Test func cgroupPathNamesTheTasksCgroup() throws {
+    guard kernelAvailable("cgroup_path") else { return }
+    let unified = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"].first { access($0 + "/cgroup.procs", F_OK) == 0 }
+    let root = try #require(unified, "no cgroup v2 hierarchy is mounted")
+    let name = "scry-test-\(getpid())"
+    try #require(mkdir(root + "/" + name, 0o755) == 0 || errno == EEXIST, "cannot make a cgroup: \(errno)")
+    defer { rmdir(root + "/" + name) }
+    // The child joins the cgroup, then opens a file Scry waits for.
+    let child = "echo $$ > \(root)/\(name)/cgroup.procs; sleep 0.5; cat /dev/null; sleep 0.2"
+    let run = scry(
+      "-c", "/bin/sh -c '\(child)'", "-e",
+      #"tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("%s|%s\n", cgroup_path(cgroup, "unified"), cgroup_path(cgroup)); exit(); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    let line = run.stdout.split(separator: "\n").first { $0.hasPrefix("unified:") }.map(String.init) ?? run.stdout
+    #expect(line.hasPrefix("unified:/\(name)|unified:/\(name)"), "\(run.stdout)")
+  }
+
   @Test func versionLineLooksLikeBpftraces() {
     for flag in ["-V", "--version"] {
       let run = scry(flag)

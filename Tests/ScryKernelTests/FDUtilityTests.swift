@@ -96,3 +96,22 @@ extension KernelSuites {
     }
   }
 }
+
+extension KernelSuites {
+  @Suite("cgroup hierarchies")
+  struct CgroupHierarchyTests {
+    @Test func namesHierarchiesAsBpftraceDoes() {
+      let mountInfo = """
+        31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+        32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct
+        40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+        38 31 0:35 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio
+        41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+        42 23 0:38 / /mnt/again rw,relatime - cgroup2 cgroup2 rw
+        """
+      let found = CgroupPaths.mountedHierarchies(mountInfo: mountInfo)
+      #expect(found.map(\.name) == ["unified", "blkio", "cpu,cpuacct", "systemd"])
+      #expect(found.first?.mountPoint == "/sys/fs/cgroup/unified")
+    }
+  }
+}

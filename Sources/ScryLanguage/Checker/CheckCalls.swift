@@ -59,7 +59,7 @@ extension Checker {
       case .count: return 0...0
       case .hist: return 1...2
       case .lhist: return 4...4
-      case .cgroupPath: return 0...Int.max
+      case .cgroupPath: return 1...2
       default: return 1...1
       }
     }
@@ -340,9 +340,13 @@ extension Checker {
       }
       return Self.macAddressType
     case .cgroupPath:
-      for arg in args { checkExpression(arg) }
-      error(site.nameSpan, "'\(name)()' is not supported by Scry yet")
-      return .none
+      let t = checkExpression(args[0])
+      checkInteger(args[0], t, "cgroup_path()'s cgroup id")
+      if args.count == 2 {
+        checkExpression(args[1])
+        requireStringLiteral(args[1], "cgroup_path()'s hierarchy filter")
+      }
+      return Self.cgroupPathType
     default:
       preconditionFailure("\(site.function) is not a value function")
     }
@@ -367,6 +371,8 @@ extension Checker {
 
   /// `macaddr()`'s text, `XX:XX:XX:XX:XX:XX` and its NUL.
   static let macAddressType = ScryType.string(capacity: 18)
+  /// Room for a path in each of a dozen hierarchies on a systemd machine.
+  static let cgroupPathType = ScryType.string(capacity: 256)
 
   /// The x86-64 registers of `struct pt_regs`, as bpftrace and tracefs name them.
   static let registerNames = [

@@ -64,7 +64,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .kaddr, .uaddr: return "\(name)(\"symbol\")"
     case .kstack, .ustack: return "\(name)([mode, ][depth])"
     case .reg: return "reg(\"name\")"
-    case .cgroupPath: return "cgroup_path(id)"
+    case .cgroupPath: return "cgroup_path(id[, \"hierarchy pattern\"])"
     case .macaddr: return "macaddr(address)"
     }
   }
@@ -111,7 +111,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .uptr: return "mark an address as user memory"
     case .kptr: return "mark an address as kernel memory"
     case .reg: return "a register of the event"
-    case .cgroupPath: return "the path of a cgroup"
+    case .cgroupPath: return "the path of a cgroup (as 'unified:/path', one per hierarchy that has it)"
     case .macaddr: return "a MAC address as text"
     }
   }

@@ -123,6 +123,7 @@ struct ActionBinder {
     case .mapRead(let map, let key, let type): return MapReadBytes(map: maps[map], key: self.key(key), type: type)
     case .inetAddress(let family, let address): return InetAddressValue(family: family.map { int($0) }, address: bytes(address))
     case .errorText(let value, let type): return ErrorTextValue(int(value), type: type)
+    case .cgroupPath(let id, let filter, let type): return CgroupPathValue(int(id), filter: filter, type: type)
     case .macAddress(let value, let type): return MacAddressValue(bytes(value), type: type)
     case .username(let type): return UsernameValue(type: type)
     case .stack(let stack): return StackValue(stack)

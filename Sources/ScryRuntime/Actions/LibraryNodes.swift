@@ -1,4 +1,5 @@
 import Glibc
+import ScryKernel
 import ScryLanguage
 
 /// Values computed by the C library or the system's tables: `bswap`, `ntop`, `strerror`, `username`.
@@ -61,6 +62,32 @@ final class ErrorTextValue: BytesNode {
     guard let text = strerror(Int32(truncatingIfNeeded: number.eval(m))) else { return }
     let length = Swift.min(strlen(text), byteSize - 1)
     destination.copyMemory(from: text, byteCount: length)
+  }
+}
+
+/// `cgroup_path(id[, filter])`: looked up when the event runs (the cgroup may be gone when the
+/// map prints), once per id that exists (`CgroupPaths` keeps what it found).
+final class CgroupPathValue: BytesNode {
+  let id: IntNode
+  let filter: String?
+  private var paths: [UInt64: [UInt8]] = [:]
+  private let cgroups = CgroupPaths()
+  init(_ id: IntNode, filter: String?, type: ScryType) {
+    self.id = id
+    self.filter = filter
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    let value = id.eval(m)
+    destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
+    let text: [UInt8]
+    if let known = paths[value] {
+      text = known
+    } else {
+      text = Array(cgroups.path(of: value, filter: filter).utf8)
+      if !text.isEmpty { paths[value] = text }
+    }
+    text.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: Swift.min($0.count, byteSize - 1)) }
   }
 }
 
