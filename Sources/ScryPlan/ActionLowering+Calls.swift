@@ -33,7 +33,7 @@ extension ActionLowering {
     case .join:
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
-      .strcontains, .strerror, .sizeof, .buf, .ntop, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
+      .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
       .kptr, .reg, .cgroupPath, .macaddr:
       return nil
     }
@@ -107,7 +107,7 @@ extension ActionLowering {
       return .byteSwap(int(args[0]), bits: t.bits)
     case .kstack, .ustack:
       return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
-    case .uaddr, .ntop, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror:
+    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror:
       // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
@@ -132,6 +132,11 @@ extension ActionLowering {
       var filter: String?
       if args.count == 2, case .string(let bytes) = args[1].kind { filter = String(decoding: bytes, as: UTF8.self) }
       return .cgroupPath(int(args[0]), filter: filter, type: type)
+    case .pton:
+      guard case .string(let literal) = args[0].kind,
+        let address = Function.internetAddressBytes(String(decoding: literal, as: UTF8.self))
+      else { return nil }
+      return .constant(address, type: type)
     case .macaddr:
       return .macAddress(bytes(args[0], as: nil), type: type)
     case .kstack, .ustack:

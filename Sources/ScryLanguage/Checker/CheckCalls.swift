@@ -4,6 +4,10 @@ extension Checker {
   mutating func checkCall(_ name: String, nameSpan: SourceSpan, args: [Expr], call: Expr, isStatement: Bool) -> ScryType {
     guard let function = Function(name: name) else {
       for arg in args { checkExpression(arg) }
+      if let reason = Function.unavailable[name] {
+        error(nameSpan, reason)
+        return .none
+      }
       error(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: Function.allCases.map(\.name)))
       return .none
     }
@@ -24,7 +28,7 @@ extension Checker {
       return checkMapCall(site)
     case .str, .strncmp, .strcontains, .strftime, .strerror, .buf:
       return checkStringCall(site)
-    case .sizeof, .ksym, .usym, .kaddr, .uaddr, .ntop, .bswap, .kstack, .ustack, .uptr, .kptr, .reg, .cgroupPath,
+    case .sizeof, .ksym, .usym, .kaddr, .uaddr, .ntop, .pton, .bswap, .kstack, .ustack, .uptr, .kptr, .reg, .cgroupPath,
       .macaddr:
       return checkValueCall(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
@@ -326,6 +330,15 @@ extension Checker {
       return checkExpression(args[0])
     case .reg:
       return checkRegister(site)
+    case .pton:
+      checkExpression(args[0])
+      guard case .string(let literal) = args[0].kind,
+        let bytes = Function.internetAddressBytes(String(decoding: literal, as: UTF8.self))
+      else {
+        error(args[0].span, "pton() takes an IPv4 or IPv6 address in quotes", hint: "as in pton(\"127.0.0.1\") or pton(\"::1\")")
+        return .none
+      }
+      return .array(.integer(IntegerType(bits: 8, isSigned: false)), count: bytes.count)
     case .macaddr:
       // Six bytes of an array, a string or a buffer: `u8 addr[6]`, `unsigned char h_dest[6]`.
       let t = checkExpression(args[0])
@@ -388,7 +401,7 @@ extension Checker {
     case .none: return .none
     case .integer, .pointer: return .inetAddress
     case .string(let n) where n == 4 || n == 16: return .inetAddress
-    case .array(let element, let count) where element.byteSize * count == 4 || element.byteSize * count == 16:
+    case .array(let element, let count) where element.memorySize * count == 4 || element.memorySize * count == 16:
       return .inetAddress
     case .buffer(let n) where n == 4 || n == 16: return .inetAddress
     default:

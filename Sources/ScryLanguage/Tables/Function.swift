@@ -1,3 +1,5 @@
+import Glibc
+
 /// Every function a script may call: the one table the checker resolves calls against, the
 /// planner and runtime switch on, and completion and help list. A call's name is compared as a
 /// string exactly once, here (`Function(name:)`); every later stage holds the enum case.
@@ -9,9 +11,27 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   // Output and effects.
   case printf, time, cat, system, exit, signal, join
   // Values.
-  case strftime, str, strncmp, strcontains, strerror, sizeof, buf, ntop, bswap
+  case strftime, str, strncmp, strcontains, strerror, sizeof, buf, ntop, pton, bswap
   case ksym, usym, kaddr, uaddr, kstack, ustack, uptr, kptr
   case reg, cgroupPath = "cgroup_path", macaddr
+
+  /// bpftrace functions Scry knows but cannot run, with why: what they need is a probe kind or a
+  /// kernel helper that Scry does not attach (and this machine's kernel mostly lacks).
+  public static let unavailable: [String: String] = [
+    "override": "override() changes a kernel function's return value; it needs a kprobe, which Scry does not run with it",
+    "path": "path() needs a kfunc or iter probe (the kernel's bpf_d_path helper), which Scry does not attach",
+    "skboutput": "skboutput() needs a kfunc probe, which Scry does not attach",
+    "unwatch": "unwatch() removes a watchpoint probe, which Scry does not attach",
+    "debugf": "debugf() writes to the kernel's trace_pipe; use printf(), which Scry prints in order",
+  ]
+
+  /// The bytes of an address literal for `pton` (IPv6 when it holds a colon), in network order.
+  public static func internetAddressBytes(_ text: String) -> [UInt8]? {
+    let family = text.contains(":") ? AF_INET6 : AF_INET
+    var bytes = [UInt8](repeating: 0, count: family == AF_INET6 ? 16 : 4)
+    guard inet_pton(family, text, &bytes) == 1 else { return nil }
+    return bytes
+  }
 
   /// The function a call names, or nil for an unknown name.
   public init?(name: String) { self.init(rawValue: name) }
@@ -58,6 +78,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .sizeof: return "sizeof(type) or sizeof(expression)"
     case .buf: return "buf(address, length)"
     case .ntop: return "ntop([family, ]address)"
+    case .pton: return "pton(\"address\")"
     case .strerror: return "strerror(errno)"
     case .bswap: return "bswap(integer)"
     case .ksym, .usym, .uptr, .kptr: return "\(name)(address)"
@@ -100,6 +121,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .sizeof: return "size in bytes of a type or expression"
     case .buf: return "raw bytes at an address, printed hex-escaped"
     case .ntop: return "an IPv4 or IPv6 address as text"
+    case .pton: return "an IPv4 or IPv6 address literal as its 4 or 16 bytes in network order"
     case .strerror: return "the text of an errno value"
     case .bswap: return "the integer with its bytes in reverse order"
     case .ksym: return "the kernel symbol at an address"

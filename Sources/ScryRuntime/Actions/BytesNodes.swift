@@ -6,7 +6,13 @@ final class BytesConstant: BytesNode {
   init(_ value: [UInt8], type: ScryType) {
     bytes = Scratch(type.byteSize)
     super.init(type: type)
-    value.withUnsafeBytes { StringBytes.store($0.baseAddress!, length: $0.count, into: bytes.pointer, capacity: type.byteSize) }
+    if type.isString {
+      value.withUnsafeBytes { StringBytes.store($0.baseAddress!, length: $0.count, into: bytes.pointer, capacity: type.byteSize) }
+    } else {
+      // Raw bytes (`pton`'s address): all of them, no terminator.
+      bytes.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: type.byteSize)
+      value.withUnsafeBytes { bytes.pointer.copyMemory(from: $0.baseAddress!, byteCount: Swift.min($0.count, type.byteSize)) }
+    }
   }
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
     destination.copyMemory(from: bytes.pointer, byteCount: byteSize)
