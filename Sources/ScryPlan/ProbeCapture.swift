@@ -17,6 +17,8 @@ public struct ProbeCapture: Sendable, Hashable {
     case recordWord(offset: Int)
     /// The current task's `struct task_struct *` (`curtask`; only Scry's capture program has it).
     case currentTask
+    /// A number known before the event: a USDT argument the compiler made a constant (`4@$5`).
+    case constant(Int64)
 
     /// The tracefs fetch syntax: `%di`, `$stack2`, `$retval`, `+8(%si)`; `$comm`-like roots tracefs
     /// has no syntax for are never fetched by tracefs (the planner keeps them to the capture program).
@@ -26,6 +28,8 @@ public struct ProbeCapture: Sendable, Hashable {
       case .stackEntry(let n): return "$stack\(n)"
       case .returnValue: return "$retval"
       case .memory(let base, let offset): return Self.memoryText(base, offset)
+      // tracefs's immediate (`\IMM`, Linux 5.7 on).
+      case .constant(let value): return "\\\(value)"
       case .recordWord, .currentTask: return "?"
       }
     }
@@ -39,7 +43,7 @@ public struct ProbeCapture: Sendable, Hashable {
     /// Whether tracefs can fetch it (`--no-bpf`): registers, stack and memory through them.
     public var isTraceFSFetchable: Bool {
       switch self {
-      case .register, .stackEntry, .returnValue: return true
+      case .register, .stackEntry, .returnValue, .constant: return true
       case .memory(let base, _): return base.isTraceFSFetchable
       case .recordWord, .currentTask: return false
       }

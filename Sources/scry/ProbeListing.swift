@@ -24,6 +24,11 @@ enum ProbeListing {
     } else if !pattern.contains(":") && pattern != "*" {
       pattern = "*" + pattern + "*"
     }
+    if pattern.hasPrefix("usdt:") {
+      let probes = staticProbes(pattern, pid: pid)
+      writeAll(1, probes.map { $0 + "\n" }.joined())
+      return !probes.isEmpty
+    }
     if let pid {
       let functions = processFunctions(pid, matching: pattern)
       writeAll(1, functions.map { $0 + "\n" }.joined())
@@ -78,6 +83,25 @@ enum ProbeListing {
       return []
     }
     return functions(of: path, named: path, matching: parts.count == 3 ? parts[2] : nil).map { "\(parts[0]):\($0)" }
+  }
+
+  /// `usdt:PATH:[PROVIDER:]NAME` (with `-p`, `usdt:*` or no path: every file the process maps):
+  /// each probe once, as bpftrace lists them (`usdt:/usr/bin/python3:python:gc__start`).
+  static func staticProbes(_ pattern: String, pid: Int32?) -> [String] {
+    var parts = pattern.split(separator: ":", omittingEmptySubsequences: false).dropFirst().map(String.init)
+    if parts.count == 1 { parts.append("*") }  // `usdt:PATH` or `usdt:*`
+    let binary = parts[0].isEmpty || parts[0] == "*" ? nil : parts[0]
+    let provider = parts.count >= 3 ? parts[1] : "*"
+    let name = parts[parts.count - 1]
+    switch TraceFSCatalog(targetPid: pid).staticProbes(binary: binary, provider: provider, name: name) {
+    case .found(let probes):
+      var seen = Set<String>()
+      return probes.map { "usdt:\($0.path):\($0.provider):\($0.name)" }.filter { seen.insert($0).inserted }
+    case .failed(let message, _):
+      // Nothing matching lists nothing, as in bpftrace; a file that cannot be read says why.
+      if !message.hasPrefix("no usdt probe") { printError("scry: " + message) }
+      return []
+    }
   }
 
   /// `-l -p PID`: the functions of the process's executable, named through its root as bpftrace

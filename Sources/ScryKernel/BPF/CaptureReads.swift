@@ -12,6 +12,8 @@ public indirect enum CaptureOperand: Sendable, Hashable {
   case stackEntry(Int)
   /// The 8 bytes at `base + offset`.
   case memory(CaptureOperand, offset: Int64)
+  /// A number known before the event (a USDT argument the compiler made a constant: `4@$5`).
+  case constant(UInt64)
 
   /// A probe's register by its offset in `struct pt_regs`: the word of its context there.
   public static func register(ptRegsOffset: Int16) -> CaptureOperand { .contextWord(offset: ptRegsOffset) }
@@ -21,14 +23,14 @@ public indirect enum CaptureOperand: Sendable, Hashable {
     switch self {
     case .currentTask: true
     case .memory(let base, _): base.startsAtCurrentTask
-    case .contextWord, .stackEntry: false
+    case .contextWord, .stackEntry, .constant: false
     }
   }
 
   /// Memory loads needed to reach the value.
   var depth: Int {
     switch self {
-    case .contextWord, .currentTask: 0
+    case .contextWord, .currentTask, .constant: 0
     case .stackEntry: 1
     case .memory(let base, _): base.depth + 1
     }
@@ -165,7 +167,7 @@ public struct CaptureReads: Sendable, Hashable {
       guard words.contains(offset), offset % 8 == 0 else {
         throw error("context word \(offset) is not an 8-byte word in \(words) for this kind of program")
       }
-    case .currentTask:
+    case .currentTask, .constant:
       break
     case .stackEntry(let n):
       guard case .probe = kind, n >= 0 else { throw error("stack entry \(n) outside a probe") }

@@ -89,6 +89,8 @@ extension CaptureProgram {
     case .currentTask:
       asm.emit(.call(.getCurrentTask))
       asm.emit(.mov64(.r9, .r0))
+    case .constant(let value):
+      asm.emit(BPFInstruction.ldImm64(.r9, value))
     case .stackEntry(let n):
       asm.emit(.ldx(.double, .r9, .r6, PTRegs.sp))
       Self.emitLoad(at: Int64(8 * n), space: space, onFailure: onFailure, into: &asm)

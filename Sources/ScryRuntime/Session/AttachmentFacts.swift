@@ -124,7 +124,7 @@ public enum AttachmentFacts {
     switch attachment.probe.kind {
     case .tracepoint: return .tracepoint
     case .software, .hardware, .profile: return .perfEvent
-    case .uprobe, .uretprobe:
+    case .uprobe, .uretprobe, .usdt:
       guard let dynamic = attachment.dynamicProbe, let record = dynamic.capture.kernelRecord(isReturn: dynamic.isReturn)
       else { return nil }
       return .probe(record)
@@ -227,6 +227,7 @@ extension ProbeCapture {
     case .memory(let base, let offset): return kernelOperand(base).map { .memory($0, offset: offset) }
     case .recordWord(let offset): return Int16(exactly: offset).map { .contextWord(offset: $0) }
     case .currentTask: return .currentTask
+    case .constant(let value): return .constant(UInt64(bitPattern: value))
     }
   }
 }

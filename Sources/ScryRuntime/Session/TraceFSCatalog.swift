@@ -87,6 +87,65 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     }
   }
 
+  public func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup {
+    var files: [ELFFile] = []
+    if let binary {
+      switch open(binary) {
+      case .success(let elf): files = [elf]
+      case .failure(let failure):
+        guard case .failed(let message, let hint) = failure.lookup else { return .found([]) }
+        return .failed(message: message, hint: hint)
+      }
+    } else {
+      guard let targetPid else {
+        return .failed(
+          message: "a usdt probe without a binary needs a process: '-p PID'",
+          hint: "name the binary or library: 'usdt:/usr/bin/python3:\(provider):\(name)'")
+      }
+      files = mappedFiles(of: targetPid).compactMap { path in
+        if let cached = binaries[path] { return cached }
+        return try? ELFFile(path: path)
+      }
+    }
+    // With -p, the process's own view of the file, as bpftrace names it (a container's root).
+    let prefix = targetPid.map { "/proc/\($0)/root" } ?? ""
+    var probes: [UserStaticProbe] = []
+    for elf in files {
+      for note in elf.staticProbes() where Glob.matches(provider, note.provider) && Glob.matches(name, note.name) {
+        probes.append(
+          UserStaticProbe(
+            path: elf.path.hasPrefix("/proc/") ? elf.path : prefix + elf.path, provider: note.provider, name: note.name,
+            fileOffset: note.fileOffset, semaphoreOffset: note.semaphoreOffset,
+            arguments: StaticProbeArgument.parseList(note.arguments)))
+      }
+    }
+    guard probes.isEmpty else {
+      return .found(probes.sorted { ($0.path, $0.provider, $0.name, $0.fileOffset) < ($1.path, $1.provider, $1.name, $1.fileOffset) })
+    }
+    let place = binary == nil ? "the files process \(targetPid ?? 0) maps" : files.first?.path ?? binary ?? ""
+    if binary != nil, let elf = files.first, elf.staticProbes().isEmpty {
+      return .failed(
+        message: "no usdt probes in \(elf.path)", hint: "it has no .note.stapsdt section: it was built without <sys/sdt.h> probes")
+    }
+    return .failed(
+      message: "no usdt probe matching '\(provider):\(name)' in \(place)",
+      hint: "list them with 'scry -l \"usdt:\(binary ?? "*"):*\"'" + (binary == nil ? " -p \(targetPid ?? 0)" : ""))
+  }
+
+  /// The regular files process `pid` maps, in the order of its maps, each once.
+  private func mappedFiles(of pid: Int32) -> [String] {
+    guard let maps = try? FileSystem.readText("/proc/\(pid)/maps") else { return [] }
+    var seen = Set<String>()
+    var paths: [String] = []
+    for line in maps.split(separator: "\n") {
+      guard let slash = line.firstIndex(of: "/") else { continue }
+      let path = String(line[slash...])
+      if path.hasSuffix(" (deleted)") || !seen.insert(path).inserted { continue }
+      paths.append("/proc/\(pid)/root" + path)
+    }
+    return paths
+  }
+
   private struct LookupFailure: Error {
     var lookup: UserFunctionLookup
   }
