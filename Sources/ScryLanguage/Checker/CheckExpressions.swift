@@ -293,7 +293,7 @@ extension Checker {
       guard n < probe.arguments.count else {
         let count = probe.arguments.count
         error(span, "usdt probe \(spec) has \(count) argument\(count == 1 ? "" : "s"): '\(name)' does not exist",
-              hint: count == 0 ? "this probe passes no values" : "its arguments are arg0…arg\(count - 1)")
+              hint: count == 0 ? "this probe passes no values" : count == 1 ? "its one argument is arg0" : "its arguments are arg0…arg\(count - 1)")
         return false
       }
       if case .unsupported(let why) = probe.arguments[n].location {

@@ -100,7 +100,7 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
       guard let targetPid else {
         return .failed(
           message: "a usdt probe without a binary needs a process: '-p PID'",
-          hint: "name the binary or library: 'usdt:/usr/bin/python3:\(provider):\(name)'")
+          hint: "name the binary or library that holds it: 'usdt:BINARY:\(provider == "*" ? "" : provider + ":")\(name)'")
       }
       files = mappedFiles(of: targetPid).compactMap { path in
         if let cached = binaries[path] { return cached }
