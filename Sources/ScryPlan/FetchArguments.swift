@@ -85,6 +85,8 @@ struct FetchArguments {
     switch argument.location {
     case .register(let name): value = .operand(.register(name), byteCount: size, isSigned: signed)
     case .memory(let base, let offset): value = .read(.register(base), offset: offset, byteCount: size, isSigned: signed)
+    case .indexed(let base, let index, let scale, let offset):
+      value = .read(.indexed(base: base, index: index, scale: scale), offset: offset, byteCount: size, isSigned: signed)
     case .constant(let number): value = .operand(.constant(number), byteCount: size, isSigned: signed)
     case .unsupported: return false  // the checker refused it
     }
@@ -136,6 +138,8 @@ struct FetchArguments {
       switch staticArguments[n].location {
       case .register(let name): return .register(name)
       case .memory(let base, let offset): return .memory(.register(base), offset: offset)
+      case .indexed(let base, let index, let scale, let offset):
+        return .memory(.indexed(base: base, index: index, scale: scale), offset: offset)
       case .constant(let number): return .constant(number)
       case .unsupported: return nil
       }

@@ -15,6 +15,7 @@ SEMAPHORE(ints);
 SEMAPHORE(text);
 SEMAPHORE(guarded);
 SEMAPHORE(constant);
+SEMAPHORE(indexed);
 
 void lib_fire(int round);
 
@@ -34,6 +35,11 @@ __attribute__((noinline)) static void fire(int round, const char *source) {
   STAP_PROBE1(scry, constant, 5);
 }
 
+// An array element: gcc writes the operand as an indexed address, `-4@(%rdi,%rsi,4)`.
+__attribute__((noinline)) static void pick(const int *values, long index) {
+  STAP_PROBE1(scry, indexed, values[index]);
+}
+
 int main(int argc, char **argv) {
   int iterations = argc > 1 ? atoi(argv[1]) : 1;
   int delay = argc > 2 ? atoi(argv[2]) : 100;
@@ -43,6 +49,8 @@ int main(int argc, char **argv) {
     nanosleep(&pause, NULL);
     fire(round, texts[round % 3]);
     lib_fire(round);
+    static const int squares[] = {0, 1, 4, 9, 16, 25, 36, 49};
+    pick(squares, round % 8);
   }
   return 0;
 }

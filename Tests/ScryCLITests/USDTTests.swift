@@ -42,6 +42,8 @@ import Testing
     #"usdt:BIN:scry:guarded { printf("guarded %d\n", arg0); }"#,
     // A constant argument (`-4@$5`), and wildcards over provider and name.
     #"usdt:BIN:scry:con* { printf("%s %d\n", probe, arg0); } usdt:BIN:*:g*ded { @g = count(); }"#,
+    // An array element at an indexed address (`-4@(%rdi,%rsi,4)`), computed by the capture program.
+    #"usdt:BIN:scry:indexed { printf("%d\n", arg0); @max = max(arg0); }"#,
   ]
 
   @Test(arguments: scripts)
@@ -160,6 +162,7 @@ import Testing
       ("usdt:\(binary):scry:ints { printf(\"%d\\n\", arg4); }", "has 4 arguments: 'arg4' does not exist"),
       ("usdt:\(binary):scry:guarded { printf(\"%s\\n\", func); }", "'func' is not available in usdt probes"),
       ("usdt:ints { 1 }", "needs a process: '-p PID'"),
+      ("usdt:\(binary):scry:ints { printf(\"%d\\n\", sarg0); }", "'sarg0' is not available in usdt probes"),
     ]
     for (script, message) in cases {
       let run = scry("--dry-run", "-e", script)
@@ -178,6 +181,9 @@ import Testing
     // The tracefs form carries the semaphore as the reference counter and the argument at its size.
     #expect(plan.stdout.contains(":0x") && plan.stdout.contains("(0x"), "\(plan.stdout)")
     #expect(plan.stdout.contains("a0=%ax:s32"), "\(plan.stdout)")
+    // An indexed address is computed only by the capture program: without BPF, refused before attaching.
+    let indexed = scry("--dry-run", "--no-bpf", "-e", "usdt:\(builds.binary):scry:indexed { printf(\"%d\\n\", arg0); }")
+    #expect(indexed.status != 0 && indexed.stderr.contains("indexed address"), "\(indexed.stderr)")
   }
 }
 

@@ -22,6 +22,9 @@ import Testing
     ("4@$5", 4, false, .constant(5)),
     ("-4@$-3", 4, true, .constant(-3)),
     ("%rdx", 8, false, .register("dx")),
+    ("8@16(%rax,%rdx,8)", 8, false, .indexed(base: "ax", index: "dx", scale: 8, offset: 16)),
+    ("-4@(%rdi,%rsi,4)", 4, true, .indexed(base: "di", index: "si", scale: 4, offset: 0)),
+    ("-8@8(%rcx,%rdx)", 8, true, .indexed(base: "cx", index: "dx", scale: 1, offset: 8)),
   ] as [(String, Int, Bool, Location)])
   func readsOperands(text: String, size: Int, signed: Bool, location: Location) {
     let argument = StaticProbeArgument.parse(text)
@@ -32,7 +35,7 @@ import Testing
   }
 
   /// What Scry cannot read at the event is kept with the reason, for the checker to refuse at `argN`.
-  @Test(arguments: ["8@16(%rax,%rdx,8)", "-4@%ah", "8@foo(%rip)", "8@%xmm0", "3@%eax", "8@%fs:0x28", "4@$sym"])
+  @Test(arguments: ["8@table(,%rax,4)", "8@(%rax,%rdx,3)", "-4@%ah", "8@foo(%rip)", "8@%xmm0", "3@%eax", "8@%fs:0x28", "4@$sym"])
   func refusesWhatItCannotRead(text: String) {
     guard case .unsupported(let why) = StaticProbeArgument.parse(text).location else {
       Issue.record("\(text) was accepted")

@@ -32,6 +32,9 @@ public struct StaticProbeArgument: Sendable, Hashable {
     case register(String)
     /// Memory at a register plus a displacement (`-8(%rbp)`).
     case memory(base: String, offset: Int64)
+    /// Memory at a register plus another one times 1, 2, 4 or 8, plus a displacement
+    /// (`8(%rcx,%rdx,8)`, an array element): only Scry's capture program computes the address.
+    case indexed(base: String, index: String, scale: Int, offset: Int64)
     /// A constant the compiler knew (`$5`).
     case constant(Int64)
     /// An operand Scry cannot read at the event, with the reason.
@@ -92,16 +95,20 @@ public struct StaticProbeArgument: Sendable, Hashable {
     }
     let inside = operand[operand.index(after: open)..<operand.index(before: operand.endIndex)]
     let displacement = operand[..<open]
-    guard !inside.contains(",") else {
-      return .unsupported("'\(operand)' is an indexed address, which Scry does not read yet")
-    }
-    guard inside.hasPrefix("%"), let base = register(inside.dropFirst()), base != "ip" else {
+    let registers = inside.split(separator: ",", omittingEmptySubsequences: false)
+    guard let first = registers.first, first.hasPrefix("%"), let base = register(first.dropFirst()), base != "ip" else {
       return .unsupported("'\(operand)' is not relative to a general-purpose register")
     }
     guard let offset = displacement.isEmpty ? 0 : integer(displacement) else {
       return .unsupported("'\(operand)' has a symbolic displacement, which Scry does not resolve")
     }
-    return .memory(base: base, offset: offset)
+    guard registers.count > 1 else { return .memory(base: base, offset: offset) }
+    // `(%base,%index[,scale])`: the scale is 1 when left out.
+    let scale = registers.count > 2 ? Int(registers[2]) : 1
+    guard registers.count <= 3, registers[1].hasPrefix("%"), let index = register(registers[1].dropFirst()), index != "ip",
+      let scale, [1, 2, 4, 8].contains(scale)
+    else { return .unsupported("'\(operand)' is not an indexed address Scry can compute") }
+    return .indexed(base: base, index: index, scale: scale, offset: offset)
   }
 
   /// `-8`, `16`, `0x10`, `-0x10`.

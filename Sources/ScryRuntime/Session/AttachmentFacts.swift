@@ -228,6 +228,9 @@ extension ProbeCapture {
     case .recordWord(let offset): return Int16(exactly: offset).map { .contextWord(offset: $0) }
     case .currentTask: return .currentTask
     case .constant(let value): return .constant(UInt64(bitPattern: value))
+    case .indexed(let base, let index, let scale):
+      guard let base = PTRegs.offset(of: base), let index = PTRegs.offset(of: index), scale.nonzeroBitCount == 1 else { return nil }
+      return .scaledSum(.register(ptRegsOffset: base), indexWord: index, shift: scale.trailingZeroBitCount)
     }
   }
 }
