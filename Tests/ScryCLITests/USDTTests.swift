@@ -42,6 +42,8 @@ import Testing
     #"usdt:BIN:scry:guarded { printf("guarded %d\n", arg0); }"#,
     // A constant argument (`-4@$5`), and wildcards over provider and name.
     #"usdt:BIN:scry:con* { printf("%s %d\n", probe, arg0); } usdt:BIN:*:g*ded { @g = count(); }"#,
+    // A wildcard in the path.
+    #"usdt:BIN*:scry:ints { printf("%s %d\n", probe, arg2); }"#,
     // An array element at an indexed address (`-4@(%rdi,%rsi,4)`), computed by the capture program.
     #"usdt:BIN:scry:indexed { printf("%d\n", arg0); @max = max(arg0); }"#,
   ]
@@ -106,7 +108,10 @@ import Testing
     var patterns = [
       "usdt:\(builds.binary):*", "usdt:\(builds.binary):scry:i*", "usdt:\(builds.binary):ints", "usdt:\(builds.library):*",
     ]
-    if access("/usr/bin/python3", X_OK) == 0 { patterns.append("usdt:/usr/bin/python3:*") }
+    // A wildcard in the path: every executable file it matches (the library too), lines sorted whole.
+    let directory = String(builds.binary[..<builds.binary.lastIndex(of: "/")!])
+    patterns.append("usdt:\(directory)/*:*")
+    if access("/usr/bin/python3", X_OK) == 0 { patterns += ["usdt:/usr/bin/python3:*", "usdt:/usr/bin/python3*:*"] }
     for pattern in patterns {
       let reference = Run.program(bpftrace, ["-l", pattern])
       let ours = scry("-l", pattern)

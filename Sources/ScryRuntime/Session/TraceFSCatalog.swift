@@ -89,7 +89,11 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
 
   public func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup {
     var files: [ELFFile] = []
-    if let binary {
+    if let binary, binary.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
+      // `usdt:/usr/bin/python3*:…`: every executable file the pattern matches that is ELF.
+      files = Glob.executableFiles(matching: binary).compactMap { try? ELFFile(path: $0) }
+      if files.isEmpty { return .failed(message: "no executable file matches '\(binary)'", hint: "check the path") }
+    } else if let binary {
       switch open(binary) {
       case .success(let elf): files = [elf]
       case .failure(let failure):
@@ -123,7 +127,7 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
       return .found(probes.sorted { ($0.path, $0.provider, $0.name, $0.fileOffset) < ($1.path, $1.provider, $1.name, $1.fileOffset) })
     }
     let place = binary == nil ? "the files process \(targetPid ?? 0) maps" : files.first?.path ?? binary ?? ""
-    if binary != nil, let elf = files.first, elf.staticProbes().isEmpty {
+    if binary != nil, files.count == 1, let elf = files.first, elf.staticProbes().isEmpty {
       return .failed(
         message: "no usdt probes in \(elf.path)", hint: "it has no .note.stapsdt section: it was built without <sys/sdt.h> probes")
     }
