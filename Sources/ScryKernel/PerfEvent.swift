@@ -114,7 +114,7 @@ public final class PerfEvent {
     let pmu = try ProbePMU.named("uprobe", for: description)
     var config = isReturn ? pmu.returnFlag : 0
     if semaphoreOffset != 0 {
-      guard let shift = pmu.referenceCounterShift, semaphoreOffset < 1 << (64 - shift) else {
+      guard let shift = pmu.referenceCounterShift(), semaphoreOffset < 1 << (64 - shift) else {
         throw KernelError(
           operation: "perf_event_open", subject: description, errno: EINVAL,
           explanation: "this kernel's uprobe PMU cannot set a USDT semaphore (no ref_ctr_offset field)")

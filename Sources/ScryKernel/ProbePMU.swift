@@ -6,9 +6,8 @@ struct ProbePMU {
   let type: UInt32
   /// The `retprobe` bit of `config`, as the PMU's format directory gives it (`config:0`).
   let returnFlag: UInt64
-  /// The first bit of `ref_ctr_offset` in `config` (`config:32-63`, the kernel's
-  /// PERF_UPROBE_REF_CTR_OFFSET_SHIFT); nil when the PMU has no such field (kernels before 4.20).
-  let referenceCounterShift: UInt64?
+  /// Where the PMU's description lives (/sys/bus/event_source/devices/NAME).
+  let root: String
 
   static func named(_ name: String, for subject: String) throws(KernelError) -> ProbePMU {
     let root = "/sys/bus/event_source/devices/\(name)"
@@ -25,11 +24,17 @@ struct ProbePMU {
     {
       returnFlag = 1 << bit
     }
-    var referenceCounterShift: UInt64? = nil
-    if let format = try? FileSystem.readText(root + "/format/ref_ctr_offset"), let colon = format.firstIndex(of: ":") {
-      let range = format[format.index(after: colon)...].split(separator: "-")
-      if let first = range.first.flatMap({ UInt64($0.filter(\.isNumber)) }), first < 64 { referenceCounterShift = first }
-    }
-    return ProbePMU(type: type, returnFlag: returnFlag, referenceCounterShift: referenceCounterShift)
+    return ProbePMU(type: type, returnFlag: returnFlag, root: root)
+  }
+
+  /// The first bit of `ref_ctr_offset` in `config` (`config:32-63`, the kernel's
+  /// PERF_UPROBE_REF_CTR_OFFSET_SHIFT), read when a USDT semaphore needs it; nil when the PMU has
+  /// no such field (kernels before 4.20).
+  func referenceCounterShift() -> UInt64? {
+    guard let format = try? FileSystem.readText(root + "/format/ref_ctr_offset"), let colon = format.firstIndex(of: ":"),
+      let first = format[format.index(after: colon)...].split(separator: "-").first.flatMap({ UInt64($0.filter(\.isNumber)) }),
+      first < 64
+    else { return nil }
+    return first
   }
 }

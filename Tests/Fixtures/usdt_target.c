@@ -16,6 +16,7 @@ SEMAPHORE(text);
 SEMAPHORE(guarded);
 SEMAPHORE(constant);
 SEMAPHORE(indexed);
+SEMAPHORE(twice);
 
 void lib_fire(int round);
 
@@ -35,6 +36,11 @@ __attribute__((noinline)) static void fire(int round, const char *source) {
   STAP_PROBE1(scry, constant, 5);
 }
 
+// Inlined at two call sites: one probe name, two notes (two addresses, maybe other registers).
+static inline __attribute__((always_inline)) void twice(int value) { STAP_PROBE1(scry, twice, value); }
+__attribute__((noinline)) static void first(int round) { twice(round); }
+__attribute__((noinline)) static void second(int round) { twice(round * 10 + 1); }
+
 // An array element: gcc writes the operand as an indexed address, `-4@(%rdi,%rsi,4)`.
 __attribute__((noinline)) static void pick(const int *values, long index) {
   STAP_PROBE1(scry, indexed, values[index]);
@@ -51,6 +57,8 @@ int main(int argc, char **argv) {
     lib_fire(round);
     static const int squares[] = {0, 1, 4, 9, 16, 25, 36, 49};
     pick(squares, round % 8);
+    first(round);
+    second(round);
   }
   return 0;
 }

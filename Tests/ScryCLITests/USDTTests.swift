@@ -42,6 +42,8 @@ import Testing
     #"usdt:BIN:scry:guarded { printf("guarded %d\n", arg0); }"#,
     // A constant argument (`-4@$5`), and wildcards over provider and name.
     #"usdt:BIN:scry:con* { printf("%s %d\n", probe, arg0); } usdt:BIN:*:g*ded { @g = count(); }"#,
+    // One name at two addresses (an inlined probe): both attached, as bpftrace attaches them.
+    #"usdt:BIN:scry:twice { printf("%d\n", arg0); @ = count(); }"#,
     // A wildcard in the path.
     #"usdt:BIN*:scry:ints { printf("%s %d\n", probe, arg2); }"#,
     // An array element at an indexed address (`-4@(%rdi,%rsi,4)`), computed by the capture program.
