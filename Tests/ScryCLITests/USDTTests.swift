@@ -97,6 +97,46 @@ import Testing
     #expect(other.stdout.hasSuffix("@ints: 4\n"), "\(other.stdout) \(other.stderr)")
   }
 
+  /// The kernel counts Scry in the semaphore of a running process while it traces, and takes the
+  /// count back however Scry ends (here SIGINT): the process is left as it was found.
+  @Test func semaphoreIsReleasedWhenScryEnds() throws {
+    guard let builds = buildsOrSkip("usdt semaphores") else { return }
+    let target = try #require(TargetProcess(builds.binary, ["0", "5"]))
+    defer { target.stop() }
+    let address = try #require(Self.semaphoreAddress(of: "guarded", in: builds.binary, pid: target.pid))
+    #expect(Self.readHalfword(pid: target.pid, at: address) == 0)
+    let tracer = try #require(
+      TargetProcess(scryBinary(), ["-o", "/dev/null", "-e", "usdt:\(builds.binary):scry:guarded { @ = count(); }"]))
+    usleep(800_000)
+    #expect(Self.readHalfword(pid: target.pid, at: address) == 1)
+    kill(tracer.pid, SIGINT)
+    var status: Int32 = 0
+    waitpid(tracer.pid, &status, 0)
+    #expect(Self.readHalfword(pid: target.pid, at: address) == 0)
+  }
+
+  /// Where a probe's semaphore is in a running process: its link-time address (readelf -n) plus
+  /// the load bias of the PIE (the start of its first mapping, at file offset 0).
+  static func semaphoreAddress(of probe: String, in binary: String, pid: pid_t) -> UInt64? {
+    let notes = Run.program("/usr/bin/readelf", ["-n", binary]).stdout.split(separator: "\n").map { $0.drop { $0 == " " } }
+    guard let at = notes.firstIndex(where: { $0 == "Name: \(probe)" }), at + 1 < notes.count,
+      let text = notes[at + 1].split(separator: " ").last, let semaphore = UInt64(text.dropFirst(2), radix: 16)
+    else { return nil }
+    let maps = readWhole("/proc/\(pid)/maps").split(separator: "\n")
+    guard let line = maps.first(where: { $0.hasSuffix(binary) }), let start = line.split(separator: "-").first,
+      let bias = UInt64(start, radix: 16)
+    else { return nil }
+    return bias + semaphore
+  }
+
+  static func readHalfword(pid: pid_t, at address: UInt64) -> UInt16? {
+    let fd = open("/proc/\(pid)/mem", O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var value: UInt16 = 0
+    return pread(fd, &value, 2, off_t(address)) == 2 ? value : nil
+  }
+
   @Test func libraryProbesWithMemoryArgumentsUnderC() throws {
     guard let builds = buildsOrSkip("usdt library probes") else { return }
     let run = scry(
