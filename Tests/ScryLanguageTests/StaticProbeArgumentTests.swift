@@ -48,4 +48,35 @@ import Testing
     #expect(StaticProbeArgument.parseList("-1@%cl 2@%r8w -4@%eax 8@%rdx").map(\.byteCount) == [1, 2, 4, 8])
     #expect(StaticProbeArgument.parseList("").isEmpty)
   }
+
+  // MARK: The checker at USDT probes
+
+  @Test func specsResolveWithAndWithoutProvider() {
+    for spec in ["usdt:/usr/bin/python3:python:gc__start", "U:/usr/bin/python3:gc__start", "usdt:/usr/bin/python3:py*:gc__*"] {
+      let checked = compile("\(spec) { @[arg0] = count(); }")
+      #expect(!checked.diagnostics.hasErrors, "\(spec): \(rendered(checked))")
+      #expect(checked.probes[0].map(\.name) == ["usdt:/usr/bin/python3:python:gc__start"])
+    }
+    #expect(compile("usdt:/usr/bin/python3:*:* { }").probes[0].count == 3)
+  }
+
+  @Test func argumentPastTheCountIsRefusedAtItsSpan() {
+    let checked = compile("usdt:/usr/bin/python3:python:gc__start { printf(\"%d\\n\", arg1); }")
+    let text = rendered(checked)
+    #expect(text.contains("test.trace:1:57: error: usdt probe usdt:/usr/bin/python3:python:gc__start has 1 argument"), "\(text)")
+    #expect(text.contains("its one argument is arg0"), "\(text)")
+  }
+
+  @Test func unreadableOperandIsRefusedOnlyWhenUsed() {
+    #expect(!compile("usdt:/usr/bin/python3:other:odd { @ = count(); }").diagnostics.hasErrors)
+    let text = rendered(compile("usdt:/usr/bin/python3:other:odd { @ = sum(arg0); }"))
+    #expect(text.contains("cannot read 'arg0' of usdt probe usdt:/usr/bin/python3:other:odd ('8@%xmm0')"), "\(text)")
+  }
+
+  @Test func funcAndStackArgumentsDoNotExistAtUSDTProbes() {
+    #expect(rendered(compile("usdt:/usr/bin/python3:gc__start { print(func); }")).contains("'func' is not available in usdt probes"))
+    #expect(rendered(compile("usdt:/usr/bin/python3:gc__start { print(sarg0); }")).contains("'sarg0' is not available in usdt probes"))
+    #expect(rendered(compile("usdt:/usr/bin/python3:nope:* { }")).contains("no usdt probe matching 'nope:*'"))
+    #expect(rendered(compile("usdt:/usr/bin/python3 { }")).contains("malformed probe"))
+  }
 }

@@ -93,7 +93,12 @@ struct ProbeResolver {
   /// `usdt:PATH:PROVIDER:NAME`, `usdt:PATH:NAME` (any provider), and with `-p` `usdt:NAME` or a
   /// path of `*` or nothing (every file the process maps), as bpftrace 0.17 reads them.
   private mutating func resolveStaticProbe(_ spec: ProbeSpec) -> [ResolvedProbe] {
-    guard (1...3).contains(spec.parts.count), !spec.parts.dropFirst(spec.parts.count == 1 ? 0 : 1).contains(where: \.isEmpty) else {
+    // The path may be empty (`usdt::PROVIDER:NAME` with -p); the provider and the name may not.
+    let named = spec.parts.count == 1 ? spec.parts[...] : spec.parts.dropFirst()
+    // One part is a probe's name (with -p), never a path: `usdt:/bin/app` lacks the name.
+    guard (1...3).contains(spec.parts.count), !named.contains(where: \.isEmpty),
+      spec.parts.count > 1 || !spec.parts[0].contains("/")
+    else {
       wrongShape(spec, "usdt:BINARY:[PROVIDER:]NAME", example: "usdt:/usr/bin/python3:python:function__entry")
       return []
     }

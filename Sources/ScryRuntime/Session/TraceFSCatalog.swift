@@ -97,8 +97,8 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
       switch open(binary) {
       case .success(let elf): files = [elf]
       case .failure(let failure):
-        guard case .failed(let message, let hint) = failure.lookup else { return .found([]) }
-        return .failed(message: message, hint: hint)
+        if case .failed(let message, let hint) = failure.lookup { return .failed(message: message, hint: hint) }
+        return .failed(message: "cannot read '\(binary)'", hint: nil)
       }
     } else {
       guard let targetPid else {
