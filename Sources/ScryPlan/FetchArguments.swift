@@ -17,6 +17,9 @@ struct FetchArguments {
   private(set) var fetched: [NodeID: FetchedValue] = [:]
   /// Offset of each value already captured, so a value read twice is fetched once.
   private var offsets: [ProbeCapture.Value: Int] = [:]
+  /// Offset of each USDT argument already captured, by index: by index and not by value, so that
+  /// the probes of one block lay their records out alike whatever registers their notes name.
+  private var staticOffsets: [Int: Int] = [:]
   private let firstOffset: Int
   private var nextOffset: Int
   private var paths: MemoryPaths?
@@ -63,8 +66,8 @@ struct FetchArguments {
       guard let location = paths.location(e) else { return false }
       return read(e, at: location)
     default:
-      if let argument = staticArgument(e) {
-        return fetchStatic(e, argument)
+      if let (index, argument) = staticArgument(e) {
+        return fetchStatic(e, index, argument)
       }
       guard let register = Self.register(e, program: program, isReturn: isReturn) else { return false }
       define(e, .operand(register, byteCount: 8, isSigned: false), layout: .integer(byteCount: 8, isSigned: false), size: 8)
@@ -72,15 +75,20 @@ struct FetchArguments {
     }
   }
 
-  /// The USDT argument `e` names, if it is `argN` at a USDT probe.
-  private func staticArgument(_ e: Expr) -> StaticProbeArgument? {
+  /// The USDT argument `e` names, and its index, if it is `argN` at a USDT probe.
+  private func staticArgument(_ e: Expr) -> (index: Int, argument: StaticProbeArgument)? {
     guard let staticArguments, case .builtin(.arg(let n))? = program.resolutions[e.id], n < staticArguments.count else { return nil }
-    return staticArguments[n]
+    return (n, staticArguments[n])
   }
 
   /// A USDT argument at its size and sign: a register's low bytes, memory, or a constant.
-  private mutating func fetchStatic(_ e: Expr, _ argument: StaticProbeArgument) -> Bool {
+  private mutating func fetchStatic(_ e: Expr, _ index: Int, _ argument: StaticProbeArgument) -> Bool {
     let (size, signed) = (argument.byteCount, argument.isSigned)
+    let layout = FetchedValue.Layout.integer(byteCount: size, isSigned: signed)
+    if let offset = staticOffsets[index] {
+      fetched[e.id] = FetchedValue(offset: offset, layout: layout)
+      return true
+    }
     let value: ProbeCapture.Value
     switch argument.location {
     case .register(let name): value = .operand(.register(name), byteCount: size, isSigned: signed)
@@ -90,7 +98,10 @@ struct FetchArguments {
     case .constant(let number): value = .operand(.constant(number), byteCount: size, isSigned: signed)
     case .unsupported: return false  // the checker refused it
     }
-    define(e, value, layout: .integer(byteCount: size, isSigned: signed), size: size)
+    staticOffsets[index] = nextOffset
+    fields.append(ProbeCapture.Field(offset: nextOffset, value: value))
+    fetched[e.id] = FetchedValue(offset: nextOffset, layout: layout)
+    nextOffset += size
     return true
   }
 

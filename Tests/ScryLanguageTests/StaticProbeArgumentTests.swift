@@ -79,4 +79,16 @@ import Testing
     #expect(rendered(compile("usdt:/usr/bin/python3:nope:* { }")).contains("no usdt probe matching 'nope:*'"))
     #expect(rendered(compile("usdt:/usr/bin/python3 { }")).contains("malformed probe"))
   }
+
+  /// One action reads the records of all the probes of its block: an argument must have one size
+  /// and sign across them (bpftrace compiles each probe apart; Scry says so instead).
+  @Test func argumentsOfOneBlockMustAgree() {
+    #expect(!compile("usdt:/usr/bin/python3:python:* { @ = count(); }").diagnostics.hasErrors)
+    let text = rendered(compile("usdt:/usr/bin/python3:python:* { @ = sum(arg0); }"))
+    #expect(
+      text.contains(
+        "'arg0' differs between the probes of this block: unsigned 8-byte at usdt:/usr/bin/python3:python:function__entry, signed 4-byte at usdt:/usr/bin/python3:python:gc__start"),
+      "\(text)")
+    #expect(rendered(compile("uprobe:/bin/bash:readline, usdt:/usr/bin/python3:gc__start { @ = sum(arg0); }")).contains("the uprobe or kprobe"))
+  }
 }

@@ -287,7 +287,25 @@ extension Checker {
 
   /// At a USDT probe, `argN` is the note's Nth argument: every probe of the block must have it,
   /// in a form Scry can read. The value is the argument's size and sign, widened to 64 bits.
+  /// One block's action reads every probe's record alike, so the probes of a block must agree on
+  /// the argument's size and sign (a uprobe's or kprobe's `argN` is 8 bytes, unsigned).
   private mutating func checkStaticArgument(_ n: Int, name: String, at span: SourceSpan) -> Bool {
+    guard !probeStatics.isEmpty else { return true }
+    // Each shape (`signed 4-byte`) with the first probe that has it.
+    var shapes: [(shape: String, probe: String)] = []
+    func note(_ shape: String, _ probe: String) {
+      if !shapes.contains(where: { $0.shape == shape }) { shapes.append((shape, probe)) }
+    }
+    for probe in probeStatics where n < probe.arguments.count {
+      let argument = probe.arguments[n]
+      note((argument.isSigned ? "signed " : "unsigned ") + "\(argument.byteCount)-byte", "usdt:\(probe.path):\(probe.provider):\(probe.name)")
+    }
+    if probeKinds.contains(where: { $0 != .usdt }) { note("unsigned 8-byte", "the uprobe or kprobe") }
+    if shapes.count > 1 {
+      let list = shapes.map { "\($0.shape) at \($0.probe)" }.joined(separator: ", ")
+      error(span, "'\(name)' differs between the probes of this block: \(list)", hint: "give each kind of probe its own block")
+      return false
+    }
     for probe in probeStatics {
       let spec = "usdt:\(probe.path):\(probe.provider):\(probe.name)"
       guard n < probe.arguments.count else {
