@@ -106,7 +106,10 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
           message: "a usdt probe without a binary needs a process: '-p PID'",
           hint: "name the binary or library that holds it: 'usdt:BINARY:\(provider == "*" ? "" : provider + ":")\(name)'")
       }
-      files = mappedFiles(of: targetPid).compactMap { path in
+      guard let paths = mappedFiles(of: targetPid) else {
+        return .failed(message: "no process with pid \(targetPid) to read usdt probes from", hint: "check the pid given to -p")
+      }
+      files = paths.compactMap { path in
         if let cached = binaries[path] { return cached }
         return try? ELFFile(path: path)
       }
@@ -133,12 +136,13 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     }
     return .failed(
       message: "no usdt probe matching '\(provider):\(name)' in \(place)",
-      hint: "list them with 'scry -l \"usdt:\(binary ?? "*"):*\"'" + (binary == nil ? " -p \(targetPid ?? 0)" : ""))
+      hint: "list them with 'scry -l \"usdt:\(binary ?? "*"):*\"" + (binary == nil ? " -p \(targetPid ?? 0)'" : "'"))
   }
 
-  /// The regular files process `pid` maps, in the order of its maps, each once.
-  private func mappedFiles(of pid: Int32) -> [String] {
-    guard let maps = try? FileSystem.readText("/proc/\(pid)/maps") else { return [] }
+  /// The regular files process `pid` maps, in the order of its maps, each once; nil when there
+  /// is no such process (or its maps cannot be read).
+  private func mappedFiles(of pid: Int32) -> [String]? {
+    guard let maps = try? FileSystem.readText("/proc/\(pid)/maps") else { return nil }
     var seen = Set<String>()
     var paths: [String] = []
     for line in maps.split(separator: "\n") {
