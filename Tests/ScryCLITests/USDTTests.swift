@@ -176,7 +176,8 @@ import Testing
     guard let builds = buildsOrSkip("usdt -p") else { return }
     let target = try #require(TargetProcess(builds.binary, ["0", "5"]))
     defer { target.stop() }
-    for spec in ["usdt:ints", "usdt::scry:ints", "usdt:*:scry:ints", "usdt:*:scrylib:fired"] {
+    // `guarded` fires only with its semaphore set, here through uprobe_events (a per-process run).
+    for spec in ["usdt:ints", "usdt::scry:ints", "usdt:*:scry:ints", "usdt:*:scrylib:fired", "usdt::scry:guarded"] {
       let run = scry("-p", "\(target.pid)", "-e", "\(spec) { printf(\"%s\\n\", probe); exit(); }")
       #expect(run.status == 0, "\(spec): \(run.stderr)")
       #expect(run.stdout.contains("usdt:/proc/\(target.pid)/root/"), "\(spec): \(run.stdout)")
