@@ -7,9 +7,15 @@ import Testing
 @Suite(.serialized) struct USDTTests {
   /// The executable and its library, in a directory of their own (the executable finds the
   /// library through its RUNPATH, `$ORIGIN`).
+  static let directory = "/tmp/scry-usdt-\(getpid())"
   static let builds: (binary: String, library: String)? = {
-    let directory = "/tmp/scry-usdt-\(getpid())"
+    let directory = Self.directory
     mkdir(directory, 0o755)
+    // A static fixture has no teardown: the files go when the test process exits.
+    atexit {
+      for name in ["usdt_target", "libscryusdt.so"] { unlink(USDTTests.directory + "/" + name) }
+      rmdir(USDTTests.directory)
+    }
     let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
     let fixtures = scriptsRoot() + "/Tests/Fixtures/"
     let library = directory + "/libscryusdt.so"
