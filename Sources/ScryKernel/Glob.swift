@@ -1,3 +1,5 @@
+import Glibc
+
 /// Shell-style wildcards as probe specs use them: `*` any run, `?` one character. Iterative with
 /// one backtrack point, so never recursive. Tracepoint names, listings and ELF symbols share it.
 public enum Glob {
@@ -33,5 +35,20 @@ public enum Glob {
     }
     while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
     return pi == p.count
+  }
+
+  /// Regular executable files matching a shell pattern, in glob(3)'s (sorted) order: the binaries
+  /// of `uprobe:/usr/bin/python3*:…` and `usdt:/opt/*/bin/*:…`.
+  public static func executableFiles(matching pattern: String) -> [String] {
+    var matches = glob_t()
+    defer { globfree(&matches) }
+    guard glob(pattern, 0, nil, &matches) == 0 else { return [] }
+    return (0..<Int(matches.gl_pathc)).compactMap { i in
+      guard let raw = matches.gl_pathv[i] else { return nil }
+      let path = String(cString: raw)
+      var info = stat()
+      guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(path, X_OK) == 0 else { return nil }
+      return path
+    }
   }
 }

@@ -104,15 +104,26 @@ public final class PerfEvent {
   /// lives exactly as long as the returned event, so no run (not even one killed with SIGKILL)
   /// can leave it behind in tracefs. It carries no fetch arguments: a BPF program attached to it
   /// reads what it needs. The corresponding call is `perf_event_open(2)` with the PMU's type from
-  /// /sys/bus/event_source/devices/uprobe/type.
+  /// /sys/bus/event_source/devices/uprobe/type. A nonzero `semaphoreOffset` (a USDT probe's
+  /// semaphore, as a file offset) is the probe's `ref_ctr_offset`: the kernel adds one to the
+  /// semaphore in every process that maps the file while the probe exists.
   public static func uprobe(
-    path: String, fileOffset: UInt64, isReturn: Bool, description: String, cpu: Int32, pid: Int32,
-    options: PerfEventOptions
+    path: String, fileOffset: UInt64, semaphoreOffset: UInt64 = 0, isReturn: Bool, description: String, cpu: Int32,
+    pid: Int32, options: PerfEventOptions
   ) throws -> PerfEvent {
     let pmu = try ProbePMU.named("uprobe", for: description)
+    var config = isReturn ? pmu.returnFlag : 0
+    if semaphoreOffset != 0 {
+      guard let shift = pmu.referenceCounterShift(), semaphoreOffset < 1 << (64 - shift) else {
+        throw KernelError(
+          operation: "perf_event_open", subject: description, errno: EINVAL,
+          explanation: "this kernel's uprobe PMU cannot set a USDT semaphore (no ref_ctr_offset field)")
+      }
+      config |= semaphoreOffset << shift
+    }
     return try path.withCString { text in
       try open(
-        type: pmu.type, config: isReturn ? pmu.returnFlag : 0, config1: UInt64(UInt(bitPattern: text)),
+        type: pmu.type, config: config, config1: UInt64(UInt(bitPattern: text)),
         config2: fileOffset, kind: .probe, description: description, cpu: cpu, pid: pid, options: options)
     }
   }

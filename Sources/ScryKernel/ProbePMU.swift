@@ -1,11 +1,13 @@
 import Glibc
 
 /// The kernel's `uprobe` and `kprobe` PMUs (/sys/bus/event_source/devices/NAME): their perf type
-/// and the config bit that makes a probe a return probe.
+/// and the config bits that make a probe a return probe or give it a USDT semaphore.
 struct ProbePMU {
   let type: UInt32
   /// The `retprobe` bit of `config`, as the PMU's format directory gives it (`config:0`).
   let returnFlag: UInt64
+  /// Where the PMU's description lives (/sys/bus/event_source/devices/NAME).
+  let root: String
 
   static func named(_ name: String, for subject: String) throws(KernelError) -> ProbePMU {
     let root = "/sys/bus/event_source/devices/\(name)"
@@ -22,6 +24,17 @@ struct ProbePMU {
     {
       returnFlag = 1 << bit
     }
-    return ProbePMU(type: type, returnFlag: returnFlag)
+    return ProbePMU(type: type, returnFlag: returnFlag, root: root)
+  }
+
+  /// The first bit of `ref_ctr_offset` in `config` (`config:32-63`, the kernel's
+  /// PERF_UPROBE_REF_CTR_OFFSET_SHIFT), read when a USDT semaphore needs it; nil when the PMU has
+  /// no such field (kernels before 4.20).
+  func referenceCounterShift() -> UInt64? {
+    guard let format = try? FileSystem.readText(root + "/format/ref_ctr_offset"), let colon = format.firstIndex(of: ":"),
+      let first = format[format.index(after: colon)...].split(separator: "-").first.flatMap({ UInt64($0.filter(\.isNumber)) }),
+      first < 64
+    else { return nil }
+    return first
   }
 }

@@ -11,18 +11,24 @@ struct FetchArguments {
   let program: CheckedProgram
   let isKernel: Bool
   let isReturn: Bool
+  /// At a USDT probe, where each `argN` is (the note's operands) instead of the argument registers.
+  let staticArguments: [StaticProbeArgument]?
   private(set) var fields: [ProbeCapture.Field] = []
   private(set) var fetched: [NodeID: FetchedValue] = [:]
   /// Offset of each value already captured, so a value read twice is fetched once.
   private var offsets: [ProbeCapture.Value: Int] = [:]
+  /// Offset of each USDT argument already captured, by index: by index and not by value, so that
+  /// the probes of one block lay their records out alike whatever registers their notes name.
+  private var staticOffsets: [Int: Int] = [:]
   private let firstOffset: Int
   private var nextOffset: Int
   private var paths: MemoryPaths?
 
-  init(program: CheckedProgram, isKernel: Bool, isReturn: Bool, firstOffset: Int) {
+  init(program: CheckedProgram, isKernel: Bool, isReturn: Bool, firstOffset: Int, staticArguments: [StaticProbeArgument]? = nil) {
     self.program = program
     self.isKernel = isKernel
     self.isReturn = isReturn
+    self.staticArguments = staticArguments
     self.firstOffset = firstOffset
     self.nextOffset = firstOffset
   }
@@ -37,7 +43,10 @@ struct FetchArguments {
   /// Fetches every value of `block` that the kernel must copy.
   mutating func lower(_ block: ProbeBlock) {
     let isReturn = isReturn
-    paths = MemoryPaths(program: program, block: block) { [program] e in Self.register(e, program: program, isReturn: isReturn) }
+    let statics = staticArguments
+    paths = MemoryPaths(program: program, block: block) { [program] e in
+      Self.register(e, program: program, isReturn: isReturn, staticArguments: statics)
+    }
     // A value fetched whole needs none of its parts.
     block.visitExpressions { fetch($0) }
   }
@@ -57,10 +66,43 @@ struct FetchArguments {
       guard let location = paths.location(e) else { return false }
       return read(e, at: location)
     default:
+      if let (index, argument) = staticArgument(e) {
+        return fetchStatic(e, index, argument)
+      }
       guard let register = Self.register(e, program: program, isReturn: isReturn) else { return false }
       define(e, .operand(register, byteCount: 8, isSigned: false), layout: .integer(byteCount: 8, isSigned: false), size: 8)
       return true
     }
+  }
+
+  /// The USDT argument `e` names, and its index, if it is `argN` at a USDT probe.
+  private func staticArgument(_ e: Expr) -> (index: Int, argument: StaticProbeArgument)? {
+    guard let staticArguments, case .builtin(.arg(let n))? = program.resolutions[e.id], n < staticArguments.count else { return nil }
+    return (n, staticArguments[n])
+  }
+
+  /// A USDT argument at its size and sign: a register's low bytes, memory, or a constant.
+  private mutating func fetchStatic(_ e: Expr, _ index: Int, _ argument: StaticProbeArgument) -> Bool {
+    let (size, signed) = (argument.byteCount, argument.isSigned)
+    let layout = FetchedValue.Layout.integer(byteCount: size, isSigned: signed)
+    if let offset = staticOffsets[index] {
+      fetched[e.id] = FetchedValue(offset: offset, layout: layout)
+      return true
+    }
+    let value: ProbeCapture.Value
+    switch argument.location {
+    case .register(let name): value = .operand(.register(name), byteCount: size, isSigned: signed)
+    case .memory(let base, let offset): value = .read(.register(base), offset: offset, byteCount: size, isSigned: signed)
+    case .indexed(let base, let index, let scale, let offset):
+      value = .read(.indexed(base: base, index: index, scale: scale), offset: offset, byteCount: size, isSigned: signed)
+    case .constant(let number): value = .operand(.constant(number), byteCount: size, isSigned: signed)
+    case .unsupported: return false  // the checker refused it
+    }
+    staticOffsets[index] = nextOffset
+    fields.append(ProbeCapture.Field(offset: nextOffset, value: value))
+    fetched[e.id] = FetchedValue(offset: nextOffset, layout: layout)
+    nextOffset += size
+    return true
   }
 
   /// The value at a location, read as its type lays it out: an integer (a bitfield's storage
@@ -98,7 +140,21 @@ struct FetchArguments {
   }
 
   /// The operand of a builtin that holds a register or stack value.
-  static func register(_ e: Expr, program: CheckedProgram, isReturn: Bool) -> ProbeCapture.Operand? {
+  static func register(
+    _ e: Expr, program: CheckedProgram, isReturn: Bool, staticArguments: [StaticProbeArgument]? = nil
+  ) -> ProbeCapture.Operand? {
+    if let staticArguments, case .builtin(.arg(let n))? = program.resolutions[e.id] {
+      // A USDT argument used as a pointer (`str(arg0)`): its whole 8 bytes.
+      guard n < staticArguments.count else { return nil }
+      switch staticArguments[n].location {
+      case .register(let name): return .register(name)
+      case .memory(let base, let offset): return .memory(.register(base), offset: offset)
+      case .indexed(let base, let index, let scale, let offset):
+        return .memory(.indexed(base: base, index: index, scale: scale), offset: offset)
+      case .constant(let number): return .constant(number)
+      case .unsupported: return nil
+      }
+    }
     switch program.resolutions[e.id] {
     case .builtin(.arg(let n))?:
       return n < argumentRegisters.count ? .register(argumentRegisters[n]) : .stackEntry(n - argumentRegisters.count + 1)

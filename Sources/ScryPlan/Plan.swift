@@ -149,6 +149,8 @@ public struct DynamicProbe: Sendable, Hashable {
   /// The binary of a uprobe (nil for kprobes), and the file offset of the probe point in it.
   public var binaryPath: String?
   public var fileOffset: UInt64 = 0
+  /// A USDT probe's semaphore (a file offset in the binary), 0 for none: the uprobe's `ref_ctr_offset`.
+  public var semaphoreOffset: UInt64 = 0
   /// What the block reads at the event, and where each value sits in the record.
   public var capture: ProbeCapture
 

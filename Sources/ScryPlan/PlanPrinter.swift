@@ -94,6 +94,11 @@ public enum PlanPrinter {
       return "\(probe.kind.rawValue) event \(name)" + (period > 0 ? ", period \(period)" : "")
     case .userFunction(let path, let symbol, let fileOffset):
       return "\(probe.kind.rawValue) \(path):\(symbol ?? "address") at file offset 0x\(String(fileOffset, radix: 16))"
+    case .userStaticProbe(let usdt):
+      let semaphore = usdt.semaphoreOffset == 0 ? "" : ", semaphore at file offset 0x\(String(usdt.semaphoreOffset, radix: 16))"
+      let arguments = usdt.arguments.isEmpty ? "" : ", arguments " + usdt.arguments.map(\.text).joined(separator: " ")
+      return "usdt \(usdt.path):\(usdt.provider):\(usdt.name) at file offset 0x\(String(usdt.fileOffset, radix: 16))"
+        + semaphore + arguments
     case .kernelFunction(let symbol, let offset): return "\(probe.kind.rawValue) \(symbol)+\(offset)"
     case .other(let parts): return "\(probe.kind.rawValue) " + parts.joined(separator: ":")
     }

@@ -144,10 +144,17 @@ public enum Planner {
   {
     let location: String
     let symbol: String
+    var staticArguments: [StaticProbeArgument]? = nil
     switch probe.target {
     case .userFunction(let path, let function, let fileOffset):
       location = "\(path):0x\(String(fileOffset, radix: 16))"
       symbol = function ?? "0x\(String(fileOffset, radix: 16))"
+    case .userStaticProbe(let usdt):
+      // tracefs's `PATH:OFFSET(REF_CTR_OFFSET)`: the kernel counts tracers in the semaphore.
+      location = "\(usdt.path):0x\(String(usdt.fileOffset, radix: 16))"
+        + (usdt.semaphoreOffset == 0 ? "" : "(0x\(String(usdt.semaphoreOffset, radix: 16)))")
+      symbol = usdt.provider + "_" + usdt.name
+      staticArguments = usdt.arguments
     case .kernelFunction(let function, let offset):
       location = offset == 0 ? function : "\(function)+\(offset)"
       symbol = function
@@ -160,12 +167,20 @@ public enum Planner {
     // tracefs takes event names of up to 64 characters that are C identifiers.
     name = String(name.filter(\.isASCII).prefix(63))
     let firstOffset = isReturn ? 24 : 16
-    var lowering = FetchArguments(program: program, isKernel: isKernel, isReturn: isReturn, firstOffset: firstOffset)
+    var lowering = FetchArguments(
+      program: program, isKernel: isKernel, isReturn: isReturn, firstOffset: firstOffset, staticArguments: staticArguments)
     lowering.lower(block)
     var dynamic = DynamicProbe(isKernel: isKernel, isReturn: isReturn, name: name, location: location, capture: lowering.capture)
-    if case .userFunction(let path, _, let fileOffset) = probe.target {
+    switch probe.target {
+    case .userFunction(let path, _, let fileOffset):
       dynamic.binaryPath = path
       dynamic.fileOffset = fileOffset
+    case .userStaticProbe(let usdt):
+      dynamic.binaryPath = usdt.path
+      dynamic.fileOffset = usdt.fileOffset
+      dynamic.semaphoreOffset = usdt.semaphoreOffset
+    default:
+      break
     }
     return (dynamic, lowering.fetched)
   }
@@ -186,7 +201,7 @@ public enum Planner {
       // Software, hardware and profile events: a perf_event program captures the task, time and
       // CPU (and the task's name at the event, which perf would leave to the process table).
       return eventOnlyDelivery(for: attachment, needs: needs)
-    case .userFunction:
+    case .userFunction, .userStaticProbe:
       // A uprobe: the capture program builds the record tracefs would, from the registers.
       guard let dynamic = attachment.dynamicProbe else { return nil }
       return probeDelivery(for: attachment, capture: dynamic.capture, needs: needs)
@@ -252,7 +267,7 @@ public enum Planner {
   /// costs the traced task less than RAW or TID plus another field (see `EventSources.sampleType`).
   static func sampleFields(for kind: ProbeKind, needs: BlockNeeds, eventProbeCount: Int) -> SampleFields {
     var fields: SampleFields = []
-    let hasRecord: Set<ProbeKind> = [.tracepoint, .uprobe, .uretprobe, .kprobe, .kretprobe]
+    let hasRecord: Set<ProbeKind> = [.tracepoint, .uprobe, .uretprobe, .usdt, .kprobe, .kretprobe]
     if needs.readsArgs && kind == .tracepoint { fields.insert(.raw) }
     if needs.builtins.contains(where: \.isTaskIdentity) || needs.readsUserMappings {
       // User addresses are named through their process's mappings: the process must be known.

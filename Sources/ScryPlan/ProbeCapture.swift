@@ -17,6 +17,11 @@ public struct ProbeCapture: Sendable, Hashable {
     case recordWord(offset: Int)
     /// The current task's `struct task_struct *` (`curtask`; only Scry's capture program has it).
     case currentTask
+    /// A number known before the event: a USDT argument the compiler made a constant (`4@$5`).
+    case constant(Int64)
+    /// A register plus another one times `scale` (an x86 indexed address, `(%rcx,%rdx,8)`); only
+    /// Scry's capture program computes it.
+    case indexed(base: String, index: String, scale: Int)
 
     /// The tracefs fetch syntax: `%di`, `$stack2`, `$retval`, `+8(%si)`; `$comm`-like roots tracefs
     /// has no syntax for are never fetched by tracefs (the planner keeps them to the capture program).
@@ -26,7 +31,9 @@ public struct ProbeCapture: Sendable, Hashable {
       case .stackEntry(let n): return "$stack\(n)"
       case .returnValue: return "$retval"
       case .memory(let base, let offset): return Self.memoryText(base, offset)
-      case .recordWord, .currentTask: return "?"
+      // tracefs's immediate (`\IMM`, Linux 5.7 on).
+      case .constant(let value): return "\\\(value)"
+      case .recordWord, .currentTask, .indexed: return "?"
       }
     }
 
@@ -39,9 +46,9 @@ public struct ProbeCapture: Sendable, Hashable {
     /// Whether tracefs can fetch it (`--no-bpf`): registers, stack and memory through them.
     public var isTraceFSFetchable: Bool {
       switch self {
-      case .register, .stackEntry, .returnValue: return true
+      case .register, .stackEntry, .returnValue, .constant: return true
       case .memory(let base, _): return base.isTraceFSFetchable
-      case .recordWord, .currentTask: return false
+      case .recordWord, .currentTask, .indexed: return false
       }
     }
 

@@ -24,6 +24,11 @@ enum ProbeListing {
     } else if !pattern.contains(":") && pattern != "*" {
       pattern = "*" + pattern + "*"
     }
+    if pattern.hasPrefix("usdt:") {
+      let probes = staticProbes(pattern, pid: pid)
+      writeAll(1, probes.map { $0 + "\n" }.joined())
+      return !probes.isEmpty
+    }
     if let pid {
       let functions = processFunctions(pid, matching: pattern)
       writeAll(1, functions.map { $0 + "\n" }.joined())
@@ -69,7 +74,7 @@ enum ProbeListing {
     let parts = pattern.split(separator: ":", maxSplits: 2).map(String.init)
     guard parts.count >= 2, parts[0] == "uprobe" || parts[0] == "uretprobe", parts[1] != "*" else { return nil }
     if parts[1].contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
-      return executables(matching: parts[1]).flatMap { path in
+      return Glob.executableFiles(matching: parts[1]).flatMap { path in
         functions(of: path, named: path, matching: parts.count == 3 ? parts[2] : nil).map { "\(parts[0]):\($0)" }
       }
     }
@@ -78,6 +83,26 @@ enum ProbeListing {
       return []
     }
     return functions(of: path, named: path, matching: parts.count == 3 ? parts[2] : nil).map { "\(parts[0]):\($0)" }
+  }
+
+  /// `usdt:PATH:[PROVIDER:]NAME` (with `-p`, `usdt:*` or no path: every file the process maps):
+  /// each probe once, as bpftrace lists them (`usdt:/usr/bin/python3:python:gc__start`).
+  static func staticProbes(_ pattern: String, pid: Int32?) -> [String] {
+    var parts = pattern.split(separator: ":", omittingEmptySubsequences: false).dropFirst().map(String.init)
+    if parts.count == 1 { parts.append("*") }  // `usdt:PATH` or `usdt:*`
+    let binary = parts[0].isEmpty || parts[0] == "*" ? nil : parts[0]
+    let provider = parts.count >= 3 ? parts[1] : "*"
+    let name = parts[parts.count - 1]
+    switch TraceFSCatalog(targetPid: pid).staticProbes(binary: binary, provider: provider, name: name) {
+    case .found(let probes):
+      var seen = Set<String>()
+      // Sorted as whole lines, as bpftrace sorts them (`python3.11:…` before `python3:…`).
+      return probes.map { "usdt:\($0.path):\($0.provider):\($0.name)" }.filter { seen.insert($0).inserted }.sorted()
+    case .failed(let message, _):
+      // Nothing matching lists nothing, as in bpftrace; a file that cannot be read says why.
+      if !message.hasPrefix("no usdt probe") { printError("scry: " + message) }
+      return []
+    }
   }
 
   /// `-l -p PID`: the functions of the process's executable, named through its root as bpftrace
@@ -99,20 +124,6 @@ enum ProbeListing {
     guard let elf = try? ELFFile(path: path) else { return [] }
     let functions = pattern.map { elf.functions(matching: $0) } ?? elf.functions()
     return functions.map { "\(name):\($0.name)" }
-  }
-
-  /// Regular executable files matching a shell pattern, in glob(3)'s (sorted) order.
-  private static func executables(matching pattern: String) -> [String] {
-    var matches = glob_t()
-    defer { globfree(&matches) }
-    guard glob(pattern, 0, nil, &matches) == 0 else { return [] }
-    return (0..<Int(matches.gl_pathc)).compactMap { i in
-      guard let raw = matches.gl_pathv[i] else { return nil }
-      let path = String(cString: raw)
-      var info = stat()
-      guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(path, X_OK) == 0 else { return nil }
-      return path
-    }
   }
 
   /// A field as bpftrace's `-lv` shows it: `char prev_comm[16]`, `pid_t prev_pid`.

@@ -65,6 +65,16 @@ import Testing
     Self.leave(t)
   }
 
+  @Test func tabCompletesUSDTProbes() throws {
+    try #require(access("/usr/bin/python3", X_OK) == 0, "python3 is missing (make deps installs it)")
+    let t = try Self.start()
+    t.send("usdt:/usr/bin/python3:python:gc__st\t")
+    let completed = try #require(t.expect("usdt:/usr/bin/python3:python:gc__start"), "\(t.text)")
+    t.send("\u{03}")
+    try #require(t.expect("scry> ", after: completed) != nil, "\(t.text)")
+    Self.leave(t)
+  }
+
   @Test func printsAMapWhileItsProbeRunsAndCtrlCStopsIt() throws {
     let t = try Self.start()
     t.send("interval:ms:20 { @m = count(); }\r")

@@ -68,6 +68,22 @@ struct RecordedCatalog: ProbeCatalog {
     let found = Self.bashFunctions.filter { globMatch(pattern, $0.name) }
     return found.isEmpty ? .failed(message: "no function matching '\(pattern)' in /bin/bash", hint: nil) : .found(path: binary, functions: found)
   }
+
+  /// USDT probes of python3 as its notes give them, and one whose operand Scry cannot read.
+  func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup {
+    guard binary == "/usr/bin/python3" else { return .failed(message: "cannot find binary or library '\(binary ?? "")'", hint: nil) }
+    func probe(_ provider: String, _ name: String, _ arguments: String) -> UserStaticProbe {
+      UserStaticProbe(
+        path: "/usr/bin/python3", provider: provider, name: name, fileOffset: 0x42512a, semaphoreOffset: 0x884276,
+        arguments: StaticProbeArgument.parseList(arguments))
+    }
+    let all = [
+      probe("python", "function__entry", "8@%rbp 8@%r12 -4@%eax"), probe("python", "gc__start", "-4@112(%rsp)"),
+      probe("other", "odd", "8@%xmm0"),
+    ]
+    let found = all.filter { globMatch(provider, $0.provider) && globMatch(name, $0.name) }
+    return found.isEmpty ? .failed(message: "no usdt probe matching '\(provider):\(name)' in /usr/bin/python3", hint: nil) : .found(found)
+  }
 }
 
 /// `*` and `?` glob matching, enough for recorded tracepoint names.

@@ -30,6 +30,26 @@ import ScryLanguage
         == ["p:scry_42/p0_target /bin/app:0x1139", "p:scry_42/p1_target_helper /bin/app:0x1200"])
   }
 
+  /// A USDT probe is a uprobe at its note's address; its semaphore is the reference counter, and
+  /// each argument a fetch argument at the note's size and sign.
+  @Test func usdtDefinitionLinesCarryTheSemaphoreAndTypedArguments() throws {
+    #expect(
+      try definitions("usdt:/bin/app:app:ints { printf(\"%d %d %d %d\\n\", arg0, arg1, arg2, arg3); }")
+        == ["p:scry_42/p0_app_ints /bin/app:0x1294(0x302e) a0=%si:s8 a1=%di:u16 a2=%ax:s32 a3=%dx:u64"])
+    #expect(
+      try definitions("usdt:/bin/app:mixed { printf(\"%d %d %s\\n\", arg0, arg1, str(arg2)); }")
+        == ["p:scry_42/p0_app_mixed /bin/app:0x12a0 a0=+112(%sp):s32 a1=\\5:u32 a2=+0(%cx):ustring"])
+    // One name at two addresses: two events, each with its own registers.
+    #expect(
+      try definitions("U:/bin/app:app:twice { @[arg0] = count(); }")
+        == ["p:scry_42/p0_app_twice /bin/app:0x12b0 a0=%bx:s32", "p:scry_42/p1_app_twice /bin/app:0x12c0 a0=%r12:s32"])
+    // An indexed address only the capture program computes: no tracefs syntax for it.
+    let plan = try plan("usdt:/bin/app:mixed { @ = sum(arg3); }")
+    let capture = try #require(plan.attachments[0].dynamicProbe?.capture)
+    #expect(capture.fields.map(\.value) == [.read(.indexed(base: "ax", index: "di", scale: 4), offset: 0, byteCount: 4, isSigned: true)])
+    #expect(plan.attachments[0].readsMemoryOnlyAtTheEvent)
+  }
+
   @Test func argumentsAndMemoryBecomeFetchArguments() throws {
     let plan = try plan(
       "uprobe:/bin/app:target { printf(\"%d %d %s %d %d\\n\", arg0, arg7, str(arg1 + 8), *(int16 *)(arg2 - 4), *(uint32 *)(*(uint64 *)arg3 + 16)); }")

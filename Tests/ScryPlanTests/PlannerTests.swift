@@ -43,6 +43,22 @@ struct PlanCatalog: ProbeCatalog {
     let found = all.filter { $0.name == pattern || (pattern.hasSuffix("*") && $0.name.hasPrefix(pattern.dropLast())) }
     return found.isEmpty ? .failed(message: "no function matching '\(pattern)' in /bin/app", hint: nil) : .found(path: binary, functions: found)
   }
+
+  /// USDT probes of `/bin/app` as its notes give them (operands from gcc builds): one with a
+  /// semaphore, one at two addresses.
+  func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup {
+    guard binary == "/bin/app" else { return .failed(message: "cannot find binary or library '\(binary ?? "")'", hint: nil) }
+    func probe(_ name: String, _ offset: UInt64, _ semaphore: UInt64, _ arguments: String) -> UserStaticProbe {
+      UserStaticProbe(
+        path: "/bin/app", provider: "app", name: name, fileOffset: offset, semaphoreOffset: semaphore,
+        arguments: StaticProbeArgument.parseList(arguments))
+    }
+    let all = [
+      probe("ints", 0x1294, 0x302e, "-1@%sil 2@%di -4@%eax 8@%rdx"), probe("mixed", 0x12a0, 0, "-4@112(%rsp) 4@$5 8@%rcx -4@(%rax,%rdi,4)"),
+      probe("twice", 0x12b0, 0, "-4@%ebx"), probe("twice", 0x12c0, 0, "-4@%r12d"),
+    ]
+    return .found(all.filter { $0.name == name || name == "*" })
+  }
 }
 
 func plan(_ text: String) throws -> Plan {

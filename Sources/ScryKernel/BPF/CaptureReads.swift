@@ -12,6 +12,11 @@ public indirect enum CaptureOperand: Sendable, Hashable {
   case stackEntry(Int)
   /// The 8 bytes at `base + offset`.
   case memory(CaptureOperand, offset: Int64)
+  /// A number known before the event (a USDT argument the compiler made a constant: `4@$5`).
+  case constant(UInt64)
+  /// `base` plus the context word at `indexWord` shifted left by `shift` (0…3): an x86 indexed
+  /// address (`(%rcx,%rdx,8)`) at a probe.
+  case scaledSum(CaptureOperand, indexWord: Int16, shift: Int)
 
   /// A probe's register by its offset in `struct pt_regs`: the word of its context there.
   public static func register(ptRegsOffset: Int16) -> CaptureOperand { .contextWord(offset: ptRegsOffset) }
@@ -20,17 +25,18 @@ public indirect enum CaptureOperand: Sendable, Hashable {
   public var startsAtCurrentTask: Bool {
     switch self {
     case .currentTask: true
-    case .memory(let base, _): base.startsAtCurrentTask
-    case .contextWord, .stackEntry: false
+    case .memory(let base, _), .scaledSum(let base, _, _): base.startsAtCurrentTask
+    case .contextWord, .stackEntry, .constant: false
     }
   }
 
   /// Memory loads needed to reach the value.
   var depth: Int {
     switch self {
-    case .contextWord, .currentTask: 0
+    case .contextWord, .currentTask, .constant: 0
     case .stackEntry: 1
     case .memory(let base, _): base.depth + 1
+    case .scaledSum(let base, _, _): base.depth
     }
   }
 }
@@ -165,12 +171,17 @@ public struct CaptureReads: Sendable, Hashable {
       guard words.contains(offset), offset % 8 == 0 else {
         throw error("context word \(offset) is not an 8-byte word in \(words) for this kind of program")
       }
-    case .currentTask:
+    case .currentTask, .constant:
       break
     case .stackEntry(let n):
       guard case .probe = kind, n >= 0 else { throw error("stack entry \(n) outside a probe") }
     case .memory(let base, let offset):
       guard Int32(exactly: offset) != nil else { throw error("offset \(offset) is over 32 bits") }
+      try validate(base, for: kind)
+    case .scaledSum(let base, let index, let shift):
+      guard case .probe = kind, (0..<168).contains(index), index % 8 == 0, (0...3).contains(shift) else {
+        throw error("an indexed address needs a probe's register (\(index)) and a scale of 1, 2, 4 or 8")
+      }
       try validate(base, for: kind)
     }
   }

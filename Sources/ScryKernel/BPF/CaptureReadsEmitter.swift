@@ -89,12 +89,20 @@ extension CaptureProgram {
     case .currentTask:
       asm.emit(.call(.getCurrentTask))
       asm.emit(.mov64(.r9, .r0))
+    case .constant(let value):
+      asm.emit(BPFInstruction.ldImm64(.r9, value))
     case .stackEntry(let n):
       asm.emit(.ldx(.double, .r9, .r6, PTRegs.sp))
       Self.emitLoad(at: Int64(8 * n), space: space, onFailure: onFailure, into: &asm)
     case .memory(let base, let offset):
       Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
       Self.emitLoad(at: offset, space: space, onFailure: onFailure, into: &asm)
+    case .scaledSum(let base, let index, let shift):
+      // r1 is free here: helpers clobber it, so nothing lives in it across an operand.
+      Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
+      asm.emit(.ldx(.double, .r1, .r6, index))
+      if shift > 0 { asm.emit(.lsh64(.r1, Int32(shift))) }
+      asm.emit(.add64(.r9, .r1))
     }
   }
 

@@ -255,7 +255,8 @@ extension Checker {
     case .username: return .string(capacity: 32)
     case .probe: return .string(capacity: probeNameCapacity)
     case .function:
-      guard only([.kprobe, .kretprobe, .uprobe, .uretprobe, .usdt, .profile], "kprobe, uprobe and profile") else { return .none }
+      // bpftrace 0.17: "The func builtin can not be used with 'usdt' probes".
+      guard only([.kprobe, .kretprobe, .uprobe, .uretprobe, .profile], "kprobe, uprobe and profile") else { return .none }
       // In uprobes, the probed function's name (known from the probe, whatever the address);
       // elsewhere the kernel address, printed as its symbol.
       if kinds.allSatisfy({ $0 == .uprobe || $0 == .uretprobe }) { return .string(capacity: 64) }
@@ -263,8 +264,11 @@ extension Checker {
     case .retval:
       guard only([.kretprobe, .uretprobe], "kretprobe and uretprobe") else { return .none }
       return .uint64
-    case .arg, .stackArg:
+    case .arg(let n):
       guard only([.kprobe, .uprobe, .usdt], "kprobe, uprobe and usdt") else { return .none }
+      return checkStaticArgument(n, name: name, at: span) ? .uint64 : .none
+    case .stackArg:
+      guard only([.kprobe, .uprobe], "kprobe and uprobe") else { return .none }
       return .uint64
     case .args:
       if let bad = kinds.first(where: { $0 != .tracepoint && $0 != .rawTracepoint }) {
@@ -279,6 +283,43 @@ extension Checker {
     case .kstack: return .stack(StackType(isKernel: true))
     case .ustack: return .stack(StackType(isKernel: false))
     }
+  }
+
+  /// At a USDT probe, `argN` is the note's Nth argument: every probe of the block must have it,
+  /// in a form Scry can read. The value is the argument's size and sign, widened to 64 bits.
+  /// One block's action reads every probe's record alike, so the probes of a block must agree on
+  /// the argument's size and sign (a uprobe's or kprobe's `argN` is 8 bytes, unsigned).
+  private mutating func checkStaticArgument(_ n: Int, name: String, at span: SourceSpan) -> Bool {
+    guard !probeStatics.isEmpty else { return true }
+    // Each shape (`signed 4-byte`) with the first probe that has it.
+    var shapes: [(shape: String, probe: String)] = []
+    func note(_ shape: String, _ probe: String) {
+      if !shapes.contains(where: { $0.shape == shape }) { shapes.append((shape, probe)) }
+    }
+    for probe in probeStatics where n < probe.arguments.count {
+      let argument = probe.arguments[n]
+      note((argument.isSigned ? "signed " : "unsigned ") + "\(argument.byteCount)-byte", "usdt:\(probe.path):\(probe.provider):\(probe.name)")
+    }
+    if probeKinds.contains(where: { $0 != .usdt }) { note("unsigned 8-byte", "the uprobe or kprobe") }
+    if shapes.count > 1 {
+      let list = shapes.map { "\($0.shape) at \($0.probe)" }.joined(separator: ", ")
+      error(span, "'\(name)' differs between the probes of this block: \(list)", hint: "give each kind of probe its own block")
+      return false
+    }
+    for probe in probeStatics {
+      let spec = "usdt:\(probe.path):\(probe.provider):\(probe.name)"
+      guard n < probe.arguments.count else {
+        let count = probe.arguments.count
+        error(span, "usdt probe \(spec) has \(count) argument\(count == 1 ? "" : "s"): '\(name)' does not exist",
+              hint: count == 0 ? "this probe passes no values" : count == 1 ? "its one argument is arg0" : "its arguments are arg0…arg\(count - 1)")
+        return false
+      }
+      if case .unsupported(let why) = probe.arguments[n].location {
+        error(span, "cannot read '\(name)' of usdt probe \(spec) ('\(probe.arguments[n].text)'): \(why)")
+        return false
+      }
+    }
+    return true
   }
 
   private mutating func typeOfBinary(_ op: BinaryOperator, _ left: Expr, _ right: Expr, _ e: Expr) -> ScryType {

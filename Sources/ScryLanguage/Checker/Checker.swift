@@ -58,6 +58,8 @@ public struct Checker {
   // State of the probe block being walked.
   var probeKinds: [ProbeKind] = []
   var probeRecords: [RecordType] = []
+  /// The USDT probes of the block: their notes say how many arguments each has.
+  var probeStatics: [UserStaticProbe] = []
   var probeNameCapacity = 16
   var scopes: [[String: Int]] = []
   var loopDepth = 0
@@ -97,7 +99,7 @@ public struct Checker {
       var probes: [ResolvedProbe] = []
       var seen = Set<String>()
       for spec in block.specs {
-        for probe in resolver.resolve(spec) where seen.insert(probe.name).inserted { probes.append(probe) }
+        for probe in resolver.resolve(spec) where seen.insert(probe.identity).inserted { probes.append(probe) }
       }
       result.probes.append(probes)
     }
@@ -110,6 +112,10 @@ public struct Checker {
       probeKinds = probes.map(\.kind)
       probeRecords = probes.compactMap {
         if case .tracepoint(_, _, let record?) = $0.target { return record }
+        return nil
+      }
+      probeStatics = probes.compactMap {
+        if case .userStaticProbe(let probe) = $0.target { return probe }
         return nil
       }
       probeNameCapacity = max(16, (probes.map { $0.name.utf8.count }.max() ?? 0) + 1)

@@ -79,13 +79,43 @@ struct ProbeResolver {
           kind: kind, target: .kernelFunction(symbol: symbol ?? function, offset: offset),
           name: "\(kind.rawValue):\(function)", span: spec.span)
       ]
-    case .usdt, .rawTracepoint:
+    case .usdt:
+      return resolveStaticProbe(spec)
+    case .rawTracepoint:
       guard !spec.parts.isEmpty, !spec.parts.contains(where: \.isEmpty) else {
-        let shape = kind == .usdt ? "usdt:BINARY:[PROVIDER:]NAME" : "rawtracepoint:NAME"
-        wrongShape(spec, shape, example: kind == .usdt ? "usdt:/usr/bin/python3:function__entry" : "rawtracepoint:sched_switch")
+        wrongShape(spec, "rawtracepoint:NAME", example: "rawtracepoint:sched_switch")
         return []
       }
       return [ResolvedProbe(kind: kind, target: .other(parts: spec.parts), name: spec.text(kind), span: spec.span)]
+    }
+  }
+
+  /// `usdt:PATH:PROVIDER:NAME`, `usdt:PATH:NAME` (any provider), and with `-p` `usdt:NAME` or a
+  /// path of `*` or nothing (every file the process maps), as bpftrace 0.17 reads them.
+  private mutating func resolveStaticProbe(_ spec: ProbeSpec) -> [ResolvedProbe] {
+    // The path may be empty (`usdt::PROVIDER:NAME` with -p); the provider and the name may not.
+    let named = spec.parts.count == 1 ? spec.parts[...] : spec.parts.dropFirst()
+    // One part is a probe's name (with -p), never a path: `usdt:/bin/app` lacks the name.
+    guard (1...3).contains(spec.parts.count), !named.contains(where: \.isEmpty),
+      spec.parts.count > 1 || !spec.parts[0].contains("/")
+    else {
+      wrongShape(spec, "usdt:BINARY:[PROVIDER:]NAME", example: "usdt:/usr/bin/python3:python:function__entry")
+      return []
+    }
+    let path = spec.parts.count == 1 ? "" : spec.parts[0]
+    let provider = spec.parts.count == 3 ? spec.parts[1] : "*"
+    let name = spec.parts[spec.parts.count - 1]
+    let binary = path.isEmpty || path == "*" ? nil : path
+    switch catalog.staticProbes(binary: binary, provider: provider, name: name) {
+    case .failed(let message, let hint):
+      diagnostics.append(.error(spec.span, message, hint: hint))
+      return []
+    case .found(let probes):
+      return probes.map { probe in
+        ResolvedProbe(
+          kind: .usdt, target: .userStaticProbe(probe), name: "usdt:\(probe.path):\(probe.provider):\(probe.name)",
+          span: spec.span)
+      }
     }
   }
 

@@ -58,7 +58,9 @@ public struct ResolvedProbe: Sendable, Hashable {
     case userFunction(path: String, symbol: String?, fileOffset: UInt64)
     /// `kprobe`/`kretprobe`: function and offset.
     case kernelFunction(symbol: String, offset: UInt64)
-    /// `usdt`, `rawtracepoint`: parts as written.
+    /// `usdt`: the probe's note, read from its binary.
+    case userStaticProbe(UserStaticProbe)
+    /// `rawtracepoint`: parts as written.
     case other(parts: [String])
   }
 
@@ -67,6 +69,13 @@ public struct ResolvedProbe: Sendable, Hashable {
   /// The full name bpftrace gives the probe (`tracepoint:sched:sched_switch`), which `probe` returns.
   public var name: String
   public var span: SourceSpan
+
+  /// What makes two probes one: the name, and for a USDT probe also its site (a probe may be
+  /// placed at several addresses under one name, as an inlined function's probe is).
+  public var identity: String {
+    if case .userStaticProbe(let usdt) = target { return name + "@" + String(usdt.fileOffset) }
+    return name
+  }
 
   public init(kind: ProbeKind, target: Target, name: String, span: SourceSpan) {
     self.kind = kind
@@ -88,6 +97,9 @@ public protocol ProbeCatalog: Sendable {
   func userFunctions(binary: String, pattern: String) -> UserFunctionLookup
   /// The file offset of a virtual address in a binary (`uprobe:/bin/bash:0x4a1b0`).
   func userAddress(binary: String, address: UInt64) -> UserFunctionLookup
+  /// The USDT probes of a binary or library (nil: of every file the `-p` process maps) whose
+  /// provider and name match glob patterns, sorted by path, provider and name.
+  func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup
   /// The address of a kernel symbol (`kaddr("vfs_read")`), or nil when the kernel does not name it.
   func kernelSymbolAddress(_ name: String) -> UInt64?
   /// Why this machine cannot attach probes of `kind` (no kprobes in the kernel, say), or nil.
@@ -123,6 +135,9 @@ extension ProbeCatalog {
   }
   public func userAddress(binary: String, address: UInt64) -> UserFunctionLookup {
     .failed(message: "cannot read '\(binary)': binaries are not available to this check", hint: nil)
+  }
+  public func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup {
+    .failed(message: "cannot read '\(binary ?? "the process")': binaries are not available to this check", hint: nil)
   }
   public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
   public func missingSupport(for kind: ProbeKind) -> String? { nil }

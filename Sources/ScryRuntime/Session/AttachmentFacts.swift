@@ -124,7 +124,7 @@ public enum AttachmentFacts {
     switch attachment.probe.kind {
     case .tracepoint: return .tracepoint
     case .software, .hardware, .profile: return .perfEvent
-    case .uprobe, .uretprobe:
+    case .uprobe, .uretprobe, .usdt:
       guard let dynamic = attachment.dynamicProbe, let record = dynamic.capture.kernelRecord(isReturn: dynamic.isReturn)
       else { return nil }
       return .probe(record)
@@ -227,6 +227,10 @@ extension ProbeCapture {
     case .memory(let base, let offset): return kernelOperand(base).map { .memory($0, offset: offset) }
     case .recordWord(let offset): return Int16(exactly: offset).map { .contextWord(offset: $0) }
     case .currentTask: return .currentTask
+    case .constant(let value): return .constant(UInt64(bitPattern: value))
+    case .indexed(let base, let index, let scale):
+      guard let base = PTRegs.offset(of: base), let index = PTRegs.offset(of: index), scale.nonzeroBitCount == 1 else { return nil }
+      return .scaledSum(.register(ptRegsOffset: base), indexWord: index, shift: scale.trailingZeroBitCount)
     }
   }
 }

@@ -121,7 +121,7 @@ final class EventSources {
     } else if attachment.readsMemoryOnlyAtTheEvent, path == .bpfCounter, attachment.counting?.key != nil {
     } else if attachment.readsMemoryOnlyAtTheEvent {
       throw .failure(
-        "\(attachment.probe.name): memory behind pointers (a tracepoint's pointer fields, curtask) is read by Scry's BPF"
+        "\(attachment.probe.name): memory behind pointers (a tracepoint's pointer fields, curtask, a USDT argument at an indexed address) is read by Scry's BPF"
           + " capture program, which this run cannot use here (--no-bpf, -p, a per-task predicate, or BPF refused)")
     }
     guard block.kernelStackDepth > 0 || block.userStackDepth > 0 else { return }

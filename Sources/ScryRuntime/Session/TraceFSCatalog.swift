@@ -87,6 +87,73 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     }
   }
 
+  public func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup {
+    var files: [ELFFile] = []
+    if let binary, binary.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
+      // `usdt:/usr/bin/python3*:…`: every executable file the pattern matches that is ELF.
+      files = Glob.executableFiles(matching: binary).compactMap { try? ELFFile(path: $0) }
+      if files.isEmpty { return .failed(message: "no executable file matches '\(binary)'", hint: "check the path") }
+    } else if let binary {
+      switch open(binary) {
+      case .success(let elf): files = [elf]
+      case .failure(let failure):
+        if case .failed(let message, let hint) = failure.lookup { return .failed(message: message, hint: hint) }
+        return .failed(message: "cannot read '\(binary)'", hint: nil)
+      }
+    } else {
+      guard let targetPid else {
+        return .failed(
+          message: "a usdt probe without a binary needs a process: '-p PID'",
+          hint: "name the binary or library that holds it: 'usdt:BINARY:\(provider == "*" ? "" : provider + ":")\(name)'")
+      }
+      guard let paths = mappedFiles(of: targetPid) else {
+        return .failed(message: "no process with pid \(targetPid) to read usdt probes from", hint: "check the pid given to -p")
+      }
+      files = paths.compactMap { path in
+        if let cached = binaries[path] { return cached }
+        return try? ELFFile(path: path)
+      }
+    }
+    // With -p, the process's own view of the file, as bpftrace names it (a container's root).
+    let prefix = targetPid.map { "/proc/\($0)/root" } ?? ""
+    var probes: [UserStaticProbe] = []
+    for elf in files {
+      for note in elf.staticProbes() where Glob.matches(provider, note.provider) && Glob.matches(name, note.name) {
+        probes.append(
+          UserStaticProbe(
+            path: elf.path.hasPrefix("/proc/") ? elf.path : prefix + elf.path, provider: note.provider, name: note.name,
+            fileOffset: note.fileOffset, semaphoreOffset: note.semaphoreOffset,
+            arguments: StaticProbeArgument.parseList(note.arguments)))
+      }
+    }
+    guard probes.isEmpty else {
+      return .found(probes.sorted { ($0.path, $0.provider, $0.name, $0.fileOffset) < ($1.path, $1.provider, $1.name, $1.fileOffset) })
+    }
+    let place = binary == nil ? "the files process \(targetPid ?? 0) maps" : files.first?.path ?? binary ?? ""
+    if binary != nil, files.count == 1, let elf = files.first, elf.staticProbes().isEmpty {
+      return .failed(
+        message: "no usdt probes in \(elf.path)", hint: "it has no .note.stapsdt section: it was built without <sys/sdt.h> probes")
+    }
+    return .failed(
+      message: "no usdt probe matching '\(provider):\(name)' in \(place)",
+      hint: "list them with 'scry -l \"usdt:\(binary ?? "*"):*\"" + (binary == nil ? " -p \(targetPid ?? 0)'" : "'"))
+  }
+
+  /// The regular files process `pid` maps, in the order of its maps, each once; nil when there
+  /// is no such process (or its maps cannot be read).
+  private func mappedFiles(of pid: Int32) -> [String]? {
+    guard let maps = try? FileSystem.readText("/proc/\(pid)/maps") else { return nil }
+    var seen = Set<String>()
+    var paths: [String] = []
+    for line in maps.split(separator: "\n") {
+      guard let slash = line.firstIndex(of: "/") else { continue }
+      let path = String(line[slash...])
+      if path.hasSuffix(" (deleted)") || !seen.insert(path).inserted { continue }
+      paths.append("/proc/\(pid)/root" + path)
+    }
+    return paths
+  }
+
   private struct LookupFailure: Error {
     var lookup: UserFunctionLookup
   }

@@ -59,6 +59,15 @@ struct Completion {
         return functions.map { head + parts[0] + ":" + $0.name }
       }
       return Self.paths(matching: rest).map { head + $0 }
+    case .usdt?:
+      if parts.count >= 2 {
+        // usdt:/usr/bin/python3:py → the binary's probes as PROVIDER:NAME.
+        guard case .found(let probes) = catalog.staticProbes(binary: parts[0], provider: "*", name: "*") else { return [] }
+        let written = parts.dropFirst().joined(separator: ":")
+        return Array(Set(probes.map { $0.provider + ":" + $0.name })).filter { $0.hasPrefix(written) }.sorted()
+          .map { head + parts[0] + ":" + $0 }
+      }
+      return Self.paths(matching: rest).map { head + $0 }
     default:
       return []
     }

@@ -45,7 +45,7 @@ final class BPFRingDelivery: EventDelivery {
       let event: PerfEvent
       do {
         event = try PerfEvent.uprobe(
-          path: path, fileOffset: dynamic.fileOffset, isReturn: dynamic.isReturn, description: probe.name,
+          path: path, fileOffset: dynamic.fileOffset, semaphoreOffset: dynamic.semaphoreOffset, isReturn: dynamic.isReturn, description: probe.name,
           cpu: context.cpus[0], pid: -1, options: counting)
       } catch {
         printToStandardError("WARNING: \(probe.name): made in tracefs instead of through the uprobe PMU: \(error)\n")

@@ -67,7 +67,7 @@ final class CountingDelivery: EventDelivery {
       var options = PerfEventOptions()
       options.countingOnly = true
       let event = try PerfEvent.uprobe(
-        path: path, fileOffset: dynamic.fileOffset, isReturn: dynamic.isReturn, description: request.probe.name,
+        path: path, fileOffset: dynamic.fileOffset, semaphoreOffset: dynamic.semaphoreOffset, isReturn: dynamic.isReturn, description: request.probe.name,
         cpu: context.cpus[0], pid: -1, options: options)
       context.events.append(event)
       let counter = try BPFKeyedCounter(

@@ -1,0 +1,8 @@
+// The shared library of usdt_target.c: probes without semaphores, in a library.
+// Build: cc -shared -fPIC -o libscryusdt.so usdt_lib.c
+#include <sys/sdt.h>
+
+__attribute__((noinline)) void lib_fire(int round) {
+  long doubled = 2L * round;
+  STAP_PROBE2(scrylib, fired, round, doubled);
+}
