@@ -9,6 +9,8 @@ import Testing
     #"BEGIN { printf("%d %d %d\n", 1_000_000, 1__0, 07e2); exit(); }"#,
     #"BEGIN { printf("%d\n", 1e9); @x = 1e3; exit(); }"#,
     #"BEGIN { print(pton("255.1.1.1")); printf("%s %s\n", ntop(pton("::1")), ntop(pton("10.1.2.3"))); @[pton("1.2.3.4")] = 1; exit(); }"#,
+    // 8-byte integer keys print signed, whatever their type; narrower unsigned ones do not.
+    #"BEGIN { @a[(int32)-1] = 1; @c[(uint16)-1] = 1; @e[(uint8)-1] = 1; @g[(uint64)-1, (uint32)-1] = 1; @v = (uint64)-1; exit(); }"#,
     // The root cgroup is '/' in every hierarchy mounted here, named as bpftrace names them.
     #"BEGIN { printf("%s|%s|%s\n", cgroup_path(1), cgroup_path(1, "unified"), cgroup_path(1, "nothing*")); exit(); }"#,
   ]

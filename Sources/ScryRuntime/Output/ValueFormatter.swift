@@ -39,7 +39,8 @@ public enum ValueFormatter {
     case .stack(let stack):
       StackTable.appendText(p, type: stack, indent: stackIndent, to: out)
     case .integer(let t):
-      if t.isSigned { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
+      // bpftrace 0.17 reads every 8-byte integer key as signed: `@[(uint64)-1]` prints `@[-1]`.
+      if t.isSigned || (inKey && t.bits == 64) { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
     case .boolean:
       out.appendUnsigned(word(p) != 0 ? 1 : 0)
     case .symbol(let isKernel) where isKernel:
