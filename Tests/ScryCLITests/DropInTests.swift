@@ -12,11 +12,11 @@ import Testing
     let name = "scry-test-\(getpid())"
     try #require(mkdir(root + "/" + name, 0o755) == 0 || errno == EEXIST, "cannot make a cgroup: \(errno)")
     defer { rmdir(root + "/" + name) }
-    // The child joins the cgroup, then opens a file Scry waits for.
-    let child = "echo $$ > \(root)/\(name)/cgroup.procs; sleep 0.5; cat /dev/null; sleep 0.2"
+    // The child joins the cgroup, then becomes cat (the same pid, so other tasks' cats do not count).
+    let child = "echo $$ > \(root)/\(name)/cgroup.procs; sleep 0.5; exec cat /dev/null"
     let run = scry(
       "-c", "/bin/sh -c '\(child)'", "-e",
-      #"tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("%s|%s\n", cgroup_path(cgroup, "unified"), cgroup_path(cgroup)); exit(); }"#)
+      #"tracepoint:syscalls:sys_enter_openat /pid == cpid && comm == "cat"/ { printf("%s|%s\n", cgroup_path(cgroup, "unified"), cgroup_path(cgroup)); exit(); }"#)
     #expect(run.status == 0, "\(run.stderr)")
     let line = run.stdout.split(separator: "\n").first { $0.hasPrefix("unified:") }.map(String.init) ?? run.stdout
     #expect(line.hasPrefix("unified:/\(name)|unified:/\(name)"), "\(run.stdout)")
