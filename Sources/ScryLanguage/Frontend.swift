@@ -6,9 +6,10 @@ public enum Frontend {
   /// which checks one entry at a time, leaves it off.
   public static func compile(
     _ source: SourceFile, catalog: any ProbeCatalog, positionals: [String] = [], options: CheckOptions = CheckOptions(),
-    requiresProbes: Bool = false
+    requiresProbes: Bool = false, language: ScriptLanguage = .bpftrace
   ) -> CheckedProgram {
-    let (program, parseDiagnostics) = Parser.parse(source)
+    let (program, parseDiagnostics) =
+      language == .systemTap ? StapLowering.lower(source, catalog: catalog) : Parser.parse(source)
     var diagnostics = parseDiagnostics
     // Only a script that carries C pays for reading it (and the system's headers).
     var declarations = CDeclarations()

@@ -97,7 +97,7 @@ public final class Session {
     machine.foldCounters?(machine)
     if options.foldsStacks {
       FoldedStacks.print(maps, to: output) { printToStandardError("WARNING: " + $0 + "\n") }
-    } else {
+    } else if plan.printsMapsAtExit {
       MapPrinter.printAtExit(maps, to: output)
     }
     if let path = options.flameGraphPath { writeFlameGraph(to: path) }
