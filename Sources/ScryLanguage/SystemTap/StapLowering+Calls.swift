@@ -57,9 +57,13 @@ extension StapLowering {
     if name.hasPrefix("hist") {
       return missing(span, "a histogram is printed, not read", hint: "print(@\(name)(\(g)))")
     }
-    var keys: [Expr] = []
-    if case .index(_, _, let list) = first.kind { keys = list.map { lowerExpr($0, prelude: &prelude) } }
-    return globalRef(g, extractor: name, keys: keys, span: span)
+    func read(_ extractor: String, _ prelude: inout [Stmt]) -> Expr {
+      var keys: [Expr] = []
+      if case .index(_, _, let list) = first.kind { keys = list.map { lowerExpr($0, prelude: &prelude) } }
+      return globalRef(g, extractor: extractor, keys: keys, span: span)
+    }
+    if name == "avg" { return expr(.binary(.divide, read("sum", &prelude), read("count", &prelude)), span) }
+    return read(name, &prelude)
   }
 
   /// A script function's body in place of its call: the parameters become locals of the inlined

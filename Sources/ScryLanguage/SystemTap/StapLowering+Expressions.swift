@@ -33,7 +33,7 @@ extension StapLowering {
 
   func returnsString(_ s: StapStmt) -> Bool {
     contains(s) { stmt in
-      if case .returnValue(let v?) = stmt.kind { return kind(v) == .string }
+      if case .returnValue(let v?) = stmt.kind { return staticKind(v) == .string }
       return false
     }
   }
@@ -119,22 +119,33 @@ extension StapLowering {
     temporaries += 1
     let temp = "$__stat\(temporaries)"
     var out = [stmt(.assign(target: expr(.variable(temp), value.span), op: nil, value: lowerExpr(value, prelude: &prelude)), span)]
-    for extractor in statisticMaps(g) {
-      let map = globalRef(g, extractor: extractor, keys: keys.map { lowerExpr($0, prelude: &prelude) }, span: target.span)
-      let v = expr(.variable(temp), value.span)
-      var args: [Expr] = [v]
-      let function: String
+    // count, sum, min and max are plain integers (so they can be read, sorted and printed); the
+    // histograms are Scry's aggregations. The count goes last: min and max see whether it is 0.
+    func map(_ extractor: String, _ prelude: inout [Stmt]) -> Expr {
+      globalRef(g, extractor: extractor, keys: keys.map { lowerExpr($0, prelude: &prelude) }, span: target.span)
+    }
+    func v() -> Expr { expr(.variable(temp), value.span) }
+    for extractor in statisticMaps(g).filter({ $0 != "count" }) + ["count"] {
       switch extractor {
-      case "count": (function, args) = ("count", [])
-      case "hist_log": function = "hist"
-      case "hist_linear":
-        function = "lhist"
-        let bounds = globals[g]?.linear ?? []
-        if bounds.count != 3 { error(target.span, "@hist_linear needs its bounds: @hist_linear(\(g), low, high, width)") }
-        args += bounds.map { lowerValue($0) }
-      default: function = extractor
+      case "count": out.append(stmt(.expression(expr(.update(map("count", &prelude), isIncrement: true, isPrefix: false), span)), span))
+      case "sum": out.append(stmt(.assign(target: map("sum", &prelude), op: .add, value: v()), span))
+      case "min", "max":
+        let first = expr(.binary(.equal, map("count", &prelude), expr(.integer(0), span)), span)
+        let better = expr(.binary(extractor == "min" ? .less : .greater, v(), map(extractor, &prelude)), span)
+        let condition = expr(.binary(.logicalOr, first, better), span)
+        let set = stmt(.assign(target: map(extractor, &prelude), op: nil, value: v()), span)
+        out.append(stmt(.ifElse(condition: condition, then: Block(span: span, statements: [set]), elseBranch: nil), span))
+      case "hist_log", "hist_linear":
+        var args = [v()]
+        if extractor == "hist_linear" {
+          let bounds = globals[g]?.linear ?? []
+          if bounds.count != 3 { error(target.span, "@hist_linear needs its bounds: @hist_linear(\(g), low, high, width)") }
+          args += bounds.map { lowerValue($0) }
+        }
+        let call = expr(.call(name: extractor == "hist_log" ? "hist" : "lhist", nameSpan: span, args: args), span)
+        out.append(stmt(.assign(target: map(extractor, &prelude), op: nil, value: call), span))
+      default: break
       }
-      out.append(stmt(.assign(target: map, op: nil, value: expr(.call(name: function, nameSpan: span, args: args), span)), span))
     }
     return out
   }

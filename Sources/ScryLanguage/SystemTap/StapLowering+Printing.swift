@@ -17,6 +17,12 @@ extension StapLowering {
       }
       pieces = formatPieces(bytes, args: Array(args.dropFirst()), span: span, prelude: &prelude)
     case .print, .println:
+      // `print(@hist_log(x))`: the histogram, as Scry prints one.
+      if args.count == 1, case .extractor(let name, _, let inner) = args[0].kind, name.hasPrefix("hist"),
+        let first = inner.first, let g = globalName(first), globals[g]?.isStatistic == true
+      {
+        return expr(.call(name: "print", nameSpan: span, args: [globalRef(g, extractor: name, keys: [], span: args[0].span)]), span)
+      }
       // `println(x)` of one value of a kind not known here: Scry's print(x) adds the newline.
       if f == .println, args.count == 1, kind(args[0]) == .unknown, !isSpliced(args[0]) {
         return expr(.call(name: "print", nameSpan: span, args: [lowerExpr(args[0], prelude: &prelude)]), span)
@@ -176,12 +182,18 @@ extension StapLowering {
       if use.isStatistic {
         for extractor in ["count", "min", "max", "sum", "avg"] {
           format += Array(" @\(extractor)=%#x".utf8)
-          var keys: [Expr] = []
-          for i in 0..<keyCount {
-            let key = expr(.tupleIndex(expr(.variable(pair), use.span), 0), use.span)
-            keys.append(keyCount > 1 ? expr(.tupleIndex(key, i), use.span) : key)
+          func keys() -> [Expr] {
+            (0..<keyCount).map { i in
+              let key = expr(.tupleIndex(expr(.variable(pair), use.span), 0), use.span)
+              return keyCount > 1 ? expr(.tupleIndex(key, i), use.span) : key
+            }
           }
-          values.append(globalRef(name, extractor: extractor, keys: keys, span: use.span))
+          if extractor == "avg" {
+            let sum = globalRef(name, extractor: "sum", keys: keys(), span: use.span)
+            values.append(expr(.binary(.divide, sum, globalRef(name, extractor: "count", keys: keys(), span: use.span)), use.span))
+          } else {
+            values.append(globalRef(name, extractor: extractor, keys: keys(), span: use.span))
+          }
         }
       } else {
         format += Array((use.kind == .string ? "=\"%s\"" : "=%#x").utf8)

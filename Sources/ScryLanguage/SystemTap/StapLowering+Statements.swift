@@ -83,8 +83,10 @@ extension StapLowering {
     guard let use = globals[g] else { return [] }
     var set = use.extractors
     set.insert("count")
-    if !use.isRead { set.formUnion(["count", "min", "max", "sum", "avg"]) }
-    return ["count", "sum", "min", "max", "avg", "hist_log", "hist_linear"].filter(set.contains)
+    if !use.isRead { set.formUnion(["count", "min", "max", "sum"]) }
+    // The average is the sum over the count, read when asked for.
+    if set.remove("avg") != nil { set.insert("sum") }
+    return ["count", "sum", "min", "max", "hist_log", "hist_linear"].filter(set.contains)
   }
 
   /// `foreach ([a, b] in arr- limit 5) body`: `for ($kv : @arr)` that binds `$a`, `$b` first, with
