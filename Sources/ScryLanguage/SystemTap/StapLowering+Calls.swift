@@ -85,7 +85,9 @@ extension StapLowering {
       locals[parameter.name] = kinds[i]
       prelude.append(stmt(.assign(target: expr(.variable(localName(parameter.name)), parameter.span), op: nil, value: values[i]), span))
     }
-    let result = localName("return")
+    // One result per call site: two calls in one expression must not share it.
+    temporaries += 1
+    let result = localName("return\(temporaries)")
     let isString = returnsString(function.body)
     prelude.append(stmt(.assign(target: expr(.variable(result), span), op: nil,
       value: expr(isString ? .string([]) : .integer(0), span)), span))

@@ -63,7 +63,9 @@ struct StapLowering {
         error(global.span, "'\(global.name)' is declared global twice")
         continue
       }
-      globals[global.name] = GlobalUse(span: global.span)
+      var use = GlobalUse(span: global.span)
+      if let initializer = global.initializer { use.kind = staticKind(initializer) }
+      globals[global.name] = use
       globalOrder.append(global.name)
     }
     for function in parsed.functions {

@@ -37,6 +37,13 @@ extension StapParser {
     // `k in arr` binds just above comparison.
     if level == 7 { left = parseMembership(left) }
     while case .punct(let p) = token.kind, Self.levels[level].contains(p) {
+      // A long chain builds a deep tree the checker walks recursively: capped as Scry's parser caps it.
+      operators += 1
+      if operators > Self.maxOperators {
+        error(token.span, "the expression is too long", hint: "split it into several statements")
+        skipTo([";", "}"])
+        return left
+      }
       advance()
       var right = parseBinary(level + 1)
       if level == 7 { right = parseMembership(right) }

@@ -12,6 +12,9 @@ struct StapParser {
   /// Nesting guard, so deep input is an error rather than a stack overflow (as in `Parser`).
   var depth = 0
   static let maxDepth = 400
+  /// Binary operators in one statement, bounding the height of the tree the checker walks.
+  var operators = 0
+  static let maxOperators = 1_000
 
   init(source: SourceFile) {
     self.source = source
@@ -243,6 +246,7 @@ struct StapParser {
   }
 
   mutating func parseStatement() -> StapStmt {
+    operators = 0
     depth += 1
     defer { depth -= 1 }
     let start = token.span
