@@ -16,6 +16,8 @@ public struct Plan: Sendable {
   public var variablesSize: Int
   /// Whether the maps print at exit as bpftrace prints them (SystemTap programs print their own).
   public var printsMapsAtExit = true
+  /// How `print(@h)` draws histograms (SystemTap programs draw SystemTap's table).
+  public var histogramStyle = HistogramStyle.bpftrace
 
   public var hasEventProbes: Bool { attachments.contains { $0.probe.kind.hasEventContext } }
 

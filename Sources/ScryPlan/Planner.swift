@@ -96,6 +96,7 @@ public enum Planner {
       attachments: attachments, blocks: blocks, actions: actions, maps: program.maps,
       variablesSize: lowering.variablesSize)
     plan.printsMapsAtExit = program.program.printsMapsAtExit
+    plan.histogramStyle = program.program.histogramStyle
     return plan
   }
 

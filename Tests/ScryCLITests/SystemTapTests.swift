@@ -45,6 +45,50 @@ import Testing
     ("probe begin { next; println(\"never\") } probe begin { println(\"second\"); exit() }", "second\n"),
   ]
 
+  /// The histogram text of SystemTap's language reference (8.4.1, @hist_linear), for data shaped
+  /// like its example, and a @hist_log drawn by the same rules.
+  @Test func histogramsAsSystemTapDrawsThem() {
+    guard kernelAvailable("SystemTap histograms") else { return }
+    let linear = scry("-e", """
+      global reads
+      probe begin {
+        for (i = 0; i < 1650; i++) reads <<< 50
+        for (i = 0; i < 8; i++) reads <<< 300
+        reads <<< 1500
+        print(@hist_linear(reads, 0, 10240, 200))
+        exit()
+      }
+      """)
+    let bar = String(repeating: "@", count: 50)
+    let gap = String(repeating: " ", count: 50)
+    #expect(linear.stdout == """
+      value |\(String(repeating: "-", count: 50)) count
+          0 |\(bar) 1650
+        200 |\(gap)    8
+        400 |\(gap)    0
+        600 |\(gap)    0
+            ~
+       1000 |\(gap)    0
+       1200 |\(gap)    0
+       1400 |\(gap)    1
+       1600 |\(gap)    0
+       1800 |\(gap)    0
+
+
+      """, "\(linear.stdout)\(linear.stderr)")
+    let log = scry("-e", "global l; probe begin { l <<< 0; l <<< 3; l <<< 3; print(@hist_log(l)); exit() }")
+    #expect(log.stdout == """
+      value |\(String(repeating: "-", count: 50)) count
+          0 |@\(String(repeating: " ", count: 50))1
+          1 |\(gap) 0
+          2 |@@\(String(repeating: " ", count: 49))2
+          4 |\(gap) 0
+          8 |\(gap) 0
+
+
+      """, "\(log.stdout)\(log.stderr)")
+  }
+
   @Test func scriptsPrintWhatSystemTapDocuments() {
     guard kernelAvailable("SystemTap scripts") else { return }
     for (script, expected) in Self.exact {

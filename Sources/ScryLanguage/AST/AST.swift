@@ -23,11 +23,14 @@ public final class Program: Sendable {
   public let mapLoopOrders: [NodeID: MapLoopOrder]
   /// Whether the maps print at exit as bpftrace prints them; SystemTap programs print their own.
   public let printsMapsAtExit: Bool
+  /// How `print(@h)` draws a histogram: bpftrace's rows, or SystemTap's `value |---- count` table.
+  public let histogramStyle: HistogramStyle
 
   public init(
     source: SourceFile, probes: [ProbeBlock], nodeCount: Int, declarations: [SourceSpan] = [],
-    mapLoopOrders: [NodeID: MapLoopOrder] = [:], printsMapsAtExit: Bool = true
+    mapLoopOrders: [NodeID: MapLoopOrder] = [:], printsMapsAtExit: Bool = true, histogramStyle: HistogramStyle = .bpftrace
   ) {
+    self.histogramStyle = histogramStyle
     self.source = source
     self.probes = probes
     self.nodeCount = nodeCount
@@ -35,6 +38,11 @@ public final class Program: Sendable {
     self.mapLoopOrders = mapLoopOrders
     self.printsMapsAtExit = printsMapsAtExit
   }
+}
+
+public enum HistogramStyle: Sendable, Hashable {
+  case bpftrace
+  case systemTap
 }
 
 /// Which entries a map loop visits, in what order: sorted on the key (element `keyElement` of a

@@ -53,7 +53,7 @@ struct StapLowering {
     }
     let program = Program(
       source: source, probes: probes, nodeCount: Int(lowering.nextID), mapLoopOrders: lowering.mapLoopOrders,
-      printsMapsAtExit: false)
+      printsMapsAtExit: false, histogramStyle: .systemTap)
     return (program, lowering.diagnostics)
   }
 
