@@ -155,8 +155,9 @@ extension StapLowering {
     return pieces
   }
 
-  /// The `end` SystemTap adds for globals written and never read: `name=0x5`, `arr["k",1]=0x3`,
-  /// `s="text"`, `x @count=0x3 @min=0x1 @max=0x3 @sum=0x6 @avg=0x2`, in declaration order.
+  /// The `end` SystemTap adds for globals written and never read (its `add_global_var_display`):
+  /// `name=0x5`, `arr["k",1]=0x3` by decreasing value, `s="text"`,
+  /// `x @count=3 @min=1 @max=3 @sum=6 @avg=2` (`x @count=0x0` when empty), in declaration order.
   mutating func exitPrinter() -> ProbeBlock? {
     let printed = globalOrder.filter { globals[$0]!.isWritten && !globals[$0]!.isRead }
     guard !printed.isEmpty else { return nil }
@@ -185,7 +186,7 @@ extension StapLowering {
       }
       if use.isStatistic {
         for extractor in ["count", "min", "max", "sum", "avg"] {
-          format += Array(" @\(extractor)=%#x".utf8)
+          format += Array(" @\(extractor)=%d".utf8)
           func keys() -> [Expr] {
             (0..<keyCount).map { i in
               let key = expr(.tupleIndex(expr(.variable(pair), use.span), 0), use.span)
@@ -200,14 +201,21 @@ extension StapLowering {
           }
         }
       } else {
-        format += Array((use.kind == .string ? "=\"%s\"" : "=%#x").utf8)
+        format += Array((use.kind == .string ? "=\"%s\"" : "=0x%x").utf8)
         values.append(use.isArray ? expr(.tupleIndex(expr(.variable(pair), use.span), 1), use.span) : globalRef(name, keys: [], span: use.span))
       }
       format.append(0x0A)
       let print = stmt(.expression(expr(.call(name: "printf", nameSpan: use.span, args: [expr(.string(format), use.span)] + values), use.span)), use.span)
       if use.isArray {
         let map = globalRef(name, extractor: use.isStatistic ? "count" : nil, keys: [], span: use.span)
-        statements.append(stmt(.forMap(variable: pair, variableSpan: use.span, map: map, body: Block(span: use.span, statements: [print])), use.span))
+        let loop = stmt(.forMap(variable: pair, variableSpan: use.span, map: map, body: Block(span: use.span, statements: [print])), use.span)
+        mapLoopOrders[loop.id] = MapLoopOrder(sortKey: .value, descending: true, limit: nil)
+        statements.append(loop)
+      } else if use.isStatistic {
+        let empty = expr(.binary(.equal, globalRef(name, extractor: "count", keys: [], span: use.span), expr(.integer(0), use.span)), use.span)
+        let none = expr(.call(name: "printf", nameSpan: use.span, args: [expr(.string(Array("\(name) @count=0x0\n".utf8)), use.span)]), use.span)
+        statements.append(stmt(.ifElse(condition: empty, then: Block(span: use.span, statements: [stmt(.expression(none), use.span)]),
+          elseBranch: Block(span: use.span, statements: [print])), use.span))
       } else {
         statements.append(print)
       }
