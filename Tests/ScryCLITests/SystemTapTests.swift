@@ -141,6 +141,27 @@ import Testing
     #expect(run.stdout.hasSuffix("calls=5 sum=10\n"), "\(run.stdout)")
   }
 
+  /// Probe points beyond begin/end: process.begin, perf.sw, timer.hz, timer.profile, $$vars, @entry.
+  @Test func moreProbePoints() {
+    guard kernelAvailable("SystemTap probe points") else { return }
+    let cases: [([String], String, String)] = [
+      (["-c", "/bin/true"], "probe process.begin { if (pid() == target()) println(execname()) }", "true\n"),
+      ([], "global n; probe perf.sw.cpu_clock.sample(1000000) { n++ } probe timer.ms(200) { println(n > 0); exit() }", "1\n"),
+      ([], "global n; probe timer.hz(100) { n++; if (n == 5) { println(\"five\"); exit() } }", "five\n"),
+      ([], "probe timer.profile { println(cpu() >= 0); exit() }", "1\n"),
+      (["-c", "/bin/true"], "probe kernel.trace(\"sched:sched_process_exec\") { if (pid() == target()) println($$vars) }",
+       "filename=/bin/true pid=0x"),
+      (["-c", "/bin/cat /etc/hostname"],
+       "global lat; probe syscall.openat.return { if (pid() == target()) lat <<< local_clock_ns() - @entry(local_clock_ns()) } probe end { printf(\"%d\\n\", @count(lat) > 0 && @min(lat) >= 0) }",
+       "1\n"),
+    ]
+    for (options, script, expected) in cases {
+      let run = Run.program(scryBinary(), options + ["-e", script])
+      #expect(run.status == 0, "\(script)\n\(run.stderr)")
+      #expect(run.stdout.hasPrefix(expected) || run.stdout.hasSuffix(expected), "\(script)\n\(run.stdout)")
+    }
+  }
+
   @Test func stpFilesAndTheLangOption() throws {
     let path = NSTemporaryPath("hello.stp")
     try #require(writeFile(path, "probe begin { println(\"from a file\"); exit() }\n"))

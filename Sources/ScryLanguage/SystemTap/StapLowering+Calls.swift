@@ -46,7 +46,8 @@ extension StapLowering {
 
   mutating func lowerExtractor(_ name: String, nameSpan: SourceSpan, args: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Expr {
     if name == "entry" {
-      return missing(nameSpan, "'@entry()' is not supported yet", hint: "save the value in a global array keyed by tid() at the entry probe")
+      return missing(nameSpan, "'@entry()' is read in return probes: 'process(…).function(…).return', 'syscall.NAME.return'",
+        hint: "save the value in a global array keyed by tid() at the entry probe")
     }
     guard Self.statisticExtractors.contains(name) else {
       return missing(nameSpan, "unknown extractor '@\(name)'", hint: Suggestions.hint(for: name, in: Self.statisticExtractors) ?? "extractors: @count @sum @min @max @avg @hist_log @hist_linear")

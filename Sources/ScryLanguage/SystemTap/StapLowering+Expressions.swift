@@ -166,6 +166,8 @@ extension StapLowering {
       }
       return globalRef(n, keys: keys.map { lowerExpr($0, prelude: &prelude) }, span: e.span)
     case .call(let name, let nameSpan, let args): return lowerCall(name, nameSpan: nameSpan, args: args, span: e.span, prelude: &prelude)
+    case .extractor("entry", _, _) where entryMaps[ObjectIdentifier(e)] != nil:
+      return globalRef(entryMaps[ObjectIdentifier(e)]!, keys: [expr(.identifier("tid"), e.span)], span: e.span)
     case .extractor(let name, let nameSpan, let args): return lowerExtractor(name, nameSpan: nameSpan, args: args, span: e.span, prelude: &prelude)
     case .unary(let op, let operand):
       let inner = lowerExpr(operand, prelude: &prelude)

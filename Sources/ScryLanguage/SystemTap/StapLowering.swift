@@ -34,6 +34,8 @@ struct StapLowering {
   var mapping: StapProbeMapping?
   var record: RecordType?
   var inlining: [String] = []
+  /// `@entry(e)` in the return probe being lowered: the map its entry probe saves `e` into, by tid.
+  var entryMaps: [ObjectIdentifier: String] = [:]
   var temporaries = 0
   static let maxInlineDepth = 8
 
@@ -150,11 +152,11 @@ struct StapLowering {
           mapping.syscall = String(tracepoint.name.dropFirst(prefix.count))
           mapping.parts = ["syscalls", tracepoint.name]
           let spec = ProbeSpec(span: group.specs[0].span, provider: "tracepoint", parts: mapping.parts, partSpans: group.specs[0].partSpans)
-          blocks.append(lowerBody(probe, mapping: mapping, specs: [spec]))
+          blocks += lowerBody(probe, mapping: mapping, specs: [spec])
         }
         if !found.isEmpty { continue }
       }
-      blocks.append(lowerBody(probe, mapping: group.mapping, specs: group.specs))
+      blocks += lowerBody(probe, mapping: group.mapping, specs: group.specs)
     }
     return blocks
   }
@@ -171,7 +173,7 @@ struct StapLowering {
     return found
   }
 
-  mutating func lowerBody(_ probe: StapProbe, mapping: StapProbeMapping?, specs: [ProbeSpec]) -> ProbeBlock {
+  mutating func enter(_ mapping: StapProbeMapping?) {
     locals = [:]
     self.mapping = mapping
     record = nil
@@ -180,9 +182,51 @@ struct StapLowering {
     {
       record = catalog.record(category: mapping.parts[0], name: mapping.parts[1])
     }
+  }
+
+  /// The block for a probe's body, after the entry block its `@entry(e)` values need, if any.
+  mutating func lowerBody(_ probe: StapProbe, mapping: StapProbeMapping?, specs: [ProbeSpec]) -> [ProbeBlock] {
+    var blocks: [ProbeBlock] = []
+    entryMaps = [:]
+    if let mapping, mapping.isReturn, let entry = entryBlock(probe, mapping: mapping, specs: specs) { blocks.append(entry) }
+    enter(mapping)
     let statements = lowerStatements(probe.body)
-    return ProbeBlock(
+    blocks.append(ProbeBlock(
       span: probe.span, specs: specs, predicate: nil, body: Block(span: probe.body.span, statements: statements),
+      isAngleBlock: false))
+    return blocks
+  }
+
+  /// `@entry(e)` in a return probe: a block at the function's entry saves `e` by thread, and the
+  /// return probe reads it back.
+  mutating func entryBlock(_ probe: StapProbe, mapping: StapProbeMapping, specs: [ProbeSpec]) -> ProbeBlock? {
+    var uses: [StapExpr] = []
+    visit(probe.body) { e in if case .extractor("entry", _, let args) = e.kind, args.count == 1 { uses.append(e) } }
+    guard !uses.isEmpty else { return nil }
+    var entry = mapping
+    entry.isReturn = false
+    switch mapping.provider {
+    case "uretprobe": entry.provider = "uprobe"
+    case "kretprobe": entry.provider = "kprobe"
+    case "tracepoint" where mapping.parts.count == 2 && mapping.parts[1].hasPrefix("sys_exit_"):
+      entry.parts[1] = "sys_enter_" + mapping.parts[1].dropFirst("sys_exit_".count)
+    default: return nil
+    }
+    enter(entry)
+    var statements: [Stmt] = []
+    for use in uses {
+      guard case .extractor(_, _, let args) = use.kind else { continue }
+      temporaries += 1
+      let name = "__entry\(temporaries)"
+      entryMaps[ObjectIdentifier(use)] = name
+      var prelude: [Stmt] = []
+      let value = lowerExpr(args[0], prelude: &prelude)
+      let key = expr(.identifier("tid"), use.span)
+      statements += prelude
+      statements.append(stmt(.assign(target: globalRef(name, keys: [key], span: use.span), op: nil, value: value), use.span))
+    }
+    let entrySpecs = specs.map { ProbeSpec(span: $0.span, provider: entry.provider, parts: entry.parts, partSpans: $0.partSpans) }
+    return ProbeBlock(span: probe.span, specs: entrySpecs, predicate: nil, body: Block(span: probe.body.span, statements: statements),
       isAngleBlock: false)
   }
 }
