@@ -143,7 +143,7 @@ struct ScryCommand: ParsableCommand {
         options: CheckOptions(
           allowsUnsafe: unsafe, stringCapacity: limits.stringLength, includeDirectories: includeDirectories,
           forcedIncludes: includes),
-        requiresProbes: true, language: language)
+        requiresProbes: true, language: language, targetPid: x)
     }
     let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)
     if !checked.diagnostics.isEmpty {

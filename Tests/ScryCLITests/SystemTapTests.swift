@@ -162,6 +162,20 @@ import Testing
     }
   }
 
+  /// `-x PID`: `target()` is that pid, and the run follows the process until it exits.
+  @Test func targetIsTheDashXProcess() throws {
+    guard kernelAvailable("stap -x") else { return }
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = (["/bin/sh", "-c", "sleep 1; exec /bin/cat /etc/hostname"] as [String]).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    try #require(posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0)
+    let run = scry("-x", "\(pid)", "-e", "global n; probe syscall.openat { if (pid() == target()) n++ } probe end { println(n > 0 && target() == \(pid)) }")
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "1\n", "\(run.stdout)")
+  }
+
   @Test func stpFilesAndTheLangOption() throws {
     let path = NSTemporaryPath("hello.stp")
     try #require(writeFile(path, "probe begin { println(\"from a file\"); exit() }\n"))

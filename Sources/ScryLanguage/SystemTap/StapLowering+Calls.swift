@@ -8,6 +8,7 @@ extension StapLowering {
     }
     let lowered = args.map { lowerExpr($0, prelude: &prelude) }
     func call(_ scry: String, _ a: [Expr]) -> Expr { expr(.call(name: scry, nameSpan: nameSpan, args: a), span) }
+    if f == .target, let targetPid { return expr(.integer(UInt64(targetPid)), span) }
     if let builtin = f.builtin {
       if !args.isEmpty { return missing(span, "'\(name)()' takes no arguments") }
       return expr(.identifier(builtin), span)

@@ -37,6 +37,8 @@ struct StapLowering {
   /// `@entry(e)` in the return probe being lowered: the map its entry probe saves `e` into, by tid.
   var entryMaps: [ObjectIdentifier: String] = [:]
   var temporaries = 0
+  /// `-x PID`: what `target()` is; without it, `target()` is the `-c` child (`cpid`).
+  var targetPid: Int32?
   static let maxInlineDepth = 8
 
   init(source: SourceFile, catalog: any ProbeCatalog) {
@@ -44,10 +46,11 @@ struct StapLowering {
     self.catalog = catalog
   }
 
-  static func lower(_ source: SourceFile, catalog: any ProbeCatalog) -> (Program, [Diagnostic]) {
+  static func lower(_ source: SourceFile, catalog: any ProbeCatalog, targetPid: Int32? = nil) -> (Program, [Diagnostic]) {
     var parser = StapParser(source: source)
     parser.parseProgram()
     var lowering = StapLowering(source: source, catalog: catalog)
+    lowering.targetPid = targetPid
     lowering.diagnostics = parser.diagnostics
     var probes: [ProbeBlock] = []
     if !parser.diagnostics.hasErrors {
