@@ -13,10 +13,18 @@ import Testing
     "global a[100], s = \"x\"; probe begin { for (i = 0; i < 3; i++) { a[i, \"k\"] = i } foreach ([x, y] in a) { delete a[x, y] } while (1) break; next }",
   ]
 
+  /// The corpus above and the SystemTap examples.
+  static func texts() -> [String] {
+    let examples = scriptsDirectory() + "/../../../examples"
+    return corpus + listDirectory(examples).filter { $0.hasSuffix(".stp") }.compactMap { readFile(examples + "/" + $0) }
+  }
+
   @Test func mutationsNeverTrap() {
     var rng = FuzzTests.SplitMix(state: 0x57A9)
     var withErrors = 0
-    for text in Self.corpus {
+    let texts = Self.texts()
+    #expect(texts.count >= Self.corpus.count + 3)
+    for text in texts {
       for _ in 0..<300 {
         let mutated = String(decoding: FuzzTests.mutate(Array(text.utf8), &rng), as: UTF8.self)
         let checked = compile(mutated, name: "fuzz.stp", language: .systemTap)
