@@ -29,6 +29,7 @@ extension StapLowering {
       let start = initial.map { lowerEffect($0, prelude: &prelude) } ?? []
       var conditionPrelude: [Stmt] = []
       let c = condition.map { lowerCondition($0, prelude: &conditionPrelude) } ?? expr(.integer(1), s.span)
+      if let condition, !conditionPrelude.isEmpty { error(condition.span, "a loop's condition cannot call a function with statements") }
       var inner = lowerStatements(body)
       if let step { inner += lowerEffect(step, prelude: &inner) }
       result = start + [stmt(.whileLoop(condition: c, body: Block(span: body.span, statements: inner)), s.span)]
