@@ -3,7 +3,7 @@ import Testing
 
 /// SystemTap scripts run live through the SystemTap front end, each with the output SystemTap
 /// documents for it (the beginners' guide and language reference idioms).
-@Suite struct SystemTapTests {
+@Suite(.serialized) struct SystemTapTests {
   /// (script, exact standard output)
   static let exact: [(String, String)] = [
     ("probe begin { println(\"hello world\"); exit() }", "hello world\n"),
