@@ -3,12 +3,14 @@
 public enum Frontend {
   /// `requiresProbes`: a program without a probe (empty, or only comments and `#include` lines) is an
   /// error, as bpftrace refuses it, rather than a run that waits for nothing until Ctrl-C. The REPL,
-  /// which checks one entry at a time, leaves it off.
+  /// which checks one entry at a time, leaves it off. `targetPid` is SystemTap's `-x PID`, what its
+  /// `target()` reads (without it, `target()` is the `-c` child).
   public static func compile(
     _ source: SourceFile, catalog: any ProbeCatalog, positionals: [String] = [], options: CheckOptions = CheckOptions(),
-    requiresProbes: Bool = false
+    requiresProbes: Bool = false, language: ScriptLanguage = .bpftrace, targetPid: Int32? = nil
   ) -> CheckedProgram {
-    let (program, parseDiagnostics) = Parser.parse(source)
+    let (program, parseDiagnostics) =
+      language == .systemTap ? StapLowering.lower(source, catalog: catalog, targetPid: targetPid) : Parser.parse(source)
     var diagnostics = parseDiagnostics
     // Only a script that carries C pays for reading it (and the system's headers).
     var declarations = CDeclarations()

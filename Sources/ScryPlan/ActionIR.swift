@@ -207,7 +207,7 @@ public indirect enum IRStatement: Sendable, Equatable {
   /// `for ($i : start..end)`: the variable at `offset`.
   case rangeLoop(offset: Int, start: IntExpr, end: IntExpr, body: [IRStatement])
   /// `for ($kv : @m)`: each (key, value) tuple written to the variable at `offset`.
-  case mapLoop(map: Int, offset: Int, body: [IRStatement])
+  case mapLoop(map: Int, offset: Int, body: [IRStatement], order: MapLoopOrder?)
   case flow(FlowControl)
   case block([IRStatement])
 }

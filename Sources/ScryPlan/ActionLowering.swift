@@ -62,7 +62,8 @@ struct ActionLowering {
       return .rangeLoop(offset: variableOffsets[slot], start: int(start), end: int(end), body: statements(body))
     case .forMap(_, _, let mapExpr, let body):
       guard let slot = declaredSlot(stmt), let map = mapIndex(mapExpr) else { return missingResolution(stmt.span) }
-      return .mapLoop(map: map, offset: variableOffsets[slot], body: statements(body))
+      return .mapLoop(
+        map: map, offset: variableOffsets[slot], body: statements(body), order: program.program.mapLoopOrders[stmt.id])
     case .breakLoop: return .flow(.breakLoop)
     case .continueLoop: return .flow(.continueLoop)
     case .returnProbe: return .flow(.returnProbe)

@@ -16,6 +16,19 @@ public struct IRPrinter {
     return lines.map { $0 + "\n" }.joined()
   }
 
+  /// ` sorted by value descending limit 5`
+  static func describe(_ order: MapLoopOrder) -> String {
+    var text = ""
+    switch order.sortKey {
+    case .value?: text += " sorted by value"
+    case .key(let element)?: text += " sorted by key.\(element)"
+    case nil: break
+    }
+    if order.sortKey != nil { text += order.descending ? " descending" : " ascending" }
+    if let limit = order.limit { text += " limit \(limit)" }
+    return text
+  }
+
   func append(_ statements: [IRStatement], indent: String, to lines: inout [String]) {
     for statement in statements { append(statement, indent: indent, to: &lines) }
   }
@@ -36,8 +49,8 @@ public struct IRPrinter {
     case .rangeLoop(let offset, let start, let end, let body):
       lines.append(indent + "for var+\(offset) in \(int(start)) ..< \(int(end))")
       append(body, indent: inner, to: &lines)
-    case .mapLoop(let map, let offset, let body):
-      lines.append(indent + "for var+\(offset) in \(mapName(map))")
+    case .mapLoop(let map, let offset, let body, let order):
+      lines.append(indent + "for var+\(offset) in \(mapName(map))" + (order.map(Self.describe) ?? ""))
       append(body, indent: inner, to: &lines)
     case .block(let body):
       lines.append(indent + "block")

@@ -14,6 +14,10 @@ public struct Plan: Sendable {
   public var maps: [MapInfo]
   /// Bytes of the variable area the actions' variables live in.
   public var variablesSize: Int
+  /// Whether the maps print at exit as bpftrace prints them (SystemTap programs print their own).
+  public var printsMapsAtExit = true
+  /// How `print(@h)` draws histograms (SystemTap programs draw SystemTap's table).
+  public var histogramStyle = HistogramStyle.bpftrace
 
   public var hasEventProbes: Bool { attachments.contains { $0.probe.kind.hasEventContext } }
 

@@ -92,9 +92,12 @@ public enum Planner {
     var lowering = ActionLowering(program: program, fetched: fetched)
     let actions = probes.map { lowering.lower($0) }
     if !lowering.diagnostics.isEmpty { throw PlanningError(diagnostics: lowering.diagnostics) }
-    return Plan(
+    var plan = Plan(
       attachments: attachments, blocks: blocks, actions: actions, maps: program.maps,
       variablesSize: lowering.variablesSize)
+    plan.printsMapsAtExit = program.program.printsMapsAtExit
+    plan.histogramStyle = program.program.histogramStyle
+    return plan
   }
 
   /// What a tracepoint block reads behind pointer fields, for a BPF program to copy with the record.

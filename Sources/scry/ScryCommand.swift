@@ -51,6 +51,12 @@ struct ScryCommand: ParsableCommand {
   @Option(name: .short, help: ArgumentHelp("Run CMD with the probes attached; `cpid` is its pid.", valueName: "CMD"))
   var c: String?
 
+  @Option(name: .long, help: ArgumentHelp("The script's language; by default SystemTap for .stp files and programs that start with 'probe', 'global' or 'function'.", valueName: "bpftrace|stap"))
+  var lang: ScriptLanguageOption?
+
+  @Option(name: .short, help: ArgumentHelp("As SystemTap's -x: trace only this process, as -p.", valueName: "PID"))
+  var x: Int32?
+
   @Flag(name: .long, help: "Print the plan (attachments, maps, actions) and exit without attaching.")
   var plan = false
 
@@ -115,7 +121,8 @@ struct ScryCommand: ParsableCommand {
     }
     if i && (e != nil || l) { throw ValidationError("-i starts the REPL: it takes no -e or -l") }
     if i && (c != nil || o != nil) { throw ValidationError("-c and -o cannot be used with the REPL") }
-    if p != nil && c != nil { throw ValidationError("-p and -c cannot be used together") }
+    if (p ?? x) != nil && c != nil { throw ValidationError("-p and -c cannot be used together") }
+    if p != nil && x != nil { throw ValidationError("-p and -x name the same process: give one") }
   }
 
   func run() throws {
@@ -128,15 +135,17 @@ struct ScryCommand: ParsableCommand {
     let readsStandardInput = e == nil && arguments.isEmpty
     if i || (readsStandardInput && isatty(0) != 0) { throw ExitCode(try runREPL()) }
     let (source, positionals) = try readScript()
-    try refuseWithoutPrivileges(source)
-    let catalog = TraceFSCatalog(targetPid: p)
+    let language = lang?.language ?? ScriptLanguage.detect(source, path: e == nil ? arguments.first : nil)
+    if language == .bpftrace { try refuseWithoutPrivileges(source) }
+    let targetPid = p ?? x
+    let catalog = TraceFSCatalog(targetPid: targetPid)
     let checked = LargeStack.run {
       Frontend.compile(
         source, catalog: catalog, positionals: positionals,
         options: CheckOptions(
           allowsUnsafe: unsafe, stringCapacity: limits.stringLength, includeDirectories: includeDirectories,
           forcedIncludes: includes),
-        requiresProbes: true)
+        requiresProbes: true, language: language, targetPid: x)
     }
     let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)
     if !checked.diagnostics.isEmpty {
@@ -171,7 +180,7 @@ struct ScryCommand: ParsableCommand {
     options.foldsStacks = f == .folded
     options.flameGraphPath = flameGraph
     options.outputPath = o
-    options.targetPid = p
+    options.targetPid = targetPid
     options.command = c
     options.failOnLost = lost == .fail
     options.ringPages = bufferPages
@@ -179,7 +188,8 @@ struct ScryCommand: ParsableCommand {
     options.printsStatistics = stats
     options.maxMapEntries = limits.mapKeysMax
     options.catBytesMax = limits.catBytesMax
-    options.announcesProbes = !q
+    // SystemTap prints no such line: its scripts' output is theirs alone.
+    options.announcesProbes = !q && language == .bpftrace
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
     // What the attach step would refuse with these options, refused here at its block.
@@ -254,4 +264,11 @@ func writeAll(_ fd: Int32, _ text: String) {
     if n <= 0 { return }
     bytes = bytes.dropFirst(n)
   }
+}
+
+/// `--lang`: the script's language, when the file name and first word should not decide.
+enum ScriptLanguageOption: String, ExpressibleByArgument, CaseIterable {
+  case bpftrace, stap
+
+  var language: ScriptLanguage { self == .stap ? .systemTap : .bpftrace }
 }

@@ -100,9 +100,12 @@ func globMatch(_ pattern: String, _ text: String) -> Bool {
   return pi == p.count
 }
 
-func compile(_ text: String, name: String = "test.trace", positionals: [String] = [], unsafe: Bool = false) -> CheckedProgram {
+func compile(
+  _ text: String, name: String = "test.trace", positionals: [String] = [], unsafe: Bool = false,
+  language: ScriptLanguage = .bpftrace
+) -> CheckedProgram {
   Frontend.compile(SourceFile(name: name, text: text), catalog: RecordedCatalog(), positionals: positionals,
-                   options: CheckOptions(allowsUnsafe: unsafe))
+                   options: CheckOptions(allowsUnsafe: unsafe), language: language)
 }
 
 func rendered(_ checked: CheckedProgram) -> String {

@@ -18,12 +18,49 @@ public final class Program: Sendable {
   /// (`#include <…>`, `#define N 4`) and type definitions (`struct Foo { int m; };`), read by
   /// `CDeclarationParser`.
   public let declarations: [SourceSpan]
+  /// The order a `for` over a map walks it in, keyed by the loop's statement id: SystemTap's
+  /// `foreach (k in arr- limit 5)`. A loop not listed walks the map as stored.
+  public let mapLoopOrders: [NodeID: MapLoopOrder]
+  /// Whether the maps print at exit as bpftrace prints them; SystemTap programs print their own.
+  public let printsMapsAtExit: Bool
+  /// How `print(@h)` draws a histogram: bpftrace's rows, or SystemTap's `value |---- count` table.
+  public let histogramStyle: HistogramStyle
 
-  public init(source: SourceFile, probes: [ProbeBlock], nodeCount: Int, declarations: [SourceSpan] = []) {
+  public init(
+    source: SourceFile, probes: [ProbeBlock], nodeCount: Int, declarations: [SourceSpan] = [],
+    mapLoopOrders: [NodeID: MapLoopOrder] = [:], printsMapsAtExit: Bool = true, histogramStyle: HistogramStyle = .bpftrace
+  ) {
+    self.histogramStyle = histogramStyle
     self.source = source
     self.probes = probes
     self.nodeCount = nodeCount
     self.declarations = declarations
+    self.mapLoopOrders = mapLoopOrders
+    self.printsMapsAtExit = printsMapsAtExit
+  }
+}
+
+public enum HistogramStyle: Sendable, Hashable {
+  case bpftrace
+  case systemTap
+}
+
+/// Which entries a map loop visits, in what order: sorted on the key (element `keyElement` of a
+/// tuple key, or the whole key) or on the value, and at most `limit` of them.
+public struct MapLoopOrder: Sendable, Hashable {
+  public enum SortKey: Sendable, Hashable {
+    case value
+    /// The key's element at this index (0 for a single key).
+    case key(element: Int)
+  }
+  public var sortKey: SortKey?
+  public var descending: Bool
+  public var limit: UInt64?
+
+  public init(sortKey: SortKey?, descending: Bool, limit: UInt64?) {
+    self.sortKey = sortKey
+    self.descending = descending
+    self.limit = limit
   }
 }
 

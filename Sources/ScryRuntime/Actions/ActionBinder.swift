@@ -55,7 +55,8 @@ struct ActionBinder {
       return LoopStatement(condition: condition.map { int($0) }, count: count.map { int($0) }, body: sequence(body))
     case .rangeLoop(let offset, let start, let end, let body):
       return RangeLoop(offset: offset, start: int(start), end: int(end), body: sequence(body))
-    case .mapLoop(let map, let offset, let body): return MapLoop(map: maps[map], offset: offset, body: sequence(body))
+    case .mapLoop(let map, let offset, let body, let order):
+      return MapLoop(map: maps[map], offset: offset, body: sequence(body), order: order)
     case .flow(let flow):
       switch flow {
       case .breakLoop: return FlowStatement(.breakLoop)

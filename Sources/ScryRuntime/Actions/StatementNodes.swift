@@ -158,12 +158,14 @@ final class MapLoop: StmtNode {
   let keySize: Int
   let valueSize: Int
   let body: Sequence
-  init(map: MapStorage, offset: Int, body: Sequence) {
+  let order: MapLoopOrder?
+  init(map: MapStorage, offset: Int, body: Sequence, order: MapLoopOrder?) {
     self.map = map
     self.offset = offset
     self.keySize = map.keySize
     self.valueSize = map.valueSize
     self.body = body
+    self.order = order
   }
   override func exec(_ m: Machine) -> Flow {
     // A snapshot, so that the body may update the map it walks.
@@ -174,6 +176,7 @@ final class MapLoop: StmtNode {
     }
     let stride = keySize + valueSize
     guard stride > 0 else { return .next }
+    if let order { entries = ordered(entries, stride: stride, order: order) }
     var position = 0
     while position + stride <= entries.count {
       entries.withUnsafeBytes { (m.variables + offset).copyMemory(from: $0.baseAddress! + position, byteCount: stride) }
@@ -185,6 +188,50 @@ final class MapLoop: StmtNode {
       }
     }
     return .next
+  }
+}
+
+extension MapLoop {
+  /// The snapshot's entries sorted and cut as SystemTap's `foreach` asks. Integers compare as
+  /// signed 64-bit values, anything else (strings) byte by byte; equal entries keep their order.
+  func ordered(_ entries: [UInt8], stride: Int, order: MapLoopOrder) -> [UInt8] {
+    let count = entries.count / stride
+    var indices = Array(0..<count)
+    if let sortKey = order.sortKey {
+      let (start, width): (Int, Int)
+      switch sortKey {
+      case .value: (start, width) = (keySize, valueSize)
+      case .key(let element):
+        let offsets = map.info.keyTypes.reduce(into: [0]) { $0.append($0.last! + $1.byteSize) }
+        (start, width) = element < map.info.keyTypes.count ? (offsets[element], map.info.keyTypes[element].byteSize) : (0, keySize)
+      }
+      let isInteger: Bool
+      switch sortKey {
+      case .value:
+        // count, sum, min and max keep their value in the first 8 bytes.
+        if case .aggregate = map.info.valueType { isInteger = true } else { isInteger = map.info.valueType.isInteger }
+      case .key(let element): isInteger = element < map.info.keyTypes.count && map.info.keyTypes[element].isInteger
+      }
+      entries.withUnsafeBytes { bytes in
+        func less(_ a: Int, _ b: Int) -> Bool {
+          let x = bytes.baseAddress! + a * stride + start
+          let y = bytes.baseAddress! + b * stride + start
+          if isInteger {
+            let u = Int64(bitPattern: x.loadUnaligned(as: UInt64.self))
+            let v = Int64(bitPattern: y.loadUnaligned(as: UInt64.self))
+            return order.descending ? u > v : u < v
+          }
+          let c = memcmp(x, y, width)
+          return order.descending ? c > 0 : c < 0
+        }
+        indices.sort { less($0, $1) || (!less($1, $0) && $0 < $1) }
+      }
+    }
+    if let limit = order.limit, UInt64(indices.count) > limit { indices.removeLast(indices.count - Int(limit)) }
+    var result: [UInt8] = []
+    result.reserveCapacity(indices.count * stride)
+    for i in indices { result.append(contentsOf: entries[(i * stride)..<((i + 1) * stride)]) }
+    return result
   }
 }
 

@@ -10,6 +10,8 @@ public final class MapStorage {
   public let keySize: Int
   public let valueSize: Int
   public let maxEntries: Int
+  /// How `print` draws this map when it holds histograms.
+  public var histogramStyle = HistogramStyle.bpftrace
   public private(set) var droppedInserts = 0
   /// Inserts a kernel-side copy of the map (a BPF hash the kernel counts into) dropped when full.
   private var kernelDroppedInserts = 0

@@ -14,6 +14,10 @@ public enum MapPrinter {
     switch info.valueType {
     case .aggregate(.hist), .aggregate(.lhist):
       guard case .aggregate(let kind) = info.valueType else { return }
+      if map.histogramStyle == .systemTap {
+        for entry in entries { SystemTapHistogram.append(entry.value, kind: kind, to: out) }
+        return
+      }
       let buckets = HistogramPrinter.bucketCount(kind)
       let totals = entries.map { e in (0..<buckets).reduce(UInt64(0)) { $0 &+ e.value.load(fromByteOffset: $1 * 8, as: UInt64.self) } }
       entries = stableSorted(entries) { totals[$0] < totals[$1] }

@@ -1,0 +1,158 @@
+extension StapLowering {
+  mutating func lowerCall(_ name: String, nameSpan: SourceSpan, args: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Expr {
+    if let function = functions[name] { return inline(function, args: args, span: span, prelude: &prelude) }
+    guard let f = TapsetFunction(rawValue: name) else {
+      if let reason = TapsetFunction.unsupported[name] { return missing(nameSpan, "'\(name)()' is not supported", hint: reason) }
+      let candidates = TapsetFunction.allCases.map(\.rawValue) + Array(functions.keys)
+      return missing(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: candidates) ?? "see docs/systemtap.md for the tapset functions Scry runs")
+    }
+    let lowered = args.map { lowerExpr($0, prelude: &prelude) }
+    func call(_ scry: String, _ a: [Expr]) -> Expr { expr(.call(name: scry, nameSpan: nameSpan, args: a), span) }
+    if f == .target, let targetPid { return expr(.integer(UInt64(targetPid)), span) }
+    if let builtin = f.builtin {
+      if !args.isEmpty { return missing(span, "'\(name)()' takes no arguments") }
+      return expr(.identifier(builtin), span)
+    }
+    switch f {
+    case .localClockUs, .localClockMs, .localClockS:
+      let divisor: UInt64 = f == .localClockUs ? 1000 : f == .localClockMs ? 1_000_000 : 1_000_000_000
+      return expr(.binary(.divide, expr(.identifier("nsecs"), span), expr(.integer(divisor), span)), span)
+    case .ppid:
+      let parent = expr(.field(expr(.identifier("curtask"), span), name: "real_parent", isArrow: true), span)
+      return expr(.field(parent, name: "tgid", isArrow: true), span)
+    case .euid:
+      let cred = expr(.field(expr(.identifier("curtask"), span), name: "cred", isArrow: true), span)
+      return expr(.field(expr(.field(cred, name: "euid", isArrow: true), span), name: "val", isArrow: false), span)
+    case .userString, .kernelString, .userStringN:
+      guard lowered.count == (f == .userStringN ? 2 : 1) else { return missing(span, "'\(name)()' takes \(f == .userStringN ? 2 : 1) argument(s)") }
+      return call("str", lowered)
+    case .isinstr:
+      guard lowered.count == 2 else { return missing(span, "'isinstr()' takes 2 arguments") }
+      return call("strcontains", lowered)
+    case .exit: return call("exit", [])
+    case .uintArg, .intArg, .longArg, .ulongArg, .pointerArg:
+      guard args.count == 1, case .integer(let n) = args[0].kind, n >= 1, n <= 10 else {
+        return missing(span, "'\(name)()' takes the argument's number, 1 to 10, as a literal")
+      }
+      return expr(.identifier("arg\(n - 1)"), span)
+    case .sprintf, .sprint:
+      return missing(span, "'\(name)()' is supported only in what is printed",
+        hint: "Scry's strings are fixed-size slots: print directly with printf()")
+    case .printf, .print, .println, .printd, .printdln, .error:
+      return missing(span, "'\(name)()' gives no value")
+    default:
+      return missing(span, "'\(name)()' is not supported here")
+    }
+  }
+
+  mutating func lowerExtractor(_ name: String, nameSpan: SourceSpan, args: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Expr {
+    if name == "entry" {
+      return missing(nameSpan, "'@entry()' is read in return probes: 'process(…).function(…).return', 'syscall.NAME.return'",
+        hint: "save the value in a global array keyed by tid() at the entry probe")
+    }
+    guard Self.statisticExtractors.contains(name) else {
+      return missing(nameSpan, "unknown extractor '@\(name)'", hint: Suggestions.hint(for: name, in: Self.statisticExtractors) ?? "extractors: @count @sum @min @max @avg @hist_log @hist_linear")
+    }
+    guard let first = args.first, let g = globalName(first), globals[g]?.isStatistic == true else {
+      return missing(span, "'@\(name)' reads a global statistic, one that '<<<' adds to")
+    }
+    if name.hasPrefix("hist") {
+      return missing(span, "a histogram is printed, not read", hint: "print(@\(name)(\(g)))")
+    }
+    func read(_ extractor: String, _ prelude: inout [Stmt]) -> Expr {
+      var keys: [Expr] = []
+      if case .index(_, _, let list) = first.kind { keys = list.map { lowerExpr($0, prelude: &prelude) } }
+      return globalRef(g, extractor: extractor, keys: keys, span: span)
+    }
+    if name == "avg" { return expr(.binary(.divide, read("sum", &prelude), read("count", &prelude)), span) }
+    return read(name, &prelude)
+  }
+
+  /// A script function's body in place of its call: the parameters become locals of the inlined
+  /// body (`$__f_x`), `return v` sets `$__f_return` and leaves. Recursion cannot be inlined.
+  mutating func inline(_ function: StapFunction, args: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Expr {
+    if inlining.contains(function.name) || inlining.count >= Self.maxInlineDepth {
+      return missing(span, "'\(function.name)' calls itself: Scry inlines functions and does not run recursion",
+        hint: "write the recursion as a loop")
+    }
+    guard args.count == function.parameters.count else {
+      return missing(span, "'\(function.name)' takes \(function.parameters.count) argument(s), not \(args.count)")
+    }
+    let kinds = args.map(kind)
+    let values = args.map { lowerExpr($0, prelude: &prelude) }
+    let savedLocals = locals
+    inlining.append(function.name)
+    locals = [:]
+    for (i, parameter) in function.parameters.enumerated() {
+      locals[parameter.name] = kinds[i]
+      prelude.append(stmt(.assign(target: expr(.variable(localName(parameter.name)), parameter.span), op: nil, value: values[i]), span))
+    }
+    // One result per call site: two calls in one expression must not share it.
+    temporaries += 1
+    let result = localName("return\(temporaries)")
+    let isString = returnsString(function.body)
+    prelude.append(stmt(.assign(target: expr(.variable(result), span), op: nil,
+      value: expr(isString ? .string([]) : .integer(0), span)), span))
+    // `return` leaves the body: the body runs inside a loop that runs once, and `return` breaks it.
+    var body = lowerFunctionBody(function.body, result: result)
+    body.append(stmt(.breakLoop, span))
+    prelude.append(stmt(.whileLoop(condition: expr(.integer(1), span), body: Block(span: function.body.span, statements: body)), span))
+    inlining.removeLast()
+    locals = savedLocals
+    return expr(.variable(result), span)
+  }
+
+  mutating func lowerFunctionBody(_ s: StapStmt, result: String) -> [Stmt] {
+    let list: [StapStmt]
+    if case .block(let statements) = s.kind { list = statements } else { list = [s] }
+    return list.flatMap { lowerFunctionStatement($0, result: result) }
+  }
+
+  mutating func lowerFunctionStatement(_ s: StapStmt, result: String) -> [Stmt] {
+    switch s.kind {
+    case .returnValue(let value):
+      var prelude: [Stmt] = []
+      var out: [Stmt] = []
+      if let value {
+        out.append(stmt(.assign(target: expr(.variable(result), s.span), op: nil, value: lowerExpr(value, prelude: &prelude)), s.span))
+      }
+      return prelude + out + [stmt(.breakLoop, s.span)]
+    case .block:
+      return [stmt(.block(Block(span: s.span, statements: lowerFunctionBody(s, result: result))), s.span)]
+    case .ifElse(let condition, let then, let otherwise):
+      var prelude: [Stmt] = []
+      let c = lowerCondition(condition, prelude: &prelude)
+      let t = Block(span: then.span, statements: lowerFunctionBody(then, result: result))
+      let o = otherwise.map { Block(span: $0.span, statements: lowerFunctionBody($0, result: result)) }
+      return prelude + [stmt(.ifElse(condition: c, then: t, elseBranch: o), s.span)]
+    default:
+      if contains(s, where: { if case .returnValue = $0.kind { return true } else { return false } })
+        || containsReturnInLoop(s)
+      {
+        error(s.span, "'return' inside a loop of a function is not supported", hint: "set a variable, 'break', and return after the loop")
+      }
+      return lowerStatement(s)
+    }
+  }
+
+  func containsReturnInLoop(_ s: StapStmt) -> Bool {
+    switch s.kind {
+    case .whileLoop(_, let b), .forLoop(_, _, _, let b), .foreach(_, _, _, _, _, _, let b):
+      var found = false
+      func walk(_ x: StapStmt) {
+        if case .returnValue = x.kind { found = true }
+        switch x.kind {
+        case .block(let l): l.forEach(walk)
+        case .ifElse(_, let t, let o):
+          walk(t)
+          if let o { walk(o) }
+        case .whileLoop(_, let b), .forLoop(_, _, _, let b), .foreach(_, _, _, _, _, _, let b): walk(b)
+        default: break
+        }
+      }
+      walk(b)
+      return found
+    default: return false
+    }
+  }
+}

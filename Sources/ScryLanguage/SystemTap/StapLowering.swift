@@ -1,0 +1,235 @@
+/// Turns SystemTap's syntax tree into Scry's `Program`, so the one checker, planner, IR and runtime
+/// run both languages. Globals become maps (`count` is `@count`), locals scratch variables
+/// (`n` is `$n`), statistics one map per extractor the script reads (`x <<< v` with `@avg(x)` is
+/// `@x__avg = avg(v)`), functions are inlined, and `foreach` is a map loop with an order.
+struct StapLowering {
+  enum Kind { case integer, string, unknown }
+
+  /// What the whole program does with one global.
+  struct GlobalUse {
+    var span: SourceSpan
+    var isArray = false
+    var isStatistic = false
+    var extractors: Set<String> = []
+    /// `@hist_linear(x, lo, hi, step)`'s bounds.
+    var linear: [StapExpr]?
+    var isRead = false
+    var isWritten = false
+    var kind = Kind.unknown
+    var keyKinds: [Kind] = []
+  }
+
+  static let statisticExtractors: Set<String> = ["count", "sum", "min", "max", "avg", "hist_log", "hist_linear"]
+
+  let source: SourceFile
+  let catalog: any ProbeCatalog
+  var nextID: UInt32 = 0
+  var diagnostics: [Diagnostic] = []
+  var globals: [String: GlobalUse] = [:]
+  var globalOrder: [String] = []
+  var functions: [String: StapFunction] = [:]
+  var mapLoopOrders: [NodeID: MapLoopOrder] = [:]
+  // The probe being lowered.
+  var locals: [String: Kind] = [:]
+  var mapping: StapProbeMapping?
+  var record: RecordType?
+  var inlining: [String] = []
+  /// `@entry(e)` in the return probe being lowered: the map its entry probe saves `e` into, by tid.
+  var entryMaps: [ObjectIdentifier: String] = [:]
+  var temporaries = 0
+  /// `-x PID`: what `target()` is; without it, `target()` is the `-c` child (`cpid`).
+  var targetPid: Int32?
+  static let maxInlineDepth = 8
+
+  init(source: SourceFile, catalog: any ProbeCatalog) {
+    self.source = source
+    self.catalog = catalog
+  }
+
+  static func lower(_ source: SourceFile, catalog: any ProbeCatalog, targetPid: Int32? = nil) -> (Program, [Diagnostic]) {
+    var parser = StapParser(source: source)
+    parser.parseProgram()
+    var lowering = StapLowering(source: source, catalog: catalog)
+    lowering.targetPid = targetPid
+    lowering.diagnostics = parser.diagnostics
+    var probes: [ProbeBlock] = []
+    if !parser.diagnostics.hasErrors {
+      probes = lowering.lowerProgram(parser)
+    }
+    let program = Program(
+      source: source, probes: probes, nodeCount: Int(lowering.nextID), mapLoopOrders: lowering.mapLoopOrders,
+      printsMapsAtExit: false, histogramStyle: .systemTap)
+    return (program, lowering.diagnostics)
+  }
+
+  mutating func lowerProgram(_ parsed: StapParser) -> [ProbeBlock] {
+    for global in parsed.globals {
+      if globals[global.name] != nil {
+        error(global.span, "'\(global.name)' is declared global twice")
+        continue
+      }
+      var use = GlobalUse(span: global.span)
+      if let initializer = global.initializer { use.kind = staticKind(initializer) }
+      globals[global.name] = use
+      globalOrder.append(global.name)
+    }
+    for function in parsed.functions {
+      if functions[function.name] != nil { error(function.span, "function '\(function.name)' is defined twice") }
+      functions[function.name] = function
+    }
+    for function in parsed.functions { analyse(function.body) }
+    for probe in parsed.probes { analyse(probe.body) }
+    var probes: [ProbeBlock] = []
+    // `global x = 5`: set as the run begins, before any `begin` probe of the script.
+    let initializers = parsed.globals.compactMap { g in g.initializer.map { (g, $0) } }
+    if !initializers.isEmpty {
+      locals = [:]
+      let statements = initializers.map { g, value in
+        stmt(.assign(target: globalRef(g.name, keys: [], span: g.span), op: nil, value: lowerValue(value)), g.span)
+      }
+      probes.append(block([ProbeSpec(span: parsed.globals[0].span, provider: "BEGIN", parts: [], partSpans: [])],
+        statements, span: parsed.globals[0].span))
+    }
+    for probe in parsed.probes { probes += lowerProbe(probe) }
+    if let printer = exitPrinter() { probes.append(printer) }
+    return probes
+  }
+
+  // MARK: Nodes
+
+  mutating func makeID() -> NodeID {
+    defer { nextID += 1 }
+    return NodeID(nextID)
+  }
+
+  mutating func expr(_ kind: Expr.Kind, _ span: SourceSpan) -> Expr { Expr(id: makeID(), span: span, kind: kind) }
+  mutating func stmt(_ kind: Stmt.Kind, _ span: SourceSpan) -> Stmt { Stmt(id: makeID(), span: span, kind: kind) }
+
+  func block(_ specs: [ProbeSpec], _ statements: [Stmt], span: SourceSpan) -> ProbeBlock {
+    ProbeBlock(span: span, specs: specs, predicate: nil, body: Block(span: span, statements: statements), isAngleBlock: false)
+  }
+
+  mutating func error(_ span: SourceSpan, _ message: String, hint: String? = nil) {
+    diagnostics.append(.error(span, message, hint: hint))
+  }
+
+  mutating func missing(_ span: SourceSpan, _ message: String, hint: String? = nil) -> Expr {
+    error(span, message, hint: hint)
+    return expr(.missing, span)
+  }
+
+  /// The map behind a global: `@name`, or `@name__count` for a statistic's extractor.
+  mutating func globalRef(_ name: String, extractor: String? = nil, keys: [Expr], span: SourceSpan) -> Expr {
+    expr(.map(name: "@" + name + (extractor.map { "__" + $0 } ?? ""), keys: keys, isBare: false), span)
+  }
+
+  // MARK: Probes
+
+  mutating func lowerProbe(_ probe: StapProbe) -> [ProbeBlock] {
+    // Points that map to the same context share a block; a syscall's `name` differs per point.
+    var groups: [(mapping: StapProbeMapping?, specs: [ProbeSpec])] = []
+    for point in probe.points {
+      switch StapProbePoints.map(point) {
+      case .failure(let failure):
+        if !point.isOptional { error(point.span, failure.message, hint: failure.hint) }
+      case .success(let mapping):
+        if point.isOptional && !exists(mapping) { continue }
+        let spans = point.components.map(\.span)
+        let partSpans = Array(repeating: spans.last ?? point.span, count: mapping.parts.count)
+        let spec = ProbeSpec(span: point.span, provider: mapping.provider, parts: mapping.parts, partSpans: partSpans)
+        if let i = groups.firstIndex(where: { $0.mapping?.syscall == mapping.syscall && $0.mapping?.isReturn == mapping.isReturn }) {
+          groups[i].specs.append(spec)
+        } else {
+          groups.append((mapping, [spec]))
+        }
+      }
+    }
+    var blocks: [ProbeBlock] = []
+    for group in groups {
+      // `syscall.*` reads `name`: one block per syscall, each knowing its name.
+      if let syscall = group.mapping?.syscall, syscall.contains("*"), mentionsName(probe.body) {
+        let prefix = group.mapping!.isReturn ? "sys_exit_" : "sys_enter_"
+        let found = catalog.tracepoints(category: "syscalls", name: prefix + syscall)
+        for tracepoint in found {
+          var mapping = group.mapping!
+          mapping.syscall = String(tracepoint.name.dropFirst(prefix.count))
+          mapping.parts = ["syscalls", tracepoint.name]
+          let spec = ProbeSpec(span: group.specs[0].span, provider: "tracepoint", parts: mapping.parts, partSpans: group.specs[0].partSpans)
+          blocks += lowerBody(probe, mapping: mapping, specs: [spec])
+        }
+        if !found.isEmpty { continue }
+      }
+      blocks += lowerBody(probe, mapping: group.mapping, specs: group.specs)
+    }
+    return blocks
+  }
+
+  /// Whether an optional (`?`) point's tracepoint exists; other kinds are left to the checker.
+  func exists(_ mapping: StapProbeMapping) -> Bool {
+    guard mapping.provider == "tracepoint", mapping.parts.count == 2 else { return true }
+    return !catalog.tracepoints(category: mapping.parts[0], name: mapping.parts[1]).isEmpty
+  }
+
+  func mentionsName(_ body: StapStmt) -> Bool {
+    var found = false
+    visit(body) { e in if case .name("name") = e.kind { found = true } }
+    return found
+  }
+
+  mutating func enter(_ mapping: StapProbeMapping?) {
+    locals = [:]
+    self.mapping = mapping
+    record = nil
+    if let mapping, mapping.provider == "tracepoint", mapping.parts.count == 2, !mapping.parts[1].contains("*"),
+      mapping.parts[0] != "*"
+    {
+      record = catalog.record(category: mapping.parts[0], name: mapping.parts[1])
+    }
+  }
+
+  /// The block for a probe's body, after the entry block its `@entry(e)` values need, if any.
+  mutating func lowerBody(_ probe: StapProbe, mapping: StapProbeMapping?, specs: [ProbeSpec]) -> [ProbeBlock] {
+    var blocks: [ProbeBlock] = []
+    entryMaps = [:]
+    if let mapping, mapping.isReturn, let entry = entryBlock(probe, mapping: mapping, specs: specs) { blocks.append(entry) }
+    enter(mapping)
+    let statements = lowerStatements(probe.body)
+    blocks.append(ProbeBlock(
+      span: probe.span, specs: specs, predicate: nil, body: Block(span: probe.body.span, statements: statements),
+      isAngleBlock: false))
+    return blocks
+  }
+
+  /// `@entry(e)` in a return probe: a block at the function's entry saves `e` by thread, and the
+  /// return probe reads it back.
+  mutating func entryBlock(_ probe: StapProbe, mapping: StapProbeMapping, specs: [ProbeSpec]) -> ProbeBlock? {
+    var uses: [StapExpr] = []
+    visit(probe.body) { e in if case .extractor("entry", _, let args) = e.kind, args.count == 1 { uses.append(e) } }
+    guard !uses.isEmpty else { return nil }
+    var entry = mapping
+    entry.isReturn = false
+    switch mapping.provider {
+    case "uretprobe": entry.provider = "uprobe"
+    case "kretprobe": entry.provider = "kprobe"
+    case "tracepoint" where mapping.parts.count == 2 && mapping.parts[1].hasPrefix("sys_exit_"):
+      entry.parts[1] = "sys_enter_" + mapping.parts[1].dropFirst("sys_exit_".count)
+    default: return nil
+    }
+    enter(entry)
+    var statements: [Stmt] = []
+    for use in uses {
+      guard case .extractor(_, _, let args) = use.kind else { continue }
+      temporaries += 1
+      let name = "__entry\(temporaries)"
+      entryMaps[ObjectIdentifier(use)] = name
+      var prelude: [Stmt] = []
+      let value = lowerExpr(args[0], prelude: &prelude)
+      let key = expr(.identifier("tid"), use.span)
+      statements += prelude
+      statements.append(stmt(.assign(target: globalRef(name, keys: [key], span: use.span), op: nil, value: value), use.span))
+    }
+    let entrySpecs = specs.map { ProbeSpec(span: $0.span, provider: entry.provider, parts: entry.parts, partSpans: $0.partSpans) }
+    return ProbeBlock(span: probe.span, specs: entrySpecs, predicate: nil, body: Block(span: probe.body.span, statements: statements),
+      isAngleBlock: false)
+  }
+}

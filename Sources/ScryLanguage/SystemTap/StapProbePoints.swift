@@ -1,0 +1,109 @@
+/// SystemTap probe points as Scry probe specs: `kernel.trace("sys_enter")` is
+/// `tracepoint:*:sys_enter`, `timer.ms(100)` is `interval:ms:100`, `process("p").function("f")` is
+/// `uprobe:p:f`. The checker then resolves them exactly as it resolves bpftrace's.
+struct StapProbeMapping {
+  var provider: String
+  var parts: [String]
+  /// The syscall a `syscall.NAME` point stands for, which its `name` reads.
+  var syscall: String?
+  /// A return probe: `$return` and `retstr` read the return value.
+  var isReturn = false
+}
+
+enum StapProbePoints {
+  /// The point names Scry maps, for "did you mean".
+  static let known = [
+    "begin", "end", "timer.s", "timer.ms", "timer.us", "timer.ns", "timer.hz", "timer.profile", "kernel.trace",
+    "perf.sw", "perf.hw", "process.function", "process.function.return", "process.mark", "process.begin",
+    "process.end", "kernel.function", "kernel.function.return", "module.function", "module.function.return",
+    "syscall", "syscall.return",
+  ]
+
+  static let softwareEvents = [
+    "cpu_clock": "cpu-clock", "task_clock": "task-clock", "page_faults": "page-faults",
+    "context_switches": "context-switches", "cpu_migrations": "cpu-migrations", "page_faults_min": "minor-faults",
+    "page_faults_maj": "major-faults", "alignment_faults": "alignment-faults", "emulation_faults": "emulation-faults",
+  ]
+
+  /// The Scry spec for a point, or a message saying why there is none.
+  static func map(_ point: StapProbePoint) -> Result<StapProbeMapping, StapPointError> {
+    let c = point.components
+    let names = c.map(\.name)
+    func string(_ i: Int) -> String? {
+      if i < c.count, case .string(let s)? = c[i].argument { return s }
+      return nil
+    }
+    func number(_ i: Int) -> UInt64? {
+      if i < c.count, case .integer(let n)? = c[i].argument { return n }
+      return nil
+    }
+    let isReturn = names.last == "return"
+    switch names.first {
+    case "begin" where c.count == 1: return .success(StapProbeMapping(provider: "BEGIN", parts: []))
+    case "end" where c.count == 1: return .success(StapProbeMapping(provider: "END", parts: []))
+    case "error" where c.count == 1:
+      return .failure(StapPointError(message: "the 'error' probe has nothing to catch in Scry",
+        hint: "Scry's actions have no run-time errors: there is no error to run on"))
+    case "timer":
+      if names.contains("randomize") {
+        return .failure(StapPointError(message: "'.randomize' is not supported", hint: "drop '.randomize': Scry's timers fire at a fixed interval"))
+      }
+      if c.count == 2 && names[1] == "profile" { return .success(StapProbeMapping(provider: "profile", parts: ["hz", "250"])) }
+      let units = ["s": "s", "sec": "s", "ms": "ms", "msec": "ms", "us": "us", "usec": "us", "ns": "ns", "nsec": "ns", "hz": "hz"]
+      if c.count == 2, let unit = units[names[1]], let n = number(1) {
+        return .success(StapProbeMapping(provider: "interval", parts: [unit, String(n)]))
+      }
+      if c.count == 2 && names[1] == "jiffies" {
+        return .failure(StapPointError(message: "'timer.jiffies' depends on the kernel's HZ, which a front end does not read",
+          hint: "write the interval in time units: 'timer.ms(N)'"))
+      }
+    case "kernel" where c.count == 2 && names[1] == "trace":
+      guard let name = string(1) else { break }
+      if let colon = name.firstIndex(of: ":") {
+        return .success(StapProbeMapping(provider: "tracepoint", parts: [String(name[..<colon]), String(name[name.index(after: colon)...])]))
+      }
+      // SystemTap matches the name across categories: `sys_enter` is `raw_syscalls:sys_enter`.
+      return .success(StapProbeMapping(provider: "tracepoint", parts: ["*", name]))
+    case "kernel" where names.count >= 2 && names[1] == "function":
+      guard let function = string(1) else { break }
+      return .success(StapProbeMapping(provider: isReturn ? "kretprobe" : "kprobe", parts: [function], isReturn: isReturn))
+    case "module" where names.count >= 2 && names[1] == "function":
+      guard let module = string(0), let function = string(1) else { break }
+      return .success(StapProbeMapping(provider: isReturn ? "kretprobe" : "kprobe", parts: [module, function], isReturn: isReturn))
+    case "perf" where c.count >= 3 && (names[1] == "sw" || names[1] == "hw"):
+      let event = names[1] == "sw" ? softwareEvents[names[2]] ?? names[2] : String(names[2].map { $0 == "_" ? "-" : $0 })
+      var parts = [event]
+      if c.count == 4 && names[3] == "sample", let n = number(3) { parts.append(String(n)) }
+      return .success(StapProbeMapping(provider: names[1] == "sw" ? "software" : "hardware", parts: parts))
+    case "process":
+      if c.count == 2 && names[1] == "begin" {
+        return .success(StapProbeMapping(provider: "tracepoint", parts: ["sched", "sched_process_exec"]))
+      }
+      if c.count == 2 && names[1] == "end" {
+        return .success(StapProbeMapping(provider: "tracepoint", parts: ["sched", "sched_process_exit"]))
+      }
+      guard let path = string(0), names.count >= 2 else { break }
+      if names[1] == "function", let function = string(1), c.count == (isReturn ? 3 : 2) {
+        return .success(StapProbeMapping(provider: isReturn ? "uretprobe" : "uprobe", parts: [path, function], isReturn: isReturn))
+      }
+      if names[1] == "mark", let mark = string(1), c.count == 2 {
+        return .success(StapProbeMapping(provider: "usdt", parts: [path, mark]))
+      }
+    case "syscall", "nd_syscall":
+      guard c.count == (isReturn ? 3 : 2), c[1].argument == nil else { break }
+      let name = names[1]
+      return .success(StapProbeMapping(
+        provider: "tracepoint", parts: ["syscalls", (isReturn ? "sys_exit_" : "sys_enter_") + name],
+        syscall: name, isReturn: isReturn))
+    default: break
+    }
+    let written = names.joined(separator: ".")
+    let hint = Suggestions.hint(for: written, in: known) ?? "probe points Scry maps: see docs/systemtap.md"
+    return .failure(StapPointError(message: "unknown or unsupported probe point '\(written)'", hint: hint))
+  }
+}
+
+struct StapPointError: Error {
+  var message: String
+  var hint: String?
+}

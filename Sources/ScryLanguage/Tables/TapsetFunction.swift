@@ -1,0 +1,56 @@
+/// SystemTap's tapset functions Scry runs, as the one table the SystemTap front end lowers calls
+/// against: each is a builtin, a Scry function or a short expression of them.
+enum TapsetFunction: String, CaseIterable {
+  case execname, pid, tid, uid, gid, cpu, ppid, euid
+  case probefunc, ppfunc, pp
+  case localClockNs = "local_clock_ns", localClockUs = "local_clock_us", localClockMs = "local_clock_ms"
+  case localClockS = "local_clock_s"
+  case userString = "user_string", userStringN = "user_string_n", kernelString = "kernel_string"
+  case isinstr, target, exit, error
+  case uintArg = "uint_arg", intArg = "int_arg", longArg = "long_arg", ulongArg = "ulong_arg", pointerArg = "pointer_arg"
+  // Printing, lowered to printf with the arguments' conversions.
+  case printf, print, println, sprintf, sprint, printd, printdln
+
+  /// Whether the value is a string (for the conversion print and println choose).
+  var returnsString: Bool {
+    switch self {
+    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint: return true
+    default: return false
+    }
+  }
+
+  /// The Scry builtin a context function is, when it is exactly one.
+  var builtin: String? {
+    switch self {
+    case .execname: return "comm"
+    case .pid: return "pid"
+    case .tid: return "tid"
+    case .uid: return "uid"
+    case .gid: return "gid"
+    case .cpu: return "cpu"
+    case .probefunc, .ppfunc: return "func"
+    case .pp: return "probe"
+    case .target: return "cpid"
+    case .localClockNs: return "nsecs"
+    default: return nil
+    }
+  }
+
+  /// Tapset functions Scry knows of but does not run, with the reason.
+  static let unsupported: [String: String] = [
+    "gettimeofday_s": "Scry has no wall-clock builtin yet; local_clock_ns() measures intervals",
+    "gettimeofday_ms": "Scry has no wall-clock builtin yet; local_clock_ns() measures intervals",
+    "gettimeofday_us": "Scry has no wall-clock builtin yet; local_clock_ns() measures intervals",
+    "gettimeofday_ns": "Scry has no wall-clock builtin yet; local_clock_ns() measures intervals",
+    "strlen": "Scry's strings are fixed-size slots without string functions beyond comparison",
+    "substr": "Scry's strings are fixed-size slots without string functions beyond comparison",
+    "strtol": "Scry's strings are fixed-size slots without string functions beyond comparison",
+    "user_long": "reading user memory at an address needs a typed pointer; use a uprobe argument",
+    "user_int": "reading user memory at an address needs a typed pointer; use a uprobe argument",
+    "print_backtrace": "stacks print through bpftrace's kstack; write the probe in bpftrace syntax",
+    "print_ubacktrace": "stacks print through bpftrace's ustack; write the probe in bpftrace syntax",
+    "backtrace": "stacks print through bpftrace's kstack; write the probe in bpftrace syntax",
+    "ubacktrace": "stacks print through bpftrace's ustack; write the probe in bpftrace syntax",
+    "text_str": "Scry's strings have no escaping function",
+  ]
+}

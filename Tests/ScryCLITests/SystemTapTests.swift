@@ -1,0 +1,232 @@
+import Glibc
+import Testing
+
+/// SystemTap scripts run live through the SystemTap front end, each with the output SystemTap
+/// documents for it (the beginners' guide and language reference idioms).
+@Suite(.serialized) struct SystemTapTests {
+  /// (script, exact standard output)
+  static let exact: [(String, String)] = [
+    ("probe begin { println(\"hello world\"); exit() }", "hello world\n"),
+    ("probe begin { print(\"hello \"); print(42); print(\"\\n\"); exit() }", "hello 42\n"),
+    ("probe begin { printf(\"%d %s %x\\n\", 10, \"ten\", 255); exit() }", "10 ten ff\n"),
+    ("probe begin { printf(\"%s\\n\", 5); exit() }", "5\n"),
+    ("probe begin { println(\"a\" . \"b\" . \"c\"); exit() }", "abc\n"),
+    ("probe begin { printf(\"[%s]\\n\", sprintf(\"%d-%d\", 1, 2)); exit() }", "[1-2]\n"),
+    ("probe begin { printdln(\",\", 1, 2, 3); exit() }", "1,2,3\n"),
+    ("global n; probe begin { n = 5; exit() }", "n=0x5\n"),
+    ("global s; probe begin { s = \"text\"; exit() }", "s=\"text\"\n"),
+    ("global a; probe begin { a[\"one\"] = 1; exit() }", "a[\"one\"]=0x1\n"),
+    ("global a; probe begin { a[\"two\", 2] = 4; exit() }", "a[\"two\",2]=0x4\n"),
+    ("global a; probe begin { a[1] = 1; a[2] = 3; a[3] = 2; exit() }", "a[2]=0x3\na[3]=0x2\na[1]=0x1\n"),
+    ("global x; probe begin { if (0) x <<< 1; exit() }", "x @count=0x0\n"),
+    ("global x; probe begin { x <<< 1; x <<< 2; x <<< 3; exit() }", "x @count=3 @min=1 @max=3 @sum=6 @avg=2\n"),
+    ("global x; probe begin { x <<< 4; x <<< 8; printf(\"%d %d %d %d %d\\n\", @count(x), @sum(x), @min(x), @max(x), @avg(x)); exit() }",
+     "2 12 4 8 6\n"),
+    ("global x; probe begin { x[\"a\"] <<< 3; x[\"a\"] <<< 5; x[\"b\"] <<< 1; printf(\"%d %d\\n\", @count(x[\"a\"]), @avg(x[\"a\"])); exit() }",
+     "2 4\n"),
+    ("probe begin { for (i = 0; i < 3; i++) printf(\"%d\", i); println(\"\"); exit() }", "012\n"),
+    ("probe begin { i = 3; while (i > 0) { print(i); i-- } println(\"\"); exit() }", "321\n"),
+    ("probe begin { x = 7; if (x > 5) println(\"big\") else println(\"small\"); exit() }", "big\n"),
+    ("global c; probe begin { c[1] = 10; c[2] = 30; c[3] = 20; foreach (k in c-) printf(\"%d \", k); println(\"\"); exit() }",
+     "2 3 1 \n"),
+    ("global c; probe begin { c[1] = 10; c[2] = 30; c[3] = 20; foreach (k+ in c) printf(\"%d \", k); println(\"\"); exit() }",
+     "1 2 3 \n"),
+    ("global c; probe begin { c[1] = 10; c[2] = 30; c[3] = 20; foreach (k in c- limit 2) printf(\"%d=%d \", k, c[k]); println(\"\"); exit() }",
+     "2=30 3=20 \n"),
+    ("global c; probe begin { c[\"b\", 1] = 1; c[\"a\", 2] = 2; foreach ([s+, n] in c) printf(\"%s%d \", s, n); println(\"\"); exit() }",
+     "a2 b1 \n"),
+    ("global c; probe begin { c[1] = 1; c[2] = 2; delete c[1]; printf(\"%d %d\\n\", 1 in c, 2 in c); exit() }", "0 1\n"),
+    ("global c; probe begin { c[1] = 1; delete c; printf(\"%d\\n\", 1 in c); exit() }", "0\n"),
+    ("function add(a:long, b:long) { return a + b } probe begin { println(add(2, 3)); exit() }", "5\n"),
+    ("function sign(x) { if (x < 0) return -1; return 1 } probe begin { printf(\"%d %d\\n\", sign(-4), sign(4)); exit() }", "-1 1\n"),
+    ("function greet(who:string) { printf(\"hi %s\\n\", who) } probe begin { greet(\"you\"); exit() }", "hi you\n"),
+    ("probe begin { println(isinstr(\"systemtap\", \"tap\")); exit() }", "1\n"),
+    ("global n; probe timer.ms(10) { n++; if (n == 3) { println(n); exit() } }", "3\n"),
+    ("probe begin { println(\"first\") } probe end { println(\"last\") } probe timer.ms(20) { exit() }", "first\nlast\n"),
+    ("global x = 10; probe begin { println(x); exit() }", "10\n"),
+    ("probe begin { next; println(\"never\") } probe begin { println(\"second\"); exit() }", "second\n"),
+  ]
+
+  /// The histogram text of SystemTap's language reference (8.4.1, @hist_linear), for data shaped
+  /// like its example, and a @hist_log drawn by the same rules.
+  @Test func histogramsAsSystemTapDrawsThem() {
+    guard kernelAvailable("SystemTap histograms") else { return }
+    let linear = scry("-e", """
+      global reads
+      probe begin {
+        for (i = 0; i < 1650; i++) reads <<< 50
+        for (i = 0; i < 8; i++) reads <<< 300
+        reads <<< 1500
+        print(@hist_linear(reads, 0, 10240, 200))
+        exit()
+      }
+      """)
+    let bar = String(repeating: "@", count: 50)
+    let gap = String(repeating: " ", count: 50)
+    #expect(linear.stdout == """
+      value |\(String(repeating: "-", count: 50)) count
+          0 |\(bar) 1650
+        200 |\(gap)    8
+        400 |\(gap)    0
+        600 |\(gap)    0
+            ~
+       1000 |\(gap)    0
+       1200 |\(gap)    0
+       1400 |\(gap)    1
+       1600 |\(gap)    0
+       1800 |\(gap)    0
+
+
+      """, "\(linear.stdout)\(linear.stderr)")
+    let log = scry("-e", "global l; probe begin { l <<< 0; l <<< 3; l <<< 3; print(@hist_log(l)); exit() }")
+    #expect(log.stdout == """
+      value |\(String(repeating: "-", count: 50)) count
+          0 |@\(String(repeating: " ", count: 50))1
+          1 |\(gap) 0
+          2 |@@\(String(repeating: " ", count: 49))2
+          4 |\(gap) 0
+          8 |\(gap) 0
+
+
+      """, "\(log.stdout)\(log.stderr)")
+  }
+
+  @Test func scriptsPrintWhatSystemTapDocuments() {
+    guard kernelAvailable("SystemTap scripts") else { return }
+    for (script, expected) in Self.exact {
+      let run = scry("-e", script)
+      #expect(run.status == 0, "\(script)\n\(run.stderr)")
+      #expect(run.stdout == expected, "\(script)\n\(run.stdout)")
+    }
+  }
+
+  @Test func theHeadlineLineRunsUnchanged() {
+    guard kernelAvailable("kernel.trace(\"sys_enter\")") else { return }
+    let run = scry("-c", "/bin/true", "-e", "probe kernel.trace(\"sys_enter\") { if (pid() == target()) println(execname()) }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("true\n"), "\(run.stdout)")
+  }
+
+  @Test func syscallAliasesCountByName() {
+    guard kernelAvailable("syscall.*") else { return }
+    let script = """
+      global calls
+      probe syscall.openat, syscall.close { if (pid() == target()) calls[name]++ }
+      probe end { foreach (n+ in calls) printf("%s %d\\n", n, calls[n] > 0) }
+      """
+    let run = scry("-c", "/bin/cat /etc/hostname", "-e", script)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasSuffix("close 1\nopenat 1\n"), "\(run.stdout)")
+  }
+
+  @Test func syscallReturnReadsTheReturnValue() {
+    guard kernelAvailable("syscall.NAME.return") else { return }
+    let run = scry("-c", "/bin/cat /nonexistent", "-e",
+      "probe syscall.openat.return { if (pid() == target() && $return < 0) printf(\"%s %d\\n\", name, $return) }")
+    #expect(run.stdout.contains("openat -2\n"), "\(run.stdout)\(run.stderr)")
+  }
+
+  @Test func processFunctionOnAFixture() throws {
+    guard kernelAvailable("process().function()") else { return }
+    let binary = NSTemporaryPath("stap_uprobe_target")
+    try buildFixture("uprobe_target.c", into: binary)
+    defer { unlink(binary) }
+    let script = """
+      global calls, total
+      probe process("\(binary)").function("target") { calls++; total <<< uint_arg(1) }
+      probe end { printf("calls=%d sum=%d\\n", calls, @sum(total)) }
+      """
+    let run = scry("-c", "\(binary) 5 tag", "-e", script)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasSuffix("calls=5 sum=10\n"), "\(run.stdout)")
+  }
+
+  /// Probe points beyond begin/end: process.begin, perf.sw, timer.hz, timer.profile, $$vars, @entry.
+  @Test func moreProbePoints() {
+    guard kernelAvailable("SystemTap probe points") else { return }
+    let cases: [([String], String, String)] = [
+      (["-c", "/bin/true"], "probe process.begin { if (pid() == target()) println(execname()) }", "true\n"),
+      ([], "global n; probe perf.sw.cpu_clock.sample(1000000) { n++ } probe timer.ms(200) { println(n > 0); exit() }", "1\n"),
+      ([], "global n; probe timer.hz(100) { n++; if (n == 5) { println(\"five\"); exit() } }", "five\n"),
+      ([], "probe timer.profile { println(cpu() >= 0); exit() }", "1\n"),
+      (["-c", "/bin/true"], "probe kernel.trace(\"sched:sched_process_exec\") { if (pid() == target()) println($$vars) }",
+       "filename=/bin/true pid=0x"),
+      (["-c", "/bin/cat /etc/hostname"],
+       "global lat; probe syscall.openat.return { if (pid() == target()) lat <<< local_clock_ns() - @entry(local_clock_ns()) } probe end { printf(\"%d\\n\", @count(lat) > 0 && @min(lat) >= 0) }",
+       "1\n"),
+    ]
+    for (options, script, expected) in cases {
+      let run = Run.program(scryBinary(), options + ["-e", script])
+      #expect(run.status == 0, "\(script)\n\(run.stderr)")
+      #expect(run.stdout.hasPrefix(expected) || run.stdout.hasSuffix(expected), "\(script)\n\(run.stdout)")
+    }
+  }
+
+  /// `-x PID`: `target()` is that pid, and the run follows the process until it exits.
+  @Test func targetIsTheDashXProcess() throws {
+    guard kernelAvailable("stap -x") else { return }
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = (["/bin/sh", "-c", "sleep 1; exec /bin/cat /etc/hostname"] as [String]).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    try #require(posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ) == 0)
+    let run = scry("-x", "\(pid)", "-e", "global n; probe syscall.openat { if (pid() == target()) n++ } probe end { println(n > 0 && target() == \(pid)) }")
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "1\n", "\(run.stdout)")
+  }
+
+  @Test func stpFilesAndTheLangOption() throws {
+    let path = NSTemporaryPath("hello.stp")
+    try #require(writeFile(path, "probe begin { println(\"from a file\"); exit() }\n"))
+    defer { unlink(path) }
+    #expect(scry(path).stdout == "from a file\n")
+    #expect(scry("--lang", "stap", "-e", "probe begin { println(1); exit() }").stdout == "1\n")
+    #expect(scry("--lang", "bpftrace", "-e", "probe begin { exit() }").status == 1)
+  }
+
+  @Test func planMatchesTheBpftraceEquivalent() {
+    guard kernelAvailable("SystemTap plan") else { return }
+    let stap = scry("--plan", "-e", "global c; probe kernel.trace(\"sched:sched_switch\") { c[execname()]++ }")
+    let bpftrace = scry("--plan", "-e", "tracepoint:sched:sched_switch { @c[comm]++ }")
+    // The SystemTap script adds an END block that prints `c` at exit, as SystemTap does.
+    func attachments(_ text: String) -> [Substring] {
+      text.split(separator: "\n").filter { $0.hasPrefix("  [") && !$0.hasSuffix("END") }
+    }
+    #expect(attachments(stap.stdout) == attachments(bpftrace.stdout), "\(stap.stdout)\n\(bpftrace.stdout)")
+    #expect(stap.stdout.contains("eval (post-add @c[comm] 1)"), "\(stap.stdout)")
+    #expect(bpftrace.stdout.contains("eval (post-add @c[comm] 1)"), "\(bpftrace.stdout)")
+  }
+
+  @Test func errorsAreLocatedWithHints() {
+    let cases: [(String, String)] = [
+      ("probe begin { x = excname() }", "did you mean 'execname'?"),
+      ("probe kernel.trac(\"x\") { }", "did you mean 'kernel.trace'?"),
+      ("probe begin { s = \"a\" . \"b\" }", "string concatenation is supported only in what is printed"),
+      ("function f(n) { return f(n - 1) } probe begin { println(f(3)) }", "calls itself"),
+      ("probe begin { println(gettimeofday_s()) }", "'gettimeofday_s()' is not supported"),
+      ("probe timer.jiffies(10) { }", "depends on the kernel's HZ"),
+      ("probe begin { printf(\"%d\\n\" }", "expected ')'"),
+    ]
+    for (script, message) in cases {
+      let run = scry("--dry-run", "-e", script)
+      #expect(run.status == 1, "\(script)")
+      #expect(run.stderr.contains(message), "\(script)\n\(run.stderr)")
+      #expect(run.stderr.contains("-e:1:"), "\(run.stderr)")
+    }
+  }
+
+  @Test func kprobesGiveTheClearError() {
+    guard kernelAvailable("kernel.function") else { return }
+    let run = scry("--dry-run", "-e", "probe kernel.function(\"do_sys_open\") { }")
+    if run.status == 1 { #expect(run.stderr.contains("kprobe"), "\(run.stderr)") }
+  }
+}
+
+private func NSTemporaryPath(_ name: String) -> String { "/tmp/scry-stap-\(getpid())-\(name)" }
+
+private func writeFile(_ path: String, _ text: String) -> Bool {
+  guard let file = fopen(path, "w") else { return false }
+  defer { fclose(file) }
+  return fputs(text, file) >= 0
+}
