@@ -99,6 +99,8 @@ public indirect enum IntExpr: Sendable, Equatable {
   case mapLength(map: Int)
   /// The integer's low `bits` bits in reverse byte order (`bswap`).
   case byteSwap(IntExpr, bits: Int)
+  /// A block expression: the statements run, then the value.
+  case sequence([IRStatement], IntExpr)
 }
 
 /// A byte-valued expression; `type` fixes its layout (`type.byteSize` bytes).
@@ -146,6 +148,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case stack(StackType)
   /// `usym(addr)`: a user address with the event's process, named when printed.
   case userSymbol(IntExpr)
+  /// A block expression: the statements run, then the value.
+  case sequence([IRStatement], BytesExpr)
 
   /// The layout of the value.
   public var type: ScryType {
@@ -162,6 +166,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
     case .inetAddress: return .inetAddress
     case .stack(let stack): return .stack(stack)
     case .userSymbol: return .symbol(isKernel: false)
+    case .sequence(_, let value): return value.type
     }
   }
 }

@@ -29,6 +29,8 @@ extension ActionLowering {
       return binary(op, a, b)
     case .ternary(let c, let a, let b):
       return .ternary(int(c), int(a), int(b))
+    case .block(let body, let value?):
+      return .sequence(statements(body), int(value))
     case .field(let base, let name, _):
       if let member = structValueMember(e, base: base) {
         guard case .integer(let t) = type, let field = program.fields[e.id] else {
@@ -55,7 +57,7 @@ extension ActionLowering {
     case .call(_, _, let args):
       guard let function = program.function(of: e) else { return unsupportedInt(e.span, "unknown function") }
       return intCall(function, args, e)
-    case .index, .tuple, .string, .missing:
+    case .index, .tuple, .string, .missing, .block(_, nil):
       return unsupportedInt(e.span, "this expression cannot be used as an integer here")
     }
   }
@@ -260,6 +262,8 @@ extension ActionLowering {
       }
     case .ternary(let c, let a, let b):
       return .ternary(int(c), bytes(a, as: type), bytes(b, as: type), type: type)
+    case .block(let body, let value?):
+      return .sequence(statements(body), bytes(value, as: type))
     case .field(let base, let name, _):
       if let member = structValueMember(e, base: base) { return member }
       if !isEventRecord(base) {

@@ -131,6 +131,9 @@ struct ActionLowering {
   }
 
   mutating func expressionStatement(_ e: Expr) -> IRStatement? {
+    if case .block(let body, let value) = e.kind {
+      return .block(statements(body) + (value.flatMap { expressionStatement($0) }.map { [$0] } ?? []))
+    }
     if let function = program.function(of: e), case .call(_, _, let args) = e.kind,
       let effect = effectCall(function, args, e)
     {

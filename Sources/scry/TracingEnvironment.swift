@@ -1,8 +1,12 @@
 import Glibc
 
-/// The limits bpftrace reads from its environment, read once at startup: `BPFTRACE_STRLEN`,
-/// `BPFTRACE_MAP_KEYS_MAX`, `BPFTRACE_CAT_BYTES_MAX`, `BPFTRACE_MAX_PROBES`, each also as `SCRY_…`
-/// (which wins when both are set). Invariant: every value is at least 1 and within its bound.
+import ScryLanguage
+
+/// The limits bpftrace reads from its environment, read once at startup: the numeric
+/// `ConfigVariable`s (`BPFTRACE_STRLEN` or `BPFTRACE_MAX_STRLEN`, `BPFTRACE_MAP_KEYS_MAX` or
+/// `BPFTRACE_MAX_MAP_KEYS`, …), each also as `SCRY_…` (which wins when both are set). A script's
+/// config block sets what the environment left alone. Invariant: every value is at least 1 and
+/// within its bound.
 struct TracingEnvironment: Equatable {
   /// Bytes kept of a string read by `str()` (bpftrace's default 64, at most 200).
   var stringLength = 64
@@ -12,6 +16,8 @@ struct TracingEnvironment: Equatable {
   var catBytesMax = 10 * 1024
   /// Probes one program may attach.
   var maxProbes = 512
+  /// The settings an environment variable gave.
+  var fromEnvironment: Set<ConfigVariable.Setting> = []
 
   /// One variable bpftrace honours, its bound, and where its value goes.
   struct Variable: Sendable {
@@ -21,13 +27,32 @@ struct TracingEnvironment: Equatable {
     let keyPath: WritableKeyPath<TracingEnvironment, Int> & Sendable
   }
 
-  static let variables: [Variable] = [
-    // bpftrace keeps strings on the 512-byte BPF stack and refuses more than 200.
-    Variable(name: "STRLEN", maximum: 200, acceptsSizeSuffix: false, keyPath: \.stringLength),
-    Variable(name: "MAP_KEYS_MAX", maximum: Int(Int32.max), acceptsSizeSuffix: false, keyPath: \.mapKeysMax),
-    Variable(name: "CAT_BYTES_MAX", maximum: 1 << 30, acceptsSizeSuffix: true, keyPath: \.catBytesMax),
-    Variable(name: "MAX_PROBES", maximum: 1 << 20, acceptsSizeSuffix: false, keyPath: \.maxProbes),
-  ]
+  /// Where each numeric setting lives here.
+  static func keyPath(_ setting: ConfigVariable.Setting) -> (WritableKeyPath<TracingEnvironment, Int> & Sendable)? {
+    switch setting {
+    case .stringLength: return \TracingEnvironment.stringLength
+    case .mapKeysMax: return \TracingEnvironment.mapKeysMax
+    case .catBytesMax: return \TracingEnvironment.catBytesMax
+    case .maxProbes: return \TracingEnvironment.maxProbes
+    case .stackMode, .printMapsOnExit, .noEffect: return nil
+    }
+  }
+
+  static let variables: [Variable] = ConfigVariable.all.flatMap { config -> [Variable] in
+    guard let keyPath = keyPath(config.setting), case .number(let maximum) = config.kind else { return [] }
+    return config.environmentNames.map {
+      Variable(name: $0, maximum: maximum, acceptsSizeSuffix: config.acceptsSizeSuffix, keyPath: keyPath)
+    }
+  }
+
+  /// These settings with the script's config block applied where no environment variable spoke.
+  func applying(_ config: ScriptConfig) -> TracingEnvironment {
+    var settings = self
+    for (setting, value) in config.numbers where !fromEnvironment.contains(setting) {
+      if let keyPath = Self.keyPath(setting) { settings[keyPath: keyPath] = value }
+    }
+    return settings
+  }
 
   /// A value that is not a number in range; `description` is the sentence the CLI prints.
   struct InvalidValue: Error, CustomStringConvertible {
@@ -50,6 +75,9 @@ struct TracingEnvironment: Equatable {
       guard let (name, text) = lookup(scryName).map({ (scryName, $0) }) ?? lookup(bpftraceName).map({ (bpftraceName, $0) })
       else { continue }
       settings[keyPath: variable.keyPath] = try parse(text, as: name, variable: variable)
+      if let config = ConfigVariable.all.first(where: { $0.environmentNames.contains(variable.name) }) {
+        settings.fromEnvironment.insert(config.setting)
+      }
     }
     return settings
   }

@@ -394,6 +394,7 @@ extension Checker {
   /// `kstack([mode, ][depth])`: the mode is a bare word (`bpftrace`, `perf`, `raw`), the depth a literal.
   private mutating func checkStack(_ site: CallSite) -> ScryType {
     var stack = StackType(isKernel: site.function == .kstack)
+    stack.mode = stackMode
     for arg in site.args {
       if let n = literalInteger(arg) {
         guard n >= 1 && n <= UInt64(StackType.defaultDepth) else {

@@ -83,6 +83,8 @@ extension Checker {
         return .none
       }
       return merged
+    case .block(let block, let value):
+      return typeOfBlock(block, value: value, e, isStatement: isStatement)
     case .field(let base, let name, let isArrow):
       let baseType = checkExpression(base)
       return typeOfField(e, base: base, baseType: baseType, name: name, isArrow: isArrow)
@@ -205,6 +207,24 @@ extension Checker {
     }
   }
 
+  /// `{ statements; value }`: a scope of its own. `break`, `continue` and `return` cannot leave it
+  /// (the runtime evaluates it as a value), so loops around it do not count.
+  private mutating func typeOfBlock(_ block: Block, value: Expr?, _ e: Expr, isStatement: Bool) -> ScryType {
+    let savedLoopDepth = loopDepth
+    loopDepth = 0
+    blockExpressionDepth += 1
+    scopes.append([:])
+    checkBlock(block, newScope: false)
+    let type = value.map { checkExpression($0, isStatement: isStatement) } ?? .none
+    scopes.removeLast()
+    blockExpressionDepth -= 1
+    loopDepth = savedLoopDepth
+    if value == nil && !isStatement {
+      error(e.span, "this block has no value", hint: "end it with an expression and no ';', as '{ let $a = 1; $a + 1 }'")
+    }
+    return type
+  }
+
   private mutating func typeOfIdentifier(_ name: String, _ e: Expr) -> ScryType {
     if let builtin = Builtin(name: name) {
       result.resolutions[e.id] = .builtin(builtin)
@@ -276,8 +296,10 @@ extension Checker {
         return .none
       }
       return .record(record)
-    case .kstack: return .stack(StackType(isKernel: true))
-    case .ustack: return .stack(StackType(isKernel: false))
+    case .kstack, .ustack:
+      var stack = StackType(isKernel: builtin == .kstack)
+      stack.mode = stackMode
+      return .stack(stack)
     }
   }
 
