@@ -26,6 +26,8 @@ public enum EventProperty: String, Sendable, Hashable {
   case pid, tid, cpu, nsecs, elapsed, cpid, rand, uid, gid, ip, cgroup
   /// A builtin that is always 0 on this machine (`numaid` without NUMA).
   case zero
+  /// `ncpus`: the CPUs online when the session starts.
+  case cpuCount
 }
 
 /// Integer operators with both operands evaluated (`&&` and `||` are `IntExpr.and`/`.or`).

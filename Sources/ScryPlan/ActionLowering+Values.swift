@@ -145,6 +145,7 @@ extension ActionLowering {
     case .gid: return .event(.gid)
     case .function: return .event(.ip)
     case .numaid: return .event(.zero)
+    case .ncpus: return .event(.cpuCount)
     case .cgroup: return .event(.cgroup)
     case .retval, .arg, .stackArg:
       // Registers reach actions as fetch arguments of the dynamic probe; anything else has none.

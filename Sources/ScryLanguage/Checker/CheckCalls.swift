@@ -3,6 +3,10 @@
 extension Checker {
   mutating func checkCall(_ name: String, nameSpan: SourceSpan, args: [Expr], call: Expr, isStatement: Bool) -> ScryType {
     guard let function = Function(name: name) else {
+      if let reason = LaterFunction.reasons[name] {
+        error(nameSpan, "'\(name)(…)' of later bpftrace versions is not supported by Scry", hint: reason)
+        return .none
+      }
       for arg in args { checkExpression(arg) }
       error(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: Function.allCases.map(\.name)))
       return .none

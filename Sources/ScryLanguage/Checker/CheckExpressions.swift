@@ -48,6 +48,8 @@ extension Checker {
         return .none
       }
       if keyTypes != nil { settleMap(name, keyType: keyTypes, value: nil, isAggregate: false, at: e.span, keySpan: e.span) }
+      // bpftrace 0.24+ reads count, sum, avg, min and max as integers: `if (@x > 10)`.
+      if case .aggregate(let kind) = state.valueType, let integer = kind.integerValue { return integer }
       return state.valueType ?? .none
     case .call(let name, let nameSpan, let args):
       return checkCall(name, nameSpan: nameSpan, args: args, call: e, isStatement: isStatement)
@@ -264,6 +266,7 @@ extension Checker {
     }
     switch builtin {
     case .pid, .tid, .cpid, .numaid: return .integer(.uint32)
+    case .ncpus: return .uint64
     case .uid, .gid, .cgroup, .nsecs, .elapsed, .jiffies: return .uint64
     case .curtask:
       // A `struct task_struct *` where the kernel describes the type (BTF), as bpftrace types it.

@@ -279,6 +279,10 @@ extension Parser {
         if args.isEmpty, Function(name: name) == nil, Builtin(name: name) != nil {
           return expr(.identifier(name), t.span.merged(with: end))
         }
+        // bpftrace 0.24's clock argument: the monotonic clock is the one `nsecs` reads.
+        if name == "nsecs", args.count == 1, case .identifier("monotonic") = args[0].kind {
+          return expr(.identifier(name), t.span.merged(with: end))
+        }
         return expr(.call(name: name, nameSpan: t.span, args: args), t.span.merged(with: end))
       }
       if isPunct(.lbracket) && Builtin(name: name) == nil {
