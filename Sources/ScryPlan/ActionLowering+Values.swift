@@ -57,7 +57,13 @@ extension ActionLowering {
     case .call(_, _, let args):
       guard let function = program.function(of: e) else { return unsupportedInt(e.span, "unknown function") }
       return intCall(function, args, e)
-    case .index, .tuple, .string, .missing, .block(_, nil):
+    case .index(let base, let index):
+      guard case .tuple(let elements) = program.type(of: base), case .integer(let i) = index.kind, i < elements.count else {
+        return unsupportedInt(e.span, "this expression cannot be used as an integer here")
+      }
+      let offset = elements[..<Int(i)].reduce(0) { $0 + $1.byteSize }
+      return .fromBytes(bytes(base, as: nil), offset: offset)
+    case .tuple, .string, .missing, .block(_, nil):
       return unsupportedInt(e.span, "this expression cannot be used as an integer here")
     }
   }
@@ -256,6 +262,11 @@ extension ActionLowering {
     case .tuple(let elements):
       let values = elements.map { value($0) }
       return .tuple(values, type: .tuple(values.map(\.type)))
+    case .index(let base, let indexExpr):
+      if case .tuple(let elements) = program.type(of: base), case .integer(let i) = indexExpr.kind, i < elements.count {
+        let offset = elements[..<Int(i)].reduce(0) { $0 + $1.byteSize }
+        return .slice(bytes(base, as: nil), offset: offset, type: elements[Int(i)])
+      }
     case .tupleIndex(let base, let index):
       if case .tuple(let elements) = program.type(of: base), index < elements.count {
         let offset = elements[..<index].reduce(0) { $0 + $1.byteSize }

@@ -77,8 +77,9 @@ extension Checker {
     case .ternary(let condition, let whenTrue, let whenFalse):
       let c = checkExpression(condition)
       if c != .none && !c.isInteger { error(condition.span, "the condition of '?:' must be a number or a comparison, not \(c)") }
-      let a = checkExpression(whenTrue)
-      let b = checkExpression(whenFalse)
+      // As a statement, `c ? print(1) : print(2)` (or an `if` expression) runs a branch for its effects.
+      let a = checkExpression(whenTrue, isStatement: isStatement)
+      let b = checkExpression(whenFalse, isStatement: isStatement)
       if a == .none || b == .none { return .none }
       guard let merged = unify(a, b) else {
         error(e.span, "the branches of '?:' have different types: \(a) and \(b)")
@@ -114,6 +115,17 @@ extension Checker {
         return element
       case .pointer:
         return pointee(of: baseType, at: base.span) ?? .none
+      case .tuple(let elements):
+        // bpftrace 0.22+: `$t[0]` is `$t.0`; the index must be a literal.
+        guard case .integer(let i) = index.kind else {
+          error(index.span, "a tuple's index must be a literal number", hint: "write '$t[0]' or '$t.0'")
+          return .none
+        }
+        guard i < UInt64(elements.count) else {
+          error(index.span, "index \(i) is out of range for a tuple of \(elements.count)")
+          return .none
+        }
+        return elements[Int(i)]
       default:
         error(e.span, "a value of type \(baseType) cannot be indexed")
         return .none

@@ -129,8 +129,33 @@ extension Parser {
     if let last = statements.last, case .expression(let e) = last.kind, !lastStatementHadSemicolon {
       value = e
       statements.removeLast()
+    } else if let last = statements.last, !lastStatementHadSemicolon, let ifValue = ifStatementValue(last) {
+      value = ifValue
+      statements.removeLast()
     }
     return expr(.block(Block(span: block.span, statements: statements), value: value), block.span)
+  }
+
+  /// `if (c) { a } else { b }` ending a block expression, as the ternary it means there; nil unless
+  /// every branch ends with a value.
+  mutating func ifStatementValue(_ statement: Stmt) -> Expr? {
+    guard case .ifElse(let condition, let then, let otherwise?) = statement.kind, let whenTrue = blockValue(then) else {
+      return nil
+    }
+    let whenFalse: Expr?
+    if otherwise.statements.count == 1, otherwise.span == otherwise.statements[0].span {
+      whenFalse = ifStatementValue(otherwise.statements[0])  // `else if`
+    } else {
+      whenFalse = blockValue(otherwise)
+    }
+    guard let whenFalse else { return nil }
+    return expr(.ternary(condition, whenTrue, whenFalse), statement.span)
+  }
+
+  private mutating func blockValue(_ block: Block) -> Expr? {
+    guard valueBlockStarts.contains(block.span.start), let last = block.statements.last, case .expression(let e) = last.kind
+    else { return nil }
+    return expr(.block(Block(span: block.span, statements: Array(block.statements.dropLast())), value: e), block.span)
   }
 
   /// `if (c) { a } else { b }` in expression position: a ternary of two block expressions.

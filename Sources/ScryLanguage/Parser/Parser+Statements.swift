@@ -9,6 +9,9 @@ extension Parser {
       return Block(span: token.span, statements: [])
     }
     let statements = nested { $0.parseStatementList(until: .punct(.rbrace)) }
+    if let last = statements.last, case .expression = last.kind, !lastStatementHadSemicolon {
+      valueBlockStarts.insert(open.start)
+    }
     let close = token.span
     if !accept(.rbrace) {
       error(at: open, "unclosed '{': expected '}' before \(describe(token))", hint: "add '}' to close this block")

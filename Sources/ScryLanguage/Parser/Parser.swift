@@ -49,6 +49,9 @@ public struct Parser {
   /// Whether the last statement `parseStatementList` read was followed by a `;`: a block
   /// expression's value is its last expression written without one.
   var lastStatementHadSemicolon = false
+  /// Blocks (by where they open) whose last statement is an expression without a `;`: an `if`
+  /// statement ending a block expression is its value when both branches are such blocks.
+  var valueBlockStarts: Set<UInt32> = []
 
   init(source: SourceFile) {
     self.source = source
