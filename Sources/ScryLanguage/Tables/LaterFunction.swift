@@ -28,5 +28,14 @@ public enum LaterFunction {
     "is_str": "bpftrace 0.26's compile-time type tests are not supported",
     "is_literal": "bpftrace 0.26's compile-time type tests are not supported",
     "typeof": "bpftrace 0.26's compile-time types are not supported",
+    "pid": "write 'pid': the process id as bpftrace 0.17 reads it; the curr_ns and init forms are not told apart",
+    "tid": "write 'tid': the thread id as bpftrace 0.17 reads it; the curr_ns and init forms are not told apart",
+    "comm": "write 'comm' for the current task; another process's name is not read",
+    "probetype": "write 'probe' and compare its prefix",
+    "pcomm": "write 'curtask->group_leader->comm'",
+    "ppid": "write 'curtask->real_parent->tgid'",
+    "signal_thread": "write signal(), which signals the process",
+    "strcap": "the capacity of a string is not a value here",
+    "static_assert": "bpftrace's compile-time assertions are not supported",
   ]
 }
