@@ -50,6 +50,28 @@ import Testing
       #expect(run.stdout.hasPrefix("Attaching "), "\(name): \(run.stdout)")
     }
   }
+
+  /// Corpus scripts and the same program written in bpftrace 0.17's language (macros expanded by
+  /// hand, durations and `if` expressions spelled out): Scry's output of the first must be
+  /// bpftrace 0.17's output of the second, byte for byte.
+  static let equivalents: [(String, String)] = [
+    ("macros.bt", #"BEGIN { print(1); print(1); $a = 10; print($a + 1); print(1 + 1 + 1); @b = 5; $a += 1; @b += 1; print($a + @b); print(1 + 1 + 1); exit(); }"#),
+    ("block_expressions.bt", #"BEGIN { $b = 1; $a = $b + 1; $c = $a * 10; printf("%d %d\n", $a, $c); exit(); }"#),
+    ("if_expressions.bt", #"BEGIN { $x = 1 < 2 ? "small" : "large"; $y = 0 ? 1 : (0 ? 2 : 3); printf("%s %d\n", $x, $y); exit(); }"#),
+    ("durations.bt", #"BEGIN { printf("%d %d %d %d\n", 2, 5000, 100000000, 1000000000); printf("%ld %ld %ld\n", 60000000000, 3600000000000, 86400000000000); printf("%d\n", 1000000); exit(); }"#),
+    ("aggregate_values.bt", #"interval:ms:10 { @ticks++; @total += 2; if (@ticks >= 3) { printf("%d ticks, total %d\n", @ticks, @total); exit(); } }"#),
+    ("tuple_index.bt", #"BEGIN { $a = (1, "hello"); $b = (3, 4, $a); print($a); print($b.0); print($a.1); exit(); }"#),
+    ("config_block.bt", #"BEGIN { @a[1] = 1; @a[2] = 2; printf("%d\n", 2); clear(@a); exit(); }"#),
+  ]
+
+  @Test(arguments: equivalents)
+  func printsWhatBpftrace017PrintsForTheSameProgram(_ name: String, _ program017: String) throws {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let reference = Run.program(bpftrace, ["-e", program017])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry(Self.directory + "/" + name)
+    #expect(ours.stdout == reference.stdout, "\(name)\nscry:\n\(ours.stdout)\nbpftrace 0.17:\n\(reference.stdout)")
+  }
 }
 
 extension String {
