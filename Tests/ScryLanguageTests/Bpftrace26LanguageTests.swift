@@ -107,6 +107,14 @@ import Testing
     #expect(updates == 2)
   }
 
+  @Test func doublingMacrosStopAtTheExpansionCapWithOneError() {
+    var text = ""
+    for i in 0..<30 { text += "macro m\(i)(x) { m\(i + 1)(x) + m\(i + 1)(x) }\n" }
+    text += "macro m30(x) { x }\nBEGIN { @a = m0(1); }"
+    let checked = compile(text)
+    #expect(checked.diagnostics.filter { $0.message.contains("too many macro expansions") }.count == 1)
+  }
+
   @Test func deepMacroNestingIsCapped() {
     var text = ""
     for i in 0..<80 { text += "macro m\(i)(x) { m\(i + 1)(x) }\n" }

@@ -38,7 +38,7 @@ extension Parser {
   /// Macros may nest this deep (a macro calling a macro…) and expand this many times per script:
   /// bounds on what a few lines can make the parser build.
   static let maxMacroDepth = 64
-  static let maxMacroExpansions = 10_000
+  static let maxMacroExpansions = 2_000
 
   /// Finds every top-level `macro name(params) { body }` before parsing, so calls may precede
   /// definitions. Scripts without the word `macro` pay only for the byte search.
@@ -168,7 +168,12 @@ extension Parser {
       return missing(at: call)
     }
     if macroFrames.count >= Parser.maxMacroDepth || macroExpansions.count >= Parser.maxMacroExpansions {
-      diagnostics.append(.error(call, "too many macro expansions", hint: "macros may nest \(Parser.maxMacroDepth) deep and expand \(Parser.maxMacroExpansions) times"))
+      if !hasReportedMacroLimit {
+        hasReportedMacroLimit = true
+        diagnostics.append(
+          .error(call, "too many macro expansions",
+                 hint: "macros may nest \(Parser.maxMacroDepth) deep and expand \(Parser.maxMacroExpansions) times"))
+      }
       return missing(at: call)
     }
     guard args.count == definition.parameters.count else {
@@ -241,8 +246,11 @@ extension MacroExpansion {
   /// (the first such call: the body's nodes carry the body's spans, whichever call made them).
   public static func noting(_ expansions: [MacroExpansion], in diagnostics: [Diagnostic]) -> [Diagnostic] {
     guard !expansions.isEmpty else { return diagnostics }
+    // One expansion per macro body (the first), so the search is over macros, not calls.
+    var seen = Set<UInt32>()
+    let firstCalls = expansions.filter { seen.insert($0.body.start).inserted }
     return diagnostics.map { diagnostic in
-      guard let expansion = expansions.first(where: { $0.body.start <= diagnostic.span.start && diagnostic.span.end <= $0.body.end })
+      guard let expansion = firstCalls.first(where: { $0.body.start <= diagnostic.span.start && diagnostic.span.end <= $0.body.end })
       else { return diagnostic }
       var noted = diagnostic
       noted.notes.append(.init(span: expansion.call, message: "in the expansion of macro '\(expansion.name)' here"))

@@ -46,6 +46,7 @@ public struct Parser {
   /// The macro expansions being parsed, innermost last: their parameters' bindings.
   var macroFrames: [MacroFrame] = []
   var macroExpansions: [MacroExpansion] = []
+  var hasReportedMacroLimit = false
   /// Whether the last statement `parseStatementList` read was followed by a `;`: a block
   /// expression's value is its last expression written without one.
   var lastStatementHadSemicolon = false
