@@ -51,6 +51,16 @@ import Testing
     }
   }
 
+  /// As in bpftrace, an environment variable wins over the script's config block.
+  @Test func environmentWinsOverTheConfigBlock() throws {
+    guard kernelAvailable("the bpftrace 0.26 corpus") else { return }
+    let path = Self.directory + "/config_block.bt"
+    let bounded = scry(path)
+    #expect(bounded.stdout.contains("\n2\n") && bounded.stderr.contains("is full (2 entries)"), "\(bounded.stderr)")
+    let widened = Run.program(scryBinary(), [path], environment: ["BPFTRACE_MAX_MAP_KEYS": "5"])
+    #expect(widened.status == 0 && widened.stdout.contains("\n3\n") && !widened.stderr.contains("is full"), "\(widened.stderr)")
+  }
+
   /// Corpus scripts and the same program written in bpftrace 0.17's language (macros expanded by
   /// hand, durations and `if` expressions spelled out): Scry's output of the first must be
   /// bpftrace 0.17's output of the second, byte for byte.
