@@ -222,7 +222,8 @@ extension Parser {
     }
   }
 
-  /// A `$variable` or `@map` name inside a macro's body: the caller's name for a parameter. A map
+  /// A `$variable` or `@map` name inside a macro's body: the caller's name for a parameter, a name
+/// of the macro's own for another variable. A map
   /// that is no parameter is refused (bpftrace's macros are hygienic: a body reaches only the maps
   /// passed in), once, where the macro is defined.
   mutating func macroName(_ name: String, at span: SourceSpan) -> String {
@@ -231,6 +232,8 @@ extension Parser {
     case .rename(let renamed): return renamed
     case .placeholder, .expression: return name
     case nil:
+      // A variable the body makes is its own (bpftrace's hygiene): named apart from the caller's.
+      if name.hasPrefix("$") && !frame.isDefinitionCheck { return "\(name) (in macro \(frame.name))" }
       if name.hasPrefix("@") && frame.isDefinitionCheck {
         diagnostics.append(
           .error(span, "macro '\(frame.name)' uses the map '\(name)', which is not one of its parameters",
