@@ -29,6 +29,8 @@ import Testing
     "BEGIN { @c = count(); if (@c > 10) { printf(\"%d\\n\", @c + 1); } }",
     "BEGIN { $t = (1, \"a\"); print($t[1]); printf(\"%d\\n\", $t[0]); }",
     "interval:1s { exit(); }",
+    // Hygiene: the body's `$t` is not the caller's string `$t`.
+    "macro m() { $t = 5; $t } BEGIN { $t = \"s\"; $a = m(); printf(\"%s %d\\n\", $t, $a); }",
   ]
 
   @Test(arguments: valid)
@@ -52,6 +54,7 @@ import Testing
     ("macro h($v) { $v++ } BEGIN { h(1 + 1); }", "takes a scratch variable", "1 + 1", "sigil"),
     ("macro k(a, b) { a + b } BEGIN { @x = k(1); }", "takes 2 arguments, not 1", "k(1)", "k(a, b)"),
     ("macro m(x) { x + \"s\" } BEGIN { @x = m(1); }", "'+' needs integers", "\"s\"", "expansion of macro 'm'"),
+    ("macro m(x) { $u + x } BEGIN { $a = m(1); }", "undefined variable '$u (in macro m)'", "$u", "expansion of macro 'm'"),
     ("BEGIN { $x = if (1) { 2 }; }", "needs an 'else'", "if (1) { 2 }", "else"),
     ("BEGIN { $x = { $y = 1; }; }", "has no value", "{ $y = 1; }", "no ';'"),
     ("BEGIN { $x = { return; 1 }; }", "'return' inside a block", "return", "outside"),
