@@ -30,12 +30,12 @@ public enum Frontend {
     // A declaration that could not be read would only come back as every use of its types.
     if diagnostics.hasErrors {
       var result = CheckedProgram(program: program)
-      result.diagnostics = diagnostics
+      result.diagnostics = MacroExpansion.noting(program.macroExpansions, in: diagnostics)
       return result
     }
     var checked = Checker.check(
       program, catalog: catalog, positionals: positionals, options: options, declarations: declarations)
-    checked.diagnostics = diagnostics + checked.diagnostics
+    checked.diagnostics = MacroExpansion.noting(program.macroExpansions, in: diagnostics + checked.diagnostics)
     return checked
   }
 }

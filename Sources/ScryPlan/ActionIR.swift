@@ -26,6 +26,8 @@ public enum EventProperty: String, Sendable, Hashable {
   case pid, tid, cpu, nsecs, elapsed, cpid, rand, uid, gid, ip, cgroup
   /// A builtin that is always 0 on this machine (`numaid` without NUMA).
   case zero
+  /// `ncpus`: the CPUs online when the session starts.
+  case cpuCount
 }
 
 /// Integer operators with both operands evaluated (`&&` and `||` are `IntExpr.and`/`.or`).
@@ -99,6 +101,8 @@ public indirect enum IntExpr: Sendable, Equatable {
   case mapLength(map: Int)
   /// The integer's low `bits` bits in reverse byte order (`bswap`).
   case byteSwap(IntExpr, bits: Int)
+  /// A block expression: the statements run, then the value.
+  case sequence([IRStatement], IntExpr)
 }
 
 /// A byte-valued expression; `type` fixes its layout (`type.byteSize` bytes).
@@ -149,6 +153,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case stack(StackType)
   /// `usym(addr)`: a user address with the event's process, named when printed.
   case userSymbol(IntExpr)
+  /// A block expression: the statements run, then the value.
+  case sequence([IRStatement], BytesExpr)
 
   /// The layout of the value.
   public var type: ScryType {
@@ -165,6 +171,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
     case .inetAddress: return .inetAddress
     case .stack(let stack): return .stack(stack)
     case .userSymbol: return .symbol(isKernel: false)
+    case .sequence(_, let value): return value.type
     }
   }
 }

@@ -29,6 +29,8 @@ extension ActionLowering {
       return binary(op, a, b)
     case .ternary(let c, let a, let b):
       return .ternary(int(c), int(a), int(b))
+    case .block(let body, let value?):
+      return .sequence(statements(body), int(value))
     case .field(let base, let name, _):
       if let member = structValueMember(e, base: base) {
         guard case .integer(let t) = type, let field = program.fields[e.id] else {
@@ -55,7 +57,13 @@ extension ActionLowering {
     case .call(_, _, let args):
       guard let function = program.function(of: e) else { return unsupportedInt(e.span, "unknown function") }
       return intCall(function, args, e)
-    case .index, .tuple, .string, .missing:
+    case .index(let base, let index):
+      guard case .tuple(let elements) = program.type(of: base), case .integer(let i) = index.kind, i < elements.count else {
+        return unsupportedInt(e.span, "this expression cannot be used as an integer here")
+      }
+      let offset = elements[..<Int(i)].reduce(0) { $0 + $1.byteSize }
+      return .fromBytes(bytes(base, as: nil), offset: offset)
+    case .tuple, .string, .missing, .block(_, nil):
       return unsupportedInt(e.span, "this expression cannot be used as an integer here")
     }
   }
@@ -143,6 +151,7 @@ extension ActionLowering {
     case .gid: return .event(.gid)
     case .function: return .event(.ip)
     case .numaid: return .event(.zero)
+    case .ncpus: return .event(.cpuCount)
     case .cgroup: return .event(.cgroup)
     case .retval, .arg, .stackArg:
       // Registers reach actions as fetch arguments of the dynamic probe; anything else has none.
@@ -253,6 +262,11 @@ extension ActionLowering {
     case .tuple(let elements):
       let values = elements.map { value($0) }
       return .tuple(values, type: .tuple(values.map(\.type)))
+    case .index(let base, let indexExpr):
+      if case .tuple(let elements) = program.type(of: base), case .integer(let i) = indexExpr.kind, i < elements.count {
+        let offset = elements[..<Int(i)].reduce(0) { $0 + $1.byteSize }
+        return .slice(bytes(base, as: nil), offset: offset, type: elements[Int(i)])
+      }
     case .tupleIndex(let base, let index):
       if case .tuple(let elements) = program.type(of: base), index < elements.count {
         let offset = elements[..<index].reduce(0) { $0 + $1.byteSize }
@@ -260,6 +274,8 @@ extension ActionLowering {
       }
     case .ternary(let c, let a, let b):
       return .ternary(int(c), bytes(a, as: type), bytes(b, as: type), type: type)
+    case .block(let body, let value?):
+      return .sequence(statements(body), bytes(value, as: type))
     case .field(let base, let name, _):
       if let member = structValueMember(e, base: base) { return member }
       if !isEventRecord(base) {

@@ -132,6 +132,14 @@ struct ActionLowering {
   }
 
   mutating func expressionStatement(_ e: Expr) -> IRStatement? {
+    if case .block(let body, let value) = e.kind {
+      return .block(statements(body) + (value.flatMap { expressionStatement($0) }.map { [$0] } ?? []))
+    }
+    // An `if` expression (a macro's body, say) used for its effects: the branch taken runs.
+    if case .ternary(let condition, let a, let b) = e.kind, !Self.isIntLike(program.type(of: e)) {
+      return .ifElse(
+        int(condition), then: expressionStatement(a).map { [$0] } ?? [], otherwise: expressionStatement(b).map { [$0] } ?? [])
+    }
     if let function = program.function(of: e), case .call(_, _, let args) = e.kind,
       let effect = effectCall(function, args, e)
     {

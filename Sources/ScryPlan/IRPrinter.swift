@@ -60,6 +60,13 @@ public struct IRPrinter {
     }
   }
 
+  /// A statement inside an expression, nested statements included, on one line.
+  func inline(_ statement: IRStatement) -> String {
+    var lines: [String] = []
+    append(statement, indent: "", to: &lines)
+    return "{" + lines.map { $0.trimmingPrefix(while: { $0 == " " }) }.joined(separator: "; ") + "}"
+  }
+
   /// A statement without nested statements, on one line.
   func simple(_ statement: IRStatement) -> String {
     switch statement {
@@ -111,6 +118,7 @@ public struct IRPrinter {
     case .mapHasKey(let map, let key): return "(has_key " + element(map, key) + ")"
     case .mapLength(let map): return "(len " + mapName(map) + ")"
     case .byteSwap(let value, let bits): return "(bswap\(bits) " + int(value) + ")"
+    case .sequence(let body, let value): return "(block" + list(body.map { inline($0) }) + " " + int(value) + ")"
     }
   }
 
@@ -142,6 +150,7 @@ public struct IRPrinter {
     case .username: return "username"
     case .stack(let stack): return (stack.isKernel ? "kstack" : "ustack") + "(\(stack.mode.rawValue), \(stack.depth))"
     case .userSymbol(let address): return "(usym " + int(address) + ")"
+    case .sequence(let body, let value): return "(block" + list(body.map { inline($0) }) + " " + bytes(value) + ")"
     }
   }
 

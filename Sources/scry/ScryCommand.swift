@@ -126,7 +126,7 @@ struct ScryCommand: ParsableCommand {
   }
 
   func run() throws {
-    let limits = try preflight()
+    let environmentLimits = try preflight()
     if l {
       let listed = ProbeListing.list(pattern: arguments.first ?? e ?? "*", verbose: v, pid: p)
       throw ExitCode(listed ? 0 : 1)
@@ -143,10 +143,11 @@ struct ScryCommand: ParsableCommand {
       Frontend.compile(
         source, catalog: catalog, positionals: positionals,
         options: CheckOptions(
-          allowsUnsafe: unsafe, stringCapacity: limits.stringLength, includeDirectories: includeDirectories,
-          forcedIncludes: includes),
+          allowsUnsafe: unsafe, stringCapacity: environmentLimits.stringLength, includeDirectories: includeDirectories,
+          forcedIncludes: includes, environmentSettings: environmentLimits.fromEnvironment),
         requiresProbes: true, language: language, targetPid: x)
     }
+    let limits = environmentLimits.applying(checked.config)
     let renderer = DiagnosticRenderer(useColor: isatty(2) != 0)
     if !checked.diagnostics.isEmpty {
       // A broken file can produce hundreds of follow-on errors; the first ones are the useful ones.
@@ -188,6 +189,7 @@ struct ScryCommand: ParsableCommand {
     options.printsStatistics = stats
     options.maxMapEntries = limits.mapKeysMax
     options.catBytesMax = limits.catBytesMax
+    options.printsMapsOnExit = checked.config.printsMapsOnExit ?? true
     // SystemTap prints no such line: its scripts' output is theirs alone.
     options.announcesProbes = !q && language == .bpftrace
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.

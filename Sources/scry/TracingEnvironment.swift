@@ -1,8 +1,12 @@
 import Glibc
 
-/// The limits bpftrace reads from its environment, read once at startup: `BPFTRACE_STRLEN`,
-/// `BPFTRACE_MAP_KEYS_MAX`, `BPFTRACE_CAT_BYTES_MAX`, `BPFTRACE_MAX_PROBES`, each also as `SCRY_…`
-/// (which wins when both are set). Invariant: every value is at least 1 and within its bound.
+import ScryLanguage
+
+/// The limits bpftrace reads from its environment, read once at startup: the numeric
+/// `ConfigVariable`s (`BPFTRACE_STRLEN` or `BPFTRACE_MAX_STRLEN`, `BPFTRACE_MAP_KEYS_MAX` or
+/// `BPFTRACE_MAX_MAP_KEYS`, …), each also as `SCRY_…` (which wins when both are set). A script's
+/// config block sets what the environment left alone. Invariant: every value is at least 1 and
+/// within its bound.
 struct TracingEnvironment: Equatable {
   /// Bytes kept of a string read by `str()` (bpftrace's default 64, at most 200).
   var stringLength = 64
@@ -12,6 +16,8 @@ struct TracingEnvironment: Equatable {
   var catBytesMax = 10 * 1024
   /// Probes one program may attach.
   var maxProbes = 512
+  /// The settings an environment variable gave.
+  var fromEnvironment: Set<ConfigVariable.Setting> = []
 
   /// One variable bpftrace honours, its bound, and where its value goes.
   struct Variable: Sendable {
@@ -19,31 +25,42 @@ struct TracingEnvironment: Equatable {
     let maximum: Int
     let acceptsSizeSuffix: Bool
     let keyPath: WritableKeyPath<TracingEnvironment, Int> & Sendable
-    /// What it bounds, for `--help` and the man page.
-    let summary: String
   }
 
-  static let variables: [Variable] = [
-    // bpftrace keeps strings on the 512-byte BPF stack and refuses more than 200.
-    Variable(
-      name: "STRLEN", maximum: 200, acceptsSizeSuffix: false, keyPath: \.stringLength,
-      summary: "bytes kept of a string read by str() (default 64, at most 200)"),
-    Variable(
-      name: "MAP_KEYS_MAX", maximum: Int(Int32.max), acceptsSizeSuffix: false, keyPath: \.mapKeysMax,
-      summary: "keys a map may hold; inserts beyond are dropped and counted (default 1048576)"),
-    Variable(
-      name: "CAT_BYTES_MAX", maximum: 1 << 30, acceptsSizeSuffix: true, keyPath: \.catBytesMax,
-      summary: "bytes cat() reads from a file (default 10k; k, m, g suffixes)"),
-    Variable(
-      name: "MAX_PROBES", maximum: 1 << 20, acceptsSizeSuffix: false, keyPath: \.maxProbes,
-      summary: "probes one program may attach (default 512)"),
-  ]
+  /// Where each numeric setting lives here.
+  static func keyPath(_ setting: ConfigVariable.Setting) -> (WritableKeyPath<TracingEnvironment, Int> & Sendable)? {
+    switch setting {
+    case .stringLength: return \TracingEnvironment.stringLength
+    case .mapKeysMax: return \TracingEnvironment.mapKeysMax
+    case .catBytesMax: return \TracingEnvironment.catBytesMax
+    case .maxProbes: return \TracingEnvironment.maxProbes
+    case .stackMode, .printMapsOnExit, .noEffect: return nil
+    }
+  }
 
-  /// The ENVIRONMENT section of `--help` (and so of the man page), one line per variable.
+  static let variables: [Variable] = ConfigVariable.all.flatMap { config -> [Variable] in
+    guard let keyPath = keyPath(config.setting), case .number(let maximum) = config.kind else { return [] }
+    return config.environmentNames.map {
+      Variable(name: $0, maximum: maximum, acceptsSizeSuffix: config.acceptsSizeSuffix, keyPath: keyPath)
+    }
+  }
+
+  /// These settings with the script's config block applied where no environment variable spoke.
+  func applying(_ config: ScriptConfig) -> TracingEnvironment {
+    var settings = self
+    for (setting, value) in config.numbers where !fromEnvironment.contains(setting) {
+      if let keyPath = Self.keyPath(setting) { settings[keyPath: keyPath] = value }
+    }
+    return settings
+  }
+
+  /// The ENVIRONMENT section of `--help` (and so of the man page), one line per config variable.
   static var helpSection: String {
-    "ENVIRONMENT\n"
-      + variables.map { "  BPFTRACE_\($0.name) or SCRY_\($0.name): \($0.summary)." }.joined(separator: "\n")
-      + "\n  SCRY_… wins when both are set."
+    let lines = ConfigVariable.all.filter { !$0.environmentNames.isEmpty }.map { config in
+      "  " + config.environmentNames.map { "BPFTRACE_\($0)" }.joined(separator: ", ") + " or SCRY_…: \(config.summary)."
+    }
+    return "ENVIRONMENT\n" + lines.joined(separator: "\n")
+      + "\n  SCRY_… wins over BPFTRACE_…; either wins over a script's config block."
   }
 
   /// A value that is not a number in range; `description` is the sentence the CLI prints.
@@ -67,6 +84,9 @@ struct TracingEnvironment: Equatable {
       guard let (name, text) = lookup(scryName).map({ (scryName, $0) }) ?? lookup(bpftraceName).map({ (bpftraceName, $0) })
       else { continue }
       settings[keyPath: variable.keyPath] = try parse(text, as: name, variable: variable)
+      if let config = ConfigVariable.all.first(where: { $0.environmentNames.contains(variable.name) }) {
+        settings.fromEnvironment.insert(config.setting)
+      }
     }
     return settings
   }

@@ -34,7 +34,7 @@ import Testing
     for option in ["--plan", "--dry-run", "--no-bpf", "--include", "-B", "--lost"] {
       #expect(page.stdout.contains(option), "the man page does not mention \(option)")
     }
-    #expect(page.stdout.contains("BPFTRACE_MAP_KEYS_MAX or SCRY_MAP_KEYS_MAX"))
+    #expect(page.stdout.contains("BPFTRACE_MAP_KEYS_MAX, BPFTRACE_MAX_MAP_KEYS or SCRY_…"))
     #expect(Run.program("/bin/bash", ["-n", "\(destdir)/usr/share/bash-completion/completions/scry"]).status == 0)
 
     let uninstall = Run.program("/usr/bin/make", ["-C", root, "uninstall", "DESTDIR=\(destdir)", "PREFIX=/usr"])

@@ -17,7 +17,7 @@ import Testing
   }
 
   static func corpus() -> [String] {
-    var texts = FrontendTests.valid
+    var texts = FrontendTests.valid + Bpftrace26LanguageTests.valid + Bpftrace26LanguageTests.refused.map(\.0)
     let scripts = scriptsDirectory()
     for folder in ["valid", "broken"] {
       for name in listDirectory(scripts + "/" + folder) { if let t = readFile(scripts + "/" + folder + "/" + name) { texts.append(t) } }

@@ -25,16 +25,26 @@ public final class Program: Sendable {
   public let printsMapsAtExit: Bool
   /// How `print(@h)` draws a histogram: bpftrace's rows, or SystemTap's `value |---- count` table.
   public let histogramStyle: HistogramStyle
+  /// The preamble's `config = { name = value; … }` entries, in order (bpftrace 0.20+).
+  public let config: [ConfigEntry]
+  /// The preamble's `let @name = hash(100);` map declarations (bpftrace 0.23+).
+  public let mapDeclarations: [MapDeclaration]
+  /// Where each macro call was expanded, so a diagnostic inside a macro's body can name its call.
+  public let macroExpansions: [MacroExpansion]
 
   public init(
     source: SourceFile, probes: [ProbeBlock], nodeCount: Int, declarations: [SourceSpan] = [],
-    mapLoopOrders: [NodeID: MapLoopOrder] = [:], printsMapsAtExit: Bool = true, histogramStyle: HistogramStyle = .bpftrace
+    mapLoopOrders: [NodeID: MapLoopOrder] = [:], printsMapsAtExit: Bool = true, histogramStyle: HistogramStyle = .bpftrace,
+    config: [ConfigEntry] = [], mapDeclarations: [MapDeclaration] = [], macroExpansions: [MacroExpansion] = []
   ) {
     self.histogramStyle = histogramStyle
     self.source = source
     self.probes = probes
     self.nodeCount = nodeCount
     self.declarations = declarations
+    self.config = config
+    self.mapDeclarations = mapDeclarations
+    self.macroExpansions = macroExpansions
     self.mapLoopOrders = mapLoopOrders
     self.printsMapsAtExit = printsMapsAtExit
   }
@@ -62,6 +72,38 @@ public struct MapLoopOrder: Sendable, Hashable {
     self.descending = descending
     self.limit = limit
   }
+}
+
+/// One `name = value` of a config block. The value is kept as written: an integer, a word
+/// (`perf`, `true`) or a string, read by the checker against `ConfigVariable`.
+public struct ConfigEntry: Sendable, Hashable {
+  public enum Value: Sendable, Hashable {
+    case integer(UInt64)
+    case word(String)
+    case string(String)
+  }
+  public let name: String
+  public let nameSpan: SourceSpan
+  public let value: Value
+  public let valueSpan: SourceSpan
+}
+
+/// `let @name = kind(max_entries);` in the preamble.
+public struct MapDeclaration: Sendable, Hashable {
+  public let name: String
+  public let nameSpan: SourceSpan
+  /// `hash`, `lruhash`, `percpuhash`, `percpulruhash`… as written; the checker knows which exist.
+  public let kind: String
+  public let kindSpan: SourceSpan
+  public let maxEntries: UInt64?
+  public let span: SourceSpan
+}
+
+/// One macro call replaced by the macro's body: the body's span in the source and the call's.
+public struct MacroExpansion: Sendable, Hashable {
+  public let name: String
+  public let body: SourceSpan
+  public let call: SourceSpan
 }
 
 /// `spec[, spec…] [/predicate/] { statements }` or `spec < statements >`.
@@ -195,6 +237,10 @@ public final class Expr: Sendable {
     case update(Expr, isIncrement: Bool, isPrefix: Bool)
     /// `sizeof(type)` or `sizeof(expr)`.
     case sizeofType(TypeName)
+    /// `{ statements; value }`: a block expression (bpftrace 0.22+), scoped like a block. Its value is
+    /// the last expression written without a `;`; nil when there is none (a macro used as a statement).
+    /// `if (c) { a } else { b }` as an expression is a ternary of two of these.
+    case block(Block, value: Expr?)
     /// `offsetof(struct X, a.b)`: the byte offset of a (nested) field.
     case offsetof(TypeName, fields: [String])
     /// A node the parser made in place of something missing; the checker ignores it.

@@ -14,6 +14,8 @@ extension Expr {
     case .binary(_, let a, let b), .index(let a, let b): return [a, b]
     case .ternary(let a, let b, let c): return [a, b, c]
     case .tuple(let elements): return elements
+    case .block(let block, let value):
+      return block.allStatements().flatMap(\.expressions) + (value.map { [$0] } ?? [])
     }
   }
 }

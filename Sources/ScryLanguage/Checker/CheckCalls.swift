@@ -3,6 +3,10 @@
 extension Checker {
   mutating func checkCall(_ name: String, nameSpan: SourceSpan, args: [Expr], call: Expr, isStatement: Bool) -> ScryType {
     guard let function = Function(name: name) else {
+      if let reason = LaterFunction.reasons[name] {
+        error(nameSpan, "'\(name)(…)' of later bpftrace versions is not supported by Scry", hint: reason)
+        return .none
+      }
       for arg in args { checkExpression(arg) }
       if let reason = Function.unavailable[name] {
         error(nameSpan, reason)
@@ -413,6 +417,7 @@ extension Checker {
   /// `kstack([mode, ][depth])`: the mode is a bare word (`bpftrace`, `perf`, `raw`), the depth a literal.
   private mutating func checkStack(_ site: CallSite) -> ScryType {
     var stack = StackType(isKernel: site.function == .kstack)
+    stack.mode = stackMode
     for arg in site.args {
       if let n = literalInteger(arg) {
         guard n >= 1 && n <= UInt64(StackType.defaultDepth) else {

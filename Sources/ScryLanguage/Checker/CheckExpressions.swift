@@ -48,6 +48,8 @@ extension Checker {
         return .none
       }
       if keyTypes != nil { settleMap(name, keyType: keyTypes, value: nil, isAggregate: false, at: e.span, keySpan: e.span) }
+      // bpftrace 0.24+ reads count, sum, avg, min and max as integers: `if (@x > 10)`.
+      if case .aggregate(let kind) = state.valueType, let integer = kind.integerValue { return integer }
       return state.valueType ?? .none
     case .call(let name, let nameSpan, let args):
       return checkCall(name, nameSpan: nameSpan, args: args, call: e, isStatement: isStatement)
@@ -75,14 +77,17 @@ extension Checker {
     case .ternary(let condition, let whenTrue, let whenFalse):
       let c = checkExpression(condition)
       if c != .none && !c.isInteger { error(condition.span, "the condition of '?:' must be a number or a comparison, not \(c)") }
-      let a = checkExpression(whenTrue)
-      let b = checkExpression(whenFalse)
+      // As a statement, `c ? print(1) : print(2)` (or an `if` expression) runs a branch for its effects.
+      let a = checkExpression(whenTrue, isStatement: isStatement)
+      let b = checkExpression(whenFalse, isStatement: isStatement)
       if a == .none || b == .none { return .none }
       guard let merged = unify(a, b) else {
         error(e.span, "the branches of '?:' have different types: \(a) and \(b)")
         return .none
       }
       return merged
+    case .block(let block, let value):
+      return typeOfBlock(block, value: value, e, isStatement: isStatement)
     case .field(let base, let name, let isArrow):
       let baseType = checkExpression(base)
       return typeOfField(e, base: base, baseType: baseType, name: name, isArrow: isArrow)
@@ -110,6 +115,17 @@ extension Checker {
         return element
       case .pointer:
         return pointee(of: baseType, at: base.span) ?? .none
+      case .tuple(let elements):
+        // bpftrace 0.22+: `$t[0]` is `$t.0`; the index must be a literal.
+        guard case .integer(let i) = index.kind else {
+          error(index.span, "a tuple's index must be a literal number", hint: "write '$t[0]' or '$t.0'")
+          return .none
+        }
+        guard i < UInt64(elements.count) else {
+          error(index.span, "index \(i) is out of range for a tuple of \(elements.count)")
+          return .none
+        }
+        return elements[Int(i)]
       default:
         error(e.span, "a value of type \(baseType) cannot be indexed")
         return .none
@@ -205,6 +221,24 @@ extension Checker {
     }
   }
 
+  /// `{ statements; value }`: a scope of its own. `break`, `continue` and `return` cannot leave it
+  /// (the runtime evaluates it as a value), so loops around it do not count.
+  private mutating func typeOfBlock(_ block: Block, value: Expr?, _ e: Expr, isStatement: Bool) -> ScryType {
+    let savedLoopDepth = loopDepth
+    loopDepth = 0
+    blockExpressionDepth += 1
+    scopes.append([:])
+    checkBlock(block, newScope: false)
+    let type = value.map { checkExpression($0, isStatement: isStatement) } ?? .none
+    scopes.removeLast()
+    blockExpressionDepth -= 1
+    loopDepth = savedLoopDepth
+    if value == nil && !isStatement {
+      error(e.span, "this block has no value", hint: "end it with an expression and no ';', as '{ let $a = 1; $a + 1 }'")
+    }
+    return type
+  }
+
   private mutating func typeOfIdentifier(_ name: String, _ e: Expr) -> ScryType {
     if let builtin = Builtin(name: name) {
       result.resolutions[e.id] = .builtin(builtin)
@@ -244,6 +278,7 @@ extension Checker {
     }
     switch builtin {
     case .pid, .tid, .cpid, .numaid: return .integer(.uint32)
+    case .ncpus: return .uint64
     case .uid, .gid, .cgroup, .nsecs, .elapsed, .jiffies: return .uint64
     case .curtask:
       // A `struct task_struct *` where the kernel describes the type (BTF), as bpftrace types it.
@@ -280,8 +315,10 @@ extension Checker {
         return .none
       }
       return .record(record)
-    case .kstack: return .stack(StackType(isKernel: true))
-    case .ustack: return .stack(StackType(isKernel: false))
+    case .kstack, .ustack:
+      var stack = StackType(isKernel: builtin == .kstack)
+      stack.mode = stackMode
+      return .stack(stack)
     }
   }
 

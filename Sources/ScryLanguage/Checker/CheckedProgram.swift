@@ -7,13 +7,25 @@ public struct MapInfo: Sendable, Hashable {
   public var valueType: ScryType
   /// Where the map got its type.
   public var declaration: SourceSpan
+  /// The entries a `let @m = hash(N);` declaration allows; nil for the session's default.
+  public var maxEntries: Int?
 
-  public init(name: String, keyTypes: [ScryType], valueType: ScryType, declaration: SourceSpan) {
+  public init(name: String, keyTypes: [ScryType], valueType: ScryType, declaration: SourceSpan, maxEntries: Int? = nil) {
     self.name = name
     self.keyTypes = keyTypes
     self.valueType = valueType
     self.declaration = declaration
+    self.maxEntries = maxEntries
   }
+}
+
+/// What a script's config block set, for the stages after the checker.
+public struct ScriptConfig: Sendable, Equatable {
+  /// `max_map_keys`, `max_cat_bytes`, `max_probes`, `max_strlen`: the numbers the block set.
+  public var numbers: [ConfigVariable.Setting: Int] = [:]
+  /// `print_maps_on_exit`; nil when not set.
+  public var printsMapsOnExit: Bool?
+  public init() {}
 }
 
 /// What a name in expression position turned out to be.
@@ -55,6 +67,8 @@ public struct CheckedProgram: Sendable {
   public var cTypes = CTypes()
   /// The field each field access (`a.f`, `p->f`) resolved to, with its offset in its record.
   public var fields: [NodeID: RecordField] = [:]
+  /// The config block's settings that the runtime and the CLI apply (numbers by setting).
+  public var config = ScriptConfig()
 
   public init(program: Program) {
     self.program = program

@@ -8,10 +8,13 @@ public struct CheckOptions: Sendable {
   public var includeDirectories: [String]
   /// `--include FILE`: headers read before the script's own declarations.
   public var forcedIncludes: [String]
+  /// Settings the environment fixed: a script's config block does not change them (as in bpftrace).
+  public var environmentSettings: Set<ConfigVariable.Setting> = []
   public init(
     allowsUnsafe: Bool = false, stringCapacity: Int = ScryType.defaultStringCapacity, includeDirectories: [String] = [],
-    forcedIncludes: [String] = []
+    forcedIncludes: [String] = [], environmentSettings: Set<ConfigVariable.Setting> = []
   ) {
+    self.environmentSettings = environmentSettings
     self.allowsUnsafe = allowsUnsafe
     self.stringCapacity = stringCapacity
     self.includeDirectories = includeDirectories
@@ -32,6 +35,8 @@ public struct Checker {
   ) -> CheckedProgram {
     var checker = Checker(program: program, catalog: catalog, positionals: positionals, options: options)
     checker.result.cTypes = CTypes(declarations: declarations, kernel: catalog)
+    checker.reporting = true
+    checker.checkConfig()
     checker.resolveProbes()
     checker.reporting = false
     checker.walkProgram()
@@ -41,6 +46,7 @@ public struct Checker {
     checker.result.variableTypes = []
     checker.walkProgram()
     checker.reportUnusedAggregates()
+    checker.applyMapDeclarations()
     return checker.result
   }
 
@@ -48,7 +54,9 @@ public struct Checker {
   let catalog: any ProbeCatalog
   /// The C types the program can name: its own declarations, then the kernel's.
   var cTypes: CTypes { result.cTypes }
-  let options: CheckOptions
+  var options: CheckOptions
+  /// How `kstack`/`ustack` print without a mode: the config block's `stack_mode`, else bpftrace's.
+  var stackMode: StackType.Mode = .bpftrace
   /// False during the first walk: types are gathered, nothing is reported.
   var reporting = false
   /// Settled type of each map, by name (`@x`, `@`, or a bare global's name), with where it was settled.
@@ -63,6 +71,8 @@ public struct Checker {
   var probeNameCapacity = 16
   var scopes: [[String: Int]] = []
   var loopDepth = 0
+  /// Block expressions open around the statement being checked.
+  var blockExpressionDepth = 0
 
   struct MapState {
     var keyTypes: [ScryType]?
@@ -252,7 +262,9 @@ public struct Checker {
         error(statement.span, "'\(word)' outside a loop", hint: "'\(word)' may only appear inside 'while' or 'for'")
       }
     case .returnProbe:
-      break
+      if blockExpressionDepth > 0 {
+        error(statement.span, "'return' inside a block used as a value", hint: "return from the probe outside the block")
+      }
     case .block(let block):
       checkBlock(block)
     }

@@ -165,6 +165,18 @@ public struct IntegerType: Hashable, Sendable, CustomStringConvertible {
   public var description: String { (isSigned ? "int" : "uint") + String(bits) }
 }
 
+extension AggregateKind {
+  /// The integer a `count`, `sum`, `avg`, `min` or `max` reads as in an expression; nil for the
+  /// kinds that are no single number (`stats`, histograms).
+  public var integerValue: ScryType? {
+    switch self {
+    case .count: return .uint64
+    case .sum(let isSigned), .avg(let isSigned), .min(let isSigned), .max(let isSigned): return isSigned ? .int64 : .uint64
+    default: return nil
+    }
+  }
+}
+
 /// What an aggregating map function keeps per key.
 public enum AggregateKind: Hashable, Sendable, CustomStringConvertible {
   case count

@@ -244,10 +244,10 @@ extension Parser {
       return expr(.positionalCount, t.span)
     case .variable:
       advance()
-      return expr(.variable(text(t)), t.span)
+      return expr(.variable(macroName(text(t), at: t.span)), t.span)
     case .mapName:
       advance()
-      let name = text(t)
+      let name = macroName(text(t), at: t.span)
       if isPunct(.lbracket) {
         let (keys, end) = parseMapKeys()
         return expr(.map(name: name, keys: keys, isBare: false), t.span.merged(with: end))
@@ -256,7 +256,12 @@ extension Parser {
     case .identifier:
       let name = text(t)
       advance()
+      if !macroFrames.isEmpty, let argument = macroArgument(name, at: t.span) { return argument }
       if name == "true" || name == "false" { return expr(.boolean(name == "true"), t.span) }
+      if name == "if" && isPunct(.lparen) { return parseIfExpression(start: t) }
+      if let definition = macros[name], isPunct(.lparen) || definition.parameters.isEmpty {
+        return expandMacro(definition, nameToken: t)
+      }
       if name == "sizeof" && isPunct(.lparen) {
         let save = (lexer, token)
         advance()
@@ -270,6 +275,14 @@ extension Parser {
       if name == "offsetof" && isPunct(.lparen), let offsetof = parseOffsetof(start: t) { return offsetof }
       if isPunct(.lparen) {
         let (args, end) = parseArguments()
+        // bpftrace 0.24+ writes builtins as calls too: `pid()`, `comm()`.
+        if args.isEmpty, Function(name: name) == nil, Builtin(name: name) != nil {
+          return expr(.identifier(name), t.span.merged(with: end))
+        }
+        // bpftrace 0.24's clock argument: the monotonic clock is the one `nsecs` reads.
+        if name == "nsecs", args.count == 1, case .identifier("monotonic") = args[0].kind {
+          return expr(.identifier(name), t.span.merged(with: end))
+        }
         return expr(.call(name: name, nameSpan: t.span, args: args), t.span.merged(with: end))
       }
       if isPunct(.lbracket) && Builtin(name: name) == nil {
@@ -277,6 +290,8 @@ extension Parser {
         return expr(.map(name: name, keys: keys, isBare: true), t.span.merged(with: end))
       }
       return expr(.identifier(name), t.span)
+    case .punct(.lbrace):
+      return parseBlockExpression()
     case .punct(.lparen):
       advance()
       // A cast: `(uint32)x`, `(struct task_struct *)curtask`.

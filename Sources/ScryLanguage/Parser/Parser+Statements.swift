@@ -9,6 +9,9 @@ extension Parser {
       return Block(span: token.span, statements: [])
     }
     let statements = nested { $0.parseStatementList(until: .punct(.rbrace)) }
+    if let last = statements.last, case .expression = last.kind, !lastStatementHadSemicolon {
+      valueBlockStarts.insert(open.start)
+    }
     let close = token.span
     if !accept(.rbrace) {
       error(at: open, "unclosed '{': expected '}' before \(describe(token))", hint: "add '}' to close this block")
@@ -25,6 +28,7 @@ extension Parser {
       let before = token.span.start
       if let statement = parseStatement() {
         statements.append(statement)
+        lastStatementHadSemicolon = isPunct(.semicolon)
         if statement.needsSemicolon && token.kind != end && token.kind != .endOfFile
           && !(end == .punct(.greater) && atTerminator)
         {
@@ -106,6 +110,12 @@ extension Parser {
         advance()
         return statement(.returnProbe, from: start, to: start)
       case "let": return parseLet()
+      case "_" where nextTokenIs(.punct(.assign)):
+        // `_ = expr;`: bpftrace 0.22's discard, an expression evaluated for its effect.
+        advance()
+        advance()
+        let value = parseExpression()
+        return statement(.expression(value), from: start, to: value.span)
       case "else":
         error(at: token.span, "'else' without a preceding 'if'")
         advance()
@@ -192,7 +202,7 @@ extension Parser {
       return nil
     }
     advance()
-    let name = text(variableToken)
+    let name = macroName(text(variableToken), at: variableToken.span)
     guard expect(.colon, "after the loop variable") else { return nil }
     let first = nested { $0.parseExpression() }
     if accept(.dotDot) {
@@ -224,7 +234,7 @@ extension Parser {
     if accept(.assign) { value = parseExpression() }
     let end = value?.span ?? type?.span ?? nameToken.span
     return statement(
-      .letDecl(name: text(nameToken), nameSpan: nameToken.span, type: type, value: value), from: start, to: end)
+      .letDecl(name: macroName(text(nameToken), at: nameToken.span), nameSpan: nameToken.span, type: type, value: value), from: start, to: end)
   }
 
   mutating func parseTypeName() -> TypeName? {

@@ -6,7 +6,9 @@ public struct Parser {
     var parser = Parser(source: source)
     let probes = parser.parseProgram()
     return (
-      Program(source: source, probes: probes, nodeCount: Int(parser.nextID), declarations: parser.declarations),
+      Program(
+        source: source, probes: probes, nodeCount: Int(parser.nextID), declarations: parser.declarations,
+        config: parser.config, mapDeclarations: parser.mapDeclarations, macroExpansions: parser.macroExpansions),
       parser.diagnostics
     )
   }
@@ -36,6 +38,21 @@ public struct Parser {
   var height = 0
   static let maxHeight = 1_200
   var hasReportedNesting = false
+  /// The preamble's config entries and map declarations.
+  var config: [ConfigEntry] = []
+  var mapDeclarations: [MapDeclaration] = []
+  /// Macros by name, found before parsing (a macro may be used above its definition).
+  var macros: [String: MacroDefinition] = [:]
+  /// The macro expansions being parsed, innermost last: their parameters' bindings.
+  var macroFrames: [MacroFrame] = []
+  var macroExpansions: [MacroExpansion] = []
+  var hasReportedMacroLimit = false
+  /// Whether the last statement `parseStatementList` read was followed by a `;`: a block
+  /// expression's value is its last expression written without one.
+  var lastStatementHadSemicolon = false
+  /// Blocks (by where they open) whose last statement is an expression without a `;`: an `if`
+  /// statement ending a block expression is its value when both branches are such blocks.
+  var valueBlockStarts: Set<UInt32> = []
 
   init(source: SourceFile) {
     self.source = source
@@ -116,6 +133,7 @@ public struct Parser {
 
   mutating func parseProgram() -> [ProbeBlock] {
     var probes: [ProbeBlock] = []
+    collectMacros()
     while true {
       lexer.position = Int(token.span.start)
       declarations += lexer.skipDirectiveLines()
@@ -126,6 +144,7 @@ public struct Parser {
         break
       }
       if skipTypeDefinition() { continue }
+      if parsePreambleItem() { continue }
       let before = token.span.start
       if let probe = parseProbe() { probes.append(probe) }
       if token.span.start == before && token.kind != .endOfFile { advance() }
@@ -310,6 +329,11 @@ enum IntegerLiteral {
   /// (`1e6` is 1000000: one digit, then a power of ten up to 16), with `_` separators and C suffixes
   /// (`u`, `l`, `ul`, `ull`) ignored.
   static func value(of text: String) -> Result<UInt64, Failure> {
+    if let (number, unit) = durationParts(text) {
+      guard case .success(let count) = value(of: number) else { return .failure(.malformed) }
+      let (nanoseconds, overflow) = count.multipliedReportingOverflow(by: unit)
+      return overflow ? .failure(.tooLarge) : .success(nanoseconds)
+    }
     var digits = Array(text.utf8.filter { $0 != UInt8(ascii: "_") })
     while let last = digits.last, last == UInt8(ascii: "u") || last == UInt8(ascii: "U") || last == UInt8(ascii: "l")
       || last == UInt8(ascii: "L")
@@ -339,6 +363,25 @@ enum IntegerLiteral {
       return .success(value)
     }
     return number(digits, radix: radix)
+  }
+
+  /// bpftrace 0.21+'s duration suffixes, each in nanoseconds: `100ms` is 100000000.
+  static let durationUnits: [(suffix: String, nanoseconds: UInt64)] = [
+    ("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000), ("d", 86_400_000_000_000),
+  ]
+
+  /// `100ms` as ("100", 1000000); nil when the literal has no duration suffix. Hex literals have none
+  /// (`0x1d` is 29), and the suffix must follow a digit.
+  static func durationParts(_ text: String) -> (String, UInt64)? {
+    let utf8 = Array(text.utf8)
+    guard utf8.count >= 2, !(utf8[0] == UInt8(ascii: "0") && (utf8[1] | 0x20) == UInt8(ascii: "x")) else { return nil }
+    for (suffix, nanoseconds) in durationUnits where text.hasSuffix(suffix) {
+      let number = String(text.dropLast(suffix.count))
+      guard let last = number.utf8.last, isDigit(last) else { continue }
+      return (number, nanoseconds)
+    }
+    return nil
   }
 
   private static func number(_ digits: [UInt8], radix: UInt64) -> Result<UInt64, Failure> {

@@ -2,7 +2,7 @@
 /// checker's types, the planner's sample fields, completion and help.
 public enum Builtin: Hashable, Sendable {
   case pid, tid, uid, gid, nsecs, elapsed, cpu, comm, probe, function, rand, cgroup, retval, args
-  case kstack, ustack, curtask, username, cpid, jiffies, numaid
+  case kstack, ustack, curtask, username, cpid, jiffies, numaid, ncpus
   /// `arg0`…`arg9`
   case arg(Int)
   /// `sarg0`… (stack arguments)
@@ -12,7 +12,7 @@ public enum Builtin: Hashable, Sendable {
   public static let all: [Builtin] =
     [
       .pid, .tid, .uid, .gid, .nsecs, .elapsed, .cpu, .comm, .probe, .function, .rand, .cgroup, .retval, .args,
-      .kstack, .ustack, .curtask, .username, .cpid, .jiffies, .numaid,
+      .kstack, .ustack, .curtask, .username, .cpid, .jiffies, .numaid, .ncpus,
     ] + (0...9).map { .arg($0) } + (0...9).map { .stackArg($0) }
 
   private static let byName: [String: Builtin] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -50,6 +50,7 @@ public enum Builtin: Hashable, Sendable {
     case .cpid: return "cpid"
     case .jiffies: return "jiffies"
     case .numaid: return "numaid"
+    case .ncpus: return "ncpus"
     case .arg(let n): return "arg\(n)"
     case .stackArg(let n): return "sarg\(n)"
     }

@@ -95,6 +95,7 @@ struct ActionBinder {
       return VariableUpdateInt(offset: offset, operation: operation, operand: operand.map { int($0) }, returnsOld: returnsOld)
     case .mapHasKey(let map, let key): return MapHasKey(map: maps[map], key: self.key(key))
     case .mapLength(let map): return MapLength(map: maps[map])
+    case .sequence(let body, let value): return IntSequence(sequence(body), int(value))
     case .byteSwap(let value, let bits): return ByteSwap(int(value), bits: bits)
     }
   }
@@ -129,6 +130,7 @@ struct ActionBinder {
     case .username(let type): return UsernameValue(type: type)
     case .stack(let stack): return StackValue(stack)
     case .userSymbol(let address): return UserSymbolValue(int(address))
+    case .sequence(let body, let value): return BytesSequence(sequence(body), bytes(value))
     }
   }
 

@@ -1,6 +1,7 @@
 import Glibc
 import ScryLanguage
 import ScryPlan
+import ScryKernel
 
 final class IntConstant: IntNode {
   let value: UInt64
@@ -11,7 +12,12 @@ final class IntConstant: IntNode {
 /// Builtins read from the current event.
 final class EventValue: IntNode {
   let source: EventProperty
-  init(_ source: EventProperty) { self.source = source }
+  /// `ncpus`, counted once when the action is bound.
+  let cpuCount: UInt64
+  init(_ source: EventProperty) {
+    self.source = source
+    self.cpuCount = source == .cpuCount ? UInt64(SystemInfo.onlineCPUs().count) : 0
+  }
   override func eval(_ m: Machine) -> UInt64 {
     switch source {
     case .pid: return UInt64(m.pid)
@@ -26,6 +32,7 @@ final class EventValue: IntNode {
     case .ip: return m.ip
     case .cgroup: return m.cgroup
     case .zero: return 0
+    case .cpuCount: return cpuCount
     }
   }
 }

@@ -240,3 +240,33 @@ final class FlowStatement: StmtNode {
   init(_ flow: Flow) { self.flow = flow }
   override func exec(_ m: Machine) -> Flow { flow }
 }
+
+/// A block expression's integer value: its statements run (their flow cannot leave the block:
+/// the checker refuses `return`, `break` and `continue` there), then the value.
+final class IntSequence: IntNode {
+  let body: Sequence
+  let value: IntNode
+  init(_ body: Sequence, _ value: IntNode) {
+    self.body = body
+    self.value = value
+  }
+  override func eval(_ m: Machine) -> UInt64 {
+    _ = body.exec(m)
+    return value.eval(m)
+  }
+}
+
+/// A block expression's byte value.
+final class BytesSequence: BytesNode {
+  let body: Sequence
+  let value: BytesNode
+  init(_ body: Sequence, _ value: BytesNode) {
+    self.body = body
+    self.value = value
+    super.init(type: value.type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    _ = body.exec(m)
+    value.eval(m, into: destination)
+  }
+}

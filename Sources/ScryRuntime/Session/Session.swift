@@ -22,7 +22,7 @@ public final class Session {
   public init(plan: Plan, options: SessionOptions) throws(SessionError) {
     self.plan = plan
     self.options = options
-    let maps = plan.maps.map { MapStorage(info: $0, maxEntries: options.maxMapEntries) }
+    let maps = plan.maps.map { MapStorage(info: $0, maxEntries: $0.maxEntries ?? options.maxMapEntries) }
     for map in maps { map.histogramStyle = plan.histogramStyle }
     // bpftrace prints a keyless count as `@: 0` even before its first event.
     for map in maps where map.keySize == 0 && map.info.valueType == .aggregate(.count) {
@@ -98,7 +98,7 @@ public final class Session {
     machine.foldCounters?(machine)
     if options.foldsStacks {
       FoldedStacks.print(maps, to: output) { printToStandardError("WARNING: " + $0 + "\n") }
-    } else if plan.printsMapsAtExit {
+    } else if plan.printsMapsAtExit && options.printsMapsOnExit {
       MapPrinter.printAtExit(maps, to: output)
     }
     if let path = options.flameGraphPath { writeFlameGraph(to: path) }

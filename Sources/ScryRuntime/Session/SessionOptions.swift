@@ -33,6 +33,8 @@ public struct SessionOptions: Sendable {
   public var foldsStacks = false
   /// `--flamegraph FILE.svg`: at exit, the maps keyed by stacks are drawn into this file.
   public var flameGraphPath: String?
+  /// A config block's `print_maps_on_exit = false` clears it: nothing prints at exit.
+  public var printsMapsOnExit = true
 
   public init() {}
 }

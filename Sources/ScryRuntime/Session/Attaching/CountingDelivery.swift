@@ -48,7 +48,7 @@ final class CountingDelivery: EventDelivery {
   /// what tracefs cannot, such as `curtask`), with Scry's keyed counter on it. false when BPF or
   /// the PMU refuse, and the ring samples the probe instead.
   private func attachKeyed(_ request: AttachRequest, in context: AttachContext) -> Bool {
-    guard let key = request.attachment.counting?.key, let dynamic = request.attachment.dynamicProbe,
+    guard let counting = request.attachment.counting, let key = counting.key, let dynamic = request.attachment.dynamicProbe,
       let path = dynamic.binaryPath
     else { return false }
     do {
@@ -70,8 +70,8 @@ final class CountingDelivery: EventDelivery {
         path: path, fileOffset: dynamic.fileOffset, semaphoreOffset: dynamic.semaphoreOffset, isReturn: dynamic.isReturn, description: request.probe.name,
         cpu: context.cpus[0], pid: -1, options: options)
       context.events.append(event)
-      let counter = try BPFKeyedCounter(
-        attachingTo: event, key: kernelKey, maxKeys: context.session.options.maxMapEntries, name: "scry_count")
+      let maxKeys = context.session.maps[counting.mapIndex].maxEntries
+      let counter = try BPFKeyedCounter(attachingTo: event, key: kernelKey, maxKeys: maxKeys, name: "scry_count")
       counters.append((request.index, .keyed(counter)))
       return true
     } catch {
