@@ -104,6 +104,19 @@ struct ScryCommand: ParsableCommand {
   @Flag(name: .customLong("no-warnings"), help: "Accepted for bpftrace: disable warning messages.")
   var noWarnings = false
 
+  // Exporters (see ScryCommand+Export.swift).
+  @Option(name: .long, help: ArgumentHelp("Keep running and serve the maps as metrics at http://ADDR:PORT/metrics (Prometheus text or OpenMetrics); ADDR defaults to 127.0.0.1.", valueName: "[ADDR:]PORT"))
+  var serve: String?
+
+  @Option(name: .long, help: ArgumentHelp("Push the maps to this Prometheus Pushgateway every --push-interval, and at the end.", valueName: "URL"))
+  var push: String?
+
+  @Option(name: .long, help: ArgumentHelp("Send the maps to this OTLP/HTTP metrics endpoint (JSON) every --push-interval, and at the end.", valueName: "URL"))
+  var otlp: String?
+
+  @Option(name: .customLong("push-interval"), help: ArgumentHelp("Seconds between pushes of --push and --otlp.", valueName: "SECONDS"))
+  var pushInterval: Double = 15
+
   @Argument(help: ArgumentHelp("A .trace script ('-' for standard input), or a pattern with -l, then the positional parameters $1, $2…", valueName: "FILE|PATTERN"))
   var arguments: [String] = []
 
@@ -114,6 +127,7 @@ struct ScryCommand: ParsableCommand {
     if i && (e != nil || l) { throw ValidationError("-i starts the REPL: it takes no -e or -l") }
     if i && (c != nil || o != nil) { throw ValidationError("-c and -o cannot be used with the REPL") }
     if p != nil && c != nil { throw ValidationError("-p and -c cannot be used together") }
+    try validateExport()
   }
 
   func run() throws {
@@ -201,6 +215,7 @@ struct ScryCommand: ParsableCommand {
           deliveryPaths: facts.compactMapValues(\.deliveredBy)))
       return
     }
+    let services = try makeExporters(plan, source: source, renderer: renderer)
     let session: Session
     do {
       session = try Session(plan: plan, options: options)
@@ -208,6 +223,7 @@ struct ScryCommand: ParsableCommand {
       printError(error.render(renderer: renderer, source: source), newline: false)
       throw ExitCode(1)
     }
+    session.services = services
     let status = session.run()
     throw ExitCode(status)
   }

@@ -18,6 +18,8 @@ public final class Session {
   /// BPF programs may be loaded: they fetch tracepoints' pointer data (else it is read from the
   /// process), deliver system-wide tracepoints through one BPF ring, and count dynamic probes.
   let usesBPF: Bool
+  /// Served from the event loop between events (see `LoopService`); none for a plain run.
+  public var services: [any LoopService] = []
 
   public init(plan: Plan, options: SessionOptions) throws(SessionError) {
     self.plan = plan
@@ -102,6 +104,7 @@ public final class Session {
     }
     if let path = options.flameGraphPath { writeFlameGraph(to: path) }
     output.flush()
+    for service in services { service.finish { metricsSnapshot(run: loop.runStatistics()) } }
     warnAboutFullMaps()
     let lost = loop.lostEvents
     if options.printsStatistics {
