@@ -14,11 +14,17 @@ extension ScryCommand {
     if i || l { throw ValidationError("--serve, --push and --otlp export a running script: they take no -i or -l") }
   }
 
-  /// The exporters asked for, listening or ready before anything is attached; their problems are
-  /// said (script annotations as diagnostics) and end the run with status 1.
-  func makeExporters(_ plan: Plan, source: SourceFile, renderer: DiagnosticRenderer) throws -> [any LoopService] {
-    guard exports else { return [] }
-    let exposition = Exposition(labelNames: try labelNames(plan, source: source, renderer: renderer))
+  /// How the maps will be exported, checked with the script (so `--dry-run` refuses a bad label
+  /// annotation too); nil without an exporter.
+  func exposition(_ plan: Plan, source: SourceFile, renderer: DiagnosticRenderer) throws -> Exposition? {
+    guard exports else { return nil }
+    return Exposition(labelNames: try labelNames(plan, source: source, renderer: renderer))
+  }
+
+  /// The exporters asked for, listening or ready before anything is attached; a problem is said
+  /// and ends the run with status 1.
+  func makeExporters(_ exposition: Exposition?) throws -> [any LoopService] {
+    guard let exposition else { return [] }
     var services: [any LoopService] = []
     do {
       if let serve {

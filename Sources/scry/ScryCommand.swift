@@ -204,6 +204,7 @@ struct ScryCommand: ParsableCommand {
       printError(renderer.render(diagnostics, in: source), newline: false)
       throw ExitCode(1)
     }
+    let exposition = try exposition(plan, source: source, renderer: renderer)
     if dryRun { return }
     if self.plan {
       // Printed from the plan and options alone: nothing is attached, loaded or opened.
@@ -215,7 +216,7 @@ struct ScryCommand: ParsableCommand {
           deliveryPaths: facts.compactMapValues(\.deliveredBy)))
       return
     }
-    let services = try makeExporters(plan, source: source, renderer: renderer)
+    let services = try makeExporters(exposition)
     let session: Session
     do {
       session = try Session(plan: plan, options: options)
