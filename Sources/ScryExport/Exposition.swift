@@ -66,39 +66,49 @@ public struct Exposition {
     var help: String
   }
 
+  /// The exposition as text (for pushes and tests).
   public func render(_ snapshot: MetricsSnapshot, format: ExpositionFormat) -> String {
-    var out = ""
-    out.reserveCapacity(4096)
+    String(decoding: renderBytes(snapshot, format: format), as: UTF8.self)
+  }
+
+  /// The exposition as bytes: what a scrape sends, written without intermediate strings.
+  public func renderBytes(_ snapshot: MetricsSnapshot, format: ExpositionFormat) -> [UInt8] {
+    var out = ExpositionText()
+    out.bytes.reserveCapacity(4096 + snapshot.maps.reduce(0) { $0 + $1.series.count * 48 })
     for (map, base) in zip(snapshot.maps, familyNames(snapshot.maps)) {
       let labels = labels(of: map)
       let help = Self.help(map)
       switch map.kind {
       case .counter:
         appendHeader(Family(name: base, type: "counter", help: help), format: format, to: &out)
+        let name = base + "_total"
         for series in map.series {
-          appendSample(base + "_total", labels: labels, values: series.labels, value: String(series.value), to: &out)
+          appendSample(name, Self.labelText(labels, series.labels), value: series.value, to: &out)
         }
       case .gauge:
         appendHeader(Family(name: base, type: "gauge", help: help), format: format, to: &out)
         for series in map.series {
-          appendSample(base, labels: labels, values: series.labels, value: String(series.value), to: &out)
+          appendSample(base, Self.labelText(labels, series.labels), value: series.value, to: &out)
         }
       case .summary:
         appendHeader(Family(name: base, type: "summary", help: help), format: format, to: &out)
         for series in map.series {
-          appendSample(base + "_sum", labels: labels, values: series.labels, value: String(series.sum), to: &out)
-          appendSample(base + "_count", labels: labels, values: series.labels, value: String(series.count), to: &out)
+          let text = Self.labelText(labels, series.labels)
+          appendSample(base + "_sum", text, value: series.sum, to: &out)
+          appendSample(base + "_count", text, value: series.count, to: &out)
         }
       case .histogram(let bounds):
         appendHeader(Family(name: base, type: "histogram", help: help), format: format, to: &out)
+        // The `le` pairs are the same for every series: written once.
+        let limits = (bounds.map { "le=\"" + Self.bound($0, format: format) + "\"} " } + ["le=\"+Inf\"} "]).map { Array($0.utf8) }
         for series in map.series {
-          appendHistogram(base, bounds: bounds, series: series, labels: labels, format: format, to: &out)
+          appendHistogram(base, limits: limits, series: series, labelText: Self.labelText(labels, series.labels), to: &out)
         }
       }
     }
     appendRun(snapshot.run, format: format, to: &out)
     if format == .openMetrics { out += "# EOF\n" }
-    return out
+    return out.bytes
   }
 
   /// Each map's family name, unique among the maps and the run's own families.
@@ -116,18 +126,19 @@ public struct Exposition {
   }
 
   func appendHistogram(
-    _ base: String, bounds: [Int64], series: MapSnapshot.Series, labels: [String], format: ExpositionFormat,
-    to out: inout String
+    _ base: String, limits: [[UInt8]], series: MapSnapshot.Series, labelText: [UInt8], to out: inout ExpositionText
   ) {
+    let bucket = Array((base + "_bucket{").utf8) + labelText + (labelText.isEmpty ? [] : [UInt8(ascii: ",")])
     var cumulative: UInt64 = 0
-    for (i, count) in series.buckets.enumerated() {
+    for (count, limit) in zip(series.buckets, limits) {
       cumulative &+= count
-      let bound = i < bounds.count ? Self.bound(bounds[i], format: format) : "+Inf"
-      appendSample(
-        base + "_bucket", labels: labels + ["le"], values: series.labels + [bound], value: String(cumulative), to: &out)
+      out.bytes += bucket
+      out.bytes += limit
+      out.append(decimal: cumulative)
+      out.bytes.append(10)
     }
-    appendSample(base + "_sum", labels: labels, values: series.labels, value: String(series.sum), to: &out)
-    appendSample(base + "_count", labels: labels, values: series.labels, value: String(series.count), to: &out)
+    appendSample(base + "_sum", labelText, value: series.sum, to: &out)
+    appendSample(base + "_count", labelText, value: series.count, to: &out)
   }
 
   /// The session's own families; a map whose name would collide gets a suffix instead.
@@ -136,7 +147,7 @@ public struct Exposition {
     "scry_rss_bytes",
   ]
 
-  func appendRun(_ run: RunStatistics, format: ExpositionFormat, to out: inout String) {
+  func appendRun(_ run: RunStatistics, format: ExpositionFormat, to out: inout ExpositionText) {
     let counters: [(String, String, UInt64)] = [
       ("scry_events", "Events handed to the script's actions", run.eventsRead),
       ("scry_lost_events", "Events the kernel dropped because a ring was full", run.eventsLost),
@@ -144,40 +155,69 @@ public struct Exposition {
     ]
     for (name, help, value) in counters {
       appendHeader(Family(name: name, type: "counter", help: help), format: format, to: &out)
-      appendSample(name + "_total", labels: [], values: [], value: String(value), to: &out)
+      appendSample(name + "_total", [], value: value, to: &out)
     }
     appendHeader(
       Family(name: "scry_map_dropped_inserts", type: "counter", help: "Inserts dropped because the map was full"),
       format: format, to: &out)
     for (map, count) in run.droppedInserts {
-      appendSample("scry_map_dropped_inserts_total", labels: ["map"], values: [map], value: String(count), to: &out)
+      appendSample("scry_map_dropped_inserts_total", Self.labelText(["map"], [map]), value: count, to: &out)
     }
     appendHeader(
       Family(name: "scry_probes_attached", type: "gauge", help: "Probes the script attached"), format: format, to: &out)
-    appendSample("scry_probes_attached", labels: [], values: [], value: String(run.probesAttached), to: &out)
+    appendSample("scry_probes_attached", [], value: run.probesAttached, to: &out)
     appendHeader(
       Family(name: "scry_rss_bytes", type: "gauge", help: "Resident memory of the Scry process"), format: format, to: &out)
-    appendSample("scry_rss_bytes", labels: [], values: [], value: String(run.residentBytes), to: &out)
+    appendSample("scry_rss_bytes", [], value: run.residentBytes, to: &out)
   }
 
-  func appendHeader(_ family: Family, format: ExpositionFormat, to out: inout String) {
+  func appendHeader(_ family: Family, format: ExpositionFormat, to out: inout ExpositionText) {
     // The text format names a counter's family by its sample (`_total`); OpenMetrics without it.
     let name = format == .prometheus && family.type == "counter" ? family.name + "_total" : family.name
     out += "# HELP " + name + " " + Self.escapedHelp(family.help, format: format) + "\n"
     out += "# TYPE " + name + " " + family.type + "\n"
   }
 
-  func appendSample(_ name: String, labels: [String], values: [String], value: String, to out: inout String) {
+  /// One sample line; `labelText` is the `a="x",b="y"` inside the braces (empty: no braces).
+  func appendSample(_ name: String, _ labelText: [UInt8], value: UInt64, to out: inout ExpositionText) {
+    appendName(name, labelText, to: &out)
+    out.append(decimal: value)
+    out.bytes.append(10)
+  }
+
+  func appendSample(_ name: String, _ labelText: [UInt8], value: Int64, to out: inout ExpositionText) {
+    appendName(name, labelText, to: &out)
+    if value < 0 { out.bytes.append(UInt8(ascii: "-")) }
+    out.append(decimal: value.magnitude)
+    out.bytes.append(10)
+  }
+
+  func appendSample(_ name: String, _ labelText: [UInt8], value: Int, to out: inout ExpositionText) {
+    appendSample(name, labelText, value: Int64(value), to: &out)
+  }
+
+  /// `name{labels} `, without braces when there are no labels.
+  func appendName(_ name: String, _ labelText: [UInt8], to out: inout ExpositionText) {
     out += name
-    if !labels.isEmpty {
-      out += "{"
-      for (i, label) in labels.enumerated() {
-        if i > 0 { out += "," }
-        out += label + "=\"" + Self.escapedLabelValue(i < values.count ? values[i] : "") + "\""
-      }
-      out += "}"
+    if !labelText.isEmpty {
+      out.bytes.append(UInt8(ascii: "{"))
+      out.bytes += labelText
+      out.bytes.append(UInt8(ascii: "}"))
     }
-    out += " " + value + "\n"
+    out.bytes.append(UInt8(ascii: " "))
+  }
+
+  /// `name="value"` pairs, values escaped.
+  static func labelText(_ names: [String], _ values: [String]) -> [UInt8] {
+    var text = ExpositionText()
+    for (i, name) in names.enumerated() {
+      if i > 0 { text.bytes.append(UInt8(ascii: ",")) }
+      text += name
+      text += "=\""
+      text += escapedLabelValue(i < values.count ? values[i] : "")
+      text.bytes.append(UInt8(ascii: "\""))
+    }
+    return text.bytes
   }
 
   // MARK: - Names and escaping
@@ -216,6 +256,7 @@ public struct Exposition {
 
   /// Both formats: backslash, double quote and newline escaped.
   public static func escapedLabelValue(_ value: String) -> String {
+    if !value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 }) { return value }
     var out = ""
     for c in value.unicodeScalars {
       switch c {
@@ -254,5 +295,33 @@ extension Substring {
     while s.first == " " || s.first == "\t" { s = s.dropFirst() }
     while s.last == " " || s.last == "\t" { s = s.dropLast() }
     return String(s)
+  }
+}
+
+/// The bytes of an exposition being written.
+struct ExpositionText {
+  var bytes: [UInt8] = []
+
+  static func += (text: inout ExpositionText, string: String) {
+    text.bytes.append(contentsOf: string.utf8)
+  }
+
+  /// Decimal digits of `value`, written in place.
+  mutating func append(decimal value: UInt64) {
+    var digits = 1
+    var rest = value
+    while rest >= 10 {
+      rest /= 10
+      digits += 1
+    }
+    let start = bytes.count
+    bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+    var v = value
+    var i = start + digits - 1
+    while v > 0 {
+      bytes[i] = UInt8(ascii: "0") + UInt8(v % 10)
+      v /= 10
+      i -= 1
+    }
   }
 }

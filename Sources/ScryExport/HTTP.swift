@@ -35,13 +35,17 @@ struct HTTPRequest {
 /// An answer; every one closes its connection.
 struct HTTPResponse {
   var status: Int
-  var body: String
+  var body: [UInt8]
   var contentType = "text/plain; charset=utf-8"
   var headers: [String] = []
   /// HEAD: the headers of the GET answer without its body.
   var omitsBody = false
 
   init(status: Int, body: String, contentType: String = "text/plain; charset=utf-8", headers: [String] = []) {
+    self.init(status: status, body: Array(body.utf8), contentType: contentType, headers: headers)
+  }
+
+  init(status: Int, body: [UInt8], contentType: String, headers: [String] = []) {
     self.status = status
     self.body = body
     self.contentType = contentType
@@ -60,7 +64,6 @@ struct HTTPResponse {
   }
 
   var bytes: [UInt8] {
-    let body = Array(self.body.utf8)
     var head = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
     head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n"
     for header in headers { head += header + "\r\n" }

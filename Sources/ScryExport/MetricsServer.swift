@@ -119,7 +119,7 @@ public final class MetricsServer: LoopService {
     case "/metrics":
       let format = ExpositionFormat.negotiate(accept: request.header("accept"))
       var response = HTTPResponse(
-        status: 200, body: exposition.render(snapshot(), format: format), contentType: format.contentType)
+        status: 200, body: exposition.renderBytes(snapshot(), format: format), contentType: format.contentType)
       response.omitsBody = request.method == "HEAD"
       return response
     case "/":
