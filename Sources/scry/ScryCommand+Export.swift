@@ -50,6 +50,66 @@ extension ScryCommand {
     return services
   }
 
+  /// SIGHUP re-reads the script for an exporter running a script file (nothing to re-read for
+  /// `-e` or stdin; `-c` and `-p` runs end with their process, so SIGHUP ends them as in bpftrace).
+  var reloadsOnHangup: Bool {
+    exports && e == nil && c == nil && p == nil && arguments.first.map { $0 != "-" } == true
+  }
+
+  /// Runs `first`, and on each SIGHUP reload the next program: the same exporters (the listener
+  /// stays open), the maps' contents carried over by name and layout. A script that no longer
+  /// compiles is reported and the previous program attached again. Returns the exit status.
+  func runReloading(
+    _ first: Session, options: SessionOptions, limits: TracingEnvironment, renderer: DiagnosticRenderer
+  ) -> Int32 {
+    var session = first
+    while true {
+      let status = session.run()
+      guard session.endedForReload else { return status }
+      printError("SIGHUP: re-reading \(arguments[0])")
+      let plan = reloadedPlan(limits: limits, renderer: renderer) ?? session.plan
+      do {
+        let next = try Session(plan: plan, options: options)
+        next.adoptMaps(from: session)
+        next.services = session.services
+        session = next
+      } catch {
+        printError("ERROR: cannot start the reloaded program: \(error)")
+        return 1
+      }
+    }
+  }
+
+  /// The script compiled again, as `run()` compiles it; nil (diagnostics said) when it no longer compiles.
+  func reloadedPlan(limits: TracingEnvironment, renderer: DiagnosticRenderer) -> Plan? {
+    guard let (source, positionals) = try? readScript() else { return nil }
+    let checked = LargeStack.run {
+      Frontend.compile(
+        source, catalog: TraceFSCatalog(targetPid: p), positionals: positionals,
+        options: CheckOptions(
+          allowsUnsafe: unsafe, stringCapacity: limits.stringLength, includeDirectories: includeDirectories,
+          forcedIncludes: includes),
+        requiresProbes: true)
+    }
+    if !checked.diagnostics.isEmpty { printError(renderer.render(Array(checked.diagnostics.prefix(20)), in: source), newline: false) }
+    guard !checked.diagnostics.hasErrors else {
+      printError("the previous program goes on")
+      return nil
+    }
+    do {
+      let plan = try Planner.plan(checked)
+      guard plan.attachments.count <= limits.maxProbes else {
+        printError("ERROR: the reloaded program attaches more than \(limits.maxProbes) probes; the previous program goes on")
+        return nil
+      }
+      return plan
+    } catch {
+      printError(renderer.render(Array(error.diagnostics.prefix(20)), in: source), newline: false)
+      printError("the previous program goes on")
+      return nil
+    }
+  }
+
   /// `// scry:labels @map=name,…` comments, checked against the plan's maps.
   func labelNames(_ plan: Plan, source: SourceFile, renderer: DiagnosticRenderer) throws -> [String: [String]] {
     var names: [String: [String]] = [:]

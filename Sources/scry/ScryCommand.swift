@@ -194,6 +194,7 @@ struct ScryCommand: ParsableCommand {
     options.announcesProbes = !q
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
+    options.reloadsOnHangup = reloadsOnHangup
     // What the attach step would refuse with these options, refused here at its block.
     let refusals = AttachmentFacts.refusals(plan, options: options)
     if !refusals.isEmpty {
@@ -225,8 +226,7 @@ struct ScryCommand: ParsableCommand {
       throw ExitCode(1)
     }
     session.services = services
-    let status = session.run()
-    throw ExitCode(status)
+    throw ExitCode(runReloading(session, options: options, limits: limits, renderer: renderer))
   }
 
   /// Runs the command; usage errors exit 2 rather than argument-parser's 64.

@@ -214,6 +214,40 @@ import Testing
     }
   }
 
+  @Test func sighupReloadsTheScriptAndKeepsTheListenerAndTheCounts() throws {
+    guard let workload = workloadOrSkip() else { return }
+    let script = "/tmp/scry-reload-\(getpid()).trace"
+    defer { unlink(script) }
+    let filter = "tracepoint:syscalls:sys_enter_getppid /comm == \"\(Self.workloadName)\"/"
+    try (filter + " { @calls = count(); }\n").write(toFile: script, atomically: true, encoding: .utf8)
+    let port = freeLoopbackPort()
+    let scry = try BackgroundProcess(scryBinary(), ["-q", "--serve", String(port), script], tag: "reload")
+    try #require(eventually(seconds: 30) { httpGet(port: port, "/metrics") } != nil, "\(scry.output)")
+    #expect(Run.program(workload, ["syscall", "100"]).status == 0)
+
+    try (filter + " { @calls = count(); @more = count(); }\n").write(toFile: script, atomically: true, encoding: .utf8)
+    kill(scry.pid, SIGHUP)
+    // The same listener answers with the new program's map once it is attached.
+    try #require(eventually(seconds: 30) { httpGet(port: port, "/metrics").flatMap { $0.body.contains("scry_more") ? $0 : nil } } != nil)
+    #expect(Run.program(workload, ["syscall", "50"]).status == 0)
+    let reloaded = eventually(seconds: 10) { httpGet(port: port, "/metrics").flatMap { $0.body.contains("scry_more_total 50\n") ? $0.body : nil } }
+    #expect(reloaded?.contains("scry_calls_total 150\n") == true, "\(String(describing: reloaded))")
+
+    // A script that no longer compiles is reported; the previous program goes on.
+    try (filter + " { @calls = count( }\n").write(toFile: script, atomically: true, encoding: .utf8)
+    kill(scry.pid, SIGHUP)
+    usleep(500_000)
+    let attached = eventually(seconds: 30) { httpGet(port: port, "/metrics").flatMap { $0.body.contains("scry_probes_attached 1\n") ? $0 : nil } }
+    #expect(attached != nil)
+    #expect(Run.program(workload, ["syscall", "50"]).status == 0)
+    let kept = eventually(seconds: 10) { httpGet(port: port, "/metrics").flatMap { $0.body.contains("scry_calls_total 200\n") ? $0.body : nil } }
+    #expect(kept?.contains("scry_more_total 100\n") == true, "\(String(describing: kept))")
+    let output = scry.output
+    #expect(scry.stop() == 0)
+    #expect(output.contains("error: expected an expression"), "\(output)")
+    #expect(output.contains("the previous program goes on"), "\(output)")
+  }
+
   @Test func badExportOptionsAreExplained() throws {
     guard kernelAvailable("export tests") else { return }
     let program = "tracepoint:syscalls:sys_enter_getppid { @c[comm] = count(); }"

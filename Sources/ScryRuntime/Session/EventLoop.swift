@@ -30,6 +30,8 @@ final class EventLoop {
   private var lostTaskRecordsAtDetach: UInt64 = 0
   var failedReads: UInt64 { events?.failedReads ?? failedReadsAtDetach }
   private var failedReadsAtDetach: UInt64 = 0
+  /// SIGHUP arrived with `reloadsOnHangup`: the run ends for a reload.
+  private(set) var reloadRequested = false
 
   init(session: Session) throws {
     self.session = session
@@ -131,7 +133,12 @@ final class EventLoop {
     var endsRun = false
     var printsMaps = false
     while let signal = signals.read() {
-      if signal == SIGUSR1 { printsMaps = true } else { endsRun = true }
+      if signal == SIGUSR1 {
+        printsMaps = true
+      } else {
+        if signal == SIGHUP && session.options.reloadsOnHangup { reloadRequested = true }
+        endsRun = true
+      }
     }
     if endsRun { return false }
     if printsMaps {

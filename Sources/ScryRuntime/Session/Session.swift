@@ -20,6 +20,9 @@ public final class Session {
   let usesBPF: Bool
   /// Served from the event loop between events (see `LoopService`); none for a plain run.
   public var services: [any LoopService] = []
+  /// The run ended on SIGHUP for a reload (`SessionOptions.reloadsOnHangup`): detached, without
+  /// END or the maps printed; the caller starts the next session (see `adoptMaps`).
+  public private(set) var endedForReload = false
 
   public init(plan: Plan, options: SessionOptions) throws(SessionError) {
     self.plan = plan
@@ -95,6 +98,11 @@ public final class Session {
     output.flush()
     let status = loop.run()
     loop.detach()
+    if loop.reloadRequested {
+      output.flush()
+      endedForReload = true
+      return 0
+    }
     runSpecial(.end)
     machine.foldCounters?(machine)
     if options.foldsStacks {
@@ -125,6 +133,12 @@ public final class Session {
     }
     if (lost > 0 || lostTaskRecords > 0) && options.failOnLost { return 1 }
     return status ?? machine.exitCode
+  }
+
+  /// Takes over the contents of `previous`'s maps of the same name and layout (a reload: the
+  /// counters go on instead of starting again).
+  public func adoptMaps(from previous: Session) {
+    LiveSession.copyMaps(from: previous.maps, to: maps)
   }
 
   /// Draws the maps keyed by stacks into an SVG file at `path`, and says so.

@@ -33,6 +33,9 @@ public struct SessionOptions: Sendable {
   public var foldsStacks = false
   /// `--flamegraph FILE.svg`: at exit, the maps keyed by stacks are drawn into this file.
   public var flameGraphPath: String?
+  /// SIGHUP ends the run for a reload (`Session.endedForReload`) instead of ending it: no END, no
+  /// maps printed (an exporter re-reading its script file).
+  public var reloadsOnHangup = false
 
   public init() {}
 }
