@@ -78,24 +78,32 @@ public struct Exposition {
     for (map, base) in zip(snapshot.maps, familyNames(snapshot.maps)) {
       let labels = labels(of: map)
       let help = Self.help(map)
+      let prefixes = Self.labelPrefixes(labels)
       switch map.kind {
       case .counter:
         appendHeader(Family(name: base, type: "counter", help: help), format: format, to: &out)
-        let name = base + "_total"
+        let name = Array((base + "_total").utf8)
         for series in map.series {
-          appendSample(name, Self.labelText(labels, series.labels), value: series.value, to: &out)
+          out.appendName(name, prefixes, series.labels)
+          out.append(integer: series.value)
         }
       case .gauge:
         appendHeader(Family(name: base, type: "gauge", help: help), format: format, to: &out)
+        let name = Array(base.utf8)
         for series in map.series {
-          appendSample(base, Self.labelText(labels, series.labels), value: series.value, to: &out)
+          out.appendName(name, prefixes, series.labels)
+          out.append(integer: series.value)
         }
       case .summary:
         appendHeader(Family(name: base, type: "summary", help: help), format: format, to: &out)
+        let sum = Array((base + "_sum").utf8)
+        let count = Array((base + "_count").utf8)
         for series in map.series {
-          let text = Self.labelText(labels, series.labels)
-          appendSample(base + "_sum", text, value: series.sum, to: &out)
-          appendSample(base + "_count", text, value: series.count, to: &out)
+          out.appendName(sum, prefixes, series.labels)
+          out.append(integer: series.sum)
+          out.appendName(count, prefixes, series.labels)
+          out.append(decimal: series.count)
+          out.bytes.append(10)
         }
       case .histogram(let bounds):
         appendHeader(Family(name: base, type: "histogram", help: help), format: format, to: &out)
@@ -210,14 +218,13 @@ public struct Exposition {
   /// `name="value"` pairs, values escaped.
   static func labelText(_ names: [String], _ values: [String]) -> [UInt8] {
     var text = ExpositionText()
-    for (i, name) in names.enumerated() {
-      if i > 0 { text.bytes.append(UInt8(ascii: ",")) }
-      text += name
-      text += "=\""
-      text += escapedLabelValue(i < values.count ? values[i] : "")
-      text.bytes.append(UInt8(ascii: "\""))
-    }
+    text.appendLabels(labelPrefixes(names), values)
     return text.bytes
+  }
+
+  /// What comes before each label's value: `a="`, then `,b="`….
+  static func labelPrefixes(_ names: [String]) -> [[UInt8]] {
+    names.enumerated().map { Array((($0.offset > 0 ? "," : "") + $0.element + "=\"").utf8) }
   }
 
   // MARK: - Names and escaping
@@ -252,21 +259,6 @@ public struct Exposition {
 
   public static func defaultLabelNames(_ count: Int) -> [String] {
     count == 1 ? ["key"] : (0..<count).map { "key" + String($0) }
-  }
-
-  /// Both formats: backslash, double quote and newline escaped.
-  public static func escapedLabelValue(_ value: String) -> String {
-    if !value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 }) { return value }
-    var out = ""
-    for c in value.unicodeScalars {
-      switch c {
-      case "\\": out += "\\\\"
-      case "\"": out += "\\\""
-      case "\n": out += "\\n"
-      default: out.unicodeScalars.append(c)
-      }
-    }
-    return out
   }
 
   /// The text format escapes backslash and newline in HELP; OpenMetrics also the double quote.
@@ -304,6 +296,44 @@ struct ExpositionText {
 
   static func += (text: inout ExpositionText, string: String) {
     text.bytes.append(contentsOf: string.utf8)
+  }
+
+  /// `name{a="x",b="y"} `, values escaped; no braces without labels.
+  mutating func appendName(_ name: [UInt8], _ prefixes: [[UInt8]], _ values: [String]) {
+    bytes += name
+    if !prefixes.isEmpty {
+      bytes.append(UInt8(ascii: "{"))
+      appendLabels(prefixes, values)
+      bytes.append(UInt8(ascii: "}"))
+    }
+    bytes.append(UInt8(ascii: " "))
+  }
+
+  mutating func appendLabels(_ prefixes: [[UInt8]], _ values: [String]) {
+    for (i, prefix) in prefixes.enumerated() {
+      bytes += prefix
+      if i < values.count { appendEscaped(values[i]) }
+      bytes.append(UInt8(ascii: "\""))
+    }
+  }
+
+  /// A label value: backslash, double quote and newline escaped (both formats).
+  mutating func appendEscaped(_ value: String) {
+    for byte in value.utf8 {
+      switch byte {
+      case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+      case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+      case 10: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+      default: bytes.append(byte)
+      }
+    }
+  }
+
+  /// A signed value and the line's end.
+  mutating func append(integer value: Int64) {
+    if value < 0 { bytes.append(UInt8(ascii: "-")) }
+    append(decimal: value.magnitude)
+    bytes.append(10)
   }
 
   /// Decimal digits of `value`, written in place.
