@@ -88,6 +88,8 @@ public final class MetricsServer: LoopService {
   private func read(_ fd: Int32, snapshot: () -> MetricsSnapshot) {
     guard let index = connections.firstIndex(where: { $0.fd == fd }) else { return }
     var buffer = [UInt8](repeating: 0, count: 4096)
+    // A client may send its request and shut its side at once: answer what arrived before the end.
+    var peerClosed = false
     while true {
       let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
       if n > 0 {
@@ -100,13 +102,15 @@ public final class MetricsServer: LoopService {
         continue
       }
       if n < 0 && errno == EINTR { continue }
-      if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
-      drop(at: index)  // the peer closed, or an error
-      return
+      peerClosed = !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      break
     }
-    guard let request = HTTPRequest(parsing: connections[index].request) else { return }  // not complete yet
-    respond(fd, answer(request, snapshot: snapshot))
-    drop(at: index)
+    if let request = HTTPRequest(parsing: connections[index].request) {
+      respond(fd, answer(request, snapshot: snapshot))
+      drop(at: index)
+    } else if peerClosed {
+      drop(at: index)
+    }
   }
 
   func answer(_ request: HTTPRequest, snapshot: () -> MetricsSnapshot) -> HTTPResponse {

@@ -106,6 +106,29 @@ func httpGet(port: UInt16, _ path: String, accept: String? = nil) -> (status: In
   return (status, body)
 }
 
+/// Sends `request` as is to 127.0.0.1:port, shuts the sending side, and returns all of the answer.
+func rawExchange(port: UInt16, _ request: String) -> String {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  defer { close(fd) }
+  var timeout = timeval(tv_sec: 5, tv_usec: 0)
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+  var address = loopback(port)
+  let connected = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+  }
+  guard connected == 0 else { return "" }
+  _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+  shutdown(fd, Int32(SHUT_WR))
+  var response: [UInt8] = []
+  var buffer = [UInt8](repeating: 0, count: 65536)
+  while true {
+    let n = recv(fd, &buffer, buffer.count, 0)
+    if n <= 0 { break }
+    response += buffer[0..<n]
+  }
+  return String(decoding: response, as: UTF8.self)
+}
+
 /// Polls `body` every 200 ms until it returns a value or `seconds` pass.
 func eventually<T>(seconds: Double, _ body: () -> T?) -> T? {
   let rounds = Int(seconds * 5)

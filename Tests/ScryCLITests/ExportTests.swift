@@ -103,6 +103,16 @@ import Testing
     #expect(open.body.hasSuffix("# EOF\n"))
     #expect(open.body.contains("# TYPE scry_events counter\nscry_events_total "))
     #expect(httpGet(port: port, "/other")?.status == 404)
+    // A request sent whole with the sending side shut at once is still answered.
+    let old = rawExchange(port: port, "GET /metrics HTTP/1.0\r\n\r\n")
+    #expect(old.hasPrefix("HTTP/1.1 200 OK\r\n") && old.contains("scry_events_total"), "\(old)")
+    let head = rawExchange(port: port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n") && head.hasSuffix("\r\n\r\n") && !head.contains("scry_events"), "\(head)")
+    #expect(rawExchange(port: port, "nonsense\r\n\r\n").hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+    #expect(rawExchange(port: port, "DELETE /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"))
+    // Nothing at all, then the end: no answer, and the server goes on.
+    #expect(rawExchange(port: port, "") == "")
+    #expect(httpGet(port: port, "/metrics")?.status == 200)
   }
 
   @Test func pushgatewayReceivesTheFinalCounts() throws {
