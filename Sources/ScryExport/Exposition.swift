@@ -109,8 +109,12 @@ public struct Exposition {
         appendHeader(Family(name: base, type: "histogram", help: help), format: format, to: &out)
         // The `le` pairs are the same for every series: written once.
         let limits = (bounds.map { "le=\"" + Self.bound($0, format: format) + "\"} " } + ["le=\"+Inf\"} "]).map { Array($0.utf8) }
+        // OpenMetrics: a histogram with a negative bound, or negative values, has no `_sum`.
+        let sumAllowed = format == .prometheus || bounds.allSatisfy { $0 >= 0 }
         for series in map.series {
-          appendHistogram(base, limits: limits, series: series, labelText: Self.labelText(labels, series.labels), to: &out)
+          appendHistogram(
+            base, limits: limits, series: series, labelText: Self.labelText(labels, series.labels),
+            exposesSum: sumAllowed && (format == .prometheus || series.sum >= 0), to: &out)
         }
       }
     }
@@ -134,7 +138,8 @@ public struct Exposition {
   }
 
   func appendHistogram(
-    _ base: String, limits: [[UInt8]], series: MapSnapshot.Series, labelText: [UInt8], to out: inout ExpositionText
+    _ base: String, limits: [[UInt8]], series: MapSnapshot.Series, labelText: [UInt8], exposesSum: Bool,
+    to out: inout ExpositionText
   ) {
     let bucket = Array((base + "_bucket{").utf8) + labelText + (labelText.isEmpty ? [] : [UInt8(ascii: ",")])
     var cumulative: UInt64 = 0
@@ -145,7 +150,7 @@ public struct Exposition {
       out.append(decimal: cumulative)
       out.bytes.append(10)
     }
-    appendSample(base + "_sum", labelText, value: series.sum, to: &out)
+    if exposesSum { appendSample(base + "_sum", labelText, value: series.sum, to: &out) }
     appendSample(base + "_count", labelText, value: series.count, to: &out)
   }
 

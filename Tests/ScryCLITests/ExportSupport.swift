@@ -22,29 +22,31 @@ final class BackgroundProcess {
     self.pid = pid
   }
 
+  /// Everything it wrote so far (all of it once stopped).
   var output: String { readWhole(outputPath) }
+
+  deinit { unlink(outputPath) }
+
+  /// The exit status once reaped; the pid is never signalled after that (it may be reused).
+  private var exitStatus: Int32?
 
   /// Signals the process, waits for it and returns its exit status (-1 if a signal ended it).
   @discardableResult
   func stop(_ signal: Int32 = SIGINT) -> Int32 {
+    if let exitStatus { return exitStatus }
     kill(pid, signal)
     return wait()
   }
 
   func wait() -> Int32 {
+    if let exitStatus { return exitStatus }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    unlink(outputPath)
-    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    let result = (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    exitStatus = result
+    return result
   }
 
-  /// Whether it has exited (reaps it if so).
-  func hasExited(status: inout Int32) -> Bool {
-    var raw: Int32 = 0
-    guard waitpid(pid, &raw, WNOHANG) == pid else { return false }
-    status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : -1
-    return true
-  }
 }
 
 /// A loopback port nobody listens on now (the kernel's choice for port 0).

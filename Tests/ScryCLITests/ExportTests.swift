@@ -115,6 +115,30 @@ import Testing
     #expect(httpGet(port: port, "/metrics")?.status == 200)
   }
 
+  @Test func histogramsAndAveragesCarryExactSumsAndBounds() throws {
+    guard let workload = workloadOrSkip() else { return }
+    let port = freeLoopbackPort()
+    let program =
+      "tracepoint:syscalls:sys_enter_getppid /comm == \"\(Self.workloadName)\"/ { @h = hist(3); @l = lhist(12, 0, 20, 5); @a = avg(4); @m = max(9); }"
+    let scry = try BackgroundProcess(scryBinary(), ["-q", "--serve", String(port), "-e", program], tag: "sums")
+    defer { scry.stop() }
+    try #require(eventually(seconds: 30) { httpGet(port: port, "/metrics") } != nil, "\(scry.output)")
+    #expect(Run.program(workload, ["syscall", "100"]).status == 0)
+    let body = eventually(seconds: 10) { httpGet(port: port, "/metrics").flatMap { $0.body.contains("scry_h_count 100\n") ? $0.body : nil } }
+    let text = try #require(body)
+    for line in [
+      "scry_h_bucket{le=\"1\"} 0", "scry_h_bucket{le=\"3\"} 100", "scry_h_bucket{le=\"+Inf\"} 100", "scry_h_sum 300",
+      "scry_l_bucket{le=\"9\"} 0", "scry_l_bucket{le=\"14\"} 100", "scry_l_bucket{le=\"19\"} 100", "scry_l_sum 1200",
+      "scry_l_count 100", "scry_a_sum 400", "scry_a_count 100", "scry_m 9",
+    ] {
+      #expect(text.contains(line + "\n"), "\(line) in \(text)")
+    }
+    // The printed histograms at exit are bpftrace's, untouched by the running sum.
+    #expect(scry.stop() == 0)
+    let output = scry.output
+    #expect(output.contains("@h: \n[2, 4)               100 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n"), "\(output)")
+  }
+
   @Test func pushgatewayReceivesTheFinalCounts() throws {
     guard let workload = workloadOrSkip(),
       let gateway = requiredProgram("/usr/bin/prometheus-pushgateway", package: "prometheus-pushgateway")
@@ -252,8 +276,8 @@ import Testing
     #expect(Run.program(workload, ["syscall", "50"]).status == 0)
     let kept = eventually(seconds: 10) { httpGet(port: port, "/metrics").flatMap { $0.body.contains("scry_calls_total 200\n") ? $0.body : nil } }
     #expect(kept?.contains("scry_more_total 100\n") == true, "\(String(describing: kept))")
-    let output = scry.output
     #expect(scry.stop() == 0)
+    let output = scry.output
     #expect(output.contains("error: expected an expression"), "\(output)")
     #expect(output.contains("the previous program goes on"), "\(output)")
   }

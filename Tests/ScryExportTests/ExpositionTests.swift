@@ -46,12 +46,12 @@ import Testing
       Issue.record("hist is not a histogram")
       return
     }
-    #expect(bounds.prefix(5) == [-1, 0, 1, 3, 7])
-    #expect(bounds.count == 33 && bounds[32] == Int64(Int32.max))
+    #expect(bounds.prefix(4) == [0, 1, 3, 7])
+    #expect(bounds.count == 32 && bounds[31] == Int64(Int32.max))
     var buckets = [UInt64](repeating: 0, count: bounds.count + 1)
+    buckets[0] = 1
     buckets[1] = 1
-    buckets[2] = 1
-    buckets[4] = 2
+    buckets[3] = 2
     let lat = MapSnapshot(
       name: "@lat", writers: [], keyCount: 0, kind: .histogram(upperBounds: bounds),
       series: [MapSnapshot.Series(labels: [], buckets: buckets, sum: 11, count: 4)])
@@ -60,7 +60,6 @@ import Testing
       text.contains(
         """
         # TYPE scry_lat histogram
-        scry_lat_bucket{le="-1"} 0
         scry_lat_bucket{le="0"} 1
         scry_lat_bucket{le="1"} 2
         scry_lat_bucket{le="3"} 2
@@ -71,12 +70,22 @@ import Testing
     #expect(text.contains("scry_lat_bucket{le=\"2147483647\"} 4\nscry_lat_bucket{le=\"+Inf\"} 4\nscry_lat_sum 11\nscry_lat_count 4\n"))
     let open = Exposition().render(Self.snapshot([lat]), format: .openMetrics)
     #expect(open.contains("scry_lat_bucket{le=\"7.0\"} 4\n"))
+    #expect(open.contains("scry_lat_sum 11\n"))
+    // OpenMetrics: no _sum beside a negative bound or a negative sum; the text format keeps it.
+    let below = MapSnapshot(
+      name: "@t", writers: [], keyCount: 0, kind: .histogram(upperBounds: [-11, -1]),
+      series: [MapSnapshot.Series(labels: [], buckets: [1, 0, 0], sum: -20, count: 1)])
+    let negative = Exposition().render(Self.snapshot([below]), format: .openMetrics)
+    #expect(!negative.contains("scry_t_sum") && negative.contains("scry_t_count 1\n"))
+    #expect(Exposition().render(Self.snapshot([below]), format: .prometheus).contains("scry_t_sum -20\n"))
   }
 
   @Test func linearHistogramBoundsFollowTheSteps() {
     let kind = MetricsSnapshot.kind(of: .init(name: "@l", keyTypes: [], valueType: .aggregate(.lhist(min: 0, max: 30, step: 10)), declaration: .at(0)))
-    // Below 0, [0,10), [10,20), [20,30), then 30 and up.
-    #expect(kind == .histogram(upperBounds: [-1, 9, 19, 29]))
+    // Below 0 folded into [0,10), then [10,20), [20,30), then 30 and up.
+    #expect(kind == .histogram(upperBounds: [9, 19, 29]))
+    let shifted = MetricsSnapshot.kind(of: .init(name: "@l", keyTypes: [], valueType: .aggregate(.lhist(min: 5, max: 25, step: 10)), declaration: .at(0)))
+    #expect(shifted == .histogram(upperBounds: [4, 14, 24]))
   }
 
   @Test func tupleKeysAndNamedLabels() {

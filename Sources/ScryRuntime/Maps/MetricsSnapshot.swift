@@ -110,15 +110,28 @@ extension MetricsSnapshot {
     case .aggregate(.avg), .aggregate(.stats): return .summary
     case .aggregate(.hist):
       // bpftrace's buckets: negatives, 0, then [2^k, 2^(k+1)); the last one also takes every
-      // value from 2^31 up (see Aggregation.histBucket), so it is the open bucket.
-      var bounds: [Int64] = [-1, 0]
+      // value from 2^31 up (see Aggregation.histBucket), so it is the open bucket. Negatives are
+      // folded into `le="0"` (see `foldsNegatives`).
+      var bounds: [Int64] = [0]
       for k in 0..<31 { bounds.append((Int64(1) << (k + 1)) - 1) }
       return .histogram(upperBounds: bounds)
     case .aggregate(.lhist(let lo, let hi, let step)):
       // Below min, one per step ([lo + i*step, lo + (i+1)*step)), then at or above max.
       let steps = Int((hi - lo) / step)
-      return .histogram(upperBounds: (0...steps).map { lo + Int64($0) * step - 1 })
+      let bounds = (0...steps).map { lo + Int64($0) * step - 1 }
+      return .histogram(upperBounds: lo == 0 ? Array(bounds.dropFirst()) : bounds)
     default: return nil
+    }
+  }
+
+  /// A histogram whose lowest bucket holds only negatives (hist, and lhist from 0) exports it
+  /// merged into the next one: cumulative counts mean the same, and OpenMetrics lets a histogram
+  /// with a negative bound have no `_sum`.
+  static func foldsNegatives(_ kind: AggregateKind) -> Bool {
+    switch kind {
+    case .hist: return true
+    case .lhist(let lo, _, _): return lo == 0
+    default: return false
     }
   }
 
@@ -136,6 +149,10 @@ extension MetricsSnapshot {
     case .aggregate(let kind) where kind.isHistogram:
       let buckets = HistogramPrinter.bucketCount(kind)
       series.buckets = (0..<buckets).map(word)
+      if foldsNegatives(kind) {
+        series.buckets[1] &+= series.buckets[0]
+        series.buckets.removeFirst()
+      }
       series.count = series.buckets.reduce(0, &+)
       series.sum = Int64(bitPattern: word(Aggregation.histogramSumWord(kind)))
     default:
