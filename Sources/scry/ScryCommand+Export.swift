@@ -63,6 +63,8 @@ extension ScryCommand {
     _ first: Session, options: SessionOptions, limits: TracingEnvironment, renderer: DiagnosticRenderer
   ) -> Int32 {
     var session = first
+    var options = options
+    options.appendsOutput = true
     while true {
       let status = session.run()
       guard session.endedForReload else { return status }

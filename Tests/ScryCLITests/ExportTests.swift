@@ -255,7 +255,9 @@ import Testing
     let filter = "tracepoint:syscalls:sys_enter_getppid /comm == \"\(Self.workloadName)\"/"
     try (filter + " { @calls = count(); }\n").write(toFile: script, atomically: true, encoding: .utf8)
     let port = freeLoopbackPort()
-    let scry = try BackgroundProcess(scryBinary(), ["-q", "--serve", String(port), script], tag: "reload")
+    let out = "/tmp/scry-reload-\(getpid()).out"
+    defer { unlink(out) }
+    let scry = try BackgroundProcess(scryBinary(), ["-o", out, "--serve", String(port), script], tag: "reload")
     try #require(eventually(seconds: 30) { httpGet(port: port, "/metrics") } != nil, "\(scry.output)")
     #expect(Run.program(workload, ["syscall", "100"]).status == 0)
 
@@ -280,6 +282,10 @@ import Testing
     let output = scry.output
     #expect(output.contains("error: expected an expression"), "\(output)")
     #expect(output.contains("the previous program goes on"), "\(output)")
+    // -o keeps what each program wrote: three attaches, then the maps at the end.
+    let written = readWhole(out)
+    #expect(written.components(separatedBy: "Attaching 1 probe...").count == 4, "\(written)")
+    #expect(written.hasSuffix("@calls: 200\n@more: 100\n"), "\(written)")
   }
 
   @Test func badExportOptionsAreExplained() throws {

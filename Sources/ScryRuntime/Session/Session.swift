@@ -55,7 +55,8 @@ public final class Session {
     let actions = plan.actions.map { binder.bind($0) }
     let fd: Int32
     if let path = options.outputPath {
-      fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      // A reloaded program writes after what the previous one wrote.
+      fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (options.appendsOutput ? O_APPEND : O_TRUNC), 0o644)
       if fd < 0 { throw .failure("cannot open output file '\(path)': \(String(cString: strerror(errno)))") }
     } else {
       fd = 1

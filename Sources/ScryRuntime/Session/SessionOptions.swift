@@ -36,6 +36,8 @@ public struct SessionOptions: Sendable {
   /// SIGHUP ends the run for a reload (`Session.endedForReload`) instead of ending it: no END, no
   /// maps printed (an exporter re-reading its script file).
   public var reloadsOnHangup = false
+  /// `-o FILE` is appended to rather than truncated (the program after a reload).
+  public var appendsOutput = false
 
   public init() {}
 }
