@@ -8,19 +8,17 @@ import Testing
 @Suite(.serialized) struct ExportTests {
   /// The workload under a name of its own, so its comm is the label to look for.
   static let workloadName = "scrywl\(getpid() % 100_000)"
-  static let workload: String? = {
-    let binary = "/tmp/" + workloadName
-    return (try? buildFixture("workload.c", into: binary)) != nil ? binary : nil
-  }()
   static let calls = 3000
 
+  /// Builds the workload for one test; the caller removes it (`defer { unlink(workload) }`).
   func workloadOrSkip() -> String? {
     guard kernelAvailable("export tests") else { return nil }
-    guard let workload = Self.workload else {
+    let binary = "/tmp/" + Self.workloadName
+    guard (try? buildFixture("workload.c", into: binary)) != nil else {
       Issue.record("could not build the workload with cc")
       return nil
     }
-    return workload
+    return binary
   }
 
   static var script: String {
@@ -28,9 +26,9 @@ import Testing
   }
 
   @Test func prometheusScrapesExactCountsAndAHistogram() throws {
-    guard let workload = workloadOrSkip(),
-      let prometheus = requiredProgram("/usr/bin/prometheus", package: "prometheus")
-    else { return }
+    guard let workload = workloadOrSkip() else { return }
+    defer { unlink(workload) }
+    guard let prometheus = requiredProgram("/usr/bin/prometheus", package: "prometheus") else { return }
     let port = freeLoopbackPort()
     // The label named by the script's annotation.
     let scry = try BackgroundProcess(
@@ -91,7 +89,7 @@ import Testing
   }
 
   @Test func scrapeAnswersInTheNegotiatedFormat() throws {
-    guard workloadOrSkip() != nil else { return }
+    guard kernelAvailable("export tests") else { return }
     let port = freeLoopbackPort()
     let scry = try BackgroundProcess(scryBinary(), ["-q", "--serve", String(port), "-e", Self.script], tag: "format")
     defer { scry.stop() }
@@ -117,6 +115,7 @@ import Testing
 
   @Test func histogramsAndAveragesCarryExactSumsAndBounds() throws {
     guard let workload = workloadOrSkip() else { return }
+    defer { unlink(workload) }
     let port = freeLoopbackPort()
     let program =
       "tracepoint:syscalls:sys_enter_getppid /comm == \"\(Self.workloadName)\"/ { @h = hist(3); @l = lhist(12, 0, 20, 5); @a = avg(4); @m = max(9); }"
@@ -140,9 +139,9 @@ import Testing
   }
 
   @Test func pushgatewayReceivesTheFinalCounts() throws {
-    guard let workload = workloadOrSkip(),
-      let gateway = requiredProgram("/usr/bin/prometheus-pushgateway", package: "prometheus-pushgateway")
-    else { return }
+    guard let workload = workloadOrSkip() else { return }
+    defer { unlink(workload) }
+    guard let gateway = requiredProgram("/usr/bin/prometheus-pushgateway", package: "prometheus-pushgateway") else { return }
     let port = freeLoopbackPort()
     let server = try BackgroundProcess(gateway, ["--web.listen-address=127.0.0.1:\(port)"], tag: "pushgateway")
     defer { server.stop(SIGTERM) }
@@ -162,6 +161,7 @@ import Testing
 
   @Test func aGatewayThatIsDownIsReportedOnceAndTracingGoesOn() throws {
     guard let workload = workloadOrSkip() else { return }
+    defer { unlink(workload) }
     let port = freeLoopbackPort()
     let run = scry(
       "--push", "http://127.0.0.1:\(port)", "--otlp", "http://127.0.0.1:\(port)/v1/metrics", "--push-interval", "0.05",
@@ -177,6 +177,7 @@ import Testing
 
   @Test func otlpRequestCarriesTheDataPoints() throws {
     guard let workload = workloadOrSkip() else { return }
+    defer { unlink(workload) }
     let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(listener) }
     var address = loopback(0)
@@ -250,6 +251,7 @@ import Testing
 
   @Test func sighupReloadsTheScriptAndKeepsTheListenerAndTheCounts() throws {
     guard let workload = workloadOrSkip() else { return }
+    defer { unlink(workload) }
     let script = "/tmp/scry-reload-\(getpid()).trace"
     defer { unlink(script) }
     let filter = "tracepoint:syscalls:sys_enter_getppid /comm == \"\(Self.workloadName)\"/"
