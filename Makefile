@@ -1,7 +1,8 @@
 # The two commands of README.md. Both work as root on a fresh Debian machine:
 # they install what is missing, then build.
 SWIFT ?= swift
-APT_PACKAGES := libreadline-dev gcc make bpftrace linux-perf strace python3 bpftool libc6-dbg man-db systemtap-sdt-dev
+APT_PACKAGES := libreadline-dev gcc make bpftrace linux-perf strace python3 bpftool libc6-dbg man-db systemtap-sdt-dev \
+  prometheus prometheus-pushgateway
 BUILD_FLAGS := -c release --static-swift-stdlib
 SCRY := .build/release/scry
 

@@ -22,10 +22,12 @@ let package = Package(
     .target(name: "ScryPlan", dependencies: ["ScryLanguage"]),
     .target(name: "ScryKernel", dependencies: ["CScrySystem"], swiftSettings: hotPath),
     .target(name: "ScryRuntime", dependencies: ["ScryPlan", "ScryKernel", "CScrySystem"], swiftSettings: hotPath),
+    // Exporters: depend on the runtime's map snapshots, not on the language.
+    .target(name: "ScryExport", dependencies: ["ScryRuntime", "ScryKernel"]),
     .executableTarget(
       name: "scry",
       dependencies: [
-        "ScryLanguage", "ScryPlan", "ScryKernel", "ScryRuntime", "CReadline",
+        "ScryLanguage", "ScryPlan", "ScryKernel", "ScryRuntime", "ScryExport", "CReadline",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -34,6 +36,7 @@ let package = Package(
     .testTarget(name: "ScryKernelTests", dependencies: ["ScryKernel"]),
     .testTarget(name: "ScryRuntimeTests", dependencies: ["ScryLanguage", "ScryPlan", "ScryKernel", "ScryRuntime"]),
     .testTarget(name: "ScryCLITests", dependencies: ["scry"]),
+    .testTarget(name: "ScryExportTests", dependencies: ["ScryExport", "ScryRuntime"]),
   ],
   swiftLanguageModes: [.v6]
 )

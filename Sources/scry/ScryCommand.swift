@@ -112,6 +112,19 @@ struct ScryCommand: ParsableCommand {
   @Flag(name: .customLong("no-warnings"), help: "Accepted for bpftrace: disable warning messages.")
   var noWarnings = false
 
+  // Exporters (see ScryCommand+Export.swift).
+  @Option(name: .long, help: ArgumentHelp("Keep running and serve the maps as metrics at http://ADDR:PORT/metrics (Prometheus text or OpenMetrics); ADDR defaults to 127.0.0.1.", valueName: "[ADDR:]PORT"))
+  var serve: String?
+
+  @Option(name: .long, help: ArgumentHelp("Push the maps to this Prometheus Pushgateway every --push-interval, and at the end.", valueName: "URL"))
+  var push: String?
+
+  @Option(name: .long, help: ArgumentHelp("Send the maps to this OTLP/HTTP metrics endpoint (JSON) every --push-interval, and at the end.", valueName: "URL"))
+  var otlp: String?
+
+  @Option(name: .customLong("push-interval"), help: ArgumentHelp("Seconds between pushes of --push and --otlp.", valueName: "SECONDS"))
+  var pushInterval: Double = 15
+
   @Argument(help: ArgumentHelp("A .trace script ('-' for standard input), or a pattern with -l, then the positional parameters $1, $2…", valueName: "FILE|PATTERN"))
   var arguments: [String] = []
 
@@ -123,6 +136,7 @@ struct ScryCommand: ParsableCommand {
     if i && (c != nil || o != nil) { throw ValidationError("-c and -o cannot be used with the REPL") }
     if (p ?? x) != nil && c != nil { throw ValidationError("-p and -c cannot be used together") }
     if p != nil && x != nil { throw ValidationError("-p and -x name the same process: give one") }
+    try validateExport()
   }
 
   func run() throws {
@@ -194,6 +208,7 @@ struct ScryCommand: ParsableCommand {
     options.announcesProbes = !q && language == .bpftrace
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
+    options.reloadsOnHangup = reloadsOnHangup
     // What the attach step would refuse with these options, refused here at its block.
     let refusals = AttachmentFacts.refusals(plan, options: options)
     if !refusals.isEmpty {
@@ -204,6 +219,7 @@ struct ScryCommand: ParsableCommand {
       printError(renderer.render(diagnostics, in: source), newline: false)
       throw ExitCode(1)
     }
+    let exposition = try exposition(plan, source: source, renderer: renderer)
     if dryRun { return }
     if self.plan {
       // Printed from the plan and options alone: nothing is attached, loaded or opened.
@@ -215,6 +231,7 @@ struct ScryCommand: ParsableCommand {
           deliveryPaths: facts.compactMapValues(\.deliveredBy)))
       return
     }
+    let services = try makeExporters(exposition)
     let session: Session
     do {
       session = try Session(plan: plan, options: options)
@@ -222,8 +239,8 @@ struct ScryCommand: ParsableCommand {
       printError(error.render(renderer: renderer, source: source), newline: false)
       throw ExitCode(1)
     }
-    let status = session.run()
-    throw ExitCode(status)
+    session.services = services
+    throw ExitCode(runReloading(session, options: options, limits: limits, renderer: renderer))
   }
 
   /// Runs the command; usage errors exit 2 rather than argument-parser's 64.

@@ -190,7 +190,8 @@ public enum AggregateKind: Hashable, Sendable, CustomStringConvertible {
   /// Linear histogram `lhist(v, min, max, step)`.
   case lhist(min: Int64, max: Int64, step: Int64)
 
-  /// Buckets of `hist`: one for negatives, one for 0, then [2^k, 2^(k+1)) for k in 0..<64.
+  /// Words of `hist`: one bucket for negatives, one for 0, then [2^k, 2^(k+1)) (bpftrace's BPF code
+  /// stops at k = 31); the last word holds the running sum.
   public static let histBucketCount = 66
 
   /// Buckets of `lhist`: below min, one per step, and at or above max.
@@ -205,7 +206,8 @@ public enum AggregateKind: Hashable, Sendable, CustomStringConvertible {
     case .avg, .stats: return 16  // sum, count
     case .min, .max: return 16  // value, isSet
     case .hist: return 8 * Self.histBucketCount
-    case .lhist(let min, let max, let step): return 8 * Self.lhistBucketCount(min: min, max: max, step: step)
+    // Both histograms keep the running sum of their values in one more word (for exporters).
+    case .lhist(let min, let max, let step): return 8 * (Self.lhistBucketCount(min: min, max: max, step: step) + 1)
     }
   }
 

@@ -3,7 +3,9 @@ import ScryLanguage
 /// In-place updates of an aggregate map value (`value` points at `AggregateKind.byteSize` bytes, 8-aligned).
 /// Integers arrive as UInt64 bit patterns (sign-extended for signed types); layouts follow
 /// `AggregateKind.byteSize`: count/sum one word; avg/stats (sum, count); min/max (value, isSet);
-/// hist 66 buckets; lhist (max-min)/step + 2 buckets.
+/// hist 66 words: 34 buckets in use, then the running sum of the values in the last word; lhist
+/// (max-min)/step + 2 buckets, then the running sum. The sums exist for exporters (a Prometheus
+/// histogram has `_sum`); the printers show only the buckets, as bpftrace does.
 public enum Aggregation {
   @inline(__always) static func word(_ p: UnsafeMutableRawPointer, _ i: Int) -> UInt64 {
     p.load(fromByteOffset: i * 8, as: UInt64.self)
@@ -61,9 +63,19 @@ public enum Aggregation {
     return 2 + Swift.min(63 - s.leadingZeroBitCount, 31)
   }
 
+  /// Buckets `histBucket` can return: negatives, zero, and 32 powers of two.
+  public static let histBucketsInUse = 34
+
+  /// The word of a hist or lhist value that holds the running sum of its values.
+  public static func histogramSumWord(_ kind: AggregateKind) -> Int {
+    if case .lhist(let lo, let hi, let step) = kind { return AggregateKind.lhistBucketCount(min: lo, max: hi, step: step) }
+    return AggregateKind.histBucketCount - 1
+  }
+
   public static func hist(_ value: UnsafeMutableRawPointer, _ v: UInt64) {
     let b = histBucket(v)
     setWord(value, b, word(value, b) &+ 1)
+    setWord(value, AggregateKind.histBucketCount - 1, word(value, AggregateKind.histBucketCount - 1) &+ v)
   }
 
   public static func lhistBucket(_ v: UInt64, min: Int64, max: Int64, step: Int64) -> Int {
@@ -76,6 +88,8 @@ public enum Aggregation {
   public static func lhist(_ value: UnsafeMutableRawPointer, _ v: UInt64, min: Int64, max: Int64, step: Int64) {
     let b = lhistBucket(v, min: min, max: max, step: step)
     setWord(value, b, word(value, b) &+ 1)
+    let sum = Int((max - min) / step) + 2
+    setWord(value, sum, word(value, sum) &+ v)
   }
 
   /// Dispatches on the kind (for callers that keep the kind as data; `count` ignores `v`).

@@ -53,7 +53,7 @@ enum HistogramPrinter {
     if case .lhist(let lo, let hi, let step) = kind {
       return AggregateKind.lhistBucketCount(min: lo, max: hi, step: step)
     }
-    return AggregateKind.histBucketCount
+    return Aggregation.histBucketsInUse
   }
 
   /// Rows of one histogram, each ending in a newline.

@@ -13,6 +13,8 @@ final class EventLoop {
     static let rings: UInt64 = 1 << 62 + 2
     /// Timers are `timerBase + attachment index`.
     static let timerBase: UInt64 = 1 << 32
+    /// Services are `serviceBase + index in session.services`.
+    static let serviceBase: UInt64 = 1 << 61
   }
 
   unowned let session: Session
@@ -28,6 +30,8 @@ final class EventLoop {
   private var lostTaskRecordsAtDetach: UInt64 = 0
   var failedReads: UInt64 { events?.failedReads ?? failedReadsAtDetach }
   private var failedReadsAtDetach: UInt64 = 0
+  /// SIGHUP arrived with `reloadsOnHangup`: the run ends for a reload.
+  private(set) var reloadRequested = false
 
   init(session: Session) throws {
     self.session = session
@@ -63,6 +67,9 @@ final class EventLoop {
       for fd in sources.pollFDs { try epoll.add(fd, token: Token.rings) }
       events = sources
     }
+    for (index, service) in session.services.enumerated() {
+      try epoll.add(service.pollFD, token: Token.serviceBase + UInt64(index))
+    }
   }
 
   /// Runs until exit(), a signal, or the end of the traced process. Returns a status to override
@@ -94,6 +101,12 @@ final class EventLoop {
           return nil
         case Token.rings:
           drainRings = true
+        case Token.serviceBase..<Token.signal:
+          // The service sees every event so far, as a timer does.
+          drainAll()
+          session.services[Int(token - Token.serviceBase)].serve {
+            session.metricsSnapshot(run: runStatistics())
+          }
         default:
           let index = Int(token - Token.timerBase)
           if let timer = timers.first(where: { $0.attachment == index })?.timer { _ = timer.read() }
@@ -120,7 +133,12 @@ final class EventLoop {
     var endsRun = false
     var printsMaps = false
     while let signal = signals.read() {
-      if signal == SIGUSR1 { printsMaps = true } else { endsRun = true }
+      if signal == SIGUSR1 {
+        printsMaps = true
+      } else {
+        if signal == SIGHUP && session.options.reloadsOnHangup { reloadRequested = true }
+        endsRun = true
+      }
     }
     if endsRun { return false }
     if printsMaps {
@@ -138,6 +156,24 @@ final class EventLoop {
     machine.resetEvent()
     session.setProbeName(attachment.probe.name)
     session.action(attachment.blockIndex).run(machine)
+  }
+
+  /// The run's own counters now, for exporters.
+  func runStatistics() -> RunStatistics {
+    var run = RunStatistics()
+    run.eventsRead = session.samplesRead()
+    run.eventsLost = lostEvents
+    run.failedReads = session.maps.reduce(failedReads &+ session.machine.failedProcessReads) { $0 &+ $1.kernelFailedReads }
+    run.residentBytes = Self.residentBytes()
+    return run
+  }
+
+  /// Resident set size from /proc/self/statm (its second field, in pages).
+  static func residentBytes() -> UInt64 {
+    guard let text = try? FileSystem.readText("/proc/self/statm") else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
+    return pages &* UInt64(sysconf(Int32(_SC_PAGESIZE)))
   }
 
   func drainAll() {

@@ -18,6 +18,11 @@ public final class Session {
   /// BPF programs may be loaded: they fetch tracepoints' pointer data (else it is read from the
   /// process), deliver system-wide tracepoints through one BPF ring, and count dynamic probes.
   let usesBPF: Bool
+  /// Served from the event loop between events (see `LoopService`); none for a plain run.
+  public var services: [any LoopService] = []
+  /// The run ended on SIGHUP for a reload (`SessionOptions.reloadsOnHangup`): detached, without
+  /// END or the maps printed; the caller starts the next session (see `adoptMaps`).
+  public private(set) var endedForReload = false
 
   public init(plan: Plan, options: SessionOptions) throws(SessionError) {
     self.plan = plan
@@ -51,7 +56,8 @@ public final class Session {
     let actions = plan.actions.map { binder.bind($0) }
     let fd: Int32
     if let path = options.outputPath {
-      fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      // A reloaded program writes after what the previous one wrote.
+      fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (options.appendsOutput ? O_APPEND : O_TRUNC), 0o644)
       if fd < 0 { throw .failure("cannot open output file '\(path)': \(String(cString: strerror(errno)))") }
     } else {
       fd = 1
@@ -94,6 +100,11 @@ public final class Session {
     output.flush()
     let status = loop.run()
     loop.detach()
+    if loop.reloadRequested {
+      output.flush()
+      endedForReload = true
+      return 0
+    }
     runSpecial(.end)
     machine.foldCounters?(machine)
     if options.foldsStacks {
@@ -103,6 +114,7 @@ public final class Session {
     }
     if let path = options.flameGraphPath { writeFlameGraph(to: path) }
     output.flush()
+    for service in services { service.finish { metricsSnapshot(run: loop.runStatistics()) } }
     warnAboutFullMaps()
     let lost = loop.lostEvents
     if options.printsStatistics {
@@ -123,6 +135,12 @@ public final class Session {
     }
     if (lost > 0 || lostTaskRecords > 0) && options.failOnLost { return 1 }
     return status ?? machine.exitCode
+  }
+
+  /// Takes over the contents of `previous`'s maps of the same name and layout (a reload: the
+  /// counters go on instead of starting again).
+  public func adoptMaps(from previous: Session) {
+    LiveSession.copyMaps(from: previous.maps, to: maps)
   }
 
   /// Draws the maps keyed by stacks into an SVG file at `path`, and says so.

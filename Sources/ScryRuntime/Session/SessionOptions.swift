@@ -35,6 +35,11 @@ public struct SessionOptions: Sendable {
   public var flameGraphPath: String?
   /// A config block's `print_maps_on_exit = false` clears it: nothing prints at exit.
   public var printsMapsOnExit = true
+  /// SIGHUP ends the run for a reload (`Session.endedForReload`) instead of ending it: no END, no
+  /// maps printed (an exporter re-reading its script file).
+  public var reloadsOnHangup = false
+  /// `-o FILE` is appended to rather than truncated (the program after a reload).
+  public var appendsOutput = false
 
   public init() {}
 }
