@@ -9,8 +9,9 @@ public enum Frontend {
     _ source: SourceFile, catalog: any ProbeCatalog, positionals: [String] = [], options: CheckOptions = CheckOptions(),
     requiresProbes: Bool = false, language: ScriptLanguage = .bpftrace, targetPid: Int32? = nil
   ) -> CheckedProgram {
-    let (program, parseDiagnostics) =
+    let (parsed, parseDiagnostics) =
       language == .systemTap ? StapLowering.lower(source, catalog: catalog, targetPid: targetPid) : Parser.parse(source)
+    let program = parseDiagnostics.hasErrors ? parsed : PointerStringMaps.rewrite(parsed)
     var diagnostics = parseDiagnostics
     // Only a script that carries C pays for reading it (and the system's headers).
     var declarations = CDeclarations()

@@ -33,6 +33,44 @@ import Testing
     #expect(!run.stderr.contains("WARNING"), "\(run.stderr)")
   }
 
+  /// opensnoop's pattern: the pointer kept in a map at entry, `str()` of it at return. The tool
+  /// itself runs under both bpftrace and Scry; lines of the target's opens must agree (the PID
+  /// column aside: each tool ran its own target).
+  @Test func opensnoopToolMatchesBpftrace() throws {
+    guard let target = targetOrSkip(), kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let tag = "snoop\(getpid())"
+    func lines(_ run: Run) -> [String] {
+      run.stdout.split(separator: "\n").filter { $0.contains(tag) }.map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
+    }
+    let reference = Run.program(bpftrace, ["-c", "\(target) \(tag)", "/usr/sbin/opensnoop.bt"])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry("-c", "\(target) \(tag)", "/usr/sbin/opensnoop.bt")
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(lines(ours).count == 4, "\(ours.stdout)")
+    #expect(lines(ours) == lines(reference), "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  /// The pointer map still prints at exit as bpftrace prints it; the strings Scry keeps beside it
+  /// never print. Pointer arithmetic on the stored value is refused where `str()` reads it.
+  @Test func keptPointerStringsStayInternal() throws {
+    guard let target = targetOrSkip() else { return }
+    let tag = "kept\(getpid())"
+    let run = scry(
+      "-c", "\(target) \(tag)", "-e",
+      #"tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @f[1] = args->filename; @n = count(); }"#
+        + #" tracepoint:syscalls:sys_exit_openat /pid == cpid/ { @seen[str(@f[1])] = count(); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    for i in 0..<3 { #expect(run.stdout.contains("@seen[/tmp/scry-ptr-\(tag)-\(i)]: 1\n"), "\(run.stdout)") }
+    #expect(run.stdout.contains("@f[1]: "), "\(run.stdout)")
+    #expect(!run.stdout.contains("str(@f)"), "\(run.stdout)")
+    let moved = scry(
+      "--dry-run", "-e",
+      #"tracepoint:syscalls:sys_enter_openat { @f[tid] = args->filename; @f[tid] += 1; }"#
+        + #" tracepoint:syscalls:sys_exit_openat { printf("%s\n", str(@f[tid])); }"#)
+    #expect(moved.status == 1)
+    #expect(moved.stderr.contains("'str()' can read memory only through"), "\(moved.stderr)")
+  }
+
   @Test func argvOfExecveJoined() throws {
     guard let target = targetOrSkip() else { return }
     let tag = "exec\(getpid())"

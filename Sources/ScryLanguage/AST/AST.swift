@@ -31,12 +31,16 @@ public final class Program: Sendable {
   public let mapDeclarations: [MapDeclaration]
   /// Where each macro call was expanded, so a diagnostic inside a macro's body can name its call.
   public let macroExpansions: [MacroExpansion]
+  /// Maps the front end made for its own use (`PointerStringMaps`): never printed or exported.
+  public let internalMaps: Set<String>
 
   public init(
     source: SourceFile, probes: [ProbeBlock], nodeCount: Int, declarations: [SourceSpan] = [],
     mapLoopOrders: [NodeID: MapLoopOrder] = [:], printsMapsAtExit: Bool = true, histogramStyle: HistogramStyle = .bpftrace,
-    config: [ConfigEntry] = [], mapDeclarations: [MapDeclaration] = [], macroExpansions: [MacroExpansion] = []
+    config: [ConfigEntry] = [], mapDeclarations: [MapDeclaration] = [], macroExpansions: [MacroExpansion] = [],
+    internalMaps: Set<String> = []
   ) {
+    self.internalMaps = internalMaps
     self.histogramStyle = histogramStyle
     self.source = source
     self.probes = probes

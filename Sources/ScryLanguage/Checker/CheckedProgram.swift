@@ -9,8 +9,14 @@ public struct MapInfo: Sendable, Hashable {
   public var declaration: SourceSpan
   /// The entries a `let @m = hash(N);` declaration allows; nil for the session's default.
   public var maxEntries: Int?
+  /// A map the front end made for its own use: never printed at exit, by SIGUSR1 or as a metric.
+  public var isInternal: Bool
 
-  public init(name: String, keyTypes: [ScryType], valueType: ScryType, declaration: SourceSpan, maxEntries: Int? = nil) {
+  public init(
+    name: String, keyTypes: [ScryType], valueType: ScryType, declaration: SourceSpan, maxEntries: Int? = nil,
+    isInternal: Bool = false
+  ) {
+    self.isInternal = isInternal
     self.name = name
     self.keyTypes = keyTypes
     self.valueType = valueType

@@ -142,7 +142,9 @@ public struct Checker {
     if !reporting {
       result.maps = mapOrder.compactMap { name in
         guard let state = mapTypes[name], let value = state.valueType else { return nil }
-        return MapInfo(name: name, keyTypes: state.keyTypes ?? [], valueType: value, declaration: state.declaration)
+        return MapInfo(
+          name: name, keyTypes: state.keyTypes ?? [], valueType: value, declaration: state.declaration,
+          isInternal: result.program.internalMaps.contains(name))
       }
     }
   }

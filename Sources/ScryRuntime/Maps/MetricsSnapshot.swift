@@ -72,7 +72,7 @@ extension Session {
     var snapshots: [MapSnapshot] = []
     let writers = MapWriters.blocks(plan)
     for (index, map) in maps.enumerated() {
-      guard let kind = MetricsSnapshot.kind(of: map.info),
+      guard !map.info.isInternal, let kind = MetricsSnapshot.kind(of: map.info),
         !map.info.keyTypes.contains(where: { if case .stack = $0 { return true } else { return false } })
       else { continue }
       var series: [MapSnapshot.Series] = []

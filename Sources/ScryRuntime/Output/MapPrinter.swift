@@ -67,7 +67,8 @@ public enum MapPrinter {
 
   /// Every map by name, as SIGUSR1 prints them while the program goes on.
   public static func printAll(_ maps: [MapStorage], to out: OutputBuffer) {
-    let sorted = maps.sorted { Array($0.info.name.utf8).lexicographicallyPrecedes(Array($1.info.name.utf8)) }
+    let sorted = maps.filter { !$0.info.isInternal }
+      .sorted { Array($0.info.name.utf8).lexicographicallyPrecedes(Array($1.info.name.utf8)) }
     for map in sorted { print(map, top: 0, divisor: 0, to: out) }
   }
 
