@@ -20,6 +20,13 @@ public final class CgroupPaths {
 
   public init() {}
 
+  /// The id of the cgroup whose directory is `path` (its inode number), nil if it is not a directory.
+  public static func id(ofDirectory path: String) -> UInt64? {
+    var status = stat()
+    guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else { return nil }
+    return UInt64(status.st_ino)
+  }
+
   /// `NAME:/path` for each hierarchy whose name matches `filter` (a shell pattern; nil: every one),
   /// joined by commas; empty when no hierarchy has the id.
   public func path(of id: UInt64, filter: String? = nil) -> String {

@@ -33,7 +33,7 @@ extension ActionLowering {
     case .join:
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
-      .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
+      .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .cgroupid, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
       .kptr, .reg, .cgroupPath, .macaddr:
       return nil
     }
@@ -96,7 +96,7 @@ extension ActionLowering {
     case .ksym, .usym, .uptr, .kptr:
       // The address itself; how it prints comes from the call's type.
       return int(args[0])
-    case .kaddr:
+    case .kaddr, .cgroupid:
       guard let address = program.constants[e.id] else {
         missingResolution(e.span)
         return .constant(0)

@@ -14,12 +14,17 @@ import Testing
     defer { rmdir(root + "/" + name) }
     // The child joins the cgroup, then becomes cat (the same pid, so other tasks' cats do not count).
     let child = "echo $$ > \(root)/\(name)/cgroup.procs; sleep 0.5; exec cat /dev/null"
-    let run = scry(
-      "-c", "/bin/sh -c '\(child)'", "-e",
-      #"tracepoint:syscalls:sys_enter_openat /pid == cpid && comm == "cat"/ { printf("%s|%s\n", cgroup_path(cgroup, "unified"), cgroup_path(cgroup)); exit(); }"#)
+    let path = "\"\(root)/\(name)\""
+    let program = """
+      tracepoint:syscalls:sys_enter_openat /pid == cpid && comm == "cat"/ {
+        printf("%s|%s|%d\\n", cgroup_path(cgroup, "unified"), cgroup_path(cgroup), cgroup == cgroupid(\(path))); exit();
+      }
+      """
+    let run = scry("-c", "/bin/sh -c '\(child)'", "-e", program)
     #expect(run.status == 0, "\(run.stderr)")
     let line = run.stdout.split(separator: "\n").first { $0.hasPrefix("unified:") }.map(String.init) ?? run.stdout
     #expect(line.hasPrefix("unified:/\(name)|unified:/\(name)"), "\(run.stdout)")
+    #expect(line.hasSuffix("|1"), "cgroupid() of the directory is not the task's cgroup: \(run.stdout)")
   }
 
   @Test func versionLineLooksLikeBpftraces() {

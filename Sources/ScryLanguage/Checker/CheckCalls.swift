@@ -3,15 +3,11 @@
 extension Checker {
   mutating func checkCall(_ name: String, nameSpan: SourceSpan, args: [Expr], call: Expr, isStatement: Bool) -> ScryType {
     guard let function = Function(name: name) else {
-      if let reason = LaterFunction.reasons[name] {
-        error(nameSpan, "'\(name)(…)' of later bpftrace versions is not supported by Scry", hint: reason)
+      if let reason = UnsupportedFunction.reasons[name] {
+        error(nameSpan, "'\(name)(…)' is not supported by Scry", hint: reason)
         return .none
       }
       for arg in args { checkExpression(arg) }
-      if let reason = Function.unavailable[name] {
-        error(nameSpan, reason)
-        return .none
-      }
       error(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: Function.allCases.map(\.name)))
       return .none
     }
@@ -32,7 +28,7 @@ extension Checker {
       return checkMapCall(site)
     case .str, .strncmp, .strcontains, .strftime, .strerror, .buf:
       return checkStringCall(site)
-    case .sizeof, .ksym, .usym, .kaddr, .uaddr, .ntop, .pton, .bswap, .kstack, .ustack, .uptr, .kptr, .reg, .cgroupPath,
+    case .sizeof, .ksym, .usym, .kaddr, .uaddr, .ntop, .pton, .cgroupid, .bswap, .kstack, .ustack, .uptr, .kptr, .reg, .cgroupPath,
       .macaddr:
       return checkValueCall(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
@@ -315,6 +311,17 @@ extension Checker {
         } else {
           error(args[0].span, "kernel symbol '\(symbol)' is not in /proc/kallsyms",
                 hint: "kernel addresses are readable as root; 'grep \(symbol) /proc/kallsyms' shows what the kernel names")
+        }
+      }
+      return .uint64
+    case .cgroupid:
+      requireStringLiteral(args[0], "cgroupid's path")
+      if case .string(let bytes) = args[0].kind {
+        let path = String(decoding: bytes, as: UTF8.self)
+        if let id = catalog.cgroupID(path: path) {
+          result.constants[site.call.id] = id
+        } else {
+          error(args[0].span, "'\(path)' is not a cgroup directory", hint: "cgroups are directories under /sys/fs/cgroup")
         }
       }
       return .uint64

@@ -102,6 +102,9 @@ public protocol ProbeCatalog: Sendable {
   func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup
   /// The address of a kernel symbol (`kaddr("vfs_read")`), or nil when the kernel does not name it.
   func kernelSymbolAddress(_ name: String) -> UInt64?
+  /// The id of the cgroup at a path (`cgroupid("/sys/fs/cgroup/unified/user.slice")`): its
+  /// directory's inode number; nil when there is no such directory.
+  func cgroupID(path: String) -> UInt64?
   /// Why this machine cannot attach probes of `kind` (no kprobes in the kernel, say), or nil.
   func missingSupport(for kind: ProbeKind) -> String?
   /// A kernel struct or union by C name (`struct task_struct`), laid out as `CTypes` describes; nil
@@ -140,6 +143,7 @@ extension ProbeCatalog {
     .failed(message: "cannot read '\(binary ?? "the process")': binaries are not available to this check", hint: nil)
   }
   public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
+  public func cgroupID(path: String) -> UInt64? { nil }
   public func missingSupport(for kind: ProbeKind) -> String? { nil }
   public func kernelRecord(named name: String) -> RecordType? { nil }
   public func kernelTypedef(named name: String) -> ScryType? { nil }

@@ -13,17 +13,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   // Values.
   case strftime, str, strncmp, strcontains, strerror, sizeof, buf, ntop, pton, bswap
   case ksym, usym, kaddr, uaddr, kstack, ustack, uptr, kptr
-  case reg, cgroupPath = "cgroup_path", macaddr
-
-  /// bpftrace functions Scry knows but cannot run, with why: what they need is a probe kind or a
-  /// kernel helper that Scry does not attach (and this machine's kernel mostly lacks).
-  public static let unavailable: [String: String] = [
-    "override": "override() changes a kernel function's return value; it needs a kprobe, which Scry does not run with it",
-    "path": "path() needs a kfunc or iter probe (the kernel's bpf_d_path helper), which Scry does not attach",
-    "skboutput": "skboutput() needs a kfunc probe, which Scry does not attach",
-    "unwatch": "unwatch() removes a watchpoint probe, which Scry does not attach",
-    "debugf": "debugf() writes to the kernel's trace_pipe; use printf(), which Scry prints in order",
-  ]
+  case reg, cgroupPath = "cgroup_path", cgroupid, macaddr
 
   /// The bytes of an address literal for `pton` (IPv6 when it holds a colon), in network order.
   public static func internetAddressBytes(_ text: String) -> [UInt8]? {
@@ -86,6 +76,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .kstack, .ustack: return "\(name)([mode, ][depth])"
     case .reg: return "reg(\"name\")"
     case .cgroupPath: return "cgroup_path(id[, \"hierarchy pattern\"])"
+    case .cgroupid: return "cgroupid(\"/sys/fs/cgroup/…\")"
     case .macaddr: return "macaddr(address)"
     }
   }
@@ -133,6 +124,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .uptr: return "mark an address as user memory"
     case .kptr: return "mark an address as kernel memory"
     case .reg: return "a register of the event"
+    case .cgroupid: return "the id of the cgroup at a path (compare it with cgroup)"
     case .cgroupPath: return "the path of a cgroup (as 'unified:/path', one per hierarchy that has it)"
     case .macaddr: return "a MAC address as text"
     }

@@ -159,6 +159,7 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   }
 
   public func kernelSymbolAddress(_ name: String) -> UInt64? { KernelSymbols.address(of: name) }
+  public func cgroupID(path: String) -> UInt64? { CgroupPaths.id(ofDirectory: path) }
 
   public func kernelRecord(named name: String) -> RecordType? { kernelTypes.record(named: name) }
   public func kernelTypedef(named name: String) -> ScryType? { kernelTypes.typedef(named: name) }

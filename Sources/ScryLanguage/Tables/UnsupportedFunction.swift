@@ -1,7 +1,7 @@
-/// Functions and call forms of bpftrace 0.18–0.26 that Scry does not have, with why: the one
+/// Functions and call forms of bpftrace (0.17 to 0.26) that Scry does not run, with why: the one
 /// table the checker's "unknown function" error reads, so such a script is refused with a reason
 /// rather than a guess at a typo.
-public enum LaterFunction {
+public enum UnsupportedFunction {
   public static let reasons: [String: String] = [
     "tseries": "bpftrace 0.24's time series have no output in bpftrace 0.17, whose output Scry follows; aggregate with hist() or lhist() per interval",
     "nsecs": "Scry's event time is CLOCK_MONOTONIC: write 'nsecs' or 'nsecs(monotonic)'; boot, tai and sw_tai clocks are not read",
@@ -14,14 +14,13 @@ public enum LaterFunction {
     "memcmp": "compare strings with '==' or strncmp()",
     "assert": "write 'if (!condition) { printf(…); exit(1); }'",
     "has_cpid": "cpid is 0 without -c: test 'cpid != 0'",
-    "pton": "compare addresses as integers",
-    "path": "the path of a dentry needs BPF d_path, which Scry does not call",
+    "path": "the path of a dentry needs a kfunc or iter probe and the kernel's bpf_d_path helper, which Scry does not attach",
     "percpu_kaddr": "per-CPU kernel variables are not readable here",
     "socket_cookie": "socket cookies need a BPF helper Scry does not call",
-    "skboutput": "packet capture is not supported",
-    "override": "Scry does not change the traced kernel's return values",
-    "debugf": "write printf()",
-    "cgroupid": "write the cgroup id as a number",
+    "skboutput": "packet capture needs a kfunc probe, which Scry does not attach",
+    "override": "Scry does not change the traced kernel's return values (bpftrace needs a kprobe for it)",
+    "unwatch": "unwatch() removes a watchpoint probe, which Scry does not attach",
+    "debugf": "debugf() writes to the kernel's trace_pipe; write printf(), which Scry prints in order",
     "is_array": "bpftrace 0.26's compile-time type tests are not supported",
     "is_integer": "bpftrace 0.26's compile-time type tests are not supported",
     "is_ptr": "bpftrace 0.26's compile-time type tests are not supported",
