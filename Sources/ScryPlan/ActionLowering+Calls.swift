@@ -194,6 +194,8 @@ extension ActionLowering {
       }
     }
     if case .pointer = program.type(of: e) { return true }
+    // `uptr(p)`, `kptr(p)`: an address, whatever its type.
+    if let function = program.function(of: e), function == .uptr || function == .kptr { return true }
     return false
   }
 }

@@ -58,15 +58,22 @@ struct EventReads {
       guard let address = paths.pointerValue(args[0]), case .memory = address.base,
         case .string(let capacity) = program.type(of: e)
       else { return false }
-      define(e, .string(address.base, offset: address.offset, maxLength: capacity), user: isUser(address.base),
+      define(
+        e, .string(address.base, offset: address.offset, maxLength: capacity), user: isUser(address.base),
+        valueUser: paths.markedSpace(args[0]),
         layout: .inlineString(maxLength: capacity))
       return true
     case (.call(_, _, let args), .buf?):
       // `buf(args->buf, 16)`: the bytes behind the pointer, copied at the event.
       guard let address = paths.pointerValue(args[0]), case .buffer(let count) = program.type(of: e) else { return false }
-      define(e, .bytes(address.base, offset: address.offset, count: count), user: isUser(address.base), layout: .bytes(count: count))
+      define(
+        e, .bytes(address.base, offset: address.offset, count: count), user: isUser(address.base),
+        valueUser: paths.markedSpace(args[0]), layout: .bytes(count: count))
       return true
-    case (.unary(.deref, _), _), (.field, _), (.index, _):
+    case (.unary(.deref, let pointer), _), (.field(let pointer, _, true), _), (.index(let pointer, _), _):
+      guard let location = paths.location(e) else { return false }
+      return read(e, at: location, user: paths.markedSpace(pointer))
+    case (.field, _):
       guard let location = paths.location(e) else { return false }
       return read(e, at: location)
     case (.identifier, _):
@@ -78,7 +85,8 @@ struct EventReads {
     }
   }
 
-  private mutating func read(_ e: Expr, at location: (base: ProbeCapture.Operand, offset: Int64)) -> Bool {
+  /// `user`: the space the pointer was marked as (`uptr`, `kptr`), nil when unmarked.
+  private mutating func read(_ e: Expr, at location: (base: ProbeCapture.Operand, offset: Int64), user marked: Bool? = nil) -> Bool {
     let type = program.type(of: e)
     let user = isUser(location.base)
     switch type {
@@ -87,14 +95,17 @@ struct EventReads {
       guard [1, 2, 4, 8].contains(size) else { return false }
       var signed = false
       if case .integer(let t) = type { signed = t.isSigned }
-      define(e, .read(location.base, offset: location.offset, byteCount: size, isSigned: signed), user: user,
+      define(e, .read(location.base, offset: location.offset, byteCount: size, isSigned: signed), user: user, valueUser: marked,
         layout: .integer(byteCount: 8, isSigned: false), signExtendFrom: signed ? size : nil)
     case .string(let capacity):
-      define(e, .bytes(location.base, offset: location.offset, count: capacity), user: user, layout: .chars(count: capacity))
+      define(
+        e, .bytes(location.base, offset: location.offset, count: capacity), user: user, valueUser: marked,
+        layout: .chars(count: capacity))
     case .record, .array:
       let size = type.byteSize
       guard size > 0 else { return false }
-      define(e, .bytes(location.base, offset: location.offset, count: size), user: user, layout: .raw(count: size))
+      define(
+        e, .bytes(location.base, offset: location.offset, count: size), user: user, valueUser: marked, layout: .raw(count: size))
     default:
       return false
     }
@@ -110,10 +121,12 @@ struct EventReads {
     }
   }
 
+  /// `valueUser`: the space of the value itself when the pointer to it was marked (`uptr`, `kptr`).
   private mutating func define(
-    _ e: Expr, _ value: ProbeCapture.Value, user: Bool, layout: FetchedValue.Layout, signExtendFrom: Int? = nil
+    _ e: Expr, _ value: ProbeCapture.Value, user: Bool, valueUser: Bool? = nil, layout: FetchedValue.Layout,
+    signExtendFrom: Int? = nil
   ) {
-    let read = EventRead(value: value, isUserMemory: user)
+    let read = EventRead(value: value, isUserMemory: user, isUserValue: valueUser)
     // The slot holds the value zero-extended to 8 bytes: a signed one is read back at its width.
     let finalLayout: FetchedValue.Layout = signExtendFrom.map { .integer(byteCount: $0, isSigned: true) } ?? layout
     if let offset = offsets[read] {

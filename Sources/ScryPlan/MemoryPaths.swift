@@ -40,6 +40,8 @@ struct MemoryPaths {
     switch e.kind {
     case .cast(_, let inner):
       return pointerValue(inner)
+    case .call(_, _, let args) where Self.markedSpace(e, program: program) != nil:
+      return pointerValue(args[0])
     case .variable:
       guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
       return pointerValue(value)
@@ -87,6 +89,27 @@ struct MemoryPaths {
   }
 
   func scale(of type: ScryType) -> Int { program.cTypes.step(ofPointer: type) }
+
+  /// Whether a pointer expression is marked as user memory (`uptr(p)`: true) or kernel memory
+  /// (`kptr(p)`: false), through casts and once-assigned variables; nil when it is not marked.
+  func markedSpace(_ e: Expr) -> Bool? {
+    if let marked = Self.markedSpace(e, program: program) { return marked }
+    switch e.kind {
+    case .cast(_, let inner): return markedSpace(inner)
+    case .variable:
+      guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
+      return markedSpace(value)
+    default: return nil
+    }
+  }
+
+  static func markedSpace(_ e: Expr, program: CheckedProgram) -> Bool? {
+    switch program.function(of: e) {
+    case .uptr?: return true
+    case .kptr?: return false
+    default: return nil
+    }
+  }
 
   /// Bytes between elements of an array or of the memory a pointer indexes.
   private func elementSize(of type: ScryType) -> Int {

@@ -124,10 +124,14 @@ public struct EventRead: Sendable, Hashable {
   public var value: ProbeCapture.Value
   /// The traced process's memory (a syscall's pointer arguments) rather than the kernel's.
   public var isUserMemory: Bool
+  /// Whether the value itself (the last load) is in the process's memory, when that differs from
+  /// the chain's: `uptr()` of an address kept in a kernel struct; nil: as the chain.
+  public var isUserValue: Bool?
 
-  public init(value: ProbeCapture.Value, isUserMemory: Bool) {
+  public init(value: ProbeCapture.Value, isUserMemory: Bool, isUserValue: Bool? = nil) {
     self.value = value
     self.isUserMemory = isUserMemory
+    self.isUserValue = isUserValue == isUserMemory ? nil : isUserValue
   }
 
   /// Bytes of its slot: 8 for a number, a string's or bytes' length rounded up to 8.

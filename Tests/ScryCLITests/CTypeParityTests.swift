@@ -99,6 +99,17 @@ import Testing
     try expectSameOutputAsBpftrace(["-c", "/bin/true"], script)
   }
 
+  /// A user address kept in a kernel struct: `uptr()` makes the last load a user read; unmarked,
+  /// it is read as kernel memory and fails (empty), as in bpftrace.
+  @Test func userPointerInAKernelStructMatchesBpftrace() throws {
+    let script = #"""
+      tracepoint:sched:sched_process_exec /pid == cpid/ {
+        printf("%s|%s|%s\n", str(uptr(curtask->mm->arg_start)), str(curtask->mm->arg_start), str(args->filename));
+      }
+      """#
+    try expectSameOutputAsBpftrace(["-c", "/bin/true"], script)
+  }
+
   /// `@[$f->m] = count()`: counted per key by Scry's program in the kernel (no ring), and by the
   /// ring where BPF is not used; both as bpftrace counts.
   @Test func countsKeyedByAFieldMatchBpftrace() throws {

@@ -82,11 +82,16 @@ public enum MemorySpace: Sendable, Hashable {
 /// then all zeros (0, the empty string) and the program adds one to the failed-read counter.
 public struct MemoryRead: Sendable, Hashable {
   public var value: CaptureValue
+  /// The memory the chain's loads go through.
   public var space: MemorySpace
+  /// The memory of the value itself, the last load, when it differs from the chain's: a user
+  /// address kept in a kernel struct (bpftrace's `uptr(curtask->mm->arg_start)`).
+  public var valueSpace: MemorySpace
 
-  public init(_ value: CaptureValue, space: MemorySpace) {
+  public init(_ value: CaptureValue, space: MemorySpace, valueSpace: MemorySpace? = nil) {
     self.value = value
     self.space = space
+    self.valueSpace = valueSpace ?? space
   }
 
   /// Bytes of its slot: 8 for a number, a string's or bytes' length rounded up to 8.

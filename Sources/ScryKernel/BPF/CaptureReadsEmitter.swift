@@ -43,7 +43,7 @@ extension CaptureProgram {
     case .read(let base, let offset, let byteCount):
       // Through the stack, so the slot gets the number zero-extended to 8 bytes.
       Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
-      Self.emitHelperRead(offset, count: byteCount, toStack: true, at: 0, helper: space.readHelper, into: &asm)
+      Self.emitHelperRead(offset, count: byteCount, toStack: true, at: 0, helper: read.valueSpace.readHelper, into: &asm)
       asm.jump(.signedLess, .r0, 0, to: onFailure)
       asm.emit(.ldx(BPFSize(bytes: byteCount) ?? .double, .r9, .r10, -8))
       asm.emit(.stx(.double, .r7, at, .r9))
@@ -51,12 +51,12 @@ extension CaptureProgram {
       // bpf_probe_read_*_str stops at the NUL: the rest of the slot would be an older record's.
       emitZeros(at: at, count: read.slotSize, into: &asm)
       Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
-      Self.emitHelperRead(offset, count: maxLength, toStack: false, at: at, helper: space.stringHelper, into: &asm)
+      Self.emitHelperRead(offset, count: maxLength, toStack: false, at: at, helper: read.valueSpace.stringHelper, into: &asm)
       asm.jump(.signedLess, .r0, 0, to: onFailure)
     case .bytes(let base, let offset, let count):
       if count % 8 != 0 { asm.emit(.st(.double, .r7, at + Int16(count & ~7), 0)) }
       Self.emitOperand(base, space: space, onFailure: onFailure, into: &asm)
-      Self.emitHelperRead(offset, count: count, toStack: false, at: at, helper: space.readHelper, into: &asm)
+      Self.emitHelperRead(offset, count: count, toStack: false, at: at, helper: read.valueSpace.readHelper, into: &asm)
       asm.jump(.signedLess, .r0, 0, to: onFailure)
     }
   }

@@ -191,7 +191,10 @@ public enum AttachmentFacts {
     var made: [MemoryRead] = []
     for read in reads {
       guard let value = ProbeCapture.kernelValue(read.value) else { return nil }
-      made.append(MemoryRead(value, space: read.isUserMemory ? .user : .kernel))
+      made.append(
+        MemoryRead(
+          value, space: read.isUserMemory ? .user : .kernel,
+          valueSpace: read.isUserValue.map { $0 ? .user : .kernel }))
     }
     return CaptureReads(made)
   }
