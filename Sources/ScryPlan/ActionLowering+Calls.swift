@@ -34,7 +34,7 @@ extension ActionLowering {
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
       .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
-      .kptr, .reg, .cgroupPath, .macaddr:
+      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs:
       return nil
     }
   }
@@ -82,6 +82,12 @@ extension ActionLowering {
       return .stringCompare(bytes(args[0], as: nil), bytes(args[1], as: nil), limit: Int(clamping: limit))
     case .strcontains:
       return .stringContains(bytes(args[0], as: nil), bytes(args[1], as: nil))
+    case .strlen:
+      return .stringLength(bytes(args[0], as: nil))
+    case .strtol:
+      return .stringToInteger(bytes(args[0], as: nil), base: int(args[1]))
+    case .gettimeofdayNs:
+      return .event(.realtime)
     case .sizeof:
       // A builtin, a literal or a variable is a 64-bit integer to bpftrace; a cast, a field or
       // memory read through a pointer has its C width.
@@ -107,7 +113,7 @@ extension ActionLowering {
       return .byteSwap(int(args[0]), bits: t.bits)
     case .kstack, .ustack:
       return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
-    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror:
+    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr:
       // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
@@ -139,6 +145,11 @@ extension ActionLowering {
       return .constant(address, type: type)
     case .macaddr:
       return .macAddress(bytes(args[0], as: nil), type: type)
+    case .sprintf:
+      guard let format = program.formats[e.id] else { return nil }
+      return .formatted(format, arguments: args.dropFirst().map { value($0) }, type: type)
+    case .substr:
+      return .substring(bytes(args[0], as: nil), start: int(args[1]), length: int(args[2]), type: type)
     case .kstack, .ustack:
       guard case .stack(let stack) = type else { return nil }
       return .stack(stack)

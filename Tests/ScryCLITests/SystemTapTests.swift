@@ -45,6 +45,23 @@ import Testing
     ("probe begin { println(\"first\") } probe end { println(\"last\") } probe timer.ms(20) { exit() }", "first\nlast\n"),
     ("global x = 10; probe begin { println(x); exit() }", "10\n"),
     ("probe begin { next; println(\"never\") } probe begin { println(\"second\"); exit() }", "second\n"),
+    // Strings built at the event: sprintf into a variable, `.` and `.=` outside printing.
+    ("probe begin { s = sprintf(\"%d-%s\", 42, \"x\"); println(s); exit() }", "42-x\n"),
+    ("probe begin { s = \"a\"; for (i = 0; i < 3; i++) s .= sprint(i); println(s); exit() }", "a012\n"),
+    ("global g; probe begin { g = execname() . \":\" . sprint(7); g .= \"!\"; println(g); exit() }", "scry:7!\n"),
+    ("probe begin { s = sprintf(\"%5d|%-4s|\", 7, \"ab\"); println(s); exit() }", "    7|ab  |\n"),
+    ("function tag(x) { return sprintf(\"<%d>\", x) } probe begin { s = tag(3) . tag(4); printf(\"%s %d\\n\", s, strlen(s)); exit() }",
+     "<3><4> 6\n"),
+    ("global names; probe begin { names[sprintf(\"k%d\", 1)] = 5; foreach (k in names) printf(\"%s=%d\\n\", k, names[k]); exit() }", "k1=5\n"),
+    // MAXSTRINGLEN is 128: a built string keeps 127 bytes.
+    ("probe begin { s = \"\"; for (i = 0; i < 50; i++) s .= \"abc\"; println(strlen(s)); exit() }", "127\n"),
+    ("probe begin { println(strlen(\"\")); println(strlen(\"systemtap\")); exit() }", "0\n9\n"),
+    ("probe begin { println(substr(\"systemtap\", 6, 3)); println(substr(\"systemtap\", 0, 6)); println(substr(\"abc\", 5, 2) . \"|\"); exit() }",
+     "tap\nsystem\n|\n"),
+    ("probe begin { printf(\"%d %d %d %d\\n\", strtol(\"ff\", 16), strtol(\"-12\", 10), strtol(\"0x10\", 0), strtol(\"z\", 10)); exit() }",
+     "255 -12 16 0\n"),
+    ("probe begin { printf(\"%d %d %d\\n\", gettimeofday_ms() / 1000 - gettimeofday_s() <= 1, gettimeofday_us() / 1000 >= gettimeofday_ms() - 1, gettimeofday_ns() / 1000 >= gettimeofday_us() - 1); exit() }",
+     "1 1 1\n"),
   ]
 
   /// The histogram text of SystemTap's language reference (8.4.1, @hist_linear), for data shaped
@@ -202,9 +219,9 @@ import Testing
     let cases: [(String, String)] = [
       ("probe begin { x = excname() }", "did you mean 'execname'?"),
       ("probe kernel.trac(\"x\") { }", "did you mean 'kernel.trace'?"),
-      ("probe begin { s = \"a\" . \"b\" }", "string concatenation is supported only in what is printed"),
+      ("probe begin { println(strlen(5)) }", "strlen() takes a string, not int64"),
       ("function f(n) { return f(n - 1) } probe begin { println(f(3)) }", "calls itself"),
-      ("probe begin { println(gettimeofday_s()) }", "'gettimeofday_s()' is not supported"),
+      ("probe begin { println(text_str(\"a\")) }", "'text_str()' is not supported"),
       ("probe timer.jiffies(10) { }", "depends on the kernel's HZ"),
       ("probe begin { printf(\"%d\\n\" }", "expected ')'"),
     ]
@@ -214,6 +231,24 @@ import Testing
       #expect(run.stderr.contains(message), "\(script)\n\(run.stderr)")
       #expect(run.stderr.contains("-e:1:"), "\(run.stderr)")
     }
+  }
+
+  /// gettimeofday_s() is the wall clock: within a second or two of the test's own clock.
+  @Test func gettimeofdayIsTheWallClock() {
+    guard kernelAvailable("gettimeofday_s()") else { return }
+    let before = time(nil)
+    let run = scry("-e", "probe timer.ms(10) { println(gettimeofday_s()); exit() }")
+    let after = time(nil)
+    #expect(run.status == 0, "\(run.stderr)")
+    let seconds = Int(run.stdout.split(separator: "\n").first ?? "") ?? 0
+    #expect(seconds >= before - 1 && seconds <= after + 1, "\(run.stdout) not in \(before)...\(after)")
+  }
+
+  /// SystemTap's string functions are not bpftrace's: a bpftrace program naming one is refused.
+  @Test func systemTapFunctionsAreRefusedInBpftrace() {
+    let run = scry("--dry-run", "-e", "BEGIN { printf(\"%d\\n\", strlen(\"abc\")) }")
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("'strlen()' is SystemTap's"), "\(run.stderr)")
   }
 
   @Test func kprobesGiveTheClearError() {

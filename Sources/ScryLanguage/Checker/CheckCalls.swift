@@ -12,7 +12,7 @@ extension Checker {
         error(nameSpan, reason)
         return .none
       }
-      error(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: Function.allCases.map(\.name)))
+      error(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: Function.allCases.filter { !$0.isSystemTapOnly }.map(\.name)))
       return .none
     }
     result.calls[call.id] = function
@@ -37,6 +37,8 @@ extension Checker {
       return checkValueCall(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
       return .none  // reported above
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs:
+      return checkSystemTapCall(site)
     }
   }
 
@@ -57,7 +59,10 @@ extension Checker {
     /// The number of arguments the function takes.
     var arity: ClosedRange<Int> {
       switch function {
-      case .printf, .cat, .system: return 1...Int.max
+      case .printf, .cat, .system, .sprintf: return 1...Int.max
+      case .gettimeofdayNs: return 0...0
+      case .substr: return 3...3
+      case .strtol: return 2...2
       case .print: return 1...3
       case .time, .exit: return 0...1
       case .strftime, .strcontains, .hasKey: return 2...2
@@ -448,7 +453,7 @@ extension Checker {
     }
   }
 
-  private mutating func requireStringLiteral(_ e: Expr, _ what: String) {
+  mutating func requireStringLiteral(_ e: Expr, _ what: String) {
     checkExpression(e)
     if case .string = e.kind { return }
     error(e.span, "\(what) must be a string literal")

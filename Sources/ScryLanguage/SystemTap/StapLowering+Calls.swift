@@ -36,8 +36,16 @@ extension StapLowering {
       }
       return expr(.identifier("arg\(n - 1)"), span)
     case .sprintf, .sprint:
-      return missing(span, "'\(name)()' is supported only in what is printed",
-        hint: "Scry's strings are fixed-size slots: print directly with printf()")
+      return buildString(valuePieces(StapExpr(.call(name, nameSpan: nameSpan, args), span), prelude: &prelude), span: span)
+    case .strlen, .substr, .strtol:
+      let arity = f == .strlen ? 1 : f == .substr ? 3 : 2
+      guard lowered.count == arity else { return missing(span, "'\(name)()' takes \(arity) argument(s)") }
+      return call(name, lowered)
+    case .gettimeofdayS, .gettimeofdayMs, .gettimeofdayUs, .gettimeofdayNs:
+      if !args.isEmpty { return missing(span, "'\(name)()' takes no arguments") }
+      let now = call("gettimeofday_ns", [])
+      let divisor: UInt64 = f == .gettimeofdayS ? 1_000_000_000 : f == .gettimeofdayMs ? 1_000_000 : f == .gettimeofdayUs ? 1000 : 1
+      return divisor == 1 ? now : expr(.binary(.divide, now, expr(.integer(divisor), span)), span)
     case .printf, .print, .println, .printd, .printdln, .error:
       return missing(span, "'\(name)()' gives no value")
     default:

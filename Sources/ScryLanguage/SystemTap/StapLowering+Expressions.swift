@@ -74,10 +74,7 @@ extension StapLowering {
 
   mutating func lowerAssign(_ op: String, _ target: StapExpr, _ value: StapExpr, span: SourceSpan, prelude: inout [Stmt]) -> [Stmt] {
     if op == "<<<" { return lowerStatisticUpdate(target, value, span: span, prelude: &prelude) }
-    if op == ".=" {
-      error(span, "'.=' builds a string, which Scry's fixed-size strings cannot", hint: "print the pieces instead: printf(\"%s%s\", a, b)")
-      return []
-    }
+    if op == ".=" { return lowerAssign("=", target, StapExpr(.binary(".", target, value), span), span: span, prelude: &prelude) }
     let lowered = lowerExpr(value, prelude: &prelude)
     let binary: BinaryOperator? = op == "=" ? nil : Self.binaryOperators[String(op.dropLast())]
     if case .name(let n) = target.kind, globals[n] == nil {
@@ -174,8 +171,7 @@ extension StapLowering {
       let unary: UnaryOperator = op == "!" ? .not : op == "~" ? .bitNot : .negate
       return expr(.unary(unary, inner), e.span)
     case .binary(".", _, _):
-      return missing(e.span, "string concatenation is supported only in what is printed",
-        hint: "Scry's strings are fixed-size slots: print the pieces, e.g. println(a . b) or printf(\"%s%s\", a, b)")
+      return buildString(valuePieces(e, prelude: &prelude), span: e.span)
     case .binary(let op, let a, let b):
       let left = lowerExpr(a, prelude: &prelude)
       let right = lowerExpr(b, prelude: &prelude)

@@ -42,6 +42,19 @@ extension StapLowering {
       if f == .printdln { pieces.append(.text([0x0A])) }
     default: return missing(span, "'\(f.rawValue)' does not print")
     }
+    return formatCall("printf", pieces, span: span)
+  }
+
+  /// A string built at the event (`sprintf`, `a . b` outside printing): Scry's `sprintf` of the
+  /// pieces, into a slot of SystemTap's MAXSTRINGLEN.
+  mutating func buildString(_ pieces: [Piece], span: SourceSpan) -> Expr {
+    // A lone string value needs no formatting.
+    if pieces.count == 1, case .value(let value, let conversion) = pieces[0], conversion == Array("%s".utf8) { return value }
+    return formatCall("sprintf", pieces, span: span)
+  }
+
+  /// One call of a printf-like function whose format is the pieces' text and conversions.
+  mutating func formatCall(_ name: String, _ pieces: [Piece], span: SourceSpan) -> Expr {
     var format: [UInt8] = []
     var values: [Expr] = []
     for piece in pieces {
@@ -52,7 +65,7 @@ extension StapLowering {
         values.append(value)
       }
     }
-    return expr(.call(name: "printf", nameSpan: span, args: [expr(.string(format), span)] + values), span)
+    return expr(.call(name: name, nameSpan: span, args: [expr(.string(format), span)] + values), span)
   }
 
   func isSpliced(_ e: StapExpr) -> Bool {

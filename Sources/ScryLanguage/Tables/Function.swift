@@ -14,6 +14,9 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   case strftime, str, strncmp, strcontains, strerror, sizeof, buf, ntop, pton, bswap
   case ksym, usym, kaddr, uaddr, kstack, ustack, uptr, kptr
   case reg, cgroupPath = "cgroup_path", macaddr
+  // SystemTap's string and clock functions, which its front end lowers calls to: refused in
+  // bpftrace programs (bpftrace 0.17 has none of them).
+  case sprintf, strlen, substr, strtol, gettimeofdayNs = "gettimeofday_ns"
 
   /// bpftrace functions Scry knows but cannot run, with why: what they need is a probe kind or a
   /// kernel helper that Scry does not attach (and this machine's kernel mostly lacks).
@@ -39,6 +42,17 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   /// The name as written in scripts.
   public var name: String { rawValue }
 
+  /// The capacity of a string SystemTap builds (`sprintf`, `.`): its default MAXSTRINGLEN.
+  public static let systemTapStringCapacity = 128
+
+  /// SystemTap's functions, which only its front end's programs call.
+  public var isSystemTapOnly: Bool {
+    switch self {
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs: return true
+    default: return false
+    }
+  }
+
   /// Functions that compute a map's per-key state (`@x = hist(v)`).
   public var isAggregation: Bool {
     switch self {
@@ -51,7 +65,8 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   /// block calling one makes the order in which events reach it observable.
   public var isOrderObservable: Bool {
     switch self {
-    case .printf, .print, .time, .cat, .system, .exit, .join, .strftime, .signal, .clear, .zero, .delete: return true
+    case .printf, .print, .time, .cat, .system, .exit, .join, .strftime, .signal, .clear, .zero, .delete,
+      .gettimeofdayNs: return true
     default: return false
     }
   }
@@ -87,6 +102,11 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .reg: return "reg(\"name\")"
     case .cgroupPath: return "cgroup_path(id[, \"hierarchy pattern\"])"
     case .macaddr: return "macaddr(address)"
+    case .sprintf: return "sprintf(\"format\", args…) (SystemTap)"
+    case .strlen: return "strlen(string) (SystemTap)"
+    case .substr: return "substr(string, start, length) (SystemTap)"
+    case .strtol: return "strtol(string, base) (SystemTap)"
+    case .gettimeofdayNs: return "gettimeofday_ns() (SystemTap)"
     }
   }
 
@@ -135,6 +155,11 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .reg: return "a register of the event"
     case .cgroupPath: return "the path of a cgroup (as 'unified:/path', one per hierarchy that has it)"
     case .macaddr: return "a MAC address as text"
+    case .sprintf: return "formatted text as a string value"
+    case .strlen: return "the length of a string"
+    case .substr: return "part of a string, from a 0-based start"
+    case .strtol: return "a string's number in a base (0 when it has none)"
+    case .gettimeofdayNs: return "nanoseconds since the epoch (CLOCK_REALTIME) at the event"
     }
   }
 }

@@ -1,0 +1,40 @@
+/// SystemTap's string and clock functions, which its front end lowers calls to. A bpftrace program
+/// that names one is refused: bpftrace 0.17 has none of them.
+extension Checker {
+  mutating func checkSystemTapCall(_ site: CallSite) -> ScryType {
+    let args = site.args
+    guard result.program.histogramStyle == .systemTap else {
+      for arg in args { checkExpression(arg) }
+      error(site.nameSpan, "unknown function '\(site.function.name)'", hint: "'\(site.function.name)()' is SystemTap's; bpftrace has no such function")
+      return .none
+    }
+    switch site.function {
+    case .sprintf:
+      checkFormat(.sprintf, args, call: site.call)
+      return .string(capacity: Function.systemTapStringCapacity)
+    case .strlen:
+      requireString(args[0], "strlen()")
+      return .int64
+    case .substr:
+      let source = requireString(args[0], "substr()")
+      checkInteger(args[1], checkExpression(args[1]), "substr()'s start")
+      checkInteger(args[2], checkExpression(args[2]), "substr()'s length")
+      return source.isString ? source : .none
+    case .strtol:
+      requireString(args[0], "strtol()")
+      checkInteger(args[1], checkExpression(args[1]), "strtol()'s base")
+      return .int64
+    case .gettimeofdayNs:
+      return .int64
+    default:
+      preconditionFailure("\(site.function) is not a SystemTap function")
+    }
+  }
+
+  @discardableResult
+  private mutating func requireString(_ arg: Expr, _ what: String) -> ScryType {
+    let t = checkExpression(arg)
+    if t != .none && !t.isString { error(arg.span, "\(what) takes a string, not \(t)") }
+    return t
+  }
+}
