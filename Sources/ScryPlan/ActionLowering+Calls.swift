@@ -41,6 +41,11 @@ extension ActionLowering {
 
   private mutating func print(_ args: [Expr]) -> IRStatement? {
     let first = args[0]
+    // One key's histogram (SystemTap's `print(@hist_log(x[k]))`, which the checker allows only
+    // there) prints as a value.
+    if case .map(_, let keys, _) = first.kind, !keys.isEmpty, case .aggregate = program.type(of: first) {
+      return .printValue(value(first))
+    }
     if case .map(let name)? = program.resolutions[first.id], let map = mapIndices[name] {
       return .printMap(map: map, top: args.count > 1 ? int(args[1]) : nil, divisor: args.count > 2 ? int(args[2]) : nil)
     }

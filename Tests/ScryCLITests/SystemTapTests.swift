@@ -45,6 +45,11 @@ import Testing
     ("probe begin { println(\"first\") } probe end { println(\"last\") } probe timer.ms(20) { exit() }", "first\nlast\n"),
     ("global x = 10; probe begin { println(x); exit() }", "10\n"),
     ("probe begin { next; println(\"never\") } probe begin { println(\"second\"); exit() }", "second\n"),
+    // @variance: SystemTap's integer Welford update (runtime/stat-common.c), bit shift 0.
+    ("global x; probe begin { x <<< 1; x <<< 2; x <<< 3; x <<< 4; println(@variance(x)); exit() }", "4\n"),
+    ("global x; probe begin { x[\"a\"] <<< 10; println(@variance(x[\"a\"])); x[\"a\"] <<< 20; x[\"a\"] <<< 60; printf(\"%d\\n\", @variance(x[\"a\"])); exit() }",
+     "0\n700\n"),
+    ("global x; probe begin { x <<< 5; x <<< -5; x <<< -7; println(@variance(x)); exit() }", "42\n"),
     // Strings built at the event: sprintf into a variable, `.` and `.=` outside printing.
     ("probe begin { s = sprintf(\"%d-%s\", 42, \"x\"); println(s); exit() }", "42-x\n"),
     ("probe begin { s = \"a\"; for (i = 0; i < 3; i++) s .= sprint(i); println(s); exit() }", "a012\n"),
@@ -106,6 +111,35 @@ import Testing
 
 
       """, "\(log.stdout)\(log.stderr)")
+  }
+
+  /// `print(@hist_log(x[k]))` in a foreach: each key's own histogram.
+  @Test func oneKeysHistogram() {
+    guard kernelAvailable("SystemTap per-key histogram") else { return }
+    let run = scry("-e", """
+      global x
+      probe begin { x["a"] <<< 1; x["a"] <<< 3; x["b"] <<< 100; foreach (k+ in x) { printf("%s:\\n", k); print(@hist_log(x[k])) } exit() }
+      """)
+    let gap = String(repeating: " ", count: 50)
+    let header = "value |\(String(repeating: "-", count: 50)) count\n"
+    #expect(run.stdout == "a:\n" + header + """
+          0 |\(gap) 0
+          1 |@\(String(repeating: " ", count: 50))1
+          2 |@\(String(repeating: " ", count: 50))1
+          4 |\(gap) 0
+          8 |\(gap) 0
+
+      b:
+
+      """ + header + """
+         16 |\(gap) 0
+         32 |\(gap) 0
+         64 |@\(String(repeating: " ", count: 50))1
+        128 |\(gap) 0
+        256 |\(gap) 0
+
+
+      """, "\(run.stdout)\(run.stderr)")
   }
 
   @Test func scriptsPrintWhatSystemTapDocuments() {

@@ -132,7 +132,17 @@ extension Checker {
     }
     let type = checkExpression(args[0])
     if args.count > 1 { error(args[1].span, "'top' and 'divisor' apply only to a whole map: print(@map, top, divisor)") }
-    if case .aggregate = type { error(args[0].span, "print one aggregation by printing its map: print(@map)") }
+    // SystemTap prints one key's histogram (`print(@hist_log(x[k]))`); bpftrace prints whole maps.
+    if case .aggregate(let kind) = type, !(result.program.histogramStyle == .systemTap && isBucketed(kind)) {
+      error(args[0].span, "print one aggregation by printing its map: print(@map)")
+    }
+  }
+
+  private func isBucketed(_ kind: AggregateKind) -> Bool {
+    switch kind {
+    case .hist, .lhist: return true
+    default: return false
+    }
   }
 
   private mutating func checkSignal(_ site: CallSite) {

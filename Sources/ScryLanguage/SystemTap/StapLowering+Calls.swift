@@ -59,13 +59,16 @@ extension StapLowering {
         hint: "save the value in a global array keyed by tid() at the entry probe")
     }
     guard Self.statisticExtractors.contains(name) else {
-      return missing(nameSpan, "unknown extractor '@\(name)'", hint: Suggestions.hint(for: name, in: Self.statisticExtractors) ?? "extractors: @count @sum @min @max @avg @hist_log @hist_linear")
+      return missing(nameSpan, "unknown extractor '@\(name)'", hint: Suggestions.hint(for: name, in: Self.statisticExtractors) ?? "extractors: @count @sum @min @max @avg @variance @hist_log @hist_linear")
     }
     guard let first = args.first, let g = globalName(first), globals[g]?.isStatistic == true else {
       return missing(span, "'@\(name)' reads a global statistic, one that '<<<' adds to")
     }
     if name.hasPrefix("hist") {
       return missing(span, "a histogram is printed, not read", hint: "print(@\(name)(\(g)))")
+    }
+    if name == "variance" && args.count > 1 {
+      return missing(args[1].span, "@variance's bit shift is not supported", hint: "write @variance(\(g)): a shift of 0")
     }
     func read(_ extractor: String, _ prelude: inout [Stmt]) -> Expr {
       var keys: [Expr] = []

@@ -132,6 +132,7 @@ extension StapLowering {
         let condition = expr(.binary(.logicalOr, first, better), span)
         let set = stmt(.assign(target: map(extractor, &prelude), op: nil, value: v()), span)
         out.append(stmt(.ifElse(condition: condition, then: Block(span: span, statements: [set]), elseBranch: nil), span))
+      case "variance": out.append(varianceUpdate(g, value: v(), keys: keys, span: span, prelude: &prelude))
       case "hist_log", "hist_linear":
         var args = [v()]
         if extractor == "hist_linear" {
@@ -145,6 +146,28 @@ extension StapLowering {
       }
     }
     return out
+  }
+
+  /// SystemTap's running variance (runtime/stat-common.c, Welford's algorithm over integers with a
+  /// bit shift of 0): the mean and the sum of squares kept per key, the variance `M2 / (n - 1)`
+  /// set from the second value on. Runs before the count is incremented, so the count is n - 1.
+  mutating func varianceUpdate(_ g: String, value v: Expr, keys: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Stmt {
+    func map(_ name: String) -> Expr { globalRef(g, extractor: name, keys: keys.map { lowerExpr($0, prelude: &prelude) }, span: span) }
+    func int(_ n: UInt64) -> Expr { expr(.integer(n), span) }
+    func assign(_ target: Expr, _ op: BinaryOperator?, _ value: Expr) -> Stmt { stmt(.assign(target: target, op: op, value: value), span) }
+    temporaries += 1
+    let delta = "$__delta\(temporaries)"
+    let first = Block(span: span, statements: [assign(map("variance_mean"), nil, v), assign(map("variance_m2"), nil, int(0))])
+    let n = expr(.binary(.add, map("count"), int(1)), span)
+    let later = Block(span: span, statements: [
+      assign(expr(.variable(delta), span), nil, expr(.binary(.subtract, v, map("variance_mean")), span)),
+      assign(map("variance_mean"), .add, expr(.binary(.divide, expr(.variable(delta), span), n), span)),
+      assign(map("variance_m2"), .add,
+        expr(.binary(.multiply, expr(.variable(delta), span), expr(.binary(.subtract, v, map("variance_mean")), span)), span)),
+      assign(map("variance"), nil, expr(.binary(.divide, map("variance_m2"), map("count")), span)),
+    ])
+    let isFirst = expr(.binary(.equal, map("count"), int(0)), span)
+    return stmt(.ifElse(condition: isFirst, then: first, elseBranch: later), span)
   }
 
   mutating func lowerExpr(_ e: StapExpr, prelude: inout [Stmt]) -> Expr {

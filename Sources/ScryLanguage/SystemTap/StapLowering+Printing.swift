@@ -21,11 +21,9 @@ extension StapLowering {
       if args.count == 1, case .extractor(let name, _, let inner) = args[0].kind, name.hasPrefix("hist"),
         let first = inner.first, let g = globalName(first), globals[g]?.isStatistic == true
       {
-        if case .index = first.kind {
-          return missing(first.span, "printing the histogram of one key is not supported yet",
-            hint: "keep a statistic without keys for the histogram: \(g)_all <<< value")
-        }
-        return expr(.call(name: "print", nameSpan: span, args: [globalRef(g, extractor: name, keys: [], span: args[0].span)]), span)
+        var keys: [Expr] = []
+        if case .index(_, _, let list) = first.kind { keys = list.map { lowerExpr($0, prelude: &prelude) } }
+        return expr(.call(name: "print", nameSpan: span, args: [globalRef(g, extractor: name, keys: keys, span: args[0].span)]), span)
       }
       // `println(x)` of one value of a kind not known here: Scry's print(x) adds the newline.
       if f == .println, args.count == 1, kind(args[0]) == .unknown, !isSpliced(args[0]) {

@@ -87,7 +87,7 @@ extension StapLowering {
     if !use.isRead { set.formUnion(["count", "min", "max", "sum"]) }
     // The average is the sum over the count, read when asked for.
     if set.remove("avg") != nil { set.insert("sum") }
-    return ["count", "sum", "min", "max", "hist_log", "hist_linear"].filter(set.contains)
+    return ["count", "sum", "min", "max", "variance", "hist_log", "hist_linear"].filter(set.contains)
   }
 
   /// `foreach ([a, b] in arr- limit 5) body`: `for ($kv : @arr)` that binds `$a`, `$b` first, with

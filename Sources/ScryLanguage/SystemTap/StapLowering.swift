@@ -19,7 +19,7 @@ struct StapLowering {
     var keyKinds: [Kind] = []
   }
 
-  static let statisticExtractors: Set<String> = ["count", "sum", "min", "max", "avg", "hist_log", "hist_linear"]
+  static let statisticExtractors: Set<String> = ["count", "sum", "min", "max", "avg", "variance", "hist_log", "hist_linear"]
 
   let source: SourceFile
   let catalog: any ProbeCatalog
