@@ -34,7 +34,7 @@ extension ActionLowering {
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
       .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
-      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs:
+      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime:
       return nil
     }
   }
@@ -118,7 +118,7 @@ extension ActionLowering {
       return .byteSwap(int(args[0]), bits: t.bits)
     case .kstack, .ustack:
       return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
-    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr:
+    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime:
       // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
@@ -153,6 +153,8 @@ extension ActionLowering {
     case .sprintf:
       guard let format = program.formats[e.id] else { return nil }
       return .formatted(format, arguments: args.dropFirst().map { value($0) }, type: type)
+    case .ctime:
+      return .calendarTime(int(args[0]), type: type)
     case .substr:
       return .substring(bytes(args[0], as: nil), start: int(args[1]), length: int(args[2]), type: type)
     case .kstack, .ustack:

@@ -45,6 +45,9 @@ import Testing
     ("probe begin { println(\"first\") } probe end { println(\"last\") } probe timer.ms(20) { exit() }", "first\nlast\n"),
     ("global x = 10; probe begin { println(x); exit() }", "10\n"),
     ("probe begin { next; println(\"never\") } probe begin { println(\"second\"); exit() }", "second\n"),
+    ("probe begin { println(ctime(0)); println(ctime(1234567890)); printf(\"%d\\n\", strlen(ctime())); exit() }",
+     "Thu Jan  1 00:00:00 1970\nFri Feb 13 23:31:30 2009\n24\n"),
+    ("global n; probe timer.ms(5).randomize(2) { n++; if (n == 3) { println(n); exit() } }", "3\n"),
     // @variance: SystemTap's integer Welford update (runtime/stat-common.c), bit shift 0.
     ("global x; probe begin { x <<< 1; x <<< 2; x <<< 3; x <<< 4; println(@variance(x)); exit() }", "4\n"),
     ("global x; probe begin { x[\"a\"] <<< 10; println(@variance(x[\"a\"])); x[\"a\"] <<< 20; x[\"a\"] <<< 60; printf(\"%d\\n\", @variance(x[\"a\"])); exit() }",

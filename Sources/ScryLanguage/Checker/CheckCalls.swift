@@ -37,7 +37,7 @@ extension Checker {
       return checkValueCall(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
       return .none  // reported above
-    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs:
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime:
       return checkSystemTapCall(site)
     }
   }

@@ -26,6 +26,9 @@ extension Checker {
       return .int64
     case .gettimeofdayNs:
       return .int64
+    case .ctime:
+      checkInteger(args[0], checkExpression(args[0]), "ctime()'s seconds")
+      return .string(capacity: Function.calendarTimeCapacity)
     default:
       preconditionFailure("\(site.function) is not a SystemTap function")
     }

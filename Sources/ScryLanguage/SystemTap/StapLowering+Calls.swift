@@ -37,8 +37,11 @@ extension StapLowering {
       return expr(.identifier("arg\(n - 1)"), span)
     case .sprintf, .sprint:
       return buildString(valuePieces(StapExpr(.call(name, nameSpan: nameSpan, args), span), prelude: &prelude), span: span)
-    case .strlen, .substr, .strtol:
-      let arity = f == .strlen ? 1 : f == .substr ? 3 : 2
+    case .ctime where args.isEmpty:
+      // `ctime()` is the time now (SystemTap 4.0).
+      return call("ctime", [expr(.binary(.divide, call("gettimeofday_ns", []), expr(.integer(1_000_000_000), span)), span)])
+    case .strlen, .substr, .strtol, .ctime:
+      let arity = f == .strlen || f == .ctime ? 1 : f == .substr ? 3 : 2
       guard lowered.count == arity else { return missing(span, "'\(name)()' takes \(arity) argument(s)") }
       return call(name, lowered)
     case .gettimeofdayS, .gettimeofdayMs, .gettimeofdayUs, .gettimeofdayNs:

@@ -16,7 +16,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   case reg, cgroupPath = "cgroup_path", macaddr
   // SystemTap's string and clock functions, which its front end lowers calls to: refused in
   // bpftrace programs (bpftrace 0.17 has none of them).
-  case sprintf, strlen, substr, strtol, gettimeofdayNs = "gettimeofday_ns"
+  case sprintf, strlen, substr, strtol, gettimeofdayNs = "gettimeofday_ns", ctime
 
   /// bpftrace functions Scry knows but cannot run, with why: what they need is a probe kind or a
   /// kernel helper that Scry does not attach (and this machine's kernel mostly lacks).
@@ -44,11 +44,13 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
 
   /// The capacity of a string SystemTap builds (`sprintf`, `.`): its default MAXSTRINGLEN.
   public static let systemTapStringCapacity = 128
+  /// `ctime()`'s text, 24 bytes (`Tue Dec  1 07:26:56 2026`), or `<invalid time>`, and its NUL.
+  public static let calendarTimeCapacity = 32
 
   /// SystemTap's functions, which only its front end's programs call.
   public var isSystemTapOnly: Bool {
     switch self {
-    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs: return true
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime: return true
     default: return false
     }
   }
@@ -107,6 +109,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .substr: return "substr(string, start, length) (SystemTap)"
     case .strtol: return "strtol(string, base) (SystemTap)"
     case .gettimeofdayNs: return "gettimeofday_ns() (SystemTap)"
+    case .ctime: return "ctime(seconds) (SystemTap)"
     }
   }
 
@@ -160,6 +163,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .substr: return "part of a string, from a 0-based start"
     case .strtol: return "a string's number in a base (0 when it has none)"
     case .gettimeofdayNs: return "nanoseconds since the epoch (CLOCK_REALTIME) at the event"
+    case .ctime: return "seconds since the epoch as UTC text: 'Tue Dec  1 07:26:56 2026'"
     }
   }
 }

@@ -7,7 +7,7 @@ enum TapsetFunction: String, CaseIterable {
   case localClockS = "local_clock_s"
   case userString = "user_string", userStringN = "user_string_n", kernelString = "kernel_string"
   case isinstr, target, exit, error
-  case strlen, substr, strtol
+  case strlen, substr, strtol, ctime
   case gettimeofdayS = "gettimeofday_s", gettimeofdayMs = "gettimeofday_ms", gettimeofdayUs = "gettimeofday_us"
   case gettimeofdayNs = "gettimeofday_ns"
   case uintArg = "uint_arg", intArg = "int_arg", longArg = "long_arg", ulongArg = "ulong_arg", pointerArg = "pointer_arg"
@@ -17,7 +17,7 @@ enum TapsetFunction: String, CaseIterable {
   /// Whether the value is a string (for the conversion print and println choose).
   var returnsString: Bool {
     switch self {
-    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint, .substr: return true
+    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint, .substr, .ctime: return true
     default: return false
     }
   }

@@ -134,6 +134,7 @@ struct ActionBinder {
     case .userSymbol(let address): return UserSymbolValue(int(address))
     case .formatted(let format, let arguments, let type):
       return FormattedString(format: format, arguments: arguments.map { bytes($0) }, type: type)
+    case .calendarTime(let seconds, let type): return CalendarTime(int(seconds), type: type)
     case .substring(let value, let start, let length, let type):
       return SubstringValue(bytes(value), start: int(start), length: int(length), type: type)
     case .sequence(let body, let value): return BytesSequence(sequence(body), bytes(value))

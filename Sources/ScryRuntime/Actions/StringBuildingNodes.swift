@@ -86,3 +86,30 @@ final class StringToInteger: IntNode {
     return UInt64(bitPattern: Int64(strtoll(scratch.pointer.assumingMemoryBound(to: CChar.self), nil, Int32(base))))
   }
 }
+
+/// `ctime(seconds)`: `Tue Dec  1 07:26:56 2026` in UTC, as SystemTap's tapset prints it;
+/// `<invalid time>` for seconds C's calendar cannot hold.
+final class CalendarTime: BytesNode {
+  let seconds: IntNode
+  static let format: [CChar] = Array("%a %b %e %H:%M:%S %Y".utf8CString)
+  static let invalid: [UInt8] = Array("<invalid time>".utf8)
+  init(_ seconds: IntNode, type: ScryType) {
+    self.seconds = seconds
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    var time = time_t(Int64(bitPattern: seconds.eval(m)))
+    var parts = tm()
+    var n = 0
+    if gmtime_r(&time, &parts) != nil {
+      n = Self.format.withUnsafeBufferPointer {
+        strftime(destination.assumingMemoryBound(to: CChar.self), byteSize, $0.baseAddress!, &parts)
+      }
+    }
+    if n == 0 {
+      n = min(Self.invalid.count, byteSize - 1)
+      Self.invalid.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: n) }
+    }
+    (destination + n).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - n)
+  }
+}
