@@ -48,6 +48,11 @@ import Testing
     ("probe begin { println(ctime(0)); println(ctime(1234567890)); printf(\"%d\\n\", strlen(ctime())); exit() }",
      "Thu Jan  1 00:00:00 1970\nFri Feb 13 23:31:30 2009\n24\n"),
     ("global n; probe timer.ms(5).randomize(2) { n++; if (n == 3) { println(n); exit() } }", "3\n"),
+    // try/catch: error() in the body is caught, its message in the catch variable.
+    ("probe begin { try { println(\"a\"); error(\"boom\"); println(\"never\") } catch (msg) { println(\"caught: \" . msg) } println(\"after\"); exit() }",
+     "a\ncaught: boom\nafter\n"),
+    ("probe begin { try { for (i = 0; i < 5; i++) { if (i == 2) error(sprintf(\"at %d\", i)); print(i) } println(\"never\") } catch (m) { println(\" \" . m) } try { println(\"fine\") } catch { println(\"no\") } exit() }",
+     "01 at 2\nfine\n"),
     // @variance: SystemTap's integer Welford update (runtime/stat-common.c), bit shift 0.
     ("global x; probe begin { x <<< 1; x <<< 2; x <<< 3; x <<< 4; println(@variance(x)); exit() }", "4\n"),
     ("global x; probe begin { x[\"a\"] <<< 10; println(@variance(x[\"a\"])); x[\"a\"] <<< 20; x[\"a\"] <<< 60; printf(\"%d\\n\", @variance(x[\"a\"])); exit() }",
@@ -260,6 +265,8 @@ import Testing
       ("function f(n) { return f(n - 1) } probe begin { println(f(3)) }", "calls itself"),
       ("probe begin { println(text_str(\"a\")) }", "'text_str()' is not supported"),
       ("probe timer.jiffies(10) { }", "depends on the kernel's HZ"),
+      ("probe begin { while (1) { try { break } catch { } } }", "'break' and 'continue' directly inside 'try' are not supported"),
+      ("probe begin { try { } println(1) }", "expected 'catch' after the 'try' block"),
       ("probe begin { printf(\"%d\\n\" }", "expected ')'"),
     ]
     for (script, message) in cases {

@@ -95,6 +95,10 @@ extension StapLowering {
     let kinds = args.map(kind)
     let values = args.map { lowerExpr($0, prelude: &prelude) }
     let savedLocals = locals
+    let savedTries = tries
+    // A function's body runs in a loop of its own: an error() there cannot leave the caller's try.
+    tries = []
+    defer { tries = savedTries }
     inlining.append(function.name)
     locals = [:]
     for (i, parameter) in function.parameters.enumerated() {

@@ -52,6 +52,14 @@ extension StapLowering {
         switch f {
         case .printf, .print, .println, .printd, .printdln:
           return [stmt(.expression(lowerPrint(f, args: args, span: e.span, prelude: &prelude)), e.span)]
+        case .error where !tries.isEmpty:
+          let current = tries.last!
+          let message = args.first.map { buildString(valuePieces($0, prelude: &prelude), span: $0.span) } ?? expr(.string([]), e.span)
+          return [
+            stmt(.assign(target: expr(.variable(current.message), e.span), op: nil, value: message), e.span),
+            stmt(.assign(target: expr(.variable(current.caught), e.span), op: nil, value: expr(.integer(1), e.span)), e.span),
+            stmt(.breakLoop, e.span),
+          ]
         case .error:
           var stmts: [Stmt] = []
           if let message = args.first {

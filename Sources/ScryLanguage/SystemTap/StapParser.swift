@@ -306,9 +306,25 @@ struct StapParser {
         _ = accept(";")
         return StapStmt(.returnValue(value), start.merged(with: value?.span ?? start))
       case "try":
-        error(start, "'try'/'catch' is not supported", hint: "Scry has no run-time errors to catch")
-        skipTo(["}"])
-        return StapStmt(.empty, start)
+        advance()
+        let body = parseStatement()
+        guard isKeyword("catch") else {
+          error(token.span, "expected 'catch' after the 'try' block, found \(describe(token))")
+          return body
+        }
+        advance()
+        var variable: (name: String, span: SourceSpan)?
+        if accept("(") {
+          if token.kind == .identifier {
+            variable = (text(token), token.span)
+            advance()
+          } else {
+            error(token.span, "expected the message's variable, found \(describe(token))")
+          }
+          expect(")", "after the catch variable")
+        }
+        let handler = parseStatement()
+        return StapStmt(.tryCatch(body, variable: variable, handler), start.merged(with: handler.span))
       default: break
       }
     }

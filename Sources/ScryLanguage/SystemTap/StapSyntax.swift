@@ -72,6 +72,8 @@ final class StapStmt {
     case breakLoop
     case continueLoop
     case returnValue(StapExpr?)
+    /// `try { body } catch (msg) { handler }`; the variable is optional.
+    case tryCatch(StapStmt, variable: (name: String, span: SourceSpan)?, StapStmt)
     case empty
   }
 }
