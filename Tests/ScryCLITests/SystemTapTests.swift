@@ -53,6 +53,10 @@ import Testing
      "a\ncaught: boom\nafter\n"),
     ("probe begin { try { for (i = 0; i < 5; i++) { if (i == 2) error(sprintf(\"at %d\", i)); print(i) } println(\"never\") } catch (m) { println(\" \" . m) } try { println(\"fine\") } catch { println(\"no\") } exit() }",
      "01 at 2\nfine\n"),
+    // Probe aliases: the prologue (`=`) runs before the body, the epilogue (`+=`) after, in one
+    // scope; an alias may be defined after its use.
+    ("probe later { println(\"body \" . who); exit() } probe later = begin { who = \"me\"; println(\"prologue\") }", "prologue\nbody me\n"),
+    ("probe ep += begin { println(\"epilogue\"); exit() } probe ep { println(\"body\") }", "body\nepilogue\n"),
     // @variance: SystemTap's integer Welford update (runtime/stat-common.c), bit shift 0.
     ("global x; probe begin { x <<< 1; x <<< 2; x <<< 3; x <<< 4; println(@variance(x)); exit() }", "4\n"),
     ("global x; probe begin { x[\"a\"] <<< 10; println(@variance(x[\"a\"])); x[\"a\"] <<< 20; x[\"a\"] <<< 60; printf(\"%d\\n\", @variance(x[\"a\"])); exit() }",
@@ -166,6 +170,16 @@ import Testing
     #expect(run.stdout.contains("true\n"), "\(run.stdout)")
   }
 
+  @Test func aProbeAliasOfATracepoint() {
+    guard kernelAvailable("SystemTap probe alias") else { return }
+    let run = scry("-c", "/bin/true", "-e", """
+      probe myexec = kernel.trace("sched:sched_process_exec") { who = execname() }
+      probe myexec { if (pid() == target()) println("exec " . who) }
+      """)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "exec true\n", "\(run.stdout)")
+  }
+
   @Test func syscallAliasesCountByName() {
     guard kernelAvailable("syscall.*") else { return }
     let script = """
@@ -267,6 +281,7 @@ import Testing
       ("probe timer.jiffies(10) { }", "depends on the kernel's HZ"),
       ("probe begin { while (1) { try { break } catch { } } }", "'break' and 'continue' directly inside 'try' are not supported"),
       ("probe begin { try { } println(1) }", "expected 'catch' after the 'try' block"),
+      ("probe a.b(1) = begin { } probe begin { }", "an alias's name is one probe point without arguments"),
       ("probe begin { printf(\"%d\\n\" }", "expected ')'"),
     ]
     for (script, message) in cases {
