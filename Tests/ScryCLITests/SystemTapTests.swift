@@ -192,6 +192,22 @@ import Testing
     #expect(run.stdout.hasSuffix("close 1\nopenat 1\n"), "\(run.stdout)")
   }
 
+  /// `argstr`: the arguments in order (an `int` as one, `const char *` quoted, other pointers in hex).
+  @Test func argstrListsTheArguments() {
+    guard kernelAvailable("syscall argstr") else { return }
+    let run = scry("-c", "/bin/cat /etc/hostname", "-e", """
+      probe syscall.openat { if (pid() == target() && isinstr(argstr, "hostname")) printf("%s(%s)\\n", name, argstr) }
+      global last
+      probe syscall.close { if (pid() == target()) last = name . "(" . argstr . ")" }
+      """)
+    #expect(run.status == 0, "\(run.stderr)")
+    // cat's own output comes first; `last` is printed at exit, as SystemTap prints globals.
+    #expect(run.stdout.contains("openat(-100, \"/etc/hostname\", 0, 0)\n"), "\(run.stdout)")
+    #expect(run.stdout.contains("last=\"close("), "\(run.stdout)")
+    let misuse = scry("--dry-run", "-e", "probe begin { println(argstr) }")
+    #expect(misuse.stderr.contains("'argstr' is read in a syscall's entry probe"), "\(misuse.stderr)")
+  }
+
   @Test func syscallReturnReadsTheReturnValue() {
     guard kernelAvailable("syscall.NAME.return") else { return }
     let run = scry("-c", "/bin/cat /nonexistent", "-e",

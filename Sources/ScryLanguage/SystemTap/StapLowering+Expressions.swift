@@ -18,6 +18,7 @@ extension StapLowering {
     switch e.kind {
     case .name(let n) where locals[n] != nil: return locals[n]!
     case .name("name") where mapping?.syscall != nil: return .string
+    case .name("argstr") where mapping?.syscall != nil: return .string
     case .name(let n) where globals[n] == nil:
       if let field = record?.fields.first(where: { $0.name == n }) { return field.type.isInteger && !isCharPointer(field.type) ? .integer : .string }
       return .unknown
@@ -235,7 +236,10 @@ extension StapLowering {
       return expr(.field(expr(.identifier("args"), span), name: "ret", isArrow: false), span)
     }
     if n == "argstr" {
-      return missing(span, "'argstr' is not supported", hint: "print the syscall's arguments by name, such as 'filename' or '$fd'")
+      guard mapping?.syscall != nil, mapping?.isReturn == false, record != nil else {
+        return missing(span, "'argstr' is read in a syscall's entry probe: 'syscall.NAME'", hint: "print the arguments by name, such as 'filename' or '$fd'")
+      }
+      return buildString(argumentPieces(span: span), span: span)
     }
     if let field = record?.fields.first(where: { $0.name == n }) {
       let read = expr(.field(expr(.identifier("args"), span), name: n, isArrow: false), span)

@@ -87,10 +87,34 @@ extension StapLowering {
       }
       return formatPieces(bytes, args: Array(args.dropFirst()), span: e.span, prelude: &prelude)
     case .target(let n) where n == "$vars" || n == "$parms": return targetVariables(span: e.span)
+    case .name("argstr") where locals["argstr"] == nil && mapping?.syscall != nil && mapping?.isReturn == false && record != nil:
+      return argumentPieces(span: e.span)
     default:
       let conversion = kind(e) == .string ? "%s" : "%d"
       return [.value(lowerExpr(e, prelude: &prelude), conversion: Array(conversion.utf8))]
     }
+  }
+
+  /// `argstr` of `syscall.NAME`: the syscall's arguments in order, `, ` between them: integers in
+  /// decimal, `const char *` as a quoted string, other pointers in hex. SystemTap's tapset writes
+  /// each syscall's own (flags by name, `AT_FDCWD`), which this does not.
+  mutating func argumentPieces(span: SourceSpan) -> [Piece] {
+    guard let record else { return [] }
+    var pieces: [Piece] = []
+    for field in record.fields where !field.name.hasPrefix("common_") && field.name != "__syscall_nr" {
+      if !pieces.isEmpty { pieces.append(.text(Array(", ".utf8))) }
+      let read = expr(.field(expr(.identifier("args"), span), name: field.name, isArrow: false), span)
+      if isCharPointer(field.type) && field.cType.hasPrefix("const char") {
+        pieces += [.text([UInt8(ascii: "\"")]), .value(expr(.call(name: "str", nameSpan: span, args: [read]), span), conversion: Array("%s".utf8)), .text([UInt8(ascii: "\"")])]
+      } else if case .pointer = field.type {
+        pieces.append(.value(read, conversion: Array("0x%lx".utf8)))
+      } else {
+        // Syscall fields are 8 bytes wide whatever their C type: an `int` (`dfd` of -100) prints as one.
+        let isInt = field.cType.hasSuffix("int") && !field.cType.contains("long")
+        pieces.append(.value(read, conversion: Array((isInt ? "%d" : "%ld").utf8)))
+      }
+    }
+    return pieces
   }
 
   /// `$$vars`: every field of the tracepoint's record, `name=value` separated by spaces.
