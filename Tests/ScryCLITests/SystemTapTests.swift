@@ -154,6 +154,30 @@ import Testing
       """, "\(run.stdout)\(run.stderr)")
   }
 
+  /// @hist_linear's edges as runtime/stat-common.c buckets them: the last row holds
+  /// [high, high + width), the overflow row (labelled `>high`) what is past it, `<low` what is below.
+  @Test func linearHistogramEdges() {
+    guard kernelAvailable("SystemTap @hist_linear edges") else { return }
+    let run = scry("-e", "global x; probe begin { x <<< 0; x <<< 100; x <<< 105; x <<< 110; x <<< 500; x <<< -1; print(@hist_linear(x, 0, 100, 10)); exit() }")
+    let gap = String(repeating: " ", count: 50)
+    let one = "@" + String(repeating: " ", count: 50)
+    let two = "@@" + String(repeating: " ", count: 49)
+    #expect(run.stdout == """
+      value |\(String(repeating: "-", count: 50)) count
+         <0 |\(one)1
+          0 |\(one)1
+         10 |\(gap) 0
+         20 |\(gap) 0
+            ~
+         80 |\(gap) 0
+         90 |\(gap) 0
+        100 |\(two)2
+       >100 |\(two)2
+
+
+      """, "\(run.stdout)\(run.stderr)")
+  }
+
   @Test func scriptsPrintWhatSystemTapDocuments() {
     guard kernelAvailable("SystemTap scripts") else { return }
     for (script, expected) in Self.exact {

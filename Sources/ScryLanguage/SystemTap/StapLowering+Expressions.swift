@@ -148,6 +148,11 @@ extension StapLowering {
           let bounds = globals[g]?.linear ?? []
           if bounds.count != 3 { error(target.span, "@hist_linear needs its bounds: @hist_linear(\(g), low, high, width)") }
           args += bounds.map { lowerValue($0) }
+          // SystemTap's last row holds [high, high + width) and its overflow starts past it
+          // (runtime/stat-common.c): Scry's lhist gets one more bucket, drawn with the label `>high`.
+          if bounds.count == 3, case .integer(let high) = bounds[1].kind, case .integer(let width) = bounds[2].kind {
+            args[2] = expr(.integer(high &+ width), bounds[1].span)
+          }
         }
         let call = expr(.call(name: extractor == "hist_log" ? "hist" : "lhist", nameSpan: span, args: args), span)
         out.append(stmt(.assign(target: map(extractor, &prelude), op: nil, value: call), span))
