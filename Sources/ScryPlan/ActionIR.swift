@@ -161,6 +161,9 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case userSymbol(IntExpr)
   /// printf's text as a string value, cut to the type's capacity (SystemTap's `sprintf` and `.`).
   case formatted(PrintfFormat, arguments: [BytesExpr], type: ScryType)
+  /// A string with unprintable characters escaped as SystemTap's `_stp_text_str` does (`\n`,
+  /// `\ooo`, `\uXXXX`), reading at most `length` bytes (0: all), optionally in double quotes.
+  case escapedText(BytesExpr, length: Int, isQuoted: Bool, type: ScryType)
   /// Seconds since the epoch as C's asctime text in UTC, without its newline (SystemTap's `ctime`).
   case calendarTime(IntExpr, type: ScryType)
   /// `length` bytes of a string from `start` (SystemTap's `substr`).
@@ -176,7 +179,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
       .variable(_, let type), .fromInt(_, let type), .tuple(_, let type), .slice(_, _, let type),
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),
       .mapRead(_, _, let type), .errorText(_, let type), .cgroupPath(_, _, let type), .username(let type), .macAddress(_, let type),
-      .formatted(_, _, let type), .substring(_, _, _, let type), .calendarTime(_, let type):
+      .formatted(_, _, let type), .substring(_, _, _, let type), .calendarTime(_, let type),
+      .escapedText(_, _, _, let type):
       return type
     case .comm: return .comm
     // Formatted when the event runs, into a string of bpftrace's default size.

@@ -34,7 +34,7 @@ extension ActionLowering {
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
       .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
-      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime:
+      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn:
       return nil
     }
   }
@@ -118,7 +118,7 @@ extension ActionLowering {
       return .byteSwap(int(args[0]), bits: t.bits)
     case .kstack, .ustack:
       return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
-    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime:
+    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime, .textStrn:
       // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
@@ -155,6 +155,9 @@ extension ActionLowering {
       return .formatted(format, arguments: args.dropFirst().map { value($0) }, type: type)
     case .ctime:
       return .calendarTime(int(args[0]), type: type)
+    case .textStrn:
+      guard case .integer(let length) = args[1].kind, case .integer(let quoted) = args[2].kind else { return nil }
+      return .escapedText(bytes(args[0], as: nil), length: Int(clamping: length), isQuoted: quoted != 0, type: type)
     case .substr:
       return .substring(bytes(args[0], as: nil), start: int(args[1]), length: int(args[2]), type: type)
     case .kstack, .ustack:

@@ -57,6 +57,9 @@ import Testing
     // scope; an alias may be defined after its use.
     ("probe later { println(\"body \" . who); exit() } probe later = begin { who = \"me\"; println(\"prologue\") }", "prologue\nbody me\n"),
     ("probe ep += begin { println(\"epilogue\"); exit() } probe ep { println(\"body\") }", "body\nepilogue\n"),
+    // text_str: escapes as the runtime's _stp_text_str (C escapes, \ooo, \uXXXX); text_strn quotes.
+    ("probe begin { println(text_str(\"a\\tb\\\"c\\\\d\\n\")); println(text_str(\"caf\\303\\251 \\001\")); println(text_strn(\"hello\", 3, 1)); exit() }",
+     "a\\tb\\\"c\\\\d\\n\ncaf\\u00e9 \\001\n\"hel\"\n"),
     // @variance: SystemTap's integer Welford update (runtime/stat-common.c), bit shift 0.
     ("global x; probe begin { x <<< 1; x <<< 2; x <<< 3; x <<< 4; println(@variance(x)); exit() }", "4\n"),
     ("global x; probe begin { x[\"a\"] <<< 10; println(@variance(x[\"a\"])); x[\"a\"] <<< 20; x[\"a\"] <<< 60; printf(\"%d\\n\", @variance(x[\"a\"])); exit() }",
@@ -317,7 +320,7 @@ import Testing
       ("probe kernel.trac(\"x\") { }", "did you mean 'kernel.trace'?"),
       ("probe begin { println(strlen(5)) }", "strlen() takes a string, not int64"),
       ("function f(n) { return f(n - 1) } probe begin { println(f(3)) }", "calls itself"),
-      ("probe begin { println(text_str(\"a\")) }", "'text_str()' is not supported"),
+      ("probe begin { println(str_replace(\"a\", \"a\", \"b\")) }", "unknown function 'str_replace'"),
       ("probe timer.jiffies(10) { }", "depends on the kernel's HZ"),
       ("probe begin { while (1) { try { break } catch { } } }", "'break' and 'continue' directly inside 'try' are not supported"),
       ("probe begin { try { } println(1) }", "expected 'catch' after the 'try' block"),

@@ -37,7 +37,7 @@ extension Checker {
       return checkValueCall(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
       return .none  // reported above
-    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime:
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn:
       return checkSystemTapCall(site)
     }
   }
@@ -61,7 +61,7 @@ extension Checker {
       switch function {
       case .printf, .cat, .system, .sprintf: return 1...Int.max
       case .gettimeofdayNs: return 0...0
-      case .substr: return 3...3
+      case .substr, .textStrn: return 3...3
       case .strtol: return 2...2
       case .print: return 1...3
       case .time, .exit: return 0...1

@@ -26,6 +26,13 @@ extension Checker {
       return .int64
     case .gettimeofdayNs:
       return .int64
+    case .textStrn:
+      requireString(args[0], "text_strn()")
+      for arg in args.dropFirst() {
+        checkExpression(arg)
+        if literalInteger(arg) == nil { error(arg.span, "text_strn()'s length and quoting are literal numbers here") }
+      }
+      return .string(capacity: Function.systemTapStringCapacity)
     case .ctime:
       checkInteger(args[0], checkExpression(args[0]), "ctime()'s seconds")
       return .string(capacity: Function.calendarTimeCapacity)

@@ -37,6 +37,15 @@ extension StapLowering {
       return expr(.identifier("arg\(n - 1)"), span)
     case .sprintf, .sprint:
       return buildString(valuePieces(StapExpr(.call(name, nameSpan: nameSpan, args), span), prelude: &prelude), span: span)
+    case .textStr, .textStrn:
+      let arity = f == .textStr ? 1 : 3
+      guard lowered.count == arity else { return missing(span, "'\(name)()' takes \(arity) argument(s)") }
+      if f == .textStrn {
+        for arg in args.dropFirst() {
+          guard case .integer = arg.kind else { return missing(arg.span, "text_strn()'s length and quoting are literal numbers here") }
+        }
+      }
+      return call("text_strn", f == .textStr ? lowered + [expr(.integer(0), span), expr(.integer(0), span)] : lowered)
     case .ctime where args.isEmpty:
       // `ctime()` is the time now (SystemTap 4.0).
       return call("ctime", [expr(.binary(.divide, call("gettimeofday_ns", []), expr(.integer(1_000_000_000), span)), span)])

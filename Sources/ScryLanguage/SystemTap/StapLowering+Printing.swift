@@ -96,7 +96,7 @@ extension StapLowering {
   }
 
   /// `argstr` of `syscall.NAME`: the syscall's arguments in order, `, ` between them: integers in
-  /// decimal, `const char *` as a quoted string, other pointers in hex. SystemTap's tapset writes
+  /// decimal, `const char *` as a quoted, escaped string, other pointers in hex. SystemTap's tapset writes
   /// each syscall's own (flags by name, `AT_FDCWD`), which this does not.
   mutating func argumentPieces(span: SourceSpan) -> [Piece] {
     guard let record else { return [] }
@@ -105,7 +105,10 @@ extension StapLowering {
       if !pieces.isEmpty { pieces.append(.text(Array(", ".utf8))) }
       let read = expr(.field(expr(.identifier("args"), span), name: field.name, isArrow: false), span)
       if isCharPointer(field.type) && field.cType.hasPrefix("const char") {
-        pieces += [.text([UInt8(ascii: "\"")]), .value(expr(.call(name: "str", nameSpan: span, args: [read]), span), conversion: Array("%s".utf8)), .text([UInt8(ascii: "\"")])]
+        // Quoted and escaped, as the tapset's user_string_quoted() writes it.
+        let text = expr(.call(name: "str", nameSpan: span, args: [read]), span)
+        let quoted = expr(.call(name: "text_strn", nameSpan: span, args: [text, expr(.integer(0), span), expr(.integer(1), span)]), span)
+        pieces.append(.value(quoted, conversion: Array("%s".utf8)))
       } else if case .pointer = field.type {
         pieces.append(.value(read, conversion: Array("0x%lx".utf8)))
       } else {

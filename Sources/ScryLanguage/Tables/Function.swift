@@ -16,7 +16,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   case reg, cgroupPath = "cgroup_path", macaddr
   // SystemTap's string and clock functions, which its front end lowers calls to: refused in
   // bpftrace programs (bpftrace 0.17 has none of them).
-  case sprintf, strlen, substr, strtol, gettimeofdayNs = "gettimeofday_ns", ctime
+  case sprintf, strlen, substr, strtol, gettimeofdayNs = "gettimeofday_ns", ctime, textStrn = "text_strn"
 
   /// bpftrace functions Scry knows but cannot run, with why: what they need is a probe kind or a
   /// kernel helper that Scry does not attach (and this machine's kernel mostly lacks).
@@ -50,7 +50,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   /// SystemTap's functions, which only its front end's programs call.
   public var isSystemTapOnly: Bool {
     switch self {
-    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime: return true
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn: return true
     default: return false
     }
   }
@@ -110,6 +110,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .strtol: return "strtol(string, base) (SystemTap)"
     case .gettimeofdayNs: return "gettimeofday_ns() (SystemTap)"
     case .ctime: return "ctime(seconds) (SystemTap)"
+    case .textStrn: return "text_strn(string, length, quoted) (SystemTap)"
     }
   }
 
@@ -164,6 +165,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .strtol: return "a string's number in a base (0 when it has none)"
     case .gettimeofdayNs: return "nanoseconds since the epoch (CLOCK_REALTIME) at the event"
     case .ctime: return "seconds since the epoch as UTC text: 'Tue Dec  1 07:26:56 2026'"
+    case .textStrn: return "a string with its unprintable characters escaped, optionally quoted"
     }
   }
 }

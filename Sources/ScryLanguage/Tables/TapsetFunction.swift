@@ -8,6 +8,7 @@ enum TapsetFunction: String, CaseIterable {
   case userString = "user_string", userStringN = "user_string_n", kernelString = "kernel_string"
   case isinstr, target, exit, error
   case strlen, substr, strtol, ctime
+  case textStr = "text_str", textStrn = "text_strn"
   case gettimeofdayS = "gettimeofday_s", gettimeofdayMs = "gettimeofday_ms", gettimeofdayUs = "gettimeofday_us"
   case gettimeofdayNs = "gettimeofday_ns"
   case uintArg = "uint_arg", intArg = "int_arg", longArg = "long_arg", ulongArg = "ulong_arg", pointerArg = "pointer_arg"
@@ -17,7 +18,7 @@ enum TapsetFunction: String, CaseIterable {
   /// Whether the value is a string (for the conversion print and println choose).
   var returnsString: Bool {
     switch self {
-    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint, .substr, .ctime: return true
+    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint, .substr, .ctime, .textStr, .textStrn: return true
     default: return false
     }
   }
@@ -47,6 +48,5 @@ enum TapsetFunction: String, CaseIterable {
     "print_ubacktrace": "stacks print through bpftrace's ustack; write the probe in bpftrace syntax",
     "backtrace": "stacks print through bpftrace's kstack; write the probe in bpftrace syntax",
     "ubacktrace": "stacks print through bpftrace's ustack; write the probe in bpftrace syntax",
-    "text_str": "Scry's strings have no escaping function",
   ]
 }

@@ -135,6 +135,8 @@ struct ActionBinder {
     case .formatted(let format, let arguments, let type):
       return FormattedString(format: format, arguments: arguments.map { bytes($0) }, type: type)
     case .calendarTime(let seconds, let type): return CalendarTime(int(seconds), type: type)
+    case .escapedText(let value, let length, let isQuoted, let type):
+      return EscapedText(bytes(value), length: length, isQuoted: isQuoted, type: type)
     case .substring(let value, let start, let length, let type):
       return SubstringValue(bytes(value), start: int(start), length: int(length), type: type)
     case .sequence(let body, let value): return BytesSequence(sequence(body), bytes(value))
