@@ -15,6 +15,11 @@ extension Checker {
       error(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: Function.allCases.filter { !$0.isSystemTapOnly }.map(\.name)))
       return .none
     }
+    if function.isSystemTapOnly && result.program.histogramStyle != .systemTap {
+      for arg in args { checkExpression(arg) }
+      error(nameSpan, "unknown function '\(name)'", hint: "'\(name)()' is SystemTap's; bpftrace has no such function")
+      return .none
+    }
     result.calls[call.id] = function
     let site = CallSite(function: function, nameSpan: nameSpan, args: args, call: call)
     if function.isAggregation {

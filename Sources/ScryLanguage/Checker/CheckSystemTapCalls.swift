@@ -1,13 +1,8 @@
-/// SystemTap's string and clock functions, which its front end lowers calls to. A bpftrace program
-/// that names one is refused: bpftrace 0.17 has none of them.
+/// SystemTap's string and clock functions, which its front end lowers calls to (a bpftrace program
+/// that names one is refused before: bpftrace 0.17 has none of them).
 extension Checker {
   mutating func checkSystemTapCall(_ site: CallSite) -> ScryType {
     let args = site.args
-    guard result.program.histogramStyle == .systemTap else {
-      for arg in args { checkExpression(arg) }
-      error(site.nameSpan, "unknown function '\(site.function.name)'", hint: "'\(site.function.name)()' is SystemTap's; bpftrace has no such function")
-      return .none
-    }
     switch site.function {
     case .sprintf:
       checkFormat(.sprintf, args, call: site.call)
