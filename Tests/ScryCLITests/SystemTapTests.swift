@@ -60,6 +60,9 @@ import Testing
     // text_str: escapes as the runtime's _stp_text_str (C escapes, \ooo, \uXXXX); text_strn quotes.
     ("probe begin { println(text_str(\"a\\tb\\\"c\\\\d\\n\")); println(text_str(\"caf\\303\\251 \\001\")); println(text_strn(\"hello\", 3, 1)); exit() }",
      "a\\tb\\\"c\\\\d\\n\ncaf\\u00e9 \\001\n\"hel\"\n"),
+    // Numbers are 64-bit in every conversion, as SystemTap's longs.
+    ("global g; probe begin { n = 4999950000; printf(\"%d %x %u\\n\", n, n, n); println(n); g = n; exit() }",
+     "4999950000 12a052eb0 4999950000\n4999950000\ng=0x12a052eb0\n"),
     // @variance: SystemTap's integer Welford update (runtime/stat-common.c), bit shift 0.
     ("global x; probe begin { x <<< 1; x <<< 2; x <<< 3; x <<< 4; println(@variance(x)); exit() }", "4\n"),
     ("global x; probe begin { x[\"a\"] <<< 10; println(@variance(x[\"a\"])); x[\"a\"] <<< 20; x[\"a\"] <<< 60; printf(\"%d\\n\", @variance(x[\"a\"])); exit() }",

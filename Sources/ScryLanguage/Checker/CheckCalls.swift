@@ -468,7 +468,7 @@ extension Checker {
     }
   }
 
-  mutating func requireStringLiteral(_ e: Expr, _ what: String) {
+  private mutating func requireStringLiteral(_ e: Expr, _ what: String) {
     checkExpression(e)
     if case .string = e.kind { return }
     error(e.span, "\(what) must be a string literal")

@@ -90,7 +90,8 @@ extension StapLowering {
     case .name("argstr") where locals["argstr"] == nil && mapping?.syscall != nil && mapping?.isReturn == false && record != nil:
       return argumentPieces(span: e.span)
     default:
-      let conversion = kind(e) == .string ? "%s" : "%d"
+      // SystemTap's numbers are 64-bit longs; Scry's printf follows C, where `%d` is an int.
+      let conversion = kind(e) == .string ? "%s" : "%ld"
       return [.value(lowerExpr(e, prelude: &prelude), conversion: Array(conversion.utf8))]
     }
   }
@@ -130,7 +131,7 @@ extension StapLowering {
     for field in record.fields where !field.name.hasPrefix("common_") && (field.type.isInteger || field.type.isString) {
       pieces.append(.text(Array(((pieces.isEmpty ? "" : " ") + field.name + "=").utf8)))
       let read = expr(.field(expr(.identifier("args"), span), name: field.name, isArrow: false), span)
-      pieces.append(.value(read, conversion: Array((field.type.isString ? "%s" : "%#x").utf8)))
+      pieces.append(.value(read, conversion: Array((field.type.isString ? "%s" : "%#lx").utf8)))
     }
     return pieces
   }
@@ -186,7 +187,9 @@ extension StapLowering {
       if v == UInt8(ascii: "s") && k == .integer { v = UInt8(ascii: "d") }
       if "dixXuo".utf8.contains(v) && k == .string { v = UInt8(ascii: "s") }
       if v == UInt8(ascii: "i") { v = UInt8(ascii: "d") }
-      pieces.append(.value(lowerExpr(arg, prelude: &prelude), conversion: spec + [v]))
+      // SystemTap's integers are 64-bit whatever the conversion's length modifier says.
+      let long: [UInt8] = "dxXuo".utf8.contains(v) ? [UInt8(ascii: "l")] : []
+      pieces.append(.value(lowerExpr(arg, prelude: &prelude), conversion: spec + long + [v]))
     }
     if !text.isEmpty { pieces.append(.text(text)) }
     if next < args.count { error(args[next].span, "the format has fewer conversions than arguments") }
@@ -215,7 +218,7 @@ extension StapLowering {
         format += Array("[".utf8)
         for i in 0..<keyCount {
           if i > 0 { format.append(UInt8(ascii: ",")) }
-          format += Array((use.keyKinds[i] == .string ? "\"%s\"" : "%d").utf8)
+          format += Array((use.keyKinds[i] == .string ? "\"%s\"" : "%ld").utf8)
           var key = expr(.tupleIndex(expr(.variable(pair), use.span), 0), use.span)
           if keyCount > 1 { key = expr(.tupleIndex(key, i), use.span) }
           values.append(key)
@@ -224,7 +227,7 @@ extension StapLowering {
       }
       if use.isStatistic {
         for extractor in ["count", "min", "max", "sum", "avg"] {
-          format += Array(" @\(extractor)=%d".utf8)
+          format += Array(" @\(extractor)=%ld".utf8)
           func keys() -> [Expr] {
             (0..<keyCount).map { i in
               let key = expr(.tupleIndex(expr(.variable(pair), use.span), 0), use.span)
@@ -239,7 +242,7 @@ extension StapLowering {
           }
         }
       } else {
-        format += Array((use.kind == .string ? "=\"%s\"" : "=0x%x").utf8)
+        format += Array((use.kind == .string ? "=\"%s\"" : "=0x%lx").utf8)
         values.append(use.isArray ? expr(.tupleIndex(expr(.variable(pair), use.span), 1), use.span) : globalRef(name, keys: [], span: use.span))
       }
       format.append(0x0A)

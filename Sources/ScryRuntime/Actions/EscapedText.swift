@@ -49,7 +49,7 @@ final class EscapedText: BytesNode {
       } else if c >= 0x20 && c < 0x7F && c != 0x22 && c != 0x5C {
         needed = 1
         out[n] = UInt8(c)
-      } else if let letter = Self.escapes[UInt8(c)] {
+      } else if let letter = Self.escape(c) {
         needed = 2
         if budget < needed { break }
         out[n] = UInt8(ascii: "\\")
@@ -69,10 +69,9 @@ final class EscapedText: BytesNode {
       // Cut short: the closing quote and "..." replace the end, as the runtime writes them.
       if character != 0 && remaining > 0 {
         n = n - 3 + budget
-        for b in Array("\"...".utf8) {
-          out[n] = b
-          n += 1
-        }
+        out[n] = UInt8(ascii: "\"")
+        for i in 1...3 { out[n + i] = UInt8(ascii: ".") }
+        n += 4
       } else {
         out[n] = UInt8(ascii: "\"")
         n += 1
@@ -81,11 +80,21 @@ final class EscapedText: BytesNode {
     (destination + n).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - n)
   }
 
-  static let escapes: [UInt8: UInt8] = [
-    0x07: UInt8(ascii: "a"), 0x08: UInt8(ascii: "b"), 0x0C: UInt8(ascii: "f"), 0x0A: UInt8(ascii: "n"),
-    0x0D: UInt8(ascii: "r"), 0x09: UInt8(ascii: "t"), 0x0B: UInt8(ascii: "v"), 0x22: UInt8(ascii: "\""),
-    0x5C: UInt8(ascii: "\\"),
-  ]
+  /// The letter of a character's C escape (`\n`), if it has one.
+  static func escape(_ c: UInt32) -> UInt8? {
+    switch c {
+    case 0x07: return UInt8(ascii: "a")
+    case 0x08: return UInt8(ascii: "b")
+    case 0x0C: return UInt8(ascii: "f")
+    case 0x0A: return UInt8(ascii: "n")
+    case 0x0D: return UInt8(ascii: "r")
+    case 0x09: return UInt8(ascii: "t")
+    case 0x0B: return UInt8(ascii: "v")
+    case 0x22: return UInt8(ascii: "\"")
+    case 0x5C: return UInt8(ascii: "\\")
+    default: return nil
+    }
+  }
 
   static func hex(_ v: UInt32) -> UInt8 { v < 10 ? UInt8(48 + v) : UInt8(87 + v) }
 

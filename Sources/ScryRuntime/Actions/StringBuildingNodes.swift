@@ -91,8 +91,8 @@ final class StringToInteger: IntNode {
 /// `<invalid time>` for seconds C's calendar cannot hold.
 final class CalendarTime: BytesNode {
   let seconds: IntNode
-  static let format: [CChar] = Array("%a %b %e %H:%M:%S %Y".utf8CString)
-  static let invalid: [UInt8] = Array("<invalid time>".utf8)
+  let format: [CChar] = Array("%a %b %e %H:%M:%S %Y".utf8CString)
+  let invalid: [UInt8] = Array("<invalid time>".utf8)
   init(_ seconds: IntNode, type: ScryType) {
     self.seconds = seconds
     super.init(type: type)
@@ -102,13 +102,13 @@ final class CalendarTime: BytesNode {
     var parts = tm()
     var n = 0
     if gmtime_r(&time, &parts) != nil {
-      n = Self.format.withUnsafeBufferPointer {
+      n = format.withUnsafeBufferPointer {
         strftime(destination.assumingMemoryBound(to: CChar.self), byteSize, $0.baseAddress!, &parts)
       }
     }
     if n == 0 {
-      n = min(Self.invalid.count, byteSize - 1)
-      Self.invalid.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: n) }
+      n = min(invalid.count, byteSize - 1)
+      invalid.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: n) }
     }
     (destination + n).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - n)
   }
