@@ -28,6 +28,8 @@ public enum EventProperty: String, Sendable, Hashable {
   case zero
   /// `ncpus`: the CPUs online when the session starts.
   case cpuCount
+  /// The event's time on CLOCK_REALTIME, in nanoseconds since the epoch (SystemTap's `gettimeofday_ns`).
+  case realtime
 }
 
 /// Integer operators with both operands evaluated (`&&` and `||` are `IntExpr.and`/`.or`).
@@ -101,6 +103,10 @@ public indirect enum IntExpr: Sendable, Equatable {
   case mapLength(map: Int)
   /// The integer's low `bits` bits in reverse byte order (`bswap`).
   case byteSwap(IntExpr, bits: Int)
+  /// The bytes of a string before its first NUL (SystemTap's `strlen`).
+  case stringLength(BytesExpr)
+  /// The number a string spells in a base, as C's strtoll reads it (SystemTap's `strtol`).
+  case stringToInteger(BytesExpr, base: IntExpr)
   /// A block expression: the statements run, then the value.
   case sequence([IRStatement], IntExpr)
 }
@@ -153,6 +159,15 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case stack(StackType)
   /// `usym(addr)`: a user address with the event's process, named when printed.
   case userSymbol(IntExpr)
+  /// printf's text as a string value, cut to the type's capacity (SystemTap's `sprintf` and `.`).
+  case formatted(PrintfFormat, arguments: [BytesExpr], type: ScryType)
+  /// A string with unprintable characters escaped as SystemTap's `_stp_text_str` does (`\n`,
+  /// `\ooo`, `\uXXXX`), reading at most `length` bytes (0: all), optionally in double quotes.
+  case escapedText(BytesExpr, length: Int, isQuoted: Bool, type: ScryType)
+  /// Seconds since the epoch as C's asctime text in UTC, without its newline (SystemTap's `ctime`).
+  case calendarTime(IntExpr, type: ScryType)
+  /// `length` bytes of a string from `start` (SystemTap's `substr`).
+  case substring(BytesExpr, start: IntExpr, length: IntExpr, type: ScryType)
   /// A block expression: the statements run, then the value.
   case sequence([IRStatement], BytesExpr)
 
@@ -163,7 +178,9 @@ public indirect enum BytesExpr: Sendable, Equatable {
       .recordDataLocationString(_, let type), .recordBuffer(_, _, let type), .recordBytes(_, let type), .capturedString(_, _, _, let type),
       .variable(_, let type), .fromInt(_, let type), .tuple(_, let type), .slice(_, _, let type),
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),
-      .mapRead(_, _, let type), .errorText(_, let type), .cgroupPath(_, _, let type), .username(let type), .macAddress(_, let type):
+      .mapRead(_, _, let type), .errorText(_, let type), .cgroupPath(_, _, let type), .username(let type), .macAddress(_, let type),
+      .formatted(_, _, let type), .substring(_, _, _, let type), .calendarTime(_, let type),
+      .escapedText(_, _, _, let type):
       return type
     case .comm: return .comm
     // Formatted when the event runs, into a string of bpftrace's default size.

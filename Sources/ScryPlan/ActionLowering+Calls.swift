@@ -34,13 +34,18 @@ extension ActionLowering {
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
       .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .cgroupid, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
-      .kptr, .reg, .cgroupPath, .macaddr:
+      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn:
       return nil
     }
   }
 
   private mutating func print(_ args: [Expr]) -> IRStatement? {
     let first = args[0]
+    // One key's histogram (SystemTap's `print(@hist_log(x[k]))`, which the checker allows only
+    // there) prints as a value.
+    if case .map(_, let keys, _) = first.kind, !keys.isEmpty, case .aggregate = program.type(of: first) {
+      return .printValue(value(first))
+    }
     if case .map(let name)? = program.resolutions[first.id], let map = mapIndices[name] {
       return .printMap(map: map, top: args.count > 1 ? int(args[1]) : nil, divisor: args.count > 2 ? int(args[2]) : nil)
     }
@@ -82,6 +87,12 @@ extension ActionLowering {
       return .stringCompare(bytes(args[0], as: nil), bytes(args[1], as: nil), limit: Int(clamping: limit))
     case .strcontains:
       return .stringContains(bytes(args[0], as: nil), bytes(args[1], as: nil))
+    case .strlen:
+      return .stringLength(bytes(args[0], as: nil))
+    case .strtol:
+      return .stringToInteger(bytes(args[0], as: nil), base: int(args[1]))
+    case .gettimeofdayNs:
+      return .event(.realtime)
     case .sizeof:
       // A builtin, a literal or a variable is a 64-bit integer to bpftrace; a cast, a field or
       // memory read through a pointer has its C width.
@@ -107,7 +118,7 @@ extension ActionLowering {
       return .byteSwap(int(args[0]), bits: t.bits)
     case .kstack, .ustack:
       return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
-    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror:
+    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime, .textStrn:
       // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
@@ -139,6 +150,16 @@ extension ActionLowering {
       return .constant(address, type: type)
     case .macaddr:
       return .macAddress(bytes(args[0], as: nil), type: type)
+    case .sprintf:
+      guard let format = program.formats[e.id] else { return nil }
+      return .formatted(format, arguments: args.dropFirst().map { value($0) }, type: type)
+    case .ctime:
+      return .calendarTime(int(args[0]), type: type)
+    case .textStrn:
+      guard case .integer(let length) = args[1].kind, case .integer(let quoted) = args[2].kind else { return nil }
+      return .escapedText(bytes(args[0], as: nil), length: Int(clamping: length), isQuoted: quoted != 0, type: type)
+    case .substr:
+      return .substring(bytes(args[0], as: nil), start: int(args[1]), length: int(args[2]), type: type)
     case .kstack, .ustack:
       guard case .stack(let stack) = type else { return nil }
       return .stack(stack)

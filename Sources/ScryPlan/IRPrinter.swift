@@ -118,6 +118,8 @@ public struct IRPrinter {
     case .mapHasKey(let map, let key): return "(has_key " + element(map, key) + ")"
     case .mapLength(let map): return "(len " + mapName(map) + ")"
     case .byteSwap(let value, let bits): return "(bswap\(bits) " + int(value) + ")"
+    case .stringLength(let value): return "(strlen " + bytes(value) + ")"
+    case .stringToInteger(let value, let base): return "(strtol " + bytes(value) + " " + int(base) + ")"
     case .sequence(let body, let value): return "(block" + list(body.map { inline($0) }) + " " + int(value) + ")"
     }
   }
@@ -150,6 +152,10 @@ public struct IRPrinter {
     case .username: return "username"
     case .stack(let stack): return (stack.isKernel ? "kstack" : "ustack") + "(\(stack.mode.rawValue), \(stack.depth))"
     case .userSymbol(let address): return "(usym " + int(address) + ")"
+    case .formatted(_, let arguments, let type): return "(sprintf:\(type)" + list(arguments.map { bytes($0) }) + ")"
+    case .escapedText(let value, let length, let quoted, _): return "(text_strn " + bytes(value) + " \(length) \(quoted ? 1 : 0))"
+    case .calendarTime(let seconds, _): return "(ctime " + int(seconds) + ")"
+    case .substring(let value, let start, let length, _): return "(substr " + bytes(value) + " " + int(start) + " " + int(length) + ")"
     case .sequence(let body, let value): return "(block" + list(body.map { inline($0) }) + " " + bytes(value) + ")"
     }
   }

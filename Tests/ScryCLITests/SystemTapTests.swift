@@ -45,6 +45,46 @@ import Testing
     ("probe begin { println(\"first\") } probe end { println(\"last\") } probe timer.ms(20) { exit() }", "first\nlast\n"),
     ("global x = 10; probe begin { println(x); exit() }", "10\n"),
     ("probe begin { next; println(\"never\") } probe begin { println(\"second\"); exit() }", "second\n"),
+    ("probe begin { println(ctime(0)); println(ctime(1234567890)); printf(\"%d\\n\", strlen(ctime())); exit() }",
+     "Thu Jan  1 00:00:00 1970\nFri Feb 13 23:31:30 2009\n24\n"),
+    ("global n; probe timer.ms(5).randomize(2) { n++; if (n == 3) { println(n); exit() } }", "3\n"),
+    // try/catch: error() in the body is caught, its message in the catch variable.
+    ("probe begin { try { println(\"a\"); error(\"boom\"); println(\"never\") } catch (msg) { println(\"caught: \" . msg) } println(\"after\"); exit() }",
+     "a\ncaught: boom\nafter\n"),
+    ("probe begin { try { for (i = 0; i < 5; i++) { if (i == 2) error(sprintf(\"at %d\", i)); print(i) } println(\"never\") } catch (m) { println(\" \" . m) } try { println(\"fine\") } catch { println(\"no\") } exit() }",
+     "01 at 2\nfine\n"),
+    // Probe aliases: the prologue (`=`) runs before the body, the epilogue (`+=`) after, in one
+    // scope; an alias may be defined after its use.
+    ("probe later { println(\"body \" . who); exit() } probe later = begin { who = \"me\"; println(\"prologue\") }", "prologue\nbody me\n"),
+    ("probe ep += begin { println(\"epilogue\"); exit() } probe ep { println(\"body\") }", "body\nepilogue\n"),
+    // text_str: escapes as the runtime's _stp_text_str (C escapes, \ooo, \uXXXX); text_strn quotes.
+    ("probe begin { println(text_str(\"a\\tb\\\"c\\\\d\\n\")); println(text_str(\"caf\\303\\251 \\001\")); println(text_strn(\"hello\", 3, 1)); exit() }",
+     "a\\tb\\\"c\\\\d\\n\ncaf\\u00e9 \\001\n\"hel\"\n"),
+    // Numbers are 64-bit in every conversion, as SystemTap's longs.
+    ("global g; probe begin { n = 4999950000; printf(\"%d %x %u\\n\", n, n, n); println(n); g = n; exit() }",
+     "4999950000 12a052eb0 4999950000\n4999950000\ng=0x12a052eb0\n"),
+    // @variance: SystemTap's integer Welford update (runtime/stat-common.c), bit shift 0.
+    ("global x; probe begin { x <<< 1; x <<< 2; x <<< 3; x <<< 4; println(@variance(x)); exit() }", "4\n"),
+    ("global x; probe begin { x[\"a\"] <<< 10; println(@variance(x[\"a\"])); x[\"a\"] <<< 20; x[\"a\"] <<< 60; printf(\"%d\\n\", @variance(x[\"a\"])); exit() }",
+     "0\n700\n"),
+    ("global x; probe begin { x <<< 5; x <<< -5; x <<< -7; println(@variance(x)); exit() }", "42\n"),
+    // Strings built at the event: sprintf into a variable, `.` and `.=` outside printing.
+    ("probe begin { s = sprintf(\"%d-%s\", 42, \"x\"); println(s); exit() }", "42-x\n"),
+    ("probe begin { s = \"a\"; for (i = 0; i < 3; i++) s .= sprint(i); println(s); exit() }", "a012\n"),
+    ("global g; probe begin { g = execname() . \":\" . sprint(7); g .= \"!\"; println(g); exit() }", "scry:7!\n"),
+    ("probe begin { s = sprintf(\"%5d|%-4s|\", 7, \"ab\"); println(s); exit() }", "    7|ab  |\n"),
+    ("function tag(x) { return sprintf(\"<%d>\", x) } probe begin { s = tag(3) . tag(4); printf(\"%s %d\\n\", s, strlen(s)); exit() }",
+     "<3><4> 6\n"),
+    ("global names; probe begin { names[sprintf(\"k%d\", 1)] = 5; foreach (k in names) printf(\"%s=%d\\n\", k, names[k]); exit() }", "k1=5\n"),
+    // MAXSTRINGLEN is 128: a built string keeps 127 bytes.
+    ("probe begin { s = \"\"; for (i = 0; i < 50; i++) s .= \"abc\"; println(strlen(s)); exit() }", "127\n"),
+    ("probe begin { println(strlen(\"\")); println(strlen(\"systemtap\")); exit() }", "0\n9\n"),
+    ("probe begin { println(substr(\"systemtap\", 6, 3)); println(substr(\"systemtap\", 0, 6)); println(substr(\"abc\", 5, 2) . \"|\"); exit() }",
+     "tap\nsystem\n|\n"),
+    ("probe begin { printf(\"%d %d %d %d\\n\", strtol(\"ff\", 16), strtol(\"-12\", 10), strtol(\"0x10\", 0), strtol(\"z\", 10)); exit() }",
+     "255 -12 16 0\n"),
+    ("probe begin { printf(\"%d %d %d\\n\", gettimeofday_ms() / 1000 - gettimeofday_s() <= 1, gettimeofday_us() / 1000 >= gettimeofday_ms() - 1, gettimeofday_ns() / 1000 >= gettimeofday_us() - 1); exit() }",
+     "1 1 1\n"),
   ]
 
   /// The histogram text of SystemTap's language reference (8.4.1, @hist_linear), for data shaped
@@ -91,6 +131,59 @@ import Testing
       """, "\(log.stdout)\(log.stderr)")
   }
 
+  /// `print(@hist_log(x[k]))` in a foreach: each key's own histogram.
+  @Test func oneKeysHistogram() {
+    guard kernelAvailable("SystemTap per-key histogram") else { return }
+    let run = scry("-e", """
+      global x
+      probe begin { x["a"] <<< 1; x["a"] <<< 3; x["b"] <<< 100; foreach (k+ in x) { printf("%s:\\n", k); print(@hist_log(x[k])) } exit() }
+      """)
+    let gap = String(repeating: " ", count: 50)
+    let header = "value |\(String(repeating: "-", count: 50)) count\n"
+    #expect(run.stdout == "a:\n" + header + """
+          0 |\(gap) 0
+          1 |@\(String(repeating: " ", count: 50))1
+          2 |@\(String(repeating: " ", count: 50))1
+          4 |\(gap) 0
+          8 |\(gap) 0
+
+      b:
+
+      """ + header + """
+         16 |\(gap) 0
+         32 |\(gap) 0
+         64 |@\(String(repeating: " ", count: 50))1
+        128 |\(gap) 0
+        256 |\(gap) 0
+
+
+      """, "\(run.stdout)\(run.stderr)")
+  }
+
+  /// @hist_linear's edges as runtime/stat-common.c buckets them: the last row holds
+  /// [high, high + width), the overflow row (labelled `>high`) what is past it, `<low` what is below.
+  @Test func linearHistogramEdges() {
+    guard kernelAvailable("SystemTap @hist_linear edges") else { return }
+    let run = scry("-e", "global x; probe begin { x <<< 0; x <<< 100; x <<< 105; x <<< 110; x <<< 500; x <<< -1; print(@hist_linear(x, 0, 100, 10)); exit() }")
+    let gap = String(repeating: " ", count: 50)
+    let one = "@" + String(repeating: " ", count: 50)
+    let two = "@@" + String(repeating: " ", count: 49)
+    #expect(run.stdout == """
+      value |\(String(repeating: "-", count: 50)) count
+         <0 |\(one)1
+          0 |\(one)1
+         10 |\(gap) 0
+         20 |\(gap) 0
+            ~
+         80 |\(gap) 0
+         90 |\(gap) 0
+        100 |\(two)2
+       >100 |\(two)2
+
+
+      """, "\(run.stdout)\(run.stderr)")
+  }
+
   @Test func scriptsPrintWhatSystemTapDocuments() {
     guard kernelAvailable("SystemTap scripts") else { return }
     for (script, expected) in Self.exact {
@@ -107,6 +200,16 @@ import Testing
     #expect(run.stdout.contains("true\n"), "\(run.stdout)")
   }
 
+  @Test func aProbeAliasOfATracepoint() {
+    guard kernelAvailable("SystemTap probe alias") else { return }
+    let run = scry("-c", "/bin/true", "-e", """
+      probe myexec = kernel.trace("sched:sched_process_exec") { who = execname() }
+      probe myexec { if (pid() == target()) println("exec " . who) }
+      """)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "exec true\n", "\(run.stdout)")
+  }
+
   @Test func syscallAliasesCountByName() {
     guard kernelAvailable("syscall.*") else { return }
     let script = """
@@ -117,6 +220,22 @@ import Testing
     let run = scry("-c", "/bin/cat /etc/hostname", "-e", script)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout.hasSuffix("close 1\nopenat 1\n"), "\(run.stdout)")
+  }
+
+  /// `argstr`: the arguments in order (an `int` as one, `const char *` quoted, other pointers in hex).
+  @Test func argstrListsTheArguments() {
+    guard kernelAvailable("syscall argstr") else { return }
+    let run = scry("-c", "/bin/cat /etc/hostname", "-e", """
+      probe syscall.openat { if (pid() == target() && isinstr(argstr, "hostname")) printf("%s(%s)\\n", name, argstr) }
+      global last
+      probe syscall.close { if (pid() == target()) last = name . "(" . argstr . ")" }
+      """)
+    #expect(run.status == 0, "\(run.stderr)")
+    // cat's own output comes first; `last` is printed at exit, as SystemTap prints globals.
+    #expect(run.stdout.contains("openat(-100, \"/etc/hostname\", 0, 0)\n"), "\(run.stdout)")
+    #expect(run.stdout.contains("last=\"close("), "\(run.stdout)")
+    let misuse = scry("--dry-run", "-e", "probe begin { println(argstr) }")
+    #expect(misuse.stderr.contains("'argstr' is read in a syscall's entry probe"), "\(misuse.stderr)")
   }
 
   @Test func syscallReturnReadsTheReturnValue() {
@@ -202,10 +321,13 @@ import Testing
     let cases: [(String, String)] = [
       ("probe begin { x = excname() }", "did you mean 'execname'?"),
       ("probe kernel.trac(\"x\") { }", "did you mean 'kernel.trace'?"),
-      ("probe begin { s = \"a\" . \"b\" }", "string concatenation is supported only in what is printed"),
+      ("probe begin { println(strlen(5)) }", "strlen() takes a string, not int64"),
       ("function f(n) { return f(n - 1) } probe begin { println(f(3)) }", "calls itself"),
-      ("probe begin { println(gettimeofday_s()) }", "'gettimeofday_s()' is not supported"),
+      ("probe begin { println(str_replace(\"a\", \"a\", \"b\")) }", "unknown function 'str_replace'"),
       ("probe timer.jiffies(10) { }", "depends on the kernel's HZ"),
+      ("probe begin { while (1) { try { break } catch { } } }", "'break' and 'continue' directly inside 'try' are not supported"),
+      ("probe begin { try { } println(1) }", "expected 'catch' after the 'try' block"),
+      ("probe a.b(1) = begin { } probe begin { }", "an alias's name is one probe point without arguments"),
       ("probe begin { printf(\"%d\\n\" }", "expected ')'"),
     ]
     for (script, message) in cases {
@@ -214,6 +336,24 @@ import Testing
       #expect(run.stderr.contains(message), "\(script)\n\(run.stderr)")
       #expect(run.stderr.contains("-e:1:"), "\(run.stderr)")
     }
+  }
+
+  /// gettimeofday_s() is the wall clock: within a second or two of the test's own clock.
+  @Test func gettimeofdayIsTheWallClock() {
+    guard kernelAvailable("gettimeofday_s()") else { return }
+    let before = time(nil)
+    let run = scry("-e", "probe timer.ms(10) { println(gettimeofday_s()); exit() }")
+    let after = time(nil)
+    #expect(run.status == 0, "\(run.stderr)")
+    let seconds = Int(run.stdout.split(separator: "\n").first ?? "") ?? 0
+    #expect(seconds >= before - 1 && seconds <= after + 1, "\(run.stdout) not in \(before)...\(after)")
+  }
+
+  /// SystemTap's string functions are not bpftrace's: a bpftrace program naming one is refused.
+  @Test func systemTapFunctionsAreRefusedInBpftrace() {
+    let run = scry("--dry-run", "-e", "BEGIN { printf(\"%d\\n\", strlen(\"abc\")) }")
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("'strlen()' is SystemTap's"), "\(run.stderr)")
   }
 
   @Test func kprobesGiveTheClearError() {

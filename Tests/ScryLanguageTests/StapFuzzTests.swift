@@ -10,6 +10,8 @@ import Testing
     "function f(a:long, b:string) { if (a > 1) return a * 2; return 0 } probe begin { println(f(2, \"x\") . \"y\"); exit() }",
     "probe kernel.trace(\"sys_enter\") { println(execname()) }",
     "probe process(\"/bin/ls\").function(\"main\").return { printf(\"%d\\n\", $return) } probe perf.sw.cpu_clock? { }",
+    "global v; probe begin { s = sprintf(\"%d-%s\", 1, \"a\"); s .= text_str(substr(s, 0, 2)); v <<< strlen(s); try { error(ctime(0)) } catch (m) { println(m . sprint(strtol(\"7\", 10))) } println(@variance(v)); exit() }",
+    "probe tick = timer.ms(5).randomize(1) { n = gettimeofday_ms() } probe tick, syscall.close { printf(\"%s %d\\n\", argstr, n) }",
     "global a[100], s = \"x\"; probe begin { for (i = 0; i < 3; i++) { a[i, \"k\"] = i } foreach ([x, y] in a) { delete a[x, y] } while (1) break; next }",
   ]
 

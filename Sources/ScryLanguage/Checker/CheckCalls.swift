@@ -8,7 +8,12 @@ extension Checker {
         return .none
       }
       for arg in args { checkExpression(arg) }
-      error(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: Function.allCases.map(\.name)))
+      error(nameSpan, "unknown function '\(name)'", hint: Suggestions.hint(for: name, in: Function.allCases.filter { !$0.isSystemTapOnly }.map(\.name)))
+      return .none
+    }
+    if function.isSystemTapOnly && result.program.histogramStyle != .systemTap {
+      for arg in args { checkExpression(arg) }
+      error(nameSpan, "unknown function '\(name)'", hint: "'\(name)()' is SystemTap's; bpftrace has no such function")
       return .none
     }
     result.calls[call.id] = function
@@ -33,6 +38,8 @@ extension Checker {
       return checkValueCall(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
       return .none  // reported above
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn:
+      return checkSystemTapCall(site)
     }
   }
 
@@ -53,7 +60,10 @@ extension Checker {
     /// The number of arguments the function takes.
     var arity: ClosedRange<Int> {
       switch function {
-      case .printf, .cat, .system: return 1...Int.max
+      case .printf, .cat, .system, .sprintf: return 1...Int.max
+      case .gettimeofdayNs: return 0...0
+      case .substr, .textStrn: return 3...3
+      case .strtol: return 2...2
       case .print: return 1...3
       case .time, .exit: return 0...1
       case .strftime, .strcontains, .hasKey: return 2...2
@@ -123,7 +133,17 @@ extension Checker {
     }
     let type = checkExpression(args[0])
     if args.count > 1 { error(args[1].span, "'top' and 'divisor' apply only to a whole map: print(@map, top, divisor)") }
-    if case .aggregate = type { error(args[0].span, "print one aggregation by printing its map: print(@map)") }
+    // SystemTap prints one key's histogram (`print(@hist_log(x[k]))`); bpftrace prints whole maps.
+    if case .aggregate(let kind) = type, !(result.program.histogramStyle == .systemTap && isBucketed(kind)) {
+      error(args[0].span, "print one aggregation by printing its map: print(@map)")
+    }
+  }
+
+  private func isBucketed(_ kind: AggregateKind) -> Bool {
+    switch kind {
+    case .hist, .lhist: return true
+    default: return false
+    }
   }
 
   private mutating func checkSignal(_ site: CallSite) {

@@ -22,6 +22,9 @@ extension StapLowering {
         if let limit { walkExpr(limit) }
         walk(b)
       case .returnValue(let e): if let e { walkExpr(e) }
+      case .tryCatch(let b, _, let h):
+        walk(b)
+        walk(h)
       case .next, .breakLoop, .continueLoop, .empty: break
       }
     }
@@ -115,6 +118,9 @@ extension StapLowering {
       visitForeach(t, body)
       if let o { visitForeach(o, body) }
     case .whileLoop(_, let b), .forLoop(_, _, _, let b): visitForeach(b, body)
+    case .tryCatch(let b, _, let h):
+      visitForeach(b, body)
+      visitForeach(h, body)
     case .foreach(_, _, let array, _, _, _, let b):
       body(array)
       visitForeach(b, body)
@@ -129,6 +135,9 @@ extension StapLowering {
       visitDeletes(t, body)
       if let o { visitDeletes(o, body) }
     case .whileLoop(_, let b), .forLoop(_, _, _, let b), .foreach(_, _, _, _, _, _, let b): visitDeletes(b, body)
+    case .tryCatch(let b, _, let h):
+      visitDeletes(b, body)
+      visitDeletes(h, body)
     case .delete(let e): body(e)
     default: break
     }

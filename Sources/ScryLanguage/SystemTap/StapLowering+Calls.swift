@@ -36,8 +36,28 @@ extension StapLowering {
       }
       return expr(.identifier("arg\(n - 1)"), span)
     case .sprintf, .sprint:
-      return missing(span, "'\(name)()' is supported only in what is printed",
-        hint: "Scry's strings are fixed-size slots: print directly with printf()")
+      return buildString(valuePieces(StapExpr(.call(name, nameSpan: nameSpan, args), span), prelude: &prelude), span: span)
+    case .textStr, .textStrn:
+      let arity = f == .textStr ? 1 : 3
+      guard lowered.count == arity else { return missing(span, "'\(name)()' takes \(arity) argument(s)") }
+      if f == .textStrn {
+        for arg in args.dropFirst() {
+          guard case .integer = arg.kind else { return missing(arg.span, "text_strn()'s length and quoting are literal numbers here") }
+        }
+      }
+      return call("text_strn", f == .textStr ? lowered + [expr(.integer(0), span), expr(.integer(0), span)] : lowered)
+    case .ctime where args.isEmpty:
+      // `ctime()` is the time now (SystemTap 4.0).
+      return call("ctime", [expr(.binary(.divide, call("gettimeofday_ns", []), expr(.integer(1_000_000_000), span)), span)])
+    case .strlen, .substr, .strtol, .ctime:
+      let arity = f == .strlen || f == .ctime ? 1 : f == .substr ? 3 : 2
+      guard lowered.count == arity else { return missing(span, "'\(name)()' takes \(arity) argument(s)") }
+      return call(name, lowered)
+    case .gettimeofdayS, .gettimeofdayMs, .gettimeofdayUs, .gettimeofdayNs:
+      if !args.isEmpty { return missing(span, "'\(name)()' takes no arguments") }
+      let now = call("gettimeofday_ns", [])
+      let divisor: UInt64 = f == .gettimeofdayS ? 1_000_000_000 : f == .gettimeofdayMs ? 1_000_000 : f == .gettimeofdayUs ? 1000 : 1
+      return divisor == 1 ? now : expr(.binary(.divide, now, expr(.integer(divisor), span)), span)
     case .printf, .print, .println, .printd, .printdln, .error:
       return missing(span, "'\(name)()' gives no value")
     default:
@@ -51,13 +71,16 @@ extension StapLowering {
         hint: "save the value in a global array keyed by tid() at the entry probe")
     }
     guard Self.statisticExtractors.contains(name) else {
-      return missing(nameSpan, "unknown extractor '@\(name)'", hint: Suggestions.hint(for: name, in: Self.statisticExtractors) ?? "extractors: @count @sum @min @max @avg @hist_log @hist_linear")
+      return missing(nameSpan, "unknown extractor '@\(name)'", hint: Suggestions.hint(for: name, in: Self.statisticExtractors) ?? "extractors: @count @sum @min @max @avg @variance @hist_log @hist_linear")
     }
     guard let first = args.first, let g = globalName(first), globals[g]?.isStatistic == true else {
       return missing(span, "'@\(name)' reads a global statistic, one that '<<<' adds to")
     }
     if name.hasPrefix("hist") {
       return missing(span, "a histogram is printed, not read", hint: "print(@\(name)(\(g)))")
+    }
+    if name == "variance" && args.count > 1 {
+      return missing(args[1].span, "@variance's bit shift is not supported", hint: "write @variance(\(g)): a shift of 0")
     }
     func read(_ extractor: String, _ prelude: inout [Stmt]) -> Expr {
       var keys: [Expr] = []
@@ -81,6 +104,10 @@ extension StapLowering {
     let kinds = args.map(kind)
     let values = args.map { lowerExpr($0, prelude: &prelude) }
     let savedLocals = locals
+    let savedTries = tries
+    // A function's body runs in a loop of its own: an error() there cannot leave the caller's try.
+    tries = []
+    defer { tries = savedTries }
     inlining.append(function.name)
     locals = [:]
     for (i, parameter) in function.parameters.enumerated() {

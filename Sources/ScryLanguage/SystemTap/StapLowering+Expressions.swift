@@ -18,6 +18,7 @@ extension StapLowering {
     switch e.kind {
     case .name(let n) where locals[n] != nil: return locals[n]!
     case .name("name") where mapping?.syscall != nil: return .string
+    case .name("argstr") where mapping?.syscall != nil: return .string
     case .name(let n) where globals[n] == nil:
       if let field = record?.fields.first(where: { $0.name == n }) { return field.type.isInteger && !isCharPointer(field.type) ? .integer : .string }
       return .unknown
@@ -52,6 +53,14 @@ extension StapLowering {
         switch f {
         case .printf, .print, .println, .printd, .printdln:
           return [stmt(.expression(lowerPrint(f, args: args, span: e.span, prelude: &prelude)), e.span)]
+        case .error where !tries.isEmpty:
+          let current = tries.last!
+          let message = args.first.map { buildString(valuePieces($0, prelude: &prelude), span: $0.span) } ?? expr(.string([]), e.span)
+          return [
+            stmt(.assign(target: expr(.variable(current.message), e.span), op: nil, value: message), e.span),
+            stmt(.assign(target: expr(.variable(current.caught), e.span), op: nil, value: expr(.integer(1), e.span)), e.span),
+            stmt(.breakLoop, e.span),
+          ]
         case .error:
           var stmts: [Stmt] = []
           if let message = args.first {
@@ -74,10 +83,7 @@ extension StapLowering {
 
   mutating func lowerAssign(_ op: String, _ target: StapExpr, _ value: StapExpr, span: SourceSpan, prelude: inout [Stmt]) -> [Stmt] {
     if op == "<<<" { return lowerStatisticUpdate(target, value, span: span, prelude: &prelude) }
-    if op == ".=" {
-      error(span, "'.=' builds a string, which Scry's fixed-size strings cannot", hint: "print the pieces instead: printf(\"%s%s\", a, b)")
-      return []
-    }
+    if op == ".=" { return lowerAssign("=", target, StapExpr(.binary(".", target, value), span), span: span, prelude: &prelude) }
     let lowered = lowerExpr(value, prelude: &prelude)
     let binary: BinaryOperator? = op == "=" ? nil : Self.binaryOperators[String(op.dropLast())]
     if case .name(let n) = target.kind, globals[n] == nil {
@@ -135,12 +141,18 @@ extension StapLowering {
         let condition = expr(.binary(.logicalOr, first, better), span)
         let set = stmt(.assign(target: map(extractor, &prelude), op: nil, value: v()), span)
         out.append(stmt(.ifElse(condition: condition, then: Block(span: span, statements: [set]), elseBranch: nil), span))
+      case "variance": out.append(varianceUpdate(g, value: v(), keys: keys, span: span, prelude: &prelude))
       case "hist_log", "hist_linear":
         var args = [v()]
         if extractor == "hist_linear" {
           let bounds = globals[g]?.linear ?? []
           if bounds.count != 3 { error(target.span, "@hist_linear needs its bounds: @hist_linear(\(g), low, high, width)") }
           args += bounds.map { lowerValue($0) }
+          // SystemTap's last row holds [high, high + width) and its overflow starts past it
+          // (runtime/stat-common.c): Scry's lhist gets one more bucket, drawn with the label `>high`.
+          if bounds.count == 3, case .integer(let high) = bounds[1].kind, case .integer(let width) = bounds[2].kind {
+            args[2] = expr(.integer(high &+ width), bounds[1].span)
+          }
         }
         let call = expr(.call(name: extractor == "hist_log" ? "hist" : "lhist", nameSpan: span, args: args), span)
         out.append(stmt(.assign(target: map(extractor, &prelude), op: nil, value: call), span))
@@ -148,6 +160,28 @@ extension StapLowering {
       }
     }
     return out
+  }
+
+  /// SystemTap's running variance (runtime/stat-common.c, Welford's algorithm over integers with a
+  /// bit shift of 0): the mean and the sum of squares kept per key, the variance `M2 / (n - 1)`
+  /// set from the second value on. Runs before the count is incremented, so the count is n - 1.
+  mutating func varianceUpdate(_ g: String, value v: Expr, keys: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Stmt {
+    func map(_ name: String) -> Expr { globalRef(g, extractor: name, keys: keys.map { lowerExpr($0, prelude: &prelude) }, span: span) }
+    func int(_ n: UInt64) -> Expr { expr(.integer(n), span) }
+    func assign(_ target: Expr, _ op: BinaryOperator?, _ value: Expr) -> Stmt { stmt(.assign(target: target, op: op, value: value), span) }
+    temporaries += 1
+    let delta = "$__delta\(temporaries)"
+    let first = Block(span: span, statements: [assign(map("variance_mean"), nil, v), assign(map("variance_m2"), nil, int(0))])
+    let n = expr(.binary(.add, map("count"), int(1)), span)
+    let later = Block(span: span, statements: [
+      assign(expr(.variable(delta), span), nil, expr(.binary(.subtract, v, map("variance_mean")), span)),
+      assign(map("variance_mean"), .add, expr(.binary(.divide, expr(.variable(delta), span), n), span)),
+      assign(map("variance_m2"), .add,
+        expr(.binary(.multiply, expr(.variable(delta), span), expr(.binary(.subtract, v, map("variance_mean")), span)), span)),
+      assign(map("variance"), nil, expr(.binary(.divide, map("variance_m2"), map("count")), span)),
+    ])
+    let isFirst = expr(.binary(.equal, map("count"), int(0)), span)
+    return stmt(.ifElse(condition: isFirst, then: first, elseBranch: later), span)
   }
 
   mutating func lowerExpr(_ e: StapExpr, prelude: inout [Stmt]) -> Expr {
@@ -174,8 +208,7 @@ extension StapLowering {
       let unary: UnaryOperator = op == "!" ? .not : op == "~" ? .bitNot : .negate
       return expr(.unary(unary, inner), e.span)
     case .binary(".", _, _):
-      return missing(e.span, "string concatenation is supported only in what is printed",
-        hint: "Scry's strings are fixed-size slots: print the pieces, e.g. println(a . b) or printf(\"%s%s\", a, b)")
+      return buildString(valuePieces(e, prelude: &prelude), span: e.span)
     case .binary(let op, let a, let b):
       let left = lowerExpr(a, prelude: &prelude)
       let right = lowerExpr(b, prelude: &prelude)
@@ -208,7 +241,10 @@ extension StapLowering {
       return expr(.field(expr(.identifier("args"), span), name: "ret", isArrow: false), span)
     }
     if n == "argstr" {
-      return missing(span, "'argstr' is not supported", hint: "print the syscall's arguments by name, such as 'filename' or '$fd'")
+      guard mapping?.syscall != nil, mapping?.isReturn == false, record != nil else {
+        return missing(span, "'argstr' is read in a syscall's entry probe: 'syscall.NAME'", hint: "print the arguments by name, such as 'filename' or '$fd'")
+      }
+      return buildString(argumentPieces(span: span), span: span)
     }
     if let field = record?.fields.first(where: { $0.name == n }) {
       let read = expr(.field(expr(.identifier("args"), span), name: n, isArrow: false), span)

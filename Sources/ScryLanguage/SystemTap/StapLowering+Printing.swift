@@ -21,11 +21,9 @@ extension StapLowering {
       if args.count == 1, case .extractor(let name, _, let inner) = args[0].kind, name.hasPrefix("hist"),
         let first = inner.first, let g = globalName(first), globals[g]?.isStatistic == true
       {
-        if case .index = first.kind {
-          return missing(first.span, "printing the histogram of one key is not supported yet",
-            hint: "keep a statistic without keys for the histogram: \(g)_all <<< value")
-        }
-        return expr(.call(name: "print", nameSpan: span, args: [globalRef(g, extractor: name, keys: [], span: args[0].span)]), span)
+        var keys: [Expr] = []
+        if case .index(_, _, let list) = first.kind { keys = list.map { lowerExpr($0, prelude: &prelude) } }
+        return expr(.call(name: "print", nameSpan: span, args: [globalRef(g, extractor: name, keys: keys, span: args[0].span)]), span)
       }
       // `println(x)` of one value of a kind not known here: Scry's print(x) adds the newline.
       if f == .println, args.count == 1, kind(args[0]) == .unknown, !isSpliced(args[0]) {
@@ -42,6 +40,19 @@ extension StapLowering {
       if f == .printdln { pieces.append(.text([0x0A])) }
     default: return missing(span, "'\(f.rawValue)' does not print")
     }
+    return formatCall("printf", pieces, span: span)
+  }
+
+  /// A string built at the event (`sprintf`, `a . b` outside printing): Scry's `sprintf` of the
+  /// pieces, into a slot of SystemTap's MAXSTRINGLEN.
+  mutating func buildString(_ pieces: [Piece], span: SourceSpan) -> Expr {
+    // A lone string value needs no formatting.
+    if pieces.count == 1, case .value(let value, let conversion) = pieces[0], conversion == Array("%s".utf8) { return value }
+    return formatCall("sprintf", pieces, span: span)
+  }
+
+  /// One call of a printf-like function whose format is the pieces' text and conversions.
+  mutating func formatCall(_ name: String, _ pieces: [Piece], span: SourceSpan) -> Expr {
     var format: [UInt8] = []
     var values: [Expr] = []
     for piece in pieces {
@@ -52,7 +63,7 @@ extension StapLowering {
         values.append(value)
       }
     }
-    return expr(.call(name: "printf", nameSpan: span, args: [expr(.string(format), span)] + values), span)
+    return expr(.call(name: name, nameSpan: span, args: [expr(.string(format), span)] + values), span)
   }
 
   func isSpliced(_ e: StapExpr) -> Bool {
@@ -76,10 +87,38 @@ extension StapLowering {
       }
       return formatPieces(bytes, args: Array(args.dropFirst()), span: e.span, prelude: &prelude)
     case .target(let n) where n == "$vars" || n == "$parms": return targetVariables(span: e.span)
+    case .name("argstr") where locals["argstr"] == nil && mapping?.syscall != nil && mapping?.isReturn == false && record != nil:
+      return argumentPieces(span: e.span)
     default:
-      let conversion = kind(e) == .string ? "%s" : "%d"
+      // SystemTap's numbers are 64-bit longs; Scry's printf follows C, where `%d` is an int.
+      let conversion = kind(e) == .string ? "%s" : "%ld"
       return [.value(lowerExpr(e, prelude: &prelude), conversion: Array(conversion.utf8))]
     }
+  }
+
+  /// `argstr` of `syscall.NAME`: the syscall's arguments in order, `, ` between them: integers in
+  /// decimal, `const char *` as a quoted, escaped string, other pointers in hex. SystemTap's tapset writes
+  /// each syscall's own (flags by name, `AT_FDCWD`), which this does not.
+  mutating func argumentPieces(span: SourceSpan) -> [Piece] {
+    guard let record else { return [] }
+    var pieces: [Piece] = []
+    for field in record.fields where !field.name.hasPrefix("common_") && field.name != "__syscall_nr" {
+      if !pieces.isEmpty { pieces.append(.text(Array(", ".utf8))) }
+      let read = expr(.field(expr(.identifier("args"), span), name: field.name, isArrow: false), span)
+      if isCharPointer(field.type) && field.cType.hasPrefix("const char") {
+        // Quoted and escaped, as the tapset's user_string_quoted() writes it.
+        let text = expr(.call(name: "str", nameSpan: span, args: [read]), span)
+        let quoted = expr(.call(name: "text_strn", nameSpan: span, args: [text, expr(.integer(0), span), expr(.integer(1), span)]), span)
+        pieces.append(.value(quoted, conversion: Array("%s".utf8)))
+      } else if case .pointer = field.type {
+        pieces.append(.value(read, conversion: Array("0x%lx".utf8)))
+      } else {
+        // Syscall fields are 8 bytes wide whatever their C type: an `int` (`dfd` of -100) prints as one.
+        let isInt = field.cType.hasSuffix("int") && !field.cType.contains("long")
+        pieces.append(.value(read, conversion: Array((isInt ? "%d" : "%ld").utf8)))
+      }
+    }
+    return pieces
   }
 
   /// `$$vars`: every field of the tracepoint's record, `name=value` separated by spaces.
@@ -92,7 +131,7 @@ extension StapLowering {
     for field in record.fields where !field.name.hasPrefix("common_") && (field.type.isInteger || field.type.isString) {
       pieces.append(.text(Array(((pieces.isEmpty ? "" : " ") + field.name + "=").utf8)))
       let read = expr(.field(expr(.identifier("args"), span), name: field.name, isArrow: false), span)
-      pieces.append(.value(read, conversion: Array((field.type.isString ? "%s" : "%#x").utf8)))
+      pieces.append(.value(read, conversion: Array((field.type.isString ? "%s" : "%#lx").utf8)))
     }
     return pieces
   }
@@ -148,7 +187,9 @@ extension StapLowering {
       if v == UInt8(ascii: "s") && k == .integer { v = UInt8(ascii: "d") }
       if "dixXuo".utf8.contains(v) && k == .string { v = UInt8(ascii: "s") }
       if v == UInt8(ascii: "i") { v = UInt8(ascii: "d") }
-      pieces.append(.value(lowerExpr(arg, prelude: &prelude), conversion: spec + [v]))
+      // SystemTap's integers are 64-bit whatever the conversion's length modifier says.
+      let long: [UInt8] = "dxXuo".utf8.contains(v) ? [UInt8(ascii: "l")] : []
+      pieces.append(.value(lowerExpr(arg, prelude: &prelude), conversion: spec + long + [v]))
     }
     if !text.isEmpty { pieces.append(.text(text)) }
     if next < args.count { error(args[next].span, "the format has fewer conversions than arguments") }
@@ -177,7 +218,7 @@ extension StapLowering {
         format += Array("[".utf8)
         for i in 0..<keyCount {
           if i > 0 { format.append(UInt8(ascii: ",")) }
-          format += Array((use.keyKinds[i] == .string ? "\"%s\"" : "%d").utf8)
+          format += Array((use.keyKinds[i] == .string ? "\"%s\"" : "%ld").utf8)
           var key = expr(.tupleIndex(expr(.variable(pair), use.span), 0), use.span)
           if keyCount > 1 { key = expr(.tupleIndex(key, i), use.span) }
           values.append(key)
@@ -186,7 +227,7 @@ extension StapLowering {
       }
       if use.isStatistic {
         for extractor in ["count", "min", "max", "sum", "avg"] {
-          format += Array(" @\(extractor)=%d".utf8)
+          format += Array(" @\(extractor)=%ld".utf8)
           func keys() -> [Expr] {
             (0..<keyCount).map { i in
               let key = expr(.tupleIndex(expr(.variable(pair), use.span), 0), use.span)
@@ -201,7 +242,7 @@ extension StapLowering {
           }
         }
       } else {
-        format += Array((use.kind == .string ? "=\"%s\"" : "=0x%x").utf8)
+        format += Array((use.kind == .string ? "=\"%s\"" : "=0x%lx").utf8)
         values.append(use.isArray ? expr(.tupleIndex(expr(.variable(pair), use.span), 1), use.span) : globalRef(name, keys: [], span: use.span))
       }
       format.append(0x0A)

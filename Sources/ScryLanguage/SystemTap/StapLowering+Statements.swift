@@ -17,6 +17,8 @@ extension StapLowering {
     case .ifElse(let condition, let then, let otherwise):
       let c = lowerCondition(condition, prelude: &prelude)
       result = [stmt(.ifElse(condition: c, then: lowered(then), elseBranch: otherwise.map { lowered($0) }), s.span)]
+    case .tryCatch(let body, let variable, let handler):
+      result = lowerTry(body, variable: variable, handler: handler, span: s.span)
     case .whileLoop(let condition, let body):
       var conditionPrelude: [Stmt] = []
       let c = lowerCondition(condition, prelude: &conditionPrelude)
@@ -43,7 +45,56 @@ extension StapLowering {
       error(s.span, "'return' outside a function", hint: "use 'next' to leave a probe")
       result = []
     }
+    // An error() caught inside a loop of a `try` body leaves the loop; this leaves the `try`.
+    if let current = tries.last, isLoop(s) {
+      let leave = stmt(.breakLoop, s.span)
+      let caught = expr(.variable(current.caught), s.span)
+      return prelude + result + [stmt(.ifElse(condition: caught, then: Block(span: s.span, statements: [leave]), elseBranch: nil), s.span)]
+    }
     return prelude + result
+  }
+
+  func isLoop(_ s: StapStmt) -> Bool {
+    switch s.kind {
+    case .whileLoop, .forLoop, .foreach: return true
+    default: return false
+    }
+  }
+
+  /// `try { body } catch (msg) { handler }`: the body runs inside a loop that runs once, an
+  /// `error(m)` in it sets the message and leaves it, and the handler runs when one did. Scry's
+  /// actions have no other run-time errors (division by zero is 0, as in bpftrace), so `error()`
+  /// is what a `try` catches; an `error()` inside a called function still ends the run.
+  mutating func lowerTry(_ body: StapStmt, variable: (name: String, span: SourceSpan)?, handler: StapStmt, span: SourceSpan) -> [Stmt] {
+    let leavesLoop = contains(body) { s in
+      switch s.kind {
+      case .breakLoop, .continueLoop: return true
+      default: return false
+      }
+    }
+    if leavesLoop {
+      error(body.span, "'break' and 'continue' directly inside 'try' are not supported", hint: "set a variable in the 'try' and leave the loop after it")
+    }
+    temporaries += 1
+    let current = (caught: "$__caught\(temporaries)", message: "$__message\(temporaries)")
+    func local(_ name: String) -> Expr { expr(.variable(name), span) }
+    var out = [
+      stmt(.assign(target: local(current.caught), op: nil, value: expr(.integer(0), span)), span),
+      stmt(.assign(target: local(current.message), op: nil, value: expr(.string([]), span)), span),
+    ]
+    tries.append(current)
+    var inner = lowerStatements(body)
+    tries.removeLast()
+    inner.append(stmt(.breakLoop, span))
+    out.append(stmt(.whileLoop(condition: expr(.integer(1), span), body: Block(span: body.span, statements: inner)), span))
+    var caught: [Stmt] = []
+    if let name = variable?.name {
+      locals[name] = .string
+      caught.append(stmt(.assign(target: expr(.variable(localName(name)), span), op: nil, value: local(current.message)), span))
+    }
+    caught += lowerStatements(handler)
+    out.append(stmt(.ifElse(condition: local(current.caught), then: Block(span: handler.span, statements: caught), elseBranch: nil), span))
+    return out
   }
 
   func contains(_ s: StapStmt, where predicate: (StapStmt) -> Bool) -> Bool {
@@ -87,7 +138,7 @@ extension StapLowering {
     if !use.isRead { set.formUnion(["count", "min", "max", "sum"]) }
     // The average is the sum over the count, read when asked for.
     if set.remove("avg") != nil { set.insert("sum") }
-    return ["count", "sum", "min", "max", "hist_log", "hist_linear"].filter(set.contains)
+    return ["count", "sum", "min", "max", "variance", "hist_log", "hist_linear"].filter(set.contains)
   }
 
   /// `foreach ([a, b] in arr- limit 5) body`: `for ($kv : @arr)` that binds `$a`, `$b` first, with

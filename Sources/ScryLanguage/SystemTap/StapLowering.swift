@@ -19,7 +19,7 @@ struct StapLowering {
     var keyKinds: [Kind] = []
   }
 
-  static let statisticExtractors: Set<String> = ["count", "sum", "min", "max", "avg", "hist_log", "hist_linear"]
+  static let statisticExtractors: Set<String> = ["count", "sum", "min", "max", "avg", "variance", "hist_log", "hist_linear"]
 
   let source: SourceFile
   let catalog: any ProbeCatalog
@@ -37,6 +37,8 @@ struct StapLowering {
   /// `@entry(e)` in the return probe being lowered: the map its entry probe saves `e` into, by tid.
   var entryMaps: [ObjectIdentifier: String] = [:]
   var temporaries = 0
+  /// The `try` blocks being lowered, innermost last: the variables `error()` sets there.
+  var tries: [(caught: String, message: String)] = []
   /// `-x PID`: what `target()` is; without it, `target()` is the `-c` child (`cpid`).
   var targetPid: Int32?
   static let maxInlineDepth = 8

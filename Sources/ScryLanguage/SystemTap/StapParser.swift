@@ -9,6 +9,8 @@ struct StapParser {
   var probes: [StapProbe] = []
   var globals: [StapGlobal] = []
   var functions: [StapFunction] = []
+  /// `probe NAME = points { prologue }` and `probe NAME += points { epilogue }`, by NAME.
+  var aliases: [String: StapAlias] = [:]
   /// Nesting guard, so deep input is an error rather than a stack overflow (as in `Parser`).
   var depth = 0
   static let maxDepth = 400
@@ -84,6 +86,7 @@ struct StapParser {
       }
       if token.span.start == before && token.kind != .endOfFile { advance() }
     }
+    expandAliases()
   }
 
   mutating func parseGlobals() {
@@ -156,12 +159,58 @@ struct StapParser {
       points.append(point)
     } while accept(",")
     if isPunct("=") || isPunct("+=") {
-      error(token.span, "probe aliases are not supported", hint: "write the probe point the alias stands for")
-      recoverToBlock()
+      parseAlias(points, start: start)
       return
     }
     let body = parseBlock()
     probes.append(StapProbe(points: points, body: body, span: start.merged(with: body.span)))
+  }
+
+  /// `probe NAME = P1, P2 { prologue }` (`+=`: an epilogue): uses of NAME become the points, with
+  /// the alias's statements before (after) the probe's own, in one scope as in SystemTap.
+  mutating func parseAlias(_ names: [StapProbePoint], start: SourceSpan) {
+    let isEpilogue = isPunct("+=")
+    advance()
+    guard names.count == 1, let name = StapAlias.name(of: names[0]) else {
+      error(names[0].span, "an alias's name is one probe point without arguments", hint: "probe my_alias = kernel.trace(\"sys_enter\") { … }")
+      recoverToBlock()
+      return
+    }
+    var points: [StapProbePoint] = []
+    repeat {
+      guard let point = parsePoint() else {
+        recoverToBlock()
+        return
+      }
+      points.append(point)
+    } while accept(",")
+    let body = parseBlock()
+    if aliases[name] != nil { error(names[0].span, "the alias '\(name)' is defined twice") }
+    aliases[name] = StapAlias(points: points, body: body, isEpilogue: isEpilogue)
+  }
+
+  /// Probes that name aliases, on the aliases' points; after the whole file, as aliases may be
+  /// defined after their use. An alias names other aliases only once removed (no recursion).
+  mutating func expandAliases() {
+    guard !aliases.isEmpty else { return }
+    var expanded: [StapProbe] = []
+    for probe in probes {
+      var own: [StapProbePoint] = []
+      for point in probe.points {
+        guard let name = StapAlias.name(of: point), let alias = aliases[name] else {
+          own.append(point)
+          continue
+        }
+        func statements(_ s: StapStmt) -> [StapStmt] {
+          if case .block(let list) = s.kind { return list }
+          return [s]
+        }
+        let list = alias.isEpilogue ? statements(probe.body) + statements(alias.body) : statements(alias.body) + statements(probe.body)
+        expanded.append(StapProbe(points: alias.points, body: StapStmt(.block(list), probe.body.span), span: probe.span))
+      }
+      if !own.isEmpty { expanded.append(StapProbe(points: own, body: probe.body, span: probe.span)) }
+    }
+    probes = expanded
   }
 
   /// `a.b("x").c(5)?`; `*` is a wildcard within a component's name.
@@ -306,9 +355,25 @@ struct StapParser {
         _ = accept(";")
         return StapStmt(.returnValue(value), start.merged(with: value?.span ?? start))
       case "try":
-        error(start, "'try'/'catch' is not supported", hint: "Scry has no run-time errors to catch")
-        skipTo(["}"])
-        return StapStmt(.empty, start)
+        advance()
+        let body = parseStatement()
+        guard isKeyword("catch") else {
+          error(token.span, "expected 'catch' after the 'try' block, found \(describe(token))")
+          return body
+        }
+        advance()
+        var variable: (name: String, span: SourceSpan)?
+        if accept("(") {
+          if token.kind == .identifier {
+            variable = (text(token), token.span)
+            advance()
+          } else {
+            error(token.span, "expected the message's variable, found \(describe(token))")
+          }
+          expect(")", "after the catch variable")
+        }
+        let handler = parseStatement()
+        return StapStmt(.tryCatch(body, variable: variable, handler), start.merged(with: handler.span))
       default: break
       }
     }

@@ -45,8 +45,15 @@ enum StapProbePoints {
       return .failure(StapPointError(message: "the 'error' probe has nothing to catch in Scry",
         hint: "Scry's actions have no run-time errors: there is no error to run on"))
     case "timer":
+      // `.randomize(M)` lets each period vary by up to ±M; a fixed period is one SystemTap may
+      // pick, so the timer runs unrandomized.
+      if c.count == 3 && names[2] == "randomize" && number(2) != nil && ["s", "sec", "ms", "msec", "us", "usec", "ns", "nsec"].contains(names[1]) {
+        var fixed = point
+        fixed.components.removeLast()
+        return map(fixed)
+      }
       if names.contains("randomize") {
-        return .failure(StapPointError(message: "'.randomize' is not supported", hint: "drop '.randomize': Scry's timers fire at a fixed interval"))
+        return .failure(StapPointError(message: "'.randomize(N)' follows a timer in time units", hint: "timer.ms(100).randomize(10)"))
       }
       if c.count == 2 && names[1] == "profile" { return .success(StapProbeMapping(provider: "profile", parts: ["hz", "250"])) }
       let units = ["s": "s", "sec": "s", "ms": "ms", "msec": "ms", "us": "us", "usec": "us", "ns": "ns", "nsec": "ns", "hz": "hz"]

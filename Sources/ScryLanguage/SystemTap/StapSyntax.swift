@@ -21,6 +21,19 @@ struct StapProbePoint {
   var isOptional: Bool
 }
 
+/// A probe alias: the points it stands for and its prologue (or epilogue).
+struct StapAlias {
+  var points: [StapProbePoint]
+  var body: StapStmt
+  var isEpilogue: Bool
+
+  /// The dotted name a point spells when it has no arguments and no wildcard, as aliases are named.
+  static func name(of point: StapProbePoint) -> String? {
+    guard point.components.allSatisfy({ $0.argument == nil && !$0.name.contains("*") }) else { return nil }
+    return point.components.map(\.name).joined(separator: ".")
+  }
+}
+
 struct StapProbe {
   var points: [StapProbePoint]
   var body: StapStmt
@@ -72,6 +85,8 @@ final class StapStmt {
     case breakLoop
     case continueLoop
     case returnValue(StapExpr?)
+    /// `try { body } catch (msg) { handler }`; the variable is optional.
+    case tryCatch(StapStmt, variable: (name: String, span: SourceSpan)?, StapStmt)
     case empty
   }
 }

@@ -14,6 +14,9 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   case strftime, str, strncmp, strcontains, strerror, sizeof, buf, ntop, pton, bswap
   case ksym, usym, kaddr, uaddr, kstack, ustack, uptr, kptr
   case reg, cgroupPath = "cgroup_path", cgroupid, macaddr
+  // SystemTap's string and clock functions, which its front end lowers calls to: refused in
+  // bpftrace programs (bpftrace 0.17 has none of them).
+  case sprintf, strlen, substr, strtol, gettimeofdayNs = "gettimeofday_ns", ctime, textStrn = "text_strn"
 
   /// The bytes of an address literal for `pton` (IPv6 when it holds a colon), in network order.
   public static func internetAddressBytes(_ text: String) -> [UInt8]? {
@@ -29,6 +32,19 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   /// The name as written in scripts.
   public var name: String { rawValue }
 
+  /// The capacity of a string SystemTap builds (`sprintf`, `.`): its default MAXSTRINGLEN.
+  public static let systemTapStringCapacity = 128
+  /// `ctime()`'s text, 24 bytes (`Tue Dec  1 07:26:56 2026`), or `<invalid time>`, and its NUL.
+  public static let calendarTimeCapacity = 32
+
+  /// SystemTap's functions, which only its front end's programs call.
+  public var isSystemTapOnly: Bool {
+    switch self {
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn: return true
+    default: return false
+    }
+  }
+
   /// Functions that compute a map's per-key state (`@x = hist(v)`).
   public var isAggregation: Bool {
     switch self {
@@ -41,7 +57,8 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   /// block calling one makes the order in which events reach it observable.
   public var isOrderObservable: Bool {
     switch self {
-    case .printf, .print, .time, .cat, .system, .exit, .join, .strftime, .signal, .clear, .zero, .delete: return true
+    case .printf, .print, .time, .cat, .system, .exit, .join, .strftime, .signal, .clear, .zero, .delete,
+      .gettimeofdayNs: return true
     default: return false
     }
   }
@@ -78,6 +95,13 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .cgroupPath: return "cgroup_path(id[, \"hierarchy pattern\"])"
     case .cgroupid: return "cgroupid(\"/sys/fs/cgroup/…\")"
     case .macaddr: return "macaddr(address)"
+    case .sprintf: return "sprintf(\"format\", args…) (SystemTap)"
+    case .strlen: return "strlen(string) (SystemTap)"
+    case .substr: return "substr(string, start, length) (SystemTap)"
+    case .strtol: return "strtol(string, base) (SystemTap)"
+    case .gettimeofdayNs: return "gettimeofday_ns() (SystemTap)"
+    case .ctime: return "ctime(seconds) (SystemTap)"
+    case .textStrn: return "text_strn(string, length, quoted) (SystemTap)"
     }
   }
 
@@ -127,6 +151,13 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .cgroupid: return "the id of the cgroup at a path (compare it with cgroup)"
     case .cgroupPath: return "the path of a cgroup (as 'unified:/path', one per hierarchy that has it)"
     case .macaddr: return "a MAC address as text"
+    case .sprintf: return "formatted text as a string value"
+    case .strlen: return "the length of a string"
+    case .substr: return "part of a string, from a 0-based start"
+    case .strtol: return "a string's number in a base (0 when it has none)"
+    case .gettimeofdayNs: return "nanoseconds since the epoch (CLOCK_REALTIME) at the event"
+    case .ctime: return "seconds since the epoch as UTC text: 'Tue Dec  1 07:26:56 2026'"
+    case .textStrn: return "a string with its unprintable characters escaped, optionally quoted"
     }
   }
 }

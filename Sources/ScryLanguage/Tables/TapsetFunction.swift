@@ -7,6 +7,10 @@ enum TapsetFunction: String, CaseIterable {
   case localClockS = "local_clock_s"
   case userString = "user_string", userStringN = "user_string_n", kernelString = "kernel_string"
   case isinstr, target, exit, error
+  case strlen, substr, strtol, ctime
+  case textStr = "text_str", textStrn = "text_strn"
+  case gettimeofdayS = "gettimeofday_s", gettimeofdayMs = "gettimeofday_ms", gettimeofdayUs = "gettimeofday_us"
+  case gettimeofdayNs = "gettimeofday_ns"
   case uintArg = "uint_arg", intArg = "int_arg", longArg = "long_arg", ulongArg = "ulong_arg", pointerArg = "pointer_arg"
   // Printing, lowered to printf with the arguments' conversions.
   case printf, print, println, sprintf, sprint, printd, printdln
@@ -14,7 +18,7 @@ enum TapsetFunction: String, CaseIterable {
   /// Whether the value is a string (for the conversion print and println choose).
   var returnsString: Bool {
     switch self {
-    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint: return true
+    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint, .substr, .ctime, .textStr, .textStrn: return true
     default: return false
     }
   }
@@ -38,19 +42,11 @@ enum TapsetFunction: String, CaseIterable {
 
   /// Tapset functions Scry knows of but does not run, with the reason.
   static let unsupported: [String: String] = [
-    "gettimeofday_s": "Scry has no wall-clock builtin yet; local_clock_ns() measures intervals",
-    "gettimeofday_ms": "Scry has no wall-clock builtin yet; local_clock_ns() measures intervals",
-    "gettimeofday_us": "Scry has no wall-clock builtin yet; local_clock_ns() measures intervals",
-    "gettimeofday_ns": "Scry has no wall-clock builtin yet; local_clock_ns() measures intervals",
-    "strlen": "Scry's strings are fixed-size slots without string functions beyond comparison",
-    "substr": "Scry's strings are fixed-size slots without string functions beyond comparison",
-    "strtol": "Scry's strings are fixed-size slots without string functions beyond comparison",
     "user_long": "reading user memory at an address needs a typed pointer; use a uprobe argument",
     "user_int": "reading user memory at an address needs a typed pointer; use a uprobe argument",
     "print_backtrace": "stacks print through bpftrace's kstack; write the probe in bpftrace syntax",
     "print_ubacktrace": "stacks print through bpftrace's ustack; write the probe in bpftrace syntax",
     "backtrace": "stacks print through bpftrace's kstack; write the probe in bpftrace syntax",
     "ubacktrace": "stacks print through bpftrace's ustack; write the probe in bpftrace syntax",
-    "text_str": "Scry's strings have no escaping function",
   ]
 }

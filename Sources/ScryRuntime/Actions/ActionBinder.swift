@@ -97,6 +97,8 @@ struct ActionBinder {
     case .mapLength(let map): return MapLength(map: maps[map])
     case .sequence(let body, let value): return IntSequence(sequence(body), int(value))
     case .byteSwap(let value, let bits): return ByteSwap(int(value), bits: bits)
+    case .stringLength(let value): return StringLength(bytes(value))
+    case .stringToInteger(let value, let base): return StringToInteger(bytes(value), base: int(base))
     }
   }
 
@@ -130,6 +132,13 @@ struct ActionBinder {
     case .username(let type): return UsernameValue(type: type)
     case .stack(let stack): return StackValue(stack)
     case .userSymbol(let address): return UserSymbolValue(int(address))
+    case .formatted(let format, let arguments, let type):
+      return FormattedString(format: format, arguments: arguments.map { bytes($0) }, type: type)
+    case .calendarTime(let seconds, let type): return CalendarTime(int(seconds), type: type)
+    case .escapedText(let value, let length, let isQuoted, let type):
+      return EscapedText(bytes(value), length: length, isQuoted: isQuoted, type: type)
+    case .substring(let value, let start, let length, let type):
+      return SubstringValue(bytes(value), start: int(start), length: int(length), type: type)
     case .sequence(let body, let value): return BytesSequence(sequence(body), bytes(value))
     }
   }

@@ -33,6 +33,8 @@ final class EventValue: IntNode {
     case .cgroup: return m.cgroup
     case .zero: return 0
     case .cpuCount: return cpuCount
+    // The event's monotonic time moved to the wall clock by the clocks' current distance.
+    case .realtime: return m.time &+ (Clock.realtimeNanoseconds() &- Clock.monotonicNanoseconds())
     }
   }
 }

@@ -48,6 +48,16 @@ public final class OutputBuffer {
     return String(decoding: bytes, as: UTF8.self)
   }
 
+  /// Capturing mode: copies the first `capacity` bytes captured so far to `destination` without
+  /// allocating; returns how many were copied.
+  func copyCaptured(into destination: UnsafeMutableRawPointer, capacity: Int) -> Int {
+    let fromOverflow = Swift.min(captured.count, capacity)
+    if fromOverflow > 0 { captured.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: fromOverflow) } }
+    let fromStorage = Swift.min(count, capacity - fromOverflow)
+    if fromStorage > 0 { (destination + fromOverflow).copyMemory(from: storage, byteCount: fromStorage) }
+    return fromOverflow + fromStorage
+  }
+
   /// Raw output text; in json mode the caller decides how to wrap it.
   public func appendText(_ bytes: UnsafeRawBufferPointer) {
     guard let base = bytes.baseAddress, bytes.count > 0 else { return }

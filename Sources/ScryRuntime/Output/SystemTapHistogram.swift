@@ -44,7 +44,8 @@ enum SystemTapHistogram {
     func label(_ i: Int) -> (prefix: String, value: Int64) {
       if isLinear {
         if i == 0 { return ("<", start) }
-        if i == buckets - 1 { return (">", start + Int64(i - 1) * step) }
+        // The overflow row is labelled with the last row's value, as SystemTap labels it.
+        if i == buckets - 1 { return (">", start + Int64(i - 2) * step) }
         return ("", start + Int64(i - 1) * step)
       }
       if i == 0 { return ("<", 0) }
@@ -54,9 +55,16 @@ enum SystemTapHistogram {
     let scale = valueMax <= Int64(width) ? 1 : (valueMax + Int64(width) - 1) / Int64(width)
     let countSpace = digits(valueMax)
     var valueSpace = 5
-    for i in [low, high] {
-      let l = label(i)
-      valueSpace = Swift.max(valueSpace, digits(l.value) + l.prefix.count)
+    if isLinear {
+      // SystemTap sizes the column by `start + interval * high_bucket`, one interval past the last
+      // row's label, plus one for a `<` or `>` row.
+      valueSpace = Swift.max(valueSpace, digits(start) + (low == 0 ? 1 : 0),
+        digits(start + step * Int64(high)) + (high == buckets - 1 ? 1 : 0))
+    } else {
+      for i in [low, high] {
+        let l = label(i)
+        valueSpace = Swift.max(valueSpace, digits(l.value) + l.prefix.count)
+      }
     }
     out.append(String(repeating: " ", count: valueSpace - 5) + "value |" + String(repeating: "-", count: width) + " count\n")
     var eliding = false

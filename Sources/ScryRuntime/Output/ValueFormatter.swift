@@ -7,6 +7,13 @@ import ScryLanguage
 public enum ValueFormatter {
   /// `print(value)` of a non-map value, newline included (json: `{"type": "value", "data": …}`).
   public static func printValue(_ value: UnsafeRawPointer, type: ScryType, to out: OutputBuffer) {
+    // One key's histogram: only SystemTap programs print one (`print(@hist_log(x[k]))`).
+    if case .aggregate(let kind) = type, out.format == .text {
+      switch kind {
+      case .hist, .lhist: return SystemTapHistogram.append(value, kind: kind, to: out)
+      default: break
+      }
+    }
     switch out.format {
     case .text:
       appendText(value, type: type, to: out)

@@ -29,7 +29,7 @@ struct Completion {
     }
     if word.hasPrefix("@") { return mapNames().filter { $0.hasPrefix(word) } }
     let names =
-      Self.providers.map { $0 + ":" } + ["BEGIN", "END"] + Builtin.names + Function.allCases.map { $0.name + "(" }
+      Self.providers.map { $0 + ":" } + ["BEGIN", "END"] + Builtin.names + Function.allCases.filter { !$0.isSystemTapOnly }.map { $0.name + "(" }
       + Self.keywords + mapNames().filter { !$0.hasPrefix("@") }
     return names.filter { $0.hasPrefix(word) }
   }

@@ -42,7 +42,7 @@ extension REPL {
     if let kind = ProbeKind(provider: name) {
       return "\(kind.rawValue): a probe type; '.list \(kind.rawValue):*' lists what this machine offers\n"
     }
-    let known = Function.allCases.map(\.name) + Builtin.names + ProbeKind.allCases.map(\.rawValue)
+    let known = Function.allCases.filter { !$0.isSystemTapOnly }.map(\.name) + Builtin.names + ProbeKind.allCases.map(\.rawValue)
     let close = known.filter { $0.hasPrefix(String(name.prefix(2))) }.prefix(5)
     return "no function, builtin or probe type named '\(name)'"
       + (close.isEmpty ? "" : "; perhaps " + close.map { "'\($0)'" }.joined(separator: ", ")) + "\n"
