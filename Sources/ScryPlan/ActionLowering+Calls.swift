@@ -46,7 +46,8 @@ extension ActionLowering {
     if case .map(_, let keys, _) = first.kind, !keys.isEmpty, case .aggregate = program.type(of: first) {
       return .printValue(value(first))
     }
-    if case .map(let name)? = program.resolutions[first.id], let map = mapIndices[name] {
+    // A whole map; `print(@m[k])` is one value (bpftrace 0.17 refuses it; printing the map was wrong).
+    if case .map(let name)? = program.resolutions[first.id], let map = mapIndices[name], !first.isKeyedMapAccess {
       return .printMap(map: map, top: args.count > 1 ? int(args[1]) : nil, divisor: args.count > 2 ? int(args[2]) : nil)
     }
     if case .record(let record) = program.type(of: first), isEventRecord(first) { return .printRecord(record) }
@@ -217,6 +218,14 @@ extension ActionLowering {
     if case .pointer = program.type(of: e) { return true }
     // `uptr(p)`, `kptr(p)`: an address, whatever its type.
     if let function = program.function(of: e), function == .uptr || function == .kptr { return true }
+    return false
+  }
+}
+
+extension Expr {
+  /// `@m[k]` (or a bare global `m[k]`): one element of a map rather than the map.
+  fileprivate var isKeyedMapAccess: Bool {
+    if case .map(_, let keys, _) = kind { return !keys.isEmpty }
     return false
   }
 }

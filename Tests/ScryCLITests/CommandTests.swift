@@ -16,6 +16,13 @@ import Testing
     #expect(run.stdout.isEmpty)
   }
 
+  /// `print(@m[k])` prints the element's value, not the whole map (bpftrace 0.17 refuses the call).
+  @Test func printOfOneElementPrintsItsValue() {
+    let run = scry("-e", "BEGIN { @x[1] = 2; @x[2] = 3; print(@x[1]); clear(@x); exit(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "Attaching 1 probe...\n2\n\n\n\n", "\(run.stdout)")
+  }
+
   @Test func badUsageExitsTwo() {
     #expect(scry("--no-such-option").status == 2)
     #expect(scry("-f", "xml", "-e", "BEGIN { exit(); }").status == 2)
