@@ -39,6 +39,22 @@ import Testing
     return builds
   }
 
+  /// SystemTap's `process("PATH").mark("NAME")` is the same USDT probe; `$arg1` is the note's
+  /// first argument (SystemTap counts from 1), as bpftrace's `arg0` prints it.
+  @Test func systemTapMarkReadsTheSameArguments() throws {
+    guard let builds = buildsOrSkip("SystemTap marks") else { return }
+    func on(_ script: String) -> String { script.split(separator: "BIN", omittingEmptySubsequences: false).joined(separator: builds.binary) }
+    let ours = scry("-c", "\(builds.binary) 3", "-e", on(#"probe process("BIN").mark("ints") { printf("%d %d\n", $arg1, $arg2) }"#))
+    #expect(ours.status == 0, "\(ours.stderr)")
+    let bpftraceForm = scry("-q", "-c", "\(builds.binary) 3", "-e", on(#"usdt:BIN:scry:ints { printf("%d %d\n", arg0, arg1); }"#))
+    // bpftrace's form ends with the blank lines before the maps; SystemTap prints none.
+    func lines(_ text: String) -> [Substring] { text.split(separator: "\n") }
+    #expect(lines(ours.stdout) == ["-1 60000", "-2 60001", "-3 60002"], "\(ours.stdout)")
+    #expect(lines(ours.stdout) == lines(bpftraceForm.stdout), "\nstap:\n\(ours.stdout)\nbpftrace form:\n\(bpftraceForm.stdout)")
+    let wrong = scry("--dry-run", "-e", on(#"probe process("BIN").mark("ints") { println($fd) }"#))
+    #expect(wrong.status == 1 && wrong.stderr.contains("a mark probe has only '$arg1'"), "\(wrong.stderr)")
+  }
+
   static let scripts = [
     // Integers of 1, 2, 4 and 8 bytes, signed and not, in registers; printed and in a map.
     #"usdt:BIN:scry:ints { printf("%d %d %d %d | %u %x\n", arg0, arg1, arg2, arg3, arg0, arg3); print(arg0); @sum = sum(arg2); }"#,

@@ -264,6 +264,13 @@ extension StapLowering {
     if n.hasPrefix("$") {
       return missing(span, "'$\(n)' is supported only in what is printed", hint: "print it: println($\(n))")
     }
+    // A mark's arguments are `$arg1`…`$argN` (SystemTap counts from 1, the USDT note from 0).
+    if mapping?.provider == "usdt" {
+      guard n.hasPrefix("arg"), let index = Int(n.dropFirst(3)), index >= 1 else {
+        return missing(span, "a mark probe has only '$arg1', '$arg2'…", hint: "the arguments its STAP_PROBE passes, in order")
+      }
+      return expr(.identifier("arg\(index - 1)"), span)
+    }
     if mapping?.provider == "uprobe" || mapping?.provider == "uretprobe" {
       return missing(span, "'$\(n)' needs the binary's debug information, which Scry does not read", hint: "use uint_arg(N) or pointer_arg(N)")
     }
