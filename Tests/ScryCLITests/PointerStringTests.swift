@@ -30,7 +30,8 @@ import Testing
     let ours = run.stdout.split(separator: "\n").filter { $0.contains(tag) }.sorted()
     #expect(
       ours == ["-0", "-1", "-2", "-child"].map { "@[/tmp/scry-ptr-\(tag)\($0)]: 1" }, "\(run.stdout)")
-    #expect(!run.stderr.contains("WARNING"), "\(run.stderr)")
+    // No check that stderr has no "reads of memory failed" warning: the probe reads every task's
+    // openat, and on a loaded machine another task's path may be in a page not yet present.
   }
 
   /// opensnoop's pattern: the pointer kept in a map at entry, `str()` of it at return. The tool
