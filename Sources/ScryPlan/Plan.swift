@@ -328,6 +328,8 @@ public struct CountingTarget: Sendable, Hashable {
   public var key: CountedKey?
   /// The key expression, until the planner finds what the probe reads for it.
   var keyExpression: NodeID?
+  /// The key's stacks when every key is one (`@[kstack, ustack] = count()`), in key order.
+  var stackKeys: [StackType] = []
 }
 
 /// A counting key the kernel computes at the event.
@@ -337,9 +339,17 @@ public struct CountedKey: Sendable, Hashable {
     case read(ProbeCapture.Value)
     /// The event's thread (`tid`) or process (`pid`).
     case task(EventProperty)
+    /// The event's stacks (`@[kstack, ustack] = count()`), in key order: ids in the kernel's stack
+    /// maps, named when the map is read.
+    case stacks([StackType])
   }
 
   public var source: Source
+  /// The stacks of a key of stacks, in key order.
+  public var stacks: [StackType]? {
+    if case .stacks(let stacks) = source { return stacks }
+    return nil
+  }
   /// Widened to 8 bytes with its sign, as a map key of its type is.
   public var isSigned: Bool
 }

@@ -6,17 +6,25 @@ import ScryPlan
 /// than a perf counter: see `BPFEventCounter`); everything else by one perf counter per target.
 final class CountingDelivery: EventDelivery {
   /// One kernel counter and the attachment it counts for.
-  private enum Counter {
+  enum Counter {
     case perf(PerfEvent)
     case bpf(BPFEventCounter)
     /// Per key the probe reads at the event (`@[$f->m] = count()`).
     case keyed(BPFKeyedCounter)
+    /// Per stack (`@[kstack, ustack] = count()`).
+    case stacks(StackCounting)
   }
 
   private var counters: [(attachment: Int, counter: Counter)] = []
 
+  func add(_ attachment: Int, _ counter: Counter) {
+    counters.append((attachment, counter))
+  }
+
   func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
     switch path {
+    case .bpfCounter where request.attachment.counting?.key?.stacks != nil:
+      return attachStacks(request, stacks: request.attachment.counting?.key?.stacks ?? [], in: context)
     case .bpfCounter where request.attachment.counting?.key != nil:
       return attachKeyed(request, in: context)
     case .bpfCounter:
@@ -63,6 +71,8 @@ final class CountingDelivery: EventDelivery {
             explanation: "its key reads a register this machine does not name")
         }
         kernelKey = .read(value, isSigned: key.isSigned, space: read.readsTask || dynamic.isKernel ? .kernel : .user)
+      case .stacks:
+        return false
       }
       var options = PerfEventOptions()
       options.countingOnly = true
@@ -110,6 +120,15 @@ final class CountingDelivery: EventDelivery {
           }
           continue
         }
+        if case .stacks(let counting)? = counters.first, let target = plan.attachments[attachment].counting {
+          do {
+            try counting.fold(into: maps[target.mapIndex])
+          } catch {
+            if !reported { printToStandardError("WARNING: \(plan.attachments[attachment].probe.name): \(error)\n") }
+            reported = true
+          }
+          continue
+        }
         let total: UInt64
         do {
           total = try counters.reduce(UInt64(0)) { sum, counter throws(KernelError) in sum &+ (try Self.read(counter)) }
@@ -130,7 +149,7 @@ final class CountingDelivery: EventDelivery {
     switch counter {
     case .perf(let event): return try event.readCount()
     case .bpf(let counter): return try counter.total()
-    case .keyed: return 0
+    case .keyed, .stacks: return 0
     }
   }
 
