@@ -407,21 +407,26 @@ public enum Planner {
     return counting
   }
 
-  /// The stacks of a key made only of `kstack` and `ustack` values the kernel's stack maps can
-  /// hold (up to 127 frames); nil for any other key.
-  static func stackKeys(_ keys: [Expr], in program: CheckedProgram) -> [StackType]? {
-    var stacks: [StackType] = []
+  /// The parts of a key of `kstack`/`ustack` values the kernel's stack maps can hold (up to 127
+  /// frames), with `comm`, `pid` or `tid` beside them; nil for any other key.
+  static func stackKeys(_ keys: [Expr], in program: CheckedProgram) -> [StackKeyPart]? {
+    var parts: [StackKeyPart] = []
     for key in keys {
-      guard case .stack(let stack) = program.type(of: key), stack.depth > 0, stack.depth <= StackType.defaultDepth
-      else { return nil }
-      if case .builtin(let builtin)? = program.resolutions[key.id], builtin == .kstack || builtin == .ustack {
-      } else if let function = program.function(of: key), function == .kstack || function == .ustack {
-      } else {
-        return nil
+      switch (program.type(of: key), program.resolutions[key.id]) {
+      case (_, .builtin(.comm)?): parts.append(.comm)
+      case (_, .builtin(.pid)?): parts.append(.task(.pid))
+      case (_, .builtin(.tid)?): parts.append(.task(.tid))
+      case (.stack(let stack), let resolution) where stack.depth > 0 && stack.depth <= StackType.defaultDepth:
+        if case .builtin(let builtin)? = resolution, builtin == .kstack || builtin == .ustack {
+        } else if let function = program.function(of: key), function == .kstack || function == .ustack {
+        } else {
+          return nil
+        }
+        parts.append(.stack(stack))
+      default: return nil
       }
-      stacks.append(stack)
     }
-    return stacks
+    return parts.contains { if case .stack = $0 { true } else { false } } ? parts : nil
   }
 
   /// A counting target whose key is read at the event, with the read the dynamic probe makes for

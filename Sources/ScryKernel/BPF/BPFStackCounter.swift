@@ -18,7 +18,7 @@ public final class BPFStackCounter {
     case lostStacks = 1
   }
 
-  /// One stack of the key, in key order.
+  /// One stack of the key.
   public struct Stack: Sendable, Hashable {
     public var isKernel: Bool
     /// Frames kept, at most (the kernel takes at most `perf_event_max_stack`, 127 by default).
@@ -29,6 +29,17 @@ public final class BPFStackCounter {
     }
   }
 
+  /// One part of the key, in key order. Each takes 8 bytes of the kernel's key (a stack's u32 id,
+  /// a u32 process or thread id), the task's name 16; the process id follows them all.
+  public enum Part: Sendable, Hashable {
+    case stack(Stack)
+    case comm
+    case processID
+    case threadID
+
+    public var size: Int { self == .comm ? 16 : 8 }
+  }
+
   /// The id a key holds for a stack with no frames.
   public static let emptyStackID = UInt32.max
   /// The most frames a stack trace map holds per stack (the kernel's default `perf_event_max_stack`).
@@ -37,31 +48,40 @@ public final class BPFStackCounter {
   /// lost (counted), so more buckets than bpftrace's 4096 make that rarer, at 8 KiB per 8 frames.
   public static let stackEntries = 8192
 
-  public let stacks: [Stack]
-  private let stackMaps: [BPFMap]
+  public let parts: [Part]
+  /// The stack trace map of each part (nil for a part that is not a stack).
+  private let stackMaps: [BPFMap?]
   private let counts: BPFMap
   private let counters: BPFMap
   public let program: BPFProgram
 
-  /// Bytes of a key: a u32 id per stack, then the process id (0 when no stack is a user one).
-  public var keySize: Int { Self.keySize(stackCount: stacks.count) }
-  static func keySize(stackCount: Int) -> Int { (4 * stackCount + 4 + 7) & ~7 }
+  /// Bytes of a key: the parts, then the process id (that a user stack is named in).
+  public var keySize: Int { Self.keySize(parts) }
+  static func keySize(_ parts: [Part]) -> Int { parts.reduce(8) { $0 + $1.size } }
+  /// Where the process id sits in a key.
+  public var processOffset: Int { keySize - 8 }
 
   /// Loads the program for `kind` (a tracepoint's, or a perf_event one); attach it with `attach`.
-  public init(kind: CaptureProgram.Kind, stacks: [Stack], maxKeys: Int, name: String) throws(KernelError) {
-    guard !stacks.isEmpty, stacks.allSatisfy({ $0.depth > 0 && $0.depth <= Self.maximumDepth }) else {
+  public init(kind: CaptureProgram.Kind, parts: [Part], maxKeys: Int, name: String) throws(KernelError) {
+    for case .stack(let stack) in parts where stack.depth <= 0 || stack.depth > Self.maximumDepth {
       throw KernelError(
         operation: "build stack counting program", subject: name, errno: 0,
         explanation: "between 1 and \(Self.maximumDepth) frames per stack are counted in the kernel")
     }
-    self.stacks = stacks
-    var maps: [BPFMap] = []
-    for stack in stacks { maps.append(try BPFMap.stackTrace(depth: stack.depth, entries: Self.stackEntries)) }
+    self.parts = parts
+    var maps: [BPFMap?] = []
+    for part in parts {
+      if case .stack(let stack) = part {
+        maps.append(try BPFMap.stackTrace(depth: stack.depth, entries: Self.stackEntries))
+      } else {
+        maps.append(nil)
+      }
+    }
     stackMaps = maps
-    counts = try BPFMap.perCPUHash(keySize: Self.keySize(stackCount: stacks.count), valueSize: 8, entries: maxKeys)
+    counts = try BPFMap.perCPUHash(keySize: Self.keySize(parts), valueSize: 8, entries: maxKeys)
     counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
     let code = Self.instructions(
-      stacks: stacks, stackMapFDs: maps.map(\.fd), countsFD: counts.fd, countersFD: counters.fd, kind: kind)
+      parts: parts, stackMapFDs: maps.map { $0?.fd ?? -1 }, countsFD: counts.fd, countersFD: counters.fd, kind: kind)
     switch kind {
     case .tracepoint: program = try BPFProgram.loadTracepointProgram(code, name: name)
     case .perfEvent: program = try BPFProgram.loadPerfEventProgram(code, name: name)
@@ -69,13 +89,13 @@ public final class BPFStackCounter {
     }
   }
 
-  /// The program: each stack's id into the key (a lost stack ends the program), the process id
+  /// The program: each part into the key (a lost stack ends the program), the process id
   /// after them, then `counts[key] += 1` on this CPU.
   static func instructions(
-    stacks: [Stack], stackMapFDs: [Int32], countsFD: Int32, countersFD: Int32, kind: CaptureProgram.Kind
+    parts: [Part], stackMapFDs: [Int32], countsFD: Int32, countersFD: Int32, kind: CaptureProgram.Kind
   ) -> [BPFInstruction] {
     var asm = BPFAssembler()
-    let keySize = Self.keySize(stackCount: stacks.count)
+    let keySize = Self.keySize(parts)
     let key = Int16(-keySize)
     let value = key - 8
     let lost = asm.newLabel()
@@ -83,23 +103,37 @@ public final class BPFStackCounter {
     let done = asm.newLabel()
     asm.emit(.mov64(.r6, .r1))
     for word in stride(from: 0, to: keySize, by: 8) { asm.emit(.st(.double, .r10, key + Int16(word), 0)) }
-    for (i, stack) in stacks.enumerated() {
-      let haveID = asm.newLabel()
-      asm.emit(.mov64(.r1, .r6))
-      asm.emit(BPFInstruction.ldMapFD(.r2, stackMapFDs[i]))
-      asm.emit(.mov64(.r3, stack.isKernel ? 0 : CaptureProgram.userStackFlag))
-      asm.emit(.call(.getStackID))
-      asm.jump(.signedGreaterOrEqual, .r0, 0, to: haveID)
-      // -EFAULT: no frames to take (the ring path's empty stack); anything else: the stack is lost.
-      asm.jump(.notEqual, .r0, -14, to: lost)
-      asm.emit(.mov64(.r0, -1))
-      asm.place(haveID)
-      asm.emit(.stx(.word, .r10, key + Int16(4 * i), .r0))
+    var offset = key
+    for (i, part) in parts.enumerated() {
+      switch part {
+      case .stack(let stack):
+        let haveID = asm.newLabel()
+        asm.emit(.mov64(.r1, .r6))
+        asm.emit(BPFInstruction.ldMapFD(.r2, stackMapFDs[i]))
+        asm.emit(.mov64(.r3, stack.isKernel ? 0 : CaptureProgram.userStackFlag))
+        asm.emit(.call(.getStackID))
+        asm.jump(.signedGreaterOrEqual, .r0, 0, to: haveID)
+        // -EFAULT: no frames to take (the ring path's empty stack); anything else: the stack is lost.
+        asm.jump(.notEqual, .r0, -14, to: lost)
+        asm.emit(.mov64(.r0, -1))
+        asm.place(haveID)
+        asm.emit(.stx(.word, .r10, offset, .r0))
+      case .comm:
+        asm.emit(.mov64(.r1, .r10))
+        asm.emit(.add64(.r1, Int32(offset)))
+        asm.emit(.mov64(.r2, 16))
+        asm.emit(.call(.getCurrentComm))
+      case .processID, .threadID:
+        asm.emit(.call(.getCurrentPidTgid))
+        if part == .processID { asm.emit(.rsh64(.r0, 32)) }
+        asm.emit(.stx(.word, .r10, offset, .r0))
+      }
+      offset += Int16(part.size)
     }
-    if stacks.contains(where: { !$0.isKernel }) {
+    if parts.contains(where: { if case .stack(let stack) = $0 { return !stack.isKernel } else { return false } }) {
       asm.emit(.call(.getCurrentPidTgid))
       asm.emit(.rsh64(.r0, 32))
-      asm.emit(.stx(.word, .r10, key + Int16(4 * stacks.count), .r0))
+      asm.emit(.stx(.word, .r10, offset, .r0))
     }
     asm.emit(BPFInstruction.ldMapFD(.r1, countsFD))
     asm.emit(.mov64(.r2, .r10))
@@ -140,9 +174,10 @@ public final class BPFStackCounter {
     try counts.perCPUSums(keySize: keySize)
   }
 
-  /// The frames of stack `id` of the key's stack `index`, innermost first.
-  public func frames(ofStack index: Int, id: UInt32) -> [UInt64] {
-    id == Self.emptyStackID ? [] : stackMaps[index].stackFrames(id: id)
+  /// The frames of stack `id` of the key's part `index`, innermost first.
+  public func frames(ofPart index: Int, id: UInt32) -> [UInt64] {
+    guard id != Self.emptyStackID, let map = stackMaps[index] else { return [] }
+    return map.stackFrames(id: id)
   }
 
   /// Stacks lost or keys dropped, over every CPU.

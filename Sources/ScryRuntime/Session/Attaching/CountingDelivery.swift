@@ -24,7 +24,7 @@ final class CountingDelivery: EventDelivery {
   func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
     switch path {
     case .bpfCounter where request.attachment.counting?.key?.stacks != nil:
-      return attachStacks(request, stacks: request.attachment.counting?.key?.stacks ?? [], in: context)
+      return attachStacks(request, parts: request.attachment.counting?.key?.stacks ?? [], in: context)
     case .bpfCounter where request.attachment.counting?.key != nil:
       return attachKeyed(request, in: context)
     case .bpfCounter:
