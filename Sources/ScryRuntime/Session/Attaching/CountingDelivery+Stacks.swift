@@ -80,14 +80,17 @@ final class StackCounting {
 
 extension CountingDelivery {
   /// A profile, software event or tracepoint counted per stack: one program on a carrier event
-  /// (a tracepoint's runs for every CPU) or on each CPU's sampling event. false when BPF refuses,
-  /// and the ring samples the probe instead.
+  /// (a tracepoint's runs for every CPU) or on each CPU's sampling event. The probes of one block
+  /// share the program and its maps (a stack map is megabytes of kernel memory: one per probe of
+  /// `sys_enter_*` would be gigabytes). false when BPF refuses, and the ring samples the probe.
   func attachStacks(_ request: AttachRequest, parts: [StackKeyPart], in context: AttachContext) -> Bool {
     guard let counting = request.attachment.counting else { return false }
     let isTracepoint = request.probe.kind == .tracepoint
     let added = context.events.count
+    let shared = SharedStackCounter(block: request.attachment.blockIndex, isTracepoint: isTracepoint)
     do {
-      let counter = try BPFStackCounter(
+      let known = stackCounters[shared]
+      let counter = try known?.counter ?? BPFStackCounter(
         kind: isTracepoint ? .tracepoint : .perfEvent,
         parts: parts.map(Self.kernelPart),
         maxKeys: context.session.maps[counting.mapIndex].maxEntries, name: "scry_stacks")
@@ -108,7 +111,11 @@ extension CountingDelivery {
           try event.attach(counter.program)
         }
       }
-      add(request.index, .stacks(StackCounting(counter: counter, parts: parts)))
+      if known == nil {
+        let made = StackCounting(counter: counter, parts: parts)
+        stackCounters[shared] = made
+        add(request.index, .stacks(made))
+      }
       return true
     } catch {
       context.events.removeSubrange(added...)

@@ -16,6 +16,12 @@ final class CountingDelivery: EventDelivery {
   }
 
   private var counters: [(attachment: Int, counter: Counter)] = []
+  /// The stack counter of each block (and program type), shared by the block's probes.
+  struct SharedStackCounter: Hashable {
+    var block: Int
+    var isTracepoint: Bool
+  }
+  var stackCounters: [SharedStackCounter: StackCounting] = [:]
 
   func add(_ attachment: Int, _ counter: Counter) {
     counters.append((attachment, counter))
@@ -92,6 +98,7 @@ final class CountingDelivery: EventDelivery {
 
   func release() {
     counters.removeAll()
+    stackCounters.removeAll()
   }
 
   /// Folds the kernel's counters into their maps: counts read at exit or at each `print`.
