@@ -332,6 +332,16 @@ public struct CountingTarget: Sendable, Hashable {
   public var key: CountedKey?
   /// The key expression, until the planner finds what the probe reads for it.
   var keyExpression: NodeID?
+  /// The key's parts when it holds stacks and nothing the kernel cannot take at the event.
+  var stackKeys: [StackKeyPart] = []
+}
+
+/// One part of a key counted per stack in the kernel.
+public enum StackKeyPart: Sendable, Hashable {
+  case stack(StackType)
+  case comm
+  /// `pid` or `tid`.
+  case task(EventProperty)
 }
 
 /// A counting key the kernel computes at the event.
@@ -341,9 +351,18 @@ public struct CountedKey: Sendable, Hashable {
     case read(ProbeCapture.Value)
     /// The event's thread (`tid`) or process (`pid`).
     case task(EventProperty)
+    /// The event's stacks (`@[kstack, ustack, comm] = count()`), with the task's name and ids the
+    /// key may hold, in key order: stacks are ids in the kernel's stack maps, named when the map
+    /// is read.
+    case stacks([StackKeyPart])
   }
 
   public var source: Source
+  /// The parts of a key of stacks, in key order.
+  public var stacks: [StackKeyPart]? {
+    if case .stacks(let stacks) = source { return stacks }
+    return nil
+  }
   /// Widened to 8 bytes with its sign, as a map key of its type is.
   public var isSigned: Bool
 }

@@ -19,7 +19,13 @@ public enum PlanPrinter {
       out += "      block: \(a.blockIndex)\n"
       guard a.probe.kind.hasEventContext else { continue }
       out += "      scope: \(a.scope)\n"
-      if let counting = a.counting, let key = counting.key {
+      if let counting = a.counting, let key = counting.key, case .stacks(let stacks) = key.source {
+        out += "      mode: counting per stack in the kernel (no ring): \(Self.describe(key.source)), stacks as ids in"
+          + " BPF stack trace maps (bpf_get_stackid), counted in a kernel hash map keyed by them"
+          + (stacks.contains { if case .stack(let stack) = $0 { !stack.isKernel } else { false } } ? " and the pid" : "")
+          + ", named when \(plan.maps[counting.mapIndex].name) prints; sampled instead where the kernel cannot count"
+          + " (a followed process, no BPF)\n"
+      } else if let counting = a.counting, let key = counting.key {
         out += "      mode: counting per key in a kernel hash map (no ring), the key read at the event as"
           + " \(Self.describe(key.source)); sampled instead where the kernel cannot count (a followed process, no BPF)\n"
       } else if let counting = a.counting {
@@ -73,6 +79,14 @@ public enum PlanPrinter {
     switch source {
     case .read(let value): return describe(value)
     case .task(let property): return property.rawValue
+    case .stacks(let parts):
+      return parts.map { part in
+        switch part {
+        case .stack(let stack): return "\(stack.isKernel ? "kstack" : "ustack")(\(stack.depth))"
+        case .comm: return "comm"
+        case .task(let property): return property.rawValue
+        }
+      }.joined(separator: ", ")
     }
   }
 

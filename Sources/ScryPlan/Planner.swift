@@ -60,13 +60,13 @@ public enum Planner {
           fetched.merge(dynamic.fetched) { a, _ in a }
         }
         if let counting = counting.flatMap({ keyed($0, attachment: attachment, fetched: fetched, in: program) }),
-          probe.kind != .profile
+          probe.kind != .profile || counting.key != nil
         {
           attachment.counting = counting
-          if counting.key != nil {
+          if let key = counting.key {
             // Where the kernel cannot count per key (a followed process), the ring delivers instead.
             attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
-            attachment.sampleFields.insert(.raw)
+            if case .stacks = key.source {} else { attachment.sampleFields.insert(.raw) }
           }
         } else {
           attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
@@ -392,6 +392,10 @@ public enum Planner {
       keyedByProbe = true
     } else if keys.count == 1, isAggregation, case .integer = program.type(of: keys[0]) {
       keyExpression = keys[0].id
+    } else if isAggregation, !keys.isEmpty, !hasVariables, let stacks = stackKeys(keys, in: program) {
+      var counting = CountingTarget(mapIndex: mapIndex, isKeyedByProbe: false, isAggregation: true)
+      counting.stackKeys = stacks
+      return mapUses[name, default: 0] > 1 ? nil : counting
     } else if !keys.isEmpty {
       return nil
     }
@@ -403,11 +407,40 @@ public enum Planner {
     return counting
   }
 
+  /// The parts of a key of `kstack`/`ustack` values the kernel's stack maps can hold (up to 127
+  /// frames), with `comm`, `pid` or `tid` beside them; nil for any other key.
+  static func stackKeys(_ keys: [Expr], in program: CheckedProgram) -> [StackKeyPart]? {
+    var parts: [StackKeyPart] = []
+    for key in keys {
+      switch (program.type(of: key), program.resolutions[key.id]) {
+      case (_, .builtin(.comm)?): parts.append(.comm)
+      case (_, .builtin(.pid)?): parts.append(.task(.pid))
+      case (_, .builtin(.tid)?): parts.append(.task(.tid))
+      case (.stack(let stack), let resolution) where stack.depth > 0 && stack.depth <= StackType.defaultDepth:
+        if case .builtin(let builtin)? = resolution, builtin == .kstack || builtin == .ustack {
+        } else if let function = program.function(of: key), function == .kstack || function == .ustack {
+        } else {
+          return nil
+        }
+        parts.append(.stack(stack))
+      default: return nil
+      }
+    }
+    return parts.contains { if case .stack = $0 { true } else { false } } ? parts : nil
+  }
+
   /// A counting target whose key is read at the event, with the read the dynamic probe makes for
   /// it; nil when the key is not one value the probe reads (or the probe is not a dynamic one).
   static func keyed(
     _ target: CountingTarget, attachment: Attachment, fetched: [NodeID: FetchedValue], in program: CheckedProgram
   ) -> CountingTarget? {
+    if !target.stackKeys.isEmpty {
+      // Stack ids are taken by a program on the event: tracepoints, software and timer events.
+      guard [.profile, .software, .tracepoint].contains(attachment.probe.kind) else { return nil }
+      var keyed = target
+      keyed.key = CountedKey(source: .stacks(target.stackKeys), isSigned: false)
+      return keyed
+    }
     guard let id = target.keyExpression else { return target }
     // Uprobes: the counter's probe is made through the uprobe PMU.
     guard attachment.dynamicProbe?.binaryPath != nil else { return nil }

@@ -54,6 +54,59 @@ import Testing
     #expect(Self.traced(ours.stdout) == Self.traced(reference.stdout), "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
   }
 
+  /// The entries of a printed map whose key ends in the task `name`.
+  static func entries(of output: String, task name: String) -> [String] {
+    output.split(separator: "\n@", omittingEmptySubsequences: false).map(String.init).filter { $0.contains(", \(name)]: ") }
+  }
+
+  /// A block that only counts per stack is counted in the kernel (stack ids, named at print
+  /// time); the same keys through the ring (a scratch variable keeps the block off the kernel
+  /// counter) must print the same text.
+  @Test func stacksCountedInTheKernelPrintAsTheRingPathDoes() throws {
+    guard let workload = workloadOrSkip() else { return }
+    let name = String(workload.split(separator: "/").last!.prefix(15))
+    let kernel = """
+      tracepoint:syscalls:sys_enter_getppid { @[kstack, ustack, comm] = count(); }
+      tracepoint:syscalls:sys_enter_getppid { @p[kstack(perf, 3), ustack(perf, 2), comm] = count(); }
+      tracepoint:syscalls:sys_enter_getppid { @d[ustack(1), kstack(2), comm] = count(); }
+      """
+    let ring = kernel.replacingOccurrences(of: "{ @", with: "{ $x = 1; @")
+    let kernelPlan = scry("--plan", "-e", kernel)
+    #expect(kernelPlan.stdout.components(separatedBy: "mode: counting per stack in the kernel").count == 4, "\(kernelPlan.stdout)")
+    #expect(!scry("--plan", "-e", ring).stdout.contains("counting per stack"))
+    let counted = scry("-c", "\(workload) syscall 300 0", "-e", kernel)
+    let sampled = scry("-c", "\(workload) syscall 300 0", "-e", ring)
+    #expect(counted.status == 0 && sampled.status == 0, "\(counted.stderr)\n\(sampled.stderr)")
+    let ours = Self.entries(of: counted.stdout, task: name)
+    #expect(ours.count == 3 && ours.allSatisfy { $0.hasSuffix("]: 300") || $0.contains("]: 300\n") }, "\(counted.stdout)")
+    #expect(ours.contains { $0.contains("do_syscall_64+") }, "\(counted.stdout)")
+    // User addresses (perf mode) differ between the two processes: ASLR.
+    func masked(_ entries: [String]) -> [String] {
+      entries.map { entry in
+        entry.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+          line.hasPrefix("\t7f") ? String(line.drop { $0 != " " }) : String(line)
+        }.joined(separator: "\n")
+      }
+    }
+    #expect(masked(ours) == masked(Self.entries(of: sampled.stdout, task: name)), "\nkernel:\n\(counted.stdout)\nring:\n\(sampled.stdout)")
+  }
+
+  /// A profile counted per stack in the kernel names the kernel path of a busy process and the
+  /// process's own frames, with its name in the key.
+  @Test func profileCountedPerStackInTheKernelNamesBothSides() throws {
+    guard kernelAvailable("stack tests") else { return }
+    let binary = "/tmp/scry-kprofile-\(getpid())"
+    defer { unlink(binary) }
+    try buildFixture("workload.c", into: binary, flags: ["-O0", "-fno-omit-frame-pointer"])
+    let name = String(binary.split(separator: "/").last!.prefix(15))
+    let script = "profile:hz:999 { @[kstack, ustack, comm] = count(); }"
+    #expect(scry("--plan", "-e", script).stdout.contains("mode: counting per stack in the kernel"))
+    let run = scry("-c", "\(binary) syscall 3000000 0", "-e", script)
+    #expect(run.status == 0, "\(run.stderr)")
+    let ours = Self.entries(of: run.stdout, task: name)
+    #expect(ours.contains { $0.contains("do_syscall_64+") && $0.contains("__libc_start_call_main+") }, "\(run.stdout)")
+  }
+
   /// Under --no-bpf the stacks are perf's callchain (PERF_SAMPLE_CALLCHAIN).
   @Test(arguments: [[], ["--no-bpf"]])
   func profileNamesTheKernelPathOfABusyLoop(flags: [String]) throws {

@@ -84,6 +84,24 @@ func plan(_ text: String) throws -> Plan {
     #expect(plan.attachments[0].sampleFields.isEmpty)
   }
 
+  @Test func countsPerStackInTheKernelWhenTheBlockOnlyCounts() throws {
+    let counted = try plan("profile:hz:99 { @[kstack(3), ustack(perf), comm, tid] = count(); }")
+    let parts = try #require(counted.attachments[0].counting?.key?.stacks)
+    #expect(parts.count == 4)
+    #expect(parts[0] == .stack(StackType(isKernel: true, depth: 3)))
+    #expect(parts[2] == .comm && parts[3] == .task(.tid))
+    #expect(PlanPrinter.render(counted).contains("counting per stack in the kernel (no ring): kstack(3), ustack(127), comm, tid"))
+    // Anything else in the block, a key the kernel does not take, or no stack: sampled.
+    for script in [
+      "profile:hz:99 { $x = 1; @[kstack] = count(); }", "profile:hz:99 /pid == 1/ { @[kstack] = count(); }",
+      "profile:hz:99 { @[kstack, cpu] = count(); }", "profile:hz:99 { @[comm] = count(); }",
+      "profile:hz:99 { @[kstack] = count(); } interval:s:1 { @l = len(@); }",
+    ] {
+      let sampled = try plan(script)
+      #expect(sampled.attachments[0].counting?.key?.stacks == nil, "\(script)")
+    }
+  }
+
   @Test func countKeyedByProbeCountsEveryMatch() throws {
     let plan = try plan("tracepoint:syscalls:sys_enter_* { @[probe] = count(); }")
     #expect(plan.attachments.count == 2)

@@ -60,6 +60,7 @@ public enum BPFHelper: Int32, Sendable {
   case getCurrentComm = 16
   case getCurrentTask = 35
   case perfEventOutput = 25
+  case getStackID = 27
   case getStack = 67
   case probeReadUser = 112
   case probeReadKernel = 113

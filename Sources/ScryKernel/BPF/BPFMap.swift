@@ -79,6 +79,25 @@ public final class BPFMap {
     }
   }
 
+  /// A BPF_MAP_TYPE_STACK_TRACE of `entries` buckets (a power of two), each holding one stack of at
+  /// most `depth` frames; `bpf_get_stackid` returns a stack's bucket. Preallocated by the kernel.
+  public static func stackTrace(depth: Int, entries: Int) throws(KernelError) -> BPFMap {
+    try create(
+      type: SCRY_BPF_MAP_TYPE_STACK_TRACE, valueSize: 8 * depth, entries: entries, name: "scry_stacks",
+      description: "stack trace map")
+  }
+
+  /// The frames of stack `id` of a stack trace map, innermost first (the kernel zero-fills the
+  /// value after the last frame); empty when the id holds no stack.
+  public func stackFrames(id: UInt32) -> [UInt64] {
+    var frames = [UInt64](repeating: 0, count: valueSize / 8)
+    var key = id
+    let found = frames.withUnsafeMutableBytes { scry_bpf_map_lookup(handle.raw, &key, $0.baseAddress) }
+    guard found == 0 else { return [] }
+    if let end = frames.firstIndex(of: 0) { frames.removeSubrange(end...) }
+    return frames
+  }
+
   /// A BPF_MAP_TYPE_RINGBUF of `bytes` (a power of two pages): one ring shared by every CPU,
   /// in which records appear in the order they were reserved (see `BPFRing`).
   public static func ringBuffer(bytes: Int) throws(KernelError) -> BPFMap {

@@ -35,9 +35,14 @@ final class StackTable {
     mappings[pid]!.mappings.append(mapping)
   }
 
-  /// A forked process starts with its parent's mappings.
+  /// A forked process starts with its parent's mappings. A parent that predates Scry is read
+  /// from /proc once here, so its children (a build's compilers) are not each read at their
+  /// first MMAP2 record: that cost Scry most of its CPU on a busy machine.
+  /// Nothing is read while no process's mappings are kept (a script that names no user address).
   func inherit(_ pid: UInt32, from parent: UInt32) {
-    if let known = mappings[parent], mappings[pid] == nil { mappings[pid] = known }
+    guard mappings[pid] == nil, !mappings.isEmpty else { return }
+    noteProcess(parent)
+    mappings[pid] = mappings[parent]
   }
 
   /// The number of the stack of `count` frames at `pointer`, taken in first if new.

@@ -77,6 +77,7 @@ final class EventSources {
       let path = usesBPF ? fact.path : fact.fallback
       // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
       // A keyed count on a uprobe makes its probe through the PMU, like the capture program.
+      // A keyed count on a tracepoint, software or timer event needs no dynamic probe at all.
       let ownProbe = path.makesItsOwnProbe || (path == .bpfCounter && attachment.counting?.key != nil)
       var request = try makeRequest(
         index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !ownProbe, counts: path.counts)
@@ -127,6 +128,7 @@ final class EventSources {
     guard block.kernelStackDepth > 0 || block.userStackDepth > 0 else { return }
     switch path {
     case .bpfRing, .perfRing: return
+    case .bpfCounter where attachment.counting?.key?.stacks != nil: return
     default:
       throw .failure("\(attachment.probe.name): kstack and ustack are not copied together with the data behind pointers yet (read the strings in another block)")
     }

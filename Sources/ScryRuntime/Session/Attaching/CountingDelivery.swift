@@ -6,17 +6,31 @@ import ScryPlan
 /// than a perf counter: see `BPFEventCounter`); everything else by one perf counter per target.
 final class CountingDelivery: EventDelivery {
   /// One kernel counter and the attachment it counts for.
-  private enum Counter {
+  enum Counter {
     case perf(PerfEvent)
     case bpf(BPFEventCounter)
     /// Per key the probe reads at the event (`@[$f->m] = count()`).
     case keyed(BPFKeyedCounter)
+    /// Per stack (`@[kstack, ustack] = count()`).
+    case stacks(StackCounting)
   }
 
   private var counters: [(attachment: Int, counter: Counter)] = []
+  /// The stack counter of each block (and program type), shared by the block's probes.
+  struct SharedStackCounter: Hashable {
+    var block: Int
+    var isTracepoint: Bool
+  }
+  var stackCounters: [SharedStackCounter: StackCounting] = [:]
+
+  func add(_ attachment: Int, _ counter: Counter) {
+    counters.append((attachment, counter))
+  }
 
   func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
     switch path {
+    case .bpfCounter where request.attachment.counting?.key?.stacks != nil:
+      return attachStacks(request, parts: request.attachment.counting?.key?.stacks ?? [], in: context)
     case .bpfCounter where request.attachment.counting?.key != nil:
       return attachKeyed(request, in: context)
     case .bpfCounter:
@@ -63,6 +77,8 @@ final class CountingDelivery: EventDelivery {
             explanation: "its key reads a register this machine does not name")
         }
         kernelKey = .read(value, isSigned: key.isSigned, space: read.readsTask || dynamic.isKernel ? .kernel : .user)
+      case .stacks:
+        return false
       }
       var options = PerfEventOptions()
       options.countingOnly = true
@@ -82,6 +98,7 @@ final class CountingDelivery: EventDelivery {
 
   func release() {
     counters.removeAll()
+    stackCounters.removeAll()
   }
 
   /// Folds the kernel's counters into their maps: counts read at exit or at each `print`.
@@ -110,6 +127,15 @@ final class CountingDelivery: EventDelivery {
           }
           continue
         }
+        if case .stacks(let counting)? = counters.first, let target = plan.attachments[attachment].counting {
+          do {
+            try counting.fold(into: maps[target.mapIndex])
+          } catch {
+            if !reported { printToStandardError("WARNING: \(plan.attachments[attachment].probe.name): \(error)\n") }
+            reported = true
+          }
+          continue
+        }
         let total: UInt64
         do {
           total = try counters.reduce(UInt64(0)) { sum, counter throws(KernelError) in sum &+ (try Self.read(counter)) }
@@ -130,7 +156,7 @@ final class CountingDelivery: EventDelivery {
     switch counter {
     case .perf(let event): return try event.readCount()
     case .bpf(let counter): return try counter.total()
-    case .keyed: return 0
+    case .keyed, .stacks: return 0
     }
   }
 
