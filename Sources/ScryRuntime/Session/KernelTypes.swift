@@ -31,6 +31,9 @@ public final class KernelTypes {
     return btf
   }
 
+  /// Whether the kernel's BTF can be read.
+  public var isAvailable: Bool { btf != nil }
+
   /// A struct or union by C name (`struct task_struct`, `union bpf_attr`); nil when the kernel
   /// does not define it (a forward declaration is not a definition).
   public func record(named cName: String) -> RecordType? {
