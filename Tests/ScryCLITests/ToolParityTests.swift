@@ -7,15 +7,14 @@ import Testing
 /// outputs are compared after masking what legitimately differs between two runs: times, pids,
 /// and lines of other tasks on the machine (see "bpftrace's tools" in docs/language.md).
 @Suite(.serialized) struct ToolParityTests {
-  /// The workload binary, named so its `comm` is `tool_workload`.
-  static let workload: String? = {
-    let directory = "/tmp/scry-tool-parity-\(getpid())"
+  /// Builds the workload, named so its `comm` is `tool_workload`, in a directory of its own; the
+  /// caller removes both.
+  static func buildWorkload() throws -> (path: String, directory: String) {
+    let directory = "/tmp/scry-tool-parity-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     mkdir(directory, 0o755)
-    let path = directory + "/tool_workload"
-    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
-    let source = scriptsRoot() + "/Tests/Fixtures/tool_workload.c"
-    return Run.program(cc, ["-O2", "-o", path, source, "-lpthread"]).status == 0 ? path : nil
-  }()
+    try buildFixture("tool_workload.c", into: directory + "/tool_workload", flags: ["-O2", "-lpthread"])
+    return (directory + "/tool_workload", directory)
+  }
   static let comm = "tool_workload"
 
   /// One tool: the workload's arguments, how long the run goes on after it, and what of the output
@@ -109,7 +108,11 @@ import Testing
   @Test(arguments: tools)
   func toolPrintsWhatBpftracePrints(_ tool: Tool) throws {
     guard kernelAvailable("bpftrace tool parity"), let bpftrace = bpftraceBinary() else { return }
-    let workload = try #require(Self.workload, "could not build Tests/Fixtures/tool_workload.c")
+    let (workload, directory) = try Self.buildWorkload()
+    defer {
+      unlink(workload)
+      rmdir(directory)
+    }
     let script = "/usr/sbin/\(tool.name).bt"
     try #require(access(script, R_OK) == 0, "\(script) is missing: the bpftrace package installs it")
     let reference = try Self.run(bpftrace, script, settle: tool.settle) { Self.spawn(workload, tool.workload) }
