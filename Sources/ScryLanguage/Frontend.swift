@@ -18,7 +18,7 @@ public enum Frontend {
     if !diagnostics.hasErrors && (!program.declarations.isEmpty || !options.forcedIncludes.isEmpty) {
       let (read, declarationDiagnostics) = CDeclarationParser.parse(
         source, spans: program.declarations, includeDirectories: options.includeDirectories,
-        forcedIncludes: options.forcedIncludes)
+        forcedIncludes: options.forcedIncludes, kernel: catalog)
       declarations = read
       diagnostics += declarationDiagnostics
     }

@@ -34,10 +34,15 @@ public final class BTF: @unchecked Sendable {
   let typeOffsets: [UInt32]
   private let indexes = Mutex(BTFIndexes())
 
+  static let vmlinuxPath = "/sys/kernel/btf/vmlinux"
+
+  /// Whether the running kernel publishes its BTF, without reading it.
+  public static var vmlinuxIsPresent: Bool { access(vmlinuxPath, R_OK) == 0 }
+
   /// The running kernel's BTF, read on first use and shared; the error when it cannot be read.
   public static let vmlinux: Result<BTF, KernelError> = {
     do throws(KernelError) {
-      return .success(try BTF(path: "/sys/kernel/btf/vmlinux"))
+      return .success(try BTF(path: vmlinuxPath))
     } catch {
       return .failure(error)
     }

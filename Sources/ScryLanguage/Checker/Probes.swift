@@ -114,6 +114,8 @@ public protocol ProbeCatalog: Sendable {
   func kernelTypedef(named name: String) -> ScryType?
   /// A kernel enumerator's value (`BPF_MAP_TYPE_HASH`), nil if unknown.
   func kernelEnumConstant(named name: String) -> Int64?
+  /// Whether the kernel describes its types (BTF): what bpftrace's `BPFTRACE_HAVE_BTF` says.
+  var hasKernelTypes: Bool { get }
 }
 
 /// What a catalog found for a uprobe spec: the binary's path and its matching functions, or why not.
@@ -148,6 +150,7 @@ extension ProbeCatalog {
   public func kernelRecord(named name: String) -> RecordType? { nil }
   public func kernelTypedef(named name: String) -> ScryType? { nil }
   public func kernelEnumConstant(named name: String) -> Int64? { nil }
+  public var hasKernelTypes: Bool { false }
 }
 
 /// A catalog that knows no tracepoints: for scripts checked without access to tracefs.

@@ -25,12 +25,21 @@ public struct CDeclarationParser {
   /// Reads the script's declarations (`spans` as the parser kept them, in script order) after the
   /// `--include` files, searching `includeDirectories` (`-I`) then the system directories.
   /// `readFile` gives a file's text, or nil if it does not exist (tests pass their own).
+  ///
+  /// With `kernel` describing the kernel's types (BTF), as bpftrace 0.17 does: `BPFTRACE_HAVE_BTF`
+  /// is defined (bpftrace's tools guard their kernel `#include`s with it), and a struct, union or
+  /// typedef the declarations use but do not define is the kernel's, laid out as BTF says.
   public static func parse(
     _ source: SourceFile, spans: [SourceSpan], includeDirectories: [String] = [], forcedIncludes: [String] = [],
     systemDirectories: [String] = CDeclarationParser.systemIncludeDirectories(),
+    kernel: (any ProbeCatalog)? = nil,
     readFile: @escaping (String) -> String? = CDeclarationParser.readFile
   ) -> (CDeclarations, [Diagnostic]) {
     var parser = CDeclarationParser(source: source, searchPath: includeDirectories + systemDirectories, readFile: readFile)
+    if let kernel, kernel.hasKernelTypes {
+      parser.kernel = kernel
+      parser.predefine("BPFTRACE_HAVE_BTF")
+    }
     for name in forcedIncludes {
       parser.include(name, isQuoted: false, at: SourceSpan.at(0))
     }
@@ -91,6 +100,8 @@ public struct CDeclarationParser {
   var files: [File]
   let searchPath: [String]
   let readFile: (String) -> String?
+  /// The kernel's types, for names the declarations use without defining them.
+  var kernel: (any ProbeCatalog)?
 
   // Preprocessor state (CPreprocessor.swift).
   var macros: [String: CMacro] = [:]

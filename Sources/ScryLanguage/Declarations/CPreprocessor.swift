@@ -176,6 +176,12 @@ extension CDeclarationParser {
     return (source.text(of: SourceSpan(start: start, end: end)), false)
   }
 
+  /// A macro defined before the script, as by `-D NAME`, with an empty body.
+  mutating func predefine(_ name: String) {
+    let token = CToken(kind: .identifier, text: name, file: 0, span: .at(0), startsLine: true)
+    macros[name] = CMacro(name: token, parameters: nil, isVariadic: false, body: [])
+  }
+
   private mutating func define(_ name: CToken, _ rest: ArraySlice<CToken>) {
     var body = rest
     var parameters: [String]?

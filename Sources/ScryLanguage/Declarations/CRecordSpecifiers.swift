@@ -21,6 +21,7 @@ extension CDeclarationParser {
     guard token.isPunctuation("{") else {
       guard tag != nil else { throw failure("expected a name or '{' after '\(keyword.text)'") }
       if let known = records[cName], !recordsBeingDefined.contains(cName) { return known }
+      if !recordsBeingDefined.contains(cName), let kernel = kernelRecord(cName) { return kernel }
       return CType(type: .structReference(cName), size: 0, align: 1, spelling: cName, isComplete: false)
     }
     let open = token

@@ -127,10 +127,12 @@ extension CDeclarationParser {
     return result
   }
 
-  /// A typedef name: the script's and its headers' first, then the integer names bpftrace knows.
+  /// A typedef name: the script's and its headers' first, then the integer names bpftrace knows,
+  /// then the kernel's.
   func namedType(_ name: String) -> CType? {
     if let type = typedefs[name] { return type }
-    return IntegerType(name: name).map { CType.integer($0, name) }
+    if let integer = IntegerType(name: name) { return CType.integer(integer, name) }
+    return kernelTypedef(name)
   }
 
   /// `unsigned long long`, `signed char`, `long double`… from their keywords in any order.

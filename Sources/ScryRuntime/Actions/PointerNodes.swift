@@ -24,9 +24,12 @@ final class JoinStatement: StmtNode {
     let count = min(Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)), maxCount)
     m.output.record("join", scratch: record, lineEnd: true) { out in
       for i in 0..<count {
-        if i > 0 { separator.withUnsafeBytes { out.appendText($0) } }
         let slot = raw + offset + 8 + i * maxLength
-        out.appendText(UnsafeRawBufferPointer(start: slot, count: StringBytes.length(slot, maxLength)))
+        let length = StringBytes.length(slot, maxLength)
+        // bpftrace ends the list at an empty string (or one it could not read): `echo a "" b` is "echo a".
+        if length == 0 { break }
+        if i > 0 { separator.withUnsafeBytes { out.appendText($0) } }
+        out.appendText(UnsafeRawBufferPointer(start: slot, count: length))
       }
     }
     return .next
@@ -125,8 +128,9 @@ final class ProcessJoinStatement: StmtNode {
       for i in 0..<maxCount {
         guard array != 0, let element = ProcessMemory.readWord(m, pid: m.pid, address: array + UInt64(i * 8)), element != 0
         else { break }
-        if i > 0 { separator.withUnsafeBytes { out.appendText($0) } }
         let length = ProcessMemory.readString(m, pid: m.pid, address: element, into: buffer, capacity: maxLength - 1)
+        if length == 0 { break }  // as bpftrace, and as JoinStatement
+        if i > 0 { separator.withUnsafeBytes { out.appendText($0) } }
         out.appendText(UnsafeRawBufferPointer(start: buffer, count: length))
       }
     }

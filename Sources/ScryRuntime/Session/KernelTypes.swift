@@ -9,6 +9,7 @@ import ScryLanguage
 /// Not thread-safe (the caches): used by one catalog from one thread.
 public final class KernelTypes {
   private let source: () -> BTF?
+  private let isPresent: () -> Bool
   private var loaded: BTF??
   /// Converted records by BTF id, named and anonymous, and the answers by name.
   private var recordsByID: [UInt32: RecordType] = [:]
@@ -20,8 +21,9 @@ public final class KernelTypes {
   private var converting: Set<UInt32> = []
 
   /// `btf` is asked once, on the first lookup; by default the running kernel's.
-  public init(btf: @escaping () -> BTF? = { try? BTF.vmlinux.get() }) {
+  public init(btf: @escaping () -> BTF? = { try? BTF.vmlinux.get() }, isPresent: @escaping () -> Bool = { BTF.vmlinuxIsPresent }) {
     self.source = btf
+    self.isPresent = isPresent
   }
 
   private var btf: BTF? {
@@ -29,6 +31,13 @@ public final class KernelTypes {
     let btf = source()
     loaded = .some(btf)
     return btf
+  }
+
+  /// Whether the kernel has BTF: once read, whether it could be; before, whether it is there
+  /// (reading it costs a script that only guards `#include`s with `BPFTRACE_HAVE_BTF` too much).
+  public var isAvailable: Bool {
+    if let loaded { return loaded != nil }
+    return isPresent()
   }
 
   /// A struct or union by C name (`struct task_struct`, `union bpf_attr`); nil when the kernel

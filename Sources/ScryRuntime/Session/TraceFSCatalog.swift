@@ -164,6 +164,7 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   public func kernelRecord(named name: String) -> RecordType? { kernelTypes.record(named: name) }
   public func kernelTypedef(named name: String) -> ScryType? { kernelTypes.typedef(named: name) }
   public func kernelEnumConstant(named name: String) -> Int64? { kernelTypes.enumConstant(named: name) }
+  public var hasKernelTypes: Bool { kernelTypes.isAvailable }
 
   public func missingSupport(for kind: ProbeKind) -> String? {
     switch kind {
