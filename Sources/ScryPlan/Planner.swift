@@ -343,10 +343,11 @@ public enum Planner {
     var uses: [String: Int] = [:]
     for block in program.program.probes {
       block.forEachExpression { expr in
-        // Printing, clearing or zeroing a counted map is fine: the runtime folds counters in first.
+        // Printing, clearing or zeroing a whole counted map is fine: the runtime folds counters in
+        // first. One element (`print(@m[k])`) is read like any other use.
         if let function = program.function(of: expr), [.print, .clear, .zero].contains(function),
           case .call(_, _, let args) = expr.kind, let first = args.first,
-          case .map(let mapName)? = program.resolutions[first.id]
+          case .map(let mapName)? = program.resolutions[first.id], !Self.isElementAccess(first)
         {
           uses[mapName, default: 0] -= 1
         }
@@ -354,6 +355,12 @@ public enum Planner {
       }
     }
     return uses
+  }
+
+  /// `@m[k]` or `m[k]`: one element of a map, not the whole map.
+  private static func isElementAccess(_ e: Expr) -> Bool {
+    if case .map(_, let keys, _) = e.kind { return !keys.isEmpty }
+    return false
   }
 
   /// A block that is exactly `@m = count()`, `@m[probe] = count()` or `@m++`, with no predicate,
