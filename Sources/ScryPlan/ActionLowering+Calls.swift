@@ -82,7 +82,15 @@ extension ActionLowering {
       }
       return .mapLength(map: map)
     case .strncmp:
-      guard case .integer(let limit) = args[2].kind else {
+      let limit: UInt64
+      switch (args[2].kind, program.resolutions[args[2].id]) {
+      case (.integer(let n), _): limit = n
+      case (.positional(let n), _), (_, .positional(let n)?):
+        guard case .constant(let value) = positionalInteger(n) else {
+          return unsupportedInt(args[2].span, "strncmp()'s length must be a literal here")
+        }
+        limit = value
+      default:
         return unsupportedInt(args[2].span, "strncmp()'s length must be a literal here")
       }
       return .stringCompare(bytes(args[0], as: nil), bytes(args[1], as: nil), limit: Int(clamping: limit))
@@ -188,8 +196,8 @@ extension ActionLowering {
   private mutating func str(_ args: [Expr], _ e: Expr, type: ScryType) -> BytesExpr? {
     let first = args[0]
     // `str($1)` is the parameter's text, empty when it was not given.
-    if case .positional(let n) = first.kind, args.count == 1 {
-      return .constant(Array((PositionalParameter.text(n, in: program.positionals) ?? "").utf8), type: type)
+    if args.count == 1, let text = PositionalParameter.stringOperand(first, in: program.positionals) {
+      return .constant(text, type: type)
     }
     let sourceType = program.type(of: first)
     if sourceType.isString {

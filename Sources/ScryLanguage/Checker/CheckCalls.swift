@@ -286,6 +286,16 @@ extension Checker {
       let text = PositionalParameter.text(n, in: result.positionals) ?? ""
       return .string(capacity: max(text.utf8.count + 1, options.stringCapacity))
     }
+    if args.count == 1, case .binary(_, let base, let offset) = args[0].kind, case .positional(let n) = base.kind,
+      let text = PositionalParameter.stringOperand(args[0], in: result.positionals)
+    {
+      checkExpression(base)
+      let length = PositionalParameter.text(n, in: result.positionals)?.utf8.count ?? 0
+      if case .integer(let k) = offset.kind, k > length {
+        error(offset.span, "only addition of a single constant less or equal to the length of $\(n) (which is \(length)) is allowed inside str()")
+      }
+      return .string(capacity: max(text.count + 1, options.stringCapacity))
+    }
     let type = checkExpression(args[0])
     var capacity = options.stringCapacity
     if args.count == 2 {
@@ -323,8 +333,8 @@ extension Checker {
       checkInteger(args[0], checkExpression(args[0]), "\(name)()'s address")
       return .symbol(isKernel: site.function == .ksym)
     case .kaddr:
-      requireStringLiteral(args[0], "kaddr's symbol")
-      if case .string(let bytes) = args[0].kind {
+      requireConstantString(args[0], "kaddr's symbol")
+      if let bytes = constantString(args[0]) {
         let symbol = String(decoding: bytes, as: UTF8.self)
         if let address = catalog.kernelSymbolAddress(symbol) {
           result.constants[site.call.id] = address
@@ -335,8 +345,8 @@ extension Checker {
       }
       return .uint64
     case .cgroupid:
-      requireStringLiteral(args[0], "cgroupid's path")
-      if case .string(let bytes) = args[0].kind {
+      requireConstantString(args[0], "cgroupid's path")
+      if let bytes = constantString(args[0]) {
         let path = String(decoding: bytes, as: UTF8.self)
         if let id = catalog.cgroupID(path: path) {
           result.constants[site.call.id] = id
@@ -479,6 +489,24 @@ extension Checker {
     checkExpression(e)
     if case .string = e.kind { return }
     error(e.span, "\(what) must be a string literal")
+  }
+
+  private mutating func requireConstantString(_ e: Expr, _ what: String) {
+    checkExpression(e)
+    if constantString(e) != nil { return }
+    error(e.span, "\(what) must be a string literal or str($N)")
+  }
+
+  /// A string known before the run: a literal, or `str($N)` (the parameter's text, as bpftrace
+  /// takes it wherever a literal goes: `kaddr(str($1))`).
+  func constantString(_ e: Expr) -> [UInt8]? {
+    switch e.kind {
+    case .string(let bytes): return bytes
+    case .call("str", _, let args) where args.count == 1:
+      guard case .positional(let n) = args[0].kind, n >= 1 else { return nil }
+      return Array((PositionalParameter.text(n, in: result.positionals) ?? "").utf8)
+    default: return nil
+    }
   }
 }
 

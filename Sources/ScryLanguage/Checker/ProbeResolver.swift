@@ -11,23 +11,50 @@ struct ProbeResolver {
     self.positionals = positionals
   }
 
-  /// The spec with every `$N` part replaced by its positional parameter.
+  /// The spec with every `$N` replaced by its positional parameter, as bpftrace substitutes them
+  /// in attach points: a whole part (`interval:ms:$1`), part of one (`BEG$1`), or the whole spec
+  /// (`$1` given `i:ms:1`, whose colons then separate parts).
   private mutating func substitutingPositionals(_ spec: ProbeSpec) -> ProbeSpec? {
-    guard spec.parts.contains(where: { $0.contains("$") }) else { return spec }
-    var parts: [String] = []
-    for (part, span) in zip(spec.parts, spec.partSpans) {
-      guard part.hasPrefix("$"), let n = Int(part.dropFirst()) else {
-        parts.append(part)
+    let pieces = [spec.provider] + spec.parts
+    guard pieces.contains(where: { $0.contains("$") }) else { return spec }
+    let providerSpan = SourceSpan(start: spec.span.start, end: spec.span.start + UInt32(spec.provider.utf8.count))
+    var substituted: [String] = []
+    var spans: [SourceSpan] = []
+    for (piece, span) in zip(pieces, [providerSpan] + spec.partSpans) {
+      guard piece.contains("$") else {
+        substituted.append(piece)
+        spans.append(span)
+        continue
+      }
+      guard let text = substitutingPositionals(in: piece, span: span) else { return nil }
+      let split = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+      substituted += split
+      spans += Array(repeating: span, count: split.count)
+    }
+    return ProbeSpec(
+      span: spec.span, provider: substituted[0], parts: Array(substituted.dropFirst()), partSpans: Array(spans.dropFirst()))
+  }
+
+  private mutating func substitutingPositionals(in piece: String, span: SourceSpan) -> String? {
+    var result = ""
+    var rest = Substring(piece)
+    while let dollar = rest.firstIndex(of: "$") {
+      result += rest[..<dollar]
+      let digits = rest[rest.index(after: dollar)...].prefix { $0.isASCII && $0.isNumber }
+      guard let n = Int(digits) else {
+        result.append("$")
+        rest = rest[rest.index(after: dollar)...]
         continue
       }
       guard n >= 1, n <= positionals.count else {
-        diagnostics.append(.error(span, "probe uses positional parameter \(part), but \(positionals.count) were given",
+        diagnostics.append(.error(span, "probe uses positional parameter $\(n), but \(positionals.count) were given",
                                   hint: "pass it after the script: 'scry script.trace ARG1 ARG2'"))
         return nil
       }
-      parts.append(positionals[n - 1])
+      result += positionals[n - 1]
+      rest = rest[digits.endIndex...]
     }
-    return ProbeSpec(span: spec.span, provider: spec.provider, parts: parts, partSpans: spec.partSpans)
+    return result + rest
   }
 
   mutating func resolve(_ written: ProbeSpec) -> [ResolvedProbe] {

@@ -3,7 +3,7 @@
 public enum PositionalParameter {
   /// The integer a parameter denotes when a script uses it as a number, with bpftrace's rules
   /// (C's `strtoll` in base 0, the whole text consumed): leading white space, an optional sign,
-  /// then `0x…` hexadecimal, `0…` octal or decimal digits, within the range of int64.
+  /// then `0x…` hexadecimal, `0…` octal or decimal digits, within the range of uint64 (or int64 when negative).
   /// `0b11`, `1_000`, `1e6`, `12abc` and the empty text are not numbers.
   public static func integer(_ text: String) -> Int64? {
     var bytes = Substring(text).utf8.drop { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0d) }
@@ -33,8 +33,26 @@ public enum PositionalParameter {
       guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
       return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
     }
-    guard magnitude <= UInt64(Int64.max) else { return nil }
-    return Int64(magnitude)
+    // Past int64, an unsigned value keeps its bits (`0xffffffffffffffff` is -1 as int64 and
+    // prints as 18446744073709551615 with `%lu`), as bpftrace 0.24 reads it.
+    return Int64(bitPattern: magnitude)
+  }
+
+  /// The text `str(e)` reads when `e` is a parameter given as text, `$N`, or that text past an
+  /// offset, `$N + k` (bpftrace passes the text as a pointer, so adding moves along it); nil for
+  /// anything else, and for a parameter that is a number (`$1 + 1` is then arithmetic).
+  public static func stringOperand(_ e: Expr, in parameters: [String]) -> [UInt8]? {
+    switch e.kind {
+    case .positional(let n):
+      return Array((text(n, in: parameters) ?? "").utf8)
+    case .binary(.add, let base, let offset):
+      guard case .positional(let n) = base.kind, case .integer(let k) = offset.kind,
+        let given = text(n, in: parameters), integer(given) == nil
+      else { return nil }
+      return Array(given.utf8.dropFirst(Int(clamping: k)))
+    default:
+      return nil
+    }
   }
 
   /// The text of parameter `n` (1-based), or nil when it was not given.

@@ -1,0 +1,60 @@
+import Glibc
+import Testing
+
+/// Forms from bpftrace's own runtime tests (its files basic, other, array, pointers, for…) that
+/// Scry once refused: run side by side with bpftrace 0.17 where 0.17 can express them, with the
+/// output bpftrace 0.24 documents where it cannot.
+@Suite(.serialized) struct RuntimeCorpusTests {
+  static let binary: String? = {
+    let path = "/tmp/scry-corpus-target-\(getpid())"
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    let source = scriptsRoot() + "/Tests/Fixtures/struct_target.c"
+    return Run.program(cc, ["-O0", "-o", path, source]).status == 0 ? path : nil
+  }()
+
+  static let declarations = """
+    struct Inner { short x; long y; };
+    union Number { unsigned int u; unsigned char bytes[4]; };
+    struct Flags { unsigned int low : 3; unsigned int mid : 9; signed int neg : 4; };
+    struct Outer { int a; char name[8]; struct Inner inner; struct Inner *next; int values[3];
+      union Number number; struct Flags flags; struct Outer *self; };
+
+    """
+
+  /// Positional parameters where bpftrace substitutes them: attach points, `str($1 + k)`, lengths,
+  /// `kaddr(str($1))`.
+  @Test(arguments: [
+    (#"BEG$1 { printf("hello\n"); exit(); }"#, ["IN"]),
+    (#"BEGIN { printf("%s|%s\n", str($1 + 1), str($1 + 5)); exit(); }"#, ["hello"]),
+    (#"BEGIN { if (strncmp("hello", "hell", $1) == 0) { printf("ok\n"); } exit(); }"#, ["3"]),
+    (#"BEGIN { printf("%d\n", kaddr(str($1)) == kaddr("vfs_read")); exit(); }"#, ["vfs_read"]),
+    (#"interval:ms:$1 { printf("tick\n"); exit(); }"#, ["10"]),
+  ] as [(String, [String])])
+  func positionalParametersMatchBpftrace(_ program: String, _ parameters: [String]) throws {
+    guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let reference = Run.program(bpftrace, ["-e", program] + parameters)
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry(["-e", program] + parameters)
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  /// bpftrace 0.17 cannot run these; 0.24 prints what is expected here.
+  @Test func positionalParametersBeyondBpftrace017() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let whole = scry("-e", #"$1 { printf("hello\n"); exit(); }"#, "i:ms:1")
+    #expect(whole.status == 0, "\(whole.stderr)")
+    #expect(whole.stdout.contains("hello\n"), "\(whole.stdout)")
+    let unsigned = scry("-e", #"BEGIN { printf("%lu %d\n", $1, $1 == -1); exit(); }"#, "0xffffffffffffffff")
+    #expect(unsigned.status == 0, "\(unsigned.stderr)")
+    #expect(unsigned.stdout.contains("18446744073709551615 1\n"), "\(unsigned.stdout)")
+    let missing = scry("--dry-run", "-e", #"BEG$2 { exit(); }"#, "IN")
+    #expect(missing.status != 0)
+    #expect(missing.stderr.contains("probe uses positional parameter $2, but 1 were given"), "\(missing.stderr)")
+    let past = scry("--dry-run", "-e", #"BEGIN { printf("%s\n", str($1 + 6)); }"#, "hello")
+    #expect(past.status != 0)
+    #expect(past.stderr.contains("the length of $1 (which is 5) is allowed inside str()"), "\(past.stderr)")
+  }
+}
+
+private func scry(_ arguments: [String]) -> Run { Run.program(scryBinary(), arguments) }
