@@ -58,6 +58,9 @@ extension ActionLowering {
       guard let function = program.function(of: e) else { return unsupportedInt(e.span, "unknown function") }
       return intCall(function, args, e)
     case .index(let base, let index):
+      if case .array(let element, let count) = program.type(of: base) {
+        return arrayElementInt(e, base: base, index: index, element: element, count: count)
+      }
       guard case .tuple(let elements) = program.type(of: base), case .integer(let i) = index.kind, i < elements.count else {
         return unsupportedInt(e.span, "this expression cannot be used as an integer here")
       }
@@ -66,6 +69,16 @@ extension ActionLowering {
     case .tuple, .string, .missing, .block(_, nil):
       return unsupportedInt(e.span, "this expression cannot be used as an integer here")
     }
+  }
+
+  /// An element of an array held as a value (in a map or variable, or a member of one): its bytes
+  /// out of the array's. The checker refused indexes past the end.
+  mutating func arrayElementInt(_ e: Expr, base: Expr, index: Expr, element: ScryType, count: Int) -> IntExpr {
+    guard case .integer(let i) = index.kind, i < count, case .integer(let t) = element else {
+      return unsupportedInt(e.span, "only a literal index into an array of integers can be read here")
+    }
+    let unit = IntExpr.fromBytes(bytes(base, as: nil), offset: Int(i) * element.memorySize)
+    return .convert(unit, bits: t.bits, isSigned: t.isSigned)
   }
 
   /// `$N` as a number: its value, or 0 when it was not given (the checker refused non-numbers).
@@ -191,14 +204,26 @@ extension ActionLowering {
   /// bytes sliced out of the value. nil for `args` and for structs reached through pointers.
   mutating func structValueMember(_ e: Expr, base: Expr) -> BytesExpr? {
     guard !isEventRecord(base), case .record = program.type(of: base), let field = program.fields[e.id] else { return nil }
-    switch program.resolutions[base.id] {
-    case .variable?, .map?: break
-    default: return nil
-    }
+    guard isHeldValue(base) else { return nil }
     let type = program.type(of: e)
     // Integers are sliced as 8 bytes and narrowed by the caller; other members as their own type.
     let sliceType: ScryType = type.isInteger ? .uint64 : type
     return .slice(bytes(base, as: nil), offset: field.offset, type: sliceType)
+  }
+
+  /// A variable or map value, or an element or member of one: bytes Scry holds, not memory to read.
+  func isHeldValue(_ e: Expr) -> Bool {
+    switch e.kind {
+    case .index(let base, _), .field(let base, _, _):
+      if case .record = program.type(of: base) { return isHeldValue(base) }
+      if case .array = program.type(of: base) { return isHeldValue(base) }
+      return false
+    default:
+      switch program.resolutions[e.id] {
+      case .variable?, .map?: return true
+      default: return false
+      }
+    }
   }
 
   /// `args`: the fields of the event's own record, which the runtime reads in place.
@@ -266,6 +291,9 @@ extension ActionLowering {
       if case .tuple(let elements) = program.type(of: base), case .integer(let i) = indexExpr.kind, i < elements.count {
         let offset = elements[..<Int(i)].reduce(0) { $0 + $1.byteSize }
         return .slice(bytes(base, as: nil), offset: offset, type: elements[Int(i)])
+      }
+      if case .array(let element, let count) = program.type(of: base), case .integer(let i) = indexExpr.kind, i < count {
+        return .slice(bytes(base, as: nil), offset: Int(i) * element.memorySize, type: element)
       }
     case .tupleIndex(let base, let index):
       if case .tuple(let elements) = program.type(of: base), index < elements.count {

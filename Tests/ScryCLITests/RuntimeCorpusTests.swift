@@ -21,6 +21,25 @@ import Testing
 
     """
 
+  /// Arrays and structs kept in maps and variables, indexed and read member by member afterwards.
+  @Test func arraysHeldInMapsAreIndexedAsBpftraceIndexesThem() throws {
+    guard kernelAvailable("runtime corpus") else { return }
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let script = Self.declarations + """
+      uprobe:\(binary):outer_func { $o = (struct Outer *)arg0; @v[0] = $o->values; @o[1] = *$o; $x = @v[0]; $s = @o[1];
+        printf("%d %d %d %d %d %s\\n", @v[0][2], $x[1], @o[1].values[0], @o[1].inner.x, $s.number.bytes[0], @o[1].name);
+        printf("%d\\n", @o[1].number.bytes[3]); clear(@o); exit(); }
+      """
+    try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], script)
+  }
+
+  @Test func indexPastAnArraysEndIsRefusedWithBpftracesWords() {
+    let script = Self.declarations + "uprobe:/bin/true:main { $o = (struct Outer *)arg0; @ = $o->values[3]; }"
+    let run = scry("--dry-run", "-e", script)
+    #expect(run.status != 0)
+    #expect(run.stderr.contains("the index 3 is out of bounds for array of size 3"), "\(run.stderr)")
+  }
+
   /// Positional parameters where bpftrace substitutes them: attach points, `str($1 + k)`, lengths,
   /// `kaddr(str($1))`.
   @Test(arguments: [

@@ -110,7 +110,7 @@ extension Checker {
       case .none: return .none
       case .array(let element, let count):
         if case .integer(let i) = index.kind, i >= UInt64(count) {
-          error(index.span, "index \(i) is out of range for an array of \(count)")
+          error(index.span, "the index \(i) is out of bounds for array of size \(count)")
         }
         return element
       case .pointer:
