@@ -46,6 +46,9 @@ enum ProbeListing {
       out += name + "\n"
       if verbose { out += details() }
     }
+    for kind in [ProbeKind.interval, .profile] {
+      for unit in ["hz", "us", "ms", "s"] { emit("\(kind.rawValue):\(unit):") }
+    }
     for event in PerfEventName.software { emit("software:\(event.name):") }
     for event in PerfEventName.hardware { emit("hardware:\(event.name):") }
     if let tracefs = try? TraceFS.locate() {
@@ -65,6 +68,37 @@ enum ProbeListing {
     }
     writeAll(1, out)
     return matched
+  }
+
+  /// `scry -l -e PROGRAM`, `scry -l FILE`: the program's probes, one per line as bpftrace lists
+  /// them, without attaching: a spec with a wildcard as `-l` lists its pattern, any other as written
+  /// (its provider's full name). False when the program does not parse or lists nothing.
+  static func listProgram(_ source: SourceFile, pid: Int32?) -> Bool {
+    let (program, diagnostics) = Parser.parse(source)
+    if diagnostics.hasErrors {
+      printError(DiagnosticRenderer(useColor: isatty(2) != 0).render(Array(diagnostics.prefix(20)), in: source), newline: false)
+      return false
+    }
+    var listed = false
+    for spec in program.probes.flatMap(\.specs) {
+      let kind = ProbeKind(provider: spec.provider)
+      let text = ([kind?.rawValue ?? spec.provider] + spec.parts).joined(separator: ":")
+      guard text.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) else {
+        writeAll(1, text + "\n")
+        listed = true
+        continue
+      }
+      if let pid, kind == .uprobe || kind == .uretprobe {
+        // The process's functions are listed as uprobes; a uretprobe pattern lists the same functions.
+        let functions = processFunctions(pid, matching: "uprobe" + text.drop { $0 != ":" })
+        let prefix = kind!.rawValue
+        writeAll(1, functions.map { prefix + $0.drop { $0 != ":" } + "\n" }.joined())
+        listed = listed || !functions.isEmpty
+        continue
+      }
+      listed = list(pattern: text, verbose: false, pid: pid) || listed
+    }
+    return listed
   }
 
   /// `uprobe:BINARY:PATTERN` (or `uretprobe:`): the binary's functions, as bpftrace lists them;

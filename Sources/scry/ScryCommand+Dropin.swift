@@ -35,6 +35,22 @@ extension ScryCommand {
 
   /// The program and its positional parameters: `-e PROGRAM [ARGS…]`, `FILE [ARGS…]`, `- [ARGS…]`
   /// (standard input), or standard input when nothing names a script.
+  /// `-l`: the probes of a program (`-e`, or a FILE that exists), else those matching a pattern.
+  /// A pattern named like a script file that does not exist gets bpftrace's warning.
+  func listProbes() throws -> Bool {
+    if let program = e { return ProbeListing.listProgram(SourceFile(name: "-e", text: program), pid: p) }
+    guard let pattern = arguments.first else { return ProbeListing.list(pattern: "*", verbose: v, pid: p) }
+    var status = stat()
+    if stat(pattern, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG {
+      let (source, _) = try readScript()
+      return ProbeListing.listProgram(source, pid: p)
+    }
+    if pattern.hasSuffix(".bt") && !pattern.contains(":") {
+      printError("WARNING: It appears that '\(pattern)' is a filename but the file does not exist. Treating '\(pattern)' as a search pattern.")
+    }
+    return ProbeListing.list(pattern: pattern, verbose: v, pid: p)
+  }
+
   func readScript() throws -> (SourceFile, [String]) {
     do {
       if let program = e { return (SourceFile(name: "-e", text: program), arguments) }

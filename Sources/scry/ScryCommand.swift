@@ -141,10 +141,7 @@ struct ScryCommand: ParsableCommand {
 
   func run() throws {
     let environmentLimits = try preflight()
-    if l {
-      let listed = ProbeListing.list(pattern: arguments.first ?? e ?? "*", verbose: v, pid: p)
-      throw ExitCode(listed ? 0 : 1)
-    }
+    if l { throw ExitCode(try listProbes() ? 0 : 1) }
     // No script: the REPL on a terminal (or with -i), else a script read from stdin as bpftrace's `-`.
     let readsStandardInput = e == nil && arguments.isEmpty
     if i || (readsStandardInput && isatty(0) != 0) { throw ExitCode(try runREPL()) }

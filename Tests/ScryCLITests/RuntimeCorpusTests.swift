@@ -76,4 +76,38 @@ import Testing
   }
 }
 
+/// `-l` as bpftrace 0.24 lists: timer probes by unit, and the probes of a program or script file.
+@Suite struct ProgramListingTests {
+  @Test func timerProbesAreListedByUnit() {
+    let run = scry("-l", "*:ms:")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "interval:ms:\nprofile:ms:\n", "\(run.stdout)")
+  }
+
+  @Test func aProgramsProbesAreListedWithoutAttaching() {
+    guard kernelAvailable("program listing") else { return }
+    let program = "interval:s:1 { exit(); } i:ms:5 {} t:sched:sched_switc? { @[comm] = count(); } hardware:cache-misses:10 {} begin {}"
+    let run = scry("-l", "-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(
+      run.stdout == "interval:s:1\ninterval:ms:5\ntracepoint:sched:sched_switch\nhardware:cache-misses:10\nBEGIN\n",
+      "\(run.stdout)")
+    let path = "/tmp/scry-listing-\(getpid()).bt"
+    defer { unlink(path) }
+    let file = fopen(path, "w")
+    fputs("interval:ms:1000\n{}\n\nuprobe:/bin/true:main\n{}\n", file)
+    fclose(file)
+    let listed = scry("-l", path)
+    #expect(listed.stdout == "interval:ms:1000\nuprobe:/bin/true:main\n", "\(listed.stdout) \(listed.stderr)")
+  }
+
+  @Test func aMissingScriptFileIsSearchedForWithAWarning() {
+    let run = scry("-l", "no_such_script.bt")
+    #expect(run.status == 1)
+    #expect(run.stderr.contains(
+      "WARNING: It appears that 'no_such_script.bt' is a filename but the file does not exist. Treating 'no_such_script.bt' as a search pattern."),
+      "\(run.stderr)")
+  }
+}
+
 private func scry(_ arguments: [String]) -> Run { Run.program(scryBinary(), arguments) }
