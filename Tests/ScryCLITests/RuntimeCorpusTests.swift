@@ -40,6 +40,23 @@ import Testing
     #expect(run.stderr.contains("the index 3 is out of bounds for array of size 3"), "\(run.stderr)")
   }
 
+  /// The script's enums print by name, as bpftrace 0.24 prints them (0.17 printed numbers);
+  /// arithmetic and mixing with other integers give numbers, and printf's `%d` a number.
+  @Test func scriptEnumsPrintByName() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let program = """
+      enum { ONE = 1, TWO = 2 }; enum BAZ { FOO = 333, BAR };
+      BEGIN { @[ONE] = 11; @t = (ONE, TWO); @n[ONE + 1] = TWO - 1; @n[ONE] = ONE; $f = TWO; print($f);
+        print((enum BAZ)334); print((enum BAZ)444); printf("%d\\n", FOO); exit(); }
+      """
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\nTWO\nBAR\n444\n333\n"), "\(run.stdout)")
+    for line in ["\n@[ONE]: 11\n", "\n@n[1]: 1\n", "\n@n[2]: 1\n", "\n@t: (ONE, TWO)\n"] {
+      #expect(run.stdout.contains(line), "\(run.stdout)")
+    }
+  }
+
   /// Positional parameters where bpftrace substitutes them: attach points, `str($1 + k)`, lengths,
   /// `kaddr(str($1))`.
   @Test(arguments: [

@@ -63,6 +63,9 @@ public struct CDeclarations: Sendable {
   public var typedefs: [String: ScryType] = [:]
   /// `#define NAME value` and enumerators.
   public var constants: [String: Int64] = [:]
+  /// The enum of each of the script's own enumerators, and its enums by C name (`enum BAZ`).
+  public var enumerators: [String: EnumerationType] = [:]
+  public var enumerations: [String: EnumerationType] = [:]
 
   public init() {}
 }

@@ -259,6 +259,9 @@ extension Checker {
     // A `#define` constant or an enumerator, the script's or the kernel's.
     if let value = cTypes.constant(named: name) {
       result.constants[e.id] = UInt64(bitPattern: value)
+      if let enumeration = cTypes.declarations.enumerators[name] {
+        return .integer(IntegerType(bits: 64, isSigned: true, enumeration: enumeration))
+      }
       return .int64
     }
     error(e.span, "unknown identifier '\(name)'",

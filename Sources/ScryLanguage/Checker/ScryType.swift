@@ -131,10 +131,14 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
 public struct IntegerType: Hashable, Sendable, CustomStringConvertible {
   public var bits: Int
   public var isSigned: Bool
+  /// The script's C enum the value is one of, when it is an enumerator or a cast to the enum: it
+  /// prints by name (`@[ONE]: 11`), as bpftrace 0.24 prints it. Arithmetic gives a plain integer.
+  public var enumeration: EnumerationType?
 
-  public init(bits: Int, isSigned: Bool) {
+  public init(bits: Int, isSigned: Bool, enumeration: EnumerationType? = nil) {
     self.bits = bits
     self.isSigned = isSigned
+    self.enumeration = enumeration
   }
 
   public static let int64 = IntegerType(bits: 64, isSigned: true)
@@ -310,4 +314,15 @@ public struct StackType: Hashable, Sendable {
 
   /// bpftrace's default and the kernel's `perf_event_max_stack`.
   public static let defaultDepth = 127
+}
+
+/// A C enum declared in the script: its enumerators by value, for printing.
+public struct EnumerationType: Hashable, Sendable {
+  public let name: String
+  public let names: [Int64: String]
+
+  public init(name: String, names: [Int64: String]) {
+    self.name = name
+    self.names = names
+  }
 }

@@ -158,6 +158,7 @@ extension CDeclarationParser {
     let open = token
     advance()
     var values: [Int64] = []
+    var names: [Int64: String] = [:]
     var next: Int64 = 0
     while !token.isPunctuation("}") {
       guard token.kind == .identifier else {
@@ -175,6 +176,7 @@ extension CDeclarationParser {
       // Later enumerators may use earlier ones: `B = A + 1`.
       declarations.constants[name.text] = next
       values.append(next)
+      if names[next] == nil { names[next] = name.text }
       next &+= 1
       guard token.isPunctuation(",") else { break }
       advance()
@@ -183,6 +185,13 @@ extension CDeclarationParser {
     try self.attributes(&attributes)
     var type = fixed ?? enumType(values, spelling: cName, isPacked: attributes.isPacked)
     type.spelling = cName
+    // The script's own enumerators and casts to its enums print by name; a header's enums, and
+    // members of enum type, stay numbers as bpftrace 0.17 prints them.
+    if open.file == 0 {
+      let enumeration = EnumerationType(name: cName, names: names)
+      for name in names.values { declarations.enumerators[name] = enumeration }
+      if tag != nil { declarations.enumerations[cName] = enumeration }
+    }
     if tag != nil { enums[cName] = type }
     return type
   }

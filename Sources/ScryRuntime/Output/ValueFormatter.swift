@@ -37,6 +37,14 @@ public enum ValueFormatter {
     return n
   }
 
+  /// An enum value's number, as wide as its type says.
+  static func enumValue(_ p: UnsafeRawPointer, _ t: IntegerType) -> Int64 {
+    let raw = word(p)
+    if t.bits >= 64 { return Int64(bitPattern: raw) }
+    let shift = UInt64(64 - t.bits)
+    return t.isSigned ? Int64(bitPattern: raw << shift) >> Int64(shift) : Int64(bitPattern: (raw << shift) >> shift)
+  }
+
   /// One value in text form, as in map values, keys and `print`.
   /// `stackIndent`: spaces before each frame of a stack (bpftrace: 8 in values, 4 in map keys).
   public static func appendText(
@@ -46,6 +54,10 @@ public enum ValueFormatter {
     case .stack(let stack):
       StackTable.appendText(p, type: stack, indent: stackIndent, to: out)
     case .integer(let t):
+      if let enumeration = t.enumeration, let name = enumeration.names[enumValue(p, t)] {
+        out.append(name)
+        return
+      }
       // bpftrace 0.17 reads every 8-byte integer key as signed: `@[(uint64)-1]` prints `@[-1]`.
       if t.isSigned || (inKey && t.bits == 64) { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
     case .boolean:
