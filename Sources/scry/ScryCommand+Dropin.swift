@@ -35,6 +35,20 @@ extension ScryCommand {
 
   /// The program and its positional parameters: `-e PROGRAM [ARGS…]`, `FILE [ARGS…]`, `- [ARGS…]`
   /// (standard input), or standard input when nothing names a script.
+  /// `-p PID` as bpftrace validates it, with its messages: decimal digits, within the kernel's
+  /// largest pid_max.
+  static func validatePid(_ text: String) throws {
+    let maximum = 4_194_304
+    guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+      printError("ERROR: Failed to parse pid: pid '\(text)' is not a valid decimal number")
+      throw ExitCode(1)
+    }
+    guard let value = Int(text), value >= 1, value <= maximum else {
+      printError("ERROR: Failed to parse pid: pid '\(text)' out of valid pid range [1,\(maximum)]")
+      throw ExitCode(1)
+    }
+  }
+
   /// `-l`: the probes of a program (`-e`, or a FILE that exists), else those matching a pattern.
   /// A pattern named like a script file that does not exist gets bpftrace's warning.
   func listProbes() throws -> Bool {

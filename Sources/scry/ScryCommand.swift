@@ -45,8 +45,11 @@ struct ScryCommand: ParsableCommand {
   @Option(name: .short, help: ArgumentHelp("Write output to FILE instead of standard output.", valueName: "FILE"))
   var o: String?
 
-  @Option(name: .short, help: ArgumentHelp("Trace only this process (and exit when it exits).", valueName: "PID"))
-  var p: Int32?
+  @Option(name: .customShort("p"), help: ArgumentHelp("Trace only this process (and exit when it exits).", valueName: "PID"))
+  var pidText: String?
+
+  /// `-p PID`, once `validate()` has checked it as bpftrace checks it.
+  var p: Int32? { pidText.flatMap { Int32($0) } }
 
   @Option(name: .short, help: ArgumentHelp("Run CMD with the probes attached; `cpid` is its pid.", valueName: "CMD"))
   var c: String?
@@ -129,6 +132,7 @@ struct ScryCommand: ParsableCommand {
   var arguments: [String] = []
 
   func validate() throws {
+    if let pidText { try Self.validatePid(pidText) }
     if bufferPages <= 0 || bufferPages & (bufferPages - 1) != 0 {
       throw ValidationError("--buffer-pages must be a power of two, like 256 or 1024")
     }

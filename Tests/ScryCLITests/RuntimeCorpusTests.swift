@@ -127,4 +127,16 @@ import Testing
   }
 }
 
+/// `-p` is checked as bpftrace checks it, with its messages, before anything else is read.
+@Test(arguments: [
+  ("a1111", "pid 'a1111' is not a valid decimal number"), ("111a1", "pid '111a1' is not a valid decimal number"),
+  ("5000000", "pid '5000000' out of valid pid range [1,4194304]"),
+  ("0", "pid '0' out of valid pid range [1,4194304]"),
+])
+func pidIsValidatedAsBpftraceValidatesIt(_ pid: String, _ message: String) {
+  let run = scry("-p", pid, "no_such_script.bt")
+  #expect(run.status == 2)
+  #expect(run.stderr.contains("ERROR: Failed to parse pid: " + message), "\(run.stderr)")
+}
+
 private func scry(_ arguments: [String]) -> Run { Run.program(scryBinary(), arguments) }
