@@ -57,6 +57,18 @@ import Testing
     }
   }
 
+  /// A string literal may hold a raw newline, as dash's `echo` writes `\n` into one (bpftrace 0.24
+  /// takes it; 0.17 refused it).
+  @Test func stringLiteralsMaySpanLines() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let run = scry("-e", "#define N 314\nBEGIN { printf(\"%d\n\", N); printf(\"a\nb\\n\"); exit(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n314\na\nb\n"), "\(run.stdout)")
+    let open = scry("--dry-run", "-e", "BEGIN { printf(\"abc); }\n")
+    #expect(open.status != 0)
+    #expect(open.stderr.contains("-e:1:16: error: unterminated string literal"), "\(open.stderr)")
+  }
+
   /// Positional parameters where bpftrace substitutes them: attach points, `str($1 + k)`, lengths,
   /// `kaddr(str($1))`.
   @Test(arguments: [

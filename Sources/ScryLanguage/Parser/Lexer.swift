@@ -158,7 +158,7 @@ struct Lexer {
           position += 2
           continue
         }
-        if b == UInt8(ascii: "\n") { break }
+        // A string may span lines, as in bpftrace (`printf("%d<newline>")` from a shell's echo).
         position += 1
         if b == UInt8(ascii: "\"") { return token(.string) }
       }

@@ -117,7 +117,7 @@ public struct Parser {
     case .invalid:
       error(at: token.span, "unexpected character '\(text(token))'")
     case .unterminatedString:
-      error(at: token.span, "unterminated string literal", hint: "close the string with '\"' on the same line")
+      error(at: token.span, "unterminated string literal", hint: "close the string with '\"'")
     case .unterminatedComment:
       error(at: token.span, "unterminated comment", hint: "close the comment with '*/'")
       advance()
