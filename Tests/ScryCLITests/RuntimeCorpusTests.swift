@@ -33,6 +33,17 @@ import Testing
     try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], script)
   }
 
+  /// The last member of a script's struct may go without its `;`, as clang (and so bpftrace) takes it.
+  @Test func lastMemberWithoutSemicolonMatchesBpftrace() throws {
+    guard kernelAvailable("runtime corpus") else { return }
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let script = """
+      struct Flags { unsigned int low : 3, mid : 9; signed int neg : 4 } struct Foo { int m; int n }
+      uprobe:\(binary):func { printf("%d %d\\n", ((struct Foo *)arg0)->n, sizeof(struct Flags)); exit(); }
+      """
+    try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], script)
+  }
+
   @Test func indexPastAnArraysEndIsRefusedWithBpftracesWords() {
     let script = Self.declarations + "uprobe:/bin/true:main { $o = (struct Outer *)arg0; @ = $o->values[3]; }"
     let run = scry("--dry-run", "-e", script)

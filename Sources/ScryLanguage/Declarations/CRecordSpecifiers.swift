@@ -136,6 +136,8 @@ extension CDeclarationParser {
         advance()
         continue
       }
+      // The last member may end at the '}' without its ';', as clang takes it (with a warning).
+      if token.isPunctuation("}") { return }
       try expect(";", "after the member \(name)")
       return
     }
