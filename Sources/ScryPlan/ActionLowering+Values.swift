@@ -207,8 +207,9 @@ extension ActionLowering {
     guard isHeldValue(base) else { return nil }
     let type = program.type(of: e)
     // Integers are sliced as 8 bytes and narrowed by the caller; other members as their own type.
-    let sliceType: ScryType = type.isInteger ? .uint64 : type
-    return .slice(bytes(base, as: nil), offset: field.offset, type: sliceType)
+    let sliceType: ScryType = type.isInteger ? .uint64 : type.isString ? field.type : type
+    let slice = BytesExpr.slice(bytes(base, as: nil), offset: field.offset, type: sliceType)
+    return sliceType == type || type.isInteger ? slice : .convert(slice, type: type)
   }
 
   /// A variable or map value, or an element or member of one: bytes Scry holds, not memory to read.

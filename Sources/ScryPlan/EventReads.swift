@@ -98,9 +98,11 @@ struct EventReads {
       define(e, .read(location.base, offset: location.offset, byteCount: size, isSigned: signed), user: user, valueUser: marked,
         layout: .integer(byteCount: 8, isSigned: false), signExtendFrom: signed ? size : nil)
     case .string(let capacity):
+      // A member's own bytes (a `char[N]` member's type holds N + 1 with the terminator).
+      let count = program.fields[e.id]?.size ?? capacity
       define(
-        e, .bytes(location.base, offset: location.offset, count: capacity), user: user, valueUser: marked,
-        layout: .chars(count: capacity))
+        e, .bytes(location.base, offset: location.offset, count: count), user: user, valueUser: marked,
+        layout: .chars(count: count))
     case .record, .array:
       let size = type.byteSize
       guard size > 0 else { return false }

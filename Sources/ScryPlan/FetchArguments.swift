@@ -117,7 +117,9 @@ struct FetchArguments {
         e, .read(location.base, offset: location.offset, byteCount: size, isSigned: signed),
         layout: .integer(byteCount: size, isSigned: signed), size: size)
     case .string(let capacity):
-      define(e, .bytes(location.base, offset: location.offset, count: capacity), layout: .chars(count: capacity), size: capacity)
+      // A member's own bytes (a `char[N]` member's type holds N + 1 with the terminator).
+      let count = program.fields[e.id]?.size ?? capacity
+      define(e, .bytes(location.base, offset: location.offset, count: count), layout: .chars(count: count), size: count)
     case .record, .array:
       let size = type.byteSize
       guard size > 0 else { return false }

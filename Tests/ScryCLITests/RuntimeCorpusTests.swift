@@ -44,6 +44,18 @@ import Testing
     try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], script)
   }
 
+  /// A `char[N]` member without a NUL in it prints all N characters, as in bpftrace.
+  @Test func fullCharArrayMembersKeepEveryCharacter() throws {
+    guard kernelAvailable("runtime corpus") else { return }
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let script = """
+      struct N { int a; char s[4]; }
+      uprobe:\(binary):outer_func { $n = (struct N *)arg0; $s = $n->s; @n = *$n;
+        printf("%s|%s|%s\\n", $n->s, $s, @n.s); @[$n->s] = 1; exit(); }
+      """
+    try expectSameOutputAsBpftrace(["-c", "\(binary) 1 300"], script)
+  }
+
   @Test func indexPastAnArraysEndIsRefusedWithBpftracesWords() {
     let script = Self.declarations + "uprobe:/bin/true:main { $o = (struct Outer *)arg0; @ = $o->values[3]; }"
     let run = scry("--dry-run", "-e", script)

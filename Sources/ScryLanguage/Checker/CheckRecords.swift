@@ -27,6 +27,9 @@ extension Checker {
       return .none
     }
     result.fields[e.id] = field
+    // A `char[N]` member read as a value holds all N characters when none is NUL, as bpftrace
+    // prints `char s[5]` holding "hello": one more byte for the terminator than the member has.
+    if case .string(let capacity) = field.type, capacity == field.size { return .string(capacity: capacity + 1) }
     return field.type
   }
 
