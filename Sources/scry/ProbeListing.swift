@@ -49,8 +49,12 @@ enum ProbeListing {
     for kind in [ProbeKind.interval, .profile] {
       for unit in ["hz", "us", "ms", "s"] { emit("\(kind.rawValue):\(unit):") }
     }
-    for event in PerfEventName.software { emit("software:\(event.name):") }
-    for event in PerfEventName.hardware { emit("hardware:\(event.name):") }
+    // Each event, then its alias, as bpftrace lists them (`software:cpu-clock:`, `software:cpu:`).
+    for (kind, table) in [("software", PerfEventName.software), ("hardware", PerfEventName.hardware)] {
+      for event in table {
+        for name in [event.name] + event.aliases { emit("\(kind):\(name):") }
+      }
+    }
     if let tracefs = try? TraceFS.locate() {
       for category in tracefs.categories().sorted() {
         let prefix = "tracepoint:\(category):"

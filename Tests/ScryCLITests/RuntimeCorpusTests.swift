@@ -100,6 +100,7 @@ import Testing
     (#"BEGIN { if (strncmp("hello", "hell", $1) == 0) { printf("ok\n"); } exit(); }"#, ["3"]),
     (#"BEGIN { printf("%d\n", kaddr(str($1)) == kaddr("vfs_read")); exit(); }"#, ["vfs_read"]),
     (#"interval:ms:$1 { printf("tick\n"); exit(); }"#, ["10"]),
+    (#"BEGIN { @ = buf("hello", $1); @c = buf("abc", 2); printf("%r|\n", buf("hi", 2)); exit(); }"#, ["5"]),
   ] as [(String, [String])])
   func positionalParametersMatchBpftrace(_ program: String, _ parameters: [String]) throws {
     guard kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
@@ -134,6 +135,11 @@ import Testing
     let run = scry("-l", "*:ms:")
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout == "interval:ms:\nprofile:ms:\n", "\(run.stdout)")
+  }
+
+  @Test func perfEventAliasesAreListedAfterTheirEvents() {
+    let run = scry("-l", "software:cpu*")
+    #expect(run.stdout == "software:cpu-clock:\nsoftware:cpu:\nsoftware:cpu-migrations:\n", "\(run.stdout)")
   }
 
   @Test func aProgramsProbesAreListedWithoutAttaching() {
