@@ -136,6 +136,8 @@ extension CDeclarationParser {
         advance()
         continue
       }
+      // The last member may omit its ';', as clang accepts (with a warning) and bpftrace scripts do.
+      if token.isPunctuation("}") { return }
       try expect(";", "after the member \(name)")
       return
     }
