@@ -168,6 +168,13 @@ extension ActionLowering {
       return .userSymbol(int(args[0]))
     case .ntop:
       return ntop(args)
+    case .buf:
+      // A string literal's own bytes (with its NUL, zero-padded), not memory at an address.
+      guard case .string(let text) = args[0].kind, case .buffer(let capacity) = type else { return nil }
+      var layout = [UInt8](repeating: 0, count: 8 + capacity)
+      withUnsafeBytes(of: UInt64(capacity).littleEndian) { layout.replaceSubrange(0..<8, with: $0) }
+      for (i, byte) in text.prefix(capacity).enumerated() { layout[8 + i] = byte }
+      return .constant(layout, type: type)
     default:
       return nil
     }

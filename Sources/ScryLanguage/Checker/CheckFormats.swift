@@ -41,7 +41,9 @@ extension Checker {
           error(arg.span, "'%s' needs a string, but this argument is \(type)")
         }
       } else if conversion.verb == UInt8(ascii: "r") {
-        if case .buffer = type {} else if !type.isString { error(arg.span, "'%r' prints a buffer from buf(), not \(type)") }
+        if case .buffer = type {} else if !type.isString || conversion.bufferStyle != 0 {
+          error(arg.span, "'%r' prints a buffer from buf(), not \(type)")
+        }
       } else if !type.isInteger {
         if reportPositionalUsedAsNumber(arg) { continue }
         var hint: String? = nil

@@ -95,6 +95,19 @@ public final class CompiledPrintf {
   private func convert(_ c: PrintfFormat.Conversion, _ p: UnsafeRawPointer, argument: Argument, to out: OutputBuffer) {
     let width = c.width ?? 0
     switch c.verb {
+    case UInt8(ascii: "r") where c.bufferStyle != 0:
+      guard case .other(let index) = argument, case .buffer(let capacity) = types[index] else { return }
+      let n = Int(Swift.min(p.loadUnaligned(as: UInt64.self), UInt64(capacity)))
+      let bytes = (p + 8).assumingMemoryBound(to: UInt8.self)
+      for i in 0..<n {
+        if c.bufferStyle == UInt8(ascii: "x") {
+          out.append("\\x")
+        } else if i > 0 {
+          out.appendByte(UInt8(ascii: " "))
+        }
+        if bytes[i] < 16 { out.appendByte(UInt8(ascii: "0")) }
+        ValueFormatter.appendHex(UInt64(bytes[i]), to: out)
+      }
     case UInt8(ascii: "s"), UInt8(ascii: "r"):
       var bytes: UnsafePointer<UInt8>
       var n: Int

@@ -1,0 +1,51 @@
+import Glibc
+import Testing
+
+/// Behaviours bpftrace's own runtime tests (call, builtin, json-output, map, aggregations) expect of
+/// bpftrace 0.2x, where Scry follows it rather than 0.17: exact output of our own scripts.
+@Suite struct RuntimeCallsTests {
+  /// A program with only BEGIN and END probes ends after BEGIN: END runs, the maps print.
+  @Test func beginOnlyProgramEndsByItself() {
+    let run = scry("-q", "-e", #"begin { @a[0] = 0; @a[1] = 1; } end { printf("%s\n", probe); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "end\n\n\n@a[0]: 0\n@a[1]: 1\n", "\(run.stdout)")
+  }
+
+  /// `probe` names BEGIN and END as the script spells them.
+  @Test func probeNameIsAsWritten() {
+    let lower = scry("-q", "-e", #"begin { printf("%s", probe); } end { printf("-%s\n", probe); }"#)
+    #expect(lower.stdout == "begin-end\n\n\n", "\(lower.stdout)")
+    let upper = scry("-q", "-e", #"BEGIN { printf("%s", probe); } END { printf("-%s\n", probe); }"#)
+    #expect(upper.stdout == "BEGIN-END\n\n\n", "\(upper.stdout)")
+  }
+
+  /// The first value sets a max or min, whatever its sign.
+  @Test func maxOfNegativeValuesIsKept() {
+    let run = scry("-q", "-e", "begin { @max = max(-3); @max = max(-1); @max = max(-2); @min = min(-1); @mx[1] = max(0); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "\n\n@max: -1\n@min: -1\n@mx[1]: 0\n", "\(run.stdout)")
+  }
+
+  /// `on_stack_limit` (bpftrace's BPF stack budget, nothing to Scry) takes 0; a member list may end
+  /// without its last ';'.
+  @Test func configZeroAndLastMemberWithoutSemicolon() {
+    let run = scry("-q", "-e", #"config = { on_stack_limit = 0 } struct S { int a; char b }; begin { print((1, (2, "XXXX"))); printf("%d\n", sizeof(struct S)); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "(1, (2, XXXX))\n8\n\n\n", "\(run.stdout)")
+    let bad = scry("--dry-run", "-e", "config = { max_map_keys = 0 } begin { }")
+    #expect(bad.status != 0 && bad.stderr.contains("'max_map_keys' must be from 1 to"), "\(bad.stderr)")
+  }
+
+  /// buf() of a string literal holds its bytes (with the NUL, zero-padded); `%rx` escapes every
+  /// byte, `%rh` writes them as spaced hex.
+  @Test func bufOfALiteralAndItsHexForms() {
+    let program = #"""
+      begin { printf("%rx|%rh|%r\n", buf("Hi\0", 3), buf("Hi\0", 3), buf("ok", 4)); @[buf("ok_key", 6)] = 1; @v = buf("ok_value", 8); @h[buf("ok", 3), 1] = count(); }
+      """#
+    let run = scry("-q", "-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == #"\x48\x69\x00|48 69 00|ok\x00\x00"# + "\n\n\n@[ok_key]: 1\n@h[ok\\x00, 1]: 1\n@v: ok_value\n", "\(run.stdout)")
+    let refused = scry("--dry-run", "-e", #"begin { printf("%rx\n", "text"); }"#)
+    #expect(refused.status != 0 && refused.stderr.contains("'%r' prints a buffer from buf()"), "\(refused.stderr)")
+  }
+}
