@@ -150,6 +150,12 @@ extension ActionLowering {
       else { return nil }
       return .constant(address, type: type)
     case .macaddr:
+      // A char array's six bytes as they were in memory, not the string they would print as
+      // (which ends at a NUL and keeps room for one).
+      if let value = fetched[args[0].id], case .chars(let count) = value.layout {
+        let raw = ScryType.array(.integer(IntegerType(bits: 8, isSigned: false)), count: count)
+        return .macAddress(.recordBytes(offset: value.offset, type: raw), type: type)
+      }
       return .macAddress(bytes(args[0], as: nil), type: type)
     case .sprintf:
       guard let format = program.formats[e.id] else { return nil }

@@ -49,3 +49,21 @@ import Testing
     #expect(refused.status != 0 && refused.stderr.contains("'%r' prints a buffer from buf()"), "\(refused.stderr)")
   }
 }
+
+extension RuntimeCallsTests {
+  /// macaddr() of a `char[6]` field read at a uprobe: all six bytes, as a value, a key and printf.
+  @Test func macaddrOfACharArrayKeepsAllSixBytes() throws {
+    guard kernelAvailable("macaddr at a uprobe") else { return }
+    let binary = "/tmp/scry-mac-target-\(getpid())"
+    defer { unlink(binary) }
+    let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
+    try #require(Run.program(cc, ["-O0", "-o", binary, scriptsRoot() + "/Tests/Fixtures/mac_target.c"]).status == 0)
+    let program = """
+      struct S { const char *p; char mac[6]; };
+      uprobe:\(binary):func { $s = (struct S *)arg0; printf("P: %s\\n", macaddr($s->mac)); @[macaddr($s->mac)] = 1; @v[1] = macaddr($s->mac); exit(); }
+      """
+    let run = scry("-q", "-c", binary, "-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "P: 05:04:03:02:01:02\n\n\n@[05:04:03:02:01:02]: 1\n@v[1]: 05:04:03:02:01:02\n", "\(run.stdout)")
+  }
+}
