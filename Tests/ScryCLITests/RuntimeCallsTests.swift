@@ -67,3 +67,22 @@ extension RuntimeCallsTests {
     #expect(run.stdout == "P: 05:04:03:02:01:02\n\n\n@[05:04:03:02:01:02]: 1\n@v[1]: 05:04:03:02:01:02\n", "\(run.stdout)")
   }
 }
+
+extension RuntimeCallsTests {
+  /// printf's `%s` of an enum value prints its enumerator's name: an enumerator, a variable or map
+  /// holding one, a cast to the enum; a value no enumerator has prints as its number. `%d` and
+  /// map printing stay numeric.
+  @Test func percentSOfAnEnumValueIsItsName() {
+    let program = #"""
+      enum Foo { ONE = 1, TWO = 2, OTHER = 99999 };
+      begin { $two = TWO; @other = OTHER; $x = 100; printf("%d %s|%s|%-7s|%s|%s\n", ONE, ONE, $two, @other, (enum Foo)1, (enum Foo)$x); }
+      """#
+    let run = scry("-q", "-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "1 ONE|TWO|OTHER  |ONE|100\n\n\n@other: 99999\n", "\(run.stdout)")
+    let json = scry("-q", "-f", "json", "-e", #"enum E { A = 7 }; begin { printf("%s %d\n", A, A); }"#)
+    #expect(json.stdout.hasPrefix(#"{"type": "printf", "data": "A 7\n"}"#), "\(json.stdout)")
+    let plain = scry("--dry-run", "-e", "#define N 3\n" + #"begin { printf("%s\n", N); }"#)
+    #expect(plain.status != 0 && plain.stderr.contains("'%s' needs a string"), "\(plain.stderr)")
+  }
+}

@@ -35,6 +35,14 @@ public struct CTypes: Sendable {
     declarations.constants[name] ?? kernel?.kernelEnumConstant(named: name)
   }
 
+  /// The named enum a script's enumerator belongs to (nil for a `#define` or an anonymous enum's).
+  public func enumeration(ofConstant name: String) -> EnumNames? { declarations.enumerations[name] }
+
+  /// A script's named enum by its spelling (`enum Foo`).
+  public func enumeration(named spelling: String) -> EnumNames? {
+    declarations.enumerations.values.first { $0.spelling == spelling }
+  }
+
   /// Bytes `p + 1` moves a pointer of this type: its pointee's size in memory (1 for `void *` and
   /// for integers, which are addresses without a pointee).
   public func step(ofPointer type: ScryType) -> Int {
@@ -63,6 +71,8 @@ public struct CDeclarations: Sendable {
   public var typedefs: [String: ScryType] = [:]
   /// `#define NAME value` and enumerators.
   public var constants: [String: Int64] = [:]
+  /// The enum of each enumerator of a named enum (`ONE` → `enum Foo`).
+  public var enumerations: [String: EnumNames] = [:]
 
   public init() {}
 }

@@ -259,7 +259,7 @@ extension Checker {
     // A `#define` constant or an enumerator, the script's or the kernel's.
     if let value = cTypes.constant(named: name) {
       result.constants[e.id] = UInt64(bitPattern: value)
-      return .int64
+      return .integer(IntegerType(bits: 64, isSigned: true, enumeration: cTypes.enumeration(ofConstant: name)))
     }
     error(e.span, "unknown identifier '\(name)'",
           hint: Suggestions.hint(for: name, in: Builtin.names + mapOrder.filter { !$0.hasPrefix("@") })

@@ -32,6 +32,7 @@ extension Checker {
         // As bpftrace 0.17: text-like values only; a number or an address is a type error.
         switch type {
         case .string, .symbol, .stack, .inetAddress, .buffer: break
+        case .integer(let integer) where integer.enumeration != nil: break
         case .pointer:
           error(arg.span, "'%s' needs a string, but this argument is an address (\(type))",
                 hint: "read the string it points to with str(…), or print the address with '%p'")

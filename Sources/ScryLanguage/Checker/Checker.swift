@@ -294,7 +294,7 @@ public struct Checker {
   func storable(_ type: ScryType, at span: SourceSpan) -> ScryType? {
     switch type {
     case .none, .aggregate: return nil
-    case .integer(let t): return .integer(IntegerType(bits: 64, isSigned: t.isSigned))
+    case .integer(let t): return .integer(IntegerType(bits: 64, isSigned: t.isSigned, enumeration: t.enumeration))
     default: return type
     }
   }
@@ -481,7 +481,8 @@ public struct Checker {
   func unify(_ a: ScryType, _ b: ScryType) -> ScryType? {
     switch (a, b) {
     case (.integer(let x), .integer(let y)):
-      return .integer(IntegerType(bits: 64, isSigned: x.isSigned || y.isSigned))
+      let enumeration = x.enumeration == y.enumeration ? x.enumeration : nil
+      return .integer(IntegerType(bits: 64, isSigned: x.isSigned || y.isSigned, enumeration: enumeration))
     case (.integer, .boolean), (.integer, .pointer), (.pointer, .integer): return a
     case (.boolean, .boolean): return a
     case (.string(let x), .string(let y)): return .string(capacity: max(x, y))
@@ -535,7 +536,9 @@ public struct Checker {
               ?? "declare it in the script ('\(name.name) { int m; }') or #include its header; kernel types come from BTF")
       return nil
     }
-    if words.count == 2, words[0] == "enum" { return .integer(.uint32) }
+    if words.count == 2, words[0] == "enum" {
+      return .integer(IntegerType(bits: 32, isSigned: false, enumeration: cTypes.enumeration(named: name.name)))
+    }
     if name.name == "void" {
       if name.pointerDepth > 0 { return ScryType.none }
       error(name.span, "'void' is a type only behind a pointer ('void *')")

@@ -131,10 +131,22 @@ public indirect enum ScryType: Hashable, Sendable, CustomStringConvertible {
 public struct IntegerType: Hashable, Sendable, CustomStringConvertible {
   public var bits: Int
   public var isSigned: Bool
+  /// The C enum a value of this type is one of (`enum Foo`, an enumerator, a cast to it): printf's
+  /// `%s` prints its enumerator's name, as bpftrace 0.23 does. Not part of the type's identity:
+  /// an `enum Foo` value and a plain integer of its width mix freely.
+  public var enumeration: EnumNames?
 
-  public init(bits: Int, isSigned: Bool) {
+  public init(bits: Int, isSigned: Bool, enumeration: EnumNames? = nil) {
     self.bits = bits
     self.isSigned = isSigned
+    self.enumeration = enumeration
+  }
+
+  public static func == (a: IntegerType, b: IntegerType) -> Bool { a.bits == b.bits && a.isSigned == b.isSigned }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(bits)
+    hasher.combine(isSigned)
   }
 
   public static let int64 = IntegerType(bits: 64, isSigned: true)
@@ -310,4 +322,16 @@ public struct StackType: Hashable, Sendable {
 
   /// bpftrace's default and the kernel's `perf_event_max_stack`.
   public static let defaultDepth = 127
+}
+
+/// A C enum's enumerators by value, for printing a value as its name.
+public struct EnumNames: Hashable, Sendable {
+  /// `enum Foo`.
+  public var spelling: String
+  public var names: [Int64: String]
+
+  public init(spelling: String, names: [Int64: String]) {
+    self.spelling = spelling
+    self.names = names
+  }
 }

@@ -160,6 +160,7 @@ extension CDeclarationParser {
     let open = token
     advance()
     var values: [Int64] = []
+    var names: [Int64: String] = [:]
     var next: Int64 = 0
     while !token.isPunctuation("}") {
       guard token.kind == .identifier else {
@@ -177,6 +178,7 @@ extension CDeclarationParser {
       // Later enumerators may use earlier ones: `B = A + 1`.
       declarations.constants[name.text] = next
       values.append(next)
+      if names[next] == nil { names[next] = name.text }
       next &+= 1
       guard token.isPunctuation(",") else { break }
       advance()
@@ -185,6 +187,12 @@ extension CDeclarationParser {
     try self.attributes(&attributes)
     var type = fixed ?? enumType(values, spelling: cName, isPacked: attributes.isPacked)
     type.spelling = cName
+    if tag != nil, case .integer(var integer) = type.type {
+      let enumeration = EnumNames(spelling: cName, names: names)
+      integer.enumeration = enumeration
+      type.type = .integer(integer)
+      for name in names.values { declarations.enumerations[name] = enumeration }
+    }
     if tag != nil { enums[cName] = type }
     return type
   }

@@ -46,6 +46,8 @@ public final class CompiledPrintf {
         let kind: Argument
         switch type {
         case .string(let capacity): kind = .string(capacity: capacity)
+        case .integer(let integer) where integer.enumeration != nil && c.verb == UInt8(ascii: "s"):
+          kind = .other(index: argument)
         case _ where type.isInteger: kind = .integer
         default: kind = .other(index: argument)
         }
@@ -122,7 +124,13 @@ public final class CompiledPrintf {
         case .other(let index): type = types[index]
         case .integer, .string: type = .int64
         }
-        ValueFormatter.appendText(p, type: type, to: scratch)
+        if case .integer(let integer) = type, let enumeration = integer.enumeration {
+          // An enum value as its enumerator's name; a value no enumerator has prints as a number.
+          let value = Int64(bitPattern: p.loadUnaligned(as: UInt64.self))
+          if let name = enumeration.names[value] { scratch.append(name) } else { scratch.appendDecimal(value) }
+        } else {
+          ValueFormatter.appendText(p, type: type, to: scratch)
+        }
         text = scratch.capturedString
         n = text.utf8.count
         bytes = UnsafePointer<UInt8>(bitPattern: 1)!
