@@ -25,6 +25,14 @@ extension ActionLowering {
       guard let map = mapIndex(args[0]), let info = program.map(named: program.maps[map].name) else {
         return missingResolution(args[0].span)
       }
+      if case .map(_, let keys, _) = args[0].kind, keys.contains(where: \.isWildcard) {
+        guard keys.count == info.keyTypes.count else { return missingResolution(args[0].span) }
+        // A wildcard's place holds a zero of its type; only the other components are compared.
+        let key = zip(keys, info.keyTypes).map { key, type in
+          key.isWildcard ? BytesExpr.constant([], type: type) : bytes(key, as: type)
+        }
+        return .mapDeleteMatching(map: map, key: key, matched: keys.map { !$0.isWildcard })
+      }
       let key = args.count == 2 ? keyComponents([args[1]], info: info) : mapKey(args[0], info: info)
       return .mapDelete(map: map, key: key)
     case .signal:

@@ -86,3 +86,22 @@ extension RuntimeCallsTests {
     #expect(plain.status != 0 && plain.stderr.contains("'%s' needs a string"), "\(plain.stderr)")
   }
 }
+
+extension RuntimeCallsTests {
+  /// `delete(@m[k, *])` removes every element matching the given components, in any probe order;
+  /// a wildcard anywhere else, or a delete of the wrong arity or types, is refused with its place.
+  @Test func deleteWithWildcardKeys() {
+    let run = scry("-q", "-e", #"""
+      end { delete(@e[10, *]); }
+      begin { @m[10, 0, "a"] = 1; @m[2, 20, "a"] = 2; @m[10, 192, "b"] = 3; delete(@m[*, *, "a"]); print(@m); @e[10, 1] = 1; @e[20, 10] = 2; }
+      """#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "@m[10, 192, b]: 3\n\n\n@e[20, 10]: 2\n@m[10, 192, b]: 3\n", "\(run.stdout)")
+    let refused = scry("--dry-run", "-e", #"begin { @m[1, 2] = 1; delete(@m[*]); @m[*, 1] = 2; delete(@m["x", *]); }"#)
+    #expect(refused.status != 0, "\(refused.stdout)")
+    for message in ["'@m' has 2 key components, this delete gives 1", "'*' stands for any key component only in delete(",
+                    "this key component is string[2], but '@m' has int64 here"] {
+      #expect(refused.stderr.contains(message), "missing \(message): \(refused.stderr)")
+    }
+  }
+}

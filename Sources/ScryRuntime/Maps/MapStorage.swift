@@ -155,6 +155,13 @@ public final class MapStorage {
     return true
   }
 
+  /// Removes the entries whose key `matches` says so.
+  public func removeAll(where matches: (UnsafeRawPointer) -> Bool) {
+    for e in 0..<used where isLive[e] && matches(UnsafeRawPointer(keyOf(e))) {
+      remove(key: keyOf(e), hash: hashes[e])
+    }
+  }
+
   /// Removes every entry (keeps the allocated capacity).
   public func clear() {
     used = 0
