@@ -114,7 +114,8 @@ public final class MapStorage {
   public var fullWarning: String? {
     let dropped = droppedInserts + kernelDroppedInserts
     guard dropped > 0 else { return nil }
-    return "WARNING: map '\(info.name)' is full (\(maxEntries) entries): \(dropped) "
+    // Begins as bpftrace's own warning does, so what matches its text matches Scry's.
+    return "WARNING: Map full; can't update element: map '\(info.name)' is full (\(maxEntries) entries): \(dropped) "
       + (dropped == 1 ? "insert was dropped" : "inserts were dropped")
   }
 
