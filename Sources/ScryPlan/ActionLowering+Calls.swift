@@ -183,8 +183,16 @@ extension ActionLowering {
     case .ntop:
       return ntop(args)
     case .buf:
+      guard case .buffer(let capacity) = type else { return nil }
+      // An array in a struct the kernel copied at the event: its bytes.
+      if let value = fetched[args[0].id] {
+        switch value.layout {
+        case .chars(let count), .raw(let count): return .recordBuffer(offset: value.offset, count: Swift.min(count, capacity), type: type)
+        default: break
+        }
+      }
       // A string literal's own bytes (with its NUL, zero-padded), not memory at an address.
-      guard case .string(let text) = args[0].kind, case .buffer(let capacity) = type else { return nil }
+      guard case .string(let text) = args[0].kind else { return nil }
       var layout = [UInt8](repeating: 0, count: 8 + capacity)
       withUnsafeBytes(of: UInt64(capacity).littleEndian) { layout.replaceSubrange(0..<8, with: $0) }
       for (i, byte) in text.prefix(capacity).enumerated() { layout[8 + i] = byte }

@@ -51,7 +51,8 @@ import Testing
 }
 
 extension RuntimeCallsTests {
-  /// macaddr() of a `char[6]` field read at a uprobe: all six bytes, as a value, a key and printf.
+  /// macaddr() of a `char[6]` field read at a uprobe: all six bytes, as a value, a key and printf;
+  /// buf() of an array field without a length: the whole array.
   @Test func macaddrOfACharArrayKeepsAllSixBytes() throws {
     guard kernelAvailable("macaddr at a uprobe") else { return }
     let binary = "/tmp/scry-mac-target-\(getpid())"
@@ -59,12 +60,14 @@ extension RuntimeCallsTests {
     let cc = access("/usr/bin/gcc", X_OK) == 0 ? "/usr/bin/gcc" : "/usr/bin/cc"
     try #require(Run.program(cc, ["-O0", "-o", binary, scriptsRoot() + "/Tests/Fixtures/mac_target.c"]).status == 0)
     let program = """
-      struct S { const char *p; char mac[6]; };
-      uprobe:\(binary):func { $s = (struct S *)arg0; printf("P: %s\\n", macaddr($s->mac)); @[macaddr($s->mac)] = 1; @v[1] = macaddr($s->mac); exit(); }
+      struct S { const char *p; char mac[6]; unsigned short e[2] }
+      uprobe:\(binary):func { $s = (struct S *)arg0; printf("P: %s\\n", macaddr($s->mac)); @[macaddr($s->mac)] = 1; @v[1] = macaddr($s->mac);
+        printf("%r|%r\\n", buf($s->mac), buf($s->e)); exit(); }
       """
     let run = scry("-q", "-c", binary, "-e", program)
     #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.stdout == "P: 05:04:03:02:01:02\n\n\n@[05:04:03:02:01:02]: 1\n@v[1]: 05:04:03:02:01:02\n", "\(run.stdout)")
+    #expect(run.stdout == "P: 05:04:03:02:01:02\n" + #"\x05\x04\x03\x02\x01\x02|\x09\x00\x0a\x00"#
+      + "\n\n\n@[05:04:03:02:01:02]: 1\n@v[1]: 05:04:03:02:01:02\n", "\(run.stdout)")
   }
 }
 

@@ -263,8 +263,13 @@ extension Checker {
     case .str:
       return checkStr(args)
     case .buf:
-      checkExpression(args[0])
+      let source = checkExpression(args[0])
+      // An array (a char array too) without a length: all of it, as bpftrace takes its size.
       var capacity = 64
+      switch source {
+      case .array, .string: capacity = Swift.min(Swift.max(source.byteSize, 1), 1024)
+      default: break
+      }
       if args.count == 2 {
         checkExpression(args[1])
         if let n = literalInteger(args[1]), n > 0, n <= 1024 { capacity = Int(n) } else {
