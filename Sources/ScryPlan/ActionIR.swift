@@ -212,6 +212,9 @@ public indirect enum IRStatement: Sendable, Equatable {
   case mapStoreBytes(map: Int, key: [BytesExpr], BytesExpr)
   case aggregate(map: Int, key: [BytesExpr], kind: AggregateKind, operand: IntExpr?)
   case mapDelete(map: Int, key: [BytesExpr])
+  /// `delete(@m[k, *])`: every element whose key equals `key` on the components `matched` marks
+  /// (a wildcard's component is a placeholder, not compared).
+  case mapDeleteMatching(map: Int, key: [BytesExpr], matched: [Bool])
   /// `clear(@m)` (`keepsKeys` false) or `zero(@m)`.
   case mapReset(map: Int, keepsKeys: Bool)
   case formatted(PrintfFormat, arguments: [BytesExpr], effect: FormattedEffect)

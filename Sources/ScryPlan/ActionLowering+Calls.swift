@@ -25,6 +25,14 @@ extension ActionLowering {
       guard let map = mapIndex(args[0]), let info = program.map(named: program.maps[map].name) else {
         return missingResolution(args[0].span)
       }
+      if case .map(_, let keys, _) = args[0].kind, keys.contains(where: \.isWildcard) {
+        guard keys.count == info.keyTypes.count else { return missingResolution(args[0].span) }
+        // A wildcard's place holds a zero of its type; only the other components are compared.
+        let key = zip(keys, info.keyTypes).map { key, type in
+          key.isWildcard ? BytesExpr.constant([], type: type) : bytes(key, as: type)
+        }
+        return .mapDeleteMatching(map: map, key: key, matched: keys.map { !$0.isWildcard })
+      }
       let key = args.count == 2 ? keyComponents([args[1]], info: info) : mapKey(args[0], info: info)
       return .mapDelete(map: map, key: key)
     case .signal:
@@ -164,6 +172,12 @@ extension ActionLowering {
       let length = withUnsafeBytes(of: UInt64(content.count).littleEndian, Array.init)
       return .constant(length + content + Array(repeating: 0, count: capacity - content.count), type: type)
     case .macaddr:
+      // A char array's six bytes as they were in memory, not the string they would print as
+      // (which ends at a NUL and keeps room for one).
+      if let value = fetched[args[0].id], case .chars(let count) = value.layout {
+        let raw = ScryType.array(.integer(IntegerType(bits: 8, isSigned: false)), count: count)
+        return .macAddress(.recordBytes(offset: value.offset, type: raw), type: type)
+      }
       return .macAddress(bytes(args[0], as: nil), type: type)
     case .sprintf:
       guard let format = program.formats[e.id] else { return nil }
@@ -182,6 +196,21 @@ extension ActionLowering {
       return .userSymbol(int(args[0]))
     case .ntop:
       return ntop(args)
+    case .buf:
+      guard case .buffer(let capacity) = type else { return nil }
+      // An array in a struct the kernel copied at the event: its bytes.
+      if let value = fetched[args[0].id] {
+        switch value.layout {
+        case .chars(let count), .raw(let count): return .recordBuffer(offset: value.offset, count: Swift.min(count, capacity), type: type)
+        default: break
+        }
+      }
+      // A string literal's own bytes (with its NUL, zero-padded), not memory at an address.
+      guard case .string(let text) = args[0].kind else { return nil }
+      var layout = [UInt8](repeating: 0, count: 8 + capacity)
+      withUnsafeBytes(of: UInt64(capacity).littleEndian) { layout.replaceSubrange(0..<8, with: $0) }
+      for (i, byte) in text.prefix(capacity).enumerated() { layout[8 + i] = byte }
+      return .constant(layout, type: type)
     default:
       return nil
     }

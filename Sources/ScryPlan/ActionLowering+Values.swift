@@ -66,7 +66,7 @@ extension ActionLowering {
       }
       let offset = elements[..<Int(i)].reduce(0) { $0 + $1.byteSize }
       return .fromBytes(bytes(base, as: nil), offset: offset)
-    case .tuple, .string, .missing, .block(_, nil):
+    case .tuple, .string, .wildcard, .missing, .block(_, nil):
       return unsupportedInt(e.span, "this expression cannot be used as an integer here")
     }
   }

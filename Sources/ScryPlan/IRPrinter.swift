@@ -78,6 +78,9 @@ public struct IRPrinter {
     case .aggregate(let map, let key, let kind, let operand):
       return element(map, key) + " = \(kind.description)(" + (operand.map { int($0) } ?? "") + ")"
     case .mapDelete(let map, let key): return "delete " + element(map, key)
+    case .mapDeleteMatching(let map, let key, let matched):
+      let shown = zip(key, matched).map { $1 ? bytes($0) : "*" }
+      return "delete " + mapName(map) + "[" + shown.joined(separator: ", ") + "]"
     case .mapReset(let map, let keepsKeys): return (keepsKeys ? "zero " : "clear ") + mapName(map)
     case .formatted(let format, let arguments, let effect):
       return "\(effect.rawValue) " + quoted(format.text) + list(arguments.map { bytes($0) })

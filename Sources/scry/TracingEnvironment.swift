@@ -39,7 +39,7 @@ struct TracingEnvironment: Equatable {
   }
 
   static let variables: [Variable] = ConfigVariable.all.flatMap { config -> [Variable] in
-    guard let keyPath = keyPath(config.setting), case .number(let maximum) = config.kind else { return [] }
+    guard let keyPath = keyPath(config.setting), case .number(_, let maximum) = config.kind else { return [] }
     return config.environmentNames.map {
       Variable(name: $0, maximum: maximum, acceptsSizeSuffix: config.acceptsSizeSuffix, keyPath: keyPath)
     }

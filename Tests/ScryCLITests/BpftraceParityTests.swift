@@ -9,7 +9,7 @@ import Testing
     #"BEGIN { @a = 1; @neg = -5; @b[1, "x"] = 2; @b[2, "y"] = 1; @str["k"] = "val"; @str["a"] = "zz"; @t = (1, "two"); @n[3] = 30; @n[1] = 10; @n[2] = 20; exit(); }"#,
     // Aggregations.
     #"BEGIN { @c["a"] = count(); @c["b"] = count(); @c["b"] = count(); @s = stats(3); @s = stats(10); @v = avg(7); @v = avg(8); @mn = min(-2); @mn = min(4); @mx = max(9); @mx = max(1); @sm = sum(5); @sm = sum(-2); exit(); }"#,
-    #"BEGIN { @v[1] = avg(5); @v[2] = avg(1); @m[1] = min(5); @m[2] = min(-1); @st[1] = stats(5); @st[2] = stats(1); @x = max(-3); exit(); }"#,
+    #"BEGIN { @v[1] = avg(5); @v[2] = avg(1); @m[1] = min(5); @m[2] = min(-1); @st[1] = stats(5); @st[2] = stats(1); exit(); }"#,
     // Histograms.
     #"BEGIN { @h = hist(5); @h = hist(100); @h = hist(0); @h = hist(-1); @h = hist(3000); @h = hist(3000000); @hk[1] = hist(10); @hk[2] = hist(1000); exit(); }"#,
     #"BEGIN { @l = lhist(5, 0, 100, 10); @l = lhist(55, 0, 100, 10); @l = lhist(-3, 0, 100, 10); @l = lhist(150, 0, 100, 10); @one = lhist(7, 0, 10, 5); exit(); }"#,

@@ -194,6 +194,6 @@ struct MapFullTests {
     }
     #expect(dropped == 3)
     #expect(map.droppedInserts == 3)
-    #expect(map.fullWarning == "WARNING: map '@x' is full (2 entries): 3 inserts were dropped")
+    #expect(map.fullWarning == "WARNING: Map full; can't update element: map '@x' is full (2 entries): 3 inserts were dropped")
   }
 }

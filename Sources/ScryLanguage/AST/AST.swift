@@ -206,6 +206,12 @@ public final class Expr: Sendable {
     self.kind = kind
   }
 
+  /// `*` standing for any value of a map key component.
+  public var isWildcard: Bool {
+    if case .wildcard = kind { return true }
+    return false
+  }
+
   public enum Kind: Sendable {
     /// An integer literal's value; `-1` is `.unary(.negate, 1)`.
     case integer(UInt64)
@@ -247,6 +253,8 @@ public final class Expr: Sendable {
     case block(Block, value: Expr?)
     /// `offsetof(struct X, a.b)`: the byte offset of a (nested) field.
     case offsetof(TypeName, fields: [String])
+    /// `*` as a map key component, in `delete(@m[k, *])`: any value of that component.
+    case wildcard
     /// A node the parser made in place of something missing; the checker ignores it.
     case missing
   }

@@ -5,7 +5,7 @@ extension Expr {
   public var children: [Expr] {
     switch kind {
     case .integer, .string, .boolean, .positional, .positionalCount, .identifier, .variable, .sizeofType, .offsetof,
-      .missing:
+      .wildcard, .missing:
       return []
     case .map(_, let keys, _): return keys
     case .call(_, _, let args): return args

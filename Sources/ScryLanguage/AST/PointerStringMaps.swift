@@ -164,7 +164,7 @@ enum PointerStringMaps {
       let kind: Expr.Kind
       switch e.kind {
       case .integer, .string, .boolean, .positional, .positionalCount, .identifier, .variable, .sizeofType, .offsetof,
-        .missing, .block:
+        .wildcard, .missing, .block:
         return e
       case .map(let name, let keys, let isBare): kind = .map(name: name, keys: keys.map { transform(&self, $0) }, isBare: isBare)
       case .call(let name, let nameSpan, let args): kind = .call(name: name, nameSpan: nameSpan, args: args.map { transform(&self, $0) })

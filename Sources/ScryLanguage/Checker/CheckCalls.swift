@@ -191,6 +191,7 @@ extension Checker {
         error(args[0].span, "delete() needs a map element such as '@m[key]'")
         return .none
       }
+      if keys.contains(where: \.isWildcard) { return checkWildcardDelete(args[0], mapName, keys) }
       result.resolutions[args[0].id] = .map(mapName)
       let keyTypes = checkKeys(mapName, keys, at: args[0].span)
       requireKnownMap(mapName, at: args[0].span)
@@ -232,6 +233,24 @@ extension Checker {
     return name
   }
 
+  /// `delete(@m[k, *])`: every element whose other components equal the given ones. The map's own
+  /// assignments settle its key; here each given component must fit its place.
+  private mutating func checkWildcardDelete(_ element: Expr, _ mapName: String, _ keys: [Expr]) -> ScryType {
+    result.resolutions[element.id] = .map(mapName)
+    requireKnownMap(mapName, at: element.span)
+    let known = mapTypes[mapName]?.keyTypes
+    if reporting, let known, known.count != keys.count {
+      error(element.span, "'\(mapName)' has \(known.count) key component\(known.count == 1 ? "" : "s"), this delete gives \(keys.count)")
+    }
+    for (index, key) in keys.enumerated() where !key.isWildcard {
+      let type = checkExpression(key)
+      if reporting, let known, index < known.count, type != .none, unify(known[index], type) == nil {
+        error(key.span, "this key component is \(type), but '\(mapName)' has \(known[index]) here")
+      }
+    }
+    return .none
+  }
+
   private mutating func requireKnownMap(_ name: String, at span: SourceSpan) {
     if reporting && mapTypes[name]?.valueType == nil { error(span, "unknown map '\(name)'", hint: mapHint(name)) }
   }
@@ -244,8 +263,13 @@ extension Checker {
     case .str:
       return checkStr(args)
     case .buf:
-      checkExpression(args[0])
+      let source = checkExpression(args[0])
+      // An array (a char array too) without a length: all of it, as bpftrace takes its size.
       var capacity = 64
+      switch source {
+      case .array, .string: capacity = Swift.min(Swift.max(source.byteSize, 1), 1024)
+      default: break
+      }
       if args.count == 2 {
         checkExpression(args[1])
         if let n = literalInteger(args[1]), n > 0, n <= 1024 { capacity = Int(n) } else {

@@ -11,6 +11,9 @@ extension Checker {
     switch e.kind {
     case .missing:
       return .none
+    case .wildcard:
+      error(e.span, "'*' stands for any key component only in delete(@map[key, *])")
+      return .none
     case .integer(let value):
       return value > UInt64(Int64.max) ? .uint64 : .int64
     case .string(let bytes):

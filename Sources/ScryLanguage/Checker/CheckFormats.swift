@@ -32,6 +32,7 @@ extension Checker {
         // As bpftrace 0.17: text-like values only; a number or an address is a type error.
         switch type {
         case .string, .symbol, .stack, .inetAddress, .buffer: break
+        case .integer(let integer) where integer.enumeration != nil: break
         case .pointer:
           error(arg.span, "'%s' needs a string, but this argument is an address (\(type))",
                 hint: "read the string it points to with str(…), or print the address with '%p'")
@@ -41,7 +42,9 @@ extension Checker {
           error(arg.span, "'%s' needs a string, but this argument is \(type)")
         }
       } else if conversion.verb == UInt8(ascii: "r") {
-        if case .buffer = type {} else if !type.isString { error(arg.span, "'%r' prints a buffer from buf(), not \(type)") }
+        if case .buffer = type {} else if !type.isString || conversion.bufferStyle != 0 {
+          error(arg.span, "'%r' prints a buffer from buf(), not \(type)")
+        }
       } else if !type.isInteger {
         if reportPositionalUsedAsNumber(arg) { continue }
         var hint: String? = nil

@@ -17,6 +17,9 @@ public struct PrintfFormat: Sendable, Hashable {
     public var integerBits = 32
     /// `d i u x X o s c p r` (`r`: a buffer).
     public var verb: UInt8
+    /// How `%r` prints a buffer: 0 escapes the unprintable bytes, `x` (`%rx`) escapes every byte
+    /// as `\xNN`, `h` (`%rh`) writes every byte as two hex digits, space-separated (bpftrace 0.20).
+    public var bufferStyle: UInt8 = 0
     /// Byte offsets of the conversion in the format text.
     public var range: Range<Int>
 
@@ -101,6 +104,10 @@ public struct PrintfFormat: Sendable, Hashable {
         return .failure(ParseError(range: start..<i, message: "unknown length modifier '\(modifier)'"))
       }
       c.verb = verb
+      if verb == UInt8(ascii: "r"), i < text.count, text[i] == UInt8(ascii: "x") || text[i] == UInt8(ascii: "h") {
+        c.bufferStyle = text[i]
+        i += 1
+      }
       c.range = start..<i
       if !literal.isEmpty {
         pieces.append(.literal(literal))

@@ -73,7 +73,8 @@ struct ProbeResolver {
         diagnostics.append(.error(spec.span, "\(kind.rawValue) takes no arguments", hint: "write just '\(kind.rawValue)'"))
         return []
       }
-      return [ResolvedProbe(kind: kind, target: .special, name: kind.rawValue, span: spec.span)]
+      // Named as written: `probe` is "BEGIN" in bpftrace 0.17's spelling, "begin" in 0.24's.
+      return [ResolvedProbe(kind: kind, target: .special, name: spec.provider, span: spec.span)]
     case .interval, .profile:
       return resolveTimer(spec, kind: kind).map { [$0] } ?? []
     case .tracepoint:

@@ -161,6 +161,12 @@ extension Parser {
     nested { parser in
       repeat {
         if parser.isPunct(.rbracket) { break }
+        // `@m[k, *]`: a component that matches any value (delete() of every such key).
+        if parser.isPunct(.star), parser.nextTokenIs(.punct(.comma)) || parser.nextTokenIs(.punct(.rbracket)) {
+          keys.append(parser.expr(.wildcard, parser.token.span))
+          parser.advance()
+          continue
+        }
         keys.append(parser.parseExpression())
       } while parser.accept(.comma)
     }

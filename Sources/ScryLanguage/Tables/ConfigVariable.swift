@@ -24,8 +24,8 @@ public struct ConfigVariable: Sendable {
 
   /// What a value must be.
   public enum Kind: Sendable {
-    /// A whole number from 1 to `maximum`.
-    case number(maximum: Int)
+    /// A whole number from `minimum` to `maximum`.
+    case number(minimum: Int = 1, maximum: Int)
     /// One of these words.
     case word([String])
     /// `true` or `false` (or 1 and 0).
@@ -93,7 +93,7 @@ public struct ConfigVariable: Sendable {
     ConfigVariable(
       "str_trunc_trailer", .noEffect,
       .emptyString(because: "Scry prints a truncated string as bpftrace 0.17 does, without a trailer")),
-    ConfigVariable("on_stack_limit", .noEffect, .number(maximum: Int(Int32.max))),
+    ConfigVariable("on_stack_limit", .noEffect, .number(minimum: 0, maximum: Int(Int32.max))),
     ConfigVariable("log_size", .noEffect, .number(maximum: Int(Int32.max))),
     ConfigVariable("max_bpf_progs", .noEffect, .number(maximum: Int(Int32.max))),
     ConfigVariable("perf_rb_pages", .noEffect, .number(maximum: Int(Int32.max))),

@@ -30,6 +30,8 @@ struct ActionBinder {
     case .aggregate(let map, let key, let kind, let operand):
       return MapAggregate(map: maps[map], key: self.key(key), kind: kind, operand: operand.map { int($0) })
     case .mapDelete(let map, let key): return MapDelete(map: maps[map], key: self.key(key))
+    case .mapDeleteMatching(let map, let key, let matched):
+      return MapDeleteMatching(map: maps[map], key: self.key(key), matched: matched)
     case .mapReset(let map, let keepsKeys): return MapReset(map: maps[map], keepsKeys: keepsKeys)
     case .formatted(let format, let arguments, let effect):
       let values = arguments.map { bytes($0) }

@@ -197,6 +197,36 @@ final class MapDelete: StmtNode {
   }
 }
 
+/// `delete(@m[k, *])`: removes every element whose key matches on the components given.
+final class MapDeleteMatching: StmtNode {
+  unowned(unsafe) let map: MapStorage
+  let key: MapKey
+  /// Byte ranges of the key that must match (the wildcards' ranges are left out).
+  let ranges: [Range<Int>]
+  init(map: MapStorage, key: MapKey, matched: [Bool]) {
+    self.map = map
+    self.key = key
+    var ranges: [Range<Int>] = []
+    var offset = 0
+    for (component, isMatched) in zip(key.components, matched) {
+      if isMatched { ranges.append(offset..<offset + component.byteSize) }
+      offset += component.byteSize
+    }
+    self.ranges = ranges
+  }
+  override func exec(_ m: Machine) -> Flow {
+    _ = key.build(m)
+    let wanted = UnsafeRawPointer(key.pointer)
+    map.removeAll { candidate in
+      for range in ranges where memcmp(candidate + range.lowerBound, wanted + range.lowerBound, range.count) != 0 {
+        return false
+      }
+      return true
+    }
+    return .next
+  }
+}
+
 extension ScryType {
   var isAverage: Bool {
     if case .aggregate(.avg) = self { return true }

@@ -43,12 +43,12 @@ public enum Aggregation {
     }
   }
 
-  /// bpftrace 0.17 starts a max at 0 without marking it set, so `max(v)` with v <= 0 on a fresh key
-  /// leaves it unset (and unprinted) until a positive value arrives; kept for byte-exact output.
+  /// The first value sets a max, whatever its sign, as newer bpftrace does (0.17 started at 0
+  /// unset, so a key whose values were all <= 0 never printed).
   public static func max(_ value: UnsafeMutableRawPointer, _ v: UInt64, isSigned: Bool = true) {
     let old = word(value, 0)
     let larger = isSigned ? Int64(bitPattern: v) > Int64(bitPattern: old) : v > old
-    if larger {
+    if word(value, 1) == 0 || larger {
       setWord(value, 0, v)
       setWord(value, 1, 1)
     }

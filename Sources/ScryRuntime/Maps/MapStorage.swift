@@ -114,7 +114,8 @@ public final class MapStorage {
   public var fullWarning: String? {
     let dropped = droppedInserts + kernelDroppedInserts
     guard dropped > 0 else { return nil }
-    return "WARNING: map '\(info.name)' is full (\(maxEntries) entries): \(dropped) "
+    // Begins as bpftrace's own warning does, so what matches its text matches Scry's.
+    return "WARNING: Map full; can't update element: map '\(info.name)' is full (\(maxEntries) entries): \(dropped) "
       + (dropped == 1 ? "insert was dropped" : "inserts were dropped")
   }
 
@@ -153,6 +154,13 @@ public final class MapStorage {
     removedSlots += 1
     count -= 1
     return true
+  }
+
+  /// Removes the entries whose key `matches` says so.
+  public func removeAll(where matches: (UnsafeRawPointer) -> Bool) {
+    for e in 0..<used where isLive[e] && matches(UnsafeRawPointer(keyOf(e))) {
+      remove(key: keyOf(e), hash: hashes[e])
+    }
   }
 
   /// Removes every entry (keeps the allocated capacity).

@@ -46,6 +46,8 @@ public final class CompiledPrintf {
         let kind: Argument
         switch type {
         case .string(let capacity): kind = .string(capacity: capacity)
+        case .integer(let integer) where integer.enumeration != nil && c.verb == UInt8(ascii: "s"):
+          kind = .other(index: argument)
         case _ where type.isInteger: kind = .integer
         default: kind = .other(index: argument)
         }
@@ -95,6 +97,19 @@ public final class CompiledPrintf {
   private func convert(_ c: PrintfFormat.Conversion, _ p: UnsafeRawPointer, argument: Argument, to out: OutputBuffer) {
     let width = c.width ?? 0
     switch c.verb {
+    case UInt8(ascii: "r") where c.bufferStyle != 0:
+      guard case .other(let index) = argument, case .buffer(let capacity) = types[index] else { return }
+      let n = Int(Swift.min(p.loadUnaligned(as: UInt64.self), UInt64(capacity)))
+      let bytes = (p + 8).assumingMemoryBound(to: UInt8.self)
+      for i in 0..<n {
+        if c.bufferStyle == UInt8(ascii: "x") {
+          out.append("\\x")
+        } else if i > 0 {
+          out.appendByte(UInt8(ascii: " "))
+        }
+        if bytes[i] < 16 { out.appendByte(UInt8(ascii: "0")) }
+        ValueFormatter.appendHex(UInt64(bytes[i]), to: out)
+      }
     case UInt8(ascii: "s"), UInt8(ascii: "r"):
       var bytes: UnsafePointer<UInt8>
       var n: Int
@@ -109,7 +124,13 @@ public final class CompiledPrintf {
         case .other(let index): type = types[index]
         case .integer, .string: type = .int64
         }
-        ValueFormatter.appendText(p, type: type, to: scratch)
+        if case .integer(let integer) = type, let enumeration = integer.enumeration {
+          // An enum value as its enumerator's name; a value no enumerator has prints as a number.
+          let value = Int64(bitPattern: p.loadUnaligned(as: UInt64.self))
+          if let name = enumeration.names[value] { scratch.append(name) } else { scratch.appendDecimal(value) }
+        } else {
+          ValueFormatter.appendText(p, type: type, to: scratch)
+        }
         text = scratch.capturedString
         n = text.utf8.count
         bytes = UnsafePointer<UInt8>(bitPattern: 1)!

@@ -84,7 +84,9 @@ final class EventLoop {
     }
     session.runSpecial(.begin)
     if machine.exitRequested { return nil }
-    // Without events, timers or a traced process, bpftrace waits for Ctrl-C; so do we.
+    // Nothing could run after BEGIN (no events, timers, traced process or service): the run ends
+    // here, END runs and the maps print, as newer bpftrace does (0.17 waited for Ctrl-C).
+    if events == nil && timers.isEmpty && traced == nil && session.services.isEmpty { return nil }
     var ready = [UInt64](repeating: 0, count: 64)
     while !machine.exitRequested {
       let timeout: Int32 = events == nil ? -1 : 100
