@@ -96,11 +96,7 @@ extension REPL {
       guard let format = argument.flatMap({ $0 == "json" ? OutputFormat.json : $0 == "text" ? .text : nil }) else {
         return printError("usage: .output text|json")
       }
-      do {
-        try live.setFormat(format, attached: program.attachedFlags)
-      } catch {
-        printError("\(error)")
-      }
+      live.setFormat(format)
     case ".wait":
       guard let ms = argument.flatMap({ Int($0) }), ms >= 0 else { return printError("usage: .wait MILLISECONDS") }
       pump(milliseconds: ms)
@@ -109,11 +105,14 @@ extension REPL {
     }
   }
 
+  /// Each block, its state and the events it has seen since it was added: per probe where the
+  /// count is the probe's own (kernel counters, timers), else the block's samples.
   private func listProbes() {
     if program.blocks.isEmpty {
       writeAll(1, "no probes\n")
       return
     }
+    let events = live.blockEvents()
     var out = ""
     for (i, block) in program.blocks.enumerated() {
       let state: String
@@ -122,12 +121,25 @@ extension REPL {
       case .end?: state = block.attached ? "pending" : "ran"
       default: state = block.attached ? "attached" : "detached"
       }
-      out += "\(i + 1): \(block.specs)  [\(state)]\n"
+      out += "\(i + 1): \(block.specs)  [\(state)]"
+      guard block.kind != .begin && block.kind != .end else {
+        out += "\n"
+        continue
+      }
+      let counted = events[i] ?? BlockEvents()
+      out += "  \(counted.total) event\(counted.total == 1 ? "" : "s")\n"
+      guard counted.perProbe.count > 1 else { continue }
+      let busiest = counted.perProbe.sorted { $0.count > $1.count }
+      for probe in busiest.prefix(Self.probesListed) { out += "     \(probe.name)  \(probe.count)\n" }
+      if busiest.count > Self.probesListed { out += "     … \(busiest.count - Self.probesListed) more probes\n" }
     }
     let counts = live.eventCounts
     out += "events: \(counts.read) read, \(counts.lost) lost\n"
     writeAll(1, out)
   }
+
+  /// Probes of one block `.probes` lists by name, busiest first (a wildcard can make hundreds).
+  static let probesListed = 10
 
   private func detach(_ argument: String?) {
     var next = program

@@ -152,6 +152,26 @@ final class CountingDelivery: EventDelivery {
     }
   }
 
+  /// Events counted so far by attachment index, for the REPL's `.probes`. A stack counter serves
+  /// every probe of its block: its count goes to the first of them. A counter that cannot be
+  /// read counts nothing here (folding reports it).
+  func eventCounts() -> [Int: UInt64] {
+    var counts: [Int: UInt64] = [:]
+    var seen: Set<ObjectIdentifier> = []
+    for (attachment, counter) in counters {
+      let count: UInt64
+      switch counter {
+      case .perf, .bpf: count = (try? Self.read(counter)) ?? 0
+      case .keyed(let keyed): count = ((try? keyed.totals()) ?? []).reduce(0) { $0 &+ $1.total }
+      case .stacks(let stacks):
+        guard seen.insert(ObjectIdentifier(stacks)).inserted else { continue }
+        count = ((try? stacks.counter.totals()) ?? []).reduce(0) { $0 &+ $1.total }
+      }
+      counts[attachment, default: 0] &+= count
+    }
+    return counts
+  }
+
   private static func read(_ counter: Counter) throws(KernelError) -> UInt64 {
     switch counter {
     case .perf(let event): return try event.readCount()
