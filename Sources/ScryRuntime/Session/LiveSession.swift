@@ -259,6 +259,8 @@ public final class LiveSession {
       session!.machine.startTime = startTime
     }
     guard let session else { return }
+    // The statement sees every event so far, as a timer does.
+    drainAll()
     let binder = ActionBinder(maps: session.maps, readsPointersInProcess: false, variablesSize: plan.variablesSize)
     let action = binder.bind(plan.actions[block])
     let live = session.machine
