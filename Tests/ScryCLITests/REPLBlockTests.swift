@@ -151,6 +151,44 @@ import Testing
     REPLTests.leave(t)
   }
 
+  /// `.edit` changing one block replaces that block alone: the other runs on, and the changed
+  /// block's map keeps what it counted.
+  @Test func editReplacesOnlyTheChangedBlock() throws {
+    guard kernelAvailable("REPL block-by-block changes") else { return }
+    let home = REPLTests.temporaryHome()
+    let session = """
+      interval:ms:10 { @a = count(); }
+      interval:ms:15 { @b = count(); }
+      .wait 300
+      @b
+      .edit
+      .wait 300
+      .probes
+      .quit
+
+      """
+    let fd = open(home + "/edit.txt", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    _ = session.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+    close(fd)
+    let run = Run.program(
+      "/bin/sh", ["-c", "'\(scryBinary())' -i < '\(home)/edit.txt'"], environment: ["VISUAL": "sed -i s/ms:15/ms:30/", "HOME": home])
+    #expect(run.status == 0, "\(run.stderr)")
+    // Nothing had to be attached again as a whole.
+    #expect(!run.stderr.contains("note:"), "\(run.stderr)")
+    #expect(run.stdout.contains("Attaching 1 probe...\nAttaching 1 probe...\n"), "\(run.stdout)")
+    let lines = run.stdout.split(separator: "\n").map(String.init)
+    let beforeEdit = lines.first { $0.hasPrefix("@b: ") }.flatMap { UInt64($0.dropFirst(4)) }
+    let atExit = lines.last { $0.hasPrefix("@b: ") }.flatMap { UInt64($0.dropFirst(4)) }
+    let ranA = lines.last { $0.hasPrefix("@a: ") }.flatMap { UInt64($0.dropFirst(4)) }
+    let listedA = lines.first { $0.hasPrefix("1: interval:ms:10  [attached]  ") }.flatMap { UInt64($0.split(separator: " ")[3]) }
+    // Block 2 became `interval:ms:30`, attached anew (announced once more), its map going on.
+    #expect(run.stdout.contains("Attaching 1 probe...\n"), "\(run.stdout)")
+    #expect(lines.contains { $0.hasPrefix("2: interval:ms:30  [attached]  ") }, "\(run.stdout)")
+    #expect(beforeEdit != nil && atExit != nil && atExit! > beforeEdit!, "\(run.stdout)")
+    // Block 1 ran through the edit: every run since it was added is in its map.
+    #expect(listedA != nil && ranA != nil && listedA! > 0 && listedA! <= ranA!, "\(run.stdout)")
+  }
+
   /// A change the maps cannot follow (a map's value grows) attaches every block again, and says so.
   @Test func aMapChangingItsTypeReattachesEverythingAndSaysSo() throws {
     guard kernelAvailable("REPL block-by-block changes") else { return }
