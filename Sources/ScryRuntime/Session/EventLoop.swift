@@ -37,6 +37,8 @@ final class EventLoop {
   private(set) var counterFolder: ((Machine) -> Void)?
   /// Times each interval attachment's action ran, by attachment index (for the REPL's `.probes`).
   private(set) var timerRuns: [Int: UInt64] = [:]
+  /// What the kernel counters had counted at the last fold before they closed, by attachment index.
+  private(set) var countedAtDetach: [Int: UInt64] = [:]
 
   init(session: Session) throws {
     self.session = session
@@ -210,6 +212,7 @@ final class EventLoop {
     // Last read of the kernel's counters, while their fds are still open.
     counterFolder?(session.machine)
     counterFolder = nil
+    countedAtDetach = events?.foldedEvents ?? [:]
     session.machine.foldCounters = nil
     events = nil
     timers.removeAll()

@@ -227,6 +227,8 @@ final class EventSources {
 
   /// Events each counting attachment's kernel counter has counted so far, by attachment index.
   func countedEvents() -> [Int: UInt64] { counting.eventCounts() }
+  /// The same as of the last fold: what the maps hold.
+  var foldedEvents: [Int: UInt64] { counting.foldedCounts }
 
   /// Folds the kernel's counters into their maps: counts read at exit or at each `print`.
   func counterFolder(plan: Plan, maps: [MapStorage]) -> ((Machine) -> Void)? {

@@ -26,7 +26,8 @@ final class BlockRun {
     var events = BlockEvents()
     events.total = session.samplesRead()
     let attachments = session.plan.attachments
-    var perProbe: [(Int, UInt64)] = Array(loop.events?.countedEvents() ?? [:])
+    // Once detached, what the counters had counted at their last fold: exactly what the maps got.
+    var perProbe: [(Int, UInt64)] = Array(loop.events?.countedEvents() ?? loop.countedAtDetach)
     perProbe += loop.timerRuns.map { ($0.key, $0.value) }
     for (index, count) in perProbe.sorted(by: { $0.0 < $1.0 }) where attachments.indices.contains(index) {
       events.total &+= count

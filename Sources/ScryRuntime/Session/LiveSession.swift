@@ -201,13 +201,11 @@ public final class LiveSession {
   /// Stops a run: disables its events, runs the actions of what they wrote, folds its counters
   /// and closes everything it opened. Returns what it counted.
   private func finish(_ run: BlockRun) -> BlockEvents {
-    run.loop.events?.disable()
-    run.loop.events?.drain(final: true)
+    try? epoll.remove(run.loop.epoll.fd)
+    run.loop.detach()
     let events = run.events()
     pastSamples &+= run.session.samplesRead()
     pastLost &+= run.loop.lostEvents
-    try? epoll.remove(run.loop.epoll.fd)
-    run.loop.detach()
     // The statistics closure holds the event sources: let go of it so their fds close now.
     run.session.samplesRead = { 0 }
     return events
