@@ -61,7 +61,7 @@ public final class LiveSession {
   }
 
   deinit {
-    for run in runs { _ = finish(run) }
+    for run in runs { finish(run) }
     session = nil
   }
 
@@ -124,7 +124,7 @@ public final class LiveSession {
     let staying = runs.filter { unchanged.contains($0.block) && next.hasEvents(block: $0.block) }
     let leaving = runs.filter { run in !staying.contains { $0 === run } }
     // Stopped before the new ones start: a changed block must not count twice meanwhile.
-    for run in leaving { record(finish(run), of: run) }
+    for run in leaving { finishAndRecord(run) }
     let added = next.plan.actions.indices.filter { block in
       next.hasEvents(block: block) && !staying.contains { $0.block == block }
     }
@@ -152,7 +152,7 @@ public final class LiveSession {
     next.machine.startTime = startTime
     let previous = session
     let stopped = runs
-    for run in stopped { record(finish(run), of: run) }
+    for run in stopped { finishAndRecord(run) }
     runs = []
     if let previous {
       previous.output.flush()
@@ -189,7 +189,7 @@ public final class LiveSession {
       } catch {
         loop?.abandon()
         part.samplesRead = { 0 }
-        for run in made { _ = finish(run) }
+        for run in made { finish(run) }
         throw SessionError(error)
       }
       made.append(BlockRun(block: block, session: part, loop: loop!, token: nextToken))
@@ -200,19 +200,22 @@ public final class LiveSession {
 
   /// Stops a run: disables its events, runs the actions of what they wrote, folds its counters
   /// and closes everything it opened. Returns what it counted.
-  private func finish(_ run: BlockRun) -> BlockEvents {
+  @discardableResult
+  private func finish(_ run: BlockRun) -> (events: BlockEvents, samples: UInt64, lost: UInt64) {
     try? epoll.remove(run.loop.epoll.fd)
     run.loop.detach()
-    let events = run.events()
-    pastSamples &+= run.session.samplesRead()
-    pastLost &+= run.loop.lostEvents
+    let finished = (run.events(), run.session.samplesRead(), run.loop.lostEvents)
     // The statistics closure holds the event sources: let go of it so their fds close now.
     run.session.samplesRead = { 0 }
-    return events
+    return finished
   }
 
-  private func record(_ events: BlockEvents, of run: BlockRun) {
-    pastEvents[run.block, default: BlockEvents()].add(events)
+  /// Finishes a run and keeps what it counted for `.probes`.
+  private func finishAndRecord(_ run: BlockRun) {
+    let finished = finish(run)
+    pastEvents[run.block, default: BlockEvents()].add(finished.events)
+    pastSamples &+= finished.samples
+    pastLost &+= finished.lost
   }
 
   /// The machine folds every run's kernel counters (each loop set only its own).
@@ -341,7 +344,7 @@ public final class LiveSession {
   /// end does. The maps are kept; nothing stays attached.
   public func stop(endBlocks: [Int]) {
     guard let session else { return }
-    for run in runs { record(finish(run), of: run) }
+    for run in runs { finishAndRecord(run) }
     runs = []
     composeCounterFolders()
     for attachment in session.plan.attachments
@@ -376,7 +379,7 @@ public final class LiveSession {
 
   /// Detaches every probe and forgets every map: an empty session.
   public func reset() {
-    for run in runs { _ = finish(run) }
+    for run in runs { finish(run) }
     runs = []
     session?.output.flush()
     session = nil
