@@ -37,7 +37,7 @@ public struct PlanningError: Error, Sendable {
 }
 
 /// One kernel (or timer) event source feeding one probe block.
-public struct Attachment: Sendable {
+public struct Attachment: Sendable, Equatable {
   public var probe: ResolvedProbe
   public var blockIndex: Int
   /// Sample fields the kernel must record for this block's actions.

@@ -33,8 +33,8 @@ public final class Machine {
   public var probeFunction: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
 
   /// Scratch variables of the running block, laid out by the compiler.
-  let variables: UnsafeMutableRawPointer
-  let variablesSize: Int
+  private(set) var variables: UnsafeMutableRawPointer
+  private(set) var variablesSize: Int
   public let output: OutputBuffer
   public let maps: [MapStorage]
   /// `CLOCK_MONOTONIC` when the session started, for `elapsed`.
@@ -71,6 +71,16 @@ public final class Machine {
     self.startTime = Clock.monotonicNanoseconds()
     self.ownComm = TaskName.ofCurrentProcess()
     self.randomState = Clock.monotonicNanoseconds() | 1
+  }
+
+  /// Makes the variable area at least `size` bytes: a block the REPL adds to a running session
+  /// may use more variables than the blocks before it. Never called while an action runs.
+  func reserveVariables(_ size: Int) {
+    guard size > variablesSize else { return }
+    variables.deallocate()
+    variablesSize = size
+    variables = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+    variables.initializeMemory(as: UInt8.self, repeating: 0, count: size)
   }
 
   deinit {

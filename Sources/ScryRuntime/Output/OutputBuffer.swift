@@ -5,7 +5,8 @@ import Glibc
 /// so a burst of events costs one `write(2)` per 64 KiB instead of one per line.
 public final class OutputBuffer {
   public let fd: Int32
-  public let format: OutputFormat
+  /// Read as each record is written, so the REPL can switch it between two events.
+  public var format: OutputFormat
   private let isCapturing: Bool
   private let capacity: Int
   private var storage: UnsafeMutablePointer<UInt8>

@@ -32,6 +32,13 @@ final class EventLoop {
   private var failedReadsAtDetach: UInt64 = 0
   /// SIGHUP arrived with `reloadsOnHangup`: the run ends for a reload.
   private(set) var reloadRequested = false
+  /// Folds this loop's kernel counters into their maps. The machine's `foldCounters` is this one,
+  /// except where the REPL runs a loop per block and folds them all (see `LiveSession`).
+  private(set) var counterFolder: ((Machine) -> Void)?
+  /// Times each interval attachment's action ran, by attachment index (for the REPL's `.probes`).
+  private(set) var timerRuns: [Int: UInt64] = [:]
+  /// What the kernel counters had counted at the last fold before they closed, by attachment index.
+  private(set) var countedAtDetach: [Int: UInt64] = [:]
 
   init(session: Session) throws {
     self.session = session
@@ -63,7 +70,8 @@ final class EventLoop {
       let sources = try EventSources(session: session, tracedPid: traced?.pid)
       session.samplesRead = { sources.samplesRead }
       // `print` and `clear` of a counted map fold the kernel's counters in first, during the run too.
-      session.machine.foldCounters = sources.counterFolder(plan: plan, maps: session.maps)
+      counterFolder = sources.counterFolder(plan: plan, maps: session.maps)
+      session.machine.foldCounters = counterFolder
       for fd in sources.pollFDs { try epoll.add(fd, token: Token.rings) }
       events = sources
     }
@@ -158,6 +166,7 @@ final class EventLoop {
     machine.resetEvent()
     session.setProbeName(attachment.probe.name)
     session.action(attachment.blockIndex).run(machine)
+    timerRuns[index, default: 0] &+= 1
   }
 
   /// The run's own counters now, for exporters.
@@ -186,6 +195,7 @@ final class EventLoop {
   /// Closes what the loop opened without running anything more: for a run that fails to start.
   func abandon() {
     session.machine.foldCounters = nil
+    counterFolder = nil
     events = nil
     timers.removeAll()
     traced?.finish()
@@ -202,7 +212,9 @@ final class EventLoop {
       failedReadsAtDetach = sources.failedReads
     }
     // Last read of the kernel's counters, while their fds are still open.
-    session.machine.foldCounters?(session.machine)
+    counterFolder?(session.machine)
+    counterFolder = nil
+    countedAtDetach = events?.foldedEvents ?? [:]
     session.machine.foldCounters = nil
     events = nil
     timers.removeAll()

@@ -52,8 +52,9 @@ final class EventSources {
     if let tracefs, plan.attachments.contains(where: { $0.dynamicProbe != nil }) {
       dynamicEvents = DynamicEvents(tracefs: tracefs)
     }
+    // The REPL's blocks share one machine, and so one table of task names.
     let dispatcher = RecordDispatcher(
-      machine: session.machine, processTable: ProcessTable(), identifiesSamples: AttachmentFacts.identifiesSamples(plan))
+      machine: session.machine, processTable: session.machine.processTable ?? ProcessTable(), identifiesSamples: AttachmentFacts.identifiesSamples(plan))
     context = AttachContext(session: session, cpus: cpus, tracefs: tracefs, dispatcher: dispatcher)
     do {
       try attachAll(plan, options: session.options, usesBPF: session.usesBPF, tracedPid: tracedPid)
@@ -223,6 +224,11 @@ final class EventSources {
   func drain(final: Bool = false) {
     ringDrain?.drain(final: final)
   }
+
+  /// Events each counting attachment's kernel counter has counted so far, by attachment index.
+  func countedEvents() -> [Int: UInt64] { counting.eventCounts() }
+  /// The same as of the last fold: what the maps hold.
+  var foldedEvents: [Int: UInt64] { counting.foldedCounts }
 
   /// Folds the kernel's counters into their maps: counts read at exit or at each `print`.
   func counterFolder(plan: Plan, maps: [MapStorage]) -> ((Machine) -> Void)? {

@@ -5,11 +5,13 @@ import ScryPlan
 
 /// The runtime side of the REPL: one program that grows block by block while it runs.
 ///
-/// Each change (a block added or detached, the output format switched) builds a new `Session` for
-/// the whole program, moves the old maps' contents into it by name (when name and layout agree),
-/// and re-attaches every attached block; BEGIN blocks run only when they are added. Waiting goes
-/// through one epoll holding the caller's input fd, a signalfd and the running loop's own epoll,
-/// so events keep flowing while the user types. Invariant: `loop` never outlives `session`.
+/// Each block with events or timers runs on its own event loop (`BlockRun`), sharing the
+/// session's machine, maps and output. A change (a block added or detached) is compared with the
+/// running program (`BlockChange`): blocks whose plan is unchanged keep running with their kernel
+/// objects, removed or changed blocks are detached, added or changed ones attached. Where the maps
+/// cannot carry over (a map changed its type) every block is attached again, and the user is told.
+/// Waiting goes through one epoll holding the caller's input fd, a signalfd and each block's epoll,
+/// so events keep flowing while the user types. Invariant: every run's session shares `session`'s machine.
 public final class LiveSession {
   /// Why `wait` returned.
   public enum Wake: Equatable, Sendable {
@@ -28,12 +30,15 @@ public final class LiveSession {
   private enum Token {
     static let input: UInt64 = 1
     static let signal: UInt64 = 2
-    static let loop: UInt64 = 3
+    /// Block runs' epolls are `firstRun` and up, one number each, never reused.
+    static let firstRun: UInt64 = 16
   }
 
   public private(set) var options: SessionOptions
+  /// The whole program: its maps, machine, output and every block's action.
   private var session: Session?
-  private var loop: EventLoop?
+  private var runs: [BlockRun] = []
+  private var nextToken = Token.firstRun
   private let epoll: Epoll
   private let signals: SignalFD
   private var ready = [UInt64](repeating: 0, count: 16)
@@ -41,6 +46,10 @@ public final class LiveSession {
   /// `CLOCK_MONOTONIC` at the start, so `elapsed` counts from the REPL's start across rebuilds.
   private let startTime = Clock.monotonicNanoseconds()
   private var processEnded = false
+  /// Events of the blocks' finished runs (detached, stopped, or replaced), by block.
+  private var pastEvents: [Int: BlockEvents] = [:]
+  private var pastSamples: UInt64 = 0
+  private var pastLost: UInt64 = 0
 
   /// Blocks SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGPIPE and SIGUSR1 into a signalfd and watches `inputFD` (nil: none).
   public init(options: SessionOptions, inputFD: Int32?) throws {
@@ -52,7 +61,7 @@ public final class LiveSession {
   }
 
   deinit {
-    loop = nil
+    for run in runs { finish(run) }
     session = nil
   }
 
@@ -61,48 +70,39 @@ public final class LiveSession {
   /// Maps of the session by name, with their types.
   public var maps: [MapInfo] { session?.maps.map(\.info) ?? [] }
   /// Whether timers or kernel events are attached (something can still happen without input).
-  public var isRunning: Bool { loop != nil && (session?.plan.attachments.contains { $0.probe.kind != .begin && $0.probe.kind != .end } ?? false) }
-  /// Samples read from the rings and events lost, since the last (re)attach.
+  public var isRunning: Bool { !runs.isEmpty }
+  /// Samples read from the rings and events lost, since the session started.
   public var eventCounts: (read: UInt64, lost: UInt64) {
-    guard let session, let loop else { return (0, 0) }
-    loop.drainAll()
-    return (session.samplesRead(), loop.lostEvents)
+    drainAll()
+    return runs.reduce((pastSamples, pastLost)) { ($0.0 &+ $1.session.samplesRead(), $0.1 &+ $1.loop.lostEvents) }
+  }
+  /// Each block's events since it was added, by block index (see `BlockRun.events`).
+  public func blockEvents() -> [Int: BlockEvents] {
+    drainAll()
+    var events = pastEvents
+    for run in runs { events[run.block, default: BlockEvents()].add(run.events()) }
+    return events
   }
   /// exit() was called by an action since the last attach.
   public var exitRequested: Bool { session?.machine.exitRequested ?? false || processEnded }
 
-  /// Runs `plan` (the whole session program) from now on: attaches the probes of every block whose
-  /// `attached` flag is set, keeps the maps' contents, prints bpftrace's "Attaching N probes..."
-  /// for the attachments of `newBlocks`, and runs the BEGIN blocks among them once.
-  /// On error the previous program keeps running.
+  /// Runs `plan` (the whole session program) from now on: the blocks whose `attached` flag is set
+  /// run, keeping the maps' contents; blocks already running as planned go on untouched. Prints
+  /// bpftrace's "Attaching N probes..." for the attachments of `newBlocks`, and runs the BEGIN
+  /// blocks among them once. On error the previous program keeps running.
   public func install(_ plan: Plan, attached: [Bool], newBlocks: [Int], announce: Bool = true) throws(SessionError) {
     var running = plan
     running.attachments = plan.attachments.filter { $0.blockIndex < attached.count && attached[$0.blockIndex] }
-    let next = try Session(plan: running, options: options)
-    next.machine.startTime = startTime
-    let previous = session
-    if let loop {
-      // Stopped and drained before the copy, so no event of the old program is lost in the move.
-      loop.detach()
-      self.loop = nil
+    let next: Session
+    switch session.map({ BlockChange.between($0.plan, running) }) {
+    case .incremental(let unchanged)?:
+      next = try change(to: running, keeping: unchanged)
+    case .whole(let reason)?:
+      next = try replace(with: running)
+      printToStandardError("note: \(reason), so every block was attached again: events during the switch were missed\n")
+    case nil:
+      next = try replace(with: running)
     }
-    if let previous {
-      previous.samplesRead = { 0 }
-      previous.output.flush()
-      Self.copyMaps(from: previous.maps, to: next.maps)
-    }
-    var nextLoop: EventLoop?
-    do {
-      nextLoop = try EventLoop(session: next)
-      try nextLoop?.enableEvents()
-      try epoll.add(nextLoop!.epoll.fd, token: Token.loop)
-    } catch {
-      nextLoop?.abandon()
-      if let previous { loop = Self.reattach(previous, to: epoll) }
-      throw SessionError(error)
-    }
-    session = next
-    loop = nextLoop
     processEnded = false
     let fresh = running.attachments.filter { newBlocks.contains($0.blockIndex) }
     if announce && !fresh.isEmpty { next.output.attachedProbes(fresh.count) }
@@ -116,18 +116,117 @@ public final class LiveSession {
     }
   }
 
-  /// Re-attaches a session after a failed replacement; says so when even that fails, since the
-  /// previous program then no longer runs.
-  private static func reattach(_ session: Session, to epoll: Epoll) -> EventLoop? {
-    do {
-      let loop = try EventLoop(session: session)
-      try loop.enableEvents()
-      try epoll.add(loop.epoll.fd, token: Token.loop)
-      return loop
-    } catch {
-      printToStandardError("WARNING: the previous program could not be attached again, so nothing runs: \(error)\n")
-      return nil
+  /// Block by block: runs of removed or changed blocks stop, added or changed blocks attach, the
+  /// rest run on. If a block cannot attach, the new ones are closed and the stopped ones restarted.
+  private func change(to plan: Plan, keeping unchanged: Set<Int>) throws(SessionError) -> Session {
+    guard let previous = session else { preconditionFailure("a change needs a running program") }
+    let next = previous.extended(to: plan, keeping: unchanged)
+    let staying = runs.filter { unchanged.contains($0.block) && next.hasEvents(block: $0.block) }
+    let leaving = runs.filter { run in !staying.contains { $0 === run } }
+    // Stopped before the new ones start: a changed block must not count twice meanwhile.
+    for run in leaving { finishAndRecord(run) }
+    let added = next.plan.actions.indices.filter { block in
+      next.hasEvents(block: block) && !staying.contains { $0.block == block }
     }
+    do {
+      runs = staying + (try attach(added, of: next))
+    } catch {
+      previous.takeOutput(from: next)
+      let restarted = try? attach(leaving.map(\.block), of: previous)
+      if restarted == nil && !leaving.isEmpty {
+        printToStandardError("WARNING: blocks \(leaving.map { String($0.block + 1) }.joined(separator: ", ")) could not be attached again\n")
+      }
+      runs = staying + (restarted ?? [])
+      composeCounterFolders()
+      throw error
+    }
+    session = next
+    composeCounterFolders()
+    return next
+  }
+
+  /// The whole program anew: every run stops (draining what it read), the maps' contents move to
+  /// the new program's maps of the same name and layout, and every block attaches again.
+  private func replace(with plan: Plan) throws(SessionError) -> Session {
+    let next = try Session(plan: plan, options: options)
+    next.machine.startTime = startTime
+    let previous = session
+    let stopped = runs
+    for run in stopped { finishAndRecord(run) }
+    runs = []
+    if let previous {
+      previous.output.flush()
+      Self.copyMaps(from: previous.maps, to: next.maps)
+    }
+    do {
+      runs = try attach(next.plan.actions.indices.filter { next.hasEvents(block: $0) }, of: next)
+    } catch {
+      if let previous {
+        do {
+          runs = try attach(stopped.map(\.block), of: previous)
+        } catch {
+          printToStandardError("WARNING: the previous program could not be attached again, so nothing runs: \(error)\n")
+        }
+        composeCounterFolders()
+      }
+      throw error
+    }
+    session = next
+    composeCounterFolders()
+    return next
+  }
+
+  /// Attaches each block of `blocks` on a loop of its own; on error closes the ones it attached.
+  private func attach(_ blocks: [Int], of program: Session) throws(SessionError) -> [BlockRun] {
+    var made: [BlockRun] = []
+    for block in blocks {
+      let part = program.part(block: block)
+      var loop: EventLoop?
+      do {
+        loop = try EventLoop(session: part)
+        try loop!.enableEvents()
+        try epoll.add(loop!.epoll.fd, token: nextToken)
+      } catch {
+        loop?.abandon()
+        part.samplesRead = { 0 }
+        for run in made { finish(run) }
+        throw SessionError(error)
+      }
+      made.append(BlockRun(block: block, session: part, loop: loop!, token: nextToken))
+      nextToken += 1
+    }
+    return made
+  }
+
+  /// Stops a run: disables its events, runs the actions of what they wrote, folds its counters
+  /// and closes everything it opened. Returns what it counted.
+  @discardableResult
+  private func finish(_ run: BlockRun) -> (events: BlockEvents, samples: UInt64, lost: UInt64) {
+    try? epoll.remove(run.loop.epoll.fd)
+    run.loop.detach()
+    let finished = (run.events(), run.session.samplesRead(), run.loop.lostEvents)
+    // The statistics closure holds the event sources: let go of it so their fds close now.
+    run.session.samplesRead = { 0 }
+    return finished
+  }
+
+  /// Finishes a run and keeps what it counted for `.probes`.
+  private func finishAndRecord(_ run: BlockRun) {
+    let finished = finish(run)
+    pastEvents[run.block, default: BlockEvents()].add(finished.events)
+    pastSamples &+= finished.samples
+    pastLost &+= finished.lost
+  }
+
+  /// The machine folds every run's kernel counters (each loop set only its own).
+  private func composeCounterFolders() {
+    guard let machine = session?.machine else { return }
+    let folders = runs.compactMap(\.loop.counterFolder)
+    machine.foldCounters = folders.isEmpty ? nil : { machine in for fold in folders { fold(machine) } }
+  }
+
+  private func drainAll() {
+    for run in runs { run.loop.drainAll() }
   }
 
   /// Moves every entry of each old map into the new map of the same name and layout.
@@ -161,6 +260,8 @@ public final class LiveSession {
       session!.machine.startTime = startTime
     }
     guard let session else { return }
+    // The statement sees every event so far, as a timer does.
+    drainAll()
     let binder = ActionBinder(maps: session.maps, readsPointersInProcess: false, variablesSize: plan.variablesSize)
     let action = binder.bind(plan.actions[block])
     let live = session.machine
@@ -180,12 +281,12 @@ public final class LiveSession {
   /// `flushOutput()`, so the caller can clear its prompt line first.
   public func wait(timeoutMilliseconds: Int32) -> Wake? {
     // Rings wake us only at their watermark; drain at least every 100 ms as the script loop does.
-    let hasRings = loop?.events != nil
+    let hasRings = runs.contains { $0.loop.events != nil }
     let timeout = hasRings ? (timeoutMilliseconds < 0 ? 100 : min(timeoutMilliseconds, 100)) : timeoutMilliseconds
     let count = epoll.wait(into: &ready, timeoutMilliseconds: timeout)
-    if count == 0 && hasRings { loop?.drainAll() }
+    if count == 0 && hasRings { drainAll() }
     var wake: Wake?
-    // Signals first: reading ours consumes the signal the loop's own signalfd would also report.
+    // Signals first: reading ours consumes the signal the loops' own signalfds would also report.
     if ready.prefix(count).contains(Token.signal) {
       while let signal = signals.read() {
         switch signal {
@@ -193,23 +294,24 @@ public final class LiveSession {
         case SIGWINCH: if wake == nil { wake = .resize }
         case SIGUSR1:
           // As in a script: every map now, and the session goes on (the prompt is redrawn).
-          loop?.drainAll()
           printMaps()
           if wake == nil { wake = .resize }
         default: return .terminate
         }
       }
     }
-    if ready.prefix(count).contains(Token.loop) { step() }
+    for token in ready.prefix(count) where token >= Token.firstRun {
+      if let run = runs.first(where: { $0.token == token }) { step(run) }
+    }
     if exitRequested && isRunning { return .exitRequested }
     if wake != nil { return wake }
     if ready.prefix(count).contains(Token.input) { return .input }
     return nil
   }
 
-  /// One pass over the running loop's ready fds: due timers run, rings drain.
-  private func step() {
-    guard let loop, let session else { return }
+  /// One pass over a block's ready fds: due timers run, rings drain.
+  private func step(_ run: BlockRun) {
+    let loop = run.loop
     let count = loop.epoll.wait(into: &innerReady, timeoutMilliseconds: 0)
     var drain = false
     for token in innerReady.prefix(count) {
@@ -224,10 +326,11 @@ public final class LiveSession {
       default:
         let index = Int(token - EventLoop.Token.timerBase)
         if let timer = loop.timers.first(where: { $0.attachment == index })?.timer { _ = timer.read() }
-        loop.drainAll()
+        // Timers see every event before them, whichever block read it.
+        drainAll()
         loop.runTimer(index)
       }
-      if session.machine.exitRequested { break }
+      if run.session.machine.exitRequested { break }
     }
     if drain { loop.drainAll() }
   }
@@ -241,12 +344,9 @@ public final class LiveSession {
   /// end does. The maps are kept; nothing stays attached.
   public func stop(endBlocks: [Int]) {
     guard let session else { return }
-    if let loop {
-      loop.detach()
-      self.loop = nil
-    }
-    // The statistics closure holds the event sources: let go of it so their fds close now.
-    session.samplesRead = { 0 }
+    for run in runs { finishAndRecord(run) }
+    runs = []
+    composeCounterFolders()
     for attachment in session.plan.attachments
     where attachment.probe.kind == .end && endBlocks.contains(attachment.blockIndex) {
       session.machine.exitRequested = false
@@ -264,27 +364,28 @@ public final class LiveSession {
   /// Prints every map now, sorted by name, without detaching anything.
   public func printMaps() {
     guard let session else { return }
+    drainAll()
     session.machine.foldCounters?(session.machine)
     MapPrinter.printAll(session.maps, to: session.output)
     session.output.flush()
   }
 
-  /// Switches the output format; the running program is rebuilt around a new output.
-  public func setFormat(_ format: OutputFormat, attached: [Bool]) throws(SessionError) {
+  /// Switches the output format from the next record on; nothing is attached again.
+  public func setFormat(_ format: OutputFormat) {
     options.format = format
-    guard let plan = session?.plan else { return }
-    try install(plan, attached: attached, newBlocks: [])
+    session?.output.flush()
+    session?.output.format = format
   }
 
   /// Detaches every probe and forgets every map: an empty session.
   public func reset() {
-    if let loop {
-      loop.detach()
-      self.loop = nil
-    }
-    session?.samplesRead = { 0 }
+    for run in runs { finish(run) }
+    runs = []
     session?.output.flush()
     session = nil
     processEnded = false
+    pastEvents = [:]
+    pastSamples = 0
+    pastLost = 0
   }
 }

@@ -23,37 +23,14 @@ public final class Session {
   /// The run ended on SIGHUP for a reload (`SessionOptions.reloadsOnHangup`): detached, without
   /// END or the maps printed; the caller starts the next session (see `adoptMaps`).
   public private(set) var endedForReload = false
+  /// The output fd is this session's own (`-o FILE`), closed with it; shared ones are not.
+  var closesOutput = false
 
-  public init(plan: Plan, options: SessionOptions) throws(SessionError) {
-    self.plan = plan
-    self.options = options
+  public convenience init(plan: Plan, options: SessionOptions) throws(SessionError) {
     let maps = plan.maps.map { MapStorage(info: $0, maxEntries: $0.maxEntries ?? options.maxMapEntries) }
-    for map in maps { map.histogramStyle = plan.histogramStyle }
-    // bpftrace prints a keyless count as `@: 0` even before its first event.
-    for map in maps where map.keySize == 0 && map.info.valueType == .aggregate(.count) {
-      _ = map.lookup(key: UnsafeRawPointer(bitPattern: 8)!, hash: MapStorage.hash(UnsafeRawPointer(bitPattern: 8)!, count: 0), insert: true)
-    }
-    // Data behind tracepoint pointers is copied by a BPF program; without BPF it is read from
-    // the process after the event, which a process that exits or reuses the buffer can defeat.
-    let usesBPF: Bool
-    if !options.allowsBPF {
-      usesBPF = false
-    } else if plan.attachments.contains(where: { $0.pointerFetch != nil || $0.ringDelivery != nil || $0.dynamicProbe != nil }) {
-      usesBPF = BPFProgram.loadingRefusal().map { refusal in
-        if plan.attachments.contains(where: { $0.pointerFetch != nil }) {
-          printToStandardError(
-            "WARNING: cannot load BPF programs (\(refusal.errnoText)): strings behind pointers are read from the process after the event, best-effort\n")
-        }
-        return false
-      } ?? true
-    } else {
-      usesBPF = true
-    }
-    self.usesBPF = usesBPF
-    let readsPointersInProcess = !usesBPF
-    let binder = ActionBinder(
-      maps: maps, readsPointersInProcess: readsPointersInProcess, variablesSize: plan.variablesSize)
-    let actions = plan.actions.map { binder.bind($0) }
+    Self.prepare(maps, of: plan)
+    let usesBPF = Self.usesBPF(plan, options: options)
+    let binder = ActionBinder(maps: maps, readsPointersInProcess: !usesBPF, variablesSize: plan.variablesSize)
     let fd: Int32
     if let path = options.outputPath {
       // A reloaded program writes after what the previous one wrote.
@@ -62,19 +39,56 @@ public final class Session {
     } else {
       fd = 1
     }
-    self.output = OutputBuffer(fd: fd, format: options.format)
-    self.maps = maps
-    self.actions = actions
-    self.machine = Machine(
+    let output = OutputBuffer(fd: fd, format: options.format)
+    let machine = Machine(
       maps: maps, output: output, variablesSize: plan.variablesSize, positionals: options.positionals,
       allowsUnsafe: options.allowsUnsafe)
     machine.catBytesMax = options.catBytesMax
     machine.flushesEachEvent = options.flushesEachEvent
+    self.init(
+      plan: plan, options: options, maps: maps, machine: machine, actions: plan.actions.map { binder.bind($0) },
+      usesBPF: usesBPF)
+    closesOutput = options.outputPath != nil
+  }
+
+  /// A session made of given parts: the REPL's sessions share one machine, output and set of maps.
+  init(plan: Plan, options: SessionOptions, maps: [MapStorage], machine: Machine, actions: [Action], usesBPF: Bool) {
+    self.plan = plan
+    self.options = options
+    self.maps = maps
+    self.machine = machine
+    self.output = machine.output
+    self.actions = actions
+    self.usesBPF = usesBPF
+  }
+
+  /// Fresh maps as a run starts them: the plan's histogram style, and bpftrace's `@: 0` for a
+  /// keyless count even before its first event.
+  static func prepare(_ maps: [MapStorage], of plan: Plan) {
+    for map in maps { map.histogramStyle = plan.histogramStyle }
+    for map in maps where map.keySize == 0 && map.info.valueType == .aggregate(.count) {
+      _ = map.lookup(key: UnsafeRawPointer(bitPattern: 8)!, hash: MapStorage.hash(UnsafeRawPointer(bitPattern: 8)!, count: 0), insert: true)
+    }
+  }
+
+  /// Whether the plan's BPF programs may be loaded. Data behind tracepoint pointers is copied by a
+  /// BPF program; without BPF it is read from the process after the event, which a process that
+  /// exits or reuses the buffer can defeat.
+  static func usesBPF(_ plan: Plan, options: SessionOptions) -> Bool {
+    guard options.allowsBPF else { return false }
+    guard plan.attachments.contains(where: { $0.pointerFetch != nil || $0.ringDelivery != nil || $0.dynamicProbe != nil })
+    else { return true }
+    guard let refusal = BPFProgram.loadingRefusal() else { return true }
+    if plan.attachments.contains(where: { $0.pointerFetch != nil }) {
+      printToStandardError(
+        "WARNING: cannot load BPF programs (\(refusal.errnoText)): strings behind pointers are read from the process after the event, best-effort\n")
+    }
+    return false
   }
 
   deinit {
     output.flush()
-    if options.outputPath != nil { close(output.fd) }
+    if closesOutput { close(output.fd) }
     for bytes in probeNames.values { bytes.deallocate() }
   }
 

@@ -96,11 +96,7 @@ extension REPL {
       guard let format = argument.flatMap({ $0 == "json" ? OutputFormat.json : $0 == "text" ? .text : nil }) else {
         return printError("usage: .output text|json")
       }
-      do {
-        try live.setFormat(format, attached: program.attachedFlags)
-      } catch {
-        printError("\(error)")
-      }
+      live.setFormat(format)
     case ".wait":
       guard let ms = argument.flatMap({ Int($0) }), ms >= 0 else { return printError("usage: .wait MILLISECONDS") }
       pump(milliseconds: ms)
@@ -109,11 +105,14 @@ extension REPL {
     }
   }
 
+  /// Each block, its state and the events it has seen since it was added: per probe where the
+  /// count is the probe's own (kernel counters, timers), else the block's samples.
   private func listProbes() {
     if program.blocks.isEmpty {
       writeAll(1, "no probes\n")
       return
     }
+    let events = live.blockEvents()
     var out = ""
     for (i, block) in program.blocks.enumerated() {
       let state: String
@@ -122,12 +121,25 @@ extension REPL {
       case .end?: state = block.attached ? "pending" : "ran"
       default: state = block.attached ? "attached" : "detached"
       }
-      out += "\(i + 1): \(block.specs)  [\(state)]\n"
+      out += "\(i + 1): \(block.specs)  [\(state)]"
+      guard block.kind != .begin && block.kind != .end else {
+        out += "\n"
+        continue
+      }
+      let counted = events[i] ?? BlockEvents()
+      out += "  \(counted.total) event\(counted.total == 1 ? "" : "s")\n"
+      guard counted.perProbe.count > 1 else { continue }
+      let busiest = counted.perProbe.sorted { $0.count > $1.count }
+      for probe in busiest.prefix(Self.probesListed) { out += "     \(probe.name)  \(probe.count)\n" }
+      if busiest.count > Self.probesListed { out += "     … \(busiest.count - Self.probesListed) more probes\n" }
     }
     let counts = live.eventCounts
     out += "events: \(counts.read) read, \(counts.lost) lost\n"
     writeAll(1, out)
   }
+
+  /// Probes of one block `.probes` lists by name, busiest first (a wildcard can make hundreds).
+  static let probesListed = 10
 
   private func detach(_ argument: String?) {
     var next = program
@@ -154,7 +166,7 @@ extension REPL {
   }
 
   /// `.edit`: the session, as `.save` writes it, in the user's editor; if the file comes back
-  /// changed, the session is replaced by it (its blocks attached anew, its maps starting empty).
+  /// changed, the session becomes it (see `replaceSession(with:)`).
   private func edit() {
     var template = Array("/tmp/scry-session-XXXXXX.trace".utf8CString)
     let fd = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 6) }
@@ -171,10 +183,47 @@ extension REPL {
     guard let after = try? FileSystem.readText(path), after != before else {
       return writeAll(1, "the session is unchanged\n")
     }
-    live.reset()
-    program = SessionProgram()
-    mapsDirty = false
-    addBlocks(after)
+    replaceSession(with: after)
+  }
+
+  /// The session becomes the script `text`. A block left as it was (same text, same place) keeps
+  /// its state and, when its plan is unchanged too, runs on with its probes and maps; changed and
+  /// added blocks attach (a BEGIN block among them runs), removed ones detach. A script that does
+  /// not check leaves the session as it was.
+  private func replaceSession(with text: String) {
+    let result = SessionProgram().check(blocks: text, catalog: catalog, positionals: positionals, options: checkOptions)
+    let diagnostics = result.checked.diagnostics
+    if !diagnostics.isEmpty { printError(SessionProgram.render(diagnostics, of: result, renderer: renderer), newline: false) }
+    if diagnostics.hasErrors { return printError("the session is unchanged") }
+    var next = SessionProgram()
+    next.declarations = next.newDeclarations(in: result)
+    next.blocks = next.newBlocks(in: result)
+    var changed: [Int] = []
+    for i in next.blocks.indices {
+      if i < program.blocks.count && program.blocks[i].text == next.blocks[i].text {
+        next.blocks[i].attached = program.blocks[i].attached
+      } else {
+        changed.append(i)
+      }
+    }
+    let plan: Plan
+    do {
+      plan = try Planner.plan(result.checked)
+    } catch {
+      printError(SessionProgram.render(error.diagnostics, of: result, renderer: renderer), newline: false)
+      return printError("the session is unchanged")
+    }
+    do {
+      try live.install(plan, attached: next.attachedFlags, newBlocks: changed)
+    } catch {
+      live.flushOutput()
+      printError(error.render(renderer: renderer, source: result.source), newline: false)
+      return printError("the session is unchanged")
+    }
+    for i in changed where next.blocks[i].kind == .begin { next.blocks[i].attached = false }
+    program = next
+    mapsDirty = true
+    if live.exitRequested { stopProbes() }
   }
 
   /// Runs `editor FILE` through the shell (so `EDITOR="code -w"` works) on the terminal, with the

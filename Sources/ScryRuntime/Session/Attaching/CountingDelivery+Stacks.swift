@@ -14,6 +14,9 @@ final class StackCounting {
   private var named: [[UInt32: UInt32]]
   private var folded: [[UInt8]: UInt64] = [:]
 
+  /// Events counted as of the last fold, over every key.
+  var foldedTotal: UInt64 { folded.values.reduce(0, &+) }
+
   init(counter: BPFStackCounter, parts: [StackKeyPart]) {
     self.counter = counter
     self.parts = parts

@@ -16,6 +16,9 @@ final class CountingDelivery: EventDelivery {
   }
 
   private var counters: [(attachment: Int, counter: Counter)] = []
+  /// What each attachment's counter had counted at the last fold, by attachment index: the
+  /// counts in the maps, for the REPL's `.probes` once the counters are closed.
+  private(set) var foldedCounts: [Int: UInt64] = [:]
   /// The stack counter of each block (and program type), shared by the block's probes.
   struct SharedStackCounter: Hashable {
     var block: Int
@@ -116,6 +119,13 @@ final class CountingDelivery: EventDelivery {
     var folded: [Int: UInt64] = [:]
     var keyedFolded: [Int: [[UInt8]: UInt64]] = [:]
     var reported = false
+    // A block's probes share its stack counter: its count is the first one's.
+    var stackOwners: [ObjectIdentifier: Int] = [:]
+    for (attachment, counters) in totals {
+      if case .stacks(let counting)? = counters.first, stackOwners[ObjectIdentifier(counting)] == nil {
+        stackOwners[ObjectIdentifier(counting)] = attachment
+      }
+    }
     return { _ in
       for (attachment, counters) in totals {
         if case .keyed(let counter)? = counters.first, let target = plan.attachments[attachment].counting {
@@ -125,6 +135,7 @@ final class CountingDelivery: EventDelivery {
             if !reported { printToStandardError("WARNING: \(plan.attachments[attachment].probe.name): \(error)\n") }
             reported = true
           }
+          self.foldedCounts[attachment] = keyedFolded[attachment, default: [:]].values.reduce(0, &+)
           continue
         }
         if case .stacks(let counting)? = counters.first, let target = plan.attachments[attachment].counting {
@@ -134,6 +145,7 @@ final class CountingDelivery: EventDelivery {
             if !reported { printToStandardError("WARNING: \(plan.attachments[attachment].probe.name): \(error)\n") }
             reported = true
           }
+          if stackOwners[ObjectIdentifier(counting)] == attachment { self.foldedCounts[attachment] = counting.foldedTotal }
           continue
         }
         let total: UInt64
@@ -146,10 +158,31 @@ final class CountingDelivery: EventDelivery {
         }
         let delta = total &- (folded[attachment] ?? 0)
         folded[attachment] = total
+        self.foldedCounts[attachment] = total
         guard delta > 0, let target = plan.attachments[attachment].counting else { continue }
         Self.add(delta, to: maps[target.mapIndex], probe: plan.attachments[attachment].probe.name, keyedByProbe: target.isKeyedByProbe)
       }
     }
+  }
+
+  /// Events counted so far by attachment index, for the REPL's `.probes`. A stack counter serves
+  /// every probe of its block: its count goes to the first of them. A counter that cannot be
+  /// read counts nothing here (folding reports it).
+  func eventCounts() -> [Int: UInt64] {
+    var counts: [Int: UInt64] = [:]
+    var seen: Set<ObjectIdentifier> = []
+    for (attachment, counter) in counters {
+      let count: UInt64
+      switch counter {
+      case .perf, .bpf: count = (try? Self.read(counter)) ?? 0
+      case .keyed(let keyed): count = ((try? keyed.totals()) ?? []).reduce(0) { $0 &+ $1.total }
+      case .stacks(let stacks):
+        guard seen.insert(ObjectIdentifier(stacks)).inserted else { continue }
+        count = ((try? stacks.counter.totals()) ?? []).reduce(0) { $0 &+ $1.total }
+      }
+      counts[attachment, default: 0] &+= count
+    }
+    return counts
   }
 
   private static func read(_ counter: Counter) throws(KernelError) -> UInt64 {
