@@ -41,6 +41,10 @@ struct StapLowering {
   var tries: [(caught: String, message: String)] = []
   /// `-x PID`: what `target()` is; without it, `target()` is the `-c` child (`cpid`).
   var targetPid: Int32?
+  /// Whether the script calls `error()`: then an uncaught one sets this map, `end` probes (and
+  /// the printing of globals at exit) run only without it, and `error` probes only with it.
+  var tracksErrors = false
+  static let errorFlag = "__stap_error"
   static let maxInlineDepth = 8
 
   init(source: SourceFile, catalog: any ProbeCatalog) {
@@ -81,20 +85,36 @@ struct StapLowering {
     }
     for function in parsed.functions { analyse(function.body) }
     for probe in parsed.probes { analyse(probe.body) }
+    tracksErrors = (parsed.functions.map(\.body) + parsed.probes.map(\.body)).contains { body in
+      var found = false
+      visit(body) { e in if case .call("error", _, _) = e.kind { found = true } }
+      return found
+    }
     var probes: [ProbeBlock] = []
     // `global x = 5`: set as the run begins, before any `begin` probe of the script.
     let initializers = parsed.globals.compactMap { g in g.initializer.map { (g, $0) } }
-    if !initializers.isEmpty {
+    if !initializers.isEmpty || tracksErrors {
       locals = [:]
-      let statements = initializers.map { g, value in
+      var statements = initializers.map { g, value in
         stmt(.assign(target: globalRef(g.name, keys: [], span: g.span), op: nil, value: lowerValue(value)), g.span)
       }
-      probes.append(block([ProbeSpec(span: parsed.globals[0].span, provider: "BEGIN", parts: [], partSpans: [])],
-        statements, span: parsed.globals[0].span))
+      let span = parsed.globals.first?.span ?? parsed.probes.first?.span ?? SourceSpan(start: 0, end: 0)
+      if tracksErrors {
+        statements.append(stmt(.assign(target: globalRef(Self.errorFlag, keys: [], span: span), op: nil, value: expr(.integer(0), span)), span))
+      }
+      probes.append(block([ProbeSpec(span: span, provider: "BEGIN", parts: [], partSpans: [])], statements, span: span))
     }
     for probe in parsed.probes { probes += lowerProbe(probe) }
     if let printer = exitPrinter() { probes.append(printer) }
     return probes
+  }
+
+  /// An `end` or `error` probe's statements, run only when an `error()` did not (or did) end the run.
+  mutating func guardedByErrors(_ statements: [Stmt], isErrorProbe: Bool, span: SourceSpan) -> [Stmt] {
+    guard tracksErrors else { return statements }
+    let flag = globalRef(Self.errorFlag, keys: [], span: span)
+    let condition = expr(.binary(isErrorProbe ? .notEqual : .equal, flag, expr(.integer(0), span)), span)
+    return [stmt(.ifElse(condition: condition, then: Block(span: span, statements: statements), elseBranch: nil), span)]
   }
 
   // MARK: Nodes
@@ -131,7 +151,7 @@ struct StapLowering {
     // Points that map to the same context share a block; a syscall's `name` differs per point.
     var groups: [(mapping: StapProbeMapping?, specs: [ProbeSpec])] = []
     for point in probe.points {
-      switch StapProbePoints.map(point) {
+      switch StapProbePoints.map(point, jiffy: point.components.first?.name == "timer" ? catalog.tickNanoseconds : nil) {
       case .failure(let failure):
         if !point.isOptional { error(point.span, failure.message, hint: failure.hint) }
       case .success(let mapping):
@@ -139,7 +159,9 @@ struct StapLowering {
         let spans = point.components.map(\.span)
         let partSpans = Array(repeating: spans.last ?? point.span, count: mapping.parts.count)
         let spec = ProbeSpec(span: point.span, provider: mapping.provider, parts: mapping.parts, partSpans: partSpans)
-        if let i = groups.firstIndex(where: { $0.mapping?.syscall == mapping.syscall && $0.mapping?.isReturn == mapping.isReturn }) {
+        if let i = groups.firstIndex(where: {
+          $0.mapping?.syscall == mapping.syscall && $0.mapping?.isReturn == mapping.isReturn && $0.mapping?.isErrorProbe == mapping.isErrorProbe
+        }) {
           groups[i].specs.append(spec)
         } else {
           groups.append((mapping, [spec]))
@@ -195,7 +217,12 @@ struct StapLowering {
     entryMaps = [:]
     if let mapping, mapping.isReturn, let entry = entryBlock(probe, mapping: mapping, specs: specs) { blocks.append(entry) }
     enter(mapping)
-    let statements = lowerStatements(probe.body)
+    var statements = lowerStatements(probe.body)
+    if mapping?.provider == "END" {
+      // Without an error() in the script, an error probe never runs.
+      if mapping?.isErrorProbe == true && !tracksErrors { return blocks }
+      statements = guardedByErrors(statements, isErrorProbe: mapping?.isErrorProbe == true, span: probe.span)
+    }
     blocks.append(ProbeBlock(
       span: probe.span, specs: specs, predicate: nil, body: Block(span: probe.body.span, statements: statements),
       isAngleBlock: false))

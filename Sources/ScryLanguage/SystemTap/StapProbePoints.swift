@@ -8,13 +8,16 @@ struct StapProbeMapping {
   var syscall: String?
   /// A return probe: `$return` and `retstr` read the return value.
   var isReturn = false
+  /// `probe error`: an END block that runs only when an `error()` ended the run (and `end`
+  /// probes do not).
+  var isErrorProbe = false
 }
 
 enum StapProbePoints {
   /// The point names Scry maps, for "did you mean".
   static let known = [
-    "begin", "end", "timer.s", "timer.ms", "timer.us", "timer.ns", "timer.hz", "timer.profile", "kernel.trace",
-    "perf.sw", "perf.hw", "process.function", "process.function.return", "process.mark", "process.begin",
+    "begin", "end", "error", "timer.s", "timer.jiffies", "timer.ms", "timer.us", "timer.ns", "timer.hz", "timer.profile", "kernel.trace",
+    "perf.sw", "perf.hw", "perf.type.config", "process.function", "process.function.return", "process.mark", "process.begin",
     "process.end", "kernel.function", "kernel.function.return", "module.function", "module.function.return",
     "syscall", "syscall.return",
   ]
@@ -25,8 +28,20 @@ enum StapProbePoints {
     "page_faults_maj": "major-faults", "alignment_faults": "alignment-faults", "emulation_faults": "emulation-faults",
   ]
 
-  /// The Scry spec for a point, or a message saying why there is none.
-  static func map(_ point: StapProbePoint) -> Result<StapProbeMapping, StapPointError> {
+  /// perf's event numbers (`perf.type(T).config(C)`): type 0 is hardware, 1 software, each
+  /// config an event of `linux/perf_event.h`, by the name Scry's probes give it.
+  static let perfHardwareConfigs = [
+    "cpu-cycles", "instructions", "cache-references", "cache-misses", "branch-instructions", "branch-misses",
+    "bus-cycles", "frontend-stalls", "backend-stalls", "ref-cycles",
+  ]
+  static let perfSoftwareConfigs = [
+    "cpu-clock", "task-clock", "page-faults", "context-switches", "cpu-migrations", "minor-faults", "major-faults",
+    "alignment-faults", "emulation-faults", "dummy", "bpf-output",
+  ]
+
+  /// The Scry spec for a point, or a message saying why there is none. `jiffy` is the length of
+  /// the kernel's tick in nanoseconds (1/HZ), when known, for `timer.jiffies(N)`.
+  static func map(_ point: StapProbePoint, jiffy: UInt64? = nil) -> Result<StapProbeMapping, StapPointError> {
     let c = point.components
     let names = c.map(\.name)
     func string(_ i: Int) -> String? {
@@ -42,15 +57,16 @@ enum StapProbePoints {
     case "begin" where c.count == 1: return .success(StapProbeMapping(provider: "BEGIN", parts: []))
     case "end" where c.count == 1: return .success(StapProbeMapping(provider: "END", parts: []))
     case "error" where c.count == 1:
-      return .failure(StapPointError(message: "the 'error' probe has nothing to catch in Scry",
-        hint: "Scry's actions have no run-time errors: there is no error to run on"))
+      return .success(StapProbeMapping(provider: "END", parts: [], isErrorProbe: true))
     case "timer":
       // `.randomize(M)` lets each period vary by up to ±M; a fixed period is one SystemTap may
       // pick, so the timer runs unrandomized.
-      if c.count == 3 && names[2] == "randomize" && number(2) != nil && ["s", "sec", "ms", "msec", "us", "usec", "ns", "nsec"].contains(names[1]) {
+      if c.count == 3 && names[2] == "randomize" && number(2) != nil
+        && ["s", "sec", "ms", "msec", "us", "usec", "ns", "nsec", "jiffies"].contains(names[1])
+      {
         var fixed = point
         fixed.components.removeLast()
-        return map(fixed)
+        return map(fixed, jiffy: jiffy)
       }
       if names.contains("randomize") {
         return .failure(StapPointError(message: "'.randomize(N)' follows a timer in time units", hint: "timer.ms(100).randomize(10)"))
@@ -60,9 +76,12 @@ enum StapProbePoints {
       if c.count == 2, let unit = units[names[1]], let n = number(1) {
         return .success(StapProbeMapping(provider: "interval", parts: [unit, String(n)]))
       }
-      if c.count == 2 && names[1] == "jiffies" {
-        return .failure(StapPointError(message: "'timer.jiffies' depends on the kernel's HZ, which a front end does not read",
-          hint: "write the interval in time units: 'timer.ms(N)'"))
+      if c.count == 2 && names[1] == "jiffies", let n = number(1) {
+        guard let jiffy else {
+          return .failure(StapPointError(message: "'timer.jiffies' needs the length of the kernel's tick, which is not known here",
+            hint: "write the interval in time units: 'timer.ms(N)'"))
+        }
+        return .success(StapProbeMapping(provider: "interval", parts: ["ns", String(n &* jiffy)]))
       }
     case "kernel" where c.count == 2 && names[1] == "trace":
       guard let name = string(1) else { break }
@@ -77,6 +96,20 @@ enum StapProbePoints {
     case "module" where names.count >= 2 && names[1] == "function":
       guard let module = string(0), let function = string(1) else { break }
       return .success(StapProbeMapping(provider: isReturn ? "kretprobe" : "kprobe", parts: [module, function], isReturn: isReturn))
+    case "perf" where c.count >= 3 && names[1] == "type" && names[2] == "config":
+      guard let type = number(1), let config = number(2), c.count == 3 || (c.count == 4 && names[3] == "sample" && number(3) != nil) else { break }
+      let table = type == 0 ? perfHardwareConfigs : type == 1 ? perfSoftwareConfigs : []
+      guard !table.isEmpty else {
+        return .failure(StapPointError(message: "perf event type \(type) is not one Scry's probes attach",
+          hint: "type 0 is hardware, 1 software: 'perf.type(1).config(0)' is cpu-clock"))
+      }
+      guard config < UInt64(table.count) else {
+        return .failure(StapPointError(message: "perf \(type == 0 ? "hardware" : "software") event \(config) is not known",
+          hint: "configs 0 to \(table.count - 1): " + table.joined(separator: ", ")))
+      }
+      var parts = [table[Int(config)]]
+      if c.count == 4, let n = number(3) { parts.append(String(n)) }
+      return .success(StapProbeMapping(provider: type == 0 ? "hardware" : "software", parts: parts))
     case "perf" where c.count >= 3 && (names[1] == "sw" || names[1] == "hw"):
       let event = names[1] == "sw" ? softwareEvents[names[2]] ?? names[2] : String(names[2].map { $0 == "_" ? "-" : $0 })
       var parts = [event]

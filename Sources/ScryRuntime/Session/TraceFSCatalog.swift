@@ -166,6 +166,13 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   public func kernelEnumConstant(named name: String) -> Int64? { kernelTypes.enumConstant(named: name) }
   public var hasKernelTypes: Bool { kernelTypes.isAvailable }
 
+  /// The coarse clocks advance once per tick: their resolution is the jiffy (TICK_NSEC).
+  public var tickNanoseconds: UInt64? {
+    var resolution = timespec()
+    guard clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) == 0, resolution.tv_sec == 0, resolution.tv_nsec > 0 else { return nil }
+    return UInt64(resolution.tv_nsec)
+  }
+
   public func missingSupport(for kind: ProbeKind) -> String? {
     switch kind {
     case .kprobe, .kretprobe:
