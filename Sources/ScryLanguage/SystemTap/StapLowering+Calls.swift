@@ -69,6 +69,9 @@ extension StapLowering {
       return call("text_strn", lowered + [expr(.integer(0), span), expr(.integer(1), span)])
     case .tzGmtoff, .tzName, .tzCtime:
       return timeZoneCall(f, lowered, span: span)
+    case .threadIndent:
+      guard lowered.count == 1 else { return missing(span, "'thread_indent()' takes 1 argument") }
+      return threadIndent(lowered[0], span: span, prelude: &prelude)
     case .pexecname:
       if !args.isEmpty { return missing(span, "'pexecname()' takes no arguments") }
       let parent = expr(.field(expr(.identifier("curtask"), span), name: "real_parent", isArrow: true), span)
@@ -122,6 +125,41 @@ extension StapLowering {
       let text = expr(.call(name: "ctime", nameSpan: span, args: [local]), span)
       return buildString([.value(text, conversion: Array("%s".utf8)), .text(Array((" " + name).utf8))], span: span)
     }
+  }
+
+  /// `thread_indent(delta)`, as the tapset's `_generic_indent` writes it: microseconds since the
+  /// thread's first indent, `execname(tid):`, then one space per level below the first. The
+  /// levels and first times are kept per thread in two maps.
+  mutating func threadIndent(_ delta: Expr, span: SourceSpan, prelude: inout [Stmt]) -> Expr {
+    temporaries += 1
+    let n = temporaries
+    func variable(_ name: String) -> Expr { expr(.variable("$__indent_\(name)\(n)"), span) }
+    func int(_ v: UInt64) -> Expr { expr(.integer(v), span) }
+    func counter() -> Expr { globalRef("__indent_counters", keys: [expr(.identifier("tid"), span)], span: span) }
+    func stamp() -> Expr { globalRef("__indent_timestamps", keys: [expr(.identifier("tid"), span)], span: span) }
+    func assign(_ target: Expr, _ op: BinaryOperator?, _ value: Expr) -> Stmt { stmt(.assign(target: target, op: op, value: value), span) }
+    let now = expr(.binary(.divide, expr(.call(name: "gettimeofday_ns", nameSpan: span, args: []), span), int(1000)), span)
+    let positive = expr(.binary(.greater, variable("delta"), int(0)), span)
+    let level = expr(.binary(.add, counter(), expr(.ternary(positive, variable("delta"), int(0)), span)), span)
+    let first = expr(.binary(.equal, counter(), int(0)), span)
+    let padding = expr(.ternary(expr(.binary(.greater, variable("level"), int(0)), span),
+      expr(.binary(.subtract, variable("level"), int(1)), span), int(0)), span)
+    prelude += [
+      assign(variable("delta"), nil, delta),
+      assign(variable("now"), nil, now),
+      stmt(.ifElse(condition: first, then: Block(span: span, statements: [assign(stamp(), nil, variable("now"))]), elseBranch: nil), span),
+      assign(variable("level"), nil, level),
+      assign(counter(), .add, variable("delta")),
+    ]
+    // `%-*s` of "": the padding, cut from a string of spaces as long as a string can be.
+    let spaces = expr(.string(Array(repeating: UInt8(ascii: " "), count: Function.systemTapStringCapacity - 1)), span)
+    let indent = expr(.call(name: "substr", nameSpan: span, args: [spaces, int(0), padding]), span)
+    return buildString([
+      .value(expr(.binary(.subtract, variable("now"), stamp()), span), conversion: Array("%6ld".utf8)), .text([UInt8(ascii: " ")]),
+      .value(expr(.identifier("comm"), span), conversion: Array("%s".utf8)), .text([UInt8(ascii: "(")]),
+      .value(expr(.identifier("tid"), span), conversion: Array("%ld".utf8)), .text(Array("):".utf8)),
+      .value(indent, conversion: Array("%s".utf8)),
+    ], span: span)
   }
 
   mutating func lowerExtractor(_ name: String, nameSpan: SourceSpan, args: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Expr {

@@ -226,6 +226,7 @@ extension StapLowering {
       return expr(.field(lowerExpr(base, prelude: &prelude), name: name, isArrow: true), e.span)
     case .index(let n, let nameSpan, let keys):
       guard let use = globals[n] else { return missing(nameSpan, "'\(n)' is not a global array", hint: "declare it with 'global \(n)'") }
+      if isNeverWritten(n) { return unsetValue(n, span: e.span) }
       if use.isStatistic {
         return missing(e.span, "'\(n)' is a statistic: read it through an extractor", hint: "@count(\(n)[…]), @sum, @min, @max, @avg")
       }
@@ -255,6 +256,7 @@ extension StapLowering {
       return expr(.update(lowerLValue(target, prelude: &prelude), isIncrement: isIncrement, isPrefix: isPrefix), e.span)
     case .membership(let keys, let array, let arraySpan):
       guard let use = globals[array] else { return missing(arraySpan, "'\(array)' is not a global array") }
+      if isNeverWritten(array) { return expr(.integer(0), e.span) }
       let map = globalRef(array, extractor: use.isStatistic ? "count" : nil, keys: [], span: arraySpan)
       let lowered = keys.map { lowerExpr($0, prelude: &prelude) }
       let key = lowered.count == 1 ? lowered[0] : expr(.tuple(lowered), e.span)
@@ -265,6 +267,7 @@ extension StapLowering {
   mutating func lowerName(_ n: String, span: SourceSpan) -> Expr {
     if locals[n] != nil { return expr(.variable(localName(n)), span) }
     if let use = globals[n] {
+      if isNeverWritten(n) { return unsetValue(n, span: span) }
       if use.isStatistic { return missing(span, "'\(n)' is a statistic: read it through an extractor", hint: "@count(\(n)), @sum, @min, @max, @avg") }
       return globalRef(n, keys: [], span: span)
     }

@@ -15,6 +15,8 @@ struct StapLowering {
     var linear: [StapExpr]?
     var isRead = false
     var isWritten = false
+    /// `global x = 5`: set before the first probe (not a write SystemTap prints at exit).
+    var isInitialized = false
     var kind = Kind.unknown
     var keyKinds: [Kind] = []
   }
@@ -75,7 +77,10 @@ struct StapLowering {
         continue
       }
       var use = GlobalUse(span: global.span)
-      if let initializer = global.initializer { use.kind = staticKind(initializer) }
+      if let initializer = global.initializer {
+        use.kind = staticKind(initializer)
+        use.isInitialized = true
+      }
       globals[global.name] = use
       globalOrder.append(global.name)
     }
@@ -138,6 +143,17 @@ struct StapLowering {
   mutating func missing(_ span: SourceSpan, _ message: String, hint: String? = nil) -> Expr {
     error(span, message, hint: hint)
     return expr(.missing, span)
+  }
+
+  /// A global the script reads but never sets: SystemTap reads it as 0 or "", and its arrays as
+  /// empty; Scry has no map to read, so the reads are those constants.
+  func isNeverWritten(_ g: String) -> Bool {
+    guard let use = globals[g] else { return false }
+    return !use.isWritten && !use.isInitialized
+  }
+
+  mutating func unsetValue(_ g: String, span: SourceSpan) -> Expr {
+    expr(globals[g]?.kind == .string ? .string([]) : .integer(0), span)
   }
 
   /// The map behind a global: `@name`, or `@name__count` for a statistic's extractor.

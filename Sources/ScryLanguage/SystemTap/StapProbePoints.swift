@@ -39,6 +39,24 @@ enum StapProbePoints {
     "alignment-faults", "emulation-faults", "dummy", "bpf-output",
   ]
 
+  /// Tapset families SystemTap builds on kernel.function probes, and the tracepoint to use instead.
+  static let kprobeTapsets = [
+    "vfs": "kernel.trace(\"syscalls:sys_enter_read\") or syscall.read",
+    "scheduler": "kernel.trace(\"sched:sched_switch\"), kernel.trace(\"sched:sched_wakeup\")",
+    "signal": "kernel.trace(\"signal:signal_generate\"), kernel.trace(\"signal:signal_deliver\")",
+    "ioblock": "kernel.trace(\"block:block_rq_issue\"), kernel.trace(\"block:block_rq_complete\")",
+    "ioscheduler": "kernel.trace(\"block:block_rq_insert\")",
+    "netdev": "kernel.trace(\"net:net_dev_xmit\"), kernel.trace(\"net:netif_receive_skb\")",
+    "tcp": "kernel.trace(\"tcp:tcp_probe\") or kernel.trace(\"sock:inet_sock_set_state\")",
+    "udp": "syscall.sendto, syscall.recvfrom",
+    "socket": "syscall.socket, syscall.sendmsg, syscall.recvmsg",
+    "memory": "kernel.trace(\"exceptions:page_fault_user\"), kernel.trace(\"kmem:mm_page_alloc\")",
+    "vm": "kernel.trace(\"exceptions:page_fault_user\"), kernel.trace(\"kmem:mm_page_alloc\")",
+    "kprocess": "process.begin, process.end, kernel.trace(\"sched:sched_process_fork\")",
+    "nfs": "kernel.trace(\"nfs:*\")",
+    "irq_handler": "kernel.trace(\"irq:irq_handler_entry\")",
+  ]
+
   /// The Scry spec for a point, or a message saying why there is none. `jiffy` is the length of
   /// the kernel's tick in nanoseconds (1/HZ), when known, for `timer.jiffies(N)`.
   static func map(_ point: StapProbePoint, jiffy: UInt64? = nil) -> Result<StapProbeMapping, StapPointError> {
@@ -123,7 +141,8 @@ enum StapProbePoints {
         return .success(StapProbeMapping(provider: "tracepoint", parts: ["sched", "sched_process_exit"]))
       }
       guard let path = string(0), names.count >= 2 else { break }
-      if names[1] == "function", let function = string(1), c.count == (isReturn ? 3 : 2) {
+      // `.call` is the entry of a function that is not inlined: the only kind a uprobe meets.
+      if names[1] == "function", let function = string(1), c.count == (isReturn || names.last == "call" ? 3 : 2) {
         return .success(StapProbeMapping(provider: isReturn ? "uretprobe" : "uprobe", parts: [path, function], isReturn: isReturn))
       }
       if names[1] == "mark", let mark = string(1), c.count == 2 {
@@ -135,7 +154,13 @@ enum StapProbePoints {
       return .success(StapProbeMapping(
         provider: "tracepoint", parts: ["syscalls", (isReturn ? "sys_exit_" : "sys_enter_") + name],
         syscall: name, isReturn: isReturn))
-    default: break
+    default:
+      if let suggestion = kprobeTapsets[names[0]] {
+        let written = names.joined(separator: ".")
+        return .failure(StapPointError(
+          message: "'\(written)' is a SystemTap tapset alias of kernel.function probes (kprobes), which Scry does not map",
+          hint: "trace the kernel's tracepoint instead: " + suggestion))
+      }
     }
     let written = names.joined(separator: ".")
     let hint = Suggestions.hint(for: written, in: known) ?? "probe points Scry maps: see docs/systemtap.md"
