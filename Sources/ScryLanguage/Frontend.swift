@@ -10,7 +10,7 @@ public enum Frontend {
     requiresProbes: Bool = false, language: ScriptLanguage = .bpftrace, targetPid: Int32? = nil
   ) -> CheckedProgram {
     let (parsed, parseDiagnostics) =
-      language == .systemTap ? StapLowering.lower(source, catalog: catalog, targetPid: targetPid) : Parser.parse(source)
+      language == .systemTap ? StapLowering.lower(source, catalog: catalog, targetPid: targetPid, positionals: positionals) : Parser.parse(source)
     let program = parseDiagnostics.hasErrors ? parsed : PointerStringMaps.rewrite(parsed)
     var diagnostics = parseDiagnostics
     // Only a script that carries C pays for reading it (and the system's headers).

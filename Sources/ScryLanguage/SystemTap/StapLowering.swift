@@ -54,8 +54,9 @@ struct StapLowering {
     self.catalog = catalog
   }
 
-  static func lower(_ source: SourceFile, catalog: any ProbeCatalog, targetPid: Int32? = nil) -> (Program, [Diagnostic]) {
+  static func lower(_ source: SourceFile, catalog: any ProbeCatalog, targetPid: Int32? = nil, positionals: [String] = []) -> (Program, [Diagnostic]) {
     var parser = StapParser(source: source)
+    parser.positionals = positionals
     parser.parseProgram()
     var lowering = StapLowering(source: source, catalog: catalog)
     lowering.targetPid = targetPid
