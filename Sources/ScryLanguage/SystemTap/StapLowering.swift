@@ -186,7 +186,14 @@ struct StapLowering {
       }
     }
     var blocks: [ProbeBlock] = []
-    for group in groups {
+    for var group in groups {
+      // `syscall.*` whose body reads nothing of the syscall's own (a count by execname()) is every
+      // syscall: the one raw_syscalls tracepoint, not a tracepoint per syscall, each attached.
+      if let mapping = group.mapping, mapping.syscall == "*", !readsSyscallContext(probe.body) {
+        let raw = ["raw_syscalls", mapping.isReturn ? "sys_exit" : "sys_enter"]
+        group.mapping?.parts = raw
+        group.specs = [ProbeSpec(span: group.specs[0].span, provider: "tracepoint", parts: raw, partSpans: group.specs[0].partSpans)]
+      }
       // `syscall.*` reads `name`: one block per syscall, each knowing its name.
       if let syscall = group.mapping?.syscall, syscall.contains("*"), mentionsName(probe.body) {
         let prefix = group.mapping!.isReturn ? "sys_exit_" : "sys_enter_"
@@ -209,6 +216,31 @@ struct StapLowering {
   func exists(_ mapping: StapProbeMapping) -> Bool {
     guard mapping.provider == "tracepoint", mapping.parts.count == 2 else { return true }
     return !catalog.tracepoints(category: mapping.parts[0], name: mapping.parts[1]).isEmpty
+  }
+
+  /// Whether a syscall probe's body may read the syscall's name, arguments or fields: `name`,
+  /// `argstr`, a `$field`, or a bare name nothing assigns (a field, when it is not a global).
+  func readsSyscallContext(_ body: StapStmt) -> Bool {
+    var assigned = Set<String>()
+    visit(body) { e in
+      if case .assign(_, let target, _) = e.kind, case .name(let n) = target.kind { assigned.insert(n) }
+    }
+    var found = false
+    visit(body) { e in
+      switch e.kind {
+      case .target(let n) where n != "return": found = true
+      case .name(let n) where globals[n] == nil && !assigned.contains(n) && n != "retstr" && n != "retval": found = true
+      default: break
+      }
+    }
+    return found || containsForeachKeys(body)
+  }
+
+  /// `foreach` binds its keys as locals: a conservative answer treats such bodies as reading fields.
+  func containsForeachKeys(_ body: StapStmt) -> Bool {
+    var found = false
+    visitForeach(body) { _ in found = true }
+    return found
   }
 
   func mentionsName(_ body: StapStmt) -> Bool {
