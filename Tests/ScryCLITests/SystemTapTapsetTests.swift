@@ -158,6 +158,57 @@ import Testing
   }
 }
 
+/// The REPL in SystemTap's language: entries whose first word is `probe`, `global` or `function`
+/// join a SystemTap session; statements run once as a `probe begin`; bpftrace blocks are refused.
+@Suite(.serialized) struct SystemTapREPLTests {
+  static func replay(_ session: String) -> Run {
+    let path = "/tmp/scry-stap-repl-\(getpid()).txt"
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    _ = session.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+    close(fd)
+    defer { unlink(path) }
+    return Run.program("/bin/sh", ["-c", "'\(scryBinary())' -i < '\(path)'"])
+  }
+
+  @Test func aSystemTapSession() {
+    guard kernelAvailable("SystemTap REPL") else { return }
+    let saved = "/tmp/scry-stap-repl-\(getpid()).stp"
+    defer { unlink(saved) }
+    let run = Self.replay("""
+      global n
+      function twice(x) { return 2 * x }
+      probe timer.ms(10) {
+        n++
+        if (n == 3) { printf("n=%d twice=%d\\n", n, twice(n)); exit() }
+      }
+      printf("typed %d\\n", twice(4))
+      BEGIN { printf("bpftrace\\n") }
+      .save \(saved)
+
+      """)
+    #expect(run.status == 0, "\(run.stderr)")
+    // The statement runs while the timer is attached; the run ends at exit(); globals are not
+    // printed as Scry's maps when the probes stop.
+    #expect(run.stdout == "Attaching 1 probe...\ntyped 8\nsaved 1 block to \(saved)\nn=3 twice=6\n", "\(run.stdout)")
+    #expect(run.stderr.contains("error: this session runs SystemTap's language (its first entry did): a bpftrace block cannot join it"), "\(run.stderr)")
+    // `.save` writes the entries as typed: a script that runs alone.
+    #expect(readWhole(saved).hasPrefix("global n\nfunction twice(x) { return 2 * x }\nprobe timer.ms(10) {\n"), "\(readWhole(saved))")
+    #expect(scry(saved).stdout == "n=3 twice=6\n")
+  }
+
+  @Test func aBpftraceSessionRefusesSystemTap() {
+    let run = Self.replay("BEGIN { @x = 1; }\nprobe begin { println(1) }\n.clear\nprobe begin { println(\"after clear\") }\n")
+    #expect(run.stderr.contains("error: this session runs bpftrace's language (its first entry did): a SystemTap entry cannot join it"), "\(run.stderr)")
+    #expect(run.stdout.contains("after clear\n"), "\(run.stdout)")
+  }
+
+  @Test func errorsPointIntoTheEntry() {
+    let run = Self.replay("global c\nprobe begin { c[1] = excname() }\n")
+    #expect(run.stderr.contains("unknown function 'excname'"), "\(run.stderr)")
+    #expect(run.stderr.contains("repl:1:"), "\(run.stderr)")
+  }
+}
+
 /// ` 0x<16 hex digits> : name+0x<hex>/0x<hex> [module]`
 private func isFullFrame(_ line: Substring, module: String) -> Bool {
   let fields = line.split(separator: " ", omittingEmptySubsequences: false)

@@ -136,7 +136,8 @@ extension StapLowering {
     guard let use = globals[g] else { return [] }
     var set = use.extractors
     set.insert("count")
-    if !use.isRead { set.formUnion(["count", "min", "max", "sum"]) }
+    // At the prompt a later entry may read any of them: all are kept from the first.
+    if !use.isRead || isSession { set.formUnion(["count", "min", "max", "sum"]) }
     // The average is the sum over the count, read when asked for.
     if set.remove("avg") != nil { set.insert("sum") }
     return ["count", "sum", "min", "max", "variance", "hist_log", "hist_linear"].filter(set.contains)

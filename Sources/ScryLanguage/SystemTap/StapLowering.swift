@@ -46,6 +46,7 @@ struct StapLowering {
   /// Whether the script calls `error()`: then an uncaught one sets this map, `end` probes (and
   /// the printing of globals at exit) run only without it, and `error` probes only with it.
   var tracksErrors = false
+  var isSession = false
   static let errorFlag = "__stap_error"
   static let maxInlineDepth = 8
 
@@ -54,11 +55,17 @@ struct StapLowering {
     self.catalog = catalog
   }
 
-  static func lower(_ source: SourceFile, catalog: any ProbeCatalog, targetPid: Int32? = nil, positionals: [String] = []) -> (Program, [Diagnostic]) {
+  /// `isSession`: the REPL's program, which grows an entry at a time: every probe's blocks keep
+  /// their place as entries are added (a global's initial value is a BEGIN block where the global
+  /// is declared), nothing is printed at exit and the `error` probe is refused.
+  static func lower(
+    _ source: SourceFile, catalog: any ProbeCatalog, targetPid: Int32? = nil, positionals: [String] = [], isSession: Bool = false
+  ) -> (Program, [Diagnostic]) {
     var parser = StapParser(source: source)
     parser.positionals = positionals
     parser.parseProgram()
     var lowering = StapLowering(source: source, catalog: catalog)
+    lowering.isSession = isSession
     lowering.targetPid = targetPid
     lowering.diagnostics = parser.diagnostics
     var probes: [ProbeBlock] = []
@@ -91,6 +98,7 @@ struct StapLowering {
     }
     for function in parsed.functions { analyse(function.body) }
     for probe in parsed.probes { analyse(probe.body) }
+    if isSession { return lowerSession(parsed) }
     tracksErrors = (parsed.functions.map(\.body) + parsed.probes.map(\.body)).contains { body in
       var found = false
       visit(body) { e in if case .call("error", _, _) = e.kind { found = true } }
@@ -113,6 +121,25 @@ struct StapLowering {
     for probe in parsed.probes { probes += lowerProbe(probe) }
     if let printer = exitPrinter() { probes.append(printer) }
     return probes
+  }
+
+  /// The REPL's program: blocks in the order of what declared them, so an entry's blocks come
+  /// after every earlier entry's.
+  mutating func lowerSession(_ parsed: StapParser) -> [ProbeBlock] {
+    var placed: [(start: UInt32, blocks: [ProbeBlock])] = []
+    for g in parsed.globals {
+      guard let value = g.initializer else { continue }
+      locals = [:]
+      let set = stmt(.assign(target: globalRef(g.name, keys: [], span: g.span), op: nil, value: lowerValue(value)), g.span)
+      placed.append((g.span.start, [block([ProbeSpec(span: g.span, provider: "BEGIN", parts: [], partSpans: [])], [set], span: g.span)]))
+    }
+    for probe in parsed.probes {
+      if probe.points.contains(where: { $0.components.count == 1 && $0.components[0].name == "error" }) {
+        error(probe.points[0].span, "the 'error' probe does not run at the prompt", hint: "an error() ends the session's run; write the probe in a script")
+      }
+      placed.append((probe.span.start, lowerProbe(probe)))
+    }
+    return placed.sorted { $0.start < $1.start }.flatMap(\.blocks)
   }
 
   /// An `end` or `error` probe's statements, run only when an `error()` did not (or did) end the run.
@@ -212,6 +239,34 @@ struct StapLowering {
     return blocks
   }
 
+  /// SystemTap's locals start at 0 or "": one updated before anything assigns it (`n++`,
+  /// `s .= "x"`, `total += v` with no `total = …` before) is set so at the probe's start.
+  mutating func zeroedLocals(_ body: StapStmt) -> [Stmt] {
+    var assigned = Set<String>()
+    var zeroed: [(String, Kind, SourceSpan)] = []
+    visit(body) { e in
+      var name: String?
+      var kind = Kind.integer
+      switch e.kind {
+      case .assign("=", let target, _):
+        if case .name(let n) = target.kind { assigned.insert(n) }
+      case .assign(let op, let target, _):
+        if case .name(let n) = target.kind { name = n }
+        if op == ".=" { kind = .string }
+      case .update(let target, _, _):
+        if case .name(let n) = target.kind { name = n }
+      default: break
+      }
+      if let n = name, globals[n] == nil, !assigned.contains(n), !zeroed.contains(where: { $0.0 == n }), record?.fields.contains(where: { $0.name == n }) != true {
+        zeroed.append((n, kind, e.span))
+      }
+    }
+    return zeroed.map { name, kind, span in
+      locals[name] = kind
+      return stmt(.assign(target: expr(.variable(localName(name)), span), op: nil, value: expr(kind == .string ? .string([]) : .integer(0), span)), span)
+    }
+  }
+
   /// Whether an optional (`?`) point's tracepoint exists; other kinds are left to the checker.
   func exists(_ mapping: StapProbeMapping) -> Bool {
     guard mapping.provider == "tracepoint", mapping.parts.count == 2 else { return true }
@@ -266,7 +321,7 @@ struct StapLowering {
     entryMaps = [:]
     if let mapping, mapping.isReturn, let entry = entryBlock(probe, mapping: mapping, specs: specs) { blocks.append(entry) }
     enter(mapping)
-    var statements = lowerStatements(probe.body)
+    var statements = zeroedLocals(probe.body) + lowerStatements(probe.body)
     if mapping?.provider == "END" {
       // Without an error() in the script, an error probe never runs.
       if mapping?.isErrorProbe == true && !tracksErrors { return blocks }

@@ -88,7 +88,8 @@ extension REPL {
     case ".load":
       guard let path = argument else { return printError("usage: .load FILE.trace") }
       do {
-        addBlocks(try FileSystem.readText(path))
+        let text = try FileSystem.readText(path)
+        addBlocks(text, language: ScriptLanguage.detect(SourceFile(name: path, text: text), path: path))
       } catch {
         printError("cannot read '\(path)': \(error.errnoText)")
       }
@@ -174,7 +175,7 @@ extension REPL {
     live.reset()
     program = SessionProgram()
     mapsDirty = false
-    addBlocks(after)
+    addBlocks(after, language: ScriptLanguage.detect(SourceFile(name: path, text: after), path: nil))
   }
 
   /// Runs `editor FILE` through the shell (so `EDITOR="code -w"` works) on the terminal, with the
