@@ -118,6 +118,20 @@ import Testing
     #expect(run.stdout.hasSuffix("count 3\ncalls=0x3\n"), "\(run.stdout)")
   }
 
+  /// returnval() is a return probe's value; usymname() names the function at a user address.
+  @Test func returnValuesAndSymbolNames() throws {
+    guard kernelAvailable("returnval(), usymname()") else { return }
+    let failed = scry("-c", "/bin/cat /nonexistent", "-e",
+      "probe syscall.openat.return { if (pid() == target() && returnval() < 0) { printf(\"%d\\n\", returnval()); exit() } }")
+    #expect(failed.stdout == "-2\n", "\(failed.stdout)\(failed.stderr)")
+    let binary = "/tmp/scry-stap-\(getpid())-usymname"
+    try buildFixture("uprobe_target.c", into: binary)
+    defer { unlink(binary) }
+    let named = scry("-c", "\(binary) 1 tag", "-e",
+      "probe process(\"\(binary)\").function(\"register_callback\") { printf(\"%s from %s\\n\", usymname(pointer_arg(1)), ppfunc()) }")
+    #expect(named.stdout.hasSuffix("target from register_callback\n"), "\(named.stdout)\(named.stderr)")
+  }
+
   /// `timer.jiffies(N)` is an interval of N ticks: the kernel's tick is the coarse clock's resolution.
   @Test func jiffiesAreTheKernelsTick() {
     var tick = timespec()

@@ -69,6 +69,14 @@ extension StapLowering {
       return call("text_strn", lowered + [expr(.integer(0), span), expr(.integer(1), span)])
     case .tzGmtoff, .tzName, .tzCtime:
       return timeZoneCall(f, lowered, span: span)
+    case .returnval:
+      // The return value of a return probe, as `$return` reads it.
+      guard mapping?.isReturn == true else { return missing(span, "'returnval()' is read in return probes", hint: "probe syscall.NAME.return or process(…).function(…).return") }
+      return lowerTarget("return", span: span)
+    case .symname, .usymname:
+      // The function holding an address, named when printed (Scry's ksym and usym).
+      guard lowered.count == 1 else { return missing(span, "'\(name)()' takes 1 argument") }
+      return call(f == .symname ? "ksym" : "usym", lowered)
     case .threadIndent:
       guard lowered.count == 1 else { return missing(span, "'thread_indent()' takes 1 argument") }
       return threadIndent(lowered[0], span: span, prelude: &prelude)

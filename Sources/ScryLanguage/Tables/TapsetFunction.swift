@@ -10,7 +10,7 @@ enum TapsetFunction: String, CaseIterable {
   case strlen, substr, strtol, ctime, stringat, isdigit
   case strReplace = "str_replace", stringQuoted = "string_quoted"
   case tzCtime = "tz_ctime", tzGmtoff = "tz_gmtoff", tzName = "tz_name"
-  case pexecname, threadIndent = "thread_indent"
+  case pexecname, threadIndent = "thread_indent", returnval, symname, usymname
   // Stacks, captured at the event as bpftrace's kstack and ustack are.
   case backtrace, ubacktrace, printBacktrace = "print_backtrace", printUbacktrace = "print_ubacktrace"
   case printStack = "print_stack", printUstack = "print_ustack"
@@ -37,7 +37,7 @@ enum TapsetFunction: String, CaseIterable {
   var returnsString: Bool {
     switch self {
     case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint, .substr, .ctime, .textStr, .textStrn,
-      .strReplace, .stringQuoted, .tzCtime, .tzName, .pexecname, .threadIndent:
+      .strReplace, .stringQuoted, .tzCtime, .tzName, .pexecname, .threadIndent, .symname, .usymname:
       return true
     default: return false
     }
