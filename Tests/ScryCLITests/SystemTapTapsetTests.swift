@@ -132,6 +132,19 @@ import Testing
     #expect(named.stdout.hasSuffix("target from register_callback\n"), "\(named.stdout)\(named.stderr)")
   }
 
+  /// `syscall.*` that reads only `name` is the one raw_syscalls tracepoint, the name looked up by
+  /// the syscall's number; one that reads an argument is a tracepoint per syscall.
+  @Test func everySyscallOnOneTracepoint() {
+    guard kernelAvailable("syscall.* on raw_syscalls") else { return }
+    let script = "global c; probe syscall.* { if (pid() == target()) c[name]++ } probe end { foreach (n+ in c) if (n == \"openat\" || n == \"close\" || n == \"read\") printf(\"%s %d\\n\", n, c[n] > 0) }"
+    let plan = scry("--plan", "-e", script)
+    #expect(plan.stdout.contains("tracepoint:raw_syscalls:sys_enter") && !plan.stdout.contains("sys_enter_openat"), "\(plan.stdout)")
+    let run = scry("-c", "/bin/cat /etc/hostname", "-e", script)
+    #expect(run.stdout.hasSuffix("close 1\nopenat 1\nread 1\n"), "\(run.stdout)\(run.stderr)")
+    let fields = scry("--plan", "-e", "probe syscall.* { if (pid() == 1) printf(\"%s(%s)\\n\", name, argstr) }")
+    #expect(fields.stdout.contains("sys_enter_write") && !fields.stdout.contains("raw_syscalls"), "\(fields.stdout)\(fields.stderr)")
+  }
+
   /// `timer.jiffies(N)` is an interval of N ticks: the kernel's tick is the coarse clock's resolution.
   @Test func jiffiesAreTheKernelsTick() {
     var tick = timespec()

@@ -118,10 +118,13 @@ public protocol ProbeCatalog: Sendable {
   var hasKernelTypes: Bool { get }
   /// The length of the kernel's tick (a jiffy, 1/HZ) in nanoseconds, nil when unknown.
   var tickNanoseconds: UInt64? { get }
+  /// System call names by number (what `raw_syscalls` tracepoints' `id` is), nil when unknown.
+  func syscallNames() -> [(number: UInt64, name: String)]?
 }
 
 extension ProbeCatalog {
   public var tickNanoseconds: UInt64? { nil }
+  public func syscallNames() -> [(number: UInt64, name: String)]? { nil }
 }
 
 /// What a catalog found for a uprobe spec: the binary's path and its matching functions, or why not.

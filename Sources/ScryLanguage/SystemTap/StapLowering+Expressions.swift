@@ -271,6 +271,11 @@ extension StapLowering {
       if use.isStatistic { return missing(span, "'\(n)' is a statistic: read it through an extractor", hint: "@count(\(n)), @sum, @min, @max, @avg") }
       return globalRef(n, keys: [], span: span)
     }
+    if mapping?.namesByNumber == true, n == "name" {
+      usesSyscallNames = true
+      let number = expr(.field(expr(.identifier("args"), span), name: "id", isArrow: false), span)
+      return globalRef(Self.syscallNamesMap, keys: [number], span: span)
+    }
     if let syscall = mapping?.syscall, n == "name" { return expr(.string(Array(syscall.utf8)), span) }
     if mapping?.syscall != nil && (n == "retstr" || n == "retval") && mapping?.isReturn == true {
       return expr(.field(expr(.identifier("args"), span), name: "ret", isArrow: false), span)

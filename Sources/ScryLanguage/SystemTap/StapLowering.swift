@@ -48,6 +48,10 @@ struct StapLowering {
   var tracksErrors = false
   var isSession = false
   static let errorFlag = "__stap_error"
+  /// `syscall.*` probes on raw_syscalls that read `name`: the names by number, in a map.
+  var syscallNames: [(number: UInt64, name: String)]?
+  var usesSyscallNames = false
+  static let syscallNamesMap = "__syscall_names"
   static let maxInlineDepth = 8
 
   init(source: SourceFile, catalog: any ProbeCatalog) {
@@ -119,6 +123,7 @@ struct StapLowering {
       probes.append(block([ProbeSpec(span: span, provider: "BEGIN", parts: [], partSpans: [])], statements, span: span))
     }
     for probe in parsed.probes { probes += lowerProbe(probe) }
+    if let names = syscallNamesBlock(span: parsed.probes.first?.span ?? .at(0)) { probes.insert(names, at: 0) }
     if let printer = exitPrinter() { probes.append(printer) }
     return probes
   }
@@ -216,13 +221,16 @@ struct StapLowering {
     for var group in groups {
       // `syscall.*` whose body reads nothing of the syscall's own (a count by execname()) is every
       // syscall: the one raw_syscalls tracepoint, not a tracepoint per syscall, each attached.
-      if let mapping = group.mapping, mapping.syscall == "*", !readsSyscallContext(probe.body) {
+      if let mapping = group.mapping, mapping.syscall == "*", !readsSyscallContext(probe.body, besides: isSession ? [] : ["name"]),
+        !mentionsName(probe.body) || syscallNameTable() != nil
+      {
         let raw = ["raw_syscalls", mapping.isReturn ? "sys_exit" : "sys_enter"]
         group.mapping?.parts = raw
+        group.mapping?.namesByNumber = mentionsName(probe.body)
         group.specs = [ProbeSpec(span: group.specs[0].span, provider: "tracepoint", parts: raw, partSpans: group.specs[0].partSpans)]
       }
       // `syscall.*` reads `name`: one block per syscall, each knowing its name.
-      if let syscall = group.mapping?.syscall, syscall.contains("*"), mentionsName(probe.body) {
+      if let syscall = group.mapping?.syscall, syscall.contains("*"), group.mapping?.namesByNumber == false, mentionsName(probe.body) {
         let prefix = group.mapping!.isReturn ? "sys_exit_" : "sys_enter_"
         let found = catalog.tracepoints(category: "syscalls", name: prefix + syscall)
         for tracepoint in found {
@@ -237,6 +245,22 @@ struct StapLowering {
       blocks += lowerBody(probe, mapping: group.mapping, specs: group.specs)
     }
     return blocks
+  }
+
+  /// The syscall names by number, read once, for `name` in `syscall.*` on raw_syscalls.
+  mutating func syscallNameTable() -> [(number: UInt64, name: String)]? {
+    if syscallNames == nil { syscallNames = catalog.syscallNames() ?? [] }
+    return syscallNames!.isEmpty ? nil : syscallNames
+  }
+
+  /// The BEGIN block that fills `@__syscall_names` when a probe looks names up in it.
+  mutating func syscallNamesBlock(span: SourceSpan) -> ProbeBlock? {
+    guard usesSyscallNames, let names = syscallNames else { return nil }
+    let statements = names.map { entry in
+      stmt(.assign(target: globalRef(Self.syscallNamesMap, keys: [expr(.integer(entry.number), span)], span: span), op: nil,
+        value: expr(.string(Array(entry.name.utf8)), span)), span)
+    }
+    return block([ProbeSpec(span: span, provider: "BEGIN", parts: [], partSpans: [])], statements, span: span)
   }
 
   /// SystemTap's locals start at 0 or "": one updated before anything assigns it (`n++`,
@@ -275,7 +299,7 @@ struct StapLowering {
 
   /// Whether a syscall probe's body may read the syscall's name, arguments or fields: `name`,
   /// `argstr`, a `$field`, or a bare name nothing assigns (a field, when it is not a global).
-  func readsSyscallContext(_ body: StapStmt) -> Bool {
+  func readsSyscallContext(_ body: StapStmt, besides allowed: Set<String> = []) -> Bool {
     var assigned = Set<String>()
     visit(body) { e in
       if case .assign(_, let target, _) = e.kind, case .name(let n) = target.kind { assigned.insert(n) }
@@ -284,7 +308,8 @@ struct StapLowering {
     visit(body) { e in
       switch e.kind {
       case .target(let n) where n != "return": found = true
-      case .name(let n) where globals[n] == nil && !assigned.contains(n) && n != "retstr" && n != "retval": found = true
+      case .name(let n) where globals[n] == nil && !assigned.contains(n) && n != "retstr" && n != "retval" && !allowed.contains(n):
+        found = true
       default: break
       }
     }

@@ -11,6 +11,8 @@ struct StapProbeMapping {
   /// `probe error`: an END block that runs only when an `error()` ended the run (and `end`
   /// probes do not).
   var isErrorProbe = false
+  /// `syscall.*` on raw_syscalls: `name` is looked up by the syscall's number.
+  var namesByNumber = false
 }
 
 enum StapProbePoints {
