@@ -72,6 +72,19 @@ public final class UserSymbolizer {
     return (table.symbols.name(of: virtual), mapping.path)
   }
 
+  /// The symbol holding `address` with its offset and size, and the file it is in (SystemTap's
+  /// `main+0x1d/0x40 [/usr/bin/app]`).
+  public func symbol(of address: UInt64, in mappings: ProcessMappings, pid: UInt32) -> (symbol: SymbolTable.Symbol?, path: String?) {
+    guard let mapping = mappings.mapping(of: address), mapping.path.hasPrefix("/"), !mapping.path.hasPrefix("//") else {
+      if let symbol = perfMap(of: pid).symbol(of: address) { return (symbol, Self.perfMapPath(of: pid)) }
+      return (nil, mappings.mapping(of: address)?.path)
+    }
+    let table = self.table(for: mapping.path)
+    let fileOffset = address - mapping.start + mapping.fileOffset
+    guard let elf = table.elf, let virtual = elf.address(ofFileOffset: fileOffset) else { return (nil, mapping.path) }
+    return (table.symbols.symbol(of: virtual), mapping.path)
+  }
+
   static func perfMapPath(of pid: UInt32) -> String { "/tmp/perf-\(pid).map" }
 
   /// The symbols a JIT wrote for `pid` (lines `START SIZE name`, hex), read once: JITs append to

@@ -7,10 +7,10 @@ public enum Frontend {
   /// `target()` reads (without it, `target()` is the `-c` child).
   public static func compile(
     _ source: SourceFile, catalog: any ProbeCatalog, positionals: [String] = [], options: CheckOptions = CheckOptions(),
-    requiresProbes: Bool = false, language: ScriptLanguage = .bpftrace, targetPid: Int32? = nil
+    requiresProbes: Bool = false, language: ScriptLanguage = .bpftrace, targetPid: Int32? = nil, isSession: Bool = false
   ) -> CheckedProgram {
     let (parsed, parseDiagnostics) =
-      language == .systemTap ? StapLowering.lower(source, catalog: catalog, targetPid: targetPid) : Parser.parse(source)
+      language == .systemTap ? StapLowering.lower(source, catalog: catalog, targetPid: targetPid, positionals: positionals, isSession: isSession) : Parser.parse(source)
     let program = parseDiagnostics.hasErrors ? parsed : PointerStringMaps.rewrite(parsed)
     var diagnostics = parseDiagnostics
     // Only a script that carries C pays for reading it (and the system's headers).

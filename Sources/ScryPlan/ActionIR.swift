@@ -107,6 +107,8 @@ public indirect enum IntExpr: Sendable, Equatable {
   case stringLength(BytesExpr)
   /// The number a string spells in a base, as C's strtoll reads it (SystemTap's `strtol`).
   case stringToInteger(BytesExpr, base: IntExpr)
+  /// The byte at a 0-based position of a string, 0 past its end (SystemTap's `stringat`).
+  case stringByte(BytesExpr, position: IntExpr)
   /// A block expression: the statements run, then the value.
   case sequence([IRStatement], IntExpr)
 }
@@ -168,6 +170,8 @@ public indirect enum BytesExpr: Sendable, Equatable {
   case calendarTime(IntExpr, type: ScryType)
   /// `length` bytes of a string from `start` (SystemTap's `substr`).
   case substring(BytesExpr, start: IntExpr, length: IntExpr, type: ScryType)
+  /// A string with every occurrence of `target` replaced, cut to the type (SystemTap's `str_replace`).
+  case replaced(BytesExpr, target: BytesExpr, replacement: BytesExpr, type: ScryType)
   /// A block expression: the statements run, then the value.
   case sequence([IRStatement], BytesExpr)
 
@@ -180,7 +184,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),
       .mapRead(_, _, let type), .errorText(_, let type), .cgroupPath(_, _, let type), .username(let type), .macAddress(_, let type),
       .formatted(_, _, let type), .substring(_, _, _, let type), .calendarTime(_, let type),
-      .escapedText(_, _, _, let type):
+      .escapedText(_, _, _, let type), .replaced(_, _, _, let type):
       return type
     case .comm: return .comm
     // Formatted when the event runs, into a string of bpftrace's default size.

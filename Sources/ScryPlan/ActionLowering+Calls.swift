@@ -42,7 +42,7 @@ extension ActionLowering {
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
       .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .cgroupid, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
-      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn:
+      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn, .strReplace, .stringAt:
       return nil
     }
   }
@@ -108,6 +108,8 @@ extension ActionLowering {
       return .stringLength(bytes(args[0], as: nil))
     case .strtol:
       return .stringToInteger(bytes(args[0], as: nil), base: int(args[1]))
+    case .stringAt:
+      return .stringByte(bytes(args[0], as: nil), position: int(args[1]))
     case .gettimeofdayNs:
       return .event(.realtime)
     case .sizeof:
@@ -135,7 +137,7 @@ extension ActionLowering {
       return .byteSwap(int(args[0]), bits: t.bits)
     case .kstack, .ustack:
       return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
-    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime, .textStrn:
+    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime, .textStrn, .strReplace:
       // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
@@ -187,6 +189,8 @@ extension ActionLowering {
     case .textStrn:
       guard case .integer(let length) = args[1].kind, case .integer(let quoted) = args[2].kind else { return nil }
       return .escapedText(bytes(args[0], as: nil), length: Int(clamping: length), isQuoted: quoted != 0, type: type)
+    case .strReplace:
+      return .replaced(bytes(args[0], as: nil), target: bytes(args[1], as: nil), replacement: bytes(args[2], as: nil), type: type)
     case .substr:
       return .substring(bytes(args[0], as: nil), start: int(args[1]), length: int(args[2]), type: type)
     case .kstack, .ustack:

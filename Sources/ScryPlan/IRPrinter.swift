@@ -123,6 +123,7 @@ public struct IRPrinter {
     case .byteSwap(let value, let bits): return "(bswap\(bits) " + int(value) + ")"
     case .stringLength(let value): return "(strlen " + bytes(value) + ")"
     case .stringToInteger(let value, let base): return "(strtol " + bytes(value) + " " + int(base) + ")"
+    case .stringByte(let value, let position): return "(stringat " + bytes(value) + " " + int(position) + ")"
     case .sequence(let body, let value): return "(block" + list(body.map { inline($0) }) + " " + int(value) + ")"
     }
   }
@@ -159,6 +160,8 @@ public struct IRPrinter {
     case .escapedText(let value, let length, let quoted, _): return "(text_strn " + bytes(value) + " \(length) \(quoted ? 1 : 0))"
     case .calendarTime(let seconds, _): return "(ctime " + int(seconds) + ")"
     case .substring(let value, let start, let length, _): return "(substr " + bytes(value) + " " + int(start) + " " + int(length) + ")"
+    case .replaced(let value, let target, let replacement, _):
+      return "(str_replace " + bytes(value) + " " + bytes(target) + " " + bytes(replacement) + ")"
     case .sequence(let body, let value): return "(block" + list(body.map { inline($0) }) + " " + bytes(value) + ")"
     }
   }

@@ -319,12 +319,11 @@ import Testing
 
   @Test func errorsAreLocatedWithHints() {
     let cases: [(String, String)] = [
-      ("probe begin { x = excname() }", "did you mean 'execname'?"),
+      ("probe begin { x = excname() }", "did you mean 'execname'"),
       ("probe kernel.trac(\"x\") { }", "did you mean 'kernel.trace'?"),
       ("probe begin { println(strlen(5)) }", "strlen() takes a string, not int64"),
       ("function f(n) { return f(n - 1) } probe begin { println(f(3)) }", "calls itself"),
-      ("probe begin { println(str_replace(\"a\", \"a\", \"b\")) }", "unknown function 'str_replace'"),
-      ("probe timer.jiffies(10) { }", "depends on the kernel's HZ"),
+      ("probe begin { println(str_repalce(\"a\", \"a\", \"b\")) }", "did you mean 'str_replace'?"),
       ("probe begin { while (1) { try { break } catch { } } }", "'break' and 'continue' directly inside 'try' are not supported"),
       ("probe begin { try { } println(1) }", "expected 'catch' after the 'try' block"),
       ("probe a.b(1) = begin { } probe begin { }", "an alias's name is one probe point without arguments"),

@@ -38,7 +38,7 @@ extension Checker {
       return checkValueCall(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
       return .none  // reported above
-    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn:
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn, .strReplace, .stringAt:
       return checkSystemTapCall(site)
     }
   }
@@ -62,8 +62,8 @@ extension Checker {
       switch function {
       case .printf, .cat, .system, .sprintf: return 1...Int.max
       case .gettimeofdayNs: return 0...0
-      case .substr, .textStrn: return 3...3
-      case .strtol: return 2...2
+      case .substr, .textStrn, .strReplace: return 3...3
+      case .strtol, .stringAt: return 2...2
       case .print: return 1...3
       case .time, .exit: return 0...1
       case .strftime, .strcontains, .hasKey: return 2...2
@@ -486,7 +486,9 @@ extension Checker {
           continue
         }
         stack.depth = Int(n)
-      } else if case .identifier(let word) = arg.kind, let mode = StackType.Mode(rawValue: word) {
+      } else if case .identifier(let word) = arg.kind, let mode = StackType.Mode(rawValue: word),
+        !mode.isSystemTap || result.program.histogramStyle == .systemTap
+      {
         stack.mode = mode
       } else {
         error(arg.span, "\(site.function.name)() takes a mode (bpftrace, perf, raw) and a literal depth")

@@ -21,6 +21,13 @@ extension Checker {
       return .int64
     case .gettimeofdayNs:
       return .int64
+    case .strReplace:
+      for (arg, what) in zip(args, ["str_replace()", "str_replace()'s target", "str_replace()'s replacement"]) { requireString(arg, what) }
+      return .string(capacity: Function.systemTapStringCapacity)
+    case .stringAt:
+      requireString(args[0], "stringat()")
+      checkInteger(args[1], checkExpression(args[1]), "stringat()'s position")
+      return .int64
     case .textStrn:
       requireString(args[0], "text_strn()")
       for arg in args.dropFirst() {

@@ -116,6 +116,15 @@ public protocol ProbeCatalog: Sendable {
   func kernelEnumConstant(named name: String) -> Int64?
   /// Whether the kernel describes its types (BTF): what bpftrace's `BPFTRACE_HAVE_BTF` says.
   var hasKernelTypes: Bool { get }
+  /// The length of the kernel's tick (a jiffy, 1/HZ) in nanoseconds, nil when unknown.
+  var tickNanoseconds: UInt64? { get }
+  /// System call names by number (what `raw_syscalls` tracepoints' `id` is), nil when unknown.
+  func syscallNames() -> [(number: UInt64, name: String)]?
+}
+
+extension ProbeCatalog {
+  public var tickNanoseconds: UInt64? { nil }
+  public func syscallNames() -> [(number: UInt64, name: String)]? { nil }
 }
 
 /// What a catalog found for a uprobe spec: the binary's path and its matching functions, or why not.

@@ -296,9 +296,14 @@ public struct RecordField: Hashable, Sendable {
 
 /// What kind of stack a value holds and how it prints.
 public struct StackType: Hashable, Sendable {
-  /// How a stack prints: bpftrace's `sym+off` lines, perf's `address sym+off`, or bare addresses.
+  /// How a stack prints: bpftrace's `sym+off` lines, perf's `address sym+off`, or bare addresses;
+  /// in SystemTap programs, SystemTap's ` 0x… : sym+0x…/0x… [module]` lines (`print_backtrace`)
+  /// or its brief `sym+0x… [module]` (`sprint_backtrace`).
   public enum Mode: String, Hashable, Sendable {
     case bpftrace, perf, raw
+    case systemTap = "systemtap", systemTapBrief = "systemtap_brief"
+
+    public var isSystemTap: Bool { self == .systemTap || self == .systemTapBrief }
   }
 
   public var isKernel: Bool

@@ -10,6 +10,8 @@ enum StapTokenKind: Sendable, Equatable {
   case variable
   /// `@count`, `@hist_log`, `@entry`: statistic extractors and `@entry`.
   case atName
+  /// `$1`, `@1`, `$#`, `@#`: the script's command-line arguments, inserted as a number or a string.
+  case argument
   case integer
   case string
   /// An operator or punctuation, spelled as in the source (`<<<`, `.=`, `{`).
@@ -36,6 +38,8 @@ struct StapLexer {
     "==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "++", "--", "+=", "-=", "*=", "/=", "%=", ".=", "&=", "|=", "^=",
     "{", "}", "(", ")", "[", "]", ";", ",", ":", "?", ".", "=", "<", ">", "+", "-", "*", "/", "%", "!", "~", "&", "|", "^",
   ].map { Array($0.utf8) }
+
+  static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
   private func peek(_ ahead: Int = 0) -> UInt8 {
     let i = position + ahead
@@ -82,6 +86,11 @@ struct StapLexer {
     if Self.isIdentifierStart(c) {
       while Self.isIdentifierByte(peek()) { position += 1 }
       return token(.identifier)
+    }
+    if (c == UInt8(ascii: "$") || c == UInt8(ascii: "@")) && (Self.isDigit(peek(1)) || peek(1) == UInt8(ascii: "#")) {
+      position += 2
+      if bytes[position - 1] != UInt8(ascii: "#") { while Self.isDigit(peek()) { position += 1 } }
+      return token(.argument)
     }
     if c == UInt8(ascii: "$") {
       position += 1

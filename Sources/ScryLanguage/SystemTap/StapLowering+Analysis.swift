@@ -153,7 +153,7 @@ extension StapLowering {
       return op == "+" || op == "-" ? (staticKind(a) == .string ? .unknown : .integer) : .integer
     case .unary: return .integer
     case .call(let name, _, _):
-      if let f = TapsetFunction(rawValue: name) { return f.returnsString ? .string : .integer }
+      if let f = TapsetFunction(rawValue: name) { return f.returnsString || f.returnsStack ? .string : .integer }
       return .unknown
     case .name(let n): return globals[n]?.kind ?? .unknown
     case .index(let n, _, _): return globals[n]?.kind ?? .unknown

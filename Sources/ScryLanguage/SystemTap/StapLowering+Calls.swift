@@ -1,3 +1,5 @@
+import Glibc
+
 extension StapLowering {
   mutating func lowerCall(_ name: String, nameSpan: SourceSpan, args: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Expr {
     if let function = functions[name] { return inline(function, args: args, span: span, prelude: &prelude) }
@@ -49,10 +51,44 @@ extension StapLowering {
     case .ctime where args.isEmpty:
       // `ctime()` is the time now (SystemTap 4.0).
       return call("ctime", [expr(.binary(.divide, call("gettimeofday_ns", []), expr(.integer(1_000_000_000), span)), span)])
-    case .strlen, .substr, .strtol, .ctime:
-      let arity = f == .strlen || f == .ctime ? 1 : f == .substr ? 3 : 2
+    case .strlen, .substr, .strtol, .ctime, .strReplace, .stringat:
+      let arity = f == .strlen || f == .ctime ? 1 : f == .substr || f == .strReplace ? 3 : 2
       guard lowered.count == arity else { return missing(span, "'\(name)()' takes \(arity) argument(s)") }
       return call(name, lowered)
+    case .isdigit:
+      // Whether the first character is a digit: stringat(s, 0) in '0'…'9', once per event.
+      guard lowered.count == 1 else { return missing(span, "'isdigit()' takes 1 argument") }
+      temporaries += 1
+      let first = "$__first\(temporaries)"
+      prelude.append(stmt(.assign(target: expr(.variable(first), span), op: nil, value: call("stringat", [lowered[0], expr(.integer(0), span)])), span))
+      let low = expr(.binary(.greaterEqual, expr(.variable(first), span), expr(.integer(UInt64(UInt8(ascii: "0"))), span)), span)
+      let high = expr(.binary(.lessEqual, expr(.variable(first), span), expr(.integer(UInt64(UInt8(ascii: "9"))), span)), span)
+      return expr(.binary(.logicalAnd, low, high), span)
+    case .stringQuoted:
+      guard lowered.count == 1 else { return missing(span, "'string_quoted()' takes 1 argument") }
+      return call("text_strn", lowered + [expr(.integer(0), span), expr(.integer(1), span)])
+    case .tzGmtoff, .tzName, .tzCtime:
+      return timeZoneCall(f, lowered, span: span)
+    case .returnval:
+      // The return value of a return probe, as `$return` reads it.
+      guard mapping?.isReturn == true else { return missing(span, "'returnval()' is read in return probes", hint: "probe syscall.NAME.return or process(…).function(…).return") }
+      return lowerTarget("return", span: span)
+    case .symname, .usymname:
+      // The function holding an address, named when printed (Scry's ksym and usym).
+      guard lowered.count == 1 else { return missing(span, "'\(name)()' takes 1 argument") }
+      return call(f == .symname ? "ksym" : "usym", lowered)
+    case .threadIndent:
+      guard lowered.count == 1 else { return missing(span, "'thread_indent()' takes 1 argument") }
+      return threadIndent(lowered[0], span: span, prelude: &prelude)
+    case .pexecname:
+      if !args.isEmpty { return missing(span, "'pexecname()' takes no arguments") }
+      let parent = expr(.field(expr(.identifier("curtask"), span), name: "real_parent", isArrow: true), span)
+      return expr(.field(parent, name: "comm", isArrow: true), span)
+    case .backtrace, .ubacktrace, .sprintBacktrace, .sprintUbacktrace:
+      if !args.isEmpty { return missing(span, "'\(name)()' takes no arguments") }
+      return stack(f, span: span)
+    case .printBacktrace, .printUbacktrace, .printStack, .printUstack:
+      return missing(span, "'\(name)()' gives no value")
     case .gettimeofdayS, .gettimeofdayMs, .gettimeofdayUs, .gettimeofdayNs:
       if !args.isEmpty { return missing(span, "'\(name)()' takes no arguments") }
       let now = call("gettimeofday_ns", [])
@@ -63,6 +99,75 @@ extension StapLowering {
     default:
       return missing(span, "'\(name)()' is not supported here")
     }
+  }
+
+  /// The stack a backtrace function captures at the event: Scry's kstack or ustack, printed as
+  /// SystemTap prints it (print_backtrace's lines, or sprint_backtrace's brief ones), with its
+  /// MAXBACKTRACE frames.
+  mutating func stack(_ f: TapsetFunction, span: SourceSpan) -> Expr {
+    let isKernel = f == .backtrace || f == .sprintBacktrace || f == .printBacktrace
+    let mode = f == .sprintBacktrace || f == .sprintUbacktrace ? StackType.Mode.systemTapBrief : .systemTap
+    let args = [expr(.identifier(mode.rawValue), span), expr(.integer(TapsetFunction.stackDepth), span)]
+    return expr(.call(name: isKernel ? "kstack" : "ustack", nameSpan: span, args: args), span)
+  }
+
+  /// `tz_gmtoff()`, `tz_name()` and `tz_ctime(s)`: the local time zone where the script is
+  /// translated, as SystemTap's staprun passes it at startup (seconds west of UTC, and its name).
+  mutating func timeZoneCall(_ f: TapsetFunction, _ args: [Expr], span: SourceSpan) -> Expr {
+    var now = time(nil)
+    var parts = tm()
+    localtime_r(&now, &parts)
+    let west = -Int64(parts.tm_gmtoff)
+    let name = parts.tm_zone.map { String(cString: $0) } ?? "UTC"
+    switch f {
+    case .tzGmtoff:
+      guard args.isEmpty else { return missing(span, "'tz_gmtoff()' takes no arguments") }
+      return expr(.integer(UInt64(bitPattern: west)), span)
+    case .tzName:
+      guard args.isEmpty else { return missing(span, "'tz_name()' takes no arguments") }
+      return expr(.string(Array(name.utf8)), span)
+    default:
+      guard args.count == 1 else { return missing(span, "'tz_ctime()' takes 1 argument") }
+      // ctime(s - tz_gmtoff()) . " " . tz_name(), as the tapset writes it.
+      let local = expr(.binary(.subtract, args[0], expr(.integer(UInt64(bitPattern: west)), span)), span)
+      let text = expr(.call(name: "ctime", nameSpan: span, args: [local]), span)
+      return buildString([.value(text, conversion: Array("%s".utf8)), .text(Array((" " + name).utf8))], span: span)
+    }
+  }
+
+  /// `thread_indent(delta)`, as the tapset's `_generic_indent` writes it: microseconds since the
+  /// thread's first indent, `execname(tid):`, then one space per level below the first. The
+  /// levels and first times are kept per thread in two maps.
+  mutating func threadIndent(_ delta: Expr, span: SourceSpan, prelude: inout [Stmt]) -> Expr {
+    temporaries += 1
+    let n = temporaries
+    func variable(_ name: String) -> Expr { expr(.variable("$__indent_\(name)\(n)"), span) }
+    func int(_ v: UInt64) -> Expr { expr(.integer(v), span) }
+    func counter() -> Expr { globalRef("__indent_counters", keys: [expr(.identifier("tid"), span)], span: span) }
+    func stamp() -> Expr { globalRef("__indent_timestamps", keys: [expr(.identifier("tid"), span)], span: span) }
+    func assign(_ target: Expr, _ op: BinaryOperator?, _ value: Expr) -> Stmt { stmt(.assign(target: target, op: op, value: value), span) }
+    let now = expr(.binary(.divide, expr(.call(name: "gettimeofday_ns", nameSpan: span, args: []), span), int(1000)), span)
+    let positive = expr(.binary(.greater, variable("delta"), int(0)), span)
+    let level = expr(.binary(.add, counter(), expr(.ternary(positive, variable("delta"), int(0)), span)), span)
+    let first = expr(.binary(.equal, counter(), int(0)), span)
+    let padding = expr(.ternary(expr(.binary(.greater, variable("level"), int(0)), span),
+      expr(.binary(.subtract, variable("level"), int(1)), span), int(0)), span)
+    prelude += [
+      assign(variable("delta"), nil, delta),
+      assign(variable("now"), nil, now),
+      stmt(.ifElse(condition: first, then: Block(span: span, statements: [assign(stamp(), nil, variable("now"))]), elseBranch: nil), span),
+      assign(variable("level"), nil, level),
+      assign(counter(), .add, variable("delta")),
+    ]
+    // `%-*s` of "": the padding, cut from a string of spaces as long as a string can be.
+    let spaces = expr(.string(Array(repeating: UInt8(ascii: " "), count: Function.systemTapStringCapacity - 1)), span)
+    let indent = expr(.call(name: "substr", nameSpan: span, args: [spaces, int(0), padding]), span)
+    return buildString([
+      .value(expr(.binary(.subtract, variable("now"), stamp()), span), conversion: Array("%6ld".utf8)), .text([UInt8(ascii: " ")]),
+      .value(expr(.identifier("comm"), span), conversion: Array("%s".utf8)), .text([UInt8(ascii: "(")]),
+      .value(expr(.identifier("tid"), span), conversion: Array("%ld".utf8)), .text(Array("):".utf8)),
+      .value(indent, conversion: Array("%s".utf8)),
+    ], span: span)
   }
 
   mutating func lowerExtractor(_ name: String, nameSpan: SourceSpan, args: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Expr {

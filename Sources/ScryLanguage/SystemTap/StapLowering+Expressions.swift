@@ -53,6 +53,17 @@ extension StapLowering {
         switch f {
         case .printf, .print, .println, .printd, .printdln:
           return [stmt(.expression(lowerPrint(f, args: args, span: e.span, prelude: &prelude)), e.span)]
+        case .printBacktrace, .printUbacktrace, .printStack, .printUstack:
+          let value: Expr
+          if f == .printStack || f == .printUstack {
+            guard args.count == 1 else { return [stmt(.expression(missing(e.span, "'\(name)()' takes the stack to print")), e.span)] }
+            value = lowerExpr(args[0], prelude: &prelude)
+          } else {
+            guard args.isEmpty else { return [stmt(.expression(missing(e.span, "'\(name)()' takes no arguments")), e.span)] }
+            value = stack(f, span: e.span)
+          }
+          let format = expr(.string(Array("%s".utf8)), e.span)
+          return [stmt(.expression(expr(.call(name: "printf", nameSpan: nameSpan, args: [format, value]), e.span)), e.span)]
         case .error where !tries.isEmpty:
           let current = tries.last!
           let message = args.first.map { buildString(valuePieces($0, prelude: &prelude), span: $0.span) } ?? expr(.string([]), e.span)
@@ -67,6 +78,9 @@ extension StapLowering {
             let call = lowerPrint(.printf, args: [StapExpr(.string(Array("ERROR: %s\n".utf8)), nameSpan), message], span: e.span, prelude: &prelude)
             stmts.append(stmt(.expression(call), e.span))
           }
+          // The run ends in error: `error` probes run at the end, `end` probes do not.
+          let flag = globalRef(Self.errorFlag, keys: [], span: e.span)
+          stmts.append(stmt(.assign(target: flag, op: nil, value: expr(.integer(1), e.span)), e.span))
           stmts.append(stmt(.expression(expr(.call(name: "exit", nameSpan: nameSpan, args: []), e.span)), e.span))
           return stmts
         default: break
@@ -92,8 +106,24 @@ extension StapLowering {
       }
       return [stmt(.assign(target: expr(.variable(localName(n)), target.span), op: binary, value: lowered), span)]
     }
+    if let g = globalName(target) { learnKinds(g, target: target, value: op == "=" ? value : nil) }
     let t = lowerLValue(target, prelude: &prelude)
     return [stmt(.assign(target: t, op: binary, value: lowered), span)]
+  }
+
+  /// A global's value and key kinds that its form alone did not tell (`s = "x"; g[s] = s`): the
+  /// kinds of the locals known here. The exit printer, made after every probe, reads them.
+  mutating func learnKinds(_ g: String, target: StapExpr, value: StapExpr?) {
+    if let value, globals[g]?.kind == .unknown {
+      let learned = kind(value)
+      globals[g]?.kind = learned
+    }
+    guard case .index(_, _, let keys) = target.kind, var known = globals[g]?.keyKinds, known.count == keys.count else { return }
+    for (i, key) in keys.enumerated() where known[i] == .unknown {
+      let learned = kind(key)
+      known[i] = learned
+    }
+    globals[g]?.keyKinds = known
   }
 
   /// The map (or variable) an assignment or `++` writes.
@@ -122,6 +152,7 @@ extension StapLowering {
     }
     var keys: [StapExpr] = []
     if case .index(_, _, let list) = target.kind { keys = list }
+    learnKinds(g, target: target, value: nil)
     temporaries += 1
     let temp = "$__stat\(temporaries)"
     var out = [stmt(.assign(target: expr(.variable(temp), value.span), op: nil, value: lowerExpr(value, prelude: &prelude)), span)]
@@ -195,6 +226,7 @@ extension StapLowering {
       return expr(.field(lowerExpr(base, prelude: &prelude), name: name, isArrow: true), e.span)
     case .index(let n, let nameSpan, let keys):
       guard let use = globals[n] else { return missing(nameSpan, "'\(n)' is not a global array", hint: "declare it with 'global \(n)'") }
+      if isNeverWritten(n) { return unsetValue(n, span: e.span) }
       if use.isStatistic {
         return missing(e.span, "'\(n)' is a statistic: read it through an extractor", hint: "@count(\(n)[…]), @sum, @min, @max, @avg")
       }
@@ -220,9 +252,11 @@ extension StapLowering {
       return missing(e.span, "an assignment inside an expression is not supported", hint: "assign in a statement of its own")
     case .update(let target, let isIncrement, let isPrefix):
       if case .name(let n) = target.kind, globals[n] == nil, locals[n] == nil { locals[n] = .integer }
+      if let g = globalName(target) { learnKinds(g, target: target, value: nil) }
       return expr(.update(lowerLValue(target, prelude: &prelude), isIncrement: isIncrement, isPrefix: isPrefix), e.span)
     case .membership(let keys, let array, let arraySpan):
       guard let use = globals[array] else { return missing(arraySpan, "'\(array)' is not a global array") }
+      if isNeverWritten(array) { return expr(.integer(0), e.span) }
       let map = globalRef(array, extractor: use.isStatistic ? "count" : nil, keys: [], span: arraySpan)
       let lowered = keys.map { lowerExpr($0, prelude: &prelude) }
       let key = lowered.count == 1 ? lowered[0] : expr(.tuple(lowered), e.span)
@@ -233,8 +267,14 @@ extension StapLowering {
   mutating func lowerName(_ n: String, span: SourceSpan) -> Expr {
     if locals[n] != nil { return expr(.variable(localName(n)), span) }
     if let use = globals[n] {
+      if isNeverWritten(n) { return unsetValue(n, span: span) }
       if use.isStatistic { return missing(span, "'\(n)' is a statistic: read it through an extractor", hint: "@count(\(n)), @sum, @min, @max, @avg") }
       return globalRef(n, keys: [], span: span)
+    }
+    if mapping?.namesByNumber == true, n == "name" {
+      usesSyscallNames = true
+      let number = expr(.field(expr(.identifier("args"), span), name: "id", isArrow: false), span)
+      return globalRef(Self.syscallNamesMap, keys: [number], span: span)
     }
     if let syscall = mapping?.syscall, n == "name" { return expr(.string(Array(syscall.utf8)), span) }
     if mapping?.syscall != nil && (n == "retstr" || n == "retval") && mapping?.isReturn == true {

@@ -261,6 +261,7 @@ extension StapLowering {
         statements.append(print)
       }
     }
-    return block([ProbeSpec(span: span, provider: "END", parts: [], partSpans: [])], statements, span: span)
+    return block([ProbeSpec(span: span, provider: "END", parts: [], partSpans: [])],
+      guardedByErrors(statements, isErrorProbe: false, span: span), span: span)
   }
 }

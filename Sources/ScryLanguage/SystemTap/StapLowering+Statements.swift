@@ -113,6 +113,7 @@ extension StapLowering {
       error(target.span, "'delete' takes a global array, an element of one, or a global")
       return []
     }
+    if isNeverWritten(g) { return [] }
     var out: [Stmt] = []
     for extractor in use.isStatistic ? statisticMaps(g).map(Optional.some) : [nil] {
       var prelude: [Stmt] = []
@@ -135,7 +136,8 @@ extension StapLowering {
     guard let use = globals[g] else { return [] }
     var set = use.extractors
     set.insert("count")
-    if !use.isRead { set.formUnion(["count", "min", "max", "sum"]) }
+    // At the prompt a later entry may read any of them: all are kept from the first.
+    if !use.isRead || isSession { set.formUnion(["count", "min", "max", "sum"]) }
     // The average is the sum over the count, read when asked for.
     if set.remove("avg") != nil { set.insert("sum") }
     return ["count", "sum", "min", "max", "variance", "hist_log", "hist_linear"].filter(set.contains)
@@ -151,6 +153,8 @@ extension StapLowering {
       error(arraySpan, "'\(array)' is not a global array", hint: "declare it with 'global \(array)'")
       return []
     }
+    // An array nothing adds to is empty: the loop never runs.
+    if isNeverWritten(array) { return [] }
     var mapName: String? = nil
     if use.isStatistic {
       mapName = sort?.extractor.map { String($0.dropFirst()) } ?? "count"
@@ -176,12 +180,12 @@ extension StapLowering {
       var element = expr(.tupleIndex(expr(.variable(pair), key.span), 0), key.span)
       if multi { element = expr(.tupleIndex(element, i), key.span) }
       locals[key.name] = use.keyKinds.indices.contains(i) ? use.keyKinds[i] : .unknown
-      binds.append(stmt(.assign(target: expr(.variable("$" + key.name), key.span), op: nil, value: element), key.span))
+      binds.append(stmt(.assign(target: expr(.variable(localName(key.name)), key.span), op: nil, value: element), key.span))
     }
     if let value {
       locals[value] = use.kind
       let element = expr(.tupleIndex(expr(.variable(pair), s.span), 1), s.span)
-      binds.append(stmt(.assign(target: expr(.variable("$" + value), s.span), op: nil, value: element), s.span))
+      binds.append(stmt(.assign(target: expr(.variable(localName(value)), s.span), op: nil, value: element), s.span))
     }
     let map = globalRef(array, extractor: mapName, keys: [], span: arraySpan)
     let inner = binds + lowerStatements(body)

@@ -111,6 +111,15 @@ extension StapParser {
   mutating func parsePrimary() -> StapExpr {
     let t = token
     switch t.kind {
+    case .argument:
+      advance()
+      guard let (text, isString) = argumentText(t) else { return StapExpr(.missing, t.span) }
+      if isString { return StapExpr(.string(Array(text.utf8)), t.span) }
+      guard let value = StapLexer.integerValue(text) ?? Int64(text).map({ UInt64(bitPattern: $0) }) else {
+        error(t.span, "'\(self.text(t))' is '\(text)', not a number", hint: "use '@\(self.text(t).dropFirst())' for the argument as a string")
+        return StapExpr(.missing, t.span)
+      }
+      return StapExpr(.integer(value), t.span)
     case .integer:
       advance()
       guard let value = StapLexer.integerValue(text(t)) else {

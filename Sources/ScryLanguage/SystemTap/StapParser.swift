@@ -9,6 +9,8 @@ struct StapParser {
   var probes: [StapProbe] = []
   var globals: [StapGlobal] = []
   var functions: [StapFunction] = []
+  /// The script's arguments, for `$1`/`@1` (after the script on the command line).
+  var positionals: [String] = []
   /// `probe NAME = points { prologue }` and `probe NAME += points { epilogue }`, by NAME.
   var aliases: [String: StapAlias] = [:]
   /// Nesting guard, so deep input is an error rather than a stack overflow (as in `Parser`).
@@ -23,6 +25,20 @@ struct StapParser {
     self.lexer = StapLexer(bytes: source.bytes)
     self.token = StapToken(kind: .endOfFile, span: .at(0))
     advance()
+  }
+
+  /// A `$N`/`@N` argument's text and whether it is a string (`@`); `$#`/`@#` is their count. An
+  /// argument not given is an error, as in SystemTap.
+  mutating func argumentText(_ t: StapToken) -> (String, Bool)? {
+    let spelled = text(t)
+    let isString = spelled.hasPrefix("@")
+    if spelled.hasSuffix("#") { return (String(positionals.count), isString) }
+    guard let n = Int(spelled.dropFirst()), n >= 1, n <= positionals.count else {
+      error(t.span, "'\(spelled)' names argument \(spelled.dropFirst()), but the script was given \(positionals.count)",
+        hint: "pass the arguments after the script: scry script.stp ARG1 ARG2")
+      return nil
+    }
+    return (positionals[n - 1], isString)
   }
 
   /// Where the token before `token` ended, for spans that close on it.
@@ -238,6 +254,15 @@ struct StapParser {
           advance()
         } else if token.kind == .integer, let value = StapLexer.integerValue(text(token)) {
           argument = .integer(value)
+          advance()
+        } else if token.kind == .argument, let (text, asString) = argumentText(token) {
+          if asString {
+            argument = .string(text)
+          } else if let value = StapLexer.integerValue(text) {
+            argument = .integer(value)
+          } else {
+            error(token.span, "'\(self.text(token))' is '\(text)', not a number", hint: "use '@\(self.text(token).dropFirst())' for the argument as a string")
+          }
           advance()
         } else {
           error(token.span, "expected a string or a number in the probe point, found \(describe(token))")

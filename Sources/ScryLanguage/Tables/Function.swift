@@ -17,6 +17,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   // SystemTap's string and clock functions, which its front end lowers calls to: refused in
   // bpftrace programs (bpftrace 0.17 has none of them).
   case sprintf, strlen, substr, strtol, gettimeofdayNs = "gettimeofday_ns", ctime, textStrn = "text_strn"
+  case strReplace = "str_replace", stringAt = "stringat"
 
   /// The bytes of an address literal for `pton` (IPv6 when it holds a colon), in network order.
   public static func internetAddressBytes(_ text: String) -> [UInt8]? {
@@ -40,7 +41,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   /// SystemTap's functions, which only its front end's programs call.
   public var isSystemTapOnly: Bool {
     switch self {
-    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn: return true
+    case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn, .strReplace, .stringAt: return true
     default: return false
     }
   }
@@ -102,6 +103,8 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .gettimeofdayNs: return "gettimeofday_ns() (SystemTap)"
     case .ctime: return "ctime(seconds) (SystemTap)"
     case .textStrn: return "text_strn(string, length, quoted) (SystemTap)"
+    case .strReplace: return "str_replace(string, target, replacement) (SystemTap)"
+    case .stringAt: return "stringat(string, position) (SystemTap)"
     }
   }
 
@@ -158,6 +161,8 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .gettimeofdayNs: return "nanoseconds since the epoch (CLOCK_REALTIME) at the event"
     case .ctime: return "seconds since the epoch as UTC text: 'Tue Dec  1 07:26:56 2026'"
     case .textStrn: return "a string with its unprintable characters escaped, optionally quoted"
+    case .strReplace: return "a string with every occurrence of a target replaced"
+    case .stringAt: return "the byte at a 0-based position of a string"
     }
   }
 }

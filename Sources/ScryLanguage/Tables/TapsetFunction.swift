@@ -7,7 +7,14 @@ enum TapsetFunction: String, CaseIterable {
   case localClockS = "local_clock_s"
   case userString = "user_string", userStringN = "user_string_n", kernelString = "kernel_string"
   case isinstr, target, exit, error
-  case strlen, substr, strtol, ctime
+  case strlen, substr, strtol, ctime, stringat, isdigit
+  case strReplace = "str_replace", stringQuoted = "string_quoted"
+  case tzCtime = "tz_ctime", tzGmtoff = "tz_gmtoff", tzName = "tz_name"
+  case pexecname, threadIndent = "thread_indent", returnval, symname, usymname
+  // Stacks, captured at the event as bpftrace's kstack and ustack are.
+  case backtrace, ubacktrace, printBacktrace = "print_backtrace", printUbacktrace = "print_ubacktrace"
+  case printStack = "print_stack", printUstack = "print_ustack"
+  case sprintBacktrace = "sprint_backtrace", sprintUbacktrace = "sprint_ubacktrace"
   case textStr = "text_str", textStrn = "text_strn"
   case gettimeofdayS = "gettimeofday_s", gettimeofdayMs = "gettimeofday_ms", gettimeofdayUs = "gettimeofday_us"
   case gettimeofdayNs = "gettimeofday_ns"
@@ -15,10 +22,23 @@ enum TapsetFunction: String, CaseIterable {
   // Printing, lowered to printf with the arguments' conversions.
   case printf, print, println, sprintf, sprint, printd, printdln
 
+  /// SystemTap's MAXBACKTRACE: the frames a stack keeps.
+  static let stackDepth: UInt64 = 20
+
+  /// Whether the value is a stack (printed with `%s`, kept as a map key).
+  var returnsStack: Bool {
+    switch self {
+    case .backtrace, .ubacktrace, .sprintBacktrace, .sprintUbacktrace: return true
+    default: return false
+    }
+  }
+
   /// Whether the value is a string (for the conversion print and println choose).
   var returnsString: Bool {
     switch self {
-    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint, .substr, .ctime, .textStr, .textStrn: return true
+    case .execname, .probefunc, .ppfunc, .pp, .userString, .userStringN, .kernelString, .sprintf, .sprint, .substr, .ctime, .textStr, .textStrn,
+      .strReplace, .stringQuoted, .tzCtime, .tzName, .pexecname, .threadIndent, .symname, .usymname:
+      return true
     default: return false
     }
   }
@@ -44,9 +64,7 @@ enum TapsetFunction: String, CaseIterable {
   static let unsupported: [String: String] = [
     "user_long": "reading user memory at an address needs a typed pointer; use a uprobe argument",
     "user_int": "reading user memory at an address needs a typed pointer; use a uprobe argument",
-    "print_backtrace": "stacks print through bpftrace's kstack; write the probe in bpftrace syntax",
-    "print_ubacktrace": "stacks print through bpftrace's ustack; write the probe in bpftrace syntax",
-    "backtrace": "stacks print through bpftrace's kstack; write the probe in bpftrace syntax",
-    "ubacktrace": "stacks print through bpftrace's ustack; write the probe in bpftrace syntax",
+    "sprint_stack": "a stack's text as a string is not kept; print it with print_stack(bt), or use sprint_backtrace()",
+    "sprint_ustack": "a stack's text as a string is not kept; print it with print_ustack(bt), or use sprint_ubacktrace()",
   ]
 }

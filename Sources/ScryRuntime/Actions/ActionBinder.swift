@@ -101,6 +101,7 @@ struct ActionBinder {
     case .byteSwap(let value, let bits): return ByteSwap(int(value), bits: bits)
     case .stringLength(let value): return StringLength(bytes(value))
     case .stringToInteger(let value, let base): return StringToInteger(bytes(value), base: int(base))
+    case .stringByte(let value, let position): return StringByte(bytes(value), position: int(position))
     }
   }
 
@@ -141,6 +142,8 @@ struct ActionBinder {
       return EscapedText(bytes(value), length: length, isQuoted: isQuoted, type: type)
     case .substring(let value, let start, let length, let type):
       return SubstringValue(bytes(value), start: int(start), length: int(length), type: type)
+    case .replaced(let value, let target, let replacement, let type):
+      return ReplacedString(bytes(value), target: bytes(target), replacement: bytes(replacement), type: type)
     case .sequence(let body, let value): return BytesSequence(sequence(body), bytes(value))
     }
   }

@@ -113,3 +113,67 @@ final class CalendarTime: BytesNode {
     (destination + n).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - n)
   }
 }
+
+/// `str_replace(s, target, replacement)`: every occurrence of the target, left to right and not
+/// overlapping, replaced; an empty target changes nothing. The result is cut to the slot.
+final class ReplacedString: BytesNode {
+  let source: BytesNode
+  let target: BytesNode
+  let replacement: BytesNode
+  let scratch: Scratch
+  init(_ source: BytesNode, target: BytesNode, replacement: BytesNode, type: ScryType) {
+    self.source = source
+    self.target = target
+    self.replacement = replacement
+    self.scratch = Scratch(source.byteSize + target.byteSize + replacement.byteSize)
+    super.init(type: type)
+  }
+  override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
+    let text = scratch.pointer
+    let needle = text + source.byteSize
+    let with = needle + target.byteSize
+    source.eval(m, into: text)
+    target.eval(m, into: needle)
+    replacement.eval(m, into: with)
+    let textLength = StringBytes.length(text, source.byteSize)
+    let needleLength = StringBytes.length(needle, target.byteSize)
+    let withLength = StringBytes.length(with, replacement.byteSize)
+    let room = byteSize - 1
+    var written = 0
+    func put(_ p: UnsafeRawPointer, _ n: Int) {
+      let k = min(n, room - written)
+      if k > 0 { (destination + written).copyMemory(from: p, byteCount: k) }
+      written += max(k, 0)
+    }
+    var i = 0
+    while i < textLength && written < room {
+      if needleLength > 0 && i + needleLength <= textLength && memcmp(text + i, needle, needleLength) == 0 {
+        put(with, withLength)
+        i += needleLength
+      } else {
+        put(text + i, 1)
+        i += 1
+      }
+    }
+    (destination + written).initializeMemory(as: UInt8.self, repeating: 0, count: byteSize - written)
+  }
+}
+
+/// `stringat(s, position)`: the byte at a 0-based position; 0 outside the string (SystemTap
+/// raises an error there, which Scry's actions do not have).
+final class StringByte: IntNode {
+  let source: BytesNode
+  let position: IntNode
+  let scratch: Scratch
+  init(_ source: BytesNode, position: IntNode) {
+    self.source = source
+    self.position = position
+    self.scratch = Scratch(source.byteSize)
+  }
+  override func eval(_ m: Machine) -> UInt64 {
+    source.eval(m, into: scratch.pointer)
+    let at = Int64(bitPattern: position.eval(m))
+    guard at >= 0, at < Int64(StringBytes.length(scratch.pointer, source.byteSize)) else { return 0 }
+    return UInt64(scratch.pointer.load(fromByteOffset: Int(at), as: UInt8.self))
+  }
+}

@@ -106,6 +106,10 @@ final class StackTable {
     let id = value.loadUnaligned(as: UInt32.self)
     let pid = value.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
     let mappings = type.isKernel ? nil : shared.mappings[pid]
+    if type.mode.isSystemTap {
+      for address in shared.frames(of: id) { appendSystemTapFrame(address, type: type, mappings: mappings, pid: pid, to: out) }
+      return
+    }
     out.appendByte(UInt8(ascii: "\n"))
     for address in shared.frames(of: id) {
       var name: String?
@@ -125,12 +129,59 @@ final class StackTable {
         out.appendByte(UInt8(ascii: " "))
         if let name { out.append(name) } else { appendAddress(address, to: out) }
         if !type.isKernel { out.append(" (" + (path ?? "[unknown]") + ")") }
-      case .raw:
+      case .raw, .systemTap, .systemTapBrief:
         out.appendRepeated(UInt8(ascii: " "), count: indent)
         appendAddress(address, to: out)
       }
       out.appendByte(UInt8(ascii: "\n"))
     }
+  }
+
+  /// One frame as SystemTap's runtime prints it (`_stp_snprint_addr`): print_backtrace's
+  /// ` 0x00000000004005d4 : main+0x1d/0x40 [/tmp/app]`, sprint_backtrace's `main+0x1d [app]`; the
+  /// address alone when no symbol is known. Addresses are `%p`: 0x and 16 digits.
+  private static func appendSystemTapFrame(
+    _ address: UInt64, type: StackType, mappings: ProcessMappings?, pid: UInt32, to out: OutputBuffer
+  ) {
+    var symbol: SymbolTable.Symbol?
+    var module: String?
+    if type.isKernel {
+      symbol = KernelSymbols.symbol(of: address)
+      module = symbol?.module
+    } else if let mappings {
+      (symbol, module) = shared.userSymbols.symbol(of: address, in: mappings, pid: pid)
+    }
+    let full = type.mode == .systemTap
+    guard let symbol else {
+      out.append(full ? " 0x" : "0x")
+      appendPaddedHex(address, to: out)
+      out.appendByte(UInt8(ascii: "\n"))
+      return
+    }
+    if full {
+      out.append(" 0x")
+      appendPaddedHex(address, to: out)
+      out.append(" : ")
+    }
+    out.append(symbol.name)
+    out.append("+0x")
+    ValueFormatter.appendHex(symbol.offset, to: out)
+    if full {
+      out.append("/0x")
+      ValueFormatter.appendHex(symbol.size, to: out)
+    }
+    if var module {
+      if !full, let slash = module.lastIndex(of: "/") { module = String(module[module.index(after: slash)...]) }
+      out.append(" [" + module + "]")
+    }
+    out.appendByte(UInt8(ascii: "\n"))
+  }
+
+  private static func appendPaddedHex(_ value: UInt64, to out: OutputBuffer) {
+    var digits = 1
+    while digits < 16 && value >> (4 * UInt64(digits)) != 0 { digits += 1 }
+    out.appendRepeated(UInt8(ascii: "0"), count: 16 - digits)
+    ValueFormatter.appendHex(value, to: out)
   }
 
   private static func appendAddress(_ address: UInt64, to out: OutputBuffer) {

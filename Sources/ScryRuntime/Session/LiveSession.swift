@@ -356,7 +356,8 @@ public final class LiveSession {
     }
     session.machine.exitRequested = false
     processEnded = false
-    MapPrinter.printAtExit(session.maps, to: session.output)
+    // A SystemTap session's globals are its own to print (Scry's map names are not its).
+    if session.plan.printsMapsAtExit { MapPrinter.printAtExit(session.maps, to: session.output) }
     session.output.flush()
     session.warnAboutFullMaps()
   }

@@ -166,6 +166,25 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   public func kernelEnumConstant(named name: String) -> Int64? { kernelTypes.enumConstant(named: name) }
   public var hasKernelTypes: Bool { kernelTypes.isAvailable }
 
+  /// The C library's `asm/unistd_64.h` (`#define __NR_read 0`), read when a script asks.
+  public func syscallNames() -> [(number: UInt64, name: String)]? {
+    guard let text = try? FileSystem.readText("/usr/include/x86_64-linux-gnu/asm/unistd_64.h") else { return nil }
+    var names: [(number: UInt64, name: String)] = []
+    for line in text.split(separator: "\n") where line.hasPrefix("#define __NR_") {
+      let fields = line.split(separator: " ")
+      guard fields.count == 3, let number = UInt64(fields[2]) else { continue }
+      names.append((number, String(fields[1].dropFirst("__NR_".count))))
+    }
+    return names.isEmpty ? nil : names
+  }
+
+  /// The coarse clocks advance once per tick: their resolution is the jiffy (TICK_NSEC).
+  public var tickNanoseconds: UInt64? {
+    var resolution = timespec()
+    guard clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) == 0, resolution.tv_sec == 0, resolution.tv_nsec > 0 else { return nil }
+    return UInt64(resolution.tv_nsec)
+  }
+
   public func missingSupport(for kind: ProbeKind) -> String? {
     switch kind {
     case .kprobe, .kretprobe:

@@ -9,6 +9,8 @@ enum InputScanner {
     case program
     /// A statement or expression run at once: `print(@m)`, `@m`, `1 + 2`.
     case statement
+    /// SystemTap's `probe P { … }`, `global x`, `function f(…) { … }`.
+    case systemTap
   }
 
   static func kind(of text: String) -> Kind {
@@ -22,6 +24,11 @@ enum InputScanner {
     guard i > start else { return .statement }
     let word = String(decoding: bytes[start..<i], as: UTF8.self)
     if isBareCommand(word, rest: bytes[i...]) { return .command }
+    if ["probe", "global", "function"].contains(word) {
+      // Followed by a name, the word is SystemTap's keyword (as ScriptLanguage.detect reads it).
+      let next = skipSpaceAndComments(bytes, from: i)
+      if next > i, next < bytes.count, isWordByte(bytes[next]) || bytes[next] == UInt8(ascii: "*") { return .systemTap }
+    }
     if word == "BEGIN" || word == "END" || ["struct", "union", "enum", "typedef"].contains(word) { return .program }
     // A probe spec is a provider name followed at once by ':'.
     if i < bytes.count, bytes[i] == UInt8(ascii: ":") { return .program }
@@ -41,6 +48,11 @@ enum InputScanner {
   /// Whether `text` can be submitted: nothing left open. `lastLineEmpty` (the user pressed Enter on
   /// an empty continuation line) submits a probe header still waiting for its block.
   static func isComplete(_ text: String, kind: Kind, lastLineEmpty: Bool = false) -> Bool {
+    if kind == .systemTap {
+      // Balanced, and a probe or function has its body (a global needs none).
+      let isGlobal = text.drop { $0 == " " || $0 == "\t" || $0 == "\n" }.hasPrefix("global")
+      return isComplete(text, kind: .statement) && (isGlobal || text.contains("{") || lastLineEmpty)
+    }
     let b = Array(text.utf8)
     var depth = 0
     var i = 0

@@ -162,21 +162,32 @@ final class REPL {
     editor?.remember(text)
     switch kind {
     case .command: command(text.drop { $0 == " " || $0 == "\t" })
-    case .program: addBlocks(text)
+    case .program: addBlocks(text, language: .bpftrace)
+    case .systemTap: addBlocks(text, language: .systemTap)
     case .statement: runStatement(text)
     case .empty: break
     }
     live.flushOutput()
   }
 
-  /// Probe blocks: checked with the session, then attached at once; BEGIN blocks run now.
-  func addBlocks(_ text: String) {
-    let result = program.check(blocks: text, catalog: catalog, positionals: positionals, options: checkOptions)
+  /// Probe blocks: checked with the session, then attached at once; BEGIN blocks run now. A
+  /// session holds one language, the one its first entry was written in.
+  func addBlocks(_ text: String, language: ScriptLanguage) {
+    if let current = program.language, current != language {
+      let (session, entry) = current == .systemTap ? ("SystemTap's", "a bpftrace block") : ("bpftrace's", "a SystemTap entry")
+      return printError(
+        "error: this session runs \(session) language (its first entry did): \(entry) cannot join it\n"
+          + "  hint: the two name and print globals apart ('count' is '@count'); '.clear' starts a new session in either")
+    }
+    let result = program.check(blocks: text, language: language, catalog: catalog, positionals: positionals, options: checkOptions)
     let diagnostics = result.checked.diagnostics
     if !diagnostics.isEmpty { printError(SessionProgram.render(diagnostics, of: result, renderer: renderer), newline: false) }
     if diagnostics.hasErrors { return }
     program.declarations += program.newDeclarations(in: result)
-    install(result, added: program.newBlocks(in: result))
+    let added = program.newBlocks(in: result)
+    // A global or a function alone: nothing to attach, but later entries use it.
+    if added.isEmpty && language == .systemTap { program.systemTapEntries.append(text) }
+    install(result, added: added)
   }
 
   private func install(_ result: SessionProgram.Checked, added: [SessionProgram.Block], announce: Bool = true) {
@@ -184,6 +195,7 @@ final class REPL {
     let first = program.blocks.count
     var next = program
     next.blocks += added
+    if result.language == .systemTap { next.systemTapEntries.append(result.entry) }
     do {
       try live.install(
         plan, attached: next.attachedFlags, newBlocks: Array(first..<next.blocks.count), announce: announce)
@@ -209,8 +221,9 @@ final class REPL {
     noteEventBuiltins(in: result.checked)
     let known = Set(live.maps.map(\.name))
     if result.checked.maps.contains(where: { !known.contains($0.name) }) {
-      let block = SessionProgram.Block(text: "BEGIN {\n" + text + "\n}", specs: "BEGIN", kind: .begin, attached: true)
-      let wrapped = program.check(blocks: block.text, catalog: catalog, positionals: positionals, options: checkOptions)
+      let block = SessionProgram.Block(text: program.beginBlock(text), specs: "BEGIN", kind: .begin, attached: true)
+      let wrapped = program.check(
+        blocks: block.text, language: program.language ?? .bpftrace, catalog: catalog, positionals: positionals, options: checkOptions)
       if !wrapped.checked.diagnostics.hasErrors {
         // Quietly: the user typed a statement, not a probe.
         install(wrapped, added: [block], announce: false)

@@ -88,7 +88,8 @@ extension REPL {
     case ".load":
       guard let path = argument else { return printError("usage: .load FILE.trace") }
       do {
-        addBlocks(try FileSystem.readText(path))
+        let text = try FileSystem.readText(path)
+        addBlocks(text, language: ScriptLanguage.detect(SourceFile(name: path, text: text), path: path))
       } catch {
         printError("cannot read '\(path)': \(error.errnoText)")
       }
@@ -182,6 +183,14 @@ extension REPL {
     guard status == 0 else { return printError("'\(editor)' exited with status \(status); the session is unchanged") }
     guard let after = try? FileSystem.readText(path), after != before else {
       return writeAll(1, "the session is unchanged\n")
+    }
+    let language = ScriptLanguage.detect(SourceFile(name: path, text: after), path: nil)
+    guard language == .bpftrace, program.language != .systemTap else {
+      // A SystemTap session is one program whose globals span its entries: it starts again.
+      live.reset()
+      program = SessionProgram()
+      mapsDirty = false
+      return addBlocks(after, language: language)
     }
     replaceSession(with: after)
   }

@@ -19,8 +19,22 @@ struct SessionProgram {
   /// before every block, so later entries can use its types.
   var declarations: [String] = []
 
-  /// The text `.save` writes: a script that `scry FILE.trace` runs.
-  var scriptText: String { declarations.map { $0 + "\n" }.joined() + blocks.map { $0.text + "\n" }.joined() }
+  /// A SystemTap session's entries as typed (globals, functions, probes), in order: its script.
+  /// (Its blocks are what they lowered to, which may be more than one per probe.)
+  var systemTapEntries: [String] = []
+
+  /// The session's language, from its first entry that joined it; nil while it has none. The
+  /// other language's blocks cannot join: the two name globals apart (`count` is `@count`).
+  var language: ScriptLanguage? {
+    if !systemTapEntries.isEmpty { return .systemTap }
+    return blocks.isEmpty && declarations.isEmpty ? nil : .bpftrace
+  }
+
+  /// The text `.save` writes: a script that `scry FILE.trace` (or `FILE.stp`) runs.
+  var scriptText: String {
+    if language == .systemTap { return systemTapEntries.map { $0 + "\n" }.joined() }
+    return declarations.map { $0 + "\n" }.joined() + blocks.map { $0.text + "\n" }.joined()
+  }
   var attachedFlags: [Bool] { blocks.map(\.attached) }
   var pendingEndBlocks: [Int] { blocks.indices.filter { blocks[$0].attached && blocks[$0].kind == .end } }
   var hasAttachedBlocks: Bool { blocks.contains { $0.attached } }
@@ -32,14 +46,32 @@ struct SessionProgram {
     var source: SourceFile
     var entryStart: Int
     var entry: String
+    var language = ScriptLanguage.bpftrace
   }
 
   /// Checks probe blocks typed at the prompt, appended to the session's program.
-  func check(blocks entry: String, catalog: any ProbeCatalog, positionals: [String], options: CheckOptions) -> Checked {
+  func check(
+    blocks entry: String, language: ScriptLanguage = .bpftrace, catalog: any ProbeCatalog, positionals: [String], options: CheckOptions
+  ) -> Checked {
     let prefix = scriptText
     let source = SourceFile(name: "session", text: prefix + entry)
-    let checked = Frontend.compile(source, catalog: catalog, positionals: positionals, options: options)
-    return Checked(checked: checked, source: source, entryStart: prefix.utf8.count, entry: entry)
+    let checked = Frontend.compile(
+      source, catalog: catalog, positionals: positionals, options: options, language: language, isSession: language == .systemTap)
+    return Checked(checked: checked, source: source, entryStart: prefix.utf8.count, entry: entry, language: language)
+  }
+
+  /// A statement typed in a SystemTap session: the body of a `probe begin` appended to it.
+  func checkSystemTap(statement entry: String, catalog: any ProbeCatalog, positionals: [String], options: CheckOptions) -> Checked {
+    let prefix = scriptText + "probe begin {\n"
+    let source = SourceFile(name: "session", text: prefix + entry + "\n}\n")
+    let checked = Frontend.compile(
+      source, catalog: catalog, positionals: positionals, options: options, language: .systemTap, isSession: true)
+    return Checked(checked: checked, source: source, entryStart: prefix.utf8.count, entry: entry, language: .systemTap)
+  }
+
+  /// The block a statement that creates a map joins the session as.
+  func beginBlock(_ statement: String) -> String {
+    language == .systemTap ? "probe begin {\n" + statement + "\n}" : "BEGIN {\n" + statement + "\n}"
   }
 
   /// Checks a statement typed at the prompt as the body of a BEGIN block appended to the session's
@@ -47,6 +79,7 @@ struct SessionProgram {
   func check(statement entry: String, catalog: any ProbeCatalog, positionals: [String], options: CheckOptions)
     -> Checked
   {
+    if language == .systemTap { return checkSystemTap(statement: entry, catalog: catalog, positionals: positionals, options: options) }
     let prefix = scriptText + "BEGIN {\n"
     var opening = ""
     var closing = ""
