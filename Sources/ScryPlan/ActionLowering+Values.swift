@@ -160,6 +160,8 @@ extension ActionLowering {
       return unsupportedInt(span, "'\(builtin.name)' is not a number")
     case .kstack, .ustack:
       return unsupportedInt(span, "'\(builtin.name)' is a stack, not a number")
+    case .usermode:
+      return unsupportedInt(span, "'usermode' is known only where the probe fixes the mode")
     case .curtask, .jiffies:
       return unsupportedInt(span, "'\(builtin.name)' cannot be evaluated by this build yet")
     }
