@@ -123,3 +123,19 @@ extension RuntimeCallsTests {
     #expect(refused.status != 0 && refused.stderr.contains("'usermode' is not known in interval probes"), "\(refused.stderr)")
   }
 }
+
+extension RuntimeCallsTests {
+  /// `args.argv[N]` of execve (a `const char *const *` field) is a string pointer, so str() reads
+  /// the argument; a length computed at the event keeps that many characters, as a literal does.
+  @Test func argvElementsAreStringsAndStrTakesAComputedLength() {
+    guard kernelAvailable("str(args.argv[N])") else { return }
+    let program = #"""
+      tracepoint:syscalls:sys_enter_execve /pid == cpid/ {
+        $n = 2; printf("%s|%s|%s\n", str(args.argv[0]), str(args.argv[1], 3), str(args.argv[1], $n + 1)); exit();
+      }
+      """#
+    let run = scry("-q", "-c", "/bin/echo zztest", "-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("/bin/echo|zzt|zzt\n"), "\(run.stdout)")
+  }
+}
