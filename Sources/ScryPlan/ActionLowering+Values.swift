@@ -173,6 +173,8 @@ extension ActionLowering {
       return unsupportedInt(span, "'\(builtin.name)' is not a number")
     case .kstack, .ustack:
       return unsupportedInt(span, "'\(builtin.name)' is a stack, not a number")
+    case .usermode:
+      return unsupportedInt(span, "'usermode' is known only where the probe fixes the mode")
     case .curtask, .jiffies:
       return unsupportedInt(span, "'\(builtin.name)' cannot be evaluated by this build yet")
     }
@@ -239,6 +241,11 @@ extension ActionLowering {
     return false
   }
 
+  static func isLiteral(_ e: Expr) -> Bool {
+    if case .integer = e.kind { return true }
+    return false
+  }
+
   static func isPointer(_ type: ScryType) -> Bool {
     if case .pointer = type { return true }
     return false
@@ -277,7 +284,14 @@ extension ActionLowering {
   mutating func naturalBytes(_ e: Expr) -> BytesExpr {
     let type = program.type(of: e)
     if Self.isIntLike(type) { return .fromInt(int(e), type: type) }
-    if let captured = fetchedBytes(e, type: type) { return captured }
+    if let captured = fetchedBytes(e, type: type) {
+      // `str(p, $n)`: the string was copied at its full capacity; its first n characters are kept
+      // here, as a literal length keeps them (bpftrace 0.17's count; `truncate` counts the NUL).
+      if program.function(of: e) == .str, case .call(_, _, let args) = e.kind, args.count == 2, !Self.isLiteral(args[1]) {
+        return .truncate(captured, length: .binary(.add, int(args[1]), .constant(1), isSigned: true), type: type)
+      }
+      return captured
+    }
     switch e.kind {
     case .string(let text):
       return .constant(text, type: type.isString ? type : .string(capacity: text.count + 1))

@@ -108,3 +108,34 @@ extension RuntimeCallsTests {
     }
   }
 }
+
+extension RuntimeCallsTests {
+  /// `usermode` is 1 in BEGIN, END and uprobes, 0 in tracepoints; refused where the probe does not
+  /// fix the mode.
+  @Test func usermodeFollowsTheProbe() {
+    let special = scry("-q", "-e", #"begin { printf("%d ", usermode); } end { print(usermode); }"#)
+    #expect(special.stdout == "1 1\n\n\n", "\(special.stdout)\(special.stderr)")
+    guard kernelAvailable("usermode in a tracepoint") else { return }
+    let tracepoint = scry("-q", "-c", "/bin/cat /dev/null", "-e",
+                          "tracepoint:syscalls:sys_enter_openat /pid == cpid/ { print(usermode); exit(); }")
+    #expect(tracepoint.stdout == "0\n\n\n", "\(tracepoint.stdout)\(tracepoint.stderr)")
+    let refused = scry("--dry-run", "-e", "interval:ms:1 { print(usermode); exit(); }")
+    #expect(refused.status != 0 && refused.stderr.contains("'usermode' is not known in interval probes"), "\(refused.stderr)")
+  }
+}
+
+extension RuntimeCallsTests {
+  /// `args.argv[N]` of execve (a `const char *const *` field) is a string pointer, so str() reads
+  /// the argument; a length computed at the event keeps that many characters, as a literal does.
+  @Test func argvElementsAreStringsAndStrTakesAComputedLength() {
+    guard kernelAvailable("str(args.argv[N])") else { return }
+    let program = #"""
+      tracepoint:syscalls:sys_enter_execve /pid == cpid/ {
+        $n = 2; printf("%s|%s|%s\n", str(args.argv[0]), str(args.argv[1], 3), str(args.argv[1], $n + 1)); exit();
+      }
+      """#
+    let run = scry("-q", "-c", "/bin/echo zztest", "-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("/bin/echo|zzt|zzt\n"), "\(run.stdout)")
+  }
+}

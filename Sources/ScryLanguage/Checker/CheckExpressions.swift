@@ -245,6 +245,7 @@ extension Checker {
   private mutating func typeOfIdentifier(_ name: String, _ e: Expr) -> ScryType {
     if let builtin = Builtin(name: name) {
       result.resolutions[e.id] = .builtin(builtin)
+      if builtin == .usermode { return typeOfUsermode(e) }
       return typeOfBuiltin(builtin, name: name, at: e.span)
     }
     // A SystemTap-style global read: `total`, `count` (a bare map without keys).
@@ -273,6 +274,26 @@ extension Checker {
     return .none
   }
 
+  /// `usermode`: known from the probe alone where it always fires in one mode. User code hits
+  /// uprobes and USDT probes, and BEGIN and END run in user space (bpftrace runs them from its own
+  /// process); tracepoints and kprobes fire in the kernel. Timers and perf events interrupt either,
+  /// which the event does not tell Scry: refused there.
+  private mutating func typeOfUsermode(_ e: Expr) -> ScryType {
+    let user: Set<ProbeKind> = [.begin, .end, .uprobe, .uretprobe, .usdt]
+    let kernel: Set<ProbeKind> = [.tracepoint, .rawTracepoint, .kprobe, .kretprobe]
+    let kinds = Set(probeKinds)
+    if kinds.isSubset(of: user) {
+      result.constants[e.id] = 1
+    } else if kinds.isSubset(of: kernel) {
+      result.constants[e.id] = 0
+    } else {
+      let unknown = kinds.subtracting(user).subtracting(kernel).map(\.rawValue).sorted()
+      error(e.span, "'usermode' is not known in " + (unknown.isEmpty ? "a block on both user and kernel probes" : unknown.joined(separator: ", ") + " probes"),
+            hint: "it is 1 in uprobe, usdt, BEGIN and END probes and 0 in tracepoint and kprobe probes")
+    }
+    return .integer(IntegerType(bits: 8, isSigned: false))
+  }
+
   private mutating func typeOfBuiltin(_ builtin: Builtin, name: String, at span: SourceSpan) -> ScryType {
     let kinds = probeKinds
     func only(_ allowed: [ProbeKind], _ what: String) -> Bool {
@@ -284,6 +305,7 @@ extension Checker {
     }
     switch builtin {
     case .pid, .tid, .cpid, .numaid: return .integer(.uint32)
+    case .usermode: return .integer(IntegerType(bits: 8, isSigned: false))
     case .ncpus: return .uint64
     case .uid, .gid, .cgroup, .nsecs, .elapsed, .jiffies: return .uint64
     case .curtask:

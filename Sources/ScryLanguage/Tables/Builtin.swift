@@ -3,6 +3,8 @@
 public enum Builtin: Hashable, Sendable {
   case pid, tid, uid, gid, nsecs, elapsed, cpu, comm, probe, function, rand, cgroup, retval, args
   case kstack, ustack, curtask, username, cpid, jiffies, numaid, ncpus
+  /// 1 where the probe fires in user mode, 0 in the kernel (bpftrace 0.21, x86_64).
+  case usermode
   /// `arg0`…`arg9`
   case arg(Int)
   /// `sarg0`… (stack arguments)
@@ -12,7 +14,7 @@ public enum Builtin: Hashable, Sendable {
   public static let all: [Builtin] =
     [
       .pid, .tid, .uid, .gid, .nsecs, .elapsed, .cpu, .comm, .probe, .function, .rand, .cgroup, .retval, .args,
-      .kstack, .ustack, .curtask, .username, .cpid, .jiffies, .numaid, .ncpus,
+      .kstack, .ustack, .curtask, .username, .cpid, .jiffies, .numaid, .ncpus, .usermode,
     ] + (0...9).map { .arg($0) } + (0...9).map { .stackArg($0) }
 
   private static let byName: [String: Builtin] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -51,6 +53,7 @@ public enum Builtin: Hashable, Sendable {
     case .jiffies: return "jiffies"
     case .numaid: return "numaid"
     case .ncpus: return "ncpus"
+    case .usermode: return "usermode"
     case .arg(let n): return "arg\(n)"
     case .stackArg(let n): return "sarg\(n)"
     }

@@ -239,7 +239,13 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
         storage = .dataLocation
         type = isChar ? .defaultString : .array(.integer(.uint64), count: 0)
       } else if field.isPointer {
-        type = .pointer(isChar ? .integer(IntegerType(bits: 8, isSigned: true)) : pointee(of: field.cType))
+        let char = ScryType.integer(IntegerType(bits: 8, isSigned: true))
+        switch (isChar, field.cType.filter { $0 == "*" }.count) {
+        case (true, 1): type = .pointer(char)
+        // `const char *const * argv`: an array of string pointers, so `args.argv[1]` is a string.
+        case (true, 2): type = .pointer(.pointer(char))
+        default: type = .pointer(pointee(of: field.cType))
+        }
       } else if let count = field.arrayCount, count > 0 {
         if isChar {
           type = .string(capacity: count)
