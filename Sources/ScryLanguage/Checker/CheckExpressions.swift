@@ -242,7 +242,11 @@ extension Checker {
   private mutating func typeOfIdentifier(_ name: String, _ e: Expr) -> ScryType {
     if let builtin = Builtin(name: name) {
       result.resolutions[e.id] = .builtin(builtin)
-      return typeOfBuiltin(builtin, name: name, at: e.span)
+      switch builtin {
+      case .probetype: return typeOfProbeType(e)
+      case .usermode: return typeOfUserMode(e)
+      default: return typeOfBuiltin(builtin, name: name, at: e.span)
+      }
     }
     // A SystemTap-style global read: `total`, `count` (a bare map without keys).
     if let state = mapTypes[name], state.valueType != nil || !reporting {
@@ -265,6 +269,40 @@ extension Checker {
           hint: Suggestions.hint(for: name, in: Builtin.names + mapOrder.filter { !$0.hasPrefix("@") })
             ?? "variables start with '$', maps with '@'")
     return .none
+  }
+
+  /// `probetype`: one block's actions are shared by its probes, so they must be of one type.
+  private mutating func typeOfProbeType(_ e: Expr) -> ScryType {
+    let names = Set(probeKinds.map(\.bpftraceTypeName))
+    guard names.count == 1, let name = names.first else {
+      error(e.span, "'probetype' differs between this block's probes (\(names.sorted().joined(separator: ", ")))",
+            hint: "write one block per probe type")
+      return .none
+    }
+    result.texts[e.id] = name
+    return .string(capacity: 16)
+  }
+
+  /// `usermode`: 1 where the event always interrupts user code (BEGIN and END run in Scry, as
+  /// bpftrace's run in bpftrace; uprobes and USDT), 0 where it always runs in the kernel. Timers
+  /// and perf events interrupt either, and the sample's mode is not read: refused there.
+  private mutating func typeOfUserMode(_ e: Expr) -> ScryType {
+    let modes = Set(probeKinds.map { kind -> UInt64? in
+      switch kind {
+      case .begin, .end, .uprobe, .uretprobe, .usdt: return 1
+      case .tracepoint, .rawTracepoint, .kprobe, .kretprobe: return 0
+      case .interval, .profile, .software, .hardware: return nil
+      }
+    })
+    guard modes.count == 1, let mode = modes.first, let known = mode else {
+      let kind = probeKinds.first { [.interval, .profile, .software, .hardware].contains($0) }
+      error(e.span, kind.map { "'usermode' is not available in \($0.rawValue) probes: Scry does not read the sample's mode" }
+              ?? "'usermode' differs between this block's probes",
+            hint: "use it in BEGIN, END, uprobe, usdt, tracepoint and kprobe blocks")
+      return .none
+    }
+    result.constants[e.id] = known
+    return .uint64
   }
 
   private mutating func typeOfBuiltin(_ builtin: Builtin, name: String, at span: SourceSpan) -> ScryType {
@@ -319,6 +357,8 @@ extension Checker {
       var stack = StackType(isKernel: builtin == .kstack)
       stack.mode = stackMode
       return .stack(stack)
+    case .probetype, .usermode:
+      return .none  // typed from the node, above
     }
   }
 

@@ -32,6 +32,10 @@ struct ProbeResolver {
 
   mutating func resolve(_ written: ProbeSpec) -> [ResolvedProbe] {
     guard let spec = substitutingPositionals(written) else { return [] }
+    if let unattached = UnattachedProbeType(provider: spec.provider) {
+      refuse(spec, unattached)
+      return []
+    }
     guard let kind = ProbeKind(provider: spec.provider) else {
       let providers = ProbeKind.allCases.map(\.rawValue) + ["begin", "end"]
       let hint = Suggestions.hint(for: spec.provider, in: providers)
@@ -117,6 +121,21 @@ struct ProbeResolver {
           span: spec.span)
       }
     }
+  }
+
+  /// `fentry:vfs_read` and the like: named, with the cause (this kernel's, when it lacks the
+  /// mechanism; else Scry's), so `--dry-run` says it too.
+  private mutating func refuse(_ spec: ProbeSpec, _ type: UnattachedProbeType) {
+    let written = ([spec.provider] + spec.parts).joined(separator: ":")
+    let function = spec.parts.last.map { String($0.prefix { $0 != "+" }) } ?? ""
+    let message: String
+    if let missing = catalog.missingSupport(for: type) {
+      message = "\(written): \(type.rawValue) probes cannot run on this kernel: they attach through \(type.kernelMechanism), and \(missing)"
+    } else {
+      message = "\(written): Scry does not attach \(type.rawValue) probes (they attach through \(type.kernelMechanism))"
+    }
+    let hint = type.needsFtrace ? similarTracepoint(to: function).map { "the tracepoint '\($0)' covers similar ground" } : nil
+    diagnostics.append(.error(spec.span, message, hint: hint ?? type.alternative(function: function)))
   }
 
   private mutating func wrongShape(_ spec: ProbeSpec, _ shape: String, example: String) {

@@ -1,0 +1,54 @@
+import Glibc
+import Testing
+
+/// What bpftrace's runtime tests of probes, macros and records (tests/runtime/probe, macro, record…)
+/// need of Scry, written as our own checks: bpftrace 0.26's builtin spellings, the probe types Scry
+/// refuses with their cause, named tuples.
+@Suite struct RuntimeCorpusProbeTests {
+  /// `__builtin_pid`, `pid()` and `pid` are one builtin; `probetype` and `usermode` are settled
+  /// from the block's probes.
+  @Test func builtinWrappersAndProbeType() throws {
+    guard kernelAvailable("builtin wrappers") else { return }
+    let program = """
+      begin {
+        if (__builtin_pid == pid() && __builtin_uid == uid && __builtin_ncpus == ncpus()) { printf("same\\n"); }
+        printf("%s %s %d %d\\n", probetype, __builtin_probetype(), usermode, __builtin_usermode);
+        exit();
+      }
+      tracepoint:syscalls:sys_enter_getppid { printf("%s %d\\n", probetype(), usermode); }
+      """
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "Attaching 2 probes...\nsame\nspecial special 1 1\n", "\(run.stdout)")
+    let tracepoint = scry("-c", "/bin/sh -c 'exec cat /proc/self/stat'", "-e",
+                          "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf(\"%s %d\\n\", probetype(), usermode); exit(); }")
+    #expect(tracepoint.stdout.hasSuffix("tracepoint 0\n"), "\(tracepoint.stdout) \(tracepoint.stderr)")
+  }
+
+  /// Where they cannot be settled, they are refused with the reason, not guessed.
+  @Test func probeTypeAndUserModeAreRefusedWhereUnknown() {
+    let mixed = scry("--dry-run", "-e", "interval:s:1, BEGIN { print(probetype); }")
+    #expect(mixed.status == 1 && mixed.stderr.contains("'probetype' differs between this block's probes (interval, special)"), "\(mixed.stderr)")
+    let sampled = scry("--dry-run", "-e", "profile:hz:99 { print(usermode); }")
+    #expect(sampled.status == 1 && sampled.stderr.contains("'usermode' is not available in profile probes"), "\(sampled.stderr)")
+  }
+
+  /// fentry, fexit and their kfunc spellings are named with their cause: this kernel's, when it
+  /// has no ftrace for the trampolines; otherwise that Scry does not attach them.
+  @Test(arguments: [
+    ("fentry:vfs_read", "fentry"), ("kfunc:vmlinux:vfs_read", "fentry"), ("fexit:vfs_read", "fexit"),
+    ("kretfunc:vfs_read", "fexit"), ("f:vfs_read", "fentry"),
+  ])
+  func trampolineProbesAreRefusedWithTheirCause(_ probe: String, _ type: String) {
+    let run = scry("--dry-run", "-e", "\(probe) { exit(); }")
+    #expect(run.status == 1)
+    let fd = open("/sys/kernel/tracing/available_filter_functions", O_RDONLY)
+    let kernelHasFtrace = fd >= 0
+    if kernelHasFtrace { close(fd) }
+    let cause = kernelHasFtrace
+      ? "\(probe): Scry does not attach \(type) probes (they attach through BPF trampolines, built on ftrace)"
+      : "\(probe): \(type) probes cannot run on this kernel: they attach through BPF trampolines, built on ftrace, and it has no ftrace"
+    #expect(run.stderr.contains("-e:1:1: error: " + cause), "\(run.stderr)")
+    #expect(!run.stderr.contains("unknown probe type"), "\(run.stderr)")
+  }
+}
