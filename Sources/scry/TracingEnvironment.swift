@@ -34,12 +34,12 @@ struct TracingEnvironment: Equatable {
     case .mapKeysMax: return \TracingEnvironment.mapKeysMax
     case .catBytesMax: return \TracingEnvironment.catBytesMax
     case .maxProbes: return \TracingEnvironment.maxProbes
-    case .stackMode, .printMapsOnExit, .noEffect: return nil
+    case .stackMode, .printMapsOnExit, .missingProbes, .noEffect: return nil
     }
   }
 
   static let variables: [Variable] = ConfigVariable.all.flatMap { config -> [Variable] in
-    guard let keyPath = keyPath(config.setting), case .number(let maximum) = config.kind else { return [] }
+    guard let keyPath = keyPath(config.setting), case .number(_, let maximum) = config.kind else { return [] }
     return config.environmentNames.map {
       Variable(name: $0, maximum: maximum, acceptsSizeSuffix: config.acceptsSizeSuffix, keyPath: keyPath)
     }

@@ -19,10 +19,10 @@ import Testing
       """
     let run = scry("-e", program)
     #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.stdout == "Attaching 2 probes...\nsame\nspecial special 1 1\n", "\(run.stdout)")
-    let tracepoint = scry("-c", "/bin/sh -c 'exec cat /proc/self/stat'", "-e",
+    #expect(run.stdout == "Attaching 2 probes...\nsame\nspecial special 1 1\n\n\n", "\(run.stdout)")
+    let tracepoint = scry("-c", "/bin/sh -c 'exec cat /proc/self/stat >/dev/null'", "-e",
                           "tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf(\"%s %d\\n\", probetype(), usermode); exit(); }")
-    #expect(tracepoint.stdout.hasSuffix("tracepoint 0\n"), "\(tracepoint.stdout) \(tracepoint.stderr)")
+    #expect(tracepoint.stdout.hasPrefix("Attaching 2 probes...\ntracepoint 0\n"), "\(tracepoint.stdout) \(tracepoint.stderr)")
   }
 
   /// Where they cannot be settled, they are refused with the reason, not guessed.
@@ -50,5 +50,44 @@ import Testing
       : "\(probe): \(type) probes cannot run on this kernel: they attach through BPF trampolines, built on ftrace, and it has no ftrace"
     #expect(run.stderr.contains("-e:1:1: error: " + cause), "\(run.stderr)")
     #expect(!run.stderr.contains("unknown probe type"), "\(run.stderr)")
+  }
+
+  /// Two blocks on one uprobe run in script order (the kernel calls a uprobe's consumers newest
+  /// first, so they attach in reverse), system-wide and for a -c child, entry and return.
+  @Test(arguments: ["uprobe", "uretprobe"])
+  func blocksOnOneUprobeRunInScriptOrder(_ kind: String) {
+    guard kernelAvailable("uprobe order") else { return }
+    let blocks = "\(kind):/bin/bash:echo_builtin { printf(\"first\"); } \(kind):/bin/bash:echo_builtin { printf(\" second\\n\"); exit(); }"
+    let child = scry("-c", "/bin/bash -c 'echo lala >/dev/null'", "-e", blocks)
+    #expect(child.status == 0, "\(child.stderr)")
+    #expect(child.stdout.hasPrefix("Attaching 2 probes...\nfirst second\n"), "\(child.stdout)")
+    let systemWide = scry(
+      "--unsafe", "-e", "BEGIN { system(\"(sleep 0.3; exec /bin/bash -c 'echo lala >/dev/null') &\"); } " + blocks)
+    #expect(systemWide.status == 0, "\(systemWide.stderr)")
+    #expect(systemWide.stdout.hasPrefix("Attaching 3 probes...\nfirst second\n"), "\(systemWide.stdout)")
+  }
+
+  /// `probe` names a software event as written: `software:cpu:…` stays `cpu`, as in bpftrace.
+  @Test func softwareAliasKeepsItsNameInProbe() {
+    guard kernelAvailable("software probe name") else { return }
+    let run = scry("-e", "config = { on_stack_limit = 0 } software:cpu:100000 { print(probe); exit(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\nsoftware:cpu:100000\n"), "\(run.stdout)")
+  }
+
+  /// `missing_probes`: `error` refuses a probe that does not exist, `warn` skips it with a warning at
+  /// the probe, `ignore` skips it silently; a script left with no probe is refused.
+  @Test func missingProbesErrorWarnIgnore() {
+    guard kernelAvailable("missing_probes") else { return }
+    let blocks = "t:syscalls:sys_enter_nonsense, t:syscalls:sys_enter_getppid { printf(\"hit\\n\"); exit(); }"
+    let strict = scry("--dry-run", "-e", blocks)
+    #expect(strict.status == 1 && strict.stderr.contains("-e:1:1: error: unknown tracepoint 'syscalls:sys_enter_nonsense'"), "\(strict.stderr)")
+    let warned = scry("-c", "/bin/sh -c 'cat /proc/self/stat >/dev/null'", "-e", "config = { missing_probes = \"warn\" } " + blocks)
+    #expect(warned.stderr.contains("-e:1:38: warning: unknown tracepoint 'syscalls:sys_enter_nonsense', skipped"), "\(warned.stderr)")
+    #expect(warned.status == 0 && warned.stdout.hasPrefix("Attaching 1 probe...\n"), "\(warned.stdout)")
+    let ignored = scry("--dry-run", "-e", "config = { missing_probes = ignore } " + blocks)
+    #expect(ignored.status == 0 && !ignored.stderr.contains("nonsense"), "\(ignored.stderr)")
+    let none = scry("--dry-run", "-e", "config = { missing_probes = ignore } t:syscalls:sys_enter_nonsense { exit(); }")
+    #expect(none.status == 1 && none.stderr.contains("error: no probe of this script exists: nothing to attach"), "\(none.stderr)")
   }
 }

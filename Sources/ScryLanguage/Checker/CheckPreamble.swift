@@ -30,6 +30,7 @@ extension Checker {
       case .mapKeysMax, .catBytesMax, .maxProbes: result.config.numbers[variable.setting] = value.number
       case .stackMode: stackMode = StackType.Mode(rawValue: value.word) ?? .bpftrace
       case .printMapsOnExit: result.config.printsMapsOnExit = value.number != 0
+      case .missingProbes: missingProbes = value.word
       case .noEffect: break
       }
     }
@@ -48,9 +49,9 @@ extension Checker {
       return nil
     }
     switch (variable.kind, entry.value) {
-    case (.number(let maximum), .integer(let n)):
-      guard n >= 1 && n <= UInt64(maximum) else {
-        error(entry.valueSpan, "'\(variable.name)' must be from 1 to \(maximum), not \(n)")
+    case (.number(let minimum, let maximum), .integer(let n)):
+      guard n >= UInt64(minimum) && n <= UInt64(maximum) else {
+        error(entry.valueSpan, "'\(variable.name)' must be from \(minimum) to \(maximum), not \(n)")
         return nil
       }
       return (Int(n), written)
@@ -73,7 +74,7 @@ extension Checker {
 
   private func describe(_ kind: ConfigVariable.Kind) -> String {
     switch kind {
-    case .number(let maximum): return "a whole number from 1 to \(maximum)"
+    case .number(let minimum, let maximum): return "a whole number from \(minimum) to \(maximum)"
     case .word(let words): return "one of " + words.joined(separator: ", ")
     case .boolean: return "true or false"
     case .string: return "a string"

@@ -5,6 +5,15 @@ struct ProbeResolver {
   /// `$1`, `$2`… in a probe spec are the script's positional parameters, as in bpftrace.
   let positionals: [String]
   var diagnostics: [Diagnostic] = []
+  /// Probes that do not exist (an unknown tracepoint, a function a binary lacks): errors unless
+  /// the script's `missing_probes` says to warn or ignore, as bpftrace's does.
+  var missing: [MissingProbe] = []
+
+  struct MissingProbe {
+    var span: SourceSpan
+    var message: String
+    var hint: String?
+  }
 
   init(catalog: any ProbeCatalog, positionals: [String] = []) {
     self.catalog = catalog
@@ -158,7 +167,7 @@ struct ProbeResolver {
     let lookup = symbol.map { catalog.userFunctions(binary: binary, pattern: $0) } ?? catalog.userAddress(binary: binary, address: offset)
     switch lookup {
     case .failed(let message, let hint):
-      diagnostics.append(.error(spec.span, message, hint: hint))
+      missing.append(MissingProbe(span: spec.span, message: message, hint: hint))
       return []
     case .found(let path, let functions):
       guard let symbol else {
@@ -243,7 +252,7 @@ struct ProbeResolver {
       } else if hint == nil {
         hint = "list them with 'scry -l \"tracepoint:\(spec.parts[0]):*\"'"
       }
-      diagnostics.append(.error(spec.span, "unknown tracepoint '\(written)'", hint: hint))
+      missing.append(MissingProbe(span: spec.span, message: "unknown tracepoint '\(written)'", hint: hint))
       return []
     }
     return matches.map { match in
@@ -288,8 +297,9 @@ struct ProbeResolver {
       }
       period = value
     }
+    // Named as written (`software:cpu:…` stays `cpu`), as bpftrace's `probe` builtin names it.
     return ResolvedProbe(
-      kind: kind, target: .perfEvent(name: event.name, period: period), name: "\(kind.rawValue):\(event.name):\(period)",
+      kind: kind, target: .perfEvent(name: event.name, period: period), name: "\(kind.rawValue):\(name):\(period)",
       span: spec.span)
   }
 }

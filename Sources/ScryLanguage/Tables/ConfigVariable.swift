@@ -17,6 +17,8 @@ public struct ConfigVariable: Sendable {
     case stackMode
     /// Whether the maps print when the run ends.
     case printMapsOnExit
+    /// What to do with a probe that does not exist: `error`, `warn` (skip it, saying so) or `ignore`.
+    case missingProbes
     /// A variable about bpftrace's BPF code generation or loading, which Scry (evaluating actions in
     /// user space) has no equivalent for and nothing to change: accepted, with no effect.
     case noEffect
@@ -24,8 +26,8 @@ public struct ConfigVariable: Sendable {
 
   /// What a value must be.
   public enum Kind: Sendable {
-    /// A whole number from 1 to `maximum`.
-    case number(maximum: Int)
+    /// A whole number from `minimum` to `maximum`.
+    case number(minimum: Int = 1, maximum: Int)
     /// One of these words.
     case word([String])
     /// `true` or `false` (or 1 and 0).
@@ -85,15 +87,12 @@ public struct ConfigVariable: Sendable {
       summary: "probes one program may attach (default 512)"),
     ConfigVariable("stack_mode", .stackMode, .word(["bpftrace", "perf", "raw"])),
     ConfigVariable("print_maps_on_exit", .printMapsOnExit, .boolean),
-    ConfigVariable(
-      "missing_probes", .noEffect, .word(["error", "warn", "ignore"]),
-      refusedValues: [
-        "warn": "Scry refuses a probe that does not exist", "ignore": "Scry refuses a probe that does not exist",
-      ]),
+    ConfigVariable("missing_probes", .missingProbes, .word(["error", "warn", "ignore"])),
     ConfigVariable(
       "str_trunc_trailer", .noEffect,
       .emptyString(because: "Scry prints a truncated string as bpftrace 0.17 does, without a trailer")),
-    ConfigVariable("on_stack_limit", .noEffect, .number(maximum: Int(Int32.max))),
+    // 0 is bpftrace 0.26's "never on the stack" (its runtime tests set it).
+    ConfigVariable("on_stack_limit", .noEffect, .number(minimum: 0, maximum: Int(Int32.max))),
     ConfigVariable("log_size", .noEffect, .number(maximum: Int(Int32.max))),
     ConfigVariable("max_bpf_progs", .noEffect, .number(maximum: Int(Int32.max))),
     ConfigVariable("perf_rb_pages", .noEffect, .number(maximum: Int(Int32.max))),
