@@ -90,4 +90,18 @@ import Testing
     let none = scry("--dry-run", "-e", "config = { missing_probes = ignore } t:syscalls:sys_enter_nonsense { exit(); }")
     #expect(none.status == 1 && none.stderr.contains("error: no probe of this script exists: nothing to attach"), "\(none.stderr)")
   }
+
+  /// A macro argument whose text starts with another macro's parameter (`a(x + 1)` inside `b`) is
+  /// the whole argument, not the parameter alone.
+  @Test(arguments: [
+    ("macro a(y) { y + 2 } macro b(x) { a(x + 1) } begin { print(b(1)); exit(); }", "4"),
+    ("macro add_two(x) { x + 2 } macro add_one(x) { add_two(x + 1) + 1 } begin { $a = 1; print(add_one($a + 1)); exit(); }", "6"),
+    ("macro a(y) { y * 10 } macro b(x) { a(x - 1) + a(x) } begin { print(b(3)); exit(); }", "50"),
+  ])
+  func macroArgumentsStartingWithAParameterAreWhole(_ program: String, _ expected: String) {
+    guard kernelAvailable("macro arguments") else { return }
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "Attaching 1 probe...\n\(expected)\n\n\n", "\(run.stdout)")
+  }
 }
