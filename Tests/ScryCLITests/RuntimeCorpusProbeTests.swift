@@ -104,4 +104,16 @@ import Testing
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout == "Attaching 1 probe...\n\(expected)\n\n\n", "\(run.stdout)")
   }
+
+  /// Raw stacks print as bpftrace prints them: each address in bare hex on its own line.
+  @Test func rawStackModePrintsBareHexAddresses() {
+    guard kernelAvailable("raw stacks") else { return }
+    let run = scry("-c", "/bin/bash -c 'echo x >/dev/null'", "-e",
+                   "config = { stack_mode = raw } uprobe:/bin/bash:echo_builtin { printf(\"%s|\", ustack(2)); exit(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    let printed = run.stdout.split(separator: "|").first.map { String($0) } ?? ""
+    let frames = printed.split(separator: "\n").dropFirst()  // the "Attaching" line; the stack starts with a newline
+    #expect(frames.count == 2, "\(run.stdout)")
+    #expect(frames.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isHexDigit) }, "\(run.stdout)")
+  }
 }

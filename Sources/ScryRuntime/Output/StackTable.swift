@@ -126,8 +126,8 @@ final class StackTable {
         if let name { out.append(name) } else { appendAddress(address, to: out) }
         if !type.isKernel { out.append(" (" + (path ?? "[unknown]") + ")") }
       case .raw:
-        out.appendRepeated(UInt8(ascii: " "), count: indent)
-        appendAddress(address, to: out)
+        // bpftrace's raw mode: the bare hex address, neither indented nor prefixed.
+        ValueFormatter.appendHex(address, to: out)
       }
       out.appendByte(UInt8(ascii: "\n"))
     }
