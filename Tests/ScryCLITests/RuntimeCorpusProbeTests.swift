@@ -116,4 +116,17 @@ import Testing
     #expect(frames.count == 2, "\(run.stdout)")
     #expect(frames.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isHexDigit) }, "\(run.stdout)")
   }
+
+  /// An `if` whose branch ends with another `if` with values is a value too, at any depth.
+  @Test(arguments: [
+    ("begin { let $x = 1; let $y = 2; let $z = 3; print(if ($x) { if ($y) { if ($z) { $x } else { $y } } else { $z } } else { 0 }); exit(); }", "1"),
+    ("begin { let $x = 1; let $y = 0; print(if ($x) { if ($y) { 5 } else { 6 } } else { 7 }); exit(); }", "6"),
+    ("begin { $a = { if (1) { if (0) { 1 } else { 2 } } else { 3 } }; print($a); exit(); }", "2"),
+  ])
+  func nestedIfExpressionsHaveValues(_ program: String, _ expected: String) {
+    guard kernelAvailable("if expressions") else { return }
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "Attaching 1 probe...\n\(expected)\n\n\n", "\(run.stdout)")
+  }
 }
