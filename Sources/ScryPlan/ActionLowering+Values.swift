@@ -169,8 +169,11 @@ extension ActionLowering {
     case .retval, .arg, .stackArg:
       // Registers reach actions as fetch arguments of the dynamic probe; anything else has none.
       return unsupportedInt(span, "'\(builtin.name)' can be read only in uprobes and uretprobes here")
-    case .comm, .probe, .args, .username:
+    case .comm, .probe, .probetype, .args, .username:
       return unsupportedInt(span, "'\(builtin.name)' is not a number")
+    case .usermode:
+      // The checker settles it from the probes (program.constants), read before this.
+      return unsupportedInt(span, "'usermode' is not known for this block's probes")
     case .kstack, .ustack:
       return unsupportedInt(span, "'\(builtin.name)' is a stack, not a number")
     case .usermode:
@@ -363,6 +366,7 @@ extension ActionLowering {
     switch program.resolutions[e.id] {
     case .builtin(.comm)?: return .comm
     case .builtin(.probe)?: return .probeName(type: type)
+    case .builtin(.probetype)?: return program.texts[e.id].map { .constant(Array($0.utf8), type: type) }
     case .builtin(.function)? where type.isString: return .probeFunction(type: type)
     case .builtin(.username)?: return .username(type: type)
     case .builtin(.kstack)?, .builtin(.ustack)?:

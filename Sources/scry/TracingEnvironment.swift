@@ -34,7 +34,7 @@ struct TracingEnvironment: Equatable {
     case .mapKeysMax: return \TracingEnvironment.mapKeysMax
     case .catBytesMax: return \TracingEnvironment.catBytesMax
     case .maxProbes: return \TracingEnvironment.maxProbes
-    case .stackMode, .printMapsOnExit, .noEffect: return nil
+    case .stackMode, .printMapsOnExit, .missingProbes, .noEffect: return nil
     }
   }
 

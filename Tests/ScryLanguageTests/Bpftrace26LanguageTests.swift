@@ -45,7 +45,7 @@ import Testing
     ("config = { max_map_key = 2 } BEGIN { }", "unknown config variable 'max_map_key'", "max_map_key", "max_map_keys"),
     ("config = { stack_mode = fast } BEGIN { }", "not a value for 'stack_mode'", "fast", "perf"),
     ("config = { max_strlen = 500 } BEGIN { }", "from 1 to 200", "500", ""),
-    ("config = { missing_probes = warn } BEGIN { }", "not supported", "warn", "refuses"),
+    ("config = { missing_probes = maybe } BEGIN { }", "not a value for 'missing_probes'", "maybe", "warn"),
     ("config = { str_trunc_trailer = \"..\" } BEGIN { }", "not supported", "\"..\"", "trailer"),
     ("let @a = btree(10); BEGIN { @a = 1; }", "unknown map kind 'btree'", "btree", "hash"),
     ("let @a = hash(); BEGIN { @a = 1; }", "one argument", "hash()", "hash(1024)"),

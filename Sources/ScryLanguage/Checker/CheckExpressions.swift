@@ -245,8 +245,11 @@ extension Checker {
   private mutating func typeOfIdentifier(_ name: String, _ e: Expr) -> ScryType {
     if let builtin = Builtin(name: name) {
       result.resolutions[e.id] = .builtin(builtin)
-      if builtin == .usermode { return typeOfUsermode(e) }
-      return typeOfBuiltin(builtin, name: name, at: e.span)
+      switch builtin {
+      case .probetype: return typeOfProbeType(e)
+      case .usermode: return typeOfUserMode(e)
+      default: return typeOfBuiltin(builtin, name: name, at: e.span)
+      }
     }
     // A SystemTap-style global read: `total`, `count` (a bare map without keys).
     if let state = mapTypes[name], state.valueType != nil || !reporting {
@@ -274,23 +277,37 @@ extension Checker {
     return .none
   }
 
-  /// `usermode`: known from the probe alone where it always fires in one mode. User code hits
-  /// uprobes and USDT probes, and BEGIN and END run in user space (bpftrace runs them from its own
-  /// process); tracepoints and kprobes fire in the kernel. Timers and perf events interrupt either,
-  /// which the event does not tell Scry: refused there.
-  private mutating func typeOfUsermode(_ e: Expr) -> ScryType {
-    let user: Set<ProbeKind> = [.begin, .end, .uprobe, .uretprobe, .usdt]
-    let kernel: Set<ProbeKind> = [.tracepoint, .rawTracepoint, .kprobe, .kretprobe]
-    let kinds = Set(probeKinds)
-    if kinds.isSubset(of: user) {
-      result.constants[e.id] = 1
-    } else if kinds.isSubset(of: kernel) {
-      result.constants[e.id] = 0
-    } else {
-      let unknown = kinds.subtracting(user).subtracting(kernel).map(\.rawValue).sorted()
-      error(e.span, "'usermode' is not known in " + (unknown.isEmpty ? "a block on both user and kernel probes" : unknown.joined(separator: ", ") + " probes"),
-            hint: "it is 1 in uprobe, usdt, BEGIN and END probes and 0 in tracepoint and kprobe probes")
+  /// `probetype`: one block's actions are shared by its probes, so they must be of one type.
+  private mutating func typeOfProbeType(_ e: Expr) -> ScryType {
+    let names = Set(probeKinds.map(\.bpftraceTypeName))
+    guard names.count == 1, let name = names.first else {
+      error(e.span, "'probetype' differs between this block's probes (\(names.sorted().joined(separator: ", ")))",
+            hint: "write one block per probe type")
+      return .none
     }
+    result.texts[e.id] = name
+    return .string(capacity: 16)
+  }
+
+  /// `usermode`: 1 where the event always interrupts user code (BEGIN and END run in Scry, as
+  /// bpftrace's run in bpftrace; uprobes and USDT), 0 where it always runs in the kernel. Timers
+  /// and perf events interrupt either, and the sample's mode is not read: refused there.
+  private mutating func typeOfUserMode(_ e: Expr) -> ScryType {
+    let modes = Set(probeKinds.map { kind -> UInt64? in
+      switch kind {
+      case .begin, .end, .uprobe, .uretprobe, .usdt: return 1
+      case .tracepoint, .rawTracepoint, .kprobe, .kretprobe: return 0
+      case .interval, .profile, .software, .hardware: return nil
+      }
+    })
+    guard modes.count == 1, let mode = modes.first, let known = mode else {
+      let kind = probeKinds.first { [.interval, .profile, .software, .hardware].contains($0) }
+      error(e.span, kind.map { "'usermode' is not available in \($0.rawValue) probes: Scry does not read the sample's mode" }
+              ?? "'usermode' differs between this block's probes",
+            hint: "use it in BEGIN, END, uprobe, usdt, tracepoint and kprobe blocks")
+      return .none
+    }
+    result.constants[e.id] = known
     return .integer(IntegerType(bits: 8, isSigned: false))
   }
 
@@ -347,6 +364,8 @@ extension Checker {
       var stack = StackType(isKernel: builtin == .kstack)
       stack.mode = stackMode
       return .stack(stack)
+    case .probetype, .usermode:
+      return .none  // typed from the node, above
     }
   }
 

@@ -30,6 +30,7 @@ extension Checker {
       case .mapKeysMax, .catBytesMax, .maxProbes: result.config.numbers[variable.setting] = value.number
       case .stackMode: stackMode = StackType.Mode(rawValue: value.word) ?? .bpftrace
       case .printMapsOnExit: result.config.printsMapsOnExit = value.number != 0
+      case .missingProbes: missingProbes = value.word
       case .noEffect: break
       }
     }

@@ -61,6 +61,8 @@ public struct CheckedProgram: Sendable {
   /// Values the checker settled while checking a call: the address `kaddr("sym")` names,
   /// the number of `signal("SIGTERM")`, by call expression.
   public var constants: [NodeID: UInt64]
+  /// Strings the checker settled from the probes: `probetype`, by identifier expression.
+  public var texts: [NodeID: String] = [:]
   /// Every map by name, in order of first appearance.
   public var maps: [MapInfo]
   /// Type of each scratch variable slot.

@@ -57,6 +57,8 @@ public struct Checker {
   var options: CheckOptions
   /// How `kstack`/`ustack` print without a mode: the config block's `stack_mode`, else bpftrace's.
   var stackMode: StackType.Mode = .bpftrace
+  /// `missing_probes` from the config block: error (the default), warn or ignore.
+  var missingProbes = "error"
   /// False during the first walk: types are gathered, nothing is reported.
   var reporting = false
   /// Settled type of each map, by name (`@x`, `@`, or a bare global's name), with where it was settled.
@@ -114,6 +116,18 @@ public struct Checker {
       result.probes.append(probes)
     }
     result.diagnostics += resolver.diagnostics
+    for probe in resolver.missing {
+      switch missingProbes {
+      case "warn": result.diagnostics.append(.warning(probe.span, probe.message + ", skipped", hint: probe.hint))
+      case "ignore": continue
+      default: result.diagnostics.append(.error(probe.span, probe.message, hint: probe.hint))
+      }
+    }
+    // Skipping every probe leaves nothing to run: bpftrace's "No probes to attach".
+    if let first = resolver.missing.first, missingProbes != "error", result.probes.allSatisfy(\.isEmpty) {
+      result.diagnostics.append(.error(first.span, "no probe of this script exists: nothing to attach",
+                                       hint: "missing_probes = \(missingProbes) skipped every probe"))
+    }
   }
 
   private mutating func walkProgram() {

@@ -5,6 +5,15 @@ struct ProbeResolver {
   /// `$1`, `$2`… in a probe spec are the script's positional parameters, as in bpftrace.
   let positionals: [String]
   var diagnostics: [Diagnostic] = []
+  /// Probes that do not exist (an unknown tracepoint, a function a binary lacks): errors unless
+  /// the script's `missing_probes` says to warn or ignore, as bpftrace's does.
+  var missing: [MissingProbe] = []
+
+  struct MissingProbe {
+    var span: SourceSpan
+    var message: String
+    var hint: String?
+  }
 
   init(catalog: any ProbeCatalog, positionals: [String] = []) {
     self.catalog = catalog
@@ -59,6 +68,10 @@ struct ProbeResolver {
 
   mutating func resolve(_ written: ProbeSpec) -> [ResolvedProbe] {
     guard let spec = substitutingPositionals(written) else { return [] }
+    if let unattached = UnattachedProbeType(provider: spec.provider) {
+      refuse(spec, unattached)
+      return []
+    }
     guard let kind = ProbeKind(provider: spec.provider) else {
       let providers = ProbeKind.allCases.map(\.rawValue) + ["begin", "end"]
       let hint = Suggestions.hint(for: spec.provider, in: providers)
@@ -147,6 +160,21 @@ struct ProbeResolver {
     }
   }
 
+  /// `fentry:vfs_read` and the like: named, with the cause (this kernel's, when it lacks the
+  /// mechanism; else Scry's), so `--dry-run` says it too.
+  private mutating func refuse(_ spec: ProbeSpec, _ type: UnattachedProbeType) {
+    let written = ([spec.provider] + spec.parts).joined(separator: ":")
+    let function = spec.parts.last.map { String($0.prefix { $0 != "+" }) } ?? ""
+    let message: String
+    if let missing = catalog.missingSupport(for: type) {
+      message = "\(written): \(type.rawValue) probes cannot run on this kernel: they attach through \(type.kernelMechanism), and \(missing)"
+    } else {
+      message = "\(written): Scry does not attach \(type.rawValue) probes (they attach through \(type.kernelMechanism))"
+    }
+    let hint = type.needsFtrace ? similarTracepoint(to: function).map { "the tracepoint '\($0)' covers similar ground" } : nil
+    diagnostics.append(.error(spec.span, message, hint: hint ?? type.alternative(function: function)))
+  }
+
   private mutating func wrongShape(_ spec: ProbeSpec, _ shape: String, example: String) {
     diagnostics.append(.error(spec.span, "malformed probe '\(spec.text)': expected \(shape)", hint: "for example '\(example)'"))
   }
@@ -167,7 +195,7 @@ struct ProbeResolver {
     let lookup = symbol.map { catalog.userFunctions(binary: binary, pattern: $0) } ?? catalog.userAddress(binary: binary, address: offset)
     switch lookup {
     case .failed(let message, let hint):
-      diagnostics.append(.error(spec.span, message, hint: hint))
+      missing.append(MissingProbe(span: spec.span, message: message, hint: hint))
       return []
     case .found(let path, let functions):
       guard let symbol else {
@@ -252,7 +280,7 @@ struct ProbeResolver {
       } else if hint == nil {
         hint = "list them with 'scry -l \"tracepoint:\(spec.parts[0]):*\"'"
       }
-      diagnostics.append(.error(spec.span, "unknown tracepoint '\(written)'", hint: hint))
+      missing.append(MissingProbe(span: spec.span, message: "unknown tracepoint '\(written)'", hint: hint))
       return []
     }
     return matches.map { match in
@@ -297,8 +325,9 @@ struct ProbeResolver {
       }
       period = value
     }
+    // Named as written (`software:cpu:…` stays `cpu`), as bpftrace's `probe` builtin names it.
     return ResolvedProbe(
-      kind: kind, target: .perfEvent(name: event.name, period: period), name: "\(kind.rawValue):\(event.name):\(period)",
+      kind: kind, target: .perfEvent(name: event.name, period: period), name: "\(kind.rawValue):\(name):\(period)",
       span: spec.span)
   }
 }

@@ -14,6 +14,14 @@ public enum ProbeKind: String, Sendable, CaseIterable {
   case kretprobe
   case usdt
 
+  /// The name bpftrace's `probetype` gives this kind.
+  public var bpftraceTypeName: String {
+    switch self {
+    case .begin, .end: return "special"
+    default: return rawValue
+    }
+  }
+
   /// Resolves a provider as written (`t`, `tracepoint`, `BEGIN`, `begin`…).
   public init?(provider: String) {
     switch provider {
@@ -107,6 +115,9 @@ public protocol ProbeCatalog: Sendable {
   func cgroupID(path: String) -> UInt64?
   /// Why this machine cannot attach probes of `kind` (no kprobes in the kernel, say), or nil.
   func missingSupport(for kind: ProbeKind) -> String?
+  /// Why this kernel could not run probes of a type Scry does not attach (no ftrace for fentry,
+  /// say), or nil when the kernel has what they need.
+  func missingSupport(for type: UnattachedProbeType) -> String?
   /// A kernel struct or union by C name (`struct task_struct`), laid out as `CTypes` describes; nil
   /// if the kernel does not describe it (no BTF, or no such type).
   func kernelRecord(named name: String) -> RecordType?
@@ -156,6 +167,7 @@ extension ProbeCatalog {
   public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
   public func cgroupID(path: String) -> UInt64? { nil }
   public func missingSupport(for kind: ProbeKind) -> String? { nil }
+  public func missingSupport(for type: UnattachedProbeType) -> String? { nil }
   public func kernelRecord(named name: String) -> RecordType? { nil }
   public func kernelTypedef(named name: String) -> ScryType? { nil }
   public func kernelEnumConstant(named name: String) -> Int64? { nil }

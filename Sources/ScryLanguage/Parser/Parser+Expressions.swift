@@ -177,17 +177,29 @@ extension Parser {
   }
 
   mutating func parseArguments() -> ([Expr], SourceSpan) {
+    let (args, _, end) = parseArgumentsWithStarts()
+    return (args, end)
+  }
+
+  /// The arguments and where each one's text starts: a macro argument is parsed again from its
+  /// text, and an argument's node may start elsewhere (`x + 1` whose `x` is a macro parameter
+  /// spans the parameter's own argument).
+  mutating func parseArgumentsWithStarts() -> ([Expr], [UInt32], SourceSpan) {
     // Caller saw '('.
     advance()
     var args: [Expr] = []
+    var starts: [UInt32] = []
     nested { parser in
       if !parser.isPunct(.rparen) {
-        repeat { args.append(parser.parseExpression()) } while parser.accept(.comma)
+        repeat {
+          starts.append(parser.token.span.start)
+          args.append(parser.parseExpression())
+        } while parser.accept(.comma)
       }
     }
     let end = token.span
     expect(.rparen, "to close the argument list")
-    return (args, end)
+    return (args, starts, end)
   }
 
   /// `offsetof(struct X, a.b)`; nil (nothing consumed) when it is not that shape.

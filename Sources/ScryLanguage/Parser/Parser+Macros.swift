@@ -22,8 +22,9 @@ struct MacroDefinition {
 /// One macro being expanded (or, `isDefinitionCheck`, its body read once for syntax).
 struct MacroFrame {
   enum Binding {
-    /// The argument's text, reparsed with the frames below `frameDepth` (those around the call).
-    case expression(SourceSpan, frameDepth: Int)
+    /// The argument's text from where it starts, reparsed with the frames below `frameDepth`
+    /// (those around the call).
+    case expression(start: UInt32, frameDepth: Int)
     /// A variable or map parameter: the caller's name.
     case rename(String)
     /// While checking the definition: any expression.
@@ -156,10 +157,11 @@ extension Parser {
   /// `name(args)` or a bare `name` naming a macro without parameters: the expanded body.
   mutating func expandMacro(_ definition: MacroDefinition, nameToken t: Token) -> Expr {
     var args: [Expr] = []
+    var starts: [UInt32] = []
     var call = t.span
     if isPunct(.lparen) {
-      let (parsed, end) = parseArguments()
-      args = parsed
+      let (parsed, parsedStarts, end) = parseArgumentsWithStarts()
+      (args, starts) = (parsed, parsedStarts)
       call = t.span.merged(with: end)
     }
     let definedHere = [Diagnostic.Note(span: definition.nameSpan, message: "'\(definition.name)' is defined here")]
@@ -184,9 +186,9 @@ extension Parser {
       return missing(at: call)
     }
     var bindings: [String: MacroFrame.Binding] = [:]
-    for (parameter, arg) in zip(definition.parameters, args) {
+    for (parameter, (arg, start)) in zip(definition.parameters, zip(args, starts)) {
       switch (parameter.kind, arg.kind) {
-      case (.expression, _): bindings[parameter.name] = .expression(arg.span, frameDepth: macroFrames.count)
+      case (.expression, _): bindings[parameter.name] = .expression(start: start, frameDepth: macroFrames.count)
       case (.variable, .variable(let name)): bindings[parameter.name] = .rename(name)
       case (.map, .map(let name, let keys, false)) where keys.isEmpty: bindings[parameter.name] = .rename(name)
       case (.variable, _), (.map, _):
@@ -210,9 +212,9 @@ extension Parser {
     switch binding {
     case .placeholder: return missing(at: span)
     case .rename(let renamed): return expr(.identifier(renamed), span)
-    case .expression(let argument, let frameDepth):
+    case .expression(let start, let frameDepth):
       let saved = (lexer, token, terminator, nesting, macroFrames)
-      lexer.position = Int(argument.start)
+      lexer.position = Int(start)
       advance()
       (terminator, nesting) = (nil, 0)
       macroFrames.removeLast(macroFrames.count - frameDepth)

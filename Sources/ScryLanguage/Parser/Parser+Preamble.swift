@@ -152,10 +152,19 @@ extension Parser {
     return expr(.ternary(condition, whenTrue, whenFalse), statement.span)
   }
 
+  /// A branch's value: its last expression, or an `if` ending it whose branches all have values
+  /// (`if (a) { if (b) { 1 } else { 2 } } else { 3 }`).
   private mutating func blockValue(_ block: Block) -> Expr? {
-    guard valueBlockStarts.contains(block.span.start), let last = block.statements.last, case .expression(let e) = last.kind
-    else { return nil }
-    return expr(.block(Block(span: block.span, statements: Array(block.statements.dropLast())), value: e), block.span)
+    guard valueBlockStarts.contains(block.span.start), let last = block.statements.last else { return nil }
+    let value: Expr
+    if case .expression(let e) = last.kind {
+      value = e
+    } else if let nested = ifStatementValue(last) {
+      value = nested
+    } else {
+      return nil
+    }
+    return expr(.block(Block(span: block.span, statements: Array(block.statements.dropLast())), value: value), block.span)
   }
 
   /// `if (c) { a } else { b }` in expression position: a ternary of two block expressions.

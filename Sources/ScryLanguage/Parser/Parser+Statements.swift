@@ -9,8 +9,13 @@ extension Parser {
       return Block(span: token.span, statements: [])
     }
     let statements = nested { $0.parseStatementList(until: .punct(.rbrace)) }
-    if let last = statements.last, case .expression = last.kind, !lastStatementHadSemicolon {
-      valueBlockStarts.insert(open.start)
+    // A block that may give a value: ending with an expression, or with an `if` (whose branches
+    // may, in turn), without a `;`.
+    if let last = statements.last, !lastStatementHadSemicolon {
+      switch last.kind {
+      case .expression, .ifElse: valueBlockStarts.insert(open.start)
+      default: break
+      }
     }
     let close = token.span
     if !accept(.rbrace) {

@@ -3,8 +3,9 @@
 public enum Builtin: Hashable, Sendable {
   case pid, tid, uid, gid, nsecs, elapsed, cpu, comm, probe, function, rand, cgroup, retval, args
   case kstack, ustack, curtask, username, cpid, jiffies, numaid, ncpus
-  /// 1 where the probe fires in user mode, 0 in the kernel (bpftrace 0.21, x86_64).
-  case usermode
+  /// bpftrace 0.26: the probe's type (`special` for BEGIN and END) and whether the event
+  /// interrupted user mode; both known from the block's probes when the script is checked.
+  case probetype, usermode
   /// `arg0`…`arg9`
   case arg(Int)
   /// `sarg0`… (stack arguments)
@@ -14,16 +15,20 @@ public enum Builtin: Hashable, Sendable {
   public static let all: [Builtin] =
     [
       .pid, .tid, .uid, .gid, .nsecs, .elapsed, .cpu, .comm, .probe, .function, .rand, .cgroup, .retval, .args,
-      .kstack, .ustack, .curtask, .username, .cpid, .jiffies, .numaid, .ncpus, .usermode,
+      .kstack, .ustack, .curtask, .username, .cpid, .jiffies, .numaid, .ncpus, .probetype, .usermode,
     ] + (0...9).map { .arg($0) } + (0...9).map { .stackArg($0) }
 
   private static let byName: [String: Builtin] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
   /// The builtin a bare name denotes, or nil.
+  /// bpftrace 0.26 also spells each builtin `__builtin_NAME` (what its own wrappers expand to).
   public init?(name: String) {
-    guard let builtin = Self.byName[name] else { return nil }
+    let bare = name.hasPrefix(Self.wrapperPrefix) ? String(name.dropFirst(Self.wrapperPrefix.count)) : name
+    guard let builtin = Self.byName[bare] else { return nil }
     self = builtin
   }
+
+  private static let wrapperPrefix = "__builtin_"
 
   /// Every builtin's name as a script writes it.
   public static let names: [String] = all.map(\.name)
@@ -53,6 +58,7 @@ public enum Builtin: Hashable, Sendable {
     case .jiffies: return "jiffies"
     case .numaid: return "numaid"
     case .ncpus: return "ncpus"
+    case .probetype: return "probetype"
     case .usermode: return "usermode"
     case .arg(let n): return "arg\(n)"
     case .stackArg(let n): return "sarg\(n)"

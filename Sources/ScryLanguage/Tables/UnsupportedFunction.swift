@@ -30,7 +30,6 @@ public enum UnsupportedFunction {
     "pid": "write 'pid': the process id as bpftrace 0.17 reads it; the curr_ns and init forms are not told apart",
     "tid": "write 'tid': the thread id as bpftrace 0.17 reads it; the curr_ns and init forms are not told apart",
     "comm": "write 'comm' for the current task; another process's name is not read",
-    "probetype": "write 'probe' and compare its prefix",
     "pcomm": "write 'curtask->group_leader->comm'",
     "ppid": "write 'curtask->real_parent->tgid'",
     "signal_thread": "write signal(), which signals the process",

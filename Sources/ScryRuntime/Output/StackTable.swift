@@ -129,7 +129,10 @@ final class StackTable {
         out.appendByte(UInt8(ascii: " "))
         if let name { out.append(name) } else { appendAddress(address, to: out) }
         if !type.isKernel { out.append(" (" + (path ?? "[unknown]") + ")") }
-      case .raw, .systemTap, .systemTapBrief:
+      case .raw:
+        // bpftrace's raw mode: the bare hex address, neither indented nor prefixed.
+        ValueFormatter.appendHex(address, to: out)
+      case .systemTap, .systemTapBrief:
         out.appendRepeated(UInt8(ascii: " "), count: indent)
         appendAddress(address, to: out)
       }

@@ -100,18 +100,24 @@ final class EventSources {
 
   /// The order that makes blocks of one event run in script order, as bpftrace runs them: the
   /// kernel runs a tracepoint's BPF programs in the order they were attached, but hands a record
-  /// to its perf events newest first. So programs attach in script order, perf events in reverse.
+  /// to its perf events newest first, and calls a uprobe's consumers newest first (each uprobe
+  /// made through the PMU is a consumer of its own). So tracepoint, timer and software programs
+  /// attach in script order, uprobe programs and perf events in reverse.
   static func attachOrder(_ plan: Plan, facts: [Int: AttachmentFact], usesBPF: Bool) -> [Int] {
-    var programs: [Int] = []
-    var perfEvents: [Int] = []
+    var inOrder: [Int] = []
+    var newestFirst: [Int] = []
     for index in plan.attachments.indices {
       guard let fact = facts[index] else { continue }
       switch usesBPF ? fact.path : fact.fallback {
-      case .bpfRing, .bpfFetch, .bpfCounter: programs.append(index)
-      case .perfRing, .perfCounter: perfEvents.append(index)
+      case .bpfRing, .bpfFetch, .bpfCounter:
+        switch plan.attachments[index].probe.kind {
+        case .uprobe, .uretprobe, .usdt: newestFirst.append(index)
+        default: inOrder.append(index)
+        }
+      case .perfRing, .perfCounter: newestFirst.append(index)
       }
     }
-    return programs + perfEvents.reversed()
+    return inOrder + newestFirst.reversed()
   }
 
   /// Stacks are copied at the event by the capture program, or by perf (PERF_SAMPLE_CALLCHAIN) on

@@ -195,6 +195,16 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     }
   }
 
+  public func missingSupport(for type: UnattachedProbeType) -> String? {
+    guard type.needsFtrace, let tracefs = fs() else { return nil }
+    // Readable only where the kernel has ftrace's function tracer, which trampolines hook into.
+    guard let handle = fopen(tracefs.root + "/available_filter_functions", "r") else {
+      return "it has no ftrace (available_filter_functions in tracefs is unreadable)"
+    }
+    fclose(handle)
+    return nil
+  }
+
   private func open(_ binary: String) -> Result<ELFFile, LookupFailure> {
     guard let path = SharedLibraries.resolve(binary, pid: targetPid) else {
       let hint = binary.contains("/")
