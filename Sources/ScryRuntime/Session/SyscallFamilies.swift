@@ -100,6 +100,8 @@ enum SyscallFamilies {
         memberMode = .counting
       case .bpfRing(let program)? where program.kind == .tracepoint:
         memberMode = .dispatching
+      case _ where attachment.scope != .systemWide || options.targetPid != nil:
+        return (nil, "\(name) follows one process with per-task perf events, which the carrier does not follow")
       default:
         return (nil, "\(name) is delivered by a path the carrier cannot run (perf samples, a fetch program or a kernel map)")
       }
