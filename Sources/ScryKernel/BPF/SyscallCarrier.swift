@@ -31,10 +31,10 @@ public final class SyscallCarrier {
   public let event: PerfEvent
   private let wanted: BPFMap
   private let counts: BPFMap?
+  /// Kept open while the carrier runs: the kernel empties a program array when its last
+  /// user-space fd closes (so that programs in it cannot keep each other alive).
   private let programs: BPFMap?
   private let program: BPFProgram
-  /// The routed programs: the program array holds them in the kernel; kept for clarity of lifetime.
-  private var routed: [BPFProgram] = []
 
   /// x86's TS_COMPAT (arch/x86/include/asm/thread_info.h): a 32-bit syscall is running.
   static let compatStatusBit: Int32 = 0x0002
@@ -66,13 +66,12 @@ public final class SyscallCarrier {
   }
 
   /// Runs `program` (a tracepoint program built for the `syscalls` event of this number) for
-  /// the carrier's hits of syscall `number`.
+  /// the carrier's hits of syscall `number`. The program array holds its own reference.
   public func route(_ number: Int, to program: BPFProgram) throws(KernelError) {
     guard let programs else {
       throw KernelError(operation: "route syscall", subject: event.description, errno: 0, explanation: "a counting carrier routes nothing")
     }
     try programs.update(index: UInt32(number), fd: program.fd)
-    routed.append(program)
   }
 
   /// Hits of syscall `number` so far, over every CPU (a counting carrier).
