@@ -118,6 +118,7 @@ summary=()
 for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
             'syscall|1|tracepoint:syscalls:sys_enter_getppid { printf("%d\n", pid); }' \
             'syscall|1|tracepoint:syscalls:sys_enter_getppid { @c = count(); }' \
+            'syscall|1|tracepoint:syscalls:sys_enter_* { @[probe] = count(); }' \
             "uprobe_nop5|1|uprobe:$work/workload:probe_target_nop5 { @c = count(); }" \
             "uprobe_nop5|1|uprobe:$work/workload:probe_target_nop5 { @[tid] = count(); }" \
             'openloop|1|tracepoint:syscalls:sys_enter_openat { @[str(args->filename)] = count(); }' \

@@ -5,10 +5,12 @@ import ScryLanguage
 public enum PlanPrinter {
   /// `dynamicGroup` is the tracefs group this run would create its uprobes and kprobes in.
   /// `fetchPaths` says, per attachment index, how pointer data is fetched on this machine;
-  /// `deliveryPaths`, how the samples of a tracepoint reach Scry when that is not through perf.
+  /// `deliveryPaths`, how the samples of a tracepoint reach Scry when that is not through perf;
+  /// `carriedBy`, which program carries an attachment in place of its own tracepoint, and
+  /// `syscallFamilies`, per block, how its syscalls tracepoints are attached and why.
   public static func render(
     _ plan: Plan, dynamicGroup: String = "scry_PID", fetchPaths: [Int: String] = [:],
-    deliveryPaths: [Int: String] = [:]
+    deliveryPaths: [Int: String] = [:], carriedBy: [Int: String] = [:], syscallFamilies: [String] = []
   ) -> String {
     var out = "Plan: \(plan.attachments.count) attachment\(plan.attachments.count == 1 ? "" : "s")"
     out += ", \(plan.maps.count) map\(plan.maps.count == 1 ? "" : "s")\n"
@@ -39,6 +41,9 @@ public enum PlanPrinter {
       if let path = deliveryPaths[i] {
         out += "      delivered by: \(path)\n"
       }
+      if let carrier = carriedBy[i] {
+        out += "      carried by: \(carrier)\n"
+      }
       if let dynamic = a.dynamicProbe {
         // With the capture program the probe is made through the PMU; tracefs serves the fallback.
         let when = deliveryPaths[i] != nil && !dynamic.isKernel ? " (if BPF is refused)" : ""
@@ -59,6 +64,10 @@ public enum PlanPrinter {
       if let filter = a.kernelFilter {
         out += "      kernel filter: \(filter)\(a.kernelFilterIsWholePredicate ? "" : " (rest of predicate in user space)")\n"
       }
+    }
+    if !syscallFamilies.isEmpty {
+      out += "\nsyscall tracepoints:\n"
+      for family in syscallFamilies { out += "  \(family)\n" }
     }
     out += "\nmaps:\n"
     if plan.maps.isEmpty { out += "  (none)\n" }

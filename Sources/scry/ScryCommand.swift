@@ -229,7 +229,8 @@ struct ScryCommand: ParsableCommand {
         1,
         PlanPrinter.render(
           plan, dynamicGroup: DynamicEvents.groupName(for: getpid()), fetchPaths: facts.compactMapValues(\.fetchedBy),
-          deliveryPaths: facts.compactMapValues(\.deliveredBy)))
+          deliveryPaths: facts.compactMapValues(\.deliveredBy), carriedBy: facts.compactMapValues(\.carriedBy),
+          syscallFamilies: AttachmentFacts.syscallFamilies(plan, options: options)))
       return
     }
     let services = try makeExporters(exposition)

@@ -36,6 +36,8 @@ extern const uint32_t SCRY_BPF_MAP_TYPE_PERCPU_HASH;
 extern const uint32_t SCRY_BPF_F_NO_PREALLOC;
 extern const uint32_t SCRY_BPF_MAP_TYPE_STACK_TRACE;
 extern const uint32_t SCRY_BPF_MAP_TYPE_RINGBUF;
+extern const uint32_t SCRY_BPF_MAP_TYPE_ARRAY;
+extern const uint32_t SCRY_BPF_MAP_TYPE_PROG_ARRAY;
 extern const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT;
 extern const uint32_t SCRY_BPF_PROG_TYPE_KPROBE;
 extern const uint32_t SCRY_BPF_PROG_TYPE_PERF_EVENT;

@@ -54,6 +54,7 @@ public enum BPFHelper: Int32, Sendable {
   case mapLookupElem = 1
   case mapUpdateElem = 2
   case ktimeGetNs = 5
+  case tailCall = 12
   case getSmpProcessorID = 8
   case getCurrentPidTgid = 14
   case getCurrentUidGid = 15

@@ -98,6 +98,16 @@ public final class BPFMap {
     return frames
   }
 
+  /// A BPF_MAP_TYPE_ARRAY of `entries` u32 values, zero-filled (a table a program looks up by index).
+  public static func array(entries: Int, name: String) throws(KernelError) -> BPFMap {
+    try create(type: SCRY_BPF_MAP_TYPE_ARRAY, valueSize: 4, entries: entries, name: name, description: "array")
+  }
+
+  /// A BPF_MAP_TYPE_PROG_ARRAY of `entries` slots, each empty or a program fd (`bpf_tail_call`'s table).
+  public static func programArray(entries: Int, name: String) throws(KernelError) -> BPFMap {
+    try create(type: SCRY_BPF_MAP_TYPE_PROG_ARRAY, valueSize: 4, entries: entries, name: name, description: "program array")
+  }
+
   /// A BPF_MAP_TYPE_RINGBUF of `bytes` (a power of two pages): one ring shared by every CPU,
   /// in which records appear in the order they were reserved (see `BPFRing`).
   public static func ringBuffer(bytes: Int) throws(KernelError) -> BPFMap {
@@ -122,8 +132,8 @@ public final class BPFMap {
     return BPFMap(fd: fd, description: description, valueSize: valueSize, entries: entries)
   }
 
-  /// Stores perf event fd `fd` at `index` of a perf event array (the kernel keeps its own
-  /// reference to the event, so the event's fd may be closed afterwards).
+  /// Stores `fd` at `index`: a perf event's in a perf event array, a program's in a program array
+  /// (the kernel keeps its own reference, so the fd may be closed afterwards), or a plain u32 value.
   public func update(index: UInt32, fd value: Int32) throws(KernelError) {
     var key = index
     var fdValue = UInt32(bitPattern: value)

@@ -38,6 +38,14 @@ public struct AttachmentFact: Sendable, Equatable {
   public var deliveredBy: String?
   /// For `--plan`'s "fetched by:" line: set when the attachment reads behind pointers.
   public var fetchedBy: String?
+  /// Set when the attachment is one of a family of syscalls tracepoints carried by one
+  /// raw_syscalls program (see `SyscallFamilies`); `path` is then what that program runs for it.
+  public var carrier: SyscallCarrierFact?
+
+  /// For `--plan`'s "carried by:" line.
+  public var carriedBy: String? {
+    carrier.map { "raw_syscalls:\($0.family.carrierName), syscall number \($0.number) (see syscall tracepoints below)" }
+  }
 }
 
 /// The one place that decides how each attachment is delivered: `--plan` prints these facts and
@@ -50,7 +58,15 @@ public enum AttachmentFacts {
     for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind.hasEventContext {
       facts[index] = fact(for: attachment, options: options, identified: identified)
     }
+    for (index, carried) in SyscallFamilies.decide(plan, facts: facts, options: options).carried {
+      facts[index]?.carrier = carried
+    }
     return facts
+  }
+
+  /// For `--plan`: each block's families of syscalls tracepoints, carried or attached one by one, and why.
+  public static func syscallFamilies(_ plan: Plan, options: SessionOptions) -> [String] {
+    SyscallFamilies.decide(plan, facts: describe(plan, options: options), options: options).summaries.map(\.text)
   }
 
   /// What a run with these options would refuse before attaching anything: a block whose reads

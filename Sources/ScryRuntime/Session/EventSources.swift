@@ -12,6 +12,7 @@ final class EventSources {
   private let bpfRing = BPFRingDelivery()
   private let counting = CountingDelivery()
   private lazy var fetch = BPFFetchDelivery(perfRings: perfRings)
+  private lazy var syscallCarriers = SyscallCarrierDelivery(counting: counting, bpfRing: bpfRing)
   /// The uprobes and kprobes this session created in tracefs; removed after the events are closed.
   private var dynamicEvents: DynamicEvents?
   /// Set once everything is attached; nil again at teardown, before the events close.
@@ -72,6 +73,7 @@ final class EventSources {
     if plan.attachments.contains(where: { $0.probe.kind.hasEventContext && !$0.isCountedOnly }) {
       try perfRings.openTaskRecordCarriers(in: context)
     }
+    if usesBPF && facts.values.contains(where: { $0.carrier != nil }) { syscallCarriers.prepare(facts) }
     for index in Self.attachOrder(plan, facts: facts, usesBPF: usesBPF) {
       let attachment = plan.attachments[index]
       guard let fact = facts[index] else { continue }
@@ -83,6 +85,7 @@ final class EventSources {
       var request = try makeRequest(
         index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !ownProbe, counts: path.counts)
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)
+      if usesBPF, let carried = fact.carrier, try syscallCarriers.attach(request, carried, path: path, in: context) { continue }
       if try delivery(for: path).attach(request, path: path, in: context) { continue }
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: fact.fallback, for: attachment, options: options)
       if fact.fallback.counts != path.counts {
@@ -204,6 +207,7 @@ final class EventSources {
     // perf event uses it: close those first.
     ringDrain = nil
     counting.release()
+    syscallCarriers.release()
     perfRings.release()
     fetch.release()
     bpfRing.release()

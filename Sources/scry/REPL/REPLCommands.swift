@@ -79,7 +79,8 @@ extension REPL {
       writeAll(
         1,
         PlanPrinter.render(
-          plan, fetchPaths: facts.compactMapValues(\.fetchedBy), deliveryPaths: facts.compactMapValues(\.deliveredBy)))
+          plan, fetchPaths: facts.compactMapValues(\.fetchedBy), deliveryPaths: facts.compactMapValues(\.deliveredBy),
+          carriedBy: facts.compactMapValues(\.carriedBy), syscallFamilies: AttachmentFacts.syscallFamilies(plan, options: live.options)))
     case ".save":
       guard let path = argument else { return printError("usage: .save FILE.trace") }
       save(to: path)

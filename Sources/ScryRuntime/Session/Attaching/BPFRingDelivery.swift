@@ -17,25 +17,10 @@ final class BPFRingDelivery: EventDelivery {
   static let minimumRingBytes = 32 << 20
 
   func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
-    guard case .bpfRing(var program) = path, let (ring, ringLost) = makeRing(in: context, probe: request.probe) else {
+    guard case .bpfRing(let planned) = path, let (program, loaded) = try load(planned, for: request, in: context) else {
       return false
     }
     let probe = request.probe
-    program.identifier = context.dispatcher.nextProgramID
-    var tracepointID: UInt64?
-    if program.kind == .tracepoint {
-      let id = try context.tracepointID(of: probe)
-      program.commonType = UInt16(truncatingIfNeeded: id)
-      tracepointID = id
-    }
-    let loaded: BPFProgram
-    do {
-      try program.validate()
-      loaded = try program.load(ringFD: ring.map.fd, lostMapFD: ringLost.fd)
-    } catch {
-      printToStandardError("WARNING: \(probe.name): delivered through perf instead of BPF: \(error)\n")
-      return false
-    }
     if case .probe = program.kind {
       // A probe made through the uprobe PMU: gone with its fd, whatever way Scry ends. Like a
       // tracepoint's, its program runs for every task on every CPU from one event.
@@ -53,9 +38,9 @@ final class BPFRingDelivery: EventDelivery {
       }
       context.events.append(event)
       try event.attach(loaded)
-    } else if let tracepointID {
+    } else if program.kind == .tracepoint {
       let event = try PerfEvent.tracepoint(
-        id: tracepointID, description: probe.name, cpu: -1, pid: getpid(), options: .programCarrier)
+        id: try context.tracepointID(of: probe), description: probe.name, cpu: -1, pid: getpid(), options: .programCarrier)
       context.events.append(event)
       try event.attach(loaded)
     } else {
@@ -69,6 +54,30 @@ final class BPFRingDelivery: EventDelivery {
         try event.attach(loaded)
       }
     }
+    route(request, program, loaded, in: context)
+    return true
+  }
+
+  /// The capture program of `request`, with its identifier and common type filled in, loaded;
+  /// nil when the ring cannot be made or the kernel refuses the program (said on stderr).
+  func load(_ planned: CaptureProgram, for request: AttachRequest, in context: AttachContext) throws -> (CaptureProgram, BPFProgram)? {
+    guard let (ring, ringLost) = makeRing(in: context, probe: request.probe) else { return nil }
+    var program = planned
+    program.identifier = context.dispatcher.nextProgramID
+    if program.kind == .tracepoint {
+      program.commonType = UInt16(truncatingIfNeeded: try context.tracepointID(of: request.probe))
+    }
+    do {
+      try program.validate()
+      return (program, try program.load(ringFD: ring.map.fd, lostMapFD: ringLost.fd))
+    } catch {
+      printToStandardError("WARNING: \(request.probe.name): delivered through perf instead of BPF: \(error)\n")
+      return nil
+    }
+  }
+
+  /// Keeps the loaded program and sends its records to the attachment's block.
+  func route(_ request: AttachRequest, _ program: CaptureProgram, _ loaded: BPFProgram, in context: AttachContext) {
     context.kernelObjects.append(loaded)
     context.addRoute(
       id: program.identifier, to: request.attachment, sampleType: program.sampleType, skipPredicate: false,
@@ -76,7 +85,6 @@ final class BPFRingDelivery: EventDelivery {
       credentialsOffset: program.includesCredentials ? program.credentialsOffset : nil,
       kernelStackOffset: program.kernelStackDepth > 0 ? program.kernelStackOffset : nil,
       userStackOffset: program.userStackDepth > 0 ? program.userStackOffset : nil)
-    return true
   }
 
   /// The ring and its lost counter, made on first use; nil when this kernel cannot make them.

@@ -13,6 +13,8 @@ final class CountingDelivery: EventDelivery {
     case keyed(BPFKeyedCounter)
     /// Per stack (`@[kstack, ustack] = count()`).
     case stacks(StackCounting)
+    /// A syscall's hits, counted by its family's carrier (see `SyscallCarrier`).
+    case carried(SyscallCarrier, number: Int)
   }
 
   private var counters: [(attachment: Int, counter: Counter)] = []
@@ -189,6 +191,7 @@ final class CountingDelivery: EventDelivery {
     switch counter {
     case .perf(let event): return try event.readCount()
     case .bpf(let counter): return try counter.total()
+    case .carried(let carrier, let number): return try carrier.count(of: number)
     case .keyed, .stacks: return 0
     }
   }

@@ -1,0 +1,113 @@
+import ScryKernel
+import ScryPlan
+
+/// The syscalls tracepoints of one block and one direction (`sys_enter_*` or `sys_exit_*`).
+public struct SyscallFamily: Sendable, Hashable {
+  public var blockIndex: Int
+  public var isExit: Bool
+
+  /// The tracepoint that carries the family: raw_syscalls fires for every syscall.
+  public var carrierName: String { isExit ? "sys_exit" : "sys_enter" }
+}
+
+/// An attachment carried by its family's carrier (see `SyscallCarrier`) rather than attached to
+/// its own tracepoint.
+public struct SyscallCarrierFact: Sendable, Equatable {
+  public var family: SyscallFamily
+  /// The syscall the attachment's tracepoint fires for.
+  public var number: Int
+  public var mode: SyscallCarrier.Mode
+}
+
+/// Which blocks' syscalls tracepoints go through one raw_syscalls carrier, and why the others do
+/// not. Decided from the plan, the options and the per-attachment facts alone (loads nothing).
+enum SyscallFamilies {
+  /// Fewer tracepoints than this are attached one by one: each costs about one kernel wait
+  /// (~36 ms here) when it closes, while a carrier's program runs on every syscall of the machine.
+  static let minimumMembers = 5
+
+  struct Decision {
+    /// Carried attachments, by attachment index.
+    var carried: [Int: SyscallCarrierFact] = [:]
+    /// Each family's size and what was decided, for `--plan`.
+    var summaries: [(family: SyscallFamily, members: Int, text: String)] = []
+  }
+
+  static func decide(_ plan: Plan, facts: [Int: AttachmentFact], options: SessionOptions) -> Decision {
+    var members: [SyscallFamily: [(index: Int, number: Int?)]] = [:]
+    var order: [SyscallFamily] = []
+    for (index, attachment) in plan.attachments.enumerated() {
+      guard case .tracepoint("syscalls", let name, _) = attachment.probe.target else { continue }
+      let isExit = name.hasPrefix("sys_exit_")
+      guard isExit || name.hasPrefix("sys_enter_") else { continue }
+      let family = SyscallFamily(blockIndex: attachment.blockIndex, isExit: isExit)
+      if members[family] == nil { order.append(family) }
+      members[family, default: []].append((index, SyscallNumbers.number(ofTracepoint: name)))
+    }
+    var decision = Decision()
+    for family in order {
+      let list = members[family] ?? []
+      let pattern = "syscalls:\(family.isExit ? "sys_exit" : "sys_enter")_*"
+      let (mode, refusal) = carrierMode(list, plan: plan, facts: facts, options: options)
+      if let mode {
+        for member in list {
+          decision.carried[member.index] = SyscallCarrierFact(family: family, number: member.number ?? 0, mode: mode)
+        }
+        let what =
+          mode == .counting
+          ? "counting each syscall's hits in a per-CPU array (no ring)"
+          : "tail-calling each tracepoint's capture program (bpf_tail_call), which writes its record into the BPF ring"
+        decision.summaries.append(
+          (
+            family, list.count,
+            "block \(family.blockIndex): \(list.count) \(pattern) tracepoints carried by one BPF program on "
+              + "raw_syscalls:\(family.carrierName), which keeps the block's syscall numbers (an array lookup), skips "
+              + "32-bit compat syscalls as the syscalls events do, and routes by number, \(what); so the run attaches "
+              + "and closes one tracepoint instead of \(list.count) (closing each waits in the kernel); "
+              + "if the kernel refuses, one by one"
+          ))
+      } else {
+        decision.summaries.append(
+          (family, list.count, "block \(family.blockIndex): \(list.count) \(pattern) tracepoint\(list.count == 1 ? "" : "s") attached one by one: \(refusal)"))
+      }
+    }
+    return decision
+  }
+
+  /// The carrier's mode for a family, or why it takes none.
+  private static func carrierMode(
+    _ list: [(index: Int, number: Int?)], plan: Plan, facts: [Int: AttachmentFact], options: SessionOptions
+  ) -> (SyscallCarrier.Mode?, String) {
+    guard options.allowsBPF else { return (nil, "BPF is not allowed (--no-bpf)") }
+    guard list.count >= minimumMembers else {
+      return (nil, "fewer than \(minimumMembers), where a carrier running on every syscall costs more than it saves")
+    }
+    #if !arch(x86_64)
+      return (nil, "syscall numbers are known on x86-64 only")
+    #endif
+    var mode: SyscallCarrier.Mode?
+    for member in list {
+      let attachment = plan.attachments[member.index]
+      let name = attachment.probe.name
+      guard member.number != nil else { return (nil, "\(name) has no number in Scry's x86-64 syscall table") }
+      guard attachment.kernelFilter == nil else { return (nil, "\(name) has a kernel filter, which the carrier does not run") }
+      let memberMode: SyscallCarrier.Mode
+      switch facts[member.index]?.path {
+      case .perfCounter?:
+        guard attachment.scope == .systemWide, options.targetPid == nil else {
+          return (nil, "\(name) is counted per task, which the carrier does not follow")
+        }
+        memberMode = .counting
+      case .bpfRing(let program)? where program.kind == .tracepoint:
+        memberMode = .dispatching
+      case _ where attachment.scope != .systemWide || options.targetPid != nil:
+        return (nil, "\(name) follows one process with per-task perf events, which the carrier does not follow")
+      default:
+        return (nil, "\(name) is delivered by a path the carrier cannot run (perf samples, a fetch program or a kernel map)")
+      }
+      if let mode, mode != memberMode { return (nil, "its tracepoints are delivered in different ways") }
+      mode = memberMode
+    }
+    return (mode, "")
+  }
+}
