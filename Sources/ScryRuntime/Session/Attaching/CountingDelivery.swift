@@ -176,7 +176,7 @@ final class CountingDelivery: EventDelivery {
     for (attachment, counter) in counters {
       let count: UInt64
       switch counter {
-      case .perf, .bpf: count = (try? Self.read(counter)) ?? 0
+      case .perf, .bpf, .carried: count = (try? Self.read(counter)) ?? 0
       case .keyed(let keyed): count = ((try? keyed.totals()) ?? []).reduce(0) { $0 &+ $1.total }
       case .stacks(let stacks):
         guard seen.insert(ObjectIdentifier(stacks)).inserted else { continue }
