@@ -167,12 +167,6 @@ extension ActionLowering {
         let address = Function.internetAddressBytes(String(decoding: literal, as: UTF8.self))
       else { return nil }
       return .constant(address, type: type)
-    case .buf:
-      // `buf("hello", 5)`: a literal's bytes, known before the run (its length word, then the bytes).
-      guard args.count == 2, case .string(let literal) = args[0].kind, case .buffer(let capacity) = type else { return nil }
-      let content = Array(literal.prefix(capacity))
-      let length = withUnsafeBytes(of: UInt64(content.count).littleEndian, Array.init)
-      return .constant(length + content + Array(repeating: 0, count: capacity - content.count), type: type)
     case .macaddr:
       // A char array's six bytes as they were in memory, not the string they would print as
       // (which ends at a NUL and keeps room for one).
