@@ -70,7 +70,9 @@ import Testing
     // Block 3, added while the workload runs: counted by the kernel, on two probes.
     mark = t.output.count
     t.send("tracepoint:syscalls:sys_enter_getppid, tracepoint:syscalls:sys_enter_getpid { @b = count(); }\r")
-    try #require(t.expect("Attaching 2 probes...", after: mark) != nil, "\(t.text)")
+    // The prompt shares the CPU with the workload and two blocks' events: on a loaded machine the
+    // line takes a while to be read.
+    try #require(t.expect("Attaching 2 probes...", after: mark, seconds: 20) != nil, "\(t.text)")
     t.pause(seconds: 0.5)
     let withThird = REPLTests.perfEvents(of: t.pid)
     mark = t.output.count
