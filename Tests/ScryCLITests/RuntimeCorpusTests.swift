@@ -92,6 +92,33 @@ import Testing
     #expect(open.stderr.contains("-e:1:16: error: unterminated string literal"), "\(open.stderr)")
   }
 
+  /// `true` and `false` (bpftrace 0.24's bool, which 0.17 lacks) print by name in values, keys and
+  /// JSON; a `(bool)` cast of a number, a pointer or a string is true when it is not zero or empty;
+  /// printf's `%d` and comparisons see 1 and 0.
+  @Test func boolValuesPrintAsTrueAndFalse() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let program = """
+      BEGIN { $b = true; @m = false; @k[(bool)5, "x"] = (bool)"ab"; @e[(bool)""] = (bool)(int64 *)0;
+        print((true, $b, @m)); printf("%d %d %d\\n", $b, @m, (bool)7 == true); if (false) { print(1); } exit(); }
+      """
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n(true, true, false)\n1 0 1\n"), "\(run.stdout)")
+    for line in ["\n@k[true, x]: true\n", "\n@m: false\n", "\n@e[false]: false\n"] {
+      #expect(run.stdout.contains(line), "\(run.stdout)")
+    }
+    let json = scry("-f", "json", "-e", "BEGIN { @a[true] = false; print(true); exit(); }")
+    #expect(json.stdout.contains("{\"type\": \"value\", \"data\": true}\n"), "\(json.stdout)")
+    #expect(json.stdout.contains("{\"type\": \"map\", \"data\": {\"@a\": {\"true\": false}}}"), "\(json.stdout)")
+  }
+
+  @Test func unrollCountsAreRefusedWithBpftracesWords() {
+    let high = scry("--dry-run", "-e", "BEGIN { unroll (101) { } }")
+    #expect(high.status != 0 && high.stderr.contains("-e:1:17: error: unroll maximum value is 100"), "\(high.stderr)")
+    let low = scry("--dry-run", "-e", "BEGIN { unroll (0) { } }")
+    #expect(low.status != 0 && low.stderr.contains("-e:1:17: error: unroll minimum value is 1"), "\(low.stderr)")
+  }
+
   /// Positional parameters where bpftrace substitutes them: attach points, `str($1 + k)`, lengths,
   /// `kaddr(str($1))`.
   @Test(arguments: [

@@ -154,6 +154,9 @@ extension Checker {
       guard let target = resolveType(typeName) else { return .none }
       if type == .none { return .none }
       switch target {
+      case .boolean where type.isString:
+        // bpftrace: a string is true when it is not empty.
+        return target
       case .integer, .pointer, .boolean:
         if !type.isInteger {
           error(e.span, "cannot cast \(type) to \(target)", hint: type.isString ? "strings cannot be converted to numbers" : nil)

@@ -212,7 +212,9 @@ public struct Checker {
       if let elseBranch { checkBlock(elseBranch) }
     case .unroll(let count, let body):
       if let n = literalInteger(count) {
-        if n < 1 || n > 100 { error(count.span, "unroll count must be between 1 and 100, not \(n)") }
+        // bpftrace's words, with the count it was given.
+        if n > 100 { error(count.span, "unroll maximum value is 100", hint: "the count is \(n)") }
+        if n < 1 { error(count.span, "unroll minimum value is 1", hint: "the count is \(n)") }
       } else {
         error(count.span, "unroll needs a literal count", hint: "write 'unroll (5) { … }'")
       }

@@ -61,7 +61,7 @@ public enum ValueFormatter {
       // bpftrace 0.17 reads every 8-byte integer key as signed: `@[(uint64)-1]` prints `@[-1]`.
       if t.isSigned || (inKey && t.bits == 64) { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
     case .boolean:
-      out.appendUnsigned(word(p) != 0 ? 1 : 0)
+      out.append(word(p) != 0 ? "true" : "false")
     case .symbol(let isKernel) where isKernel:
       // bpftrace's ksym(): the symbol's name, without the offset; an unknown address in hex.
       if let name = KernelSymbols.name(of: word(p)), let plus = name.lastIndex(of: "+") {
