@@ -138,6 +138,27 @@ import Testing
     #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
   }
 
+  /// Named parameters (bpftrace 0.23's `getopt`), mixed with positional ones before and after `--`,
+  /// as bpftrace's runtime tests give them; one no `getopt()` reads is refused with bpftrace's words.
+  @Test func namedParametersAreReadByGetopt() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let named = scry(
+      "-e", #"BEGIN { print((getopt("aa", 10), getopt("cc", 1), getopt("dd"), getopt("ee", "hello"), getopt("ff", -3), getopt("gg", false))); exit(); }"#,
+      "--", "--dd", "--aa=20", "--cc=False", "--gg")
+    #expect(named.status == 0, "\(named.stderr)")
+    #expect(named.stdout.hasPrefix("Attaching 1 probe...\n(20, 0, 1, hello, -3, true)\n"), "\(named.stdout)")
+    let mixed = scry(
+      "-e", #"BEGIN { print(($1, getopt("aa", 10), $2, getopt("bb", "hello"), getopt("cc"), $#)); exit(); }"#,
+      "--aa=20", "pos1", "--bb=bye", "--", "pos2", "--cc")
+    #expect(mixed.status == 0, "\(mixed.stderr)")
+    #expect(mixed.stdout.hasPrefix("Attaching 1 probe...\n(pos1, 20, pos2, bye, 1, 2)\n"), "\(mixed.stdout)")
+    let unread = scry("--dry-run", "-e", "BEGIN { exit(); }", "--aa=20")
+    #expect(unread.status == 1 && unread.stderr.contains("ERROR: Unexpected command line options: aa"), "\(unread.stderr)")
+    let notNumber = scry("--dry-run", "-e", #"BEGIN { print(getopt("n", 1)); }"#, "--n=abc")
+    #expect(notNumber.status == 1, "\(notNumber.stderr)")
+    #expect(notNumber.stderr.contains("-e:1:15: error: the named parameter --n is not a number: 'abc'"), "\(notNumber.stderr)")
+  }
+
   /// bpftrace 0.17 cannot run these; 0.24 prints what is expected here.
   @Test func positionalParametersBeyondBpftrace017() {
     guard kernelAvailable("runtime corpus") else { return }

@@ -10,10 +10,15 @@ public struct CheckOptions: Sendable {
   public var forcedIncludes: [String]
   /// Settings the environment fixed: a script's config block does not change them (as in bpftrace).
   public var environmentSettings: Set<ConfigVariable.Setting> = []
+  /// Named program parameters (`--name=value` after the program), which `getopt()` reads; a
+  /// parameter given without `=value` maps to nil.
+  public var namedParameters: [String: String?] = [:]
   public init(
     allowsUnsafe: Bool = false, stringCapacity: Int = ScryType.defaultStringCapacity, includeDirectories: [String] = [],
-    forcedIncludes: [String] = [], environmentSettings: Set<ConfigVariable.Setting> = []
+    forcedIncludes: [String] = [], environmentSettings: Set<ConfigVariable.Setting> = [],
+    namedParameters: [String: String?] = [:]
   ) {
+    self.namedParameters = namedParameters
     self.environmentSettings = environmentSettings
     self.allowsUnsafe = allowsUnsafe
     self.stringCapacity = stringCapacity
