@@ -325,6 +325,8 @@ extension ActionLowering {
       }
     case .ternary(let c, let a, let b):
       return .ternary(int(c), bytes(a, as: type), bytes(b, as: type), type: type)
+    case .cast(_, let operand) where type.isString:
+      return bytes(operand, as: type)
     case .block(let body, let value?):
       return .sequence(statements(body), bytes(value, as: type))
     case .field(let base, let name, _):

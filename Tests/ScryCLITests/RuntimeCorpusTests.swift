@@ -159,6 +159,32 @@ import Testing
     #expect(notNumber.stderr.contains("-e:1:15: error: the named parameter --n is not a number: 'abc'"), "\(notNumber.stderr)")
   }
 
+  /// bpftrace 0.24's forms from its runtime tests (scripts/has_key.bt, regression): conditions of
+  /// `if` and `while` without parentheses, in statements and values, and strings cast to a larger size.
+  @Test func conditionsWithoutParenthesesAndStringCasts() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let program = """
+      begin { @a[1] = 0; $n = 0; if has_key(@a, 1) { $n++ } if !has_key(@a, 2) { $n++ }
+        while $n < 5 { $n++ } $v = if $n == 5 { 7 } else { 8 }; let $s = (string[1024])"hi"; print(($n, $v, $s)); exit(); }
+      """
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n(5, 7, hi)\n"), "\(run.stdout)")
+    let shorter = scry("--dry-run", "-e", #"begin { $s = (string[3])"hello"; }"#)
+    #expect(shorter.status == 1 && shorter.stderr.contains("-e:1:14: error: cannot cast string[6] to the shorter string[3]"), "\(shorter.stderr)")
+  }
+
+  /// A license the kernel does not count as GPL-compatible is refused with bpftrace's words.
+  @Test func nonGPLLicenseIsRefused() {
+    let refused = scry("--dry-run", "-e", #"config = { license = "Potato" } begin { exit(); }"#)
+    #expect(refused.status == 1)
+    #expect(refused.stderr.contains(
+      "-e:1:22: error: Your bpftrace program cannot load because you are using a license that is non-GPL compatible. License: Potato"),
+      "\(refused.stderr)")
+    let accepted = scry("--dry-run", "-e", #"config = { license = "Dual BSD/GPL" } begin { exit(); }"#)
+    #expect(accepted.status == 0, "\(accepted.stderr)")
+  }
+
   /// bpftrace 0.17 cannot run these; 0.24 prints what is expected here.
   @Test func positionalParametersBeyondBpftrace017() {
     guard kernelAvailable("runtime corpus") else { return }
