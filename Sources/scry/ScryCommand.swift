@@ -39,8 +39,11 @@ struct ScryCommand: ParsableCommand {
   @Flag(name: .short, help: "Verbose: with -l, show each tracepoint's fields.")
   var v = false
 
-  @Option(name: .short, help: ArgumentHelp("Output format: bpftrace's text or JSON, or text with maps keyed by stacks as folded stacks for flame graphs.", valueName: "text|json|folded"))
-  var f: OutputFormatOption = .text
+  @Option(name: .customShort("f"), help: ArgumentHelp("Output format: bpftrace's text or JSON, or text with maps keyed by stacks as folded stacks for flame graphs.", valueName: "text|json|folded"))
+  var formatName: String = "text"
+
+  /// `-f`, checked in `validate()`.
+  var f: OutputFormatOption { OutputFormatOption(rawValue: formatName) ?? .text }
 
   @Option(name: .short, help: ArgumentHelp("Write output to FILE instead of standard output.", valueName: "FILE"))
   var o: String?
@@ -140,6 +143,12 @@ struct ScryCommand: ParsableCommand {
 
   func validate() throws {
     if let pidText { try Self.validatePid(pidText) }
+    if OutputFormatOption(rawValue: formatName) == nil {
+      // bpftrace's words, and the formats Scry has.
+      printError("ERROR: Invalid output format \"\(formatName)\"\nValid formats: "
+        + OutputFormatOption.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", "))
+      throw ExitCode(1)
+    }
     if let unknown = ProgramParameters(rawArguments).unknownOption { throw ValidationError("Unknown option '\(unknown)'") }
     if bufferPages <= 0 || bufferPages & (bufferPages - 1) != 0 {
       throw ValidationError("--buffer-pages must be a power of two, like 256 or 1024")

@@ -185,6 +185,20 @@ import Testing
     #expect(accepted.status == 0, "\(accepted.stderr)")
   }
 
+  /// JSON keeps enum values numbers, as bpftrace does (a bare name is not JSON); `%s` still names them.
+  @Test func enumsStayNumbersInJSON() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let run = scry("-q", "-f", "json", "-e", #"enum { FOO = 333 }; begin { $f = FOO; print($f); printf("%s\n", FOO); exit(); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("{\"type\": \"value\", \"data\": 333}\n{\"type\": \"printf\", \"data\": \"FOO\\n\"}\n"), "\(run.stdout)")
+  }
+
+  @Test func unknownOutputFormatIsRefusedWithBpftracesWords() {
+    let run = scry("-f", "jsonx", "-e", "begin { exit(); }")
+    #expect(run.status != 0)
+    #expect(run.stderr.contains("ERROR: Invalid output format \"jsonx\"\nValid formats: 'text', 'json', 'folded'"), "\(run.stderr)")
+  }
+
   /// bpftrace 0.17 cannot run these; 0.24 prints what is expected here.
   @Test func positionalParametersBeyondBpftrace017() {
     guard kernelAvailable("runtime corpus") else { return }

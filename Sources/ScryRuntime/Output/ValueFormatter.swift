@@ -122,6 +122,9 @@ public enum ValueFormatter {
   /// One value in JSON form.
   public static func appendJSON(_ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer) {
     switch type {
+    case .integer(let t) where t.enumeration != nil:
+      // bpftrace keeps enum values numbers in JSON (a bare name would not be JSON).
+      if t.isSigned { out.appendDecimal(enumValue(p, t)) } else { out.appendUnsigned(UInt64(bitPattern: enumValue(p, t))) }
     case .string(let capacity):
       out.appendByte(UInt8(ascii: "\""))
       appendJSONEscaped(p.assumingMemoryBound(to: UInt8.self), stringLength(p, capacity: capacity), to: out)
