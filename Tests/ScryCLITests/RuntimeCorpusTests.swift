@@ -199,6 +199,17 @@ import Testing
     #expect(run.stderr.contains("ERROR: Invalid output format \"jsonx\"\nValid formats: 'text', 'json', 'folded'"), "\(run.stderr)")
   }
 
+  /// Errors bpftrace's runtime tests look for, in its words (Scry's location kept).
+  @Test func missingFileAndSymbolAreRefusedWithBpftracesWords() {
+    let file = scry("no_such_script_\(getpid()).bt")
+    #expect(file.status == 1)
+    #expect(file.stderr.contains("ERROR: failed to open file 'no_such_script_\(getpid()).bt': No such file or directory"), "\(file.stderr)")
+    guard kernelAvailable("kernel symbols") else { return }
+    let symbol = scry("--dry-run", "-e", #"BEGIN { print(kaddr("asdfzzzzzzz")) }"#)
+    #expect(symbol.status == 1)
+    #expect(symbol.stderr.contains("-e:1:21: error: Failed to resolve kernel symbol: asdfzzzzzzz"), "\(symbol.stderr)")
+  }
+
   /// bpftrace 0.17 cannot run these; 0.24 prints what is expected here.
   @Test func positionalParametersBeyondBpftrace017() {
     guard kernelAvailable("runtime corpus") else { return }

@@ -365,8 +365,9 @@ extension Checker {
         if let address = catalog.kernelSymbolAddress(symbol) {
           result.constants[site.call.id] = address
         } else {
-          error(args[0].span, "kernel symbol '\(symbol)' is not in /proc/kallsyms",
-                hint: "kernel addresses are readable as root; 'grep \(symbol) /proc/kallsyms' shows what the kernel names")
+          // bpftrace's words.
+          error(args[0].span, "Failed to resolve kernel symbol: \(symbol)",
+                hint: "it is not in /proc/kallsyms (kernel addresses are readable as root; 'grep \(symbol) /proc/kallsyms' shows what the kernel names)")
         }
       }
       return .uint64
