@@ -42,7 +42,7 @@ extension ActionLowering {
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
       .strcontains, .strerror, .sizeof, .buf, .ntop, .pton, .cgroupid, .bswap, .ksym, .usym, .kaddr, .uaddr, .kstack, .ustack, .uptr,
-      .kptr, .reg, .cgroupPath, .macaddr, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn, .strReplace, .stringAt:
+      .kptr, .reg, .cgroupPath, .macaddr, .getopt, .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn, .strReplace, .stringAt:
       return nil
     }
   }
@@ -126,6 +126,9 @@ extension ActionLowering {
     case .ksym, .usym, .uptr, .kptr:
       // The address itself; how it prints comes from the call's type.
       return int(args[0])
+    case .getopt:
+      // A named parameter's number, settled by the checker.
+      return .constant(program.constants[e.id] ?? 0)
     case .kaddr, .cgroupid:
       guard let address = program.constants[e.id] else {
         missingResolution(e.span)
@@ -153,6 +156,8 @@ extension ActionLowering {
     switch function {
     case .str:
       return str(args, e, type: type)
+    case .getopt:
+      return program.texts[e.id].map { .constant(Array($0.utf8), type: type) }
     case .strftime:
       guard case .string(let format) = args[0].kind else { return nil }
       return .strftime(format: format, nanoseconds: int(args[1]))

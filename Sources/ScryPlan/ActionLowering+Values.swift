@@ -48,6 +48,11 @@ extension ActionLowering {
       let offset = elements[..<index].reduce(0) { $0 + $1.byteSize }
       return .fromBytes(bytes(base, as: nil), offset: offset)
     case .cast(_, let operand):
+      if type == .boolean {
+        // A bool is 1 or 0 whatever it was cast from, so it compares and prints as one.
+        if program.type(of: operand).isString { return .binary(.ne, .stringLength(bytes(operand, as: nil)), .constant(0), isSigned: false) }
+        return .binary(.ne, int(operand), .constant(0), isSigned: false)
+      }
       guard case .integer(let t) = type else { return int(operand) }
       return .convert(int(operand), bits: t.bits, isSigned: t.isSigned)
     case .update(let target, let isIncrement, let isPrefix):
@@ -320,6 +325,8 @@ extension ActionLowering {
       }
     case .ternary(let c, let a, let b):
       return .ternary(int(c), bytes(a, as: type), bytes(b, as: type), type: type)
+    case .cast(_, let operand) where type.isString:
+      return bytes(operand, as: type)
     case .block(let body, let value?):
       return .sequence(statements(body), bytes(value, as: type))
     case .field(let base, let name, _):

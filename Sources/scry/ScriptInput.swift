@@ -13,7 +13,8 @@ enum ScriptInput {
 
     var description: String {
       switch self {
-      case .unreadable(let path, let code): return "scry: cannot read '\(path)': \(String(cString: strerror(code)))"
+      // bpftrace's words, which wrappers may look for.
+      case .unreadable(let path, let code): return "ERROR: failed to open file '\(path)': \(String(cString: strerror(code)))"
       case .tooLarge(let path):
         return "scry: '\(path)' is larger than \(ScriptInput.maxBytes >> 20) MiB: that is not a script"
       }

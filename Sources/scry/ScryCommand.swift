@@ -39,8 +39,11 @@ struct ScryCommand: ParsableCommand {
   @Flag(name: .short, help: "Verbose: with -l, show each tracepoint's fields.")
   var v = false
 
-  @Option(name: .short, help: ArgumentHelp("Output format: bpftrace's text or JSON, or text with maps keyed by stacks as folded stacks for flame graphs.", valueName: "text|json|folded"))
-  var f: OutputFormatOption = .text
+  @Option(name: .customShort("f"), help: ArgumentHelp("Output format: bpftrace's text or JSON, or text with maps keyed by stacks as folded stacks for flame graphs.", valueName: "text|json|folded"))
+  var formatName: String = "text"
+
+  /// `-f`, checked in `validate()`.
+  var f: OutputFormatOption { OutputFormatOption(rawValue: formatName) ?? .text }
 
   @Option(name: .short, help: ArgumentHelp("Write output to FILE instead of standard output.", valueName: "FILE"))
   var o: String?
@@ -128,11 +131,25 @@ struct ScryCommand: ParsableCommand {
   @Option(name: .customLong("push-interval"), help: ArgumentHelp("Seconds between pushes of --push and --otlp.", valueName: "SECONDS"))
   var pushInterval: Double = 15
 
-  @Argument(help: ArgumentHelp("A .trace script ('-' for standard input), or a pattern with -l, then the positional parameters $1, $2…", valueName: "FILE|PATTERN"))
-  var arguments: [String] = []
+  @Argument(
+    parsing: .allUnrecognized,
+    help: ArgumentHelp(
+      "A .trace script ('-' for standard input), or a pattern with -l, then the positional parameters $1, $2… and named ones (--name=value, read by getopt())",
+      valueName: "FILE|PATTERN"))
+  var rawArguments: [String] = []
+
+  /// The script or pattern, then the positional parameters: `rawArguments` without the named ones.
+  var arguments: [String] { ProgramParameters(rawArguments).positionals }
 
   func validate() throws {
     if let pidText { try Self.validatePid(pidText) }
+    if OutputFormatOption(rawValue: formatName) == nil {
+      // bpftrace's words, and the formats Scry has.
+      printError("ERROR: Invalid output format \"\(formatName)\"\nValid formats: "
+        + OutputFormatOption.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", "))
+      throw ExitCode(1)
+    }
+    if let unknown = ProgramParameters(rawArguments).unknownOption { throw ValidationError("Unknown option '\(unknown)'") }
     if bufferPages <= 0 || bufferPages & (bufferPages - 1) != 0 {
       throw ValidationError("--buffer-pages must be a power of two, like 256 or 1024")
     }
@@ -159,7 +176,8 @@ struct ScryCommand: ParsableCommand {
         source, catalog: catalog, positionals: positionals,
         options: CheckOptions(
           allowsUnsafe: unsafe, stringCapacity: environmentLimits.stringLength, includeDirectories: includeDirectories,
-          forcedIncludes: includes, environmentSettings: environmentLimits.fromEnvironment),
+          forcedIncludes: includes, environmentSettings: environmentLimits.fromEnvironment,
+          namedParameters: ProgramParameters(rawArguments).named),
         requiresProbes: true, language: language, targetPid: x)
     }
     let limits = environmentLimits.applying(checked.config)
@@ -173,6 +191,12 @@ struct ScryCommand: ParsableCommand {
       }
     }
     if checked.diagnostics.hasErrors { throw ExitCode(1) }
+    let unread = ProgramParameters(rawArguments).named.keys.filter { !checked.namedParametersRead.contains($0) }.sorted()
+    if !unread.isEmpty {
+      // bpftrace's words: a named parameter no getopt() reads is a mistake on the command line.
+      printError("ERROR: Unexpected command line options: " + unread.joined(separator: ", "))
+      throw ExitCode(1)
+    }
     // Lowering finds what the runtime cannot evaluate, so --dry-run and --plan refuse it too.
     let plan: Plan
     do {

@@ -31,7 +31,7 @@ import Testing
   @Test func missingFileIsAnError() {
     let run = scry("/nonexistent/file.trace")
     #expect(run.status == 1)
-    #expect(run.stderr.contains("cannot read '/nonexistent/file.trace'"))
+    #expect(run.stderr.contains("ERROR: failed to open file '/nonexistent/file.trace': No such file or directory"), "\(run.stderr)")
   }
 
   @Test func versionAndHelp() {

@@ -91,6 +91,20 @@ import Testing
     #expect(none.status == 1 && none.stderr.contains("error: no probe of this script exists: nothing to attach"), "\(none.stderr)")
   }
 
+  /// A probe this kernel cannot have (a kprobe without kprobe_events, an fentry without ftrace) is
+  /// a missing probe: `missing_probes = warn` skips it with a warning and the rest runs.
+  @Test func probesTheKernelLacksAreMissingProbes() {
+    guard kernelAvailable("missing_probes") else { return }
+    guard access("/sys/kernel/tracing/kprobe_events", F_OK) != 0 else { return }  // this kernel has kprobes
+    let program = #"config = { missing_probes = warn } kprobe:zzzzz { printf("asdf\n") } begin { printf("_%s_\n", "success"); exit() }"#
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n_success_\n"), "\(run.stdout)")
+    #expect(run.stderr.contains("-e:1:36: warning: kprobe:zzzzz: this kernel has no kprobe support"), "\(run.stderr)")
+    let strict = scry("--dry-run", "-e", "kprobe:vfs_read { exit(); }")
+    #expect(strict.status == 1 && strict.stderr.contains("-e:1:1: error: kprobe:vfs_read: this kernel has no kprobe support"), "\(strict.stderr)")
+  }
+
   /// A macro argument whose text starts with another macro's parameter (`a(x + 1)` inside `b`) is
   /// the whole argument, not the parameter alone.
   @Test(arguments: [

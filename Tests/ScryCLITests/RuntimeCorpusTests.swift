@@ -92,6 +92,33 @@ import Testing
     #expect(open.stderr.contains("-e:1:16: error: unterminated string literal"), "\(open.stderr)")
   }
 
+  /// `true` and `false` (bpftrace 0.24's bool, which 0.17 lacks) print by name in values, keys and
+  /// JSON; a `(bool)` cast of a number, a pointer or a string is true when it is not zero or empty;
+  /// printf's `%d` and comparisons see 1 and 0.
+  @Test func boolValuesPrintAsTrueAndFalse() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let program = """
+      BEGIN { $b = true; @m = false; @k[(bool)5, "x"] = (bool)"ab"; @e[(bool)""] = (bool)(int64 *)0;
+        print((true, $b, @m)); printf("%d %d %d\\n", $b, @m, (bool)7 == true); if (false) { print(1); } exit(); }
+      """
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n(true, true, false)\n1 0 1\n"), "\(run.stdout)")
+    for line in ["\n@k[true, x]: true\n", "\n@m: false\n", "\n@e[false]: false\n"] {
+      #expect(run.stdout.contains(line), "\(run.stdout)")
+    }
+    let json = scry("-f", "json", "-e", "BEGIN { @a[true] = false; print(true); exit(); }")
+    #expect(json.stdout.contains("{\"type\": \"value\", \"data\": true}\n"), "\(json.stdout)")
+    #expect(json.stdout.contains("{\"type\": \"map\", \"data\": {\"@a\": {\"true\": false}}}"), "\(json.stdout)")
+  }
+
+  @Test func unrollCountsAreRefusedWithBpftracesWords() {
+    let high = scry("--dry-run", "-e", "BEGIN { unroll (101) { } }")
+    #expect(high.status != 0 && high.stderr.contains("-e:1:17: error: unroll maximum value is 100"), "\(high.stderr)")
+    let low = scry("--dry-run", "-e", "BEGIN { unroll (0) { } }")
+    #expect(low.status != 0 && low.stderr.contains("-e:1:17: error: unroll minimum value is 1"), "\(low.stderr)")
+  }
+
   /// Positional parameters where bpftrace substitutes them: attach points, `str($1 + k)`, lengths,
   /// `kaddr(str($1))`.
   @Test(arguments: [
@@ -109,6 +136,78 @@ import Testing
     let ours = scry(["-e", program] + parameters)
     #expect(ours.status == 0, "\(ours.stderr)")
     #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  /// Named parameters (bpftrace 0.23's `getopt`), mixed with positional ones before and after `--`,
+  /// as bpftrace's runtime tests give them; one no `getopt()` reads is refused with bpftrace's words.
+  @Test func namedParametersAreReadByGetopt() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let named = scry(
+      "-e", #"BEGIN { print((getopt("aa", 10), getopt("cc", 1), getopt("dd"), getopt("ee", "hello"), getopt("ff", -3), getopt("gg", false))); exit(); }"#,
+      "--", "--dd", "--aa=20", "--cc=False", "--gg")
+    #expect(named.status == 0, "\(named.stderr)")
+    #expect(named.stdout.hasPrefix("Attaching 1 probe...\n(20, 0, 1, hello, -3, true)\n"), "\(named.stdout)")
+    let mixed = scry(
+      "-e", #"BEGIN { print(($1, getopt("aa", 10), $2, getopt("bb", "hello"), getopt("cc"), $#)); exit(); }"#,
+      "--aa=20", "pos1", "--bb=bye", "--", "pos2", "--cc")
+    #expect(mixed.status == 0, "\(mixed.stderr)")
+    #expect(mixed.stdout.hasPrefix("Attaching 1 probe...\n(pos1, 20, pos2, bye, 1, 2)\n"), "\(mixed.stdout)")
+    let unread = scry("--dry-run", "-e", "BEGIN { exit(); }", "--aa=20")
+    #expect(unread.status == 1 && unread.stderr.contains("ERROR: Unexpected command line options: aa"), "\(unread.stderr)")
+    let notNumber = scry("--dry-run", "-e", #"BEGIN { print(getopt("n", 1)); }"#, "--n=abc")
+    #expect(notNumber.status == 1, "\(notNumber.stderr)")
+    #expect(notNumber.stderr.contains("-e:1:15: error: the named parameter --n is not a number: 'abc'"), "\(notNumber.stderr)")
+  }
+
+  /// bpftrace 0.24's forms from its runtime tests (scripts/has_key.bt, regression): conditions of
+  /// `if` and `while` without parentheses, in statements and values, and strings cast to a larger size.
+  @Test func conditionsWithoutParenthesesAndStringCasts() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let program = """
+      begin { @a[1] = 0; $n = 0; if has_key(@a, 1) { $n++ } if !has_key(@a, 2) { $n++ }
+        while $n < 5 { $n++ } $v = if $n == 5 { 7 } else { 8 }; let $s = (string[1024])"hi"; print(($n, $v, $s)); exit(); }
+      """
+    let run = scry("-e", program)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n(5, 7, hi)\n"), "\(run.stdout)")
+    let shorter = scry("--dry-run", "-e", #"begin { $s = (string[3])"hello"; }"#)
+    #expect(shorter.status == 1 && shorter.stderr.contains("-e:1:14: error: cannot cast string[6] to the shorter string[3]"), "\(shorter.stderr)")
+  }
+
+  /// A license the kernel does not count as GPL-compatible is refused with bpftrace's words.
+  @Test func nonGPLLicenseIsRefused() {
+    let refused = scry("--dry-run", "-e", #"config = { license = "Potato" } begin { exit(); }"#)
+    #expect(refused.status == 1)
+    #expect(refused.stderr.contains(
+      "-e:1:22: error: Your bpftrace program cannot load because you are using a license that is non-GPL compatible. License: Potato"),
+      "\(refused.stderr)")
+    let accepted = scry("--dry-run", "-e", #"config = { license = "Dual BSD/GPL" } begin { exit(); }"#)
+    #expect(accepted.status == 0, "\(accepted.stderr)")
+  }
+
+  /// JSON keeps enum values numbers, as bpftrace does (a bare name is not JSON); `%s` still names them.
+  @Test func enumsStayNumbersInJSON() {
+    guard kernelAvailable("runtime corpus") else { return }
+    let run = scry("-q", "-f", "json", "-e", #"enum { FOO = 333 }; begin { $f = FOO; print($f); printf("%s\n", FOO); exit(); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("{\"type\": \"value\", \"data\": 333}\n{\"type\": \"printf\", \"data\": \"FOO\\n\"}\n"), "\(run.stdout)")
+  }
+
+  @Test func unknownOutputFormatIsRefusedWithBpftracesWords() {
+    let run = scry("-f", "jsonx", "-e", "begin { exit(); }")
+    #expect(run.status != 0)
+    #expect(run.stderr.contains("ERROR: Invalid output format \"jsonx\"\nValid formats: 'text', 'json', 'folded'"), "\(run.stderr)")
+  }
+
+  /// Errors bpftrace's runtime tests look for, in its words (Scry's location kept).
+  @Test func missingFileAndSymbolAreRefusedWithBpftracesWords() {
+    let file = scry("no_such_script_\(getpid()).bt")
+    #expect(file.status == 1)
+    #expect(file.stderr.contains("ERROR: failed to open file 'no_such_script_\(getpid()).bt': No such file or directory"), "\(file.stderr)")
+    guard kernelAvailable("kernel symbols") else { return }
+    let symbol = scry("--dry-run", "-e", #"BEGIN { print(kaddr("asdfzzzzzzz")) }"#)
+    #expect(symbol.status == 1)
+    #expect(symbol.stderr.contains("-e:1:21: error: Failed to resolve kernel symbol: asdfzzzzzzz"), "\(symbol.stderr)")
   }
 
   /// bpftrace 0.17 cannot run these; 0.24 prints what is expected here.

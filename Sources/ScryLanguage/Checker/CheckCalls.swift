@@ -36,6 +36,8 @@ extension Checker {
     case .sizeof, .ksym, .usym, .kaddr, .uaddr, .ntop, .pton, .cgroupid, .bswap, .kstack, .ustack, .uptr, .kptr, .reg, .cgroupPath,
       .macaddr:
       return checkValueCall(site)
+    case .getopt:
+      return checkGetopt(site)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:
       return .none  // reported above
     case .sprintf, .strlen, .substr, .strtol, .gettimeofdayNs, .ctime, .textStrn, .strReplace, .stringAt:
@@ -73,7 +75,7 @@ extension Checker {
       case .count: return 0...0
       case .hist: return 1...2
       case .lhist: return 4...4
-      case .cgroupPath: return 1...2
+      case .cgroupPath, .getopt: return 1...2
       default: return 1...1
       }
     }
@@ -363,8 +365,9 @@ extension Checker {
         if let address = catalog.kernelSymbolAddress(symbol) {
           result.constants[site.call.id] = address
         } else {
-          error(args[0].span, "kernel symbol '\(symbol)' is not in /proc/kallsyms",
-                hint: "kernel addresses are readable as root; 'grep \(symbol) /proc/kallsyms' shows what the kernel names")
+          // bpftrace's words.
+          error(args[0].span, "Failed to resolve kernel symbol: \(symbol)",
+                hint: "it is not in /proc/kallsyms (kernel addresses are readable as root; 'grep \(symbol) /proc/kallsyms' shows what the kernel names)")
         }
       }
       return .uint64
@@ -541,5 +544,64 @@ extension Expr {
   var isMapSyntax: Bool {
     if case .map = kind { return true }
     return false
+  }
+}
+
+extension Checker {
+  /// `getopt("name"[, default])`: a named program parameter, settled before the run as `$1` is.
+  /// The default's type is the value's: a number parses the parameter (or `true`/`false`), a
+  /// string takes its text, a bool its truth; without one, 1 when the parameter is given.
+  mutating func checkGetopt(_ site: CallSite) -> ScryType {
+    let args = site.args
+    for arg in args { checkExpression(arg) }
+    guard case .string(let nameBytes) = args[0].kind else {
+      error(args[0].span, "getopt()'s name must be a string literal")
+      return .none
+    }
+    let name = String(decoding: nameBytes, as: UTF8.self)
+    result.namedParametersRead.insert(name)
+    let given = options.namedParameters[name]
+    let call = site.call.id
+    guard args.count == 2 else {
+      result.constants[call] = given.map { Self.truth($0) ?? 1 } ?? 0
+      return .int64
+    }
+    let fallback = args[1]
+    switch fallback.kind {
+    case .string(let bytes):
+      let text = given.map { $0 ?? "" } ?? String(decoding: bytes, as: UTF8.self)
+      result.texts[call] = text
+      return .string(capacity: max(text.utf8.count + 1, options.stringCapacity))
+    case .boolean(let value):
+      result.constants[call] = given.map { Self.truth($0) ?? 1 } ?? (value ? 1 : 0)
+      return .boolean
+    default:
+      var literal = literalInteger(fallback)
+      if case .unary(.negate, let magnitude) = fallback.kind { literal = literalInteger(magnitude).map { 0 &- $0 } }
+      guard let value = literal else {
+        error(fallback.span, "getopt()'s default must be a literal: a number, a string or true/false")
+        return .none
+      }
+      guard let given else {
+        result.constants[call] = value
+        return .int64
+      }
+      guard let text = given, let number = Self.truth(text) ?? PositionalParameter.integer(text).map({ UInt64(bitPattern: $0) }) else {
+        error(site.call.span, "the named parameter --\(name) is not a number: '\(given ?? "")'", hint: "give it as --\(name)=N")
+        return .none
+      }
+      result.constants[call] = number
+      return .int64
+    }
+  }
+
+  /// A parameter's text as a truth value: `true`/`false` in any case, else nil; no text is true.
+  static func truth(_ text: String?) -> UInt64? {
+    guard let text else { return 1 }
+    switch text.lowercased() {
+    case "true": return 1
+    case "false": return 0
+    default: return nil
+    }
   }
 }

@@ -154,6 +154,16 @@ extension Checker {
       guard let target = resolveType(typeName) else { return .none }
       if type == .none { return .none }
       switch target {
+      case .boolean where type.isString:
+        // bpftrace: a string is true when it is not empty.
+        return target
+      case .string(let capacity) where type.isString:
+        // `(string[1024])"hi"`: a string resized, as bpftrace 0.24 casts; never shortened.
+        if case .string(let own) = type, own > capacity {
+          error(e.span, "cannot cast \(type) to the shorter \(target)", hint: "str(s, n) keeps the first n characters")
+          return .none
+        }
+        return target
       case .integer, .pointer, .boolean:
         if !type.isInteger {
           error(e.span, "cannot cast \(type) to \(target)", hint: type.isString ? "strings cannot be converted to numbers" : nil)

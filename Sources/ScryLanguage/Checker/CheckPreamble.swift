@@ -5,6 +5,11 @@ extension Checker {
   /// rather than evicting an old one (see docs/language.md).
   static let mapKinds: Set<String> = ["hash", "lruhash", "percpuhash", "percpulruhash"]
 
+  /// The licenses the kernel counts as GPL-compatible (include/linux/license.h).
+  static let gplCompatibleLicenses: Set<String> = [
+    "GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL",
+  ]
+
   /// Reads the config block into `result.config`, `options` and `stackMode`; runs before the walks.
   mutating func checkConfig() {
     var seen: [String: SourceSpan] = [:]
@@ -22,6 +27,13 @@ extension Checker {
       }
       seen[variable.name] = entry.nameSpan
       guard let value = configValue(entry, variable) else { continue }
+      if variable.name == "license" && !Self.gplCompatibleLicenses.contains(value.word) {
+        // bpftrace's words: the kernel refuses its tracing helpers to other licenses.
+        error(entry.valueSpan,
+              "Your bpftrace program cannot load because you are using a license that is non-GPL compatible. License: \(value.word)",
+              hint: "GPL-compatible: " + Self.gplCompatibleLicenses.sorted().joined(separator: ", "))
+        continue
+      }
       if options.environmentSettings.contains(variable.setting) { continue }  // the environment wins
       switch variable.setting {
       case .stringLength:

@@ -63,6 +63,8 @@ public struct CheckedProgram: Sendable {
   public var constants: [NodeID: UInt64]
   /// Strings the checker settled from the probes: `probetype`, by identifier expression.
   public var texts: [NodeID: String] = [:]
+  /// The named program parameters `getopt()` reads: any other given is an error.
+  public var namedParametersRead: Set<String> = []
   /// Every map by name, in order of first appearance.
   public var maps: [MapInfo]
   /// Type of each scratch variable slot.

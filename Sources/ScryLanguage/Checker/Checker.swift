@@ -10,10 +10,15 @@ public struct CheckOptions: Sendable {
   public var forcedIncludes: [String]
   /// Settings the environment fixed: a script's config block does not change them (as in bpftrace).
   public var environmentSettings: Set<ConfigVariable.Setting> = []
+  /// Named program parameters (`--name=value` after the program), which `getopt()` reads; a
+  /// parameter given without `=value` maps to nil.
+  public var namedParameters: [String: String?] = [:]
   public init(
     allowsUnsafe: Bool = false, stringCapacity: Int = ScryType.defaultStringCapacity, includeDirectories: [String] = [],
-    forcedIncludes: [String] = [], environmentSettings: Set<ConfigVariable.Setting> = []
+    forcedIncludes: [String] = [], environmentSettings: Set<ConfigVariable.Setting> = [],
+    namedParameters: [String: String?] = [:]
   ) {
+    self.namedParameters = namedParameters
     self.environmentSettings = environmentSettings
     self.allowsUnsafe = allowsUnsafe
     self.stringCapacity = stringCapacity
@@ -212,7 +217,9 @@ public struct Checker {
       if let elseBranch { checkBlock(elseBranch) }
     case .unroll(let count, let body):
       if let n = literalInteger(count) {
-        if n < 1 || n > 100 { error(count.span, "unroll count must be between 1 and 100, not \(n)") }
+        // bpftrace's words, with the count it was given.
+        if n > 100 { error(count.span, "unroll maximum value is 100", hint: "the count is \(n)") }
+        if n < 1 { error(count.span, "unroll minimum value is 1", hint: "the count is \(n)") }
       } else {
         error(count.span, "unroll needs a literal count", hint: "write 'unroll (5) { … }'")
       }

@@ -107,12 +107,13 @@ struct ProbeResolver {
         return []
       }
       let (symbol, offset) = splitOffset(function)
-      if let missing = catalog.missingSupport(for: kind) {
-        // Refused here, so --dry-run says it too: the run would fail at attach.
+      if let lacking = catalog.missingSupport(for: kind) {
+        // Found here, so --dry-run says it too: the run would fail at attach. A probe this kernel
+        // cannot have is a missing one, which `missing_probes` may skip.
         let name = symbol ?? function
-        diagnostics.append(
-          .error(spec.span, "\(spec.text(kind)): \(missing)",
-                 hint: similarTracepoint(to: name).map { "the tracepoint '\($0)' covers similar ground" }))
+        missing.append(
+          MissingProbe(span: spec.span, message: "\(spec.text(kind)): \(lacking)",
+                       hint: similarTracepoint(to: name).map { "the tracepoint '\($0)' covers similar ground" }))
         return []
       }
       return [
@@ -172,7 +173,12 @@ struct ProbeResolver {
       message = "\(written): Scry does not attach \(type.rawValue) probes (they attach through \(type.kernelMechanism))"
     }
     let hint = type.needsFtrace ? similarTracepoint(to: function).map { "the tracepoint '\($0)' covers similar ground" } : nil
-    diagnostics.append(.error(spec.span, message, hint: hint ?? type.alternative(function: function)))
+    if catalog.missingSupport(for: type) != nil {
+      // This kernel cannot have the probe: a missing one, which `missing_probes` may skip.
+      missing.append(MissingProbe(span: spec.span, message: message, hint: hint ?? type.alternative(function: function)))
+    } else {
+      diagnostics.append(.error(spec.span, message, hint: hint ?? type.alternative(function: function)))
+    }
   }
 
   private mutating func wrongShape(_ spec: ProbeSpec, _ shape: String, example: String) {

@@ -276,7 +276,7 @@ extension Parser {
       advance()
       if !macroFrames.isEmpty, let argument = macroArgument(name, at: t.span) { return argument }
       if name == "true" || name == "false" { return expr(.boolean(name == "true"), t.span) }
-      if name == "if" && isPunct(.lparen) { return parseIfExpression(start: t) }
+      if name == "if" { return parseIfExpression(start: t) }
       if let definition = macros[name], isPunct(.lparen) || definition.parameters.isEmpty {
         return expandMacro(definition, nameToken: t)
       }

@@ -157,6 +157,10 @@ extension Parser {
 
   mutating func parseParenthesized(_ keyword: String) -> Expr {
     let open = token.span
+    // bpftrace 0.24 takes a condition without parentheses: `if has_key(@a, 1) { … }`.
+    if (keyword == "if" || keyword == "while") && !isPunct(.lparen) && !isPunct(.lbrace) && token.kind != .endOfFile {
+      return nested { $0.parseExpression() }
+    }
     guard accept(.lparen) else {
       error(at: token.span, "expected '(' after '\(keyword)', found \(describe(token))",
             hint: "write '\(keyword) (condition) { … }'")

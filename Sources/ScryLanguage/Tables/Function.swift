@@ -13,7 +13,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   // Values.
   case strftime, str, strncmp, strcontains, strerror, sizeof, buf, ntop, pton, bswap
   case ksym, usym, kaddr, uaddr, kstack, ustack, uptr, kptr
-  case reg, cgroupPath = "cgroup_path", cgroupid, macaddr
+  case reg, cgroupPath = "cgroup_path", cgroupid, macaddr, getopt
   // SystemTap's string and clock functions, which its front end lowers calls to: refused in
   // bpftrace programs (bpftrace 0.17 has none of them).
   case sprintf, strlen, substr, strtol, gettimeofdayNs = "gettimeofday_ns", ctime, textStrn = "text_strn"
@@ -96,6 +96,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .cgroupPath: return "cgroup_path(id[, \"hierarchy pattern\"])"
     case .cgroupid: return "cgroupid(\"/sys/fs/cgroup/…\")"
     case .macaddr: return "macaddr(address)"
+    case .getopt: return "getopt(\"name\"[, default])"
     case .sprintf: return "sprintf(\"format\", args…) (SystemTap)"
     case .strlen: return "strlen(string) (SystemTap)"
     case .substr: return "substr(string, start, length) (SystemTap)"
@@ -154,6 +155,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .cgroupid: return "the id of the cgroup at a path (compare it with cgroup)"
     case .cgroupPath: return "the path of a cgroup (as 'unified:/path', one per hierarchy that has it)"
     case .macaddr: return "a MAC address as text"
+    case .getopt: return "a named program parameter (--name=value after the program); without a default, 1 when given"
     case .sprintf: return "formatted text as a string value"
     case .strlen: return "the length of a string"
     case .substr: return "part of a string, from a 0-based start"

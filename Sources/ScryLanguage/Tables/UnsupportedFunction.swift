@@ -8,7 +8,6 @@ public enum UnsupportedFunction {
     "errorf": "write printf() for the message, and exit() to stop",
     "warnf": "write printf() for the message",
     "fail": "bpftrace 0.24's compile-time failure is not supported",
-    "getopt": "named options (bpftrace 0.23) are not supported: use positional parameters $1, $2…",
     "find": "write 'if (has_key(@m, k)) { $v = @m[k]; … }'",
     "globmatch": "compare with strncmp() or strcontains()",
     "memcmp": "compare strings with '==' or strncmp()",

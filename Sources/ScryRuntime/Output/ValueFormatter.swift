@@ -61,7 +61,7 @@ public enum ValueFormatter {
       // bpftrace 0.17 reads every 8-byte integer key as signed: `@[(uint64)-1]` prints `@[-1]`.
       if t.isSigned || (inKey && t.bits == 64) { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
     case .boolean:
-      out.appendUnsigned(word(p) != 0 ? 1 : 0)
+      out.append(word(p) != 0 ? "true" : "false")
     case .symbol(let isKernel) where isKernel:
       // bpftrace's ksym(): the symbol's name, without the offset; an unknown address in hex.
       if let name = KernelSymbols.name(of: word(p)), let plus = name.lastIndex(of: "+") {
@@ -122,6 +122,9 @@ public enum ValueFormatter {
   /// One value in JSON form.
   public static func appendJSON(_ p: UnsafeRawPointer, type: ScryType, to out: OutputBuffer) {
     switch type {
+    case .integer(let t) where t.enumeration != nil:
+      // bpftrace keeps enum values numbers in JSON (a bare name would not be JSON).
+      if t.isSigned { out.appendDecimal(enumValue(p, t)) } else { out.appendUnsigned(UInt64(bitPattern: enumValue(p, t))) }
     case .string(let capacity):
       out.appendByte(UInt8(ascii: "\""))
       appendJSONEscaped(p.assumingMemoryBound(to: UInt8.self), stringLength(p, capacity: capacity), to: out)
