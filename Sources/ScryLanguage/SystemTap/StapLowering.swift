@@ -13,6 +13,8 @@ struct StapLowering {
     var extractors: Set<String> = []
     /// `@hist_linear(x, lo, hi, step)`'s bounds.
     var linear: [StapExpr]?
+    /// `@variance(x, N)`'s bit shift: values are kept `<< N` for precision, the variance read `>> 2N`.
+    var varianceShift: UInt64 = 0
     var isRead = false
     var isWritten = false
     /// `global x = 5`: set before the first probe (not a write SystemTap prints at exit).
