@@ -29,7 +29,7 @@ import Testing
       "count=0x5\nlast=\"done\"\nby_name[\"two\",2]=0x4\nby_name[\"one\",1]=0x1\nsizes @count=3 @min=1 @max=3 @sum=6 @avg=2\n"),
     ("script-args.stp", ["21", "name"], "2 arguments: 21 * 2 = 42, name name\n"),
     ("printf-formats.stp", [],
-      "[42] [   42] [42   ] [00042]\n[ff] [FF] [10] [0xff] [7]\n[ab] [        ab] [ab        ]\n[A] [%] [-1]\n[0x0000000000001000]\n"),
+      "[42] [   42] [42   ] [00042]\n[ff] [FF] [10] [0xff] [7]\n[ab] [        ab] [ab        ]\n[A] [%] [-1]\n[0x1000]\n"),
     // runtime/stat.c's variance for data on one CPU: Welford's running variance over integers,
     // corrected by the running mean's distance from the exact one, >> 2 * shift.
     ("variance.stp", [], "count=10 sum=385 min=1 max=100 avg=38 variance=1240\nvariance with a shift of 4: 1174\n"),

@@ -187,11 +187,6 @@ extension StapLowering {
       if v == UInt8(ascii: "s") && k == .integer { v = UInt8(ascii: "d") }
       if "dixXuo".utf8.contains(v) && k == .string { v = UInt8(ascii: "s") }
       if v == UInt8(ascii: "i") { v = UInt8(ascii: "d") }
-      if v == UInt8(ascii: "p") && spec.count == 1 && k == .integer {
-        // runtime/vsprintf.c: %p is zero-padded to a pointer's 16 digits after `0x`.
-        pieces.append(.value(lowerExpr(arg, prelude: &prelude), conversion: Array("0x%016lx".utf8)))
-        continue
-      }
       // SystemTap's integers are 64-bit whatever the conversion's length modifier says.
       let long: [UInt8] = "dxXuo".utf8.contains(v) ? [UInt8(ascii: "l")] : []
       pieces.append(.value(lowerExpr(arg, prelude: &prelude), conversion: spec + long + [v]))
