@@ -341,7 +341,9 @@ public enum Planner {
   /// How many expressions name each map, over the whole program.
   static func mapUseCounts(_ program: CheckedProgram) -> [String: Int] {
     var uses: [String: Int] = [:]
-    for block in program.program.probes {
+    // END blocks read a counted map after the runtime has folded its counters in (SystemTap's
+    // printing of globals at exit is such a block).
+    for block in program.program.probes where !block.specs.allSatisfy({ ProbeKind(provider: $0.provider) == .end }) {
       block.forEachExpression { expr in
         // Printing, clearing or zeroing a whole counted map is fine: the runtime folds counters in
         // first. One element (`print(@m[k])`) is read like any other use.

@@ -160,7 +160,11 @@ import Testing
       ("probe begin { println(str_replace(\"a\", \"b\")) }", "'str_replace()' takes 3 argument(s)"),
       ("probe begin { println(stringat(1, 1)) }", "stringat() takes a string, not int64"),
       ("probe begin { print_backtrace(1) }", "'print_backtrace()' takes no arguments"),
-      ("probe begin { println(sprint_stack(backtrace())) }", "'sprint_stack()' is not supported"),
+      // A stack kept in a variable has no text (sprint_stack(backtrace()) is sprint_backtrace()).
+      ("probe begin { bt = backtrace(); println(sprint_stack(bt)) }", "'sprint_stack()' is not supported"),
+      ("probe syscall.openat { println(user_string($filename, \"?\")) }", "'user_string()' with a default for an unreadable address is not supported"),
+      ("global v; probe begin { v <<< 1; println(@variance(v, 2)); println(@variance(v)) }", "'v' is read with two different @variance shifts"),
+      ("global v; probe begin { v <<< 1; println(@variance(v, 99)) }", "@variance's bit shift is a literal number from 0 to 62"),
       ("probe timer.jiffie(1) { }", "did you mean 'timer.jiffies'?"),
     ]
     for (script, message) in cases {

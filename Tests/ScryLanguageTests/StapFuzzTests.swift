@@ -15,17 +15,19 @@ import Testing
     "global a[100], s = \"x\"; probe begin { for (i = 0; i < 3; i++) { a[i, \"k\"] = i } foreach ([x, y] in a) { delete a[x, y] } while (1) break; next }",
   ]
 
-  /// The corpus above and the SystemTap examples.
+  /// The corpus above, the SystemTap examples and the test corpus (Tests/Fixtures/systemtap).
   static func texts() -> [String] {
-    let examples = scriptsDirectory() + "/../../../examples"
-    return corpus + listDirectory(examples).filter { $0.hasSuffix(".stp") }.compactMap { readFile(examples + "/" + $0) }
+    let root = scriptsDirectory() + "/../../.."
+    return corpus + [root + "/examples", root + "/Tests/Fixtures/systemtap"].flatMap { directory in
+      listDirectory(directory).filter { $0.hasSuffix(".stp") }.sorted().compactMap { readFile(directory + "/" + $0) }
+    }
   }
 
   @Test func mutationsNeverTrap() {
     var rng = FuzzTests.SplitMix(state: 0x57A9)
     var withErrors = 0
     let texts = Self.texts()
-    #expect(texts.count >= Self.corpus.count + 3)
+    #expect(texts.count >= Self.corpus.count + 3 + 30)
     for text in texts {
       for _ in 0..<300 {
         let mutated = String(decoding: FuzzTests.mutate(Array(text.utf8), &rng), as: UTF8.self)

@@ -68,6 +68,15 @@ func plan(_ text: String) throws -> Plan {
 }
 
 @Suite struct PlannerTests {
+  /// END reads a counted map after its counters are folded in: reading it there (as SystemTap's
+  /// printing of globals at exit does) keeps the kernel counter; reading it elsewhere does not.
+  @Test func countedMapReadInEndStaysCounted() throws {
+    let atEnd = try plan("tracepoint:syscalls:sys_enter_getppid { @c++ } END { printf(\"%d\\n\", @c); }")
+    #expect(atEnd.attachments[0].counting != nil)
+    let onTimer = try plan("tracepoint:syscalls:sys_enter_getppid { @c++ } interval:s:1 { printf(\"%d\\n\", @c); }")
+    #expect(onTimer.attachments[0].counting == nil)
+  }
+
   @Test func angleBlockCounterIsOneTracepointWithAStringKeyedMap() throws {
     let plan = try plan("tracepoint:sched:sched_switch < count[comm]++ >")
     #expect(plan.attachments.count == 1)

@@ -108,6 +108,10 @@ extension StapLowering {
     for (g, name, args) in extractors {
       globals[g]?.extractors.insert(name)
       if name == "hist_linear" { globals[g]?.linear = Array(args.dropFirst()) }
+      if name == "variance", args.count > 1, case .integer(let shift) = args[1].kind {
+        let kept = globals[g]?.varianceShift ?? 0
+        globals[g]?.varianceShift = max(kept, shift)
+      }
     }
   }
 

@@ -3,6 +3,14 @@ import Glibc
 extension StapLowering {
   mutating func lowerCall(_ name: String, nameSpan: SourceSpan, args: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Expr {
     if let function = functions[name] { return inline(function, args: args, span: span, prelude: &prelude) }
+    // `sprint_stack(backtrace())`, the tapset's own spelling of sprint_backtrace(): the stack is
+    // captured here, so its brief text is formatted as sprint_backtrace's. A stack kept in a
+    // variable has no text to give (Scry keeps it by number), and stays refused below.
+    if name == "sprint_stack" || name == "sprint_ustack", args.count == 1, case .call(let inner, _, let innerArgs) = args[0].kind,
+      innerArgs.isEmpty, inner == (name == "sprint_stack" ? "backtrace" : "ubacktrace")
+    {
+      return stack(name == "sprint_stack" ? .sprintBacktrace : .sprintUbacktrace, span: span)
+    }
     guard let f = TapsetFunction(rawValue: name) else {
       if let reason = TapsetFunction.unsupported[name] { return missing(nameSpan, "'\(name)()' is not supported", hint: reason) }
       let candidates = TapsetFunction.allCases.map(\.rawValue) + Array(functions.keys)
@@ -26,7 +34,14 @@ extension StapLowering {
       let cred = expr(.field(expr(.identifier("curtask"), span), name: "cred", isArrow: true), span)
       return expr(.field(expr(.field(cred, name: "euid", isArrow: true), span), name: "val", isArrow: false), span)
     case .userString, .kernelString, .userStringN:
-      guard lowered.count == (f == .userStringN ? 2 : 1) else { return missing(span, "'\(name)()' takes \(f == .userStringN ? 2 : 1) argument(s)") }
+      let arity = f == .userStringN ? 2 : 1
+      if lowered.count == arity + 1 && f != .kernelString {
+        // The tapset's form that gives err_msg where the read faults: Scry's str() has no fault to
+        // test, and a default given only for some faults would hide the others.
+        return missing(args[arity].span, "'\(name)()' with a default for an unreadable address is not supported",
+          hint: "drop the default: an unreadable string reads as \"\"")
+      }
+      guard lowered.count == arity else { return missing(span, "'\(name)()' takes \(arity) argument(s)") }
       return call("str", lowered)
     case .isinstr:
       guard lowered.count == 2 else { return missing(span, "'isinstr()' takes 2 arguments") }
@@ -184,8 +199,19 @@ extension StapLowering {
     if name.hasPrefix("hist") {
       return missing(span, "a histogram is printed, not read", hint: "print(@\(name)(\(g)))")
     }
-    if name == "variance" && args.count > 1 {
-      return missing(args[1].span, "@variance's bit shift is not supported", hint: "write @variance(\(g)): a shift of 0")
+    var shift: UInt64 = 0
+    if name == "variance" {
+      // One shift per statistic, as SystemTap keeps it (stat.c's bit_shift), a literal 0…62.
+      if args.count > 1 {
+        guard args.count == 2, case .integer(let n) = args[1].kind, n <= 62 else {
+          return missing(args[1].span, "@variance's bit shift is a literal number from 0 to 62")
+        }
+        shift = n
+      }
+      guard shift == globals[g]?.varianceShift ?? 0 else {
+        return missing(args.count > 1 ? args[1].span : span, "'\(g)' is read with two different @variance shifts",
+          hint: "use one shift for every @variance(\(g), N)")
+      }
     }
     func read(_ extractor: String, _ prelude: inout [Stmt]) -> Expr {
       var keys: [Expr] = []
@@ -193,7 +219,31 @@ extension StapLowering {
       return globalRef(g, extractor: extractor, keys: keys, span: span)
     }
     if name == "avg" { return expr(.binary(.divide, read("sum", &prelude), read("count", &prelude)), span) }
+    if name == "variance" {
+      var keys: [StapExpr] = []
+      if case .index(_, _, let list) = first.kind { keys = list }
+      return varianceRead(g, keys: keys, shift: shift, span: span, prelude: &prelude)
+    }
     return read(name, &prelude)
+  }
+
+  /// `@variance` as runtime/stat.c's `_stp_stat_get` reads it, for one CPU's data: the running
+  /// variance corrected by the running mean's distance from the exact one (its total-variance
+  /// step, S1 = n·(mean − (sum << shift) / n)², S2 = (n − 1)·variance), `(S1 + S2) / (n − 1)`, then
+  /// `>> 2·shift`. Below two values it is 0 (a division by zero in Scry's actions).
+  mutating func varianceRead(_ g: String, keys: [StapExpr], shift: UInt64, span: SourceSpan, prelude: inout [Stmt]) -> Expr {
+    func read(_ extractor: String, _ prelude: inout [Stmt]) -> Expr {
+      globalRef(g, extractor: extractor, keys: keys.map { lowerExpr($0, prelude: &prelude) }, span: span)
+    }
+    func int(_ n: UInt64) -> Expr { expr(.integer(n), span) }
+    func binary(_ op: BinaryOperator, _ a: Expr, _ b: Expr) -> Expr { expr(.binary(op, a, b), span) }
+    let exactMean = binary(.divide, binary(.shiftLeft, read("sum", &prelude), int(shift)), read("count", &prelude))
+    let distance = binary(.subtract, read("variance_mean", &prelude), exactMean)
+    let s1 = binary(.multiply, read("count", &prelude), binary(.multiply, distance, distance))
+    let countLess1 = binary(.subtract, read("count", &prelude), int(1))
+    let s2 = binary(.multiply, countLess1, read("variance", &prelude))
+    let total = binary(.divide, binary(.add, s1, s2), binary(.subtract, read("count", &prelude), int(1)))
+    return shift == 0 ? total : binary(.shiftRight, total, int(2 * shift))
   }
 
   /// A script function's body in place of its call: the parameters become locals of the inlined

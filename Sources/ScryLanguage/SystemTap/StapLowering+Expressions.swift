@@ -172,7 +172,11 @@ extension StapLowering {
         let condition = expr(.binary(.logicalOr, first, better), span)
         let set = stmt(.assign(target: map(extractor, &prelude), op: nil, value: v()), span)
         out.append(stmt(.ifElse(condition: condition, then: Block(span: span, statements: [set]), elseBranch: nil), span))
-      case "variance": out.append(varianceUpdate(g, value: v(), keys: keys, span: span, prelude: &prelude))
+      case "variance":
+        // With a bit shift the running mean and sum of squares are of `value << shift`.
+        let shift = globals[g]?.varianceShift ?? 0
+        let shifted = shift == 0 ? v() : expr(.binary(.shiftLeft, v(), expr(.integer(shift), span)), span)
+        out += varianceUpdate(g, value: shifted, keys: keys, span: span, prelude: &prelude)
       case "hist_log", "hist_linear":
         var args = [v()]
         if extractor == "hist_linear" {
@@ -193,26 +197,33 @@ extension StapLowering {
     return out
   }
 
-  /// SystemTap's running variance (runtime/stat-common.c, Welford's algorithm over integers with a
-  /// bit shift of 0): the mean and the sum of squares kept per key, the variance `M2 / (n - 1)`
+  /// SystemTap's running variance (runtime/stat-common.c, Welford's algorithm over integers, of
+  /// the value already shifted by the statistic's bit shift): the mean and the sum of squares kept per key, the variance `M2 / (n - 1)`
   /// set from the second value on. Runs before the count is incremented, so the count is n - 1.
-  mutating func varianceUpdate(_ g: String, value v: Expr, keys: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> Stmt {
+  mutating func varianceUpdate(_ g: String, value: Expr, keys: [StapExpr], span: SourceSpan, prelude: inout [Stmt]) -> [Stmt] {
     func map(_ name: String) -> Expr { globalRef(g, extractor: name, keys: keys.map { lowerExpr($0, prelude: &prelude) }, span: span) }
     func int(_ n: UInt64) -> Expr { expr(.integer(n), span) }
     func assign(_ target: Expr, _ op: BinaryOperator?, _ value: Expr) -> Stmt { stmt(.assign(target: target, op: op, value: value), span) }
     temporaries += 1
-    let delta = "$__delta\(temporaries)"
-    let first = Block(span: span, statements: [assign(map("variance_mean"), nil, v), assign(map("variance_m2"), nil, int(0))])
-    let n = expr(.binary(.add, map("count"), int(1)), span)
+    let shifted = "$__shifted\(temporaries)"
+    // Each use reads its own node of the value, kept first in a variable of this block.
+    func v() -> Expr { expr(.variable(shifted), span) }
+    func delta() -> Expr { expr(.binary(.subtract, v(), map("variance_mean")), span) }
+    // The first value sets all three (the variance 0 below two values, as Scry reads it).
+    let first = Block(span: span, statements: [
+      assign(map("variance_mean"), nil, v()), assign(map("variance_m2"), nil, int(0)), assign(map("variance"), nil, int(0)),
+    ])
+    func n() -> Expr { expr(.binary(.add, map("count"), int(1)), span) }
+    // M2 += delta * (value - (mean + delta / n)), then mean += delta / n: the new mean written out
+    // in M2's update keeps delta a value of the old mean without a variable of its own.
+    let newMean = expr(.binary(.add, map("variance_mean"), expr(.binary(.divide, delta(), n()), span)), span)
     let later = Block(span: span, statements: [
-      assign(expr(.variable(delta), span), nil, expr(.binary(.subtract, v, map("variance_mean")), span)),
-      assign(map("variance_mean"), .add, expr(.binary(.divide, expr(.variable(delta), span), n), span)),
-      assign(map("variance_m2"), .add,
-        expr(.binary(.multiply, expr(.variable(delta), span), expr(.binary(.subtract, v, map("variance_mean")), span)), span)),
+      assign(map("variance_m2"), .add, expr(.binary(.multiply, delta(), expr(.binary(.subtract, v(), newMean), span)), span)),
+      assign(map("variance_mean"), .add, expr(.binary(.divide, delta(), n()), span)),
       assign(map("variance"), nil, expr(.binary(.divide, map("variance_m2"), map("count")), span)),
     ])
     let isFirst = expr(.binary(.equal, map("count"), int(0)), span)
-    return stmt(.ifElse(condition: isFirst, then: first, elseBranch: later), span)
+    return [assign(v(), nil, value), stmt(.ifElse(condition: isFirst, then: first, elseBranch: later), span)]
   }
 
   mutating func lowerExpr(_ e: StapExpr, prelude: inout [Stmt]) -> Expr {

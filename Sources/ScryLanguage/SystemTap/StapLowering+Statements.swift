@@ -140,6 +140,8 @@ extension StapLowering {
     if !use.isRead || isSession { set.formUnion(["count", "min", "max", "sum"]) }
     // The average is the sum over the count, read when asked for.
     if set.remove("avg") != nil { set.insert("sum") }
+    // The variance is read with the exact mean, from the sum.
+    if set.contains("variance") { set.insert("sum") }
     return ["count", "sum", "min", "max", "variance", "hist_log", "hist_linear"].filter(set.contains)
   }
 

@@ -13,6 +13,8 @@ struct StapLowering {
     var extractors: Set<String> = []
     /// `@hist_linear(x, lo, hi, step)`'s bounds.
     var linear: [StapExpr]?
+    /// `@variance(x, N)`'s bit shift: values are kept `<< N` for precision, the variance read `>> 2N`.
+    var varianceShift: UInt64 = 0
     var isRead = false
     var isWritten = false
     /// `global x = 5`: set before the first probe (not a write SystemTap prints at exit).
@@ -38,6 +40,8 @@ struct StapLowering {
   var inlining: [String] = []
   /// `@entry(e)` in the return probe being lowered: the map its entry probe saves `e` into, by tid.
   var entryMaps: [ObjectIdentifier: String] = [:]
+  /// The map of a return probe's entries not yet returned from, by thread (see `entryBlock`).
+  var entriesOpen: String?
   var temporaries = 0
   /// The `try` blocks being lowered, innermost last: the variables `error()` sets there.
   var tries: [(caught: String, message: String)] = []
@@ -344,9 +348,11 @@ struct StapLowering {
   mutating func lowerBody(_ probe: StapProbe, mapping: StapProbeMapping?, specs: [ProbeSpec]) -> [ProbeBlock] {
     var blocks: [ProbeBlock] = []
     entryMaps = [:]
+    entriesOpen = nil
     if let mapping, mapping.isReturn, let entry = entryBlock(probe, mapping: mapping, specs: specs) { blocks.append(entry) }
     enter(mapping)
     var statements = zeroedLocals(probe.body) + lowerStatements(probe.body)
+    if let open = entriesOpen { statements = [returnFromSeenEntry(open, statements, span: probe.body.span)] }
     if mapping?.provider == "END" {
       // Without an error() in the script, an error probe never runs.
       if mapping?.isErrorProbe == true && !tracksErrors { return blocks }
@@ -356,6 +362,18 @@ struct StapLowering {
       span: probe.span, specs: specs, predicate: nil, body: Block(span: probe.body.span, statements: statements),
       isAngleBlock: false))
     return blocks
+  }
+
+  /// A return probe's body run only for a return whose entry was seen: `if (@open[tid] > 0)`,
+  /// the count taken down first (and the thread's key deleted at zero).
+  mutating func returnFromSeenEntry(_ open: String, _ body: [Stmt], span: SourceSpan) -> Stmt {
+    func count() -> Expr { globalRef(open, keys: [expr(.identifier("tid"), span)], span: span) }
+    let last = expr(.binary(.lessEqual, count(), expr(.integer(1), span)), span)
+    let delete = stmt(.expression(expr(.call(name: "delete", nameSpan: span, args: [count()]), span)), span)
+    let decrement = stmt(.expression(expr(.update(count(), isIncrement: false, isPrefix: false), span)), span)
+    let close = stmt(.ifElse(condition: last, then: Block(span: span, statements: [delete]), elseBranch: Block(span: span, statements: [decrement])), span)
+    let seen = expr(.binary(.greater, count(), expr(.integer(0), span)), span)
+    return stmt(.ifElse(condition: seen, then: Block(span: span, statements: [close] + body), elseBranch: nil), span)
   }
 
   /// `@entry(e)` in a return probe: a block at the function's entry saves `e` by thread, and the
@@ -386,6 +404,13 @@ struct StapLowering {
       statements += prelude
       statements.append(stmt(.assign(target: globalRef(name, keys: [key], span: use.span), op: nil, value: value), use.span))
     }
+    // Count the thread's entries, so that a return whose entry came before the probes attached
+    // does not read @entry as 0: SystemTap's return probes fire only for entries they saw.
+    temporaries += 1
+    let open = "__entries_open\(temporaries)"
+    entriesOpen = open
+    let openKey = [expr(.identifier("tid"), probe.span)]
+    statements.append(stmt(.expression(expr(.update(globalRef(open, keys: openKey, span: probe.span), isIncrement: true, isPrefix: false), probe.span)), probe.span))
     let entrySpecs = specs.map { ProbeSpec(span: $0.span, provider: entry.provider, parts: entry.parts, partSpans: $0.partSpans) }
     return ProbeBlock(span: probe.span, specs: entrySpecs, predicate: nil, body: Block(span: probe.body.span, statements: statements),
       isAngleBlock: false)

@@ -64,7 +64,7 @@ enum TapsetFunction: String, CaseIterable {
   static let unsupported: [String: String] = [
     "user_long": "reading user memory at an address needs a typed pointer; use a uprobe argument",
     "user_int": "reading user memory at an address needs a typed pointer; use a uprobe argument",
-    "sprint_stack": "a stack's text as a string is not kept; print it with print_stack(bt), or use sprint_backtrace()",
-    "sprint_ustack": "a stack's text as a string is not kept; print it with print_ustack(bt), or use sprint_ubacktrace()",
+    "sprint_stack": "a kept stack's text is not a string; print it with print_stack(bt), or call sprint_stack(backtrace()) at the event",
+    "sprint_ustack": "a kept stack's text is not a string; print it with print_ustack(bt), or call sprint_ustack(ubacktrace()) at the event",
   ]
 }

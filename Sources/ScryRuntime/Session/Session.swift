@@ -119,6 +119,9 @@ public final class Session {
       endedForReload = true
       return 0
     }
+    // END blocks read counted maps whole: fold the kernel's counters in before they run (and
+    // after, for what END added; folding takes each counter's growth since the last fold).
+    machine.foldCounters?(machine)
     runSpecial(.end)
     machine.foldCounters?(machine)
     if options.foldsStacks {
