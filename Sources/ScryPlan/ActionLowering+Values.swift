@@ -181,8 +181,6 @@ extension ActionLowering {
       return unsupportedInt(span, "'usermode' is not known for this block's probes")
     case .kstack, .ustack:
       return unsupportedInt(span, "'\(builtin.name)' is a stack, not a number")
-    case .usermode:
-      return unsupportedInt(span, "'usermode' is known only where the probe fixes the mode")
     case .curtask, .jiffies:
       return unsupportedInt(span, "'\(builtin.name)' cannot be evaluated by this build yet")
     }

@@ -374,7 +374,7 @@ extension Checker {
       var stack = StackType(isKernel: builtin == .kstack)
       stack.mode = stackMode
       return .stack(stack)
-    case .probetype, .usermode:
+    case .probetype:
       return .none  // typed from the node, above
     }
   }
