@@ -63,21 +63,19 @@ import Testing
     #expect(run.stderr.contains("the index 3 is out of bounds for array of size 3"), "\(run.stderr)")
   }
 
-  /// The script's enums print by name, as bpftrace 0.24 prints them (0.17 printed numbers);
-  /// arithmetic and mixing with other integers give numbers, and printf's `%d` a number.
-  @Test func scriptEnumsPrintByName() {
-    guard kernelAvailable("runtime corpus") else { return }
+  /// The script's enum values print as numbers, as bpftrace 0.17 prints them (0.24 prints names,
+  /// docs/language.md); a cast to the script's enum (which 0.17 refuses) prints its number too.
+  @Test func scriptEnumsPrintAsBpftrace017PrintsThem() throws {
     let program = """
       enum { ONE = 1, TWO = 2 }; enum BAZ { FOO = 333, BAR };
-      BEGIN { @[ONE] = 11; @t = (ONE, TWO); @n[ONE + 1] = TWO - 1; @n[ONE] = ONE; $f = TWO; print($f);
-        print((enum BAZ)334); print((enum BAZ)444); printf("%d\\n", FOO); exit(); }
+      BEGIN { @[ONE] = 11; @t = (ONE, TWO); @n[ONE + 1] = TWO - 1; @n[ONE] = TWO; $f = TWO; print($f);
+        printf("%d\\n", FOO); exit(); }
       """
-    let run = scry("-e", program)
-    #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.stdout.hasPrefix("Attaching 1 probe...\nTWO\nBAR\n444\n333\n"), "\(run.stdout)")
-    for line in ["\n@[ONE]: 11\n", "\n@n[1]: 1\n", "\n@n[2]: 1\n", "\n@t: (ONE, TWO)\n"] {
-      #expect(run.stdout.contains(line), "\(run.stdout)")
-    }
+    try expectSameOutputAsBpftrace([], program)
+    guard kernelAvailable("runtime corpus") else { return }
+    let cast = scry("-q", "-e", "enum BAZ { FOO = 333, BAR }; BEGIN { print((enum BAZ)334); print((enum BAZ)444); exit(); }")
+    #expect(cast.status == 0, "\(cast.stderr)")
+    #expect(cast.stdout.hasPrefix("334\n444\n"), "\(cast.stdout)")
   }
 
   /// A string literal may hold a raw newline, as dash's `echo` writes `\n` into one (bpftrace 0.24
@@ -92,10 +90,10 @@ import Testing
     #expect(open.stderr.contains("-e:1:16: error: unterminated string literal"), "\(open.stderr)")
   }
 
-  /// `true` and `false` (bpftrace 0.24's bool, which 0.17 lacks) print by name in values, keys and
-  /// JSON; a `(bool)` cast of a number, a pointer or a string is true when it is not zero or empty;
-  /// printf's `%d` and comparisons see 1 and 0.
-  @Test func boolValuesPrintAsTrueAndFalse() {
+  /// `true` and `false` print as 1 and 0 in values, keys and JSON, as bpftrace 0.17 prints them
+  /// (0.24 prints `true`/`false`); a `(bool)` cast of a number, a pointer or a string is true when it
+  /// is not zero or empty; printf's `%d` and comparisons see 1 and 0.
+  @Test func boolValuesPrintAsBpftrace017PrintsThem() {
     guard kernelAvailable("runtime corpus") else { return }
     let program = """
       BEGIN { $b = true; @m = false; @k[(bool)5, "x"] = (bool)"ab"; @e[(bool)""] = (bool)(int64 *)0;
@@ -103,13 +101,13 @@ import Testing
       """
     let run = scry("-e", program)
     #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n(true, true, false)\n1 0 1\n"), "\(run.stdout)")
-    for line in ["\n@k[true, x]: true\n", "\n@m: false\n", "\n@e[false]: false\n"] {
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n(1, 1, 0)\n1 0 1\n"), "\(run.stdout)")
+    for line in ["\n@k[1, x]: 1\n", "\n@m: 0\n", "\n@e[0]: 0\n"] {
       #expect(run.stdout.contains(line), "\(run.stdout)")
     }
     let json = scry("-f", "json", "-e", "BEGIN { @a[true] = false; print(true); exit(); }")
-    #expect(json.stdout.contains("{\"type\": \"value\", \"data\": true}\n"), "\(json.stdout)")
-    #expect(json.stdout.contains("{\"type\": \"map\", \"data\": {\"@a\": {\"true\": false}}}"), "\(json.stdout)")
+    #expect(json.stdout.contains("{\"type\": \"value\", \"data\": 1}\n"), "\(json.stdout)")
+    #expect(json.stdout.contains("{\"type\": \"map\", \"data\": {\"@a\": {\"1\": 0}}}"), "\(json.stdout)")
   }
 
   @Test func unrollCountsAreRefusedWithBpftracesWords() {
@@ -146,7 +144,7 @@ import Testing
       "-e", #"BEGIN { print((getopt("aa", 10), getopt("cc", 1), getopt("dd"), getopt("ee", "hello"), getopt("ff", -3), getopt("gg", false))); exit(); }"#,
       "--", "--dd", "--aa=20", "--cc=False", "--gg")
     #expect(named.status == 0, "\(named.stderr)")
-    #expect(named.stdout.hasPrefix("Attaching 1 probe...\n(20, 0, 1, hello, -3, true)\n"), "\(named.stdout)")
+    #expect(named.stdout.hasPrefix("Attaching 1 probe...\n(20, 0, 1, hello, -3, 1)\n"), "\(named.stdout)")
     let mixed = scry(
       "-e", #"BEGIN { print(($1, getopt("aa", 10), $2, getopt("bb", "hello"), getopt("cc"), $#)); exit(); }"#,
       "--aa=20", "pos1", "--bb=bye", "--", "pos2", "--cc")

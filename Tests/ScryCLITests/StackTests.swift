@@ -81,20 +81,26 @@ import Testing
     let kernelPlan = scry("--plan", "-e", kernel)
     #expect(kernelPlan.stdout.components(separatedBy: "mode: counting per stack in the kernel").count == 4, "\(kernelPlan.stdout)")
     #expect(!scry("--plan", "-e", ring).stdout.contains("counting per stack"))
-    let counted = scry("-c", "\(workload) syscall 300 0", "-e", kernel)
-    let sampled = scry("-c", "\(workload) syscall 300 0", "-e", ring)
-    #expect(counted.status == 0 && sampled.status == 0, "\(counted.stderr)\n\(sampled.stderr)")
-    let ours = Self.entries(of: counted.stdout, task: name)
-    #expect(ours.count == 3 && ours.allSatisfy { $0.hasSuffix("]: 300") || $0.contains("]: 300\n") }, "\(counted.stdout)")
-    #expect(ours.contains { $0.contains("do_syscall_64+") }, "\(counted.stdout)")
     // User addresses (perf mode) differ between the two processes: ASLR.
     func masked(_ entries: [String]) -> [String] {
       entries.map { entry in
         entry.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-          line.hasPrefix("\t7f") ? String(line.drop { $0 != " " }) : String(line)
+          line.hasPrefix("\t") && !line.hasPrefix("\tffff") ? String(line.drop { $0 != " " }) : String(line)
         }.joined(separator: "\n")
       }
     }
+    // As in kernelStacksMatchBpftrace: another consumer of sys_enter attached meanwhile puts
+    // `__traceiter_sys_enter` in one run's stacks only; such a pair is run again.
+    var counted = scry("-c", "\(workload) syscall 300 0", "-e", kernel)
+    var sampled = scry("-c", "\(workload) syscall 300 0", "-e", ring)
+    for _ in 0..<4 where masked(Self.entries(of: counted.stdout, task: name)) != masked(Self.entries(of: sampled.stdout, task: name)) {
+      counted = scry("-c", "\(workload) syscall 300 0", "-e", kernel)
+      sampled = scry("-c", "\(workload) syscall 300 0", "-e", ring)
+    }
+    #expect(counted.status == 0 && sampled.status == 0, "\(counted.stderr)\n\(sampled.stderr)")
+    let ours = Self.entries(of: counted.stdout, task: name)
+    #expect(ours.count == 3 && ours.allSatisfy { $0.hasSuffix("]: 300") || $0.contains("]: 300\n") }, "\(counted.stdout)")
+    #expect(ours.contains { $0.contains("do_syscall_64+") }, "\(counted.stdout)")
     #expect(masked(ours) == masked(Self.entries(of: sampled.stdout, task: name)), "\nkernel:\n\(counted.stdout)\nring:\n\(sampled.stdout)")
   }
 

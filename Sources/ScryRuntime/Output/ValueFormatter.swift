@@ -54,14 +54,17 @@ public enum ValueFormatter {
     case .stack(let stack):
       StackTable.appendText(p, type: stack, indent: stackIndent, to: out)
     case .integer(let t):
-      if let enumeration = t.enumeration, let name = enumeration.names[enumValue(p, t)] {
-        out.append(name)
+      // An enum value prints as its number, as bpftrace 0.17 prints it (0.24 prints the name).
+      if t.enumeration != nil {
+        let value = enumValue(p, t)
+        if t.isSigned { out.appendDecimal(value) } else { out.appendUnsigned(UInt64(bitPattern: value)) }
         return
       }
       // bpftrace 0.17 reads every 8-byte integer key as signed: `@[(uint64)-1]` prints `@[-1]`.
       if t.isSigned || (inKey && t.bits == 64) { out.appendDecimal(Int64(bitPattern: word(p))) } else { out.appendUnsigned(word(p)) }
     case .boolean:
-      out.append(word(p) != 0 ? "true" : "false")
+      // bpftrace 0.17, the reference installed here, prints `true` as 1 (0.24 prints `true`).
+      out.appendUnsigned(word(p) != 0 ? 1 : 0)
     case .symbol(let isKernel) where isKernel:
       // bpftrace's ksym(): the symbol's name, without the offset; an unknown address in hex.
       if let name = KernelSymbols.name(of: word(p)), let plus = name.lastIndex(of: "+") {
