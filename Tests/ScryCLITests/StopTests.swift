@@ -51,7 +51,7 @@ import Testing
     defer { gated.finish() }
     let run = try BackgroundScry(
       "tracepoint:syscalls:sys_enter_getppid /pid == \(gated.pid)/ { @n = count(); system(\"echo x\"); } END { printf(\"end\\n\"); }",
-      flags: ["--unsafe", "-B", "line"])
+      flags: ["--unsafe", "-B", "line", "--lost", "fail"])
     gated.open()
     // The actions are under way when the user stops the run.
     for _ in 0..<200 where run.contents().split(separator: "\n").filter({ $0 == "x" }).count < 20 { usleep(25_000) }
@@ -73,6 +73,7 @@ import Testing
     let start = Clock.now()
     let (status, output) = run.stop(signal)
     let seconds = Clock.now() - start
+    // Discarding at the user's stop is no failure, even with `--lost fail`.
     #expect(status == 0, "\(output)")
     #expect(seconds < 2, "\(seconds) s from the signal to the exit")
     let lines = output.split(separator: "\n")
