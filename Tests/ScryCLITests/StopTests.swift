@@ -52,6 +52,9 @@ import Testing
     let run = try BackgroundScry(
       "tracepoint:syscalls:sys_enter_getppid /pid == \(gated.pid)/ { @n = count(); system(\"echo x\"); } END { printf(\"end\\n\"); }",
       flags: ["--unsafe", "-B", "line", "--lost", "fail"])
+    // A failed requirement must not leave Scry running.
+    var stopped = false
+    defer { if !stopped { run.stop() } }
     gated.open()
     // The actions are under way when the user stops the run.
     for _ in 0..<200 where run.contents().split(separator: "\n").filter({ $0 == "x" }).count < 20 { usleep(25_000) }
@@ -72,6 +75,7 @@ import Testing
 
     let start = Clock.now()
     let (status, output) = run.stop(signal)
+    stopped = true
     let seconds = Clock.now() - start
     // Discarding at the user's stop is no failure, even with `--lost fail`.
     #expect(status == 0, "\(output)")
