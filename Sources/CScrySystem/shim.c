@@ -9,7 +9,9 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -145,6 +147,74 @@ int scry_signalfd_read(int fd)
   if (r != (ssize_t)sizeof(si))
     return -1;
   return (int)si.ssi_signo;
+}
+
+volatile uint32_t scry_caught_signal_bits;
+static int scry_signal_wake_fd = -1;
+
+static void scry_signal_caught(int signo)
+{
+  int saved = errno;
+  __atomic_fetch_or(&scry_caught_signal_bits, 1u << signo, __ATOMIC_RELAXED);
+  uint64_t one = 1;
+  if (write(scry_signal_wake_fd, &one, sizeof(one)) < 0) {
+    // Full (2^64 - 2 wakes pending) or closed: the bit is set either way.
+  }
+  errno = saved;
+}
+
+int scry_signals_unblock(const int32_t *signals, int n)
+{
+  sigset_t set;
+  sigemptyset(&set);
+  for (int i = 0; i < n; i++)
+    sigaddset(&set, signals[i]);
+  return sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int scry_signals_catch(const int32_t *signals, int n)
+{
+  if (scry_signal_wake_fd < 0) {
+    scry_signal_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (scry_signal_wake_fd < 0)
+      return -1;
+  }
+  struct sigaction action;
+  memset(&action, 0, sizeof(action));
+  action.sa_handler = scry_signal_caught;
+  action.sa_flags = SA_RESTART;
+  sigfillset(&action.sa_mask);
+  for (int i = 0; i < n; i++) {
+    if (signals[i] <= 0 || signals[i] >= 32) {
+      errno = EINVAL;
+      return -1;
+    }
+    if (sigaction(signals[i], &action, NULL))
+      return -1;
+  }
+  return scry_signal_wake_fd;
+}
+
+uint32_t scry_signals_take(void)
+{
+  uint64_t wakes;
+  if (scry_signal_wake_fd >= 0) {
+    while (read(scry_signal_wake_fd, &wakes, sizeof(wakes)) < 0 && errno == EINTR) {
+    }
+  }
+  // After the read: a signal caught in between leaves its bit, and its wake, for the next take.
+  return __atomic_exchange_n(&scry_caught_signal_bits, 0, __ATOMIC_RELAXED);
+}
+
+int scry_signals_alarm(uint64_t nanoseconds)
+{
+  struct itimerval timer;
+  memset(&timer, 0, sizeof(timer));
+  timer.it_value.tv_sec = (time_t)(nanoseconds / 1000000000ull);
+  timer.it_value.tv_usec = (suseconds_t)((nanoseconds % 1000000000ull) / 1000);
+  if (nanoseconds != 0 && timer.it_value.tv_sec == 0 && timer.it_value.tv_usec == 0)
+    timer.it_value.tv_usec = 1;
+  return setitimer(ITIMER_REAL, &timer, NULL);
 }
 
 int scry_timerfd_open(uint64_t period_ns)

@@ -101,15 +101,18 @@ public final class PerfRing {
   }
 
   /// Hands every complete record in the ring to `body`, oldest first, then frees their
-  /// space; returns how many it handed over. `body` must not keep `record.body`.
+  /// space; returns how many it handed over. `body` must not keep `record.body`. When
+  /// `yieldingToSignals`, a caught signal (`CaughtSignals.arePending`) stops it before the next
+  /// record, which the next drain starts at.
   @discardableResult
-  public func drain(_ body: (PerfRecord) throws -> Void) rethrows -> Int {
+  public func drain(yieldingToSignals: Bool = true, _ body: (PerfRecord) throws -> Void) rethrows -> Int {
     let head = scry_ring_load_head(mapping)
     var tail = scry_ring_load_tail(mapping)
     var count = 0
     // Publish whatever was consumed even if `body` throws, so records are not re-read.
     defer { scry_ring_store_tail(mapping, tail) }
     while tail < head {
+      if yieldingToSignals && scry_signals_pending() != 0 { break }
       let offset = Int(tail & mask)
       // Headers are 8-byte aligned and 8 bytes long, so a header never straddles the end.
       let type = data.load(fromByteOffset: offset, as: UInt32.self)

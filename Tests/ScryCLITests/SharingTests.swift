@@ -84,10 +84,10 @@ struct BackgroundScry {
   let pid: pid_t
   let outputPath: String
 
-  init(_ script: String) throws {
+  init(_ script: String, flags: [String] = []) throws {
     outputPath = "/tmp/scry-background-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).txt"
     let fd = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup(scryBinary()), strdup("-e"), strdup(script), nil]
+    let argv: [UnsafeMutablePointer<CChar>?] = ([scryBinary()] + flags + ["-e", script]).map { strdup($0) } + [nil]
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     posix_spawn_file_actions_adddup2(&actions, fd, 1)
@@ -104,10 +104,10 @@ struct BackgroundScry {
 
   func contents() -> String { Run.program("/bin/cat", [outputPath]).stdout }
 
-  /// Ends the run with SIGINT and returns its exit status and output.
+  /// Ends the run with `signal` and returns its exit status and output.
   @discardableResult
-  func stop() -> (Int32, String) {
-    kill(pid, SIGINT)
+  func stop(_ signal: Int32 = SIGINT) -> (Int32, String) {
+    kill(pid, signal)
     var status: Int32 = 0
     waitpid(pid, &status, 0)
     let output = contents()

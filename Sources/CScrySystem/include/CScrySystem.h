@@ -80,6 +80,22 @@ int scry_signalfd_open(const int32_t *signals, int n);
 /// Reads one signalfd_siginfo; returns the signal number, 0 if none pending, -1 on error.
 int scry_signalfd_read(int fd);
 
+// ---- caught signals: a handler sets a bit and wakes an eventfd ------------------------
+
+/// Bit `1 << signo` of every caught signal not yet taken; set by the handler.
+extern volatile uint32_t scry_caught_signal_bits;
+/// A caught signal waits to be taken: a plain load, cheap enough to test between ring records.
+static inline int scry_signals_pending(void) { return scry_caught_signal_bits != 0; }
+/// Installs the handler (SA_RESTART) for `signals` (each < 32) and returns the CLOEXEC|NONBLOCK
+/// eventfd it writes on each signal (the same fd on every call), or -1 with errno set.
+int scry_signals_catch(const int32_t *signals, int n);
+/// Unblocks `signals` in the calling thread; 0 or -1 (errno).
+int scry_signals_unblock(const int32_t *signals, int n);
+/// Takes the caught signals' bits (zero left behind) and empties the eventfd.
+uint32_t scry_signals_take(void);
+/// Raises SIGALRM (caught: it only sets its bit) after `nanoseconds`; 0 cancels. 0 or -1 (errno).
+int scry_signals_alarm(uint64_t nanoseconds);
+
 /// A CLOCK_MONOTONIC CLOEXEC|NONBLOCK timerfd firing every `period_ns`, first after one period.
 int scry_timerfd_open(uint64_t period_ns);
 /// Reads the expiration count (0 if none yet).

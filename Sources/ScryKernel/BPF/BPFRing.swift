@@ -61,14 +61,17 @@ public final class BPFRing {
   }
 
   /// Hands the body of every submitted record, oldest first, to `body`, then frees their space;
-  /// returns how many it handed over. `body` must not keep the buffer.
+  /// returns how many it handed over. `body` must not keep the buffer. When `yieldingToSignals`,
+  /// a caught signal (`CaughtSignals.arePending`) stops it before the next record, which the next
+  /// drain starts at.
   @discardableResult
-  public func drain(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
+  public func drain(yieldingToSignals: Bool = true, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
     let producer = scry_load_acquire_u64(producerPages)
     var consumer = scry_load_acquire_u64(consumerPage)
     var count = 0
     defer { scry_store_release_u64(consumerPage, consumer) }
     while consumer < producer {
+      if yieldingToSignals && scry_signals_pending() != 0 { break }
       let header = data + Int(consumer & mask)
       let word = scry_load_acquire_u32(header)
       if word & Self.busyBit != 0 { break }

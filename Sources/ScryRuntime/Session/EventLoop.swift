@@ -19,7 +19,7 @@ final class EventLoop {
 
   unowned let session: Session
   let epoll: Epoll
-  let signals: SignalFD
+  let signals: CaughtSignals
   var timers: [(attachment: Int, timer: TimerFD)] = []
   var events: EventSources?
   var traced: TracedProcess?
@@ -32,6 +32,13 @@ final class EventLoop {
   private var failedReadsAtDetach: UInt64 = 0
   /// SIGHUP arrived with `reloadsOnHangup`: the run ends for a reload.
   private(set) var reloadRequested = false
+  /// The signal that ended the run (SIGINT, SIGTERM, SIGHUP, SIGPIPE), if one did.
+  private(set) var stopSignal: Int32?
+  /// Samples still queued when a stop signal ended the run, dropped unrun (counted at detach).
+  private(set) var discardedEvents: UInt64 = 0
+  /// How long what is queued at a stop (or at SIGUSR1) may still run before the rest is dropped
+  /// (a stop) or left for later (SIGUSR1): enough for a light load's queue, short to a person.
+  static let queueGraceNanoseconds: UInt64 = 100_000_000
   /// Folds this loop's kernel counters into their maps. The machine's `foldCounters` is this one,
   /// except where the REPL runs a loop per block and folds them all (see `LiveSession`).
   private(set) var counterFolder: ((Machine) -> Void)?
@@ -40,12 +47,15 @@ final class EventLoop {
   /// What the kernel counters had counted at the last fold before they closed, by attachment index.
   private(set) var countedAtDetach: [Int: UInt64] = [:]
 
-  init(session: Session) throws {
+  /// `ownsSignals`: this loop reads SIGINT and the others itself (a script's run). The REPL's
+  /// loops leave them to the REPL's signalfd.
+  init(session: Session, ownsSignals: Bool = true) throws {
     self.session = session
-    // Signals first: from here on Ctrl-C ends the loop through the signalfd, never mid-teardown.
-    // SIGPIPE too: a closed output ends the run through END and cleanup like Ctrl-C, instead of
-    // killing Scry with its probes still in tracefs. SIGUSR1 prints the maps, as in bpftrace.
-    signals = try SignalFD(blocking: [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1])
+    // Signals first: from here on Ctrl-C ends the loop through the caught signals, never
+    // mid-teardown, and stops a drain between two records (see `CaughtSignals`). SIGPIPE too: a
+    // closed output ends the run through END and cleanup like Ctrl-C, instead of killing Scry
+    // with its probes still in tracefs. SIGUSR1 prints the maps, as in bpftrace.
+    signals = try CaughtSignals(catching: [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1], unblocking: ownsSignals)
     epoll = try Epoll()
     try epoll.add(signals.fd, token: Token.signal)
     StaleProbeCleanup.removeLeftovers()
@@ -103,8 +113,8 @@ final class EventLoop {
       for token in ready.prefix(count) {
         switch token {
         case Token.signal:
+          // A stop drops what is still queued (see `detach`) instead of running it first.
           if printsMapsOnly() { continue }
-          drainAll()
           return nil
         case Token.process:
           drainAll()
@@ -138,21 +148,14 @@ final class EventLoop {
   }
 
   /// Reads the pending signals; false when one of them ends the run. SIGUSR1 alone prints every
-  /// map now (after the events so far) and the run goes on.
+  /// map now (after the events queued so far, for at most the grace) and the run goes on.
   func printsMapsOnly() -> Bool {
-    var endsRun = false
-    var printsMaps = false
-    while let signal = signals.read() {
-      if signal == SIGUSR1 {
-        printsMaps = true
-      } else {
-        if signal == SIGHUP && session.options.reloadsOnHangup { reloadRequested = true }
-        endsRun = true
-      }
-    }
-    if endsRun { return false }
+    let printsMaps = readSignals().printsMaps
+    if stopSignal != nil { return false }
     if printsMaps {
-      drainAll()
+      drainQueued()
+      // A stop during that drain: the maps print at the end instead.
+      if stopSignal != nil { return false }
       session.machine.foldCounters?(session.machine)
       MapPrinter.printAll(session.maps, to: session.output)
       session.output.flush()
@@ -192,6 +195,40 @@ final class EventLoop {
     events.drain()
   }
 
+  /// Reads the pending signals: the first that ends the run becomes `stopSignal`. Says whether
+  /// SIGUSR1 was among them, and SIGALRM (the end of a drain's grace).
+  @discardableResult
+  private func readSignals() -> (printsMaps: Bool, graceEnded: Bool) {
+    var printsMaps = false
+    var graceEnded = false
+    while let signal = signals.read() {
+      switch signal {
+      case SIGUSR1: printsMaps = true
+      case SIGALRM: graceEnded = true
+      default:
+        if signal == SIGHUP && session.options.reloadsOnHangup { reloadRequested = true }
+        if stopSignal == nil { stopSignal = signal }
+      }
+    }
+    return (printsMaps, graceEnded)
+  }
+
+  /// Runs what is queued for at most the grace (`final`: everything, staged records too). Other
+  /// signals meanwhile are read and the drain goes on: a second SIGINT (`timeout` sends one to
+  /// the process and one to its group) must not cut the grace short. A stop ends a drain for
+  /// SIGUSR1 at once.
+  private func drainQueued(final: Bool = false) {
+    guard let events else { return }
+    signals.interrupt(afterNanoseconds: Self.queueGraceNanoseconds)
+    defer { signals.interrupt(afterNanoseconds: 0) }
+    while true {
+      events.drain(final: final)
+      // Not stopped by a signal: the rings are empty (up to what came in meanwhile).
+      guard CaughtSignals.arePending else { return }
+      if readSignals().graceEnded || (!final && stopSignal != nil) { return }
+    }
+  }
+
   /// Closes what the loop opened without running anything more: for a run that fails to start.
   func abandon() {
     session.machine.foldCounters = nil
@@ -205,7 +242,24 @@ final class EventLoop {
   func detach() {
     // Stop the events first, so the final drain sees the last record of every ring.
     events?.disable()
-    events?.drain(final: true)
+    // A signal that came during the last drain must not stop this one at its first record.
+    readSignals()
+    var drained = false
+    if stopSignal == nil || reloadRequested {
+      // exit(), the traced process's end, a reload: every event so far runs, unless a stop
+      // comes meanwhile (SIGUSR1 only pauses it).
+      while !drained {
+        events?.drain(final: true)
+        drained = !CaughtSignals.arePending
+        if !drained { readSignals() }
+        if stopSignal != nil && !reloadRequested { break }
+      }
+    }
+    if !drained && stopSignal != nil {
+      // bpftrace stops reading at once: what is queued runs for the grace, the rest is dropped.
+      drainQueued(final: true)
+    }
+    discardedEvents = events?.discardRemaining() ?? 0
     if let sources = events {
       lostAtDetach = sources.lostEvents
       lostTaskRecordsAtDetach = sources.lostTaskRecords

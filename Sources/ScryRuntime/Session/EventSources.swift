@@ -235,6 +235,11 @@ final class EventSources {
     ringDrain?.drain(final: final)
   }
 
+  /// Drops what is still queued, running no action; returns how many samples that was.
+  func discardRemaining() -> UInt64 {
+    ringDrain?.discardRemaining() ?? 0
+  }
+
   /// Events each counting attachment's kernel counter has counted so far, by attachment index.
   func countedEvents() -> [Int: UInt64] { counting.eventCounts() }
   /// The same as of the last fold: what the maps hold.

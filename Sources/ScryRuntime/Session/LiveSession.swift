@@ -183,7 +183,7 @@ public final class LiveSession {
       let part = program.part(block: block)
       var loop: EventLoop?
       do {
-        loop = try EventLoop(session: part)
+        loop = try EventLoop(session: part, ownsSignals: false)
         try loop!.enableEvents()
         try epoll.add(loop!.epoll.fd, token: nextToken)
       } catch {

@@ -116,6 +116,7 @@ public final class Session {
     loop.detach()
     if loop.reloadRequested {
       output.flush()
+      reportDiscarded(by: loop)
       endedForReload = true
       return 0
     }
@@ -135,7 +136,7 @@ public final class Session {
     warnAboutFullMaps()
     let lost = loop.lostEvents
     if options.printsStatistics {
-      printToStandardError("Read \(samplesRead()) samples from the rings; lost \(lost)\n")
+      printToStandardError("Read \(samplesRead()) samples from the rings; lost \(lost); discarded \(loop.discardedEvents)\n")
     }
     let lostTaskRecords = loop.lostTaskRecords
     if lostTaskRecords > 0 {
@@ -145,13 +146,25 @@ public final class Session {
     if lost > 0 {
       printToStandardError("Lost \(lost) events\n")
     }
+    reportDiscarded(by: loop)
     let failedReads = maps.reduce(loop.failedReads &+ machine.failedProcessReads) { $0 &+ $1.kernelFailedReads }
     if failedReads > 0 {
       printToStandardError(
         "WARNING: \(failedReads) reads of memory failed (an unmapped address, or a process already gone): they read as 0 or empty\n")
     }
+    // Discarded events are no failure: the user asked the run to stop before they ran.
     if (lost > 0 || lostTaskRecords > 0) && options.failOnLost { return 1 }
     return status ?? machine.exitCode
+  }
+
+  /// Says on stderr how many events a stop dropped unrun, and which signal it was.
+  func reportDiscarded(by loop: EventLoop) {
+    let discarded = loop.discardedEvents
+    guard discarded > 0 else { return }
+    let stop = loop.stopSignal.map { signal in
+      " at " + (Signal.table.first { $0.number == signal }.map { "SIG" + $0.name } ?? "signal \(signal)")
+    } ?? ""
+    printToStandardError("Discarded \(discarded) events still queued\(stop)\n")
   }
 
   /// Takes over the contents of `previous`'s maps of the same name and layout (a reload: the

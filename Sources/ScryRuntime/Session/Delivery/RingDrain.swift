@@ -100,15 +100,49 @@ final class RingDrain {
   }
 
   /// Runs what was staged up to `cutoff` in time order, and forgets the last sample's pointers.
+  /// A drain a signal stopped (`CaughtSignals.arePending`) leaves records unread in some ring,
+  /// maybe older than what is staged: the staged records then wait for the next drain.
   func finish(upTo cutoff: UInt64) {
-    if mergesByTime { dispatchMerged(upTo: cutoff) }
+    if mergesByTime && !CaughtSignals.arePending { dispatchMerged(upTo: cutoff) }
     dispatcher.clearEvent()
+  }
+
+  /// Drops every sample still in the rings or staged, running no action, and returns how many
+  /// there were: what a stop discarded. Task records are dropped too; counts of lost samples are
+  /// still added up.
+  func discardRemaining() -> UInt64 {
+    var discarded: UInt64 = 0
+    for ring in perfRings {
+      ring.drain(yieldingToSignals: false) { record in
+        switch record.type {
+        case PerfRecordType.sample:
+          if isRouted(record.body) { discarded &+= 1 }
+        case PerfRecordType.lost, PerfRecordType.lostSamples:
+          if let lost = PerfLostRecord(record) { perfLost &+= lost.lost }
+        default:
+          break
+        }
+      }
+    }
+    bpfRing?.drain(yieldingToSignals: false) { body in if isRouted(body) { discarded &+= 1 } }
+    for stage in merge.stages {
+      discarded &+= UInt64(stage.entries[stage.next...].lazy.filter { $0.route >= 0 }.count)
+      stage.next = stage.entries.count
+    }
+    merge.compact()
+    dispatcher.clearEvent()
+    return discarded
+  }
+
+  private func isRouted(_ body: UnsafeRawBufferPointer) -> Bool {
+    dispatcher.route(ofID: body.count >= 8 ? body.loadUnaligned(as: UInt64.self) : 0) != nil
   }
 
   /// Runs the staged records of every ring stamped up to `cutoff`, oldest first, and keeps the
   /// rest for the next drain.
   private func dispatchMerged(upTo cutoff: UInt64) {
-    while let best = merge.oldestStage(upTo: cutoff) {
+    // A caught signal stops it between two actions, as it stops the ring drains.
+    while !CaughtSignals.arePending, let best = merge.oldestStage(upTo: cutoff) {
       let stage = merge.stages[best]
       let entry = stage.entries[stage.next]
       stage.next += 1
