@@ -23,6 +23,13 @@ public enum Planner {
       for probe in resolved {
         var attachment = Attachment(probe: probe, blockIndex: index, scope: scope)
         guard probe.kind.hasEventContext else {
+          // BEGIN, END and interval blocks run in Scry's process. What they read at the event
+          // (`curtask->…`) is read by a capture program Scry runs on its own thread just before
+          // the block, into the RAW data as a software event's reads (see docs/internals.md).
+          if let lowered = eventReads(probe, block: block, blockProbes: resolved, in: program) {
+            attachment.eventReads = lowered.reads
+            fetched.merge(lowered.fetched) { a, _ in a }
+          }
           attachments.append(attachment)
           continue
         }
