@@ -67,6 +67,17 @@ import Testing
     #expect(refused.stderr.contains("-e:1:1: error: BEGIN:") && refused.stderr.contains("--no-bpf"), "\(refused.stderr)")
   }
 
+  /// At the REPL, a statement and a BEGIN block read it as a script's BEGIN does.
+  @Test func replStatementsAndBlocksReadScrysTask() throws {
+    guard kernelAvailable("curtask in the REPL") else { return }
+    let t = try REPLTests.start()
+    t.send("printf(\"stmt %d\\n\", curtask->tgid == pid);\r")
+    #expect(t.expect("stmt 1") != nil, "\(t.text)")
+    t.send("BEGIN { printf(\"block %d %d\\n\", curtask->pid == pid, curtask->real_parent->tgid == \(getpid())); }\r")
+    #expect(t.expect("block 1 1") != nil, "\(t.text)")
+    REPLTests.leave(t)
+  }
+
   /// A script's own `struct task_struct` types curtask as bpftrace's corpus test curtask_field does.
   @Test func scriptTaskStructReadsThroughCurtask() {
     guard kernelAvailable("curtask field") else { return }
