@@ -86,6 +86,13 @@ public enum Planner {
         attachments.append(attachment)
       }
     }
+    var refused: [Diagnostic] = []
+    for (index, block) in probes.enumerated() {
+      if let diagnostic = mixedEventReads(block, attachments: attachments.filter { $0.blockIndex == index }) {
+        refused.append(diagnostic)
+      }
+    }
+    if !refused.isEmpty { throw PlanningError(diagnostics: refused) }
     // Order is only observable across events when more than one ring can feed the actions.
     let sampled = attachments.filter { $0.probe.kind.hasEventContext && $0.counting == nil }
     for i in attachments.indices where attachments[i].probe.kind.hasEventContext && attachments[i].counting == nil {
@@ -105,6 +112,24 @@ public enum Planner {
     plan.printsMapsAtExit = program.program.printsMapsAtExit
     plan.histogramStyle = program.program.histogramStyle
     return plan
+  }
+
+  /// A block on BEGIN, END or interval and on kernel events, reading memory at the event on both:
+  /// one action reads each value from one slot, but Scry's own event lays its reads out alone
+  /// while a tracepoint's follow its record and a uprobe's are fetch arguments.
+  static func mixedEventReads(_ block: ProbeBlock, attachments: [Attachment]) -> Diagnostic? {
+    guard attachments.contains(where: { !$0.probe.kind.hasEventContext && !$0.eventReads.isEmpty }) else { return nil }
+    let kernel = attachments.first { attachment in
+      attachment.probe.kind.hasEventContext
+        && (!attachment.eventReads.isEmpty || attachment.pointerFetch != nil
+          || !(attachment.dynamicProbe?.capture.fields.isEmpty ?? true))
+    }
+    guard let kernel else { return nil }
+    return .error(
+      block.specs.first?.span ?? block.span,
+      "this block reads memory at the event (curtask) both at probes Scry fires itself (BEGIN, END, interval) and at"
+        + " '\(kernel.probe.name)', whose reads are laid out differently",
+      hint: "give the BEGIN, END or interval probes a block of their own")
   }
 
   /// What a tracepoint block reads behind pointer fields, for a BPF program to copy with the record.

@@ -78,6 +78,21 @@ import Testing
     REPLTests.leave(t)
   }
 
+  /// One block on BEGIN or interval and on a kernel event would read each value from two
+  /// layouts: refused at the block rather than reading the record's bytes as the task's.
+  @Test func blocksMixingOwnAndKernelEventsAreRefused() {
+    for program in [
+      #"BEGIN, tracepoint:sched:sched_switch { printf("%d\n", curtask->pid); exit(); }"#,
+      #"tracepoint:sched:sched_switch, i:ms:1 { printf("%d\n", curtask->tgid == pid); }"#,
+    ] {
+      let run = scry("--dry-run", "-e", program)
+      #expect(run.status == 1, "\(program)")
+      #expect(run.stderr.contains("-e:1:1: error: this block reads memory at the event"), "\(run.stderr)")
+    }
+    // Without memory read at the event the blocks share nothing: fine.
+    #expect(scry("--dry-run", "-e", "BEGIN, tracepoint:sched:sched_switch { printf(\"%d\\n\", pid); exit(); }").status == 0)
+  }
+
   /// A script's own `struct task_struct` types curtask as bpftrace's corpus test curtask_field does.
   @Test func scriptTaskStructReadsThroughCurtask() {
     guard kernelAvailable("curtask field") else { return }
