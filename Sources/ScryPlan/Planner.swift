@@ -114,22 +114,29 @@ public enum Planner {
     return plan
   }
 
-  /// A block on BEGIN, END or interval and on kernel events, reading memory at the event on both:
-  /// one action reads each value from one slot, but Scry's own event lays its reads out alone
-  /// while a tracepoint's follow its record and a uprobe's are fetch arguments.
+  /// A block on probes without a record (BEGIN, END, interval, software and profile events) and
+  /// on probes with one, reading memory at the event on both: one action reads each value from one
+  /// slot, but a record-less event lays its reads out alone while a tracepoint's follow its record
+  /// and a uprobe's are fetch arguments (`curtask->tgid` would read the record's bytes).
   static func mixedEventReads(_ block: ProbeBlock, attachments: [Attachment]) -> Diagnostic? {
-    guard attachments.contains(where: { !$0.probe.kind.hasEventContext && !$0.eventReads.isEmpty }) else { return nil }
-    let kernel = attachments.first { attachment in
-      attachment.probe.kind.hasEventContext
-        && (!attachment.eventReads.isEmpty || attachment.pointerFetch != nil
-          || !(attachment.dynamicProbe?.capture.fields.isEmpty ?? true))
+    let recordless = attachments.first { attachment in
+      guard !attachment.eventReads.isEmpty else { return false }
+      if case .tracepoint = attachment.probe.target { return false }
+      return attachment.dynamicProbe == nil
     }
-    guard let kernel else { return nil }
+    guard let recordless else { return nil }
+    let recorded = attachments.first { attachment in
+      if case .tracepoint = attachment.probe.target {
+        return !attachment.eventReads.isEmpty || attachment.pointerFetch != nil
+      }
+      return !(attachment.dynamicProbe?.capture.fields.isEmpty ?? true)
+    }
+    guard let recorded else { return nil }
     return .error(
       block.specs.first?.span ?? block.span,
-      "this block reads memory at the event (curtask) both at probes Scry fires itself (BEGIN, END, interval) and at"
-        + " '\(kernel.probe.name)', whose reads are laid out differently",
-      hint: "give the BEGIN, END or interval probes a block of their own")
+      "this block reads memory at the event (curtask) both at '\(recordless.probe.name)', which has no record, and at"
+        + " '\(recorded.probe.name)', whose reads are laid out after its record",
+      hint: "give the probes without a record (BEGIN, END, interval, software, profile) a block of their own")
   }
 
   /// What a tracepoint block reads behind pointer fields, for a BPF program to copy with the record.

@@ -84,10 +84,11 @@ import Testing
     for program in [
       #"BEGIN, tracepoint:sched:sched_switch { printf("%d\n", curtask->pid); exit(); }"#,
       #"tracepoint:sched:sched_switch, i:ms:1 { printf("%d\n", curtask->tgid == pid); }"#,
+      #"software:cpu-clock:1000000, tracepoint:sched:sched_switch { @[curtask->tgid == pid] = count(); }"#,
     ] {
       let run = scry("--dry-run", "-e", program)
       #expect(run.status == 1, "\(program)")
-      #expect(run.stderr.contains("-e:1:1: error: this block reads memory at the event"), "\(run.stderr)")
+      #expect(run.stderr.contains("-e:1:1: error: this block reads memory at the event") && run.stderr.contains("record"), "\(run.stderr)")
     }
     // Without memory read at the event the blocks share nothing: fine.
     #expect(scry("--dry-run", "-e", "BEGIN, tracepoint:sched:sched_switch { printf(\"%d\\n\", pid); exit(); }").status == 0)
