@@ -94,6 +94,15 @@ import Testing
     #expect(scry("--dry-run", "-e", "BEGIN, tracepoint:sched:sched_switch { printf(\"%d\\n\", pid); exit(); }").status == 0)
   }
 
+  /// SystemTap's `ppid()` (lowered to `curtask->real_parent->tgid`) in `probe begin` is Scry's
+  /// parent, as SystemTap's begin probe names stap's.
+  @Test func systemTapPpidInBeginIsScrysParent() {
+    guard kernelAvailable("ppid in probe begin") else { return }
+    let run = scry("--lang", "stap", "-e", #"probe begin { printf("%d\n", ppid()); exit() }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout == "\(getpid())\n", "\(run.stdout)")
+  }
+
   /// A script's own `struct task_struct` types curtask as bpftrace's corpus test curtask_field does.
   @Test func scriptTaskStructReadsThroughCurtask() {
     guard kernelAvailable("curtask field") else { return }
