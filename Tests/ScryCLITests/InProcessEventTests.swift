@@ -46,6 +46,19 @@ import Testing
     #expect(both.stdout.hasPrefix("Attaching 2 probes"), "\(both.stdout)")
   }
 
+  /// bpftrace's runtime test "scalars can be accessed in copied structs": a whole task copied
+  /// into a map, then a pointer of the copy followed in the same block. The map is assigned once,
+  /// so the chain is read at the event; one a call took in between (`delete`) is refused instead.
+  @Test func pointerOfAStructCopiedIntoAMapIsFollowed() {
+    guard kernelAvailable("copied task struct") else { return }
+    let me = getpid()
+    let run = scry("-e", "BEGIN { @s = *curtask; @k = @s->pid == pid; @j = @s->parent->tgid == \(me); } END { clear(@s); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@k: 1\n") && run.stdout.contains("@j: 1\n"), "\(run.stdout)")
+    let deleted = scry("--dry-run", "-e", "BEGIN { @s = *curtask; delete(@s); @j = @s.parent->pid; }")
+    #expect(deleted.status == 1 && deleted.stderr.contains("Scry reads memory at the event"), "\(deleted.stderr)")
+  }
+
   /// An interval block's curtask is Scry's own task (bpftrace's is whichever task the timer
   /// interrupted): a real task, the same on every tick.
   @Test func curtaskInIntervalIsScrysTask() {

@@ -4,7 +4,7 @@ import Testing
 /// `--dry-run` and `--plan` run every check a real run makes before attaching, and touch nothing.
 @Suite struct PlanCommandTests {
   @Test(arguments: [
-    ("struct T { int pid; }; BEGIN { @t = (struct T *)curtask; @x = @t->pid; }", "reads memory at the event"),
+    ("struct T { int pid; }; BEGIN { @t = (struct T *)curtask; } END { @x = @t->pid; }", "reads memory at the event"),
     ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "reads memory at the event"),
     ("BEGIN { @x = jiffies; }", "cannot be evaluated"),
   ])
