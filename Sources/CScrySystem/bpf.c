@@ -21,6 +21,7 @@ const uint32_t SCRY_BPF_MAP_TYPE_PROG_ARRAY = BPF_MAP_TYPE_PROG_ARRAY;
 const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT = BPF_PROG_TYPE_TRACEPOINT;
 const uint32_t SCRY_BPF_PROG_TYPE_KPROBE = BPF_PROG_TYPE_KPROBE;
 const uint32_t SCRY_BPF_PROG_TYPE_PERF_EVENT = BPF_PROG_TYPE_PERF_EVENT;
+const uint32_t SCRY_BPF_PROG_TYPE_RAW_TRACEPOINT = BPF_PROG_TYPE_RAW_TRACEPOINT;
 
 static int scry_bpf(int cmd, union bpf_attr *attr)
 {
@@ -108,6 +109,16 @@ int scry_bpf_prog_load(uint32_t prog_type, const void *insns, uint32_t insn_coun
   }
   scry_bpf_copy_name(attr.prog_name, name);
   return scry_bpf(BPF_PROG_LOAD, &attr);
+}
+
+int scry_bpf_prog_test_run(int prog_fd, uint32_t *retval)
+{
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.test.prog_fd = prog_fd;
+  int result = scry_bpf(BPF_PROG_TEST_RUN, &attr);
+  if (result == 0 && retval) *retval = attr.test.retval;
+  return result;
 }
 
 int scry_perf_set_bpf(int perf_fd, int prog_fd) { return ioctl(perf_fd, PERF_EVENT_IOC_SET_BPF, prog_fd); }

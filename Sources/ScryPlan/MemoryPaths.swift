@@ -6,8 +6,9 @@ import ScryLanguage
 ///
 /// Pointers are followed through casts, fields, `*`, constant indexes, `p + n` (scaled by the
 /// pointee's size, as C and bpftrace do) and scratch variables assigned once in the block: the
-/// chain of a variable is the chain of its one value. What leads elsewhere (a map's value, a
-/// variable assigned twice) has no chain, and the planner refuses to read through it.
+/// chain of a variable is the chain of its one value; so is a keyless map's assigned once, read
+/// after its assignment in the same block (`onceAssignedMaps`). What leads elsewhere (another
+/// map's value, a variable assigned twice) has no chain, and the planner refuses to read through it.
 struct MemoryPaths {
   let program: CheckedProgram
   /// The operand a builtin stands for at this probe (`arg0` is `%di` at a uprobe).
@@ -32,6 +33,51 @@ struct MemoryPaths {
       }
     }
     for (slot, list) in values where list.count == 1 && !updated.contains(slot) { definitions[slot] = list[0] }
+    mapDefinitions = Self.onceAssignedMaps(in: block, program: program)
+  }
+
+  /// Keyless maps assigned once in the whole program, by a top-level statement of this block that
+  /// nothing before it in the block reads: after it, in the same firing, the map holds that one
+  /// value, as a once-assigned variable does (bpftrace's `@s = *curtask; @j = @s->parent->pid`).
+  /// A later call taking the map (`delete`, `clear`) drops it: its reads are refused instead.
+  private var mapDefinitions: [String: Expr] = [:]
+
+  static func onceAssignedMaps(in block: ProbeBlock, program: CheckedProgram) -> [String: Expr] {
+    var assignments: [String: Int] = [:]
+    for probe in program.program.probes {
+      for stmt in probe.body.allStatements() {
+        if case .assign(let target, _, _) = stmt.kind, case .map(let name, _, _) = target.kind { assignments[name, default: 0] += 1 }
+      }
+      probe.forEachExpression { e in
+        if case .update(let target, _, _) = e.kind, case .map(let name, _, _) = target.kind { assignments[name, default: 0] += 2 }
+      }
+    }
+    func mapNames(_ roots: [Expr]) -> Set<String> {
+      var names = Set<String>()
+      forEachExpression(in: roots) { if case .map(let name, _, _) = $0.kind { names.insert(name) } }
+      return names
+    }
+    func takenByCalls(_ roots: [Expr]) -> Set<String> {
+      var names = Set<String>()
+      forEachExpression(in: roots) { e in
+        guard case .call(_, _, let args) = e.kind else { return }
+        for arg in args { if case .map(let name, _, _) = arg.kind { names.insert(name) } }
+      }
+      return names
+    }
+    var found: [String: Expr] = [:]
+    var seen = block.predicate.map { mapNames([$0]) } ?? []
+    for stmt in block.body.statements {
+      let roots = Block(span: block.body.span, statements: [stmt]).allStatements().flatMap(\.expressions)
+      for name in takenByCalls(roots) { found[name] = nil }
+      if case .assign(let target, nil, let value) = stmt.kind, case .map(let name, let keys, _) = target.kind, keys.isEmpty,
+        assignments[name] == 1, !seen.contains(name), !mapNames([value]).contains(name)
+      {
+        found[name] = value
+      }
+      seen.formUnion(mapNames(roots))
+    }
+    return found
   }
 
   /// The value of a pointer (or integer) expression as an operand plus a constant.
@@ -44,6 +90,9 @@ struct MemoryPaths {
       return pointerValue(args[0])
     case .variable:
       guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
+      return pointerValue(value)
+    case .map(let name, let keys, _) where keys.isEmpty:
+      guard let value = mapDefinitions[name] else { return nil }
       return pointerValue(value)
     case .binary(let op, let left, let right) where op == .add || op == .subtract:
       if case .integer(let n) = right.kind, n < 1 << 31, let inner = pointerValue(left) {
@@ -83,6 +132,9 @@ struct MemoryPaths {
     case .variable:
       guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
       return location(value)
+    case .map(let name, let keys, _) where keys.isEmpty:
+      guard let value = mapDefinitions[name] else { return nil }
+      return location(value)
     default:
       return nil
     }
@@ -98,6 +150,9 @@ struct MemoryPaths {
     case .cast(_, let inner): return markedSpace(inner)
     case .variable:
       guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
+      return markedSpace(value)
+    case .map(let name, let keys, _) where keys.isEmpty:
+      guard let value = mapDefinitions[name] else { return nil }
       return markedSpace(value)
     default: return nil
     }

@@ -19,7 +19,13 @@ public enum PlanPrinter {
       out += "  [\(i)] \(a.probe.name)\n"
       out += "      kind: \(describe(a.probe))\n"
       out += "      block: \(a.blockIndex)\n"
-      guard a.probe.kind.hasEventContext else { continue }
+      guard a.probe.kind.hasEventContext else {
+        if !a.eventReads.isEmpty {
+          out += "      read at the event by: a BPF raw_tracepoint program run by Scry on its own thread just before the"
+            + " block (BPF_PROG_TEST_RUN; \(a.eventReads.count) reads of Scry's own task)\n"
+        }
+        continue
+      }
       out += "      scope: \(a.scope)\n"
       if let counting = a.counting, let key = counting.key, case .stacks(let stacks) = key.source {
         out += "      mode: counting per stack in the kernel (no ring): \(Self.describe(key.source)), stacks as ids in"

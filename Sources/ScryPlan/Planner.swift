@@ -23,6 +23,13 @@ public enum Planner {
       for probe in resolved {
         var attachment = Attachment(probe: probe, blockIndex: index, scope: scope)
         guard probe.kind.hasEventContext else {
+          // BEGIN, END and interval blocks run in Scry's process. What they read at the event
+          // (`curtask->…`) is read by a capture program Scry runs on its own thread just before
+          // the block, into the RAW data as a software event's reads (see docs/internals.md).
+          if let lowered = eventReads(probe, block: block, blockProbes: resolved, in: program) {
+            attachment.eventReads = lowered.reads
+            fetched.merge(lowered.fetched) { a, _ in a }
+          }
           attachments.append(attachment)
           continue
         }
@@ -79,6 +86,13 @@ public enum Planner {
         attachments.append(attachment)
       }
     }
+    var refused: [Diagnostic] = []
+    for (index, block) in probes.enumerated() {
+      if let diagnostic = mixedEventReads(block, attachments: attachments.filter { $0.blockIndex == index }) {
+        refused.append(diagnostic)
+      }
+    }
+    if !refused.isEmpty { throw PlanningError(diagnostics: refused) }
     // Order is only observable across events when more than one ring can feed the actions.
     let sampled = attachments.filter { $0.probe.kind.hasEventContext && $0.counting == nil }
     for i in attachments.indices where attachments[i].probe.kind.hasEventContext && attachments[i].counting == nil {
@@ -98,6 +112,31 @@ public enum Planner {
     plan.printsMapsAtExit = program.program.printsMapsAtExit
     plan.histogramStyle = program.program.histogramStyle
     return plan
+  }
+
+  /// A block on probes without a record (BEGIN, END, interval, software and profile events) and
+  /// on probes with one, reading memory at the event on both: one action reads each value from one
+  /// slot, but a record-less event lays its reads out alone while a tracepoint's follow its record
+  /// and a uprobe's are fetch arguments (`curtask->tgid` would read the record's bytes).
+  static func mixedEventReads(_ block: ProbeBlock, attachments: [Attachment]) -> Diagnostic? {
+    let recordless = attachments.first { attachment in
+      guard !attachment.eventReads.isEmpty else { return false }
+      if case .tracepoint = attachment.probe.target { return false }
+      return attachment.dynamicProbe == nil
+    }
+    guard let recordless else { return nil }
+    let recorded = attachments.first { attachment in
+      if case .tracepoint = attachment.probe.target {
+        return !attachment.eventReads.isEmpty || attachment.pointerFetch != nil
+      }
+      return !(attachment.dynamicProbe?.capture.fields.isEmpty ?? true)
+    }
+    guard let recorded else { return nil }
+    return .error(
+      block.specs.first?.span ?? block.span,
+      "this block reads memory at the event (curtask) both at '\(recordless.probe.name)', which has no record, and at"
+        + " '\(recorded.probe.name)', whose reads are laid out after its record",
+      hint: "give the probes without a record (BEGIN, END, interval, software, profile) a block of their own")
   }
 
   /// What a tracepoint block reads behind pointer fields, for a BPF program to copy with the record.

@@ -4,7 +4,7 @@ import Testing
 /// `--dry-run` and `--plan` run every check a real run makes before attaching, and touch nothing.
 @Suite struct PlanCommandTests {
   @Test(arguments: [
-    ("BEGIN { @[curtask] = count(); }", "curtask"),
+    ("struct T { int pid; }; BEGIN { @t = (struct T *)curtask; } END { @x = @t->pid; }", "reads memory at the event"),
     ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "reads memory at the event"),
     ("BEGIN { @x = jiffies; }", "cannot be evaluated"),
   ])
@@ -22,6 +22,7 @@ import Testing
   /// at the event, stacks beside a per-process fetch) is refused by --dry-run too, at the block.
   @Test(arguments: [
     (["--no-bpf"], "tracepoint:sched:sched_process_exec { printf(\"%d\\n\", curtask->pid); }", "capture program"),
+    (["--no-bpf"], "BEGIN { printf(\"%d\\n\", curtask->pid); exit(); }", "Scry runs on its own thread"),
     (["-p", "1"], "tracepoint:syscalls:sys_enter_openat { @[kstack, str(args.filename)] = count(); }", "kstack and ustack"),
   ])
   func dryRunRefusesWhatTheseOptionsCannotAttach(flags: [String], program: String, words: String) {

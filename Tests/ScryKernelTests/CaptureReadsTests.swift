@@ -352,5 +352,43 @@ extension KernelSuites {
       #expect(try harness.failedReads() == UInt64(ours.count))
       #expect(try CaptureProgram.total(of: .lostRecords, in: harness.counters) == 0)
     }
+
+    /// An on-demand program (a raw tracepoint run by BPF_PROG_TEST_RUN) runs on the calling
+    /// thread: its current task is this one, read as a tracepoint's program reads it.
+    @Test func onDemandProgramReadsTheCallersTask() throws {
+      guard KernelGate.check() else { return }
+      let tgid: Int
+      let realParent: Int
+      do {
+        tgid = try TaskStructOffsets.offset(of: "tgid")
+        realParent = try TaskStructOffsets.offset(of: "real_parent")
+      } catch {
+        print("skipping \(#function): \(error.reason) (the task_struct offsets come from bpftool)")
+        return
+      }
+      var capture = CaptureProgram(sampleType: [.tid, .raw], identifier: 0, recordSize: 0, commonType: 0, kind: .onDemand)
+      capture.reads = CaptureReads([
+        MemoryRead(.read(.currentTask, offset: Int64(tgid), byteCount: 4), space: .kernel),
+        MemoryRead(.read(.memory(.currentTask, offset: Int64(realParent)), offset: Int64(tgid), byteCount: 4), space: .kernel),
+      ])
+      capture.readsInRecordAt = 0
+      try capture.validate()
+      let ring = try BPFRing(bytes: 4096)
+      let counters = try CaptureProgram.makeCounters()
+      let program = try capture.load(ringFD: ring.map.fd, lostMapFD: counters.fd)
+      try program.runNow()
+      try program.runNow()
+      let decoder = PerfSampleDecoder(sampleType: capture.sampleType)
+      var bodies: [[UInt8]] = []
+      ring.drain { bodies.append(Array($0)) }
+      try #require(bodies.count == 2)
+      for body in bodies {
+        let sample = try #require(body.withUnsafeBytes { decoder.decode($0) })
+        #expect(sample.tid == UInt32(SystemInfo.currentThreadID()) && sample.pid == UInt32(getpid()))
+        #expect(u64(body, at: capture.readsOffset + capture.reads.slotOffsets[0]) == UInt64(getpid()))
+        #expect(u64(body, at: capture.readsOffset + capture.reads.slotOffsets[1]) == UInt64(getppid()))
+      }
+      #expect(try CaptureProgram.total(of: .failedReads, in: counters) == 0)
+    }
   }
 }

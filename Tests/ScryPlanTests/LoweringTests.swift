@@ -92,7 +92,7 @@ import ScryLanguage
   }
 
   @Test(arguments: [
-    ("BEGIN { @[curtask] = count(); }", "curtask"),
+    ("struct T { int pid; }; BEGIN { @t = (struct T *)curtask; } END { @x = @t->pid; }", "reads memory at the event"),
     ("tracepoint:sched:sched_switch { @x = *(uint32 *)args.prev_pid; }", "reads memory at the event"),
     ("uprobe:/bin/app:target { @p = (int32 *)arg0; } uretprobe:/bin/app:target { @x = *@p; }", "reads memory at the event"),
     ("tracepoint:sched:sched_switch { @x = jiffies; }", "cannot be evaluated"),

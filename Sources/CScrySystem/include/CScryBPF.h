@@ -27,6 +27,11 @@ int scry_bpf_map_next_key(int map_fd, const void *key, void *next_key);
 int scry_bpf_prog_load(uint32_t prog_type, const void *insns, uint32_t insn_count, const char *license,
                        const char *name, uint32_t log_level, char *log_buf, uint32_t log_size);
 
+/// BPF_PROG_TEST_RUN of a raw tracepoint program with no context: the kernel runs it once, now,
+/// on the calling thread (so its helpers see the caller as the current task). Returns 0 with the
+/// program's return value in `retval`, or -1 with errno set.
+int scry_bpf_prog_test_run(int prog_fd, uint32_t *retval);
+
 /// PERF_EVENT_IOC_SET_BPF: runs `prog_fd` when the perf event `perf_fd` fires.
 int scry_perf_set_bpf(int perf_fd, int prog_fd);
 
@@ -41,5 +46,6 @@ extern const uint32_t SCRY_BPF_MAP_TYPE_PROG_ARRAY;
 extern const uint32_t SCRY_BPF_PROG_TYPE_TRACEPOINT;
 extern const uint32_t SCRY_BPF_PROG_TYPE_KPROBE;
 extern const uint32_t SCRY_BPF_PROG_TYPE_PERF_EVENT;
+extern const uint32_t SCRY_BPF_PROG_TYPE_RAW_TRACEPOINT;
 
 #endif

@@ -69,6 +69,23 @@ public final class BPFProgram {
     try load(type: SCRY_BPF_PROG_TYPE_KPROBE, instructions, name: name)
   }
 
+  /// Loads a BPF_PROG_TYPE_RAW_TRACEPOINT program that nothing attaches: `runNow` runs it on the
+  /// calling thread (BPF_PROG_TEST_RUN), with the tracing helpers (the current task, kernel reads,
+  /// the BPF ring). It must not read its context, which is empty.
+  public static func loadOnDemandProgram(_ instructions: [BPFInstruction], name: String) throws(KernelError) -> BPFProgram {
+    try load(type: SCRY_BPF_PROG_TYPE_RAW_TRACEPOINT, instructions, name: name)
+  }
+
+  /// Runs a program loaded by `loadOnDemandProgram` once, now, on this thread; returns its r0.
+  @discardableResult
+  public func runNow() throws(KernelError) -> UInt32 {
+    var result: UInt32 = 0
+    guard scry_bpf_prog_test_run(fd, &result) == 0 else {
+      throw BPFMap.error(operation: "bpf(BPF_PROG_TEST_RUN)", subject: "program '\(name)'", errno: Glibc.errno)
+    }
+    return result
+  }
+
   static func load(type: UInt32, _ instructions: [BPFInstruction], name: String) throws(KernelError) -> BPFProgram {
     let subject = "program '\(name)'"
     guard !instructions.isEmpty, instructions.count <= 1_000_000 else {

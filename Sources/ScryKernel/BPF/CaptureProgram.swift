@@ -32,6 +32,9 @@ public struct CaptureProgram: Sendable, Hashable {
     /// BPF_PROG_TYPE_KPROBE on a uprobe or kprobe: the context is the registers, and the record
     /// is built from them as tracefs would with the same fetch arguments.
     case probe(ProbeRecord)
+    /// BPF_PROG_TYPE_RAW_TRACEPOINT attached to nothing, run by the caller (`BPFProgram.runNow`)
+    /// on its own thread: an event the caller makes itself, whose task is the caller. No record.
+    case onDemand
   }
 
   public var kind: Kind = .tracepoint
@@ -148,7 +151,7 @@ public struct CaptureProgram: Sendable, Hashable {
       }
       return
     }
-    if sampleType.contains(.raw) && kind == .perfEvent && (recordSize != 0 || readsInRecordAt != 0) {
+    if sampleType.contains(.raw) && kind.hasNoRecord && (recordSize != 0 || readsInRecordAt != 0) {
       throw KernelError(
         operation: "build capture program", subject: "perf event", errno: 0,
         explanation: "only a tracepoint or a probe has a record to copy; a perf event's RAW data is its reads")
@@ -221,7 +224,7 @@ public struct CaptureProgram: Sendable, Hashable {
     if sampleType.contains(.raw), case .probe(let layout) = kind {
       asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
       emitProbeRecord(layout, at: offset + 4, countersMapFD: lostMapFD, into: &asm)
-    } else if sampleType.contains(.raw) && kind == .perfEvent {
+    } else if sampleType.contains(.raw) && kind.hasNoRecord {
       // No record: the RAW data is the reads alone, written after the stacks are.
       asm.emit(.st(.word, .r7, offset, Int32(rawSize)))
     } else if sampleType.contains(.raw) {
@@ -270,7 +273,7 @@ public struct CaptureProgram: Sendable, Hashable {
     case .tracepoint: asm.emit(.mov64(.r0, BPFProgram.tracepointPassesOn))
     // The perf event (and a probe made through a PMU) is Scry's own and has no ring: 0 skips
     // writing a sample nobody reads.
-    case .perfEvent, .probe: asm.emit(.mov64(.r0, 0))
+    case .perfEvent, .probe, .onDemand: asm.emit(.mov64(.r0, 0))
     }
     asm.emit(.exit)
     return asm.finish()
@@ -283,6 +286,7 @@ public struct CaptureProgram: Sendable, Hashable {
     case .tracepoint: return try BPFProgram.loadTracepointProgram(code, name: "scry_capture")
     case .perfEvent: return try BPFProgram.loadPerfEventProgram(code, name: "scry_capture")
     case .probe: return try BPFProgram.loadProbeProgram(code, name: "scry_capture")
+    case .onDemand: return try BPFProgram.loadOnDemandProgram(code, name: "scry_capture_now")
     }
   }
 
@@ -300,4 +304,9 @@ public struct CaptureProgram: Sendable, Hashable {
     asm.place(ok)
     asm.emit(.stx(.double, .r7, Int16(offset), .r0))
   }
+}
+
+extension CaptureProgram.Kind {
+  /// Events without a record of their own: the RAW data is the reads alone.
+  var hasNoRecord: Bool { self == .perfEvent || self == .onDemand }
 }

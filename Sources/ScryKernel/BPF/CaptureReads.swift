@@ -172,6 +172,7 @@ public struct CaptureReads: Sendable, Hashable {
       case .tracepoint: words = 8..<2048  // PERF_MAX_TRACE_SIZE
       case .perfEvent: words = 0..<184  // struct bpf_perf_event_data: pt_regs, sample_period, addr
       case .probe: words = 0..<168  // struct pt_regs
+      case .onDemand: words = 0..<0  // run with no context
       }
       guard words.contains(offset), offset % 8 == 0 else {
         throw error("context word \(offset) is not an 8-byte word in \(words) for this kind of program")

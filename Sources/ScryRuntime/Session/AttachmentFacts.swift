@@ -74,6 +74,13 @@ public enum AttachmentFacts {
   /// stacks beside a fetch program). `--dry-run` and `--plan` refuse it too, at the block.
   public static func refusals(_ plan: Plan, options: SessionOptions) -> [(blockIndex: Int, message: String)] {
     var found: [(blockIndex: Int, message: String)] = []
+    for attachment in plan.attachments where !attachment.probe.kind.hasEventContext && !attachment.eventReads.isEmpty {
+      guard !options.allowsBPF, !found.contains(where: { $0.blockIndex == attachment.blockIndex }) else { continue }
+      found.append(
+        (attachment.blockIndex,
+         "\(attachment.probe.name): what this block reads at its event (curtask) is read by a BPF program Scry runs on its"
+          + " own thread, and --no-bpf forbids BPF programs"))
+    }
     for (index, fact) in describe(plan, options: options).sorted(by: { $0.key < $1.key }) {
       let attachment = plan.attachments[index]
       let path = options.allowsBPF ? fact.path : fact.fallback
@@ -160,6 +167,7 @@ public enum AttachmentFacts {
     switch program.kind {
     case .tracepoint: type = "tracepoint"
     case .perfEvent: type = "perf_event"
+    case .onDemand: type = "raw_tracepoint (run by Scry on its own thread, BPF_PROG_TEST_RUN)"
     case .probe: type = "kprobe-type (on a uprobe made through the uprobe PMU)"
     }
     return "a BPF \(type) program of \(count) instructions writing \(program.sampleSize)-byte records "

@@ -164,11 +164,7 @@ final class EventLoop {
   }
 
   func runTimer(_ index: Int) {
-    let attachment = session.plan.attachments[index]
-    let machine = session.machine
-    machine.resetEvent()
-    session.setProbeName(attachment.probe.name)
-    session.action(attachment.blockIndex).run(machine)
+    session.runInProcess(index)
     timerRuns[index, default: 0] &+= 1
   }
 

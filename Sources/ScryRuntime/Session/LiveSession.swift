@@ -107,10 +107,9 @@ public final class LiveSession {
     let fresh = running.attachments.filter { newBlocks.contains($0.blockIndex) }
     if announce && !fresh.isEmpty { next.output.attachedProbes(fresh.count) }
     for index in newBlocks {
-      for attachment in running.attachments where attachment.blockIndex == index && attachment.probe.kind == .begin {
-        next.machine.resetEvent()
-        next.setProbeName(attachment.probe.name)
-        next.action(index).run(next.machine)
+      for (position, attachment) in running.attachments.enumerated()
+      where attachment.blockIndex == index && attachment.probe.kind == .begin {
+        next.runInProcess(position)
         if next.machine.exitRequested { return }
       }
     }
@@ -273,7 +272,19 @@ public final class LiveSession {
     machine.childPid = live.childPid
     machine.resetEvent()
     machine.probeName = UnsafeRawBufferPointer(session.probeNameBytes("BEGIN"))
+    // A statement reading `curtask` reads it now, on this thread, as a BEGIN block does.
+    var capture: OnDemandCapture?
+    if let reads = plan.attachments.first(where: { $0.blockIndex == block && !$0.eventReads.isEmpty })?.eventReads {
+      do {
+        let made = try OnDemandCapture(reads: reads)
+        try made.load(into: machine)
+        capture = made
+      } catch {
+        throw .failure("cannot read what the statement reads at its event: \(error)")
+      }
+    }
     action.run(machine)
+    withExtendedLifetime(capture) {}
   }
 
   /// Waits up to `timeoutMilliseconds` (-1: until something happens) while the attached probes run,
@@ -347,12 +358,10 @@ public final class LiveSession {
     for run in runs { finishAndRecord(run) }
     runs = []
     composeCounterFolders()
-    for attachment in session.plan.attachments
+    for (index, attachment) in session.plan.attachments.enumerated()
     where attachment.probe.kind == .end && endBlocks.contains(attachment.blockIndex) {
       session.machine.exitRequested = false
-      session.machine.resetEvent()
-      session.setProbeName(attachment.probe.name)
-      session.action(attachment.blockIndex).run(session.machine)
+      session.runInProcess(index)
     }
     session.machine.exitRequested = false
     processEnded = false

@@ -96,6 +96,12 @@ public final class Session {
   public func run() -> Int32 {
     let loop: EventLoop
     do {
+      try prepareOnDemandCaptures()
+    } catch {
+      printToStandardError("ERROR: \(error)\n")
+      return 1
+    }
+    do {
       loop = try EventLoop(session: self)
     } catch {
       output.flush()
@@ -147,7 +153,7 @@ public final class Session {
       printToStandardError("Lost \(lost) events\n")
     }
     reportDiscarded(by: loop)
-    let failedReads = maps.reduce(loop.failedReads &+ machine.failedProcessReads) { $0 &+ $1.kernelFailedReads }
+    let failedReads = maps.reduce(loop.failedReads &+ machine.failedProcessReads &+ onDemandFailedReads) { $0 &+ $1.kernelFailedReads }
     if failedReads > 0 {
       printToStandardError(
         "WARNING: \(failedReads) reads of memory failed (an unmapped address, or a process already gone): they read as 0 or empty\n")
@@ -199,14 +205,52 @@ public final class Session {
 
   /// Runs every BEGIN or END block, in source order.
   func runSpecial(_ kind: ProbeKind) {
-    for attachment in plan.attachments where attachment.probe.kind == kind {
-      machine.resetEvent()
-      setProbeName(attachment.probe.name)
-      actions[attachment.blockIndex].run(machine)
+    for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind == kind {
+      runInProcess(index)
       output.flush()
       if kind == .begin && machine.exitRequested { return }
     }
   }
+
+  /// Runs the block of a BEGIN, END or interval attachment, which has no kernel event: what it
+  /// reads at the event (`curtask->…`) is read first, on this thread (see `OnDemandCapture`).
+  func runInProcess(_ index: Int) {
+    let attachment = plan.attachments[index]
+    machine.resetEvent()
+    setProbeName(attachment.probe.name)
+    if !attachment.eventReads.isEmpty {
+      do {
+        try onDemandCapture(index).load(into: machine)
+      } catch {
+        printToStandardError("ERROR: \(attachment.probe.name): cannot read what the block reads at its event: \(error)\n")
+        machine.exitCode = 1
+        machine.exitRequested = true
+        return
+      }
+    }
+    actions[attachment.blockIndex].run(machine)
+  }
+
+  /// The capture programs of the blocks Scry runs itself, by attachment index, made on first use.
+  private var onDemandCaptures: [Int: OnDemandCapture] = [:]
+
+  func onDemandCapture(_ index: Int) throws(KernelError) -> OnDemandCapture {
+    if let made = onDemandCaptures[index] { return made }
+    let made = try OnDemandCapture(reads: plan.attachments[index].eventReads)
+    onDemandCaptures[index] = made
+    return made
+  }
+
+  /// Loads every capture program of the blocks Scry runs itself, so a kernel that refuses one
+  /// stops the run before anything is attached.
+  func prepareOnDemandCaptures() throws(KernelError) {
+    for (index, attachment) in plan.attachments.enumerated() where !attachment.eventReads.isEmpty {
+      if !attachment.probe.kind.hasEventContext { _ = try onDemandCapture(index) }
+    }
+  }
+
+  /// Failed reads of the blocks Scry runs itself.
+  var onDemandFailedReads: UInt64 { onDemandCaptures.values.reduce(0) { $0 &+ $1.failedReads } }
 
   /// Probe names live as long as the session, so the machine can point at their bytes.
   private var probeNames: [String: UnsafeMutableRawBufferPointer] = [:]
