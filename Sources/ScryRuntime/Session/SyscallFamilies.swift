@@ -75,8 +75,9 @@ enum SyscallFamilies {
               + "raw_syscalls:\(family.carrierName), which keeps the block's syscall numbers (an array lookup), skips "
               + "32-bit compat syscalls as the syscalls events do, and routes by number, \(what); "
               + (follows
-                ? "it first drops other processes' syscalls (one compare of the tgid: \(whichProcess(plan.attachments[list[0].index])), "
-                  + "not its children), where one by one each tracepoint would have per-task events on every thread and CPU; "
+                ? "it first drops other processes' syscalls (a compare of the tgid: \(whichProcess(plan.attachments[list[0].index])), "
+                  + "not its children), though they still pay for raw_syscalls' record before that compare (more than "
+                  + "per-task events cost them), where one by one each tracepoint would have per-task events on every thread and CPU; "
                 : "")
               + "so the run attaches "
               + "and closes one tracepoint instead of \(list.count) (closing each waits in the kernel); "
