@@ -173,7 +173,7 @@ import Testing
     let script = "tracepoint:syscalls:sys_enter_* /pid == \(followed)/ { @[probe] = count(); }"
     let plan = scry("--plan", "-e", script)
     #expect(plan.stdout.contains("drops other processes' syscalls (a compare of the tgid: pid \(followed)"), "\(plan.stdout.suffix(900))")
-    let run = scry("-e", script + " interval:s:6 { exit(); }")
+    let run = scry("-e", script + " interval:s:9 { exit(); }")
     var status: Int32 = 0
     waitpid(followed, &status, 0)
     waitpid(noise, &status, 0)
