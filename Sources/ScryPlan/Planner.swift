@@ -229,11 +229,13 @@ public enum Planner {
 
   /// A sampled tracepoint that every CPU's hits can reach through one BPF ring: system-wide (a
   /// per-task or filtered event is cheaper as perf does it: the kernel drops others' hits before
-  /// any sample), no pointer data (its own program), only fields a program can write.
+  /// any sample), no pointer data (its own program), only fields a program can write. A syscalls
+  /// tracepoint that follows one process keeps its record too: the runtime may carry its family on
+  /// one raw_syscalls program that drops other processes' syscalls first, then runs this capture.
   static func ringDelivery(for attachment: Attachment, needs: BlockNeeds) -> RingDelivery? {
     guard attachment.counting == nil, attachment.pointerFetch?.asEventReads != nil || attachment.pointerFetch == nil,
       attachment.kernelFilter == nil,
-      attachment.scope == .systemWide || !attachment.eventReads.isEmpty
+      attachment.scope == .systemWide || !attachment.eventReads.isEmpty || isSyscallsTracepoint(attachment)
     else { return nil }
     let record: RecordType
     switch attachment.probe.target {
@@ -354,6 +356,12 @@ public enum Planner {
       }
     }
     return needs
+  }
+
+  /// `syscalls:sys_enter_*` or `sys_exit_*`: one of a family a raw_syscalls program can carry.
+  static func isSyscallsTracepoint(_ attachment: Attachment) -> Bool {
+    guard case .tracepoint("syscalls", let name, _) = attachment.probe.target else { return false }
+    return name.hasPrefix("sys_enter_") || name.hasPrefix("sys_exit_")
   }
 
   /// `kstack`, `ustack` or a call of them: where a stack is taken (not a variable holding one).

@@ -94,12 +94,95 @@ import Testing
     let names = ["getppid", "read", "write", "writev", "sched_get_priority_max", "getpid", "close", "mmap"]
     let probes = names.map { "tracepoint:syscalls:sys_enter_\($0)" }.joined(separator: ",")
     let script = probes + " /pid == cpid/ { @[probe] = count(); }"
-    // Scry's predicate in the block (a pid filter would attach per task, one by one).
-    let carried = scry("-c", command, "-e", probes + " { if (pid == cpid) { @[probe] = count(); } }")
+    // The same script: the pid predicate makes the carrier keep the child's syscalls only.
+    let plan = scry("--plan", "-c", command, "-e", script)
+    #expect(plan.stdout.contains("drops other processes' syscalls"), "\(plan.stdout.suffix(800))")
+    let carried = scry("-c", command, "-e", script)
     #expect(carried.status == 0, "\(carried.stderr)")
     let reference = Run.program(bpftrace, ["-c", command, "-e", script])
     #expect(reference.status == 0, "\(reference.stderr)")
     #expect(Self.entries(carried.stdout) == Self.entries(reference.stdout), "scry:\n\(carried.stdout)\nbpftrace:\n\(reference.stdout)")
+  }
+
+  /// The fixture, started now, waiting `delayMilliseconds` before its calls (for `-p` to attach).
+  static func startFixture(calls: Int, delayMilliseconds: Int) throws -> pid_t {
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = ([fixture, "\(calls)", "\(delayMilliseconds)"] as [String]).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    try #require(posix_spawn(&pid, fixture, nil, nil, argv, environ) == 0)
+    return pid
+  }
+
+  /// Runs `arguments` with `-p` on a delayed fixture while a second fixture makes the same calls
+  /// five times over (its syscalls must not be counted).
+  static func followingFixture(_ arguments: [String]) throws -> Run {
+    let noise = try startFixture(calls: 5 * calls, delayMilliseconds: 4000)
+    let followed = try startFixture(calls: calls, delayMilliseconds: 4000)
+    let run = Run.program(scryBinary(), ["-p", "\(followed)"] + arguments)
+    var status: Int32 = 0
+    waitpid(followed, &status, 0)
+    waitpid(noise, &status, 0)
+    return run
+  }
+
+  /// `-p`: the carrier keeps the followed process's syscalls (its tgid test runs first); the
+  /// counts are those of the per-task tracepoints one by one, and the other process's calls are out.
+  @Test func followedProcessCountsMatchTheTracepointsOneByOne() throws {
+    guard kernelAvailable("syscall carrier -p") else { return }
+    let script = "tracepoint:syscalls:sys_enter_* { @[probe] = count(); }"
+    let plan = scry("--plan", "-p", "\(getpid())", "-e", script)
+    #expect(plan.stdout.contains("counting each syscall's hits in a per-CPU array"), "\(plan.stdout.suffix(900))")
+    #expect(plan.stdout.contains("drops other processes' syscalls (a compare of the tgid: the -p process"), "\(plan.stdout.suffix(900))")
+    #expect(plan.stdout.contains("the followed process only"))
+    let carried = try Self.followingFixture(["-e", script])
+    #expect(carried.status == 0, "\(carried.stderr)")
+    #expect(!carried.stderr.contains("WARNING"), "\(carried.stderr)")
+    for name in ["getppid", "read", "write", "sched_get_priority_max"] {
+      #expect(Self.count("tracepoint:syscalls:sys_enter_\(name)", in: carried.stdout) == Self.calls, "\(carried.stdout)")
+    }
+    #expect(Self.count("tracepoint:syscalls:sys_enter_writev", in: carried.stdout) == nil, "\(carried.stdout)")
+    let oneByOne = try Self.followingFixture(["--no-bpf", "-e", script])
+    #expect(oneByOne.status == 0, "\(oneByOne.stderr)")
+    #expect(Self.entries(carried.stdout) == Self.entries(oneByOne.stdout), "carried:\n\(carried.stdout)\none by one:\n\(oneByOne.stdout)")
+  }
+
+  /// `-p` with records: each member's capture program, behind the carrier's process test.
+  @Test func followedProcessFieldsThroughTheCaptureProgram() throws {
+    guard kernelAvailable("syscall carrier -p capture") else { return }
+    let script = "tracepoint:syscalls:sys_exit_* { @[probe] = sum(args.ret); }"
+    let plan = scry("--plan", "-p", "\(getpid())", "-e", script)
+    #expect(plan.stdout.contains("tail-calling each tracepoint's capture program"), "\(plan.stdout.suffix(900))")
+    #expect(plan.stdout.contains("drops other processes' syscalls"), "\(plan.stdout.suffix(900))")
+    let carried = try Self.followingFixture(["-e", script])
+    #expect(carried.status == 0, "\(carried.stderr)")
+    #expect(!carried.stderr.contains("WARNING"), "\(carried.stderr)")
+    #expect(Self.count("tracepoint:syscalls:sys_exit_sched_get_priority_max", in: carried.stdout) == 99 * Self.calls, "\(carried.stdout)")
+    #expect(Self.count("tracepoint:syscalls:sys_exit_write", in: carried.stdout) == 5 * Self.calls, "\(carried.stdout)")
+    #expect(Self.count("tracepoint:syscalls:sys_exit_read", in: carried.stdout) == 7 * Self.calls, "\(carried.stdout)")
+    let oneByOne = try Self.followingFixture(["--no-bpf", "-e", script])
+    #expect(oneByOne.status == 0, "\(oneByOne.stderr)")
+    #expect(Self.entries(carried.stdout) == Self.entries(oneByOne.stdout), "carried:\n\(carried.stdout)\none by one:\n\(oneByOne.stdout)")
+  }
+
+  /// A constant pid in the predicate: the carrier keeps that process's syscalls, as bpftrace's
+  /// predicate does (`countsMatchBpftrace` runs one script under both).
+  @Test func pidPredicateKeepsOneProcess() throws {
+    guard kernelAvailable("syscall carrier pid predicate") else { return }
+    let noise = try Self.startFixture(calls: 5 * Self.calls, delayMilliseconds: 4000)
+    let followed = try Self.startFixture(calls: Self.calls, delayMilliseconds: 4000)
+    let script = "tracepoint:syscalls:sys_enter_* /pid == \(followed)/ { @[probe] = count(); }"
+    let plan = scry("--plan", "-e", script)
+    #expect(plan.stdout.contains("drops other processes' syscalls (a compare of the tgid: pid \(followed)"), "\(plan.stdout.suffix(900))")
+    let run = scry("-e", script + " interval:s:9 { exit(); }")
+    var status: Int32 = 0
+    waitpid(followed, &status, 0)
+    waitpid(noise, &status, 0)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(!run.stderr.contains("WARNING"), "\(run.stderr)")
+    for name in ["getppid", "read", "write", "sched_get_priority_max"] {
+      #expect(Self.count("tracepoint:syscalls:sys_enter_\(name)", in: run.stdout) == Self.calls, "\(run.stdout)\n\(run.stderr)")
+    }
+    #expect(Self.count("tracepoint:syscalls:sys_enter_writev", in: run.stdout) == nil, "\(run.stdout)")
   }
 
   @Test func planSaysWhyAFamilyIsAttachedOneByOne() {

@@ -48,4 +48,42 @@ import Testing
     // thread_info is task_struct's first member on x86 (THREAD_INFO_IN_TASK); status follows flags words.
     #expect(offset > 0 && offset < 64)
   }
+
+  /// A carrier given a process counts that process's syscalls only: this process's getppid calls,
+  /// not a child's made while it runs; a carrier given another process counts none of ours.
+  @Test func processTestKeepsOneProcess() throws {
+    guard KernelGate.check(), let btf = try BTFTests.vmlinux() else { return }
+    #if arch(x86_64)
+      let offset = try #require(SyscallCarrier.compatStatusOffset(in: btf))
+      let tracefs = try TraceFS.locate()
+      let id = try tracefs.eventID(category: "raw_syscalls", name: "sys_enter")
+      var options = PerfEventOptions()
+      options.countingOnly = true
+      let getppidNumber = 110
+      let calls = 3000
+      let ours = try SyscallCarrier(
+        attachingTo: PerfEvent.tracepoint(id: id, description: "raw_syscalls:sys_enter", pid: getpid(), options: options),
+        mode: .counting, numbers: [getppidNumber], compatStatusOffset: offset, onlyProcess: getpid())
+      // pid 1 (init) is never this process.
+      let other = try SyscallCarrier(
+        attachingTo: PerfEvent.tracepoint(id: id, description: "raw_syscalls:sys_enter", pid: getpid(), options: options),
+        mode: .counting, numbers: [getppidNumber], compatStatusOffset: offset, onlyProcess: 1)
+      try ours.event.enable()
+      try other.event.enable()
+      let child = fork()
+      if child == 0 {
+        for _ in 0..<(2 * calls) { _ = Glibc.getppid() }
+        _exit(0)
+      }
+      #expect(child > 0)
+      for _ in 0..<calls { _ = Glibc.getppid() }
+      var status: Int32 = 0
+      _ = waitpid(child, &status, 0)
+      try ours.event.disable()
+      try other.event.disable()
+      #expect(try ours.count(of: getppidNumber) == UInt64(calls))
+      #expect(try other.count(of: getppidNumber) == 0)
+      PerfEvent.closeAll([ours.event, other.event])
+    #endif
+  }
 }

@@ -141,12 +141,14 @@ func plan(_ text: String) throws -> Plan {
   @Test func filteredPerTaskOrCountedTracepointsStayWithPerf() throws {
     for text in [
       "tracepoint:syscalls:sys_enter_openat /args.dfd == 3/ { @[comm] = count(); }",
-      "tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[tid] = count(); }",
+      "tracepoint:sched:sched_switch /pid == cpid/ { @[tid] = count(); }",
       "tracepoint:syscalls:sys_enter_getppid { @c = count(); }",
       "software:page-faults:100 /pid == cpid/ { @[pid] = count(); }",
     ] {
       #expect(try plan(text).attachments[0].ringDelivery == nil, "\(text)")
     }
+    // A per-task syscalls tracepoint keeps its record: a syscall carrier with a process test may run it.
+    #expect(try plan("tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @[tid] = count(); }").attachments[0].ringDelivery != nil)
   }
 
   @Test func softwareAndTimerEventsAreCapturedIntoTheRing() throws {

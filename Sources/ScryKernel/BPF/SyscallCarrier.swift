@@ -18,6 +18,10 @@
 /// `thread_info.status`, which the carrier reads at the offset BTF gives). Only the numbers the
 /// family traces pass the first test (a lookup in an array the verifier inlines), so untraced
 /// syscalls cost a load and two compares.
+///
+/// With `onlyProcess`, the program first compares the task's tgid with it and ends for every other
+/// process: a run that follows one process pays, on the machine's other syscalls, one helper call
+/// and one compare, in place of per-task events on every thread and CPU of each tracepoint.
 public final class SyscallCarrier {
   public enum Mode: Sendable, Equatable {
     /// Each hit adds one to its number's per-CPU counter (`count(of:)`).
@@ -27,6 +31,8 @@ public final class SyscallCarrier {
   }
 
   public let mode: Mode
+  /// The process whose syscalls the carrier keeps; nil: every process.
+  public let onlyProcess: Int32?
   /// The event the program hangs on; the program stays attached while it is open.
   public let event: PerfEvent
   private let wanted: BPFMap
@@ -41,9 +47,9 @@ public final class SyscallCarrier {
 
   /// Loads the carrier for `numbers` and attaches it to `event` (a raw_syscalls event, open, not
   /// yet enabled). `compatStatusOffset` is where `thread_info.status` sits in the task
-  /// (`compatStatusOffset(in:)`).
+  /// (`compatStatusOffset(in:)`). `onlyProcess`: keep only that process's (tgid's) syscalls.
   public init(
-    attachingTo event: PerfEvent, mode: Mode, numbers: [Int], compatStatusOffset: Int
+    attachingTo event: PerfEvent, mode: Mode, numbers: [Int], compatStatusOffset: Int, onlyProcess: Int32? = nil
   ) throws(KernelError) {
     if let bad = numbers.first(where: { !(0..<SyscallNumbers.count).contains($0) }) {
       throw KernelError(
@@ -55,10 +61,12 @@ public final class SyscallCarrier {
     let counts = mode == .counting ? try BPFMap.perCPUArray(valueSize: 8, entries: SyscallNumbers.count) : nil
     let programs = mode == .dispatching ? try BPFMap.programArray(entries: SyscallNumbers.count, name: "scry_routes") : nil
     let code = Self.instructions(
-      wantedFD: wanted.fd, targetFD: (counts ?? programs)?.fd ?? -1, mode: mode, compatStatusOffset: compatStatusOffset)
+      wantedFD: wanted.fd, targetFD: (counts ?? programs)?.fd ?? -1, mode: mode, compatStatusOffset: compatStatusOffset,
+      onlyProcess: onlyProcess)
     program = try BPFProgram.loadTracepointProgram(code, name: "scry_syscalls")
     try event.attach(program)
     self.mode = mode
+    self.onlyProcess = onlyProcess
     self.event = event
     self.wanted = wanted
     self.counts = counts
@@ -93,10 +101,18 @@ public final class SyscallCarrier {
   }
 
   /// r6 = ctx, r7 = the syscall's number. The number is the record's `id` (ctx + 8).
-  static func instructions(wantedFD: Int32, targetFD: Int32, mode: Mode, compatStatusOffset: Int) -> [BPFInstruction] {
+  static func instructions(
+    wantedFD: Int32, targetFD: Int32, mode: Mode, compatStatusOffset: Int, onlyProcess: Int32? = nil
+  ) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let done = asm.newLabel()
     asm.emit(.mov64(.r6, .r1))
+    if let pid = onlyProcess {
+      // Before anything else: pid_tgid is tgid << 32 | tid, the upper half names the process.
+      asm.emit(.call(.getCurrentPidTgid))
+      asm.emit(.rsh64(.r0, 32))
+      asm.jump(.notEqual, .r0, pid, to: done)
+    }
     asm.emit(.ldx(.double, .r7, .r6, 8))
     // Unsigned: -1 (no syscall) is out of range too.
     asm.jump(.greaterOrEqual, .r7, Int32(SyscallNumbers.count), to: done)

@@ -44,7 +44,10 @@ public struct AttachmentFact: Sendable, Equatable {
 
   /// For `--plan`'s "carried by:" line.
   public var carriedBy: String? {
-    carrier.map { "raw_syscalls:\($0.family.carrierName), syscall number \($0.number) (see syscall tracepoints below)" }
+    carrier.map {
+      "raw_syscalls:\($0.family.carrierName), syscall number \($0.number)"
+        + ($0.followsProcess ? ", the followed process only" : "") + " (see syscall tracepoints below)"
+    }
   }
 }
 
@@ -58,15 +61,46 @@ public enum AttachmentFacts {
     for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind.hasEventContext {
       facts[index] = fact(for: attachment, options: options, identified: identified)
     }
-    for (index, carried) in SyscallFamilies.decide(plan, facts: facts, options: options).carried {
+    let unfiltered = unfilteredFacts(plan, options: options, identified: identified)
+    for (index, carried) in SyscallFamilies.decide(plan, facts: facts, unfiltered: unfiltered, options: options).carried {
       facts[index]?.carrier = carried
+      // Behind the carrier's process test, a followed member runs what it would system-wide; its
+      // fallback stays the per-task events.
+      if carried.followsProcess, let own = unfiltered[index] {
+        facts[index]?.path = own.path
+        facts[index]?.deliveredBy = own.deliveredBy
+        facts[index]?.fetchedBy = own.fetchedBy
+      }
     }
     return facts
   }
 
   /// For `--plan`: each block's families of syscalls tracepoints, carried or attached one by one, and why.
   public static func syscallFamilies(_ plan: Plan, options: SessionOptions) -> [String] {
-    SyscallFamilies.decide(plan, facts: describe(plan, options: options), options: options).summaries.map(\.text)
+    var facts: [Int: AttachmentFact] = [:]
+    let identified = identifiesSamples(plan)
+    for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind.hasEventContext {
+      facts[index] = fact(for: attachment, options: options, identified: identified)
+    }
+    let unfiltered = unfilteredFacts(plan, options: options, identified: identified)
+    return SyscallFamilies.decide(plan, facts: facts, unfiltered: unfiltered, options: options).summaries.map(\.text)
+  }
+
+  /// The facts syscalls tracepoints that follow one process would have system-wide, by attachment
+  /// index: what a syscall carrier with a process test runs for them.
+  private static func unfilteredFacts(_ plan: Plan, options: SessionOptions, identified: Bool) -> [Int: AttachmentFact] {
+    var systemWide = options
+    systemWide.targetPid = nil
+    var facts: [Int: AttachmentFact] = [:]
+    for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind.hasEventContext {
+      guard case .tracepoint("syscalls", _, _) = attachment.probe.target,
+        SyscallFamilies.followsProcess(attachment, options: options)
+      else { continue }
+      var unscoped = attachment
+      unscoped.scope = .systemWide
+      facts[index] = fact(for: unscoped, options: systemWide, identified: identified)
+    }
+    return facts
   }
 
   /// What a run with these options would refuse before attaching anything: a block whose reads

@@ -77,7 +77,7 @@ final class EventSources {
     for index in Self.attachOrder(plan, facts: facts, usesBPF: usesBPF) {
       let attachment = plan.attachments[index]
       guard let fact = facts[index] else { continue }
-      let path = usesBPF ? fact.path : fact.fallback
+      var path = usesBPF ? fact.path : fact.fallback
       // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
       // A keyed count on a uprobe makes its probe through the PMU, like the capture program.
       // A keyed count on a tracepoint, software or timer event needs no dynamic probe at all.
@@ -85,7 +85,11 @@ final class EventSources {
       var request = try makeRequest(
         index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !ownProbe, counts: path.counts)
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)
-      if usesBPF, let carried = fact.carrier, try syscallCarriers.attach(request, carried, path: path, in: context) { continue }
+      if usesBPF, let carried = fact.carrier {
+        if try syscallCarriers.attach(request, carried, path: path, in: context) { continue }
+        // Not carried: the path behind the carrier's process test would keep every process's hits.
+        if carried.followsProcess { path = fact.fallback }
+      }
       if try delivery(for: path).attach(request, path: path, in: context) { continue }
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: fact.fallback, for: attachment, options: options)
       if fact.fallback.counts != path.counts {

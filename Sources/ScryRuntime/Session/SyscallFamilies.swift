@@ -17,6 +17,10 @@ public struct SyscallCarrierFact: Sendable, Equatable {
   /// The syscall the attachment's tracepoint fires for.
   public var number: Int
   public var mode: SyscallCarrier.Mode
+  /// The block follows one process (`-p`, `-c` with `pid == cpid`, `pid == N`): the carrier keeps
+  /// only that process's syscalls (its tgid, compared before anything else), where one by one
+  /// each tracepoint would have per-task events on every thread and CPU.
+  public var followsProcess: Bool
 }
 
 /// Which blocks' syscalls tracepoints go through one raw_syscalls carrier, and why the others do
@@ -33,7 +37,12 @@ enum SyscallFamilies {
     var summaries: [(family: SyscallFamily, members: Int, text: String)] = []
   }
 
-  static func decide(_ plan: Plan, facts: [Int: AttachmentFact], options: SessionOptions) -> Decision {
+  /// `unfiltered` holds, for attachments that follow a process, the fact they would have
+  /// system-wide: a carried member that follows a process runs that path behind the carrier's
+  /// process test.
+  static func decide(
+    _ plan: Plan, facts: [Int: AttachmentFact], unfiltered: [Int: AttachmentFact] = [:], options: SessionOptions
+  ) -> Decision {
     var members: [SyscallFamily: [(index: Int, number: Int?)]] = [:]
     var order: [SyscallFamily] = []
     for (index, attachment) in plan.attachments.enumerated() {
@@ -48,10 +57,12 @@ enum SyscallFamilies {
     for family in order {
       let list = members[family] ?? []
       let pattern = "syscalls:\(family.isExit ? "sys_exit" : "sys_enter")_*"
-      let (mode, refusal) = carrierMode(list, plan: plan, facts: facts, options: options)
+      let (mode, refusal) = carrierMode(list, plan: plan, facts: facts, unfiltered: unfiltered, options: options)
       if let mode {
+        let follows = followsProcess(plan.attachments[list[0].index], options: options)
         for member in list {
-          decision.carried[member.index] = SyscallCarrierFact(family: family, number: member.number ?? 0, mode: mode)
+          decision.carried[member.index] = SyscallCarrierFact(
+            family: family, number: member.number ?? 0, mode: mode, followsProcess: follows)
         }
         let what =
           mode == .counting
@@ -62,7 +73,13 @@ enum SyscallFamilies {
             family, list.count,
             "block \(family.blockIndex): \(list.count) \(pattern) tracepoints carried by one BPF program on "
               + "raw_syscalls:\(family.carrierName), which keeps the block's syscall numbers (an array lookup), skips "
-              + "32-bit compat syscalls as the syscalls events do, and routes by number, \(what); so the run attaches "
+              + "32-bit compat syscalls as the syscalls events do, and routes by number, \(what); "
+              + (follows
+                ? "it first drops other processes' syscalls (a compare of the tgid: \(whichProcess(plan.attachments[list[0].index])), "
+                  + "not its children), though they still pay for raw_syscalls' record before that compare (more than "
+                  + "per-task events cost them), where one by one each tracepoint would have per-task events on every thread and CPU; "
+                : "")
+              + "so the run attaches "
               + "and closes one tracepoint instead of \(list.count) (closing each waits in the kernel); "
               + "if the kernel refuses, one by one"
           ))
@@ -76,7 +93,8 @@ enum SyscallFamilies {
 
   /// The carrier's mode for a family, or why it takes none.
   private static func carrierMode(
-    _ list: [(index: Int, number: Int?)], plan: Plan, facts: [Int: AttachmentFact], options: SessionOptions
+    _ list: [(index: Int, number: Int?)], plan: Plan, facts: [Int: AttachmentFact], unfiltered: [Int: AttachmentFact],
+    options: SessionOptions
   ) -> (SyscallCarrier.Mode?, String) {
     guard options.allowsBPF else { return (nil, "BPF is not allowed (--no-bpf)") }
     guard list.count >= minimumMembers else {
@@ -92,16 +110,13 @@ enum SyscallFamilies {
       guard member.number != nil else { return (nil, "\(name) has no number in Scry's x86-64 syscall table") }
       guard attachment.kernelFilter == nil else { return (nil, "\(name) has a kernel filter, which the carrier does not run") }
       let memberMode: SyscallCarrier.Mode
-      switch facts[member.index]?.path {
+      // One process followed: what the member would run system-wide, behind the carrier's tgid test.
+      let follows = followsProcess(attachment, options: options)
+      switch (follows ? unfiltered[member.index] : facts[member.index])?.path {
       case .perfCounter?:
-        guard attachment.scope == .systemWide, options.targetPid == nil else {
-          return (nil, "\(name) is counted per task, which the carrier does not follow")
-        }
         memberMode = .counting
       case .bpfRing(let program)? where program.kind == .tracepoint:
         memberMode = .dispatching
-      case _ where attachment.scope != .systemWide || options.targetPid != nil:
-        return (nil, "\(name) follows one process with per-task perf events, which the carrier does not follow")
       default:
         return (nil, "\(name) is delivered by a path the carrier cannot run (perf samples, a fetch program or a kernel map)")
       }
@@ -109,5 +124,19 @@ enum SyscallFamilies {
       mode = memberMode
     }
     return (mode, "")
+  }
+
+  /// The attachment's events follow one process rather than every task.
+  static func followsProcess(_ attachment: Attachment, options: SessionOptions) -> Bool {
+    attachment.scope != .systemWide || options.targetPid != nil
+  }
+
+  /// For `--plan`: the process a followed block keeps.
+  private static func whichProcess(_ attachment: Attachment) -> String {
+    switch attachment.scope {
+    case .process(let pid): return "pid \(pid)"
+    case .tracedProcess: return "the -c or -p process"
+    case .systemWide: return "the -p process"
+    }
   }
 }

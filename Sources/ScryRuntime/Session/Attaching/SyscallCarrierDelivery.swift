@@ -29,7 +29,7 @@ final class SyscallCarrierDelivery {
   /// Attaches one member through its family's carrier; false when the family cannot be carried
   /// (or this member's program was refused), and the member takes its own tracepoint.
   func attach(_ request: AttachRequest, _ carried: SyscallCarrierFact, path: DeliveryPath, in context: AttachContext) throws -> Bool {
-    guard let carrier = carrier(for: carried, probe: request.probe.name, in: context) else { return false }
+    guard let carrier = carrier(for: carried, process: request.followedProcess, in: context) else { return false }
     switch carried.mode {
     case .counting:
       counting.add(request.index, .carried(carrier, number: carried.number))
@@ -47,12 +47,14 @@ final class SyscallCarrierDelivery {
     return true
   }
 
-  /// The family's carrier, made on first use; nil when it cannot be.
-  private func carrier(for carried: SyscallCarrierFact, probe: String, in context: AttachContext) -> SyscallCarrier? {
+  /// The family's carrier, made on first use; nil when it cannot be. A family that follows a
+  /// process keeps `process`'s syscalls only (every member of a block follows the same one).
+  private func carrier(for carried: SyscallCarrierFact, process: Int32?, in context: AttachContext) -> SyscallCarrier? {
     let family = carried.family
     if let carrier = carriers[family] { return carrier }
     guard !refused.contains(family) else { return nil }
     do {
+      if carried.followsProcess && process == nil { throw SessionError.failure("no process to follow") }
       guard let tracefs = context.tracefs else { throw SessionError.failure("tracefs is not available") }
       let btf = try BTF.vmlinux.get()
       guard let statusOffset = SyscallCarrier.compatStatusOffset(in: btf) else {
@@ -63,7 +65,8 @@ final class SyscallCarrierDelivery {
         id: id, description: "tracepoint:raw_syscalls:\(family.carrierName)", cpu: -1, pid: getpid(),
         options: .programCarrier)
       let carrier = try SyscallCarrier(
-        attachingTo: event, mode: carried.mode, numbers: numbers[family] ?? [], compatStatusOffset: statusOffset)
+        attachingTo: event, mode: carried.mode, numbers: numbers[family] ?? [], compatStatusOffset: statusOffset,
+        onlyProcess: carried.followsProcess ? process : nil)
       context.events.append(event)
       context.kernelObjects.append(carrier)
       carriers[family] = carrier
