@@ -48,4 +48,12 @@ import Testing
     #expect(lines.contains { $0.hasPrefix("uprobe:/proc/\(target.pid)/root") && $0.hasSuffix(":main") }, "\(process.stdout)")
     #expect(lines.contains("usdt:/proc/\(target.pid)/root\(builds.binary):scry:ints"), "\(process.stdout)")
   }
+
+  /// `++` and `--` on a map holding a pointer step by whole pointees, as `+ 1` does.
+  @Test func pointerMapsStepByTheirPointee() throws {
+    let script = "BEGIN { @a = (int16 *) 32; @a++; @b = (int32 *) 32; @b--; @c = (uint64 *) 32; ++@c; @d = (int8 *) 32; @d++; @n = 5; @n++; exit(); }"
+    try expectSameOutputAsBpftrace([], script)
+    let ours = scry("-e", script)
+    #expect(ours.stdout.contains("@a: 34\n@b: 28\n@c: 40\n@d: 33\n@n: 6\n"), "\(ours.stdout)\(ours.stderr)")
+  }
 }
