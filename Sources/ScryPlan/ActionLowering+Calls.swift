@@ -115,6 +115,8 @@ extension ActionLowering {
     case .sizeof:
       // A builtin, a literal or a variable is a 64-bit integer to bpftrace; a cast, a field or
       // memory read through a pointer has its C width.
+      // The checker sized a tuple or a variable by the widths its parts were written with.
+      if let size = program.constants[e.id] { return .constant(size) }
       let type = program.type(of: args[0])
       switch (type, args[0].kind) {
       case (.integer, .cast), (.integer, .field), (.integer, .unary(.deref, _)), (.integer, .index), (.tuple, _),

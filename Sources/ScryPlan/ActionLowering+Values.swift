@@ -121,16 +121,24 @@ extension ActionLowering {
     switch program.resolutions[target.id] {
     case .variable(let slot)?:
       let operation = UpdateOperation(op: op, isSigned: Self.isSigned(program.variableTypes[slot]))
-      return .variableUpdate(offset: variableOffsets[slot], operation: operation, operand: nil, returnsOld: returnsOld)
+      return .variableUpdate(offset: variableOffsets[slot], operation: operation, operand: step(of: program.variableTypes[slot]), returnsOld: returnsOld)
     case .map(let name)?:
       guard let map = mapIndices[name], let info = program.map(named: name) else {
         return unsupportedInt(target.span, "map '\(name)' has no value to update")
       }
       let operation = UpdateOperation(op: op, isSigned: Self.isSigned(info.valueType))
-      return .mapUpdate(map: map, key: mapKey(target, info: info), operation: operation, operand: nil, returnsOld: returnsOld)
+      return .mapUpdate(map: map, key: mapKey(target, info: info), operation: operation, operand: step(of: info.valueType), returnsOld: returnsOld)
     default:
       return unsupportedInt(target.span, "only maps and variables can be incremented")
     }
+  }
+
+  /// What `++` and `--` add: a whole pointee to a pointer, as in C (`(int16 *)32` steps to 34);
+  /// nil, for 1, to an integer.
+  private func step(of type: ScryType) -> IntExpr? {
+    guard Self.isPointer(type) else { return nil }
+    let step = program.cTypes.step(ofPointer: type)
+    return step == 1 ? nil : .constant(UInt64(step))
   }
 
   mutating func nameAsInt(_ e: Expr) -> IntExpr {

@@ -29,10 +29,22 @@ enum ProbeListing {
       writeAll(1, probes.map { $0 + "\n" }.joined())
       return !probes.isEmpty
     }
+    // `*:FILE:*`: any provider that probes a file, so its functions, then its USDT probes.
+    let parts = pattern.split(separator: ":", omittingEmptySubsequences: false)
+    if pid == nil, parts.count >= 3, parts[0] == "*", parts[1].contains("/") {
+      let rest = pattern.dropFirst(2)
+      let names = (userFunctions("uprobe:" + rest) ?? []) + staticProbes("usdt:" + rest, pid: nil)
+      writeAll(1, names.map { $0 + "\n" }.joined())
+      return !names.isEmpty
+    }
     if let pid {
-      let functions = processFunctions(pid, matching: pattern)
-      writeAll(1, functions.map { $0 + "\n" }.joined())
-      return !functions.isEmpty
+      // A pattern any provider may match lists the USDT probes of the files the process maps too.
+      var names = processFunctions(pid, matching: pattern)
+      if pattern.hasPrefix("*") {
+        names += staticProbes("usdt:*", pid: pid).filter { Glob.matches(pattern, $0) }
+      }
+      writeAll(1, names.map { $0 + "\n" }.joined())
+      return !names.isEmpty
     }
     if let functions = userFunctions(pattern) {
       writeAll(1, functions.map { $0 + "\n" }.joined())

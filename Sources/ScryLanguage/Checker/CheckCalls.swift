@@ -354,6 +354,7 @@ extension Checker {
     switch site.function {
     case .sizeof:
       let t = checkExpression(args[0])
+      if t != .none { recordSizeofLayout(site.call, of: args[0]) }
       return t == .none ? .none : .uint64
     case .ksym, .usym:
       checkInteger(args[0], checkExpression(args[0]), "\(name)()'s address")

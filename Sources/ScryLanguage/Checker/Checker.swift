@@ -77,6 +77,8 @@ public struct Checker {
   var probeStatics: [UserStaticProbe] = []
   var probeNameCapacity = 16
   var scopes: [[String: Int]] = []
+  /// Each variable's first value as `sizeof` sizes it (see CheckSizeof.swift), by slot.
+  var variableLayouts: [Int: ScryType] = [:]
   var loopDepth = 0
   /// Block expressions open around the statement being checked.
   var blockExpressionDepth = 0
@@ -354,6 +356,7 @@ public struct Checker {
         }
         let slot = newSlot(stored ?? .none)
         scopes[0][name] = slot
+        variableLayouts[slot] = sizeofLayout(value)
         result.resolutions[target.id] = .variable(slot: slot)
         result.types[Int(target.id.raw)] = stored ?? .none
       }

@@ -135,17 +135,18 @@ struct ProbeResolver {
   /// `usdt:PATH:PROVIDER:NAME`, `usdt:PATH:NAME` (any provider), and with `-p` `usdt:NAME` or a
   /// path of `*` or nothing (every file the process maps), as bpftrace 0.17 reads them.
   private mutating func resolveStaticProbe(_ spec: ProbeSpec) -> [ResolvedProbe] {
-    // The path may be empty (`usdt::PROVIDER:NAME` with -p); the provider and the name may not.
-    let named = spec.parts.count == 1 ? spec.parts[...] : spec.parts.dropFirst()
+    // The path may be empty (`usdt::PROVIDER:NAME` with -p), and so may the provider
+    // (`usdt:PATH::NAME`: any provider, as in bpftrace); the name may not.
     // One part is a probe's name (with -p), never a path: `usdt:/bin/app` lacks the name.
-    guard (1...3).contains(spec.parts.count), !named.contains(where: \.isEmpty),
+    guard (1...3).contains(spec.parts.count), let last = spec.parts.last, !last.isEmpty,
+      spec.parts.count != 2 || !spec.parts[1].isEmpty,
       spec.parts.count > 1 || !spec.parts[0].contains("/")
     else {
       wrongShape(spec, "usdt:BINARY:[PROVIDER:]NAME", example: "usdt:/usr/bin/python3:python:function__entry")
       return []
     }
     let path = spec.parts.count == 1 ? "" : spec.parts[0]
-    let provider = spec.parts.count == 3 ? spec.parts[1] : "*"
+    let provider = spec.parts.count == 3 && !spec.parts[1].isEmpty ? spec.parts[1] : "*"
     let name = spec.parts[spec.parts.count - 1]
     let binary = path.isEmpty || path == "*" ? nil : path
     switch catalog.staticProbes(binary: binary, provider: provider, name: name) {

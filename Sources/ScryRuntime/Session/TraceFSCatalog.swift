@@ -121,7 +121,7 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
       for note in elf.staticProbes() where Glob.matches(provider, note.provider) && Glob.matches(name, note.name) {
         probes.append(
           UserStaticProbe(
-            path: elf.path.hasPrefix("/proc/") ? elf.path : prefix + elf.path, provider: note.provider, name: note.name,
+            path: elf.path.hasPrefix("/proc/") ? elf.path : prefix + (targetPid == nil ? elf.path : Self.absolute(elf.path)), provider: note.provider, name: note.name,
             fileOffset: note.fileOffset, semaphoreOffset: note.semaphoreOffset,
             arguments: StaticProbeArgument.parseList(note.arguments)))
       }
@@ -137,6 +137,14 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     return .failed(
       message: "no usdt probe matching '\(provider):\(name)' in \(place)",
       hint: "list them with 'scry -l \"usdt:\(binary ?? "*"):*\"" + (binary == nil ? " -p \(targetPid ?? 0)'" : "'"))
+  }
+
+  /// `path` from the root: a relative path names a file under the working directory, which
+  /// `/proc/PID/root` cannot be joined with as it stands.
+  private static func absolute(_ path: String) -> String {
+    guard !path.hasPrefix("/"), let resolved = realpath(path, nil) else { return path }
+    defer { free(resolved) }
+    return String(cString: resolved)
   }
 
   /// The regular files process `pid` maps, in the order of its maps, each once; nil when there
