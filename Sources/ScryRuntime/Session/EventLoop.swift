@@ -37,8 +37,9 @@ final class EventLoop {
   /// Samples still queued when a stop signal ended the run, dropped unrun (counted at detach).
   private(set) var discardedEvents: UInt64 = 0
   /// How long what is queued at a stop (or at SIGUSR1) may still run before the rest is dropped
-  /// (a stop) or left for later (SIGUSR1): enough for a light load's queue, short to a person.
-  static let queueGraceNanoseconds: UInt64 = 100_000_000
+  /// (a stop) or left for later (SIGUSR1): enough for the queue of a busy machine whose actions only
+  /// count (a counting tool stopped by Ctrl-C keeps its counts), short to a person.
+  static let queueGraceNanoseconds: UInt64 = 500_000_000
   /// Folds this loop's kernel counters into their maps. The machine's `foldCounters` is this one,
   /// except where the REPL runs a loop per block and folds them all (see `LiveSession`).
   private(set) var counterFolder: ((Machine) -> Void)?
