@@ -330,8 +330,10 @@ public struct CountingTarget: Sendable, Hashable {
   /// Keyed by a value the probe reads at the event (`@[$f->m] = count()` at a uprobe): the kernel
   /// counts per key, and the map's one key is this 8-byte integer.
   public var key: CountedKey?
-  /// The key expression, until the planner finds what the probe reads for it.
+  /// The value the key is computed from, until the planner finds what the probe reads for it.
   var keyExpression: NodeID?
+  /// What the key computes from that value (`arg0 % 8`), innermost step first.
+  var keyArithmetic: [KeyArithmetic] = []
   /// The key's parts when it holds stacks and nothing the kernel cannot take at the event.
   var stackKeys: [StackKeyPart] = []
 }
@@ -358,6 +360,9 @@ public struct CountedKey: Sendable, Hashable {
   }
 
   public var source: Source
+  /// Arithmetic on the value read, innermost first (`arg0 % 8`): the kernel computes the key
+  /// as the actions would.
+  public var arithmetic: [KeyArithmetic] = []
   /// The parts of a key of stacks, in key order.
   public var stacks: [StackKeyPart]? {
     if case .stacks(let stacks) = source { return stacks }
@@ -365,6 +370,46 @@ public struct CountedKey: Sendable, Hashable {
   }
   /// Widened to 8 bytes with its sign, as a map key of its type is.
   public var isSigned: Bool
+}
+
+/// One step of a counted key's arithmetic: `value op constant`, on 64-bit patterns as the IR's
+/// binary expressions compute it.
+public struct KeyArithmetic: Sendable, Hashable {
+  public var op: IntOperator
+  public var constant: UInt64
+  /// Divides, takes the remainder and shifts right as signed.
+  public var isSigned: Bool
+
+  /// The step, when the kernel computes exactly what the runtime would: the operators a key
+  /// needs, a divisor that is neither 0 nor negative (so signed division never overflows), a
+  /// shift under 64.
+  init?(op: IntOperator, constant: UInt64, isSigned: Bool) {
+    switch op {
+    case .add, .sub, .mul, .and, .or, .xor: break
+    case .div, .mod: guard constant != 0, !isSigned || constant <= UInt64(Int64.max) else { return nil }
+    case .shl, .shr: guard constant < 64 else { return nil }
+    case .eq, .ne, .lt, .le, .gt, .ge: return nil
+    }
+    (self.op, self.constant, self.isSigned) = (op, constant, isSigned)
+  }
+
+  public var text: String {
+    let symbol: String
+    switch op {
+    case .add: symbol = "+"
+    case .sub: symbol = "-"
+    case .mul: symbol = "*"
+    case .div: symbol = "/"
+    case .mod: symbol = "%"
+    case .and: symbol = "&"
+    case .or: symbol = "|"
+    case .xor: symbol = "^"
+    case .shl: symbol = "<<"
+    case .shr: symbol = ">>"
+    case .eq, .ne, .lt, .le, .gt, .ge: symbol = op.rawValue
+    }
+    return "\(symbol) \(constant)\(isSigned && (op == .div || op == .mod || op == .shr) ? " (signed)" : "")"
+  }
 }
 
 /// What one probe block reads from its event, found by walking its statements.

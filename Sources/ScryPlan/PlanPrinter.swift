@@ -35,7 +35,7 @@ public enum PlanPrinter {
           + " (a followed process, no BPF)\n"
       } else if let counting = a.counting, let key = counting.key {
         out += "      mode: counting per key in a kernel hash map (no ring), the key read at the event as"
-          + " \(Self.describe(key.source)); sampled instead where the kernel cannot count (a followed process, no BPF)\n"
+          + " \(Self.describe(key.source))\(key.arithmetic.isEmpty ? "" : ", then " + key.arithmetic.map(\.text).joined(separator: ", ")); sampled instead where the kernel cannot count (a followed process, no BPF)\n"
       } else if let counting = a.counting {
         let key = counting.isKeyedByProbe ? "[probe]" : ""
         out += "      mode: counting (no ring; kernel counter folded into \(plan.maps[counting.mapIndex].name)\(key))\n"

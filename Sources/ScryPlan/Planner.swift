@@ -444,10 +444,13 @@ public enum Planner {
     else { return nil }
     var keyedByProbe = false
     var keyExpression: NodeID?
+    var keyArithmetic: [KeyArithmetic] = []
     if keys.count == 1, case .builtin(.probe)? = program.resolutions[keys[0].id] {
       keyedByProbe = true
     } else if keys.count == 1, isAggregation, case .integer = program.type(of: keys[0]) {
-      keyExpression = keys[0].id
+      let (base, steps) = Self.keyArithmetic(keys[0], in: program)
+      keyExpression = base.id
+      keyArithmetic = steps
     } else if isAggregation, !keys.isEmpty, !hasVariables, let stacks = stackKeys(keys, in: program) {
       var counting = CountingTarget(mapIndex: mapIndex, isKeyedByProbe: false, isAggregation: true)
       counting.stackKeys = stacks
@@ -460,7 +463,26 @@ public enum Planner {
     if mapUses[name, default: 0] > 1 { return nil }
     var counting = CountingTarget(mapIndex: mapIndex, isKeyedByProbe: keyedByProbe, isAggregation: isAggregation)
     counting.keyExpression = keyExpression
+    counting.keyArithmetic = keyArithmetic
     return counting
+  }
+
+  /// A key `value op constant …` split into the value and the steps the kernel can apply after
+  /// reading it (`arg0 % 8`), innermost first; the key itself and no steps otherwise. Signedness
+  /// is decided as the IR's binary expressions decide it.
+  static func keyArithmetic(_ key: Expr, in program: CheckedProgram) -> (base: Expr, steps: [KeyArithmetic]) {
+    var steps: [KeyArithmetic] = []
+    var value = key
+    while case .binary(let op, let lhs, let rhs) = value.kind, case .integer(let constant) = rhs.kind,
+      let intOp = IntOperator(op), case .integer = program.type(of: lhs),
+      let step = KeyArithmetic(
+        op: intOp, constant: constant,
+        isSigned: ActionLowering.isSigned(program.type(of: lhs)) || ActionLowering.isSigned(program.type(of: rhs)))
+    {
+      steps.append(step)
+      value = lhs
+    }
+    return (value, steps.reversed())
   }
 
   /// The parts of a key of `kstack`/`ustack` values the kernel's stack maps can hold (up to 127
@@ -503,11 +525,11 @@ public enum Planner {
     switch program.resolutions[id] {
     case .builtin(.tid)?:
       var keyed = target
-      keyed.key = CountedKey(source: .task(.tid), isSigned: false)
+      keyed.key = CountedKey(source: .task(.tid), arithmetic: target.keyArithmetic, isSigned: false)
       return keyed
     case .builtin(.pid)?:
       var keyed = target
-      keyed.key = CountedKey(source: .task(.pid), isSigned: false)
+      keyed.key = CountedKey(source: .task(.pid), arithmetic: target.keyArithmetic, isSigned: false)
       return keyed
     default:
       break
@@ -521,7 +543,7 @@ public enum Planner {
     case .string, .bytes: return nil
     }
     var keyed = target
-    keyed.key = CountedKey(source: .read(field.value), isSigned: isSigned)
+    keyed.key = CountedKey(source: .read(field.value), arithmetic: target.keyArithmetic, isSigned: isSigned)
     return keyed
   }
 

@@ -129,6 +129,39 @@ import Testing
     #expect(sampled.stdout.hasSuffix("@[2]: 500\n@n[-7]: 500\n@o[5]: 500\n"), "\(sampled.stdout)")
   }
 
+  /// `@[arg0 % 8] = count()`: the key's arithmetic on the value read is done by the kernel's
+  /// counter too (no ring), with bpftrace's counts, and the same keys as the ring's actions make.
+  @Test func countsKeyedByArithmeticOnAReadMatchBpftraceAndTheRing() throws {
+    guard kernelAvailable("C type parity") else { return }
+    let target = "/tmp/scry-keyed-target-\(getpid())"
+    defer { unlink(target) }
+    try buildFixture("uprobe_target.c", into: target, flags: ["-O0"])
+    let script = ["@a[arg0 % 8]", "@b[arg0 / 10 + 1]", "@c[(arg0 & 6) << 2]", "@d[arg0 >> 4]", "@e[arg0 * 3 ^ 5]"]
+      .map { "uprobe:\(target):target { \($0) = count(); }" }.joined(separator: " ")
+    // Keys of equal counts print in each tool's hash order: compared as sets of lines.
+    if let bpftrace = bpftraceBinary() {
+      let reference = Run.program(bpftrace, ["-c", "\(target) 100 t", "-e", script])
+      let ours = scry("-c", "\(target) 100 t", "-e", script)
+      #expect(reference.status == 0 && ours.status == 0, "\(reference.stderr)\(ours.stderr)")
+      #expect(ours.stdout.split(separator: "\n").sorted() == reference.stdout.split(separator: "\n").sorted(),
+        "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    }
+    let plan = scry("--plan", "-e", script)
+    #expect(plan.stdout.contains("then % 8"), "\(plan.stdout)")
+    #expect(!plan.stdout.contains("sampling"), "\(plan.stdout)")
+    // A signed read (a short of -7), divided and shifted as signed, as the actions compute it.
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let signed = Self.declarations
+      + ["@m[((struct Outer *)arg0)->next->x % 4]", "@q[((struct Outer *)arg0)->next->x / 2]",
+        "@s[((struct Outer *)arg0)->next->x >> 1]"]
+      .map { "uprobe:\(binary):outer_func { \($0) = count(); }" }.joined(separator: " ")
+    let counted = scry("-c", "\(binary) 50 300", "-e", signed)
+    let sampled = scry("--no-bpf", "-c", "\(binary) 50 300", "-e", signed)
+    #expect(counted.status == 0 && sampled.status == 0, "\(counted.stderr)\(sampled.stderr)")
+    #expect(counted.stdout.hasSuffix("@m[-3]: 50\n@q[-3]: 50\n@s[-4]: 50\n"), "\(counted.stdout)")
+    #expect(counted.stdout == sampled.stdout, "\nkernel:\n\(counted.stdout)\nring:\n\(sampled.stdout)")
+  }
+
   /// The first example as a bpftrace user writes it: the definition needs no `;`.
   @Test func definitionRightBeforeAProbeMatchesBpftrace() throws {
     guard kernelAvailable("C type parity") else { return }

@@ -48,6 +48,21 @@ public enum BPFJumpCondition: UInt8, Sendable {
   case signedLessOrEqual = 0xd0
 }
 
+/// The two-operand ALU operations (instruction-set.rst, "Arithmetic instructions").
+public enum BPFALUOperation: UInt8, Sendable {
+  case add = 0x00
+  case sub = 0x10
+  case mul = 0x20
+  case div = 0x30
+  case or = 0x40
+  case and = 0x50
+  case lsh = 0x60
+  case rsh = 0x70
+  case mod = 0x90
+  case xor = 0xa0
+  case arsh = 0xc0
+}
+
 /// The kernel helpers the fetch programs call, by their ids in `enum bpf_func_id`
 /// (include/uapi/linux/bpf.h, `__BPF_FUNC_MAPPER`).
 public enum BPFHelper: Int32, Sendable {
@@ -186,6 +201,16 @@ public struct BPFInstruction: Sendable, Equatable, CustomStringConvertible {
   /// `dst += src` (64-bit).
   public static func add64(_ dst: BPFRegister, _ src: BPFRegister) -> BPFInstruction {
     BPFInstruction(opcode: classALU64 | sourceX | aluADD, dst: dst, src: src)
+  }
+
+  /// `dst = dst op src` (64-bit; division and remainder unsigned, by 0 giving 0 and dst).
+  public static func alu64(_ op: BPFALUOperation, _ dst: BPFRegister, _ src: BPFRegister) -> BPFInstruction {
+    BPFInstruction(opcode: classALU64 | sourceX | op.rawValue, dst: dst, src: src)
+  }
+
+  /// `dst = -dst` (64-bit).
+  public static func neg64(_ dst: BPFRegister) -> BPFInstruction {
+    BPFInstruction(opcode: classALU64 | sourceK | 0x80, dst: dst)
   }
 
   // MARK: Memory

@@ -23,6 +23,21 @@ public final class BPFKeyedCounter {
     case processID
   }
 
+  /// One step of arithmetic on the key after it is read (`arg0 % 8`): `key = key op constant`.
+  public struct Arithmetic: Sendable, Hashable {
+    public enum Operation: Sendable, Hashable {
+      case add, sub, mul, div, mod, and, or, xor, shl, shr
+    }
+    public var operation: Operation
+    public var constant: UInt64
+    /// Signed division and remainder (truncating toward zero) and arithmetic right shift.
+    public var isSigned: Bool
+
+    public init(_ operation: Operation, _ constant: UInt64, isSigned: Bool) {
+      (self.operation, self.constant, self.isSigned) = (operation, constant, isSigned)
+    }
+  }
+
   private let counts: BPFMap
   private let counters: BPFMap
   private let program: BPFProgram
@@ -31,17 +46,22 @@ public final class BPFKeyedCounter {
 
   /// Attaches the program to `event`, counting per `key` (an 8-byte key, sign-extended from its
   /// width when `isSigned`) into a map of at most `maxKeys` keys.
-  public init(attachingTo event: PerfEvent, key: Key, maxKeys: Int, name: String) throws(KernelError) {
+  public init(
+    attachingTo event: PerfEvent, key: Key, arithmetic: [Arithmetic] = [], maxKeys: Int, name: String
+  ) throws(KernelError) {
     counts = try BPFMap.perCPUHash(keySize: 8, valueSize: 8, entries: maxKeys)
     counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
-    let code = try Self.instructions(key: key, countsFD: counts.fd, countersFD: counters.fd)
+    let code = try Self.instructions(key: key, arithmetic: arithmetic, countsFD: counts.fd, countersFD: counters.fd)
     program = try BPFProgram.loadProbeProgram(code, name: name)
     try event.attach(program)
     self.event = event
   }
 
-  /// The program: the key into r9 (0 when a read fails), then `counts[key] += 1` on this CPU.
-  static func instructions(key: Key, countsFD: Int32, countersFD: Int32) throws(KernelError) -> [BPFInstruction] {
+  /// The program: the key into r9 (0 when a read fails), its arithmetic, then `counts[key] += 1`
+  /// on this CPU.
+  static func instructions(
+    key: Key, arithmetic: [Arithmetic] = [], countsFD: Int32, countersFD: Int32
+  ) throws(KernelError) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let failed = asm.newLabel()
     let haveKey = asm.newLabel()
@@ -88,6 +108,8 @@ public final class BPFKeyedCounter {
       asm.place(failed)
     }
     asm.place(haveKey)
+    // After the failed read's 0 too: the actions compute `0 % 8` from a failed read as well.
+    for step in arithmetic { try Self.emit(step, on: .r9, into: &asm) }
     asm.emit(.stx(.double, .r10, -16, .r9))
     asm.emit(BPFInstruction.ldMapFD(.r1, countsFD))
     asm.emit(.mov64(.r2, .r10))
@@ -115,6 +137,49 @@ public final class BPFKeyedCounter {
     asm.emit(.mov64(.r0, 0))
     asm.emit(.exit)
     return asm.finish()
+  }
+
+  /// `register = register op constant`, with r1 as scratch. Signed division and remainder run
+  /// on the magnitude and negate back, which truncates toward zero as C and the actions do; the
+  /// divisor must be positive then (a negative one could overflow, and the planner never asks).
+  static func emit(_ step: Arithmetic, on register: BPFRegister, into asm: inout BPFAssembler) throws(KernelError) {
+    let operation: BPFALUOperation
+    switch step.operation {
+    case .add: operation = .add
+    case .sub: operation = .sub
+    case .mul: operation = .mul
+    case .div: operation = .div
+    case .mod: operation = .mod
+    case .and: operation = .and
+    case .or: operation = .or
+    case .xor: operation = .xor
+    case .shl: operation = .lsh
+    case .shr: operation = step.isSigned ? .arsh : .rsh
+    }
+    let divides = step.operation == .div || step.operation == .mod
+    let shifts = step.operation == .shl || step.operation == .shr
+    if (divides && (step.constant == 0 || (step.isSigned && step.constant > UInt64(Int64.max))))
+      || (shifts && step.constant >= 64)
+    {
+      throw KernelError(
+        operation: "build counting program", subject: "key", errno: 0,
+        explanation: "the key divides by \(step.constant) or shifts by it, which the kernel does not compute as Scry does")
+    }
+    asm.emit(BPFInstruction.ldImm64(.r1, step.constant))
+    guard divides && step.isSigned else {
+      asm.emit(.alu64(operation, register, .r1))
+      return
+    }
+    let nonNegative = asm.newLabel()
+    let done = asm.newLabel()
+    asm.jump(.signedGreaterOrEqual, register, 0, to: nonNegative)
+    asm.emit(.neg64(register))
+    asm.emit(.alu64(operation, register, .r1))
+    asm.emit(.neg64(register))
+    asm.jump(to: done)
+    asm.place(nonNegative)
+    asm.emit(.alu64(operation, register, .r1))
+    asm.place(done)
   }
 
   /// Every key counted so far (as its 8 bytes) with its total over the CPUs.

@@ -92,13 +92,35 @@ final class CountingDelivery: EventDelivery {
         cpu: context.cpus[0], pid: -1, options: options)
       context.events.append(event)
       let maxKeys = context.session.maps[counting.mapIndex].maxEntries
-      let counter = try BPFKeyedCounter(attachingTo: event, key: kernelKey, maxKeys: maxKeys, name: "scry_count")
+      let arithmetic = key.arithmetic.compactMap(Self.kernelArithmetic)
+      guard arithmetic.count == key.arithmetic.count else { return false }
+      let counter = try BPFKeyedCounter(
+        attachingTo: event, key: kernelKey, arithmetic: arithmetic, maxKeys: maxKeys, name: "scry_count")
       counters.append((request.index, .keyed(counter)))
       return true
     } catch {
       printToStandardError("WARNING: \(request.probe.name): sampled instead of counted per key in the kernel: \(error)\n")
       return false
     }
+  }
+
+  /// The kernel's form of a step of the key's arithmetic; nil for an operator it does not take.
+  private static func kernelArithmetic(_ step: KeyArithmetic) -> BPFKeyedCounter.Arithmetic? {
+    let operation: BPFKeyedCounter.Arithmetic.Operation
+    switch step.op {
+    case .add: operation = .add
+    case .sub: operation = .sub
+    case .mul: operation = .mul
+    case .div: operation = .div
+    case .mod: operation = .mod
+    case .and: operation = .and
+    case .or: operation = .or
+    case .xor: operation = .xor
+    case .shl: operation = .shl
+    case .shr: operation = .shr
+    case .eq, .ne, .lt, .le, .gt, .ge: return nil
+    }
+    return BPFKeyedCounter.Arithmetic(operation, step.constant, isSigned: step.isSigned)
   }
 
   func release() {
