@@ -49,7 +49,8 @@ public final class BTF: @unchecked Sendable {
   }()
 
   /// A loaded module's BTF (`/sys/kernel/btf/<module>`), split over vmlinux's: its ids follow
-  /// vmlinux's and its types may refer to them. Read anew on each call.
+  /// vmlinux's and its types may refer to them. Read anew on each call; `KernelBTF` is the
+  /// cached search over vmlinux and every module that type lookups use.
   public static func module(named module: String) throws(KernelError) -> BTF {
     guard !module.isEmpty, !module.contains("/"), module != "vmlinux", module != ".", module != ".." else {
       throw KernelError(operation: "read BTF", subject: module, errno: 0, explanation: "not a module name")
@@ -141,6 +142,13 @@ public final class BTF: @unchecked Sendable {
     let local = Int(id - firstID)
     guard local < typeOffsets.count else { return nil }
     return (self, UInt64(typeOffsets[local]))
+  }
+
+  /// The blob that defines type `id`: this one or a base (vmlinux, for a module's reference to a
+  /// kernel type); nil for void or an unknown id. Ids are unique only within one blob and its
+  /// bases: two modules reuse the same ids, so a cache of types by id keys on this too.
+  public func blob(defining id: UInt32) -> BTF? {
+    location(of: id)?.btf
   }
 
   /// The kind of type `id` without decoding it; nil for an unknown id, `.unknown` for void.

@@ -8,18 +8,14 @@ import Glibc
 /// per `#include` line. Function prototypes, variables and inline functions define nothing a probe
 /// can use and are skipped silently. `float`/`double`/`long double` are opaque bytes of their size.
 public struct CDeclarationParser {
-  /// Where clang looks after the `-I` directories, as bpftrace runs it.
+  /// Where clang looks after the `-I` directories, as bpftrace runs it: the kernel's headers
+  /// when installed (`KernelHeaders`), then the C library's. bpftrace passes `-nostdinc` with
+  /// the kernel's headers; the C library's stay searched here, after them, so a script that
+  /// includes one still reads.
   public static func systemIncludeDirectories() -> [String] {
-    var directories = ["/usr/local/include", "/usr/include/x86_64-linux-gnu", "/usr/include"]
-    var name = utsname()
-    if uname(&name) == 0 {
-      let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-      // Debian's linux-headers package: the kernel's own headers, after the libc ones.
-      for root in ["/usr/src/linux-headers-\(release)", "/lib/modules/\(release)/build"] {
-        directories += [root + "/arch/x86/include", root + "/arch/x86/include/generated", root + "/include"]
-      }
-    }
-    return directories.filter { access($0, F_OK) == 0 }
+    let directories = KernelHeaders.directories() + ["/usr/local/include", "/usr/include/x86_64-linux-gnu", "/usr/include"]
+    var seen = Set<String>()
+    return directories.filter { access($0, F_OK) == 0 && seen.insert($0).inserted }
   }
 
   /// Reads the script's declarations (`spans` as the parser kept them, in script order) after the

@@ -4,25 +4,30 @@ import ScryKernel
 /// from BTF, named and defined in C as bpftrace lists them (members tab-indented, anonymous structs
 /// and unions nested in place, bitfields with their widths, function pointers with parameters).
 public enum KernelTypeListing {
-  /// `struct NAME` and `union NAME` of the kernel that match a glob pattern, sorted.
-  public static func names(matching pattern: String) -> [String] {
-    guard let btf = try? BTF.vmlinux.get() else { return [] }
+  /// `struct NAME` and `union NAME` of the kernel (vmlinux and its modules) that match a glob
+  /// pattern, sorted.
+  public static func names(matching pattern: String, kernel: KernelBTF? = try? KernelBTF.running.get()) -> [String] {
+    guard let kernel else { return [] }
     var names = Set<String>()
-    for id in 1..<UInt32(clamping: btf.typeCount) {
-      guard case .record(let record)? = btf.type(id: id), !record.name.isEmpty else { continue }
-      let name = (record.isUnion ? "union " : "struct ") + record.name
-      if Glob.matches(pattern, name) { names.insert(name) }
+    for btf in kernel.allBlobs() {
+      // A module's blob answers for vmlinux's ids too: list only its own.
+      let first = btf === kernel.vmlinux ? 1 : UInt32(clamping: kernel.vmlinux.typeCount)
+      for id in first..<max(first, UInt32(clamping: btf.typeCount)) {
+        guard case .record(let record)? = btf.type(id: id), !record.name.isEmpty else { continue }
+        let name = (record.isUnion ? "union " : "struct ") + record.name
+        if Glob.matches(pattern, name) { names.insert(name) }
+      }
     }
     return names.sorted()
   }
 
   /// The C definition of `struct NAME` (or `union NAME`), nil when the kernel has none.
-  public static func definition(of name: String) -> String? {
+  public static func definition(of name: String, kernel: KernelBTF? = try? KernelBTF.running.get()) -> String? {
     let words = name.split(separator: " ")
-    guard words.count == 2, let btf = try? BTF.vmlinux.get(),
-      let id = btf.structID(named: String(words[1]), isUnion: words[0] == "union"),
-      case .record(let record)? = btf.type(id: id)
+    guard words.count == 2, let found = kernel?.structID(named: String(words[1]), isUnion: words[0] == "union"),
+      case .record(let record)? = found.btf.type(id: found.id)
     else { return nil }
+    let btf = found.btf
     var out = "\(words[0]) \(words[1]) {\n"
     appendMembers(of: record, indent: 1, btf: btf, to: &out)
     return out + "};\n"

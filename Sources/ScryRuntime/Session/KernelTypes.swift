@@ -5,28 +5,40 @@ import ScryLanguage
 /// `CTypes` lays down (anonymous members flattened, `char[N]` as strings, pointers to named
 /// records as `.structReference`, so converting `task_struct` does not pull in the kernel).
 ///
-/// Lazy: BTF is read on the first question, and each record converted once, on demand.
+/// Lazy: BTF is read on the first question, and each record converted once, on demand. Names are
+/// looked up in vmlinux, then in the modules' BTF (`KernelBTF`); a record is converted with the
+/// blob that defines it, which alone resolves a module's ids (they continue vmlinux's and differ
+/// from module to module).
 /// Not thread-safe (the caches): used by one catalog from one thread.
 public final class KernelTypes {
-  private let source: () -> BTF?
+  private let source: () -> KernelBTF?
   private let isPresent: () -> Bool
-  private var loaded: BTF??
-  /// Converted records by BTF id, named and anonymous, and the answers by name.
-  private var recordsByID: [UInt32: RecordType] = [:]
+  private var loaded: KernelBTF??
+  /// Converted records by defining blob and BTF id, named and anonymous, and the answers by name.
+  private var recordsByID: [BlobID: RecordType] = [:]
   private var recordsByName: [String: RecordType?] = [:]
   private var typedefs: [String: ScryType?] = [:]
   private var constants: [String: Int64?] = [:]
   /// Records being converted, to cut a loop (a corrupt blob, or an anonymous struct reached
   /// again through a typedef pointer) instead of recursing forever.
-  private var converting: Set<UInt32> = []
+  private var converting: Set<BlobID> = []
+
+  /// A type id with the blob that defines it: ids repeat across modules.
+  struct BlobID: Hashable {
+    let blob: ObjectIdentifier
+    let id: UInt32
+  }
 
   /// `btf` is asked once, on the first lookup; by default the running kernel's.
-  public init(btf: @escaping () -> BTF? = { try? BTF.vmlinux.get() }, isPresent: @escaping () -> Bool = { BTF.vmlinuxIsPresent }) {
+  public init(
+    btf: @escaping () -> KernelBTF? = { try? KernelBTF.running.get() },
+    isPresent: @escaping () -> Bool = { BTF.vmlinuxIsPresent }
+  ) {
     self.source = btf
     self.isPresent = isPresent
   }
 
-  private var btf: BTF? {
+  private var btf: KernelBTF? {
     if let loaded { return loaded }
     let btf = source()
     loaded = .some(btf)
@@ -45,8 +57,8 @@ public final class KernelTypes {
   public func record(named cName: String) -> RecordType? {
     if let cached = recordsByName[cName] { return cached }
     var record: RecordType? = nil
-    if let btf, let (tag, isUnion) = Self.tag(of: cName), let id = btf.structID(named: tag, isUnion: isUnion) {
-      record = self.record(id: id, in: btf)
+    if let btf, let (tag, isUnion) = Self.tag(of: cName), let found = btf.structID(named: tag, isUnion: isUnion) {
+      record = self.record(id: found.id, in: found.btf)
     }
     recordsByName[cName] = .some(record)
     return record
@@ -55,7 +67,7 @@ public final class KernelTypes {
   /// A typedef's type, converted like a member of that type would be (`u64` → uint64).
   public func typedef(named name: String) -> ScryType? {
     if let cached = typedefs[name] { return cached }
-    let type = btf.flatMap { btf in btf.typedefID(named: name).map { convert($0, in: btf) } }
+    let type = btf?.typedefID(named: name).map { convert($0.id, in: $0.btf) }
     typedefs[name] = .some(type)
     return type
   }
@@ -79,14 +91,18 @@ public final class KernelTypes {
 
   /// The record of struct or union `id` (already resolved), converted once.
   func record(id: UInt32, in btf: BTF) -> RecordType? {
-    if let cached = recordsByID[id] { return cached }
-    guard case .record(let source) = btf.type(id: id), !converting.contains(id) else { return nil }
-    converting.insert(id)
-    defer { converting.remove(id) }
+    // Converted with its defining blob: a vmlinux struct reached from a module is vmlinux's, and
+    // cached once whichever module led to it.
+    guard let owner = btf.blob(defining: id) else { return nil }
+    let key = BlobID(blob: ObjectIdentifier(owner), id: id)
+    if let cached = recordsByID[key] { return cached }
+    guard case .record(let source) = owner.type(id: id), !converting.contains(key) else { return nil }
+    converting.insert(key)
+    defer { converting.remove(key) }
     var fields: [RecordField] = []
-    appendFields(of: source, at: 0, in: btf, to: &fields)
+    appendFields(of: source, at: 0, in: owner, to: &fields)
     let record = RecordType(name: source.name, fields: fields, size: source.size, isUnion: source.isUnion)
-    recordsByID[id] = record
+    recordsByID[key] = record
     return record
   }
 
@@ -97,11 +113,13 @@ public final class KernelTypes {
       let bitOffset = bitBase + member.bitOffset
       if member.name.isEmpty {
         let resolved = btf.resolved(member.type)
+        guard let owner = btf.blob(defining: resolved) else { continue }
+        let key = BlobID(blob: ObjectIdentifier(owner), id: resolved)
         // An unnamed bitfield is padding; only an anonymous record has members to give.
-        guard case .record(let inner) = btf.type(id: resolved), !converting.contains(resolved) else { continue }
-        converting.insert(resolved)
-        appendFields(of: inner, at: bitOffset, in: btf, to: &fields)
-        converting.remove(resolved)
+        guard case .record(let inner) = owner.type(id: resolved), !converting.contains(key) else { continue }
+        converting.insert(key)
+        appendFields(of: inner, at: bitOffset, in: owner, to: &fields)
+        converting.remove(key)
         continue
       }
       let cType = KernelTypeSpelling(btf: btf).spell(member.type)
