@@ -2,7 +2,7 @@
 # they install what is missing, then build.
 SWIFT ?= swift
 APT_PACKAGES := libreadline-dev gcc make bpftrace linux-perf strace python3 bpftool libc6-dbg man-db systemtap-sdt-dev \
-  prometheus prometheus-pushgateway
+  linux-headers-amd64 prometheus prometheus-pushgateway
 BUILD_FLAGS := -c release --static-swift-stdlib
 SCRY := .build/release/scry
 

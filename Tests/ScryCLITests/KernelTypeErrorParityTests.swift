@@ -84,6 +84,9 @@ import Testing
     let common = FileManagerless.entries(of: "/usr/src").filter { $0.hasPrefix("linux-headers-") && $0.hasSuffix("-common") }
     guard let source = common.last.map({ "/usr/src/" + $0 }) else {
       print("skipping the kernel's linux/sched.h: no linux-headers package in /usr/src")
+      if let required = getenv("SCRY_REQUIRE_KERNEL"), String(cString: required) == "1" {
+        Issue.record("SCRY_REQUIRE_KERNEL=1 but no linux-headers package is installed (make deps installs one)")
+      }
       return
     }
     let build = source.replacingSuffix("-common", with: "-amd64")
