@@ -92,12 +92,13 @@ int scry_bpf_map_next_key(int map_fd, const void *key, void *next_key)
   return scry_bpf(BPF_MAP_GET_NEXT_KEY, &attr);
 }
 
-int scry_bpf_prog_load(uint32_t prog_type, const void *insns, uint32_t insn_count, const char *license,
-                       const char *name, uint32_t log_level, char *log_buf, uint32_t log_size)
+int scry_bpf_prog_load(uint32_t prog_type, uint32_t expected_attach_type, const void *insns, uint32_t insn_count,
+                       const char *license, const char *name, uint32_t log_level, char *log_buf, uint32_t log_size)
 {
   union bpf_attr attr;
   memset(&attr, 0, sizeof(attr));
   attr.prog_type = prog_type;
+  attr.expected_attach_type = expected_attach_type;
   attr.insns = (uint64_t)(uintptr_t)insns;
   attr.insn_cnt = insn_count;
   attr.license = (uint64_t)(uintptr_t)license;
@@ -119,6 +120,30 @@ int scry_bpf_prog_test_run(int prog_fd, uint32_t *retval)
   int result = scry_bpf(BPF_PROG_TEST_RUN, &attr);
   if (result == 0 && retval) *retval = attr.test.retval;
   return result;
+}
+
+// enum bpf_attach_type's BPF_TRACE_UPROBE_MULTI (uapi linux/bpf.h, 6.6+): Debian's headers
+// may predate it, so it and the link's attributes are spelled out here.
+const uint32_t SCRY_BPF_TRACE_UPROBE_MULTI = 48;
+#define SCRY_BPF_F_UPROBE_MULTI_RETURN 1u
+
+int scry_bpf_link_uprobe(int prog_fd, const char *path, uint64_t offset, uint64_t ref_ctr_offset, int is_return)
+{
+  // `link_create` of union bpf_attr with its `uprobe_multi` member, field for field.
+  struct {
+    uint32_t prog_fd, target_fd, attach_type, flags;
+    uint64_t path, offsets, ref_ctr_offsets, cookies;
+    uint32_t cnt, multi_flags, pid, padding;
+  } attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.prog_fd = (uint32_t)prog_fd;
+  attr.attach_type = SCRY_BPF_TRACE_UPROBE_MULTI;
+  attr.path = (uint64_t)(uintptr_t)path;
+  attr.offsets = (uint64_t)(uintptr_t)&offset;
+  attr.ref_ctr_offsets = ref_ctr_offset ? (uint64_t)(uintptr_t)&ref_ctr_offset : 0;
+  attr.cnt = 1;
+  attr.multi_flags = is_return ? SCRY_BPF_F_UPROBE_MULTI_RETURN : 0;
+  return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
 }
 
 int scry_perf_set_bpf(int perf_fd, int prog_fd) { return ioctl(perf_fd, PERF_EVENT_IOC_SET_BPF, prog_fd); }

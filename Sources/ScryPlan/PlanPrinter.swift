@@ -51,7 +51,7 @@ public enum PlanPrinter {
         out += "      carried by: \(carrier)\n"
       }
       if let dynamic = a.dynamicProbe {
-        // With the capture program the probe is made through the PMU; tracefs serves the fallback.
+        // With the capture program the probe is a uprobe_multi link (or a PMU event); tracefs serves the fallback.
         let when = deliveryPaths[i] != nil && !dynamic.isKernel ? " (if BPF is refused)" : ""
         out += "      \(dynamic.controlFile)\(when): \(dynamic.definition(group: dynamicGroup))\n"
       }

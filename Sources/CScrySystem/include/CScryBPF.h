@@ -24,8 +24,18 @@ int scry_bpf_map_next_key(int map_fd, const void *key, void *next_key);
 
 /// BPF_PROG_LOAD of `insn_count` 8-byte instructions; returns the program fd (CLOEXEC) or
 /// -1 with errno set. With `log_level` > 0, the verifier writes its log into `log_buf`.
-int scry_bpf_prog_load(uint32_t prog_type, const void *insns, uint32_t insn_count, const char *license,
-                       const char *name, uint32_t log_level, char *log_buf, uint32_t log_size);
+/// `expected_attach_type` is 0 except for programs attached through a link that needs it
+/// (`SCRY_BPF_TRACE_UPROBE_MULTI`).
+int scry_bpf_prog_load(uint32_t prog_type, uint32_t expected_attach_type, const void *insns, uint32_t insn_count,
+                       const char *license, const char *name, uint32_t log_level, char *log_buf, uint32_t log_size);
+
+/// BPF_LINK_CREATE of a `uprobe_multi` link (kernel 6.6+) running `prog_fd` at `offset` in the
+/// file `path`, with a USDT semaphore at `ref_ctr_offset` (0: none), on return when `is_return`.
+/// Returns the link fd (the probe goes with it), or -1 with errno set.
+int scry_bpf_link_uprobe(int prog_fd, const char *path, uint64_t offset, uint64_t ref_ctr_offset, int is_return);
+
+/// The expected attach type of a program for `scry_bpf_link_uprobe` (BPF_TRACE_UPROBE_MULTI).
+extern const uint32_t SCRY_BPF_TRACE_UPROBE_MULTI;
 
 /// BPF_PROG_TEST_RUN of a raw tracepoint program with no context: the kernel runs it once, now,
 /// on the calling thread (so its helpers see the caller as the current task). Returns 0 with the

@@ -41,8 +41,8 @@ public final class BPFKeyedCounter {
   private let counts: BPFMap
   private let counters: BPFMap
   private let program: BPFProgram
-  /// The event the program is attached to; the program stays attached while it is open.
-  public let event: PerfEvent
+  /// What the program runs on (a `PerfEvent` or an `UprobeLink`); attached while this is open.
+  private let attachment: AnyObject
 
   /// Attaches the program to `event`, counting per `key` (an 8-byte key, sign-extended from its
   /// width when `isSigned`) into a map of at most `maxKeys` keys.
@@ -54,7 +54,18 @@ public final class BPFKeyedCounter {
     let code = try Self.instructions(key: key, arithmetic: arithmetic, countsFD: counts.fd, countersFD: counters.fd)
     program = try BPFProgram.loadProbeProgram(code, name: name)
     try event.attach(program)
-    self.event = event
+    attachment = event
+  }
+
+  /// The same counter on a uprobe through a `uprobe_multi` link (cheaper per hit; see `UprobeLink`).
+  public init(
+    linkingTo site: UprobeSite, key: Key, arithmetic: [Arithmetic] = [], maxKeys: Int, name: String
+  ) throws(KernelError) {
+    counts = try BPFMap.perCPUHash(keySize: 8, valueSize: 8, entries: maxKeys)
+    counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
+    let code = try Self.instructions(key: key, arithmetic: arithmetic, countsFD: counts.fd, countersFD: counters.fd)
+    program = try BPFProgram.loadProbeProgram(code, name: name, forUprobeLink: true)
+    attachment = try UprobeLink(program, at: site)
   }
 
   /// The program: the key into r9 (0 when a read fails), its arithmetic, then `counts[key] += 1`

@@ -65,8 +65,13 @@ public final class BPFProgram {
 
   /// Loads a BPF_PROG_TYPE_KPROBE program: the type the kernel runs for uprobe and kprobe
   /// events opened through perf (its context is the probed task's registers).
-  public static func loadProbeProgram(_ instructions: [BPFInstruction], name: String) throws(KernelError) -> BPFProgram {
-    try load(type: SCRY_BPF_PROG_TYPE_KPROBE, instructions, name: name)
+  /// `forUprobeLink`: for `UprobeLink` instead of a perf event (the kernel wants to know which).
+  public static func loadProbeProgram(
+    _ instructions: [BPFInstruction], name: String, forUprobeLink: Bool = false
+  ) throws(KernelError) -> BPFProgram {
+    try load(
+      type: SCRY_BPF_PROG_TYPE_KPROBE, attachType: forUprobeLink ? SCRY_BPF_TRACE_UPROBE_MULTI : 0, instructions,
+      name: name)
   }
 
   /// Loads a BPF_PROG_TYPE_RAW_TRACEPOINT program that nothing attaches: `runNow` runs it on the
@@ -86,7 +91,9 @@ public final class BPFProgram {
     return result
   }
 
-  static func load(type: UInt32, _ instructions: [BPFInstruction], name: String) throws(KernelError) -> BPFProgram {
+  static func load(
+    type: UInt32, attachType: UInt32 = 0, _ instructions: [BPFInstruction], name: String
+  ) throws(KernelError) -> BPFProgram {
     let subject = "program '\(name)'"
     guard !instructions.isEmpty, instructions.count <= 1_000_000 else {
       throw KernelError(
@@ -98,7 +105,7 @@ public final class BPFProgram {
     bytes.reserveCapacity(instructions.count * 8)
     for instruction in instructions { bytes.append(contentsOf: instruction.bytes) }
     let count = UInt32(instructions.count)
-    let fd = bytes.withUnsafeBytes { scry_bpf_prog_load(type, $0.baseAddress, count, "GPL", name, 0, nil, 0) }
+    let fd = bytes.withUnsafeBytes { scry_bpf_prog_load(type, attachType, $0.baseAddress, count, "GPL", name, 0, nil, 0) }
     if fd >= 0 { return BPFProgram(fd: fd, name: name, instructionCount: instructions.count) }
     let code = Glibc.errno
     // EPERM/ENOSYS are not the verifier's doing: no log would explain them.
@@ -108,7 +115,8 @@ public final class BPFProgram {
     var log = [CChar](repeating: 0, count: verifierLogSize)
     let second = bytes.withUnsafeBytes { insns in
       log.withUnsafeMutableBufferPointer { buffer in
-        scry_bpf_prog_load(type, insns.baseAddress, count, "GPL", name, 1, buffer.baseAddress, UInt32(buffer.count))
+        scry_bpf_prog_load(
+          type, attachType, insns.baseAddress, count, "GPL", name, 1, buffer.baseAddress, UInt32(buffer.count))
       }
     }
     if second >= 0 {

@@ -279,13 +279,13 @@ public struct CaptureProgram: Sendable, Hashable {
     return asm.finish()
   }
 
-  /// Loads the program for this kind of event.
-  public func load(ringFD: Int32, lostMapFD: Int32) throws(KernelError) -> BPFProgram {
+  /// Loads the program for this kind of event (a probe's for an `UprobeLink` when `forUprobeLink`).
+  public func load(ringFD: Int32, lostMapFD: Int32, forUprobeLink: Bool = false) throws(KernelError) -> BPFProgram {
     let code = instructions(ringFD: ringFD, lostMapFD: lostMapFD)
     switch kind {
     case .tracepoint: return try BPFProgram.loadTracepointProgram(code, name: "scry_capture")
     case .perfEvent: return try BPFProgram.loadPerfEventProgram(code, name: "scry_capture")
-    case .probe: return try BPFProgram.loadProbeProgram(code, name: "scry_capture")
+    case .probe: return try BPFProgram.loadProbeProgram(code, name: "scry_capture", forUprobeLink: forUprobeLink)
     case .onDemand: return try BPFProgram.loadOnDemandProgram(code, name: "scry_capture_now")
     }
   }

@@ -17,9 +17,9 @@ final class BPFRingDelivery: EventDelivery {
   static let minimumRingBytes = 32 << 20
 
   func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
-    guard case .bpfRing(let planned) = path, let (program, loaded) = try load(planned, for: request, in: context) else {
-      return false
-    }
+    guard case .bpfRing(let planned) = path else { return false }
+    if attachThroughLink(planned, request, in: context) { return true }
+    guard let (program, loaded) = try load(planned, for: request, in: context) else { return false }
     let probe = request.probe
     if case .probe = program.kind {
       // A probe made through the uprobe PMU: gone with its fd, whatever way Scry ends. Like a
@@ -56,6 +56,28 @@ final class BPFRingDelivery: EventDelivery {
     }
     route(request, program, loaded, in: context)
     return true
+  }
+
+  /// A user probe's capture program on a `uprobe_multi` link (cheaper per hit than the uprobe
+  /// PMU; see `UprobeLink`); false, silently, where the kernel has none, and the PMU takes it.
+  private func attachThroughLink(_ planned: CaptureProgram, _ request: AttachRequest, in context: AttachContext) -> Bool {
+    guard case .probe = planned.kind, let dynamic = request.attachment.dynamicProbe, let path = dynamic.binaryPath,
+      let (ring, ringLost) = makeRing(in: context, probe: request.probe)
+    else { return false }
+    var program = planned
+    program.identifier = context.dispatcher.nextProgramID
+    let site = UprobeSite(
+      path: path, fileOffset: dynamic.fileOffset, semaphoreOffset: dynamic.semaphoreOffset, isReturn: dynamic.isReturn,
+      description: request.probe.name)
+    do {
+      try program.validate()
+      let loaded = try program.load(ringFD: ring.map.fd, lostMapFD: ringLost.fd, forUprobeLink: true)
+      context.kernelObjects.append(try UprobeLink(loaded, at: site))
+      route(request, program, loaded, in: context)
+      return true
+    } catch {
+      return false
+    }
   }
 
   /// The capture program of `request`, with its identifier and common type filled in, loaded;

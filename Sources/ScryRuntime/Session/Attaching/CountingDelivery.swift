@@ -85,15 +85,25 @@ final class CountingDelivery: EventDelivery {
       case .stacks:
         return false
       }
+      let maxKeys = context.session.maps[counting.mapIndex].maxEntries
+      let arithmetic = key.arithmetic.compactMap(Self.kernelArithmetic)
+      guard arithmetic.count == key.arithmetic.count else { return false }
+      let site = UprobeSite(
+        path: path, fileOffset: dynamic.fileOffset, semaphoreOffset: dynamic.semaphoreOffset, isReturn: dynamic.isReturn,
+        description: request.probe.name)
+      // A uprobe_multi link where the kernel has them (6.6+), the uprobe PMU otherwise.
+      if let counter = try? BPFKeyedCounter(
+        linkingTo: site, key: kernelKey, arithmetic: arithmetic, maxKeys: maxKeys, name: "scry_count")
+      {
+        counters.append((request.index, .keyed(counter)))
+        return true
+      }
       var options = PerfEventOptions()
       options.countingOnly = true
       let event = try PerfEvent.uprobe(
         path: path, fileOffset: dynamic.fileOffset, semaphoreOffset: dynamic.semaphoreOffset, isReturn: dynamic.isReturn, description: request.probe.name,
         cpu: context.cpus[0], pid: -1, options: options)
       context.events.append(event)
-      let maxKeys = context.session.maps[counting.mapIndex].maxEntries
-      let arithmetic = key.arithmetic.compactMap(Self.kernelArithmetic)
-      guard arithmetic.count == key.arithmetic.count else { return false }
       let counter = try BPFKeyedCounter(
         attachingTo: event, key: kernelKey, arithmetic: arithmetic, maxKeys: maxKeys, name: "scry_count")
       counters.append((request.index, .keyed(counter)))
