@@ -52,7 +52,8 @@ public enum PlanPrinter {
       }
       if let dynamic = a.dynamicProbe {
         // With the capture program the probe is a uprobe_multi link (or a PMU event); tracefs serves the fallback.
-        let when = deliveryPaths[i] != nil && !dynamic.isKernel ? " (if BPF is refused)" : ""
+        // So is a uprobe counted in the kernel.
+        let when = (deliveryPaths[i] != nil || a.counting != nil) && !dynamic.isKernel ? " (if BPF is refused)" : ""
         out += "      \(dynamic.controlFile)\(when): \(dynamic.definition(group: dynamicGroup))\n"
       }
       if let fetch = a.pointerFetch {

@@ -119,7 +119,8 @@ import Testing
   @Test func signalsRemoveTheProbes() throws {
     guard let builds = buildsOrSkip() else { return }
     for signal in [SIGINT, SIGTERM] {
-      let pid = try startScry("uprobe:\(builds.pie):target { @c = count(); }")
+      // Without BPF the count is a perf counter on a tracefs uprobe.
+      let pid = try startScry("uprobe:\(builds.pie):target { @c = count(); }", flags: ["--no-bpf"])
       #expect(Self.scryEvents().contains { $0.contains("scry_\(pid)/") }, "probe not created")
       kill(pid, signal)
       var status: Int32 = 0
@@ -129,9 +130,20 @@ import Testing
     }
   }
 
+  /// With BPF a count's uprobe is a uprobe_multi link (or a PMU event): SIGKILL leaves nothing.
+  @Test func aCountedUprobeLeavesNothingInTraceFSEvenAfterSIGKILL() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let pid = try startScry("uprobe:\(builds.pie):target { @c = count(); } uprobe:\(builds.pie):target { @k[arg0 % 2] = count(); }")
+    #expect(!Self.scryEvents().contains { $0.contains("scry_\(pid)/") }, "\(Self.scryEvents())")
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    #expect(!Self.scryEvents().contains { $0.contains("scry_\(pid)/") }, "\(Self.scryEvents())")
+  }
+
   /// A run killed with SIGKILL while its count probe (made in tracefs) is attached: its pid.
   func killedRunLeavingProbes(_ binary: String) throws -> pid_t {
-    let pid = try startScry("uprobe:\(binary):target { @c = count(); }")
+    let pid = try startScry("uprobe:\(binary):target { @c = count(); }", flags: ["--no-bpf"])
     kill(pid, SIGKILL)
     var status: Int32 = 0
     waitpid(pid, &status, 0)
@@ -221,9 +233,9 @@ import Testing
   }
 
   /// Starts scry in the background with output to a file, and waits until it has attached.
-  func startScry(_ program: String) throws -> pid_t {
+  func startScry(_ program: String, flags: [String] = []) throws -> pid_t {
     let out = "/tmp/scry-uprobe-bg-\(getpid()).txt"
-    let argv: [UnsafeMutablePointer<CChar>?] = ([scryBinary(), "-o", out, "-e", program] as [String]).map { strdup($0) } + [nil]
+    let argv: [UnsafeMutablePointer<CChar>?] = ([scryBinary()] + flags + ["-o", out, "-e", program]).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
     var pid: pid_t = 0
     try #require(posix_spawn(&pid, scryBinary(), nil, nil, argv, environ) == 0)

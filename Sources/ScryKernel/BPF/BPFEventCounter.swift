@@ -8,8 +8,8 @@
 public final class BPFEventCounter {
   private let counts: BPFMap
   private let program: BPFProgram
-  /// The event the program is attached to; the program stays attached while it is open.
-  public let event: PerfEvent
+  /// What the program runs on (a `PerfEvent` or an `UprobeLink`); attached while this is open.
+  private let attachment: AnyObject
 
   /// Attaches a counting program to `event` (open, not yet enabled; one event per dynamic
   /// probe suffices: the program runs for the probe's hits on every CPU).
@@ -17,7 +17,14 @@ public final class BPFEventCounter {
     counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
     program = try BPFProgram.loadProbeProgram(Self.instructions(countingInto: counts.fd), name: name)
     try event.attach(program)
-    self.event = event
+    attachment = event
+  }
+
+  /// The same counter on a uprobe through a `uprobe_multi` link (cheaper per hit; see `UprobeLink`).
+  public init(linkingTo site: UprobeSite, name: String) throws(KernelError) {
+    counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
+    program = try BPFProgram.loadProbeProgram(Self.instructions(countingInto: counts.fd), name: name, forUprobeLink: true)
+    attachment = try UprobeLink(program, at: site)
   }
 
   /// `counts[0] += 1` on this CPU, then return 0 (which skips the event's own perf output).

@@ -81,7 +81,9 @@ final class EventSources {
       // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
       // A keyed count on a uprobe makes its probe through the PMU, like the capture program.
       // A keyed count on a tracepoint, software or timer event needs no dynamic probe at all.
-      let ownProbe = path.makesItsOwnProbe || (path == .bpfCounter && attachment.counting?.key != nil)
+      // So does a whole count on a uprobe (a kprobe's is counted on its tracefs event).
+      let ownProbe = path.makesItsOwnProbe
+        || (path == .bpfCounter && (attachment.counting?.key != nil || attachment.dynamicProbe?.binaryPath != nil))
       var request = try makeRequest(
         index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !ownProbe, counts: path.counts)
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)

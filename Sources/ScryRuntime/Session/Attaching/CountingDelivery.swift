@@ -38,6 +38,8 @@ final class CountingDelivery: EventDelivery {
       return attachStacks(request, parts: request.attachment.counting?.key?.stacks ?? [], in: context)
     case .bpfCounter where request.attachment.counting?.key != nil:
       return attachKeyed(request, in: context)
+    case .bpfCounter where request.dynamicID == nil:
+      return attachUprobeCounter(request, in: context)
     case .bpfCounter:
       guard let id = request.dynamicID else { return false }
       let event = try PerfEvent.tracepoint(
@@ -61,6 +63,32 @@ final class CountingDelivery: EventDelivery {
       return false
     }
     return true
+  }
+
+  /// A uprobe counted whole, on a probe of Scry's own: a uprobe_multi link where the kernel has
+  /// them, else the uprobe PMU; false when neither takes it, and the fallback counts it.
+  private func attachUprobeCounter(_ request: AttachRequest, in context: AttachContext) -> Bool {
+    guard let dynamic = request.attachment.dynamicProbe, let path = dynamic.binaryPath else { return false }
+    let site = UprobeSite(
+      path: path, fileOffset: dynamic.fileOffset, semaphoreOffset: dynamic.semaphoreOffset, isReturn: dynamic.isReturn,
+      description: request.probe.name)
+    if let counter = try? BPFEventCounter(linkingTo: site, name: "scry_count") {
+      counters.append((request.index, .bpf(counter)))
+      return true
+    }
+    do {
+      var options = PerfEventOptions()
+      options.countingOnly = true
+      let event = try PerfEvent.uprobe(
+        path: path, fileOffset: dynamic.fileOffset, semaphoreOffset: dynamic.semaphoreOffset, isReturn: dynamic.isReturn,
+        description: request.probe.name, cpu: context.cpus[0], pid: -1, options: options)
+      context.events.append(event)
+      counters.append((request.index, .bpf(try BPFEventCounter(attachingTo: event, name: "scry_count"))))
+      return true
+    } catch {
+      printToStandardError("WARNING: \(request.probe.name): counted by perf instead of BPF: \(error)\n")
+      return false
+    }
   }
 
   /// A uprobe counted per key: made through the uprobe PMU (no tracefs event: its key may read
