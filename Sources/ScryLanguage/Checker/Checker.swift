@@ -395,7 +395,7 @@ public struct Checker {
     let valueType = checkExpression(value)
     if let op {
       checkInteger(value, valueType, "the right side of '\(op.rawValue)='")
-      settleMap(name, keyType: keyType, value: .int64, isAggregate: false, at: target.span, keySpan: target.span)
+      settleMap(name, keyType: keyType, value: updatedMapValue(name), isAggregate: false, at: target.span, keySpan: target.span)
     } else if valueType != .none {
       if isTracepointArgs(value) {
         error(value.span, "a whole tracepoint record cannot be stored in a map", hint: "store one field: 'args.FIELD'")
@@ -499,6 +499,15 @@ public struct Checker {
     }
     error(e.span, "$\(n) is used as a number but given \"\(text)\"", hint: "use str($\(n)) to take it as a string")
     return true
+  }
+
+  /// What `@m op= v`, `@m++` or `@m--` leaves in the map: its integer type when it has one, since
+  /// bpftrace keeps the first assignment's sign (`@p = (uint64)0; @p -= 3` is 18446744073709551613).
+  func updatedMapValue(_ name: String) -> ScryType {
+    if result.program.integerSigns == .bpftrace, let current = mapTypes[name]?.valueType, case .integer = current {
+      return current
+    }
+    return .int64
   }
 
   /// The type both values fit in, or nil when they cannot share a variable or map.
