@@ -45,6 +45,7 @@ import Testing
     #"BEGIN { $a = -7; $u = (uint64)5; @a = $a / 2; @b = $u - 10; @f = $a - $u; @g = sum($u - 10); @i = avg($u - 10); @j = stats($u - 10); @c = ($a < $u) - 2; @h = ($a < 3) - 2; @e = !$u - 2; @n = -(uint32)3; @k = ~$u; @l = (uint64)1 << 63; @t = 0 ? -5 : $u - 10; @x = ("a" == "a") - 2; exit(); }"#,
     // Compound assignment is `x = x op v`; a map or variable keeps its first type's sign.
     #"BEGIN { $x = -9; $x /= 2; @o = $x; $y = -9; $y >>= 1; @p = $y; $z = -9; $z %= 4; @q = $z; @r = -9; @r /= 2; @s = -9; @s >>= 1; @t = -1; @t++; @v = (uint64)0; @v--; @w = (uint64)0; @w -= 3; $i = (uint64)0; $i--; @i = $i; exit(); }"#,
+    #"BEGIN { @x = (uint64)0; @x = -1; $y = -1; $y = (uint64)0; $y = $y - 1; @y = $y; $z = (uint64)0; $z = -1; @z = $z; exit(); }"#,
     #"BEGIN { $a = -7; printf("%d %u %x %lld %llu %ld\n", $a / 2, $a / 2, $a / 2, $a / 2, $a % 5, (uint64)5 - 10); print($a / 2); print((uint64)5 - 10); exit(); }"#,
     // Strings and comparisons.
     #"BEGIN { $s = "hello"; if ($s == "hello") { @eq = 1; } if (strncmp($s, "help", 3) == 0) { @n = 1; } @len = sizeof(uint32); @k[$s, 2] = 1; exit(); }"#,

@@ -66,6 +66,13 @@ import ScryLanguage
     #expect(checked.map(named: "@c")?.valueType == .int64)
   }
 
+  /// A variable or map keeps its first value's sign, as bpftrace does; SystemTap's merge signed.
+  @Test func storedIntegersKeepTheFirstSign() throws {
+    let (checked, _) = try compiled("BEGIN { @x = (uint64)0; @x = -1; $y = -1; $y = (uint64)0; $z = (uint64)0; $z = -1; }")
+    #expect(checked.map(named: "@x")?.valueType == .uint64)
+    #expect(checked.variableTypes == [.int64, .uint64])
+  }
+
   /// bpftrace averages signed: `avg((uint64)-1)` is -1.
   @Test func averagesAreSigned() throws {
     let (checked, _) = try compiled("BEGIN { @v = avg((uint64)5); @s = stats((uint64)5); @m = sum((uint64)5); }")

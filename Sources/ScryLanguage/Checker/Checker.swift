@@ -338,7 +338,7 @@ public struct Checker {
         if valueType == .none { return }
         if current == .none {
           result.variableTypes[slot] = storable(valueType, at: value.span) ?? .none
-        } else if let merged = unify(current, valueType) {
+        } else if let merged = unifyStored(current, valueType) {
           // A longer string in a later assignment widens the variable only if it was declared without a type.
           result.variableTypes[slot] = merged
         } else {
@@ -463,7 +463,7 @@ public struct Checker {
           error(span, "'\(name)' is an aggregation in one place and assigned a plain value in another",
                 hint: "use separate maps for \(isAggregate ? "the aggregation" : "the assigned value")",
                 notes: [.init(span: state.declaration, message: "'\(name)' got its type (\(existing)) here")])
-        } else if let merged = unify(existing, value) {
+        } else if let merged = unifyStored(existing, value) {
           state.valueType = merged
         } else {
           error(span, "type mismatch for '\(name)': assigning \(value), but '\(name)' holds \(existing)",
@@ -508,6 +508,17 @@ public struct Checker {
       return current
     }
     return .int64
+  }
+
+  /// The type a variable or map holding `current` has once `assigned` is stored in it too. bpftrace
+  /// keeps the first assignment's sign (`@x = (uint64)0; @x = -1` prints 18446744073709551615).
+  func unifyStored(_ current: ScryType, _ assigned: ScryType) -> ScryType? {
+    guard let merged = unify(current, assigned) else { return nil }
+    if result.program.integerSigns == .bpftrace, case .integer(let x) = current, case .integer(var m) = merged {
+      m.isSigned = x.isSigned
+      return .integer(m)
+    }
+    return merged
   }
 
   /// The type both values fit in, or nil when they cannot share a variable or map.
