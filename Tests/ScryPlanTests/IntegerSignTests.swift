@@ -81,6 +81,20 @@ import ScryLanguage
     #expect(checked.map(named: "@m")?.valueType == .aggregate(.sum(isSigned: false)))
   }
 
+  /// bpftrace's warnings, in its words; none for a non-negative literal, none in SystemTap.
+  @Test func warningsAsBpftraceWordsThem() throws {
+    func warnings(_ source: String, language: ScriptLanguage = .bpftrace) throws -> [String] {
+      let program = language == .systemTap ? "probe begin { a = -7; r = \(source) }" : "BEGIN { $a = -7; $u = (uint64)5; @r = \(source); }"
+      return try compiled(program, language: language).0.diagnostics.filter { $0.severity == .warning }.map(\.message)
+    }
+    #expect(try warnings("$a / 2") == ["signed operands for '/' can lead to undefined behavior (cast to unsigned to silence warning)"])
+    #expect(try warnings("$u - $a") == ["arithmetic on integers of different signs: 'unsigned int64' and 'int64' can lead to undefined behavior"])
+    #expect(try warnings("$a < $u") == ["comparison of integers of different signs: 'int64' and 'unsigned int64' can lead to undefined behavior"])
+    #expect(try warnings("$u + 3").isEmpty)
+    for quiet in ["10 / 2", "$u % 3", "$a >> $u", "$u < 3"] { #expect(try warnings(quiet).isEmpty, "\(quiet)") }
+    #expect(try warnings("a / 2 + a % 3", language: .systemTap).isEmpty)
+  }
+
   /// SystemTap's longs divide, take remainders, shift and compare signed.
   @Test func systemTapKeepsSignedLongs() throws {
     let (_, lines) = try compiled("global r; probe begin { a = -7; r = a / 2 + a % 3 + (a >> 1) + (a < 5) + !a - (-1 < 0); }", language: .systemTap)

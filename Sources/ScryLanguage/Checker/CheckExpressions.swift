@@ -431,6 +431,7 @@ extension Checker {
     let a = checkExpression(left)
     let b = checkExpression(right)
     if a == .none || b == .none { return .none }
+    warnAboutSigns(op, left, right, a, b, at: e.span)
     switch op {
     case .equal, .notEqual:
       // bpftrace types a comparison of strings or tuples unsigned, of integers as it types arithmetic.

@@ -333,6 +333,7 @@ public struct Checker {
         if op != nil {
           if current != .none && !current.isInteger { error(target.span, "'\(op!.rawValue)=' needs an integer variable; '\(name)' is \(current)") }
           checkInteger(value, valueType, "the right side of '\(op!.rawValue)='")
+          warnAboutSigns(op!, target, value, current, valueType, at: statement.span)
           return
         }
         if valueType == .none { return }
@@ -395,6 +396,7 @@ public struct Checker {
     let valueType = checkExpression(value)
     if let op {
       checkInteger(value, valueType, "the right side of '\(op.rawValue)='")
+      if let current = mapTypes[name]?.valueType { warnAboutSigns(op, target, value, current, valueType, at: target.span) }
       settleMap(name, keyType: keyType, value: updatedMapValue(name), isAggregate: false, at: target.span, keySpan: target.span)
     } else if valueType != .none {
       if isTracepointArgs(value) {
