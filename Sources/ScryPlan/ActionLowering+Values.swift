@@ -20,8 +20,11 @@ extension ActionLowering {
     case .unary(let op, let operand):
       switch op {
       case .not: return .unary(.not, int(operand))
-      case .bitNot: return .unary(.bitNot, int(operand))
-      case .negate: return .unary(.negate, int(operand))
+      case .bitNot, .negate:
+        let value = IntExpr.unary(op == .negate ? .negate : .bitNot, int(operand))
+        // A narrower operand's type is the result's (bpftrace's `-(uint32)3` is 4294967293).
+        if case .integer(let t) = type, t.bits < 64 { return .convert(value, bits: t.bits, isSigned: t.isSigned) }
+        return value
       case .deref, .addressOf:
         return unsupportedInt(e.span, Self.unreachableMemory)
       }
@@ -113,8 +116,7 @@ extension ActionLowering {
     if intOp == .add, case .pointer = tb, !Self.isPointer(ta) {
       return .binary(.add, scaled(int(a), by: program.cTypes.step(ofPointer: tb)), int(b), isSigned: false)
     }
-    // Signed unless both sides are unsigned, so `-1 < 0` holds as it does in bpftrace.
-    return .binary(intOp, int(a), int(b), isSigned: Self.isSigned(ta) || Self.isSigned(tb))
+    return .binary(intOp, int(a), int(b), isSigned: program.program.integerSigns.operationIsSigned(op, ta, tb))
   }
 
   mutating func update(_ target: Expr, op: IntOperator, returnsOld: Bool) -> IntExpr {

@@ -95,7 +95,7 @@ struct ActionLowering {
     switch program.resolutions[target.id] {
     case .variable(let slot)?:
       if let op {
-        guard let operation = updateOperation(op, type: program.variableTypes[slot], at: target.span) else { return nil }
+        guard let operation = updateOperation(op, type: program.variableTypes[slot], value: value, at: target.span) else { return nil }
         let operand = updateOperand(value, op: op, type: program.variableTypes[slot])
         return .evaluate(
           .variableUpdate(offset: variableOffsets[slot], operation: operation, operand: operand, returnsOld: false))
@@ -112,7 +112,7 @@ struct ActionLowering {
         return .aggregate(map: map, key: key, kind: kind, operand: args.first.map { int($0) })
       }
       if let op {
-        guard let operation = updateOperation(op, type: info.valueType, at: target.span) else { return nil }
+        guard let operation = updateOperation(op, type: info.valueType, value: value, at: target.span) else { return nil }
         let operand = updateOperand(value, op: op, type: info.valueType)
         return .evaluate(.mapUpdate(map: map, key: key, operation: operation, operand: operand, returnsOld: false))
       }
@@ -123,12 +123,12 @@ struct ActionLowering {
     }
   }
 
-  mutating func updateOperation(_ op: BinaryOperator, type: ScryType, at span: SourceSpan) -> UpdateOperation? {
+  mutating func updateOperation(_ op: BinaryOperator, type: ScryType, value: Expr, at span: SourceSpan) -> UpdateOperation? {
     guard let intOp = IntOperator(op) else {
       unsupported(span, "'\(op.rawValue)=' is not an update operator")
       return nil
     }
-    return UpdateOperation(op: intOp, isSigned: Self.isSigned(type))
+    return UpdateOperation(op: intOp, isSigned: program.program.integerSigns.updateIsSigned(op, type, program.type(of: value)))
   }
 
   mutating func expressionStatement(_ e: Expr) -> IRStatement? {
@@ -200,14 +200,5 @@ struct ActionLowering {
     }
   }
 
-  static func isSigned(_ type: ScryType) -> Bool {
-    if case .integer(let t) = type { return t.isSigned }
-    if case .aggregate(let kind) = type {
-      switch kind {
-      case .sum(let s), .avg(let s), .min(let s), .max(let s), .stats(let s): return s
-      case .count, .hist, .lhist: return false
-      }
-    }
-    return false
-  }
+  static func isSigned(_ type: ScryType) -> Bool { IntegerSigns.isSigned(type) }
 }

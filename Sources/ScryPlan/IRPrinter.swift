@@ -192,6 +192,6 @@ public struct IRPrinter {
 
   func update(_ target: String, _ operation: UpdateOperation, _ operand: IntExpr?, _ returnsOld: Bool) -> String {
     let by = operand.map { int($0) } ?? "1"
-    return "(\(returnsOld ? "post" : "pre")-\(operation.op.rawValue) \(target) \(by))"
+    return "(\(returnsOld ? "post" : "pre")-\(operation.op.rawValue)\(operation.isSigned ? "" : "u") \(target) \(by))"
   }
 }

@@ -477,7 +477,7 @@ public enum Planner {
       let intOp = IntOperator(op), case .integer = program.type(of: lhs),
       let step = KeyArithmetic(
         op: intOp, constant: constant,
-        isSigned: ActionLowering.isSigned(program.type(of: lhs)) || ActionLowering.isSigned(program.type(of: rhs)))
+        isSigned: program.program.integerSigns.operationIsSigned(op, program.type(of: lhs), program.type(of: rhs)))
     {
       steps.append(step)
       value = lhs

@@ -34,7 +34,8 @@ import ScryLanguage
     ("1 | 2 ^ 3 & 4", "(or 1 (xor 2 (and 3 4)))"),
     ("1 < 2 == 3 > 4", "(eq (lt 1 2) (gt 3 4))"),
     ("-1 < 0", "(lt (negate 1) 0)"),
-    ("!1 + ~2", "(add (not 1) (bitNot 2))"),
+    // `!` gives an unsigned integer in bpftrace, so the sum is unsigned.
+    ("!1 + ~2", "(addu (not 1) (bitNot 2))"),
     ("1 ? 2 : 3 + 4", "(? 1 2 (add 3 4))"),
   ])
   func operatorPrecedence(source: String, expected: String) throws {

@@ -62,10 +62,14 @@ extension Checker {
       switch op {
       case .not:
         if !type.isInteger { error(operand.span, "'!' needs an integer, not \(type)") }
-        return .int64
+        // bpftrace types `!x` unsigned, so `!x - 2` is a huge number there.
+        return result.program.integerSigns == .systemTap ? .int64 : .uint64
       case .bitNot, .negate:
         if !type.isInteger { error(operand.span, "'\(op.rawValue)' needs an integer, not \(type)") }
-        return .int64
+        // bpftrace keeps the operand's type: `-(uint32)3` is 4294967293.
+        guard result.program.integerSigns == .bpftrace else { return .int64 }
+        if case .integer(let t) = type { return .integer(IntegerType(bits: t.bits, isSigned: t.isSigned)) }
+        return .uint64
       case .deref:
         if case .pointer = type { return pointee(of: type, at: operand.span) ?? .none }
         if type.isInteger { return .int64 }
@@ -87,6 +91,11 @@ extension Checker {
       guard let merged = unify(a, b) else {
         error(e.span, "the branches of '?:' have different types: \(a) and \(b)")
         return .none
+      }
+      // bpftrace types `c ? x : y` as x, so `0 ? -5 : (uint64)3 - 10` is -7.
+      if result.program.integerSigns == .bpftrace, case .integer(let x) = a, case .integer(var m) = merged {
+        m.isSigned = x.isSigned
+        return .integer(m)
       }
       return merged
     case .block(let block, let value):
@@ -186,13 +195,15 @@ extension Checker {
         let type = result.variableTypes[slot]
         result.types[Int(target.id.raw)] = type
         if type != .none && !type.isInteger { error(target.span, "'\(word)' needs an integer; '\(name)' is \(type)") }
+        if result.program.integerSigns == .bpftrace, case .integer = type { return type }
         return .int64
       case .map(let name, let keys, _):
         let keyTypes = checkKeys(name, keys, at: target.span)
         result.resolutions[target.id] = .map(name)
-        settleMap(name, keyType: keyTypes, value: .int64, isAggregate: false, at: target.span, keySpan: target.span)
-        result.types[Int(target.id.raw)] = .int64
-        return .int64
+        let valueType = updatedMapValue(name)
+        settleMap(name, keyType: keyTypes, value: valueType, isAggregate: false, at: target.span, keySpan: target.span)
+        result.types[Int(target.id.raw)] = valueType
+        return valueType
       case .identifier(let name) where Builtin(name: name) == nil:
         result.resolutions[target.id] = .map(name)
         settleMap(name, keyType: [], value: .int64, isAggregate: false, at: target.span, keySpan: target.span)
@@ -420,16 +431,18 @@ extension Checker {
     let a = checkExpression(left)
     let b = checkExpression(right)
     if a == .none || b == .none { return .none }
+    warnAboutSigns(op, left, right, a, b, at: e.span)
     switch op {
     case .equal, .notEqual:
-      if a.isString && b.isString { return .int64 }
-      if a.isInteger && b.isInteger { return .int64 }
-      if case .tuple = a, unify(a, b) != nil { return .int64 }
+      // bpftrace types a comparison of strings or tuples unsigned, of integers as it types arithmetic.
+      if a.isString && b.isString { return integerComparison(of: .uint64) }
+      if a.isInteger && b.isInteger { return integerComparison(of: integerResult(op, a, b)) }
+      if case .tuple = a, unify(a, b) != nil { return integerComparison(of: .uint64) }
       error(e.span, "cannot compare \(a) with \(b)",
             hint: a.isString || b.isString ? "compare a string with a string: '\(a.isString ? "comm" : "str(…)") == \"name\"'" : nil)
       return .none
     case .less, .lessEqual, .greater, .greaterEqual:
-      if a.isInteger && b.isInteger { return .int64 }
+      if a.isInteger && b.isInteger { return integerComparison(of: integerResult(op, a, b)) }
       error(e.span, "'\(op.rawValue)' compares integers, not \(a.isInteger ? b : a)",
             hint: a.isString || b.isString ? "order strings with strncmp()" : nil)
       return .none
@@ -448,9 +461,18 @@ extension Checker {
       // Pointer arithmetic keeps the pointer's type; the planner scales the integer by the pointee's size.
       if case .pointer = a, op == .add || op == .subtract, !isPointer(b) { return a }
       if case .pointer = b, op == .add, !isPointer(a) { return b }
-      if case .integer(let x) = a, case .integer(let y) = b, !x.isSigned && !y.isSigned { return .uint64 }
-      return .int64
+      return integerResult(op, a, b)
     }
+  }
+
+  /// The 64-bit integer `a op b` gives, signed as the front end's rules say.
+  private func integerResult(_ op: BinaryOperator, _ a: ScryType, _ b: ScryType) -> ScryType {
+    result.program.integerSigns.resultIsSigned(op, a, b) ? .int64 : .uint64
+  }
+
+  /// SystemTap's comparisons give a long; bpftrace's are typed `type`.
+  private func integerComparison(of type: ScryType) -> ScryType {
+    result.program.integerSigns == .systemTap ? .int64 : type
   }
 }
 

@@ -81,10 +81,11 @@ extension Checker {
     case .count:
       return operand(0) ? .count : nil
     case .sum: return operand(1) ? .sum(isSigned: isSigned) : nil
-    case .avg: return operand(1) ? .avg(isSigned: isSigned) : nil
+    // bpftrace 0.17 averages signed whatever it is given: avg((uint64)-1) prints -1.
+    case .avg: return operand(1) ? .avg(isSigned: isSigned || result.program.integerSigns == .bpftrace) : nil
     case .min: return operand(1) ? .min(isSigned: isSigned) : nil
     case .max: return operand(1) ? .max(isSigned: isSigned) : nil
-    case .stats: return operand(1) ? .stats(isSigned: isSigned) : nil
+    case .stats: return operand(1) ? .stats(isSigned: isSigned || result.program.integerSigns == .bpftrace) : nil
     case .hist:
       guard (1...2).contains(args.count) else { return operand(1) ? .hist : nil }
       for arg in args.dropFirst() { checkExpression(arg) }

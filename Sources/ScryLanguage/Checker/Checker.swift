@@ -333,12 +333,13 @@ public struct Checker {
         if op != nil {
           if current != .none && !current.isInteger { error(target.span, "'\(op!.rawValue)=' needs an integer variable; '\(name)' is \(current)") }
           checkInteger(value, valueType, "the right side of '\(op!.rawValue)='")
+          warnAboutSigns(op!, target, value, current, valueType, at: statement.span)
           return
         }
         if valueType == .none { return }
         if current == .none {
           result.variableTypes[slot] = storable(valueType, at: value.span) ?? .none
-        } else if let merged = unify(current, valueType) {
+        } else if let merged = unifyStored(current, valueType) {
           // A longer string in a later assignment widens the variable only if it was declared without a type.
           result.variableTypes[slot] = merged
         } else {
@@ -395,7 +396,8 @@ public struct Checker {
     let valueType = checkExpression(value)
     if let op {
       checkInteger(value, valueType, "the right side of '\(op.rawValue)='")
-      settleMap(name, keyType: keyType, value: .int64, isAggregate: false, at: target.span, keySpan: target.span)
+      if let current = mapTypes[name]?.valueType { warnAboutSigns(op, target, value, current, valueType, at: target.span) }
+      settleMap(name, keyType: keyType, value: updatedMapValue(name), isAggregate: false, at: target.span, keySpan: target.span)
     } else if valueType != .none {
       if isTracepointArgs(value) {
         error(value.span, "a whole tracepoint record cannot be stored in a map", hint: "store one field: 'args.FIELD'")
@@ -463,7 +465,7 @@ public struct Checker {
           error(span, "'\(name)' is an aggregation in one place and assigned a plain value in another",
                 hint: "use separate maps for \(isAggregate ? "the aggregation" : "the assigned value")",
                 notes: [.init(span: state.declaration, message: "'\(name)' got its type (\(existing)) here")])
-        } else if let merged = unify(existing, value) {
+        } else if let merged = unifyStored(existing, value) {
           state.valueType = merged
         } else {
           error(span, "type mismatch for '\(name)': assigning \(value), but '\(name)' holds \(existing)",
@@ -499,6 +501,26 @@ public struct Checker {
     }
     error(e.span, "$\(n) is used as a number but given \"\(text)\"", hint: "use str($\(n)) to take it as a string")
     return true
+  }
+
+  /// What `@m op= v`, `@m++` or `@m--` leaves in the map: its integer type when it has one, since
+  /// bpftrace keeps the first assignment's sign (`@p = (uint64)0; @p -= 3` is 18446744073709551613).
+  func updatedMapValue(_ name: String) -> ScryType {
+    if result.program.integerSigns == .bpftrace, let current = mapTypes[name]?.valueType, case .integer = current {
+      return current
+    }
+    return .int64
+  }
+
+  /// The type a variable or map holding `current` has once `assigned` is stored in it too. bpftrace
+  /// keeps the first assignment's sign (`@x = (uint64)0; @x = -1` prints 18446744073709551615).
+  func unifyStored(_ current: ScryType, _ assigned: ScryType) -> ScryType? {
+    guard let merged = unify(current, assigned) else { return nil }
+    if result.program.integerSigns == .bpftrace, case .integer(let x) = current, case .integer(var m) = merged {
+      m.isSigned = x.isSigned
+      return .integer(m)
+    }
+    return merged
   }
 
   /// The type both values fit in, or nil when they cannot share a variable or map.
