@@ -419,7 +419,13 @@ extension Checker {
   private mutating func typeOfBinary(_ op: BinaryOperator, _ left: Expr, _ right: Expr, _ e: Expr) -> ScryType {
     let a = checkExpression(left)
     let b = checkExpression(right)
-    if a == .none || b == .none { return .none }
+    if a == .none || b == .none {
+      // `@n = @n + 1` as the map's only assignment: bpftrace types the sum as an integer.
+      if !reporting, op.isArithmetic, (a == .none ? isUntypedMap(left) && b.isInteger : isUntypedMap(right) && a.isInteger) {
+        return .int64
+      }
+      return .none
+    }
     switch op {
     case .equal, .notEqual:
       if a.isString && b.isString { return .int64 }
@@ -451,6 +457,14 @@ extension Checker {
       if case .integer(let x) = a, case .integer(let y) = b, !x.isSigned && !y.isSigned { return .uint64 }
       return .int64
     }
+  }
+}
+
+extension Checker {
+  /// A map read whose type no walk has settled yet.
+  func isUntypedMap(_ e: Expr) -> Bool {
+    if case .map(let name, _, _) = e.kind { return mapTypes[name]?.valueType == nil }
+    return false
   }
 }
 
