@@ -84,6 +84,18 @@ import Testing
     #expect(probes.stderr.contains("exceeds the current limit of 3 probes"), "\(probes.stderr)")
   }
 
+  /// bpftrace's runtime test harness starts its AFTER command once this line appears.
+  @Test func notifiesProbesAttachedAsBpftraceDoesForItsTestHarness() {
+    guard kernelAvailable("probes attached notice") else { return }
+    let script = #"BEGIN { printf("begin\n"); } interval:ms:50 { exit(); }"#
+    let run = Run.program(scryBinary(), ["-e", script], environment: ["__BPFTRACE_NOTIFY_PROBES_ATTACHED": "1"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 2 probes...\nbegin\n"), "\(run.stdout)")
+    #expect(run.stderr == "__BPFTRACE_NOTIFY_PROBES_ATTACHED\n", "\(run.stderr)")
+    let quiet = Run.program(scryBinary(), ["-e", script])
+    #expect(!quiet.stderr.contains("NOTIFY"), "\(quiet.stderr)")
+  }
+
   @Test func environmentLimitsAreValidated() {
     let ok = Run.program(scryBinary(), ["-e", "BEGIN { exit(); }"], environment: [
       "BPFTRACE_STRLEN": "128", "BPFTRACE_MAP_KEYS_MAX": "100", "BPFTRACE_CAT_BYTES_MAX": "10k",

@@ -1,8 +1,8 @@
 import Testing
 @testable import ScryLanguage
 
-/// Maps read before the statement that types them, as bpftrace 0.17 accepts them.
-@Suite struct MapTypingTests {
+/// Scripts bpftrace 0.17 accepts or refuses, checked as it does.
+@Suite struct Bpftrace017CheckerTests {
   @Test func mapReadBeforeItsAssignmentTakesTheAssignedType() {
     let checked = compile("BEGIN { @a = @b; @b = 1; @t = (@u, 1); @u = 3; exit(); }")
     #expect(!checked.diagnostics.hasErrors, "\(rendered(checked))")
@@ -23,5 +23,12 @@ import Testing
     let text = rendered(checked)
     #expect(text.contains("test.trace:1:14: error: unknown map '@q': it is read but never assigned"), "\(text)")
     #expect(text.contains("unknown map '@s'"), "\(text)")
+  }
+
+  @Test(arguments: ["_raw_spin_lock", "queued_spin_lock_slowpath"])
+  func bannedReturnProbesAreRefusedAsBpftraceRefusesThem(_ function: String) {
+    let checked = compile("kretprobe:\(function) { exit(); }")
+    #expect(rendered(checked).contains(
+      "test.trace:1:1: error: kretprobe:\(function) can't be used as it might lock up your system."), "\(rendered(checked))")
   }
 }
