@@ -70,6 +70,9 @@ import Testing
     #"usdt:BIN*:scry:ints { printf("%s %d\n", probe, arg2); }"#,
     // An array element at an indexed address (`-4@(%rdi,%rsi,4)`), computed by the capture program.
     #"usdt:BIN:scry:indexed { printf("%d\n", arg0); @max = max(arg0); }"#,
+    // One block over probes whose arg0 differ in size and sign (1, 4 bytes; register, constant):
+    // bpftrace compiles each probe on its own, Scry splits the block by argument shape.
+    #"usdt:BIN:scry:ints, usdt:BIN:scry:con*, usdt:BIN:scry:twice { printf("%s %d\n", probe, arg0); @[probe] = sum(arg0); }"#,
   ]
 
   @Test(arguments: scripts)

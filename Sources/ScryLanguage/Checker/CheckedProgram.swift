@@ -48,7 +48,8 @@ public enum NameResolution: Sendable, Hashable {
 /// The checker's result: the parser's tree plus side tables keyed by node id.
 /// When `diagnostics` has errors the tables are partial and the program must not be planned.
 public struct CheckedProgram: Sendable {
-  public let program: Program
+  /// The parser's tree; a USDT block whose probes' arguments differ is split (StaticProbeSplit.swift).
+  public internal(set) var program: Program
   public var diagnostics: [Diagnostic]
   /// Type of each expression, indexed by `NodeID.raw`; `.none` for statements and unknowns.
   public var types: [ScryType]

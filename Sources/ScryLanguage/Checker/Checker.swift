@@ -43,17 +43,18 @@ public struct Checker {
     checker.reporting = true
     checker.checkConfig()
     checker.resolveProbes()
+    checker.splitStaticProbeShapes()
     checker.reporting = false
     // A map read before the statement that types it (`@a = @b; @b = 1`) learns its type on a later
     // walk, as in bpftrace's repeated passes; walk until no map gains a type.
     for _ in 0..<4 {
       let settled = checker.settledMapCount
-      checker.resetWalk(nodeCount: program.nodeCount)
+      checker.resetWalk(nodeCount: checker.result.program.nodeCount)
       checker.walkProgram()
       if checker.settledMapCount == settled { break }
     }
     checker.reporting = true
-    checker.resetWalk(nodeCount: program.nodeCount)
+    checker.resetWalk(nodeCount: checker.result.program.nodeCount)
     checker.walkProgram()
     checker.reportUnusedAggregates()
     checker.applyMapDeclarations()
