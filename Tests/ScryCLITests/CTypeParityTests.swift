@@ -62,6 +62,8 @@ import Testing
       exit();
     }
     """#,
+    // Arrays compare byte for byte, as bpftrace compares them.
+    #"uprobe:BIN:outer_func { $o = (struct Outer *)arg0; printf("%d %d\n", $o->values == $o->self->values, $o->values != $o->self->values); exit(); }"#,
   ]
 
   @Test(arguments: scripts)

@@ -96,6 +96,18 @@ import Testing
     #expect(!quiet.stderr.contains("NOTIFY"), "\(quiet.stderr)")
   }
 
+  /// bpftrace compares arrays of one integer size and length; others are refused at the `==`.
+  @Test func arraysCompareOnlyWithArraysOfTheirShape() {
+    let decl = "struct A { int x[4]; short y[4]; int z[2]; } uprobe:/bin/bash:readline { $a = (struct A *)arg0; "
+    #expect(Run.program(scryBinary(), ["--dry-run", "-e", decl + "@ = $a->x == $a->x; }"]).status == 0)
+    for other in ["y", "z"] {
+      let run = Run.program(scryBinary(), ["--dry-run", "-e", decl + "@ = $a->x == $a->\(other); }"])
+      #expect(run.status == 1)
+      #expect(run.stderr.contains("-e:1:101: error: cannot compare int32[4] with int"), "\(run.stderr)")
+      #expect(run.stderr.contains("only arrays of integers of one size, with as many elements, compare"), "\(run.stderr)")
+    }
+  }
+
   @Test func environmentLimitsAreValidated() {
     let ok = Run.program(scryBinary(), ["-e", "BEGIN { exit(); }"], environment: [
       "BPFTRACE_STRLEN": "128", "BPFTRACE_MAP_KEYS_MAX": "100", "BPFTRACE_CAT_BYTES_MAX": "10k",

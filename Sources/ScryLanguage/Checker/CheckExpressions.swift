@@ -431,6 +431,14 @@ extension Checker {
       if a.isString && b.isString { return .int64 }
       if a.isInteger && b.isInteger { return .int64 }
       if case .tuple = a, unify(a, b) != nil { return .int64 }
+      // bpftrace compares arrays and buffers byte for byte.
+      if case .buffer = a, case .buffer = b { return .int64 }
+      if case .array(let x, let n) = a, case .array(let y, let m) = b {
+        if x.isInteger && y.isInteger && x.memorySize == y.memorySize && n == m { return .int64 }
+        error(e.span, "cannot compare \(a) with \(b): only arrays of integers of one size, with as many elements, compare",
+              hint: "compare single elements: 'a[0] == b[0]'")
+        return .none
+      }
       error(e.span, "cannot compare \(a) with \(b)",
             hint: a.isString || b.isString ? "compare a string with a string: '\(a.isString ? "comm" : "str(…)") == \"name\"'" : nil)
       return .none
