@@ -123,7 +123,7 @@ struct MemoryPaths {
       guard let holder else { return nil }
       return (holder.base, holder.offset + Int64(field.offset))
     case .index(let base, let index):
-      guard case .integer(let n) = index.kind, n < 1 << 31 else { return nil }
+      guard let n = program.constantIndex(index), n < 1 << 31 else { return nil }
       let baseType = program.type(of: base)
       let holder: (base: ProbeCapture.Operand, offset: Int64)?
       if case .pointer = baseType { holder = pointerValue(base) } else { holder = location(base) }

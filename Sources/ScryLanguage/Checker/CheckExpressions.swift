@@ -112,7 +112,7 @@ extension Checker {
       switch baseType {
       case .none: return .none
       case .array(let element, let count):
-        if case .integer(let i) = index.kind, i >= UInt64(count) {
+        if let i = result.constantIndex(index), i >= UInt64(count) {
           error(index.span, "the index \(i) is out of bounds for array of size \(count)")
         }
         return element
