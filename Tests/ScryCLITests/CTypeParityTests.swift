@@ -62,6 +62,8 @@ import Testing
       exit();
     }
     """#,
+    // A pointer kept in a map at a constant key, then followed in the same firing.
+    #"uprobe:BIN:outer_func { @a[1] = (struct Outer *)arg0; $x = @a[1]; printf("%d %d\n", @a[1]->values[2], $x->a); @p[0] = (int32 *)arg2; printf("%d\n", @p[0][1]); exit(); } END { clear(@a); clear(@p); }"#,
     // Arrays compare byte for byte, as bpftrace compares them.
     #"uprobe:BIN:outer_func { $o = (struct Outer *)arg0; printf("%d %d\n", $o->values == $o->self->values, $o->values != $o->self->values); exit(); }"#,
   ]
