@@ -96,6 +96,16 @@ import Testing
     #expect(!quiet.stderr.contains("NOTIFY"), "\(quiet.stderr)")
   }
 
+  /// exit() ends a `-c` command still running (SIGTERM), as bpftrace does, instead of waiting for it.
+  @Test func exitEndsTheCommandStillRunning() {
+    guard kernelAvailable("-c command end") else { return }
+    let start = Clock.now()
+    let run = Run.program(scryBinary(), ["-c", "/bin/sleep 30", "-e", #"interval:ms:100 { printf("done\n"); exit(); }"#])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\ndone\n"), "\(run.stdout)")
+    #expect(Clock.now() - start < 10, "the run waited for the command")
+  }
+
   /// bpftrace compares arrays of one integer size and length; others are refused at the `==`.
   @Test func arraysCompareOnlyWithArraysOfTheirShape() {
     let decl = "struct A { int x[4]; short y[4]; int z[2]; } uprobe:/bin/bash:readline { $a = (struct A *)arg0; "

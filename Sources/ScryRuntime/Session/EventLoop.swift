@@ -273,6 +273,8 @@ final class EventLoop {
     session.machine.foldCounters = nil
     events = nil
     timers.removeAll()
+    // The trace is over: a `-c` command still running is ended, as bpftrace ends it.
+    traced?.terminate()
     traced?.finish()
   }
 }
