@@ -106,6 +106,16 @@ import Testing
     #expect(Clock.now() - start < 10, "the run waited for the command")
   }
 
+  /// An offset past the function's end is refused at the spec, in bpftrace's words.
+  @Test func uprobeOffsetPastTheFunctionIsRefused() throws {
+    let bash = "/bin/bash"
+    guard access(bash, R_OK) == 0 else { return }
+    let run = Run.program(scryBinary(), ["--dry-run", "-e", "uprobe:\(bash):echo_builtin+1000000 { exit(); }"])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("-e:1:1: error: Offset outside the function bounds ('echo_builtin' size is "), "\(run.stderr)")
+    #expect(Run.program(scryBinary(), ["--dry-run", "-e", "uprobe:\(bash):echo_builtin+4 { exit(); }"]).status == 0)
+  }
+
   /// bpftrace compares arrays of one integer size and length; others are refused at the `==`.
   @Test func arraysCompareOnlyWithArraysOfTheirShape() {
     let decl = "struct A { int x[4]; short y[4]; int z[2]; } uprobe:/bin/bash:readline { $a = (struct A *)arg0; "

@@ -106,6 +106,20 @@ import Testing
     #expect(ours.stdout.contains("0 1\n0 1\n0 1\n"))
   }
 
+  /// A probe whose name holds quotes, written with escaped quotes in a quoted spec part.
+  @Test func quotedProbeNameMatchesBpftrace() throws {
+    guard let builds = buildsOrSkip("usdt bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let target = try #require(TargetProcess(builds.binary, ["0", "5"]))
+    defer { target.stop() }
+    let program = #"usdt:\#(builds.library):scrylib:"\"quoted\"" { printf("%d\n", arg0 >= 0); if (@n++ == 1) { exit(); } }"#
+    let reference = Run.program(bpftrace, ["-e", program])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry("-e", program)
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    #expect(ours.stdout.contains("1\n1\n"))
+  }
+
   /// The semaphore is set through the uprobe PMU (BPF) and through uprobe_events (`--no-bpf`,
   /// `PATH:0xOFFSET(0xSEMAPHORE)`): the guarded probe fires on every round either way, and
   /// never when no tracer holds it (the fixture's uprobe-able `fire` still runs).

@@ -226,6 +226,12 @@ struct ProbeResolver {
         diagnostics.append(.error(spec.span, "an offset needs exactly one function, but '\(symbol)' matches \(functions.count)"))
         return []
       }
+      // bpftrace's check and words: the kernel would plant the probe in whatever follows.
+      if let function = functions.first, let size = function.size, offset >= size {
+        diagnostics.append(.error(spec.span, "Offset outside the function bounds ('\(function.name)' size is \(size))",
+                                  hint: "an offset below \(size) stays inside '\(function.name)'"))
+        return []
+      }
       return functions.map { function in
         let suffix = offset == 0 ? "" : "+\(offset)"
         return ResolvedProbe(
