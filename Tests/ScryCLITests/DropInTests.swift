@@ -106,6 +106,23 @@ import Testing
     #expect(Clock.now() - start < 10, "the run waited for the command")
   }
 
+  /// With -p, a uprobe path of the process's own mount namespace (a container's) is found under
+  /// /proc/PID/root, as bpftrace finds it.
+  @Test func uprobePathInTheProcessMountNamespace() throws {
+    guard kernelAvailable("mount namespace uprobe"), access("/usr/bin/unshare", X_OK) == 0 else { return }
+    let directory = "/tmp/scry-ns-\(getpid())"
+    defer { rmdir(directory) }
+    let setup = "mkdir -p \(directory) && mount --bind /usr/bin \(directory) && exec \(directory)/bash -c 'while :; do sleep 0.2; done'"
+    let target = try #require(TargetProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c", setup]))
+    defer { target.stop() }
+    usleep(300_000)
+    #expect(access(directory + "/bash", F_OK) != 0, "the bind mount must stay in the other namespace")
+    let script = "uprobe:\(directory)/bash:readline { } interval:ms:100 { printf(\"attached\\n\"); exit(); }"
+    let run = Run.program(scryBinary(), ["-p", String(target.pid), "-e", script])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 2 probes...\nattached\n"), "\(run.stdout)")
+  }
+
   /// An offset past the function's end is refused at the spec, in bpftrace's words.
   @Test func uprobeOffsetPastTheFunctionIsRefused() throws {
     let bash = "/bin/bash"
