@@ -126,7 +126,13 @@ final class EventSources {
       case .perfRing, .perfCounter: newestFirst.append(index)
       }
     }
-    return inOrder + newestFirst.reversed()
+    // Blocks in reverse, but the probes one block's wildcard matched in their own order, as
+    // bpftrace attaches them: a running process's first event comes from the first match.
+    let reversedBlocks = newestFirst.sorted { a, b in
+      let (blockA, blockB) = (plan.attachments[a].blockIndex, plan.attachments[b].blockIndex)
+      return blockA != blockB ? blockA > blockB : a < b
+    }
+    return inOrder + reversedBlocks
   }
 
   /// Stacks are copied at the event by the capture program, or by perf (PERF_SAMPLE_CALLCHAIN) on
