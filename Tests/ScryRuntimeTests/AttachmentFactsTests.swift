@@ -77,7 +77,7 @@ struct AttachmentFactsTests {
   }
 
   /// Blocks on one software event attach last block first: the kernel calls the newest first.
-  @Test func probesAttachBlocksInReverseAndMatchesInOrder() throws {
+  @Test func softwareBlocksAttachInReverse() throws {
     let plan = try recordedPlan(
       "software:faults:1 { @b = count(); } software:faults:1 { @c = count(); } interval:s:1 { @d = 1; } software:faults:1 { @e = count(); }")  // timers attach apart
     let facts = AttachmentFacts.describe(plan, options: options())

@@ -31,14 +31,15 @@ extension Checker {
     var groups: [[ResolvedProbe]] = []
     for probe in probes {
       guard case .userStaticProbe(let usdt) = probe.target else {
-        if groups.isEmpty { groups.append([]); keys.append("") }
+        // "*": no shape yet (shapes are sizes, so no USDT probe's key is "*").
+        if groups.isEmpty { groups.append([]); keys.append("*") }
         groups[0].append(probe)
         continue
       }
       let key = usdt.arguments.map { "\($0.isSigned ? "-" : "")\($0.byteCount)" }.joined(separator: " ")
       if let index = keys.firstIndex(of: key) {
         groups[index].append(probe)
-      } else if keys == [""] && groups[0].allSatisfy({ if case .userStaticProbe = $0.target { return false }; return true }) {
+      } else if keys.first == "*" {
         // The first group so far holds only probes of other kinds: this shape joins them.
         keys[0] = key
         groups[0].append(probe)
