@@ -46,6 +46,8 @@ int main(int argc, char **argv) {
   printf("ns_per_event=%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n); }
 EOF
 cc -O2 -o "$work/faultloop" "$work/faultloop.c"
+# The floor of a uprobe: an empty BPF program on it (see uprobe-floor.c).
+cc -O2 -o "$work/uprobe-floor" scripts/uprobe-floor.c
 scry=${SCRY_BIN:-$PWD/.build/release/scry}
 scry_base=${SCRY_BASE_BIN:-}
 tracers=(scry)
@@ -61,6 +63,20 @@ run_workload() {
     structloop) taskset -c 0 "$work/structloop" "$n" 0 bench ;;
     *) taskset -c 0 "$work/workload" "$mode" "$n" 0 ;;
   esac | sed -n 's/.*ns_per_event=\([0-9.]*\).*/\1/p'
+}
+
+# "BINARY FILE_OFFSET" of the first uprobe:BINARY:FUNCTION in a script: the symbol's address made a
+# file offset through the executable LOAD segment that holds it.
+uprobe_site() {
+  local spec bin fn
+  spec=$(grep -o 'uprobe:[^ ]*:[A-Za-z_0-9]*' <<<"$1" | head -1)
+  bin=${spec#uprobe:}; fn=${bin##*:}; bin=${bin%:*}
+  local address type off va fsz msz flags rest
+  address=$(( $(nm "$bin" | awk -v f="$fn" '$3 == f { print "0x" $1; exit }') ))
+  while read -r type off va _ fsz msz flags rest; do
+    [ "$type" = LOAD ] && [[ "$flags $rest" == *E* ]] || continue
+    if (( address >= va && address < va + msz )); then echo "$bin $((address - va + off))"; return; fi
+  done < <(readelf -lW "$bin")
 }
 
 # On-CPU ns of every thread of PID, summed (a thread that exits meanwhile is lost, so tracers are read while running).
@@ -81,6 +97,7 @@ under() {
     scry-base) taskset -c 1 "$scry_base" ${SCRY_FLAGS:-} -e "$script" >"$out" 2>&1 & ;;
     # taskset and bash both exec, so $! is bpftrace's own pid.
     bpftrace) taskset -c 1 bash -c 'ulimit -l unlimited 2>/dev/null; exec bpftrace -e "$0"' "$script" >"$out" 2>&1 & ;;
+    floor) taskset -c 1 "$work/uprobe-floor" $(uprobe_site "$script") >"$out" 2>&1 & ;;
   esac
   pid=$!
   # Wait until the tracer has attached (or has given up).
@@ -132,6 +149,9 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
   # BENCH_ONLY=REGEX runs only the cases it matches.
   if [ -n "${BENCH_ONLY:-}" ] && ! [[ $case =~ $BENCH_ONLY ]]; then continue; fi
   n=$(awk -v e="$events" -v s="$scale" 'BEGIN { printf "%d", e * s }')
+  # A uprobe case also runs its floor: the kernel's uprobe with an empty program.
+  base_tracers=("${tracers[@]}")
+  case $mode in uprobe*|structloop) tracers+=(floor) ;; esac
   : >"$work/alone"; : >"$work/lost"
   for t in "${tracers[@]}"; do
     for f in added cpu total aps cps; do : >"$work/$t.$f"; done
@@ -193,8 +213,13 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
   fi
   echo "$line"
   cat "$work/lost"
+  if [ -n "${tot[floor]:-}" ]; then
+    # 0.8 x bpftrace is out of reach when it is below what an empty program costs.
+    echo "  floor (empty program) / bpftrace $(ratio "${tot[floor]}" "${tot[bpftrace]}")"
+  fi
   summary+=("$(printf '%-8s %-6s %-11s %s' "$sb" "${ss:-}" "$mode" "$script")")
   unset tot
+  tracers=("${base_tracers[@]}")
 done
 
 echo

@@ -143,6 +143,13 @@ public final class TracedProcess {
     return code
   }
 
+  /// Sends SIGTERM to a launched child still running (bpftrace ends its `-c` command so when the
+  /// trace ends by exit() or a signal); an attached process is left alone.
+  public func terminate() {
+    guard isLaunched, exitStatus == nil, gateFD < 0, !hasExited else { return }
+    kill(pid, SIGTERM)
+  }
+
   /// Whether the process has already exited (the pidfd is readable), without blocking.
   public var hasExited: Bool {
     var p = pollfd(fd: pidfd.raw, events: Int16(POLLIN), revents: 0)

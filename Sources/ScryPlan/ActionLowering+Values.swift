@@ -82,7 +82,7 @@ extension ActionLowering {
   /// An element of an array held as a value (in a map or variable, or a member of one): its bytes
   /// out of the array's. The checker refused indexes past the end.
   mutating func arrayElementInt(_ e: Expr, base: Expr, index: Expr, element: ScryType, count: Int) -> IntExpr {
-    guard case .integer(let i) = index.kind, i < count, case .integer(let t) = element else {
+    guard let i = program.constantIndex(index), i < count, case .integer(let t) = element else {
       return unsupportedInt(e.span, "only a literal index into an array of integers can be read here")
     }
     let unit = IntExpr.fromBytes(bytes(base, as: nil), offset: Int(i) * element.memorySize)
@@ -323,7 +323,7 @@ extension ActionLowering {
         let offset = elements[..<Int(i)].reduce(0) { $0 + $1.byteSize }
         return .slice(bytes(base, as: nil), offset: offset, type: elements[Int(i)])
       }
-      if case .array(let element, let count) = program.type(of: base), case .integer(let i) = indexExpr.kind, i < count {
+      if case .array(let element, let count) = program.type(of: base), let i = program.constantIndex(indexExpr), i < count {
         return .slice(bytes(base, as: nil), offset: Int(i) * element.memorySize, type: element)
       }
     case .tupleIndex(let base, let index):

@@ -6,8 +6,8 @@ import ScryLanguage
 ///
 /// Pointers are followed through casts, fields, `*`, constant indexes, `p + n` (scaled by the
 /// pointee's size, as C and bpftrace do) and scratch variables assigned once in the block: the
-/// chain of a variable is the chain of its one value; so is a keyless map's assigned once, read
-/// after its assignment in the same block (`onceAssignedMaps`). What leads elsewhere (another
+/// chain of a variable is the chain of its one value; so is a map element's (keyless, or at constant
+/// keys) assigned once, read after its assignment in the same block (`onceAssignedMaps`). What leads elsewhere (another
 /// map's value, a variable assigned twice) has no chain, and the planner refuses to read through it.
 struct MemoryPaths {
   let program: CheckedProgram
@@ -69,15 +69,31 @@ struct MemoryPaths {
     var seen = block.predicate.map { mapNames([$0]) } ?? []
     for stmt in block.body.statements {
       let roots = Block(span: block.body.span, statements: [stmt]).allStatements().flatMap(\.expressions)
-      for name in takenByCalls(roots) { found[name] = nil }
-      if case .assign(let target, nil, let value) = stmt.kind, case .map(let name, let keys, _) = target.kind, keys.isEmpty,
-        assignments[name] == 1, !seen.contains(name), !mapNames([value]).contains(name)
+      for name in takenByCalls(roots) { found = found.filter { $0.key != name && !$0.key.hasPrefix(name + "[") } }
+      if case .assign(let target, nil, let value) = stmt.kind, case .map(let name, let keys, _) = target.kind,
+        let key = definitionKey(name, keys, program: program), assignments[name] == 1, !seen.contains(name),
+        !mapNames([value]).contains(name)
       {
-        found[name] = value
+        found[key] = value
       }
       seen.formUnion(mapNames(roots))
     }
     return found
+  }
+
+  /// The name a map element's once-assigned value is found under: the map's name, with its keys
+  /// when they are constants (`@a[0] = (int32 *)arg0; @a[0][1]`); nil for keys known only at the event.
+  static func definitionKey(_ name: String, _ keys: [Expr], program: CheckedProgram) -> String? {
+    if keys.isEmpty { return name }
+    var parts: [String] = []
+    for key in keys {
+      if let n = program.constantIndex(key) { parts.append(String(n)) } else { return nil }
+    }
+    return name + "[" + parts.joined(separator: ",") + "]"
+  }
+
+  private func mapValue(_ name: String, _ keys: [Expr]) -> Expr? {
+    Self.definitionKey(name, keys, program: program).flatMap { mapDefinitions[$0] }
   }
 
   /// The value of a pointer (or integer) expression as an operand plus a constant.
@@ -91,8 +107,8 @@ struct MemoryPaths {
     case .variable:
       guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
       return pointerValue(value)
-    case .map(let name, let keys, _) where keys.isEmpty:
-      guard let value = mapDefinitions[name] else { return nil }
+    case .map(let name, let keys, _):
+      guard let value = mapValue(name, keys) else { return nil }
       return pointerValue(value)
     case .binary(let op, let left, let right) where op == .add || op == .subtract:
       if case .integer(let n) = right.kind, n < 1 << 31, let inner = pointerValue(left) {
@@ -123,7 +139,7 @@ struct MemoryPaths {
       guard let holder else { return nil }
       return (holder.base, holder.offset + Int64(field.offset))
     case .index(let base, let index):
-      guard case .integer(let n) = index.kind, n < 1 << 31 else { return nil }
+      guard let n = program.constantIndex(index), n < 1 << 31 else { return nil }
       let baseType = program.type(of: base)
       let holder: (base: ProbeCapture.Operand, offset: Int64)?
       if case .pointer = baseType { holder = pointerValue(base) } else { holder = location(base) }
@@ -132,8 +148,8 @@ struct MemoryPaths {
     case .variable:
       guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
       return location(value)
-    case .map(let name, let keys, _) where keys.isEmpty:
-      guard let value = mapDefinitions[name] else { return nil }
+    case .map(let name, let keys, _):
+      guard let value = mapValue(name, keys) else { return nil }
       return location(value)
     default:
       return nil
@@ -151,8 +167,8 @@ struct MemoryPaths {
     case .variable:
       guard case .variable(let slot)? = program.resolutions[e.id], let value = definitions[slot] else { return nil }
       return markedSpace(value)
-    case .map(let name, let keys, _) where keys.isEmpty:
-      guard let value = mapDefinitions[name] else { return nil }
+    case .map(let name, let keys, _):
+      guard let value = mapValue(name, keys) else { return nil }
       return markedSpace(value)
     default: return nil
     }

@@ -37,6 +37,13 @@ enum KernelInfo {
         Feature(name: "hardware", value: exists("/sys/bus/event_source/devices/cpu")
           ? "yes" : "no (no hardware PMU: /sys/bus/event_source/devices/cpu is missing)"),
       ]),
+      // bpftrace's own names for these, as scripts and test harnesses grep `bpftrace --info`.
+      ("Features (bpftrace's names)", [
+        Feature(name: "Loop support", value: "yes"),
+        Feature(name: "uprobe refcount (depends on Build:bcc bpf_attach_uprobe refcount)",
+                value: exists("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset")
+                  ? "yes" : "no (the uprobe PMU has no ref_ctr_offset)"),
+      ]),
     ]
     return sections.map { title, features in
       title + "\n" + features.map { "  \($0.name): \($0.value)\n" }.joined()

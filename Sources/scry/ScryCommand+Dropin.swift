@@ -40,11 +40,11 @@ extension ScryCommand {
   static func validatePid(_ text: String) throws {
     let maximum = 4_194_304
     guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-      printError("ERROR: Failed to parse pid: pid '\(text)' is not a valid decimal number")
+      printError("ERROR: pid '\(text)' is not a valid decimal number")
       throw ExitCode(1)
     }
     guard let value = Int(text), value >= 1, value <= maximum else {
-      printError("ERROR: Failed to parse pid: pid '\(text)' out of valid pid range [1,\(maximum)]")
+      printError("ERROR: pid '\(text)' out of valid pid range [1,\(maximum)]")
       throw ExitCode(1)
     }
   }

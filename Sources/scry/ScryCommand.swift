@@ -231,6 +231,7 @@ struct ScryCommand: ParsableCommand {
     options.printsMapsOnExit = checked.config.printsMapsOnExit ?? true
     // SystemTap prints no such line: its scripts' output is theirs alone.
     options.announcesProbes = !q && language == .bpftrace
+    options.notifiesProbesAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
     options.reloadsOnHangup = reloadsOnHangup

@@ -49,6 +49,10 @@ import Testing
     #"BEGIN { $a = -7; printf("%d %u %x %lld %llu %ld\n", $a / 2, $a / 2, $a / 2, $a / 2, $a % 5, (uint64)5 - 10); print($a / 2); print((uint64)5 - 10); exit(); }"#,
     // Strings and comparisons.
     #"BEGIN { $s = "hello"; if ($s == "hello") { @eq = 1; } if (strncmp($s, "help", 3) == 0) { @n = 1; } @len = sizeof(uint32); @k[$s, 2] = 1; exit(); }"#,
+    // Buffers compare byte for byte.
+    #"interval:ms:1 { $a = buf("hi", 2); $b = buf("bye", 3); $c = buf("hj", 2); printf("equal=%d, unequal=%d %d\n", $a == $a, $a != $b, $a == $c); exit(); }"#,
+    // A map read before its assignment reads 0; `@n = @n + 1` alone types @n.
+    #"BEGIN { @a = @b; @b = 1; @t = (@u, 1); @u = 3; @n = @n + 1; @n = @n + 1; @k[2] = @k[2] + 5; exit(); }"#,
   ]
 
   @Test(arguments: scripts)

@@ -62,7 +62,25 @@ import Testing
       exit();
     }
     """#,
+    // A pointer kept in a map at a constant key, then followed in the same firing.
+    #"uprobe:BIN:outer_func { @a[1] = (struct Outer *)arg0; $x = @a[1]; printf("%d %d\n", @a[1]->values[2], $x->a); @p[0] = (int32 *)arg2; printf("%d\n", @p[0][1]); exit(); } END { clear(@a); clear(@p); }"#,
+    // Arrays compare byte for byte, as bpftrace compares them.
+    #"uprobe:BIN:outer_func { $o = (struct Outer *)arg0; printf("%d %d\n", $o->values == $o->self->values, $o->values != $o->self->values); exit(); }"#,
   ]
+
+  /// A positional parameter as an index is a constant, as bpftrace substitutes it before compiling.
+  @Test func positionalIndexMatchesBpftrace() throws {
+    guard kernelAvailable("positional index parity") else { return }
+    let binary = try #require(Self.binary, "could not build Tests/Fixtures/struct_target.c")
+    let script = Self.declarations + "uprobe:\(binary):outer_func { $o = (struct Outer *)arg0; $v = $o->values; printf(\"%d %d %d\\n\", $o->values[$1], $o->self->values[$1], $v[$1]); exit(); }"
+    let bpftrace = try #require(bpftraceBinary(), "bpftrace is needed for parity")
+    let reference = Run.program(bpftrace, ["-c", binary, "-e", script, "2"])
+    let ours = scry("-c", binary, "-e", script, "2")
+    #expect(reference.stdout.contains("30 30 30\n"), "\(reference.stdout) \(reference.stderr)")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\(ours.stderr)\nbpftrace:\n\(reference.stdout)")
+    let outside = scry("--dry-run", "-e", script, "7")
+    #expect(outside.status == 1 && outside.stderr.contains("the index 7 is out of bounds for array of size 3"), "\(outside.stderr)")
+  }
 
   @Test(arguments: scripts)
   func accessFormsMatchBpftrace(_ script: String) throws {

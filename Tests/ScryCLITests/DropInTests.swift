@@ -84,6 +84,67 @@ import Testing
     #expect(probes.stderr.contains("exceeds the current limit of 3 probes"), "\(probes.stderr)")
   }
 
+  /// bpftrace's runtime test harness starts its AFTER command once this line appears.
+  @Test func notifiesProbesAttachedAsBpftraceDoesForItsTestHarness() {
+    guard kernelAvailable("probes attached notice") else { return }
+    let script = #"BEGIN { printf("begin\n"); } interval:ms:50 { exit(); }"#
+    let run = Run.program(scryBinary(), ["-e", script], environment: ["__BPFTRACE_NOTIFY_PROBES_ATTACHED": "1"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 2 probes...\nbegin\n"), "\(run.stdout)")
+    #expect(run.stderr == "__BPFTRACE_NOTIFY_PROBES_ATTACHED\n", "\(run.stderr)")
+    let quiet = Run.program(scryBinary(), ["-e", script])
+    #expect(!quiet.stderr.contains("NOTIFY"), "\(quiet.stderr)")
+  }
+
+  /// exit() ends a `-c` command still running (SIGTERM), as bpftrace does, instead of waiting for it.
+  @Test func exitEndsTheCommandStillRunning() {
+    guard kernelAvailable("-c command end") else { return }
+    let start = Clock.now()
+    let run = Run.program(scryBinary(), ["-c", "/bin/sleep 30", "-e", #"interval:ms:100 { printf("done\n"); exit(); }"#])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\ndone\n"), "\(run.stdout)")
+    #expect(Clock.now() - start < 10, "the run waited for the command")
+  }
+
+  /// With -p, a uprobe path of the process's own mount namespace (a container's) is found under
+  /// /proc/PID/root, as bpftrace finds it.
+  @Test func uprobePathInTheProcessMountNamespace() throws {
+    guard kernelAvailable("mount namespace uprobe"), access("/usr/bin/unshare", X_OK) == 0 else { return }
+    let directory = "/tmp/scry-ns-\(getpid())"
+    defer { rmdir(directory) }
+    let setup = "mkdir -p \(directory) && mount --bind /usr/bin \(directory) && exec \(directory)/bash -c 'while :; do sleep 0.2; done'"
+    let target = try #require(TargetProcess("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c", setup]))
+    defer { target.stop() }
+    usleep(300_000)
+    #expect(access(directory + "/bash", F_OK) != 0, "the bind mount must stay in the other namespace")
+    let script = "uprobe:\(directory)/bash:readline { } interval:ms:100 { printf(\"attached\\n\"); exit(); }"
+    let run = Run.program(scryBinary(), ["-p", String(target.pid), "-e", script])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 2 probes...\nattached\n"), "\(run.stdout)")
+  }
+
+  /// An offset past the function's end is refused at the spec, in bpftrace's words.
+  @Test func uprobeOffsetPastTheFunctionIsRefused() throws {
+    let bash = "/bin/bash"
+    guard access(bash, R_OK) == 0 else { return }
+    let run = Run.program(scryBinary(), ["--dry-run", "-e", "uprobe:\(bash):echo_builtin+1000000 { exit(); }"])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("-e:1:1: error: Offset outside the function bounds ('echo_builtin' size is "), "\(run.stderr)")
+    #expect(Run.program(scryBinary(), ["--dry-run", "-e", "uprobe:\(bash):echo_builtin+4 { exit(); }"]).status == 0)
+  }
+
+  /// bpftrace compares arrays of one integer size and length; others are refused at the `==`.
+  @Test func arraysCompareOnlyWithArraysOfTheirShape() {
+    let decl = "struct A { int x[4]; short y[4]; int z[2]; } uprobe:/bin/bash:readline { $a = (struct A *)arg0; "
+    #expect(Run.program(scryBinary(), ["--dry-run", "-e", decl + "@ = $a->x == $a->x; }"]).status == 0)
+    for other in ["y", "z"] {
+      let run = Run.program(scryBinary(), ["--dry-run", "-e", decl + "@ = $a->x == $a->\(other); }"])
+      #expect(run.status == 1)
+      #expect(run.stderr.contains("-e:1:101: error: cannot compare int32[4] with int"), "\(run.stderr)")
+      #expect(run.stderr.contains("only arrays of integers of one size, with as many elements, compare"), "\(run.stderr)")
+    }
+  }
+
   @Test func environmentLimitsAreValidated() {
     let ok = Run.program(scryBinary(), ["-e", "BEGIN { exit(); }"], environment: [
       "BPFTRACE_STRLEN": "128", "BPFTRACE_MAP_KEYS_MAX": "100", "BPFTRACE_CAT_BYTES_MAX": "10k",

@@ -67,6 +67,18 @@ import Testing
     #expect(systemWide.stdout.hasPrefix("Attaching 3 probes...\nfirst second\n"), "\(systemWide.stdout)")
   }
 
+  /// Blocks on one software event run in script order (the kernel calls its perf events newest
+  /// first, so their programs attach in reverse): bpftrace's software_order runtime test.
+  @Test func blocksOnOneSoftwareEventRunInScriptOrder() {
+    guard kernelAvailable("software order") else { return }
+    let script = #"software:faults:1 { @ready1 = 1; if (@go == 1) { printf("first"); } }"#
+      + #" software:faults:1 { @ready2 = 1; if (@go == 1) { printf(" second\n"); exit(); } }"#
+      + #" software:faults:1 { if (@ready1 == 1 && @ready2 == 1) { @go = 1; } }"#
+    let run = scry("-e", script)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 3 probes...\nfirst second\n"), "\(run.stdout)")
+  }
+
   /// `probe` names a software event as written: `software:cpu:…` stays `cpu`, as in bpftrace.
   @Test func softwareAliasKeepsItsNameInProbe() {
     guard kernelAvailable("software probe name") else { return }

@@ -70,6 +70,9 @@ import Testing
     #"usdt:BIN*:scry:ints { printf("%s %d\n", probe, arg2); }"#,
     // An array element at an indexed address (`-4@(%rdi,%rsi,4)`), computed by the capture program.
     #"usdt:BIN:scry:indexed { printf("%d\n", arg0); @max = max(arg0); }"#,
+    // One block over probes whose arg0 differ in size and sign (1, 4 bytes; register, constant):
+    // bpftrace compiles each probe on its own, Scry splits the block by argument shape.
+    #"usdt:BIN:scry:ints, usdt:BIN:scry:con*, usdt:BIN:scry:twice { printf("%s %d\n", probe, arg0); @[probe] = sum(arg0); }"#,
   ]
 
   @Test(arguments: scripts)
@@ -101,6 +104,20 @@ import Testing
     #expect(ours.status == 0, "\(ours.stderr)")
     #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
     #expect(ours.stdout.contains("0 1\n0 1\n0 1\n"))
+  }
+
+  /// A probe whose name holds quotes, written with escaped quotes in a quoted spec part.
+  @Test func quotedProbeNameMatchesBpftrace() throws {
+    guard let builds = buildsOrSkip("usdt bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
+    let target = try #require(TargetProcess(builds.binary, ["0", "5"]))
+    defer { target.stop() }
+    let program = #"usdt:\#(builds.library):scrylib:"\"quoted\"" { printf("%d\n", arg0 >= 0); if (@n++ == 1) { exit(); } }"#
+    let reference = Run.program(bpftrace, ["-e", program])
+    try #require(reference.status == 0, "bpftrace failed: \(reference.stderr)")
+    let ours = scry("-e", program)
+    #expect(ours.status == 0, "\(ours.stderr)")
+    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    #expect(ours.stdout.contains("1\n1\n"))
   }
 
   /// The semaphore is set through the uprobe PMU (BPF) and through uprobe_events (`--no-bpf`,

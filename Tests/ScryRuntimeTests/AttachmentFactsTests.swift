@@ -75,4 +75,14 @@ struct AttachmentFactsTests {
     let fact = try #require(facts.values.first)
     #expect(fact.path == .perfCounter && fact.fallback == .perfCounter)
   }
+
+  /// Blocks on one software event attach last block first: the kernel calls the newest first.
+  @Test func softwareBlocksAttachInReverse() throws {
+    let plan = try recordedPlan(
+      "software:faults:1 { @b = count(); } software:faults:1 { @c = count(); } interval:s:1 { @d = 1; } software:faults:1 { @e = count(); }")  // timers attach apart
+    let facts = AttachmentFacts.describe(plan, options: options())
+    let order = EventSources.attachOrder(plan, facts: facts, usesBPF: true)
+    let names = order.map { plan.attachments[$0].probe.name + "#\(plan.attachments[$0].blockIndex)" }
+    #expect(names == ["software:faults:1#3", "software:faults:1#1", "software:faults:1#0"], "\(names)")
+  }
 }

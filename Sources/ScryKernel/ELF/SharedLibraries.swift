@@ -11,10 +11,13 @@ public enum SharedLibraries {
   /// `libNAME.` or `libNAME-` and contains ".so", or equals the name), else through the dynamic
   /// linker's cache /etc/ld.so.cache (the first entry whose name starts with `libNAME.so` or
   /// equals the name), else nil. A name containing '/' is a path and returned as is when it
-  /// exists. Any other name is first looked up in $PATH as an executable (`uprobe:bash:readline`).
+  /// exists (with a pid, an absolute one missing here is looked up under /proc/PID/root). Any other name is first looked up in $PATH as an executable (`uprobe:bash:readline`).
   public static func resolve(_ name: String, pid: Int32?) -> String? {
     if name.utf8.contains(UInt8(ascii: "/")) {
-      return access(name, F_OK) == 0 ? name : nil
+      if access(name, F_OK) == 0 { return name }
+      // A file of the traced process's own mount namespace (a container's), as bpftrace finds it.
+      if let pid, name.hasPrefix("/"), access("/proc/\(pid)/root" + name, F_OK) == 0 { return "/proc/\(pid)/root" + name }
+      return nil
     }
     if name.isEmpty { return nil }
     if let executable = executableInPath(name) { return executable }

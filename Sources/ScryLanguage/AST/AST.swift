@@ -304,4 +304,12 @@ public enum BinaryOperator: String, Sendable, CaseIterable {
   case multiply = "*"
   case divide = "/"
   case modulo = "%"
+
+  /// Integer-valued operators: neither comparisons nor `&&`/`||`.
+  public var isArithmetic: Bool {
+    switch self {
+    case .logicalOr, .logicalAnd, .equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual: return false
+    default: return true
+    }
+  }
 }

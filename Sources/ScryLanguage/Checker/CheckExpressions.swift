@@ -121,7 +121,7 @@ extension Checker {
       switch baseType {
       case .none: return .none
       case .array(let element, let count):
-        if case .integer(let i) = index.kind, i >= UInt64(count) {
+        if let i = result.constantIndex(index), i >= UInt64(count) {
           error(index.span, "the index \(i) is out of bounds for array of size \(count)")
         }
         return element
@@ -430,7 +430,13 @@ extension Checker {
   private mutating func typeOfBinary(_ op: BinaryOperator, _ left: Expr, _ right: Expr, _ e: Expr) -> ScryType {
     let a = checkExpression(left)
     let b = checkExpression(right)
-    if a == .none || b == .none { return .none }
+    if a == .none || b == .none {
+      // `@n = @n + 1` as the map's only assignment: bpftrace types the sum as an integer.
+      if !reporting, op.isArithmetic, (a == .none ? isUntypedMap(left) && b.isInteger : isUntypedMap(right) && a.isInteger) {
+        return .int64
+      }
+      return .none
+    }
     warnAboutSigns(op, left, right, a, b, at: e.span)
     switch op {
     case .equal, .notEqual:
@@ -438,6 +444,14 @@ extension Checker {
       if a.isString && b.isString { return integerComparison(of: .uint64) }
       if a.isInteger && b.isInteger { return integerComparison(of: integerResult(op, a, b)) }
       if case .tuple = a, unify(a, b) != nil { return integerComparison(of: .uint64) }
+      // bpftrace compares arrays and buffers byte for byte.
+      if case .buffer = a, case .buffer = b { return integerComparison(of: .uint64) }
+      if case .array(let x, let n) = a, case .array(let y, let m) = b {
+        if x.isInteger && y.isInteger && x.memorySize == y.memorySize && n == m { return integerComparison(of: .uint64) }
+        error(e.span, "cannot compare \(a) with \(b): only arrays of integers of one size, with as many elements, compare",
+              hint: "compare single elements: 'a[0] == b[0]'")
+        return .none
+      }
       error(e.span, "cannot compare \(a) with \(b)",
             hint: a.isString || b.isString ? "compare a string with a string: '\(a.isString ? "comm" : "str(…)") == \"name\"'" : nil)
       return .none
@@ -473,6 +487,14 @@ extension Checker {
   /// SystemTap's comparisons give a long; bpftrace's are typed `type`.
   private func integerComparison(of type: ScryType) -> ScryType {
     result.program.integerSigns == .systemTap ? .int64 : type
+  }
+}
+
+extension Checker {
+  /// A map read whose type no walk has settled yet.
+  func isUntypedMap(_ e: Expr) -> Bool {
+    if case .map(let name, _, _) = e.kind { return mapTypes[name]?.valueType == nil }
+    return false
   }
 }
 

@@ -48,7 +48,8 @@ public enum NameResolution: Sendable, Hashable {
 /// The checker's result: the parser's tree plus side tables keyed by node id.
 /// When `diagnostics` has errors the tables are partial and the program must not be planned.
 public struct CheckedProgram: Sendable {
-  public let program: Program
+  /// The parser's tree; a USDT block whose probes' arguments differ is split (StaticProbeSplit.swift).
+  public internal(set) var program: Program
   public var diagnostics: [Diagnostic]
   /// Type of each expression, indexed by `NodeID.raw`; `.none` for statements and unknowns.
   public var types: [ScryType]
@@ -98,4 +99,15 @@ public struct CheckedProgram: Sendable {
   /// The function a call expression names; nil for anything else.
   public func function(of expr: Expr) -> Function? { calls[expr.id] }
   public func map(named name: String) -> MapInfo? { maps.first { $0.name == name } }
+  /// An index known before the event: a literal, or a positional parameter given as a number
+  /// (`$a->x[$1]`: bpftrace substitutes `$1` before compiling).
+  public func constantIndex(_ e: Expr) -> UInt64? {
+    switch e.kind {
+    case .integer(let n): return n
+    case .positional(let n):
+      guard let text = PositionalParameter.text(n, in: positionals), let value = PositionalParameter.integer(text) else { return nil }
+      return UInt64(bitPattern: value)
+    default: return nil
+    }
+  }
 }

@@ -43,12 +43,18 @@ public struct Checker {
     checker.reporting = true
     checker.checkConfig()
     checker.resolveProbes()
+    checker.splitStaticProbeShapes()
     checker.reporting = false
-    checker.walkProgram()
+    // A map read before the statement that types it (`@a = @b; @b = 1`) learns its type on a later
+    // walk, as in bpftrace's repeated passes; walk until no map gains a type.
+    for _ in 0..<4 {
+      let settled = checker.settledMapCount
+      checker.resetWalk(nodeCount: checker.result.program.nodeCount)
+      checker.walkProgram()
+      if checker.settledMapCount == settled { break }
+    }
     checker.reporting = true
-    checker.result.types = Array(repeating: .none, count: program.nodeCount)
-    checker.result.resolutions = [:]
-    checker.result.variableTypes = []
+    checker.resetWalk(nodeCount: checker.result.program.nodeCount)
     checker.walkProgram()
     checker.reportUnusedAggregates()
     checker.applyMapDeclarations()
@@ -56,6 +62,14 @@ public struct Checker {
   }
 
   var result: CheckedProgram
+
+  private var settledMapCount: Int { mapTypes.values.filter { $0.valueType != nil }.count }
+
+  private mutating func resetWalk(nodeCount: Int) {
+    result.types = Array(repeating: .none, count: nodeCount)
+    result.resolutions = [:]
+    result.variableTypes = []
+  }
   let catalog: any ProbeCatalog
   /// The C types the program can name: its own declarations, then the kernel's.
   var cTypes: CTypes { result.cTypes }

@@ -107,6 +107,12 @@ struct ProbeResolver {
         return []
       }
       let (symbol, offset) = splitOffset(function)
+      // bpftrace refuses these before anything else: a return probe on them can deadlock the kernel.
+      if kind == .kretprobe, Self.bannedReturnProbes.contains(symbol ?? function) {
+        diagnostics.append(.error(spec.span, "kretprobe:\(symbol ?? function) can't be used as it might lock up your system.",
+                                  hint: "probe the function's entry (kprobe:) instead"))
+        return []
+      }
       if let lacking = catalog.missingSupport(for: kind) {
         // Found here, so --dry-run says it too: the run would fail at attach. A probe this kernel
         // cannot have is a missing one, which `missing_probes` may skip.
@@ -131,6 +137,11 @@ struct ProbeResolver {
       return [ResolvedProbe(kind: kind, target: .other(parts: spec.parts), name: spec.text(kind), span: spec.span)]
     }
   }
+
+  /// bpftrace 0.17's list of functions whose kretprobe may lock up the machine.
+  static let bannedReturnProbes: Set<String> = [
+    "_raw_spin_lock", "_raw_spin_lock_irqsave", "_raw_spin_unlock_irqrestore", "queued_spin_lock_slowpath",
+  ]
 
   /// `usdt:PATH:PROVIDER:NAME`, `usdt:PATH:NAME` (any provider), and with `-p` `usdt:NAME` or a
   /// path of `*` or nothing (every file the process maps), as bpftrace 0.17 reads them.
@@ -213,6 +224,12 @@ struct ProbeResolver {
       }
       if offset != 0 && functions.count != 1 {
         diagnostics.append(.error(spec.span, "an offset needs exactly one function, but '\(symbol)' matches \(functions.count)"))
+        return []
+      }
+      // bpftrace's check and words: the kernel would plant the probe in whatever follows.
+      if let function = functions.first, let size = function.size, offset >= size {
+        diagnostics.append(.error(spec.span, "Offset outside the function bounds ('\(function.name)' size is \(size))",
+                                  hint: "an offset below \(size) stays inside '\(function.name)'"))
         return []
       }
       return functions.map { function in

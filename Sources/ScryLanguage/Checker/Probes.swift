@@ -148,9 +148,12 @@ public enum UserFunctionLookup: Sendable, Equatable {
 public struct UserFunction: Sendable, Hashable {
   public var name: String
   public var fileOffset: UInt64
-  public init(name: String, fileOffset: UInt64) {
+  /// The symbol's size in bytes, when its table gives one: an offset must fall inside it.
+  public var size: UInt64?
+  public init(name: String, fileOffset: UInt64, size: UInt64? = nil) {
     self.name = name
     self.fileOffset = fileOffset
+    self.size = size
   }
 }
 

@@ -222,6 +222,13 @@ struct Lexer {
         let quoteStart = position
         position += 1
         while position < bytes.count && bytes[position] != UInt8(ascii: "\"") {
+          // `\"` and `\\` inside the quotes stand for the character itself, as in bpftrace
+          // (`usdt:prog:test:"\"probe1\""` names the probe `"probe1"`, quotes included).
+          if bytes[position] == UInt8(ascii: "\\"), position + 1 < bytes.count,
+            bytes[position + 1] == UInt8(ascii: "\"") || bytes[position + 1] == UInt8(ascii: "\\")
+          {
+            position += 1
+          }
           current.append(bytes[position])
           position += 1
         }

@@ -103,6 +103,10 @@ final class EventLoop {
     }
     session.runSpecial(.begin)
     if machine.exitRequested { return nil }
+    if session.options.notifiesProbesAttached {
+      session.output.flush()
+      printToStandardError("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n")
+    }
     // Nothing could run after BEGIN (no events, timers, traced process or service): the run ends
     // here, END runs and the maps print, as newer bpftrace does (0.17 waited for Ctrl-C).
     if events == nil && timers.isEmpty && traced == nil && session.services.isEmpty { return nil }
@@ -269,6 +273,8 @@ final class EventLoop {
     session.machine.foldCounters = nil
     events = nil
     timers.removeAll()
+    // The trace is over: a `-c` command still running is ended, as bpftrace ends it.
+    traced?.terminate()
     traced?.finish()
   }
 }

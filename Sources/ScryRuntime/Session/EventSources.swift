@@ -110,8 +110,10 @@ final class EventSources {
   /// The order that makes blocks of one event run in script order, as bpftrace runs them: the
   /// kernel runs a tracepoint's BPF programs in the order they were attached, but hands a record
   /// to its perf events newest first, and calls a uprobe's consumers newest first (each uprobe
-  /// made through the PMU is a consumer of its own). So tracepoint, timer and software programs
-  /// attach in script order, uprobe programs and perf events in reverse.
+  /// made through the PMU is a consumer of its own), as it calls the perf events of one software
+  /// event (page faults, context switches) newest first, each with its own program. So tracepoint
+  /// and timer programs attach in script order, uprobe and software programs and perf events in
+  /// reverse.
   static func attachOrder(_ plan: Plan, facts: [Int: AttachmentFact], usesBPF: Bool) -> [Int] {
     var inOrder: [Int] = []
     var newestFirst: [Int] = []
@@ -120,13 +122,19 @@ final class EventSources {
       switch usesBPF ? fact.path : fact.fallback {
       case .bpfRing, .bpfFetch, .bpfCounter:
         switch plan.attachments[index].probe.kind {
-        case .uprobe, .uretprobe, .usdt: newestFirst.append(index)
+        case .uprobe, .uretprobe, .usdt, .software: newestFirst.append(index)
         default: inOrder.append(index)
         }
       case .perfRing, .perfCounter: newestFirst.append(index)
       }
     }
-    return inOrder + newestFirst.reversed()
+    // Blocks in reverse, but the probes one block's wildcard matched in their own order, as
+    // bpftrace attaches them: a running process's first event comes from the first match.
+    let reversedBlocks = newestFirst.sorted { a, b in
+      let (blockA, blockB) = (plan.attachments[a].blockIndex, plan.attachments[b].blockIndex)
+      return blockA != blockB ? blockA > blockB : a < b
+    }
+    return inOrder + reversedBlocks
   }
 
   /// Stacks are copied at the event by the capture program, or by perf (PERF_SAMPLE_CALLCHAIN) on

@@ -25,6 +25,9 @@ public struct SessionOptions: Sendable {
   public var maxMapEntries = 1 << 20
   /// `-q` clears it: no "Attaching N probes..." line (nor its json record).
   public var announcesProbes = true
+  /// bpftrace's `__BPFTRACE_NOTIFY_PROBES_ATTACHED`: once every probe is attached (and a `-c`
+  /// command started), a line on stderr says so; bpftrace's runtime test harness waits for it.
+  public var notifiesProbesAttached = false
   /// `-B line` or `none`: output reaches the fd after every event's action, not in batches.
   public var flushesEachEvent = false
   /// Bytes `cat()` copies from a file (bpftrace's `BPFTRACE_CAT_BYTES_MAX`).

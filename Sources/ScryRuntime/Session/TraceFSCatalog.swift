@@ -58,7 +58,9 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
       ? elf.functions().filter { Glob.matches(pattern, $0.name) }
       : elf.function(named: pattern).map { [$0] } ?? []
     let functions = matches.compactMap { symbol in
-      elf.fileOffset(ofAddress: symbol.address).map { UserFunction(name: symbol.name, fileOffset: $0) }
+      elf.fileOffset(ofAddress: symbol.address).map {
+        UserFunction(name: symbol.name, fileOffset: $0, size: symbol.size == 0 ? nil : symbol.size)
+      }
     }
     guard functions.isEmpty else { return .found(path: elf.path, functions: functions) }
     var hint: String? = nil
