@@ -4,6 +4,7 @@
 // before any tracer's program does anything, the part of both tools' totals neither can remove.
 #define _GNU_SOURCE
 #include <linux/bpf.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+static void stop(int signal) { (void)signal; }
+
 int main(int argc, char **argv) {
+  // A background job of a script starts with SIGINT ignored: catch it, so it ends the wait.
+  signal(SIGINT, stop);
+  signal(SIGTERM, stop);
   if (argc != 3) { fprintf(stderr, "usage: %s BINARY FILE_OFFSET\n", argv[0]); return 2; }
   uint64_t offset = strtoull(argv[2], NULL, 0);
   struct bpf_insn prog[] = {
