@@ -27,7 +27,13 @@ public enum PlanPrinter {
         continue
       }
       out += "      scope: \(a.scope)\n"
-      if let counting = a.counting, let key = counting.key, case .stacks(let stacks) = key.source {
+      if let counting = a.counting, let key = counting.key, case .stacks(let parts) = key.source,
+        !parts.contains(where: { if case .stack = $0 { true } else { false } })
+      {
+        out += "      mode: counting per key in the kernel (no ring): \(Self.describe(key.source)) taken at the event,"
+          + " counted in a kernel hash map keyed by them, folded into \(plan.maps[counting.mapIndex].name) when it"
+          + " prints; sampled instead where the kernel cannot count (a followed process, no BPF)\n"
+      } else if let counting = a.counting, let key = counting.key, case .stacks(let stacks) = key.source {
         out += "      mode: counting per stack in the kernel (no ring): \(Self.describe(key.source)), stacks as ids in"
           + " BPF stack trace maps (bpf_get_stackid), counted in a kernel hash map keyed by them"
           + (stacks.contains { if case .stack(let stack) = $0 { !stack.isKernel } else { false } } ? " and the pid" : "")

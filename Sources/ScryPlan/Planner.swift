@@ -485,8 +485,10 @@ public enum Planner {
     return (value, steps.reversed())
   }
 
-  /// The parts of a key of `kstack`/`ustack` values the kernel's stack maps can hold (up to 127
-  /// frames), with `comm`, `pid` or `tid` beside them; nil for any other key.
+  /// The parts of a key the kernel's counter takes at the event: `kstack`/`ustack` values its
+  /// stack maps can hold (up to 127 frames), `comm`, `pid`, `tid`; nil for any other key. A key
+  /// of the task alone (`@[comm] = count()`) is counted there too: no ring record per event, no
+  /// ring shared by every CPU's producers, and the name the task had at the event.
   static func stackKeys(_ keys: [Expr], in program: CheckedProgram) -> [StackKeyPart]? {
     var parts: [StackKeyPart] = []
     for key in keys {
@@ -504,7 +506,7 @@ public enum Planner {
       default: return nil
       }
     }
-    return parts.contains { if case .stack = $0 { true } else { false } } ? parts : nil
+    return parts.isEmpty ? nil : parts
   }
 
   /// A counting target whose key is read at the event, with the read the dynamic probe makes for
@@ -520,6 +522,14 @@ public enum Planner {
       return keyed
     }
     guard let id = target.keyExpression else { return target }
+    // `@[pid] = count()` on an event with a program of its own: the task counter's.
+    if target.keyArithmetic.isEmpty, [.profile, .software, .tracepoint].contains(attachment.probe.kind),
+      case .builtin(let builtin)? = program.resolutions[id], builtin == .pid || builtin == .tid
+    {
+      var keyed = target
+      keyed.key = CountedKey(source: .stacks([.task(builtin == .pid ? .pid : .tid)]), isSigned: false)
+      return keyed
+    }
     // Uprobes: the counter's probe is made through the uprobe PMU.
     guard attachment.dynamicProbe?.binaryPath != nil else { return nil }
     switch program.resolutions[id] {

@@ -100,10 +100,15 @@ func plan(_ text: String) throws -> Plan {
     #expect(parts[0] == .stack(StackType(isKernel: true, depth: 3)))
     #expect(parts[2] == .comm && parts[3] == .task(.tid))
     #expect(PlanPrinter.render(counted).contains("counting per stack in the kernel (no ring): kstack(3), ustack(127), comm, tid"))
-    // Anything else in the block, a key the kernel does not take, or no stack: sampled.
+    // A key of the task alone is counted by the same program, with no stack map.
+    let named = try plan("profile:hz:99 { @[comm] = count(); }")
+    #expect(named.attachments[0].counting?.key?.stacks == [.comm])
+    #expect(PlanPrinter.render(named).contains("counting per key in the kernel (no ring): comm taken at the event"))
+    #expect(try plan("tracepoint:sched:sched_switch { @[pid] = count(); }").attachments[0].counting?.key?.stacks == [.task(.pid)])
+    // Anything else in the block, or a key the kernel does not take: sampled.
     for script in [
       "profile:hz:99 { $x = 1; @[kstack] = count(); }", "profile:hz:99 /pid == 1/ { @[kstack] = count(); }",
-      "profile:hz:99 { @[kstack, cpu] = count(); }", "profile:hz:99 { @[comm] = count(); }",
+      "profile:hz:99 { @[kstack, cpu] = count(); }", "profile:hz:99 { @[comm, cpu] = count(); }",
       "profile:hz:99 { @[kstack] = count(); } interval:s:1 { @l = len(@); }",
       // One element printed is read like any other use (the whole map printed is not: it is folded first).
       "profile:hz:99 { @[kstack] = count(); } profile:hz:98 { print(@[kstack]); }",
@@ -153,9 +158,9 @@ func plan(_ text: String) throws -> Plan {
 
   @Test func softwareAndTimerEventsAreCapturedIntoTheRing() throws {
     // A perf_event program takes the task from helpers and its name at the event.
-    let faults = try plan("software:page-faults:100 { @[pid] = count(); }")
+    let faults = try plan("software:page-faults:100 { @[pid] = count(); @n = count(); }")
     #expect(faults.attachments[0].ringDelivery == RingDelivery(sampleFields: [.tid], recordSize: 0))
-    let profile = try plan("profile:hz:99 { @[comm] = count(); }")
+    let profile = try plan("profile:hz:99 { @[comm] = count(); @n = count(); }")
     #expect(profile.attachments[0].ringDelivery == RingDelivery(sampleFields: [], recordSize: 0, readsComm: true))
     // The instruction pointer only perf gives: the perf ring stays.
     #expect(try plan("profile:hz:99 { @[func] = count(); }").attachments[0].ringDelivery == nil)
