@@ -25,15 +25,13 @@ public final class BPFKeyedCounter {
 
   /// One step of arithmetic on the key after it is read (`arg0 % 8`): `key = key op constant`.
   public struct Arithmetic: Sendable, Hashable {
-    public enum Operation: Sendable, Hashable {
-      case add, sub, mul, div, mod, and, or, xor, shl, shr
-    }
-    public var operation: Operation
+    /// `.arsh` is the signed right shift.
+    public var operation: BPFALUOperation
     public var constant: UInt64
-    /// Signed division and remainder (truncating toward zero) and arithmetic right shift.
+    /// Signed division and remainder (truncating toward zero).
     public var isSigned: Bool
 
-    public init(_ operation: Operation, _ constant: UInt64, isSigned: Bool) {
+    public init(_ operation: BPFALUOperation, _ constant: UInt64, isSigned: Bool) {
       (self.operation, self.constant, self.isSigned) = (operation, constant, isSigned)
     }
   }
@@ -49,10 +47,7 @@ public final class BPFKeyedCounter {
   public init(
     attachingTo event: PerfEvent, key: Key, arithmetic: [Arithmetic] = [], maxKeys: Int, name: String
   ) throws(KernelError) {
-    counts = try BPFMap.perCPUHash(keySize: 8, valueSize: 8, entries: maxKeys)
-    counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
-    let code = try Self.instructions(key: key, arithmetic: arithmetic, countsFD: counts.fd, countersFD: counters.fd)
-    program = try BPFProgram.loadProbeProgram(code, name: name)
+    (counts, counters, program) = try Self.load(key: key, arithmetic: arithmetic, maxKeys: maxKeys, name: name, forUprobeLink: false)
     try event.attach(program)
     attachment = event
   }
@@ -61,11 +56,18 @@ public final class BPFKeyedCounter {
   public init(
     linkingTo site: UprobeSite, key: Key, arithmetic: [Arithmetic] = [], maxKeys: Int, name: String
   ) throws(KernelError) {
-    counts = try BPFMap.perCPUHash(keySize: 8, valueSize: 8, entries: maxKeys)
-    counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
-    let code = try Self.instructions(key: key, arithmetic: arithmetic, countsFD: counts.fd, countersFD: counters.fd)
-    program = try BPFProgram.loadProbeProgram(code, name: name, forUprobeLink: true)
+    (counts, counters, program) = try Self.load(key: key, arithmetic: arithmetic, maxKeys: maxKeys, name: name, forUprobeLink: true)
     attachment = try UprobeLink(program, at: site)
+  }
+
+  /// The maps and the program on them.
+  private static func load(
+    key: Key, arithmetic: [Arithmetic], maxKeys: Int, name: String, forUprobeLink: Bool
+  ) throws(KernelError) -> (BPFMap, BPFMap, BPFProgram) {
+    let counts = try BPFMap.perCPUHash(keySize: 8, valueSize: 8, entries: maxKeys)
+    let counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
+    let code = try instructions(key: key, arithmetic: arithmetic, countsFD: counts.fd, countersFD: counters.fd)
+    return (counts, counters, try BPFProgram.loadProbeProgram(code, name: name, forUprobeLink: forUprobeLink))
   }
 
   /// The program: the key into r9 (0 when a read fails), its arithmetic, then `counts[key] += 1`
@@ -154,21 +156,9 @@ public final class BPFKeyedCounter {
   /// on the magnitude and negate back, which truncates toward zero as C and the actions do; the
   /// divisor must be positive then (a negative one could overflow, and the planner never asks).
   static func emit(_ step: Arithmetic, on register: BPFRegister, into asm: inout BPFAssembler) throws(KernelError) {
-    let operation: BPFALUOperation
-    switch step.operation {
-    case .add: operation = .add
-    case .sub: operation = .sub
-    case .mul: operation = .mul
-    case .div: operation = .div
-    case .mod: operation = .mod
-    case .and: operation = .and
-    case .or: operation = .or
-    case .xor: operation = .xor
-    case .shl: operation = .lsh
-    case .shr: operation = step.isSigned ? .arsh : .rsh
-    }
-    let divides = step.operation == .div || step.operation == .mod
-    let shifts = step.operation == .shl || step.operation == .shr
+    let operation = step.operation
+    let divides = operation == .div || operation == .mod
+    let shifts = operation == .lsh || operation == .rsh || operation == .arsh
     if (divides && (step.constant == 0 || (step.isSigned && step.constant > UInt64(Int64.max))))
       || (shifts && step.constant >= 64)
     {

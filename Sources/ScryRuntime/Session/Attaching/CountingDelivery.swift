@@ -144,7 +144,7 @@ final class CountingDelivery: EventDelivery {
 
   /// The kernel's form of a step of the key's arithmetic; nil for an operator it does not take.
   private static func kernelArithmetic(_ step: KeyArithmetic) -> BPFKeyedCounter.Arithmetic? {
-    let operation: BPFKeyedCounter.Arithmetic.Operation
+    let operation: BPFALUOperation
     switch step.op {
     case .add: operation = .add
     case .sub: operation = .sub
@@ -154,8 +154,8 @@ final class CountingDelivery: EventDelivery {
     case .and: operation = .and
     case .or: operation = .or
     case .xor: operation = .xor
-    case .shl: operation = .shl
-    case .shr: operation = .shr
+    case .shl: operation = .lsh
+    case .shr: operation = step.isSigned ? .arsh : .rsh
     case .eq, .ne, .lt, .le, .gt, .ge: return nil
     }
     return BPFKeyedCounter.Arithmetic(operation, step.constant, isSigned: step.isSigned)
