@@ -517,6 +517,14 @@ public enum Planner {
     if !target.stackKeys.isEmpty {
       // Stack ids are taken by a program on the event: tracepoints, software and timer events.
       guard [.profile, .software, .tracepoint].contains(attachment.probe.kind) else { return nil }
+      // A key of the task alone at a syscall stays with the capture program, where a block's
+      // syscalls share one raw_syscalls carrier: counted, each tracepoint would be attached on
+      // its own (`sys_enter_*`: 25 s to tear down).
+      if case .tracepoint("syscalls", _, _) = attachment.probe.target,
+        !target.stackKeys.contains(where: { if case .stack = $0 { true } else { false } })
+      {
+        return nil
+      }
       var keyed = target
       keyed.key = CountedKey(source: .stacks(target.stackKeys), isSigned: false)
       return keyed
