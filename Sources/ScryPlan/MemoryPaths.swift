@@ -40,9 +40,15 @@ struct MemoryPaths {
   /// nothing before it in the block reads: after it, in the same firing, the map holds that one
   /// value, as a once-assigned variable does (bpftrace's `@s = *curtask; @j = @s->parent->pid`).
   /// A later call taking the map (`delete`, `clear`) drops it: its reads are refused instead.
-  private var mapDefinitions: [String: Expr] = [:]
+  private var mapDefinitions: [MapElement: Expr] = [:]
 
-  static func onceAssignedMaps(in block: ProbeBlock, program: CheckedProgram) -> [String: Expr] {
+  /// A map's one element: its name and constant keys (none for a keyless map).
+  struct MapElement: Hashable {
+    var name: String
+    var keys: [UInt64]
+  }
+
+  static func onceAssignedMaps(in block: ProbeBlock, program: CheckedProgram) -> [MapElement: Expr] {
     var assignments: [String: Int] = [:]
     for probe in program.program.probes {
       for stmt in probe.body.allStatements() {
@@ -65,35 +71,36 @@ struct MemoryPaths {
       }
       return names
     }
-    var found: [String: Expr] = [:]
+    var found: [MapElement: Expr] = [:]
     var seen = block.predicate.map { mapNames([$0]) } ?? []
     for stmt in block.body.statements {
       let roots = Block(span: block.body.span, statements: [stmt]).allStatements().flatMap(\.expressions)
-      for name in takenByCalls(roots) { found = found.filter { $0.key != name && !$0.key.hasPrefix(name + "[") } }
+      let taken = takenByCalls(roots)
+      found = found.filter { !taken.contains($0.key.name) }
       if case .assign(let target, nil, let value) = stmt.kind, case .map(let name, let keys, _) = target.kind,
-        let key = definitionKey(name, keys, program: program), assignments[name] == 1, !seen.contains(name),
+        let element = element(name, keys, program: program), assignments[name] == 1, !seen.contains(name),
         !mapNames([value]).contains(name)
       {
-        found[key] = value
+        found[element] = value
       }
       seen.formUnion(mapNames(roots))
     }
     return found
   }
 
-  /// The name a map element's once-assigned value is found under: the map's name, with its keys
-  /// when they are constants (`@a[0] = (int32 *)arg0; @a[0][1]`); nil for keys known only at the event.
-  static func definitionKey(_ name: String, _ keys: [Expr], program: CheckedProgram) -> String? {
-    if keys.isEmpty { return name }
-    var parts: [String] = []
+  /// The element `@name[keys]` names when its keys are constants (`@a[0] = (int32 *)arg0; @a[0][1]`);
+  /// nil for keys known only at the event.
+  static func element(_ name: String, _ keys: [Expr], program: CheckedProgram) -> MapElement? {
+    var constants: [UInt64] = []
     for key in keys {
-      if let n = program.constantIndex(key) { parts.append(String(n)) } else { return nil }
+      guard let n = program.constantIndex(key) else { return nil }
+      constants.append(n)
     }
-    return name + "[" + parts.joined(separator: ",") + "]"
+    return MapElement(name: name, keys: constants)
   }
 
   private func mapValue(_ name: String, _ keys: [Expr]) -> Expr? {
-    Self.definitionKey(name, keys, program: program).flatMap { mapDefinitions[$0] }
+    Self.element(name, keys, program: program).flatMap { mapDefinitions[$0] }
   }
 
   /// The value of a pointer (or integer) expression as an operand plus a constant.

@@ -355,7 +355,7 @@ public struct CountedKey: Sendable, Hashable {
     case task(EventProperty)
     /// The event's stacks (`@[kstack, ustack, comm] = count()`), with the task's name and ids the
     /// key may hold, in key order: stacks are ids in the kernel's stack maps, named when the map
-    /// is read.
+    /// is read. A key of the task alone (`@[comm]`, `@[pid]`) is this with no stack.
     case stacks([StackKeyPart])
   }
 

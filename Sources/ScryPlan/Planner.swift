@@ -514,9 +514,17 @@ public enum Planner {
   static func keyed(
     _ target: CountingTarget, attachment: Attachment, fetched: [NodeID: FetchedValue], in program: CheckedProgram
   ) -> CountingTarget? {
+    let programmed: [ProbeKind] = [.profile, .software, .tracepoint]
+    var target = target
+    // `@[pid] = count()` on an event with a program of its own is a key of the task alone.
+    if target.stackKeys.isEmpty, target.keyArithmetic.isEmpty, programmed.contains(attachment.probe.kind),
+      let id = target.keyExpression, case .builtin(let builtin)? = program.resolutions[id], builtin == .pid || builtin == .tid
+    {
+      target.stackKeys = [.task(builtin == .pid ? .pid : .tid)]
+    }
     if !target.stackKeys.isEmpty {
       // Stack ids are taken by a program on the event: tracepoints, software and timer events.
-      guard [.profile, .software, .tracepoint].contains(attachment.probe.kind) else { return nil }
+      guard programmed.contains(attachment.probe.kind) else { return nil }
       // A key of the task alone at a syscall stays with the capture program, where a block's
       // syscalls share one raw_syscalls carrier: counted, each tracepoint would be attached on
       // its own (`sys_enter_*`: 25 s to tear down).
@@ -530,14 +538,6 @@ public enum Planner {
       return keyed
     }
     guard let id = target.keyExpression else { return target }
-    // `@[pid] = count()` on an event with a program of its own: the task counter's.
-    if target.keyArithmetic.isEmpty, [.profile, .software, .tracepoint].contains(attachment.probe.kind),
-      case .builtin(let builtin)? = program.resolutions[id], builtin == .pid || builtin == .tid
-    {
-      var keyed = target
-      keyed.key = CountedKey(source: .stacks([.task(builtin == .pid ? .pid : .tid)]), isSigned: false)
-      return keyed
-    }
     // Uprobes: the counter's probe is made through the uprobe PMU.
     guard attachment.dynamicProbe?.binaryPath != nil else { return nil }
     switch program.resolutions[id] {

@@ -110,7 +110,7 @@ func plan(_ text: String) throws -> Plan {
       "profile:hz:99 { $x = 1; @[kstack] = count(); }", "profile:hz:99 /pid == 1/ { @[kstack] = count(); }",
       "profile:hz:99 { @[kstack, cpu] = count(); }", "profile:hz:99 { @[comm, cpu] = count(); }",
       // Syscalls share their carrier through the capture program.
-      "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }",
+      "tracepoint:syscalls:sys_enter_getppid { @[comm] = count(); }", "tracepoint:syscalls:sys_enter_getppid { @[pid] = count(); }",
       "profile:hz:99 { @[kstack] = count(); } interval:s:1 { @l = len(@); }",
       // One element printed is read like any other use (the whole map printed is not: it is folded first).
       "profile:hz:99 { @[kstack] = count(); } profile:hz:98 { print(@[kstack]); }",

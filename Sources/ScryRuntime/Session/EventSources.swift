@@ -78,8 +78,8 @@ final class EventSources {
       let attachment = plan.attachments[index]
       guard let fact = facts[index] else { continue }
       var path = usesBPF ? fact.path : fact.fallback
-      // A probe the capture program serves is made through the uprobe PMU, not in tracefs.
-      // A keyed count on a uprobe makes its probe through the PMU, like the capture program.
+      // A probe the capture program serves is a uprobe_multi link or a uprobe PMU event, not a
+      // tracefs event; so is a keyed count's on a uprobe.
       // A keyed count on a tracepoint, software or timer event needs no dynamic probe at all.
       // So does a whole count on a uprobe (a kprobe's is counted on its tracefs event).
       let ownProbe = path.makesItsOwnProbe
@@ -109,8 +109,8 @@ final class EventSources {
 
   /// The order that makes blocks of one event run in script order, as bpftrace runs them: the
   /// kernel runs a tracepoint's BPF programs in the order they were attached, but hands a record
-  /// to its perf events newest first, and calls a uprobe's consumers newest first (each uprobe
-  /// made through the PMU is a consumer of its own), as it calls the perf events of one software
+  /// to its perf events newest first, and calls a uprobe's consumers newest first (each link or
+  /// uprobe PMU event is a consumer of its own), as it calls the perf events of one software
   /// event (page faults, context switches) newest first, each with its own program. So tracepoint
   /// and timer programs attach in script order, uprobe and software programs and perf events in
   /// reverse.
