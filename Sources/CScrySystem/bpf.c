@@ -146,4 +146,13 @@ int scry_bpf_link_uprobe(int prog_fd, const char *path, uint64_t offset, uint64_
   return (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
 }
 
+int scry_bpf_raw_tracepoint_open(const char *name, int prog_fd)
+{
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.raw_tracepoint.name = (uint64_t)(uintptr_t)name;
+  attr.raw_tracepoint.prog_fd = (uint32_t)prog_fd;
+  return scry_bpf(BPF_RAW_TRACEPOINT_OPEN, &attr);
+}
+
 int scry_perf_set_bpf(int perf_fd, int prog_fd) { return ioctl(perf_fd, PERF_EVENT_IOC_SET_BPF, prog_fd); }

@@ -68,12 +68,18 @@ struct AttachmentFactsTests {
     }
   }
 
-  @Test func countingUsesPerfCountersForTracepoints() throws {
+  @Test func tracepointCountsTakeARawTracepointProgramElsePerfCounters() throws {
     let plan = try recordedPlan("tracepoint:test:tick { @ = count(); } BEGIN { }")
     let facts = AttachmentFacts.describe(plan, options: options())
     #expect(facts.count == 1, "BEGIN has no event context")
     let fact = try #require(facts.values.first)
-    #expect(fact.path == .perfCounter && fact.fallback == .perfCounter)
+    #expect(fact.path == .bpfCounter && fact.fallback == .perfCounter)
+    #expect(fact.deliveredBy?.contains("raw_tracepoint program linked to the kernel tracepoint 'tick'") == true)
+    // Followed tasks and --no-bpf count with perf counters.
+    for other in [options(pid: 1), options(bpf: false)] {
+      let perf = try #require(AttachmentFacts.describe(plan, options: other)[0])
+      #expect(perf.path == .perfCounter && perf.deliveredBy == nil)
+    }
   }
 
   /// Blocks on one software event attach last block first: the kernel calls the newest first.

@@ -42,6 +42,10 @@ extern const uint32_t SCRY_BPF_TRACE_UPROBE_MULTI;
 /// program's return value in `retval`, or -1 with errno set.
 int scry_bpf_prog_test_run(int prog_fd, uint32_t *retval);
 
+/// Attaches a BPF_PROG_TYPE_RAW_TRACEPOINT program to the kernel tracepoint `name` (BPF_RAW_TRACEPOINT_OPEN);
+/// returns the link's fd (closing it detaches) or -1 with errno.
+int scry_bpf_raw_tracepoint_open(const char *name, int prog_fd);
+
 /// PERF_EVENT_IOC_SET_BPF: runs `prog_fd` when the perf event `perf_fd` fires.
 int scry_perf_set_bpf(int perf_fd, int prog_fd);
 

@@ -1,14 +1,16 @@
-/// Counts the hits of a uprobe or kprobe with a six-instruction BPF program that adds one to a
-/// per-CPU counter and returns 0.
+/// Counts the hits of a uprobe, kprobe or tracepoint with a six-instruction BPF program that adds
+/// one to a per-CPU counter and returns 0.
 ///
 /// A perf counter on a dynamic event is dearer than it looks: before counting, the kernel copies
 /// the probe's record into a perf buffer (uprobe_perf_func). A BPF program attached to the event
 /// runs first, and returning 0 skips that copy, so counting this way costs what bpftrace's
-/// `@ = count()` costs. Reads sum the CPUs' counters.
+/// `@ = count()` costs. A tracepoint's perf counter likewise waits for the event's record to be
+/// built; a raw tracepoint link runs the program without it. Reads sum the CPUs' counters.
 public final class BPFEventCounter {
   private let counts: BPFMap
   private let program: BPFProgram
-  /// What the program runs on (a `PerfEvent` or an `UprobeLink`); attached while this is open.
+  /// What the program runs on (a `PerfEvent`, an `UprobeLink` or a `RawTracepointLink`); attached
+  /// while this is open.
   private let attachment: AnyObject
 
   /// Attaches a counting program to `event` (open, not yet enabled; one event per dynamic
@@ -25,6 +27,13 @@ public final class BPFEventCounter {
     counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
     program = try BPFProgram.loadProbeProgram(Self.instructions(countingInto: counts.fd), name: name, forUprobeLink: true)
     attachment = try UprobeLink(program, at: site)
+  }
+
+  /// The same counter on a kernel tracepoint through a raw tracepoint link (see `RawTracepointLink`).
+  public init(linkingTo tracepoint: String, description: String, name: String) throws(KernelError) {
+    counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
+    program = try BPFProgram.loadRawTracepointProgram(Self.instructions(countingInto: counts.fd), name: name)
+    attachment = try RawTracepointLink(program, to: tracepoint, description: description)
   }
 
   /// `counts[0] += 1` on this CPU, then return 0 (which skips the event's own perf output).

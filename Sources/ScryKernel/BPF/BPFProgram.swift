@@ -81,6 +81,14 @@ public final class BPFProgram {
     try load(type: SCRY_BPF_PROG_TYPE_RAW_TRACEPOINT, instructions, name: name)
   }
 
+  /// Loads a BPF_PROG_TYPE_RAW_TRACEPOINT program for a `RawTracepointLink`: its context is the
+  /// tracepoint's arguments (u64 each), and its return value is ignored.
+  public static func loadRawTracepointProgram(_ instructions: [BPFInstruction], name: String) throws(KernelError)
+    -> BPFProgram
+  {
+    try load(type: SCRY_BPF_PROG_TYPE_RAW_TRACEPOINT, instructions, name: name)
+  }
+
   /// Runs a program loaded by `loadOnDemandProgram` once, now, on this thread; returns its r0.
   @discardableResult
   public func runNow() throws(KernelError) -> UInt32 {

@@ -87,6 +87,7 @@ public final class BPFStackCounter {
     case .perfEvent: program = try BPFProgram.loadPerfEventProgram(code, name: name)
     case .probe: program = try BPFProgram.loadProbeProgram(code, name: name)
     case .onDemand: program = try BPFProgram.loadOnDemandProgram(code, name: name)
+    case .rawTracepoint: program = try BPFProgram.loadRawTracepointProgram(code, name: name)
     }
   }
 
@@ -167,7 +168,7 @@ public final class BPFStackCounter {
     switch kind {
     case .tracepoint: asm.emit(.mov64(.r0, BPFProgram.tracepointPassesOn))
     // The perf event (or PMU probe) is Scry's own: 0 spares the kernel the sample nobody reads.
-    case .perfEvent, .probe, .onDemand: asm.emit(.mov64(.r0, 0))
+    case .perfEvent, .probe, .onDemand, .rawTracepoint: asm.emit(.mov64(.r0, 0))
     }
     asm.emit(.exit)
     return asm.finish()

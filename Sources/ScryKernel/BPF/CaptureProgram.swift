@@ -35,6 +35,10 @@ public struct CaptureProgram: Sendable, Hashable {
     /// BPF_PROG_TYPE_RAW_TRACEPOINT attached to nothing, run by the caller (`BPFProgram.runNow`)
     /// on its own thread: an event the caller makes itself, whose task is the caller. No record.
     case onDemand
+    /// BPF_PROG_TYPE_RAW_TRACEPOINT linked to a tracepoint by name (`RawTracepointLink`): the
+    /// context is the tracepoint's arguments, not its record, so it serves programs that read
+    /// no field (counting per task). The kernel builds no perf record before running it.
+    case rawTracepoint
   }
 
   public var kind: Kind = .tracepoint
@@ -273,7 +277,7 @@ public struct CaptureProgram: Sendable, Hashable {
     case .tracepoint: asm.emit(.mov64(.r0, BPFProgram.tracepointPassesOn))
     // The perf event (and a probe made through a PMU) is Scry's own and has no ring: 0 skips
     // writing a sample nobody reads.
-    case .perfEvent, .probe, .onDemand: asm.emit(.mov64(.r0, 0))
+    case .perfEvent, .probe, .onDemand, .rawTracepoint: asm.emit(.mov64(.r0, 0))
     }
     asm.emit(.exit)
     return asm.finish()
@@ -287,6 +291,7 @@ public struct CaptureProgram: Sendable, Hashable {
     case .perfEvent: return try BPFProgram.loadPerfEventProgram(code, name: "scry_capture")
     case .probe: return try BPFProgram.loadProbeProgram(code, name: "scry_capture", forUprobeLink: forUprobeLink)
     case .onDemand: return try BPFProgram.loadOnDemandProgram(code, name: "scry_capture_now")
+    case .rawTracepoint: return try BPFProgram.loadRawTracepointProgram(code, name: "scry_capture")
     }
   }
 

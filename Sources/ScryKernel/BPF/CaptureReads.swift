@@ -173,6 +173,7 @@ public struct CaptureReads: Sendable, Hashable {
       case .perfEvent: words = 0..<184  // struct bpf_perf_event_data: pt_regs, sample_period, addr
       case .probe: words = 0..<168  // struct pt_regs
       case .onDemand: words = 0..<0  // run with no context
+      case .rawTracepoint: words = 0..<0  // the tracepoint's arguments, which no capture reads
       }
       guard words.contains(offset), offset % 8 == 0 else {
         throw error("context word \(offset) is not an 8-byte word in \(words) for this kind of program")

@@ -133,12 +133,31 @@ public enum AttachmentFacts {
     // A followed process means per-task perf events: programs hang on a tracepoint for every task.
     let followsTasks = attachment.scope != .systemWide || options.targetPid != nil
     if let counting = attachment.counting, counting.key == nil {
-      let path: DeliveryPath = attachment.dynamicProbe != nil && !followsTasks ? .bpfCounter : .perfCounter
-      return AttachmentFact(path: options.allowsBPF ? path : .perfCounter, fallback: .perfCounter)
+      // A tracepoint's whole count is a raw tracepoint program's when nothing filters it: cheaper
+      // than a perf counter, before which the kernel builds the event's record. A syscall's has
+      // its family's carrier; a filter is the perf event's.
+      let rawTracepoint: Bool
+      if case .tracepoint(let system, _, _) = attachment.probe.target {
+        rawTracepoint = system != "syscalls" && attachment.kernelFilter == nil
+      } else {
+        rawTracepoint = false
+      }
+      let path: DeliveryPath = (attachment.dynamicProbe != nil || rawTracepoint) && !followsTasks ? .bpfCounter : .perfCounter
+      var fact = AttachmentFact(path: options.allowsBPF ? path : .perfCounter, fallback: .perfCounter)
+      if rawTracepoint, fact.path == .bpfCounter {
+        fact.deliveredBy = rawTracepointCounter(attachment, otherwise: "a perf counter on each CPU")
+      }
+      return fact
     }
     // Counted per key by the kernel, or else sampled: a perf counter has no keys.
-    if attachment.counting?.key != nil, !followsTasks, options.allowsBPF {
-      return AttachmentFact(path: .bpfCounter, fallback: .perfRing)
+    if let key = attachment.counting?.key, !followsTasks, options.allowsBPF {
+      var fact = AttachmentFact(path: .bpfCounter, fallback: .perfRing)
+      if case .tracepoint(let system, _, _) = attachment.probe.target, system != "syscalls", case .stacks(let parts) = key.source,
+        !parts.contains(where: { if case .stack = $0 { true } else { false } })
+      {
+        fact.deliveredBy = rawTracepointCounter(attachment, otherwise: "a BPF tracepoint program")
+      }
+      return fact
     }
     // Memory read at the event needs the capture program: a per-task predicate then runs in user
     // space on every task's hits (as bpftrace runs it), rather than per-task perf events.
@@ -189,6 +208,13 @@ public enum AttachmentFacts {
     }
   }
 
+  /// For `--plan`: a count taken by a program on the tracepoint's raw tracepoint (see `RawTracepointLink`).
+  private static func rawTracepointCounter(_ attachment: Attachment, otherwise: String) -> String? {
+    guard case .tracepoint(_, let name, _) = attachment.probe.target else { return nil }
+    return "a BPF raw_tracepoint program linked to the kernel tracepoint '\(name)' (no perf record is built"
+      + " for it); \(otherwise) where the kernel has no raw tracepoint of that name"
+  }
+
   private static func deliveredBy(_ program: CaptureProgram, _ delivery: RingDelivery) -> String {
     let count = program.instructions(ringFD: 0, lostMapFD: 0).count
     var fields = delivery.sampleFields.isEmpty ? [] : ["\(delivery.sampleFields)"]
@@ -202,6 +228,7 @@ public enum AttachmentFacts {
     case .tracepoint: type = "tracepoint"
     case .perfEvent: type = "perf_event"
     case .onDemand: type = "raw_tracepoint (run by Scry on its own thread, BPF_PROG_TEST_RUN)"
+    case .rawTracepoint: type = "raw_tracepoint"
     case .probe: type = "kprobe-type (on a uprobe made through the uprobe PMU)"
     }
     return "a BPF \(type) program of \(count) instructions writing \(program.sampleSize)-byte records "

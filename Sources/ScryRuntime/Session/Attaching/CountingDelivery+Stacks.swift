@@ -89,8 +89,9 @@ extension CountingDelivery {
   func attachStacks(_ request: AttachRequest, parts: [StackKeyPart], in context: AttachContext) -> Bool {
     guard let counting = request.attachment.counting else { return false }
     let isTracepoint = request.probe.kind == .tracepoint
+    if isTracepoint, attachRaw(request, parts: parts, in: context) { return true }
     let added = context.events.count
-    let shared = SharedStackCounter(block: request.attachment.blockIndex, isTracepoint: isTracepoint)
+    let shared = SharedStackCounter(block: request.attachment.blockIndex, carrier: isTracepoint ? .tracepoint : .perfEvent)
     do {
       let known = stackCounters[shared]
       let counter = try known?.counter ?? BPFStackCounter(
@@ -123,6 +124,33 @@ extension CountingDelivery {
     } catch {
       context.events.removeSubrange(added...)
       printToStandardError("WARNING: \(request.probe.name): sampled instead of counted per stack in the kernel: \(error)\n")
+      return false
+    }
+  }
+
+  /// A tracepoint counted per task (`@[comm]`, `@[pid]`: no stack) through a raw tracepoint link,
+  /// which skips the perf record the kernel builds for a tracepoint program; a stack keeps the
+  /// tracepoint program, whose stacks start where bpftrace's do. false when the key has a stack,
+  /// the tracepoint has no raw tracepoint of its name, or the kernel refuses (the caller attaches
+  /// a tracepoint program instead).
+  private func attachRaw(_ request: AttachRequest, parts: [StackKeyPart], in context: AttachContext) -> Bool {
+    guard let counting = request.attachment.counting, case .tracepoint(_, let name, _) = request.probe.target,
+      !parts.contains(where: { if case .stack = $0 { true } else { false } })
+    else { return false }
+    let shared = SharedStackCounter(block: request.attachment.blockIndex, carrier: .rawTracepoint)
+    let known = stackCounters[shared]
+    do {
+      let counter = try known?.counter ?? BPFStackCounter(
+        kind: .rawTracepoint, parts: parts.map(Self.kernelPart),
+        maxKeys: context.session.maps[counting.mapIndex].maxEntries, name: "scry_tasks")
+      rawLinks.append(try RawTracepointLink(counter.program, to: name, description: request.probe.name))
+      if known == nil {
+        let made = StackCounting(counter: counter, parts: parts)
+        stackCounters[shared] = made
+        add(request.index, .stacks(made))
+      }
+      return true
+    } catch {
       return false
     }
   }

@@ -24,9 +24,11 @@ final class CountingDelivery: EventDelivery {
   /// The stack counter of each block (and program type), shared by the block's probes.
   struct SharedStackCounter: Hashable {
     var block: Int
-    var isTracepoint: Bool
+    var carrier: CaptureProgram.Kind
   }
   var stackCounters: [SharedStackCounter: StackCounting] = [:]
+  /// Counting programs on tracepoints through raw tracepoint links, open while they count.
+  var rawLinks: [RawTracepointLink] = []
 
   func add(_ attachment: Int, _ counter: Counter) {
     counters.append((attachment, counter))
@@ -38,6 +40,11 @@ final class CountingDelivery: EventDelivery {
       return attachStacks(request, parts: request.attachment.counting?.key?.stacks ?? [], in: context)
     case .bpfCounter where request.attachment.counting?.key != nil:
       return attachKeyed(request, in: context)
+    case .bpfCounter where request.probe.kind == .tracepoint:
+      guard case .tracepoint(_, let name, _) = request.probe.target,
+        let counter = try? BPFEventCounter(linkingTo: name, description: request.probe.name, name: "scry_count")
+      else { return false }
+      counters.append((request.index, .bpf(counter)))
     case .bpfCounter where request.dynamicID == nil:
       return attachUprobeCounter(request, in: context)
     case .bpfCounter:
@@ -164,6 +171,7 @@ final class CountingDelivery: EventDelivery {
   func release() {
     counters.removeAll()
     stackCounters.removeAll()
+    rawLinks.removeAll()
   }
 
   /// Folds the kernel's counters into their maps: counts read at exit or at each `print`.
