@@ -61,29 +61,53 @@ import Testing
       options.countingOnly = true
       let getppidNumber = 110
       let calls = 3000
+      let ourEvent = try PerfEvent.tracepoint(id: id, description: "raw_syscalls:sys_enter", pid: getpid(), options: options)
+      let otherEvent = try PerfEvent.tracepoint(id: id, description: "raw_syscalls:sys_enter", pid: getpid(), options: options)
       let ours = try SyscallCarrier(
-        attachingTo: PerfEvent.tracepoint(id: id, description: "raw_syscalls:sys_enter", pid: getpid(), options: options),
-        mode: .counting, numbers: [getppidNumber], compatStatusOffset: offset, onlyProcess: getpid())
+        attachingTo: ourEvent, mode: .counting, numbers: [getppidNumber], compatStatusOffset: offset, onlyProcess: getpid())
       // pid 1 (init) is never this process.
       let other = try SyscallCarrier(
-        attachingTo: PerfEvent.tracepoint(id: id, description: "raw_syscalls:sys_enter", pid: getpid(), options: options),
-        mode: .counting, numbers: [getppidNumber], compatStatusOffset: offset, onlyProcess: 1)
-      try ours.event.enable()
-      try other.event.enable()
-      let child = fork()
-      if child == 0 {
-        for _ in 0..<(2 * calls) { _ = Glibc.getppid() }
-        _exit(0)
-      }
-      #expect(child > 0)
-      for _ in 0..<calls { _ = Glibc.getppid() }
-      var status: Int32 = 0
-      _ = waitpid(child, &status, 0)
-      try ours.event.disable()
-      try other.event.disable()
+        attachingTo: otherEvent, mode: .counting, numbers: [getppidNumber], compatStatusOffset: offset, onlyProcess: 1)
+      try ourEvent.enable()
+      try otherEvent.enable()
+      Self.callGetppid(calls, childCalls: 2 * calls)
+      try ourEvent.disable()
+      try otherEvent.disable()
       #expect(try ours.count(of: getppidNumber) == UInt64(calls))
       #expect(try other.count(of: getppidNumber) == 0)
-      PerfEvent.closeAll([ours.event, other.event])
+      PerfEvent.closeAll([ourEvent, otherEvent])
+    #endif
+  }
+
+  /// `calls` getppid calls here while a child makes `childCalls`.
+  static func callGetppid(_ calls: Int, childCalls: Int) {
+    let child = fork()
+    if child == 0 {
+      for _ in 0..<childCalls { _ = Glibc.getppid() }
+      _exit(0)
+    }
+    #expect(child > 0)
+    for _ in 0..<calls { _ = Glibc.getppid() }
+    var status: Int32 = 0
+    _ = waitpid(child, &status, 0)
+  }
+
+  /// Counting carriers on the raw tracepoints: entry takes the number from the arguments, exit
+  /// from the registers' `orig_ax`; both count exactly this process's calls.
+  @Test func rawCarriersCountEntriesAndExits() throws {
+    guard KernelGate.check(), let btf = try BTFTests.vmlinux() else { return }
+    #if arch(x86_64)
+      let offset = try #require(SyscallCarrier.compatStatusOffset(in: btf))
+      let origAx = try #require(SyscallCarrier.origAxOffset(in: btf))
+      #expect(origAx == 15 * 8, "orig_ax is pt_regs' sixteenth word on x86-64")
+      let getppidNumber = 110
+      let calls = 2500
+      let enter = try SyscallCarrier(linking: .enter, numbers: [getppidNumber], compatStatusOffset: offset, onlyProcess: getpid())
+      let exit = try SyscallCarrier(
+        linking: .exit(origAxOffset: origAx), numbers: [getppidNumber], compatStatusOffset: offset, onlyProcess: getpid())
+      Self.callGetppid(calls, childCalls: calls)
+      #expect(try enter.count(of: getppidNumber) == UInt64(calls))
+      #expect(try exit.count(of: getppidNumber) == UInt64(calls))
     #endif
   }
 }

@@ -31,10 +31,22 @@ public final class SyscallCarrier {
   }
 
   public let mode: Mode
+  /// Where a counting carrier finds the syscall's number when it runs on a raw tracepoint, whose
+  /// context is the tracepoint's arguments rather than the record.
+  public enum RawCarrier: Sendable, Equatable {
+    /// `sys_enter(regs, id)`: the number is the second argument, at ctx + 8 as in the record.
+    case enter
+    /// `sys_exit(regs, ret)`: the number is `regs->orig_ax`, read at this offset of `pt_regs`
+    /// (`origAxOffset(in:)`).
+    case exit(origAxOffset: Int)
+  }
+
   /// The process whose syscalls the carrier keeps; nil: every process.
   public let onlyProcess: Int32?
-  /// The event the program hangs on; the program stays attached while it is open.
-  public let event: PerfEvent
+  /// The carrier as the script would name it, for errors.
+  public let description: String
+  /// What the program hangs on (a `PerfEvent` or a `RawTracepointLink`); attached while it is open.
+  private let attachment: AnyObject
   private let wanted: BPFMap
   private let counts: BPFMap?
   /// Kept open while the carrier runs: the kernel empties a program array when its last
@@ -67,17 +79,45 @@ public final class SyscallCarrier {
     try event.attach(program)
     self.mode = mode
     self.onlyProcess = onlyProcess
-    self.event = event
+    description = event.description
+    attachment = event
     self.wanted = wanted
     self.counts = counts
     self.programs = programs
+  }
+
+  /// A counting carrier on the raw tracepoint `sys_enter` or `sys_exit` (see `RawTracepointLink`):
+  /// the kernel builds no record for it, which a tracepoint program's hits pay for.
+  public init(
+    linking carrier: RawCarrier, numbers: [Int], compatStatusOffset: Int, onlyProcess: Int32? = nil
+  ) throws(KernelError) {
+    let name = carrier == .enter ? "sys_enter" : "sys_exit"
+    description = "tracepoint:raw_syscalls:\(name)"
+    if let bad = numbers.first(where: { !(0..<SyscallNumbers.count).contains($0) }) {
+      throw KernelError(
+        operation: "build syscall carrier", subject: description, errno: 0,
+        explanation: "syscall number \(bad) is not below \(SyscallNumbers.count)")
+    }
+    let wanted = try BPFMap.array(entries: SyscallNumbers.count, name: "scry_syscalls")
+    for number in numbers { try wanted.update(index: UInt32(number), fd: 1) }
+    let counts = try BPFMap.perCPUArray(valueSize: 8, entries: SyscallNumbers.count)
+    let code = Self.instructions(
+      wantedFD: wanted.fd, targetFD: counts.fd, mode: .counting, compatStatusOffset: compatStatusOffset,
+      onlyProcess: onlyProcess, raw: carrier)
+    program = try BPFProgram.loadRawTracepointProgram(code, name: "scry_syscalls")
+    attachment = try RawTracepointLink(program, to: name, description: description)
+    mode = .counting
+    self.onlyProcess = onlyProcess
+    self.wanted = wanted
+    self.counts = counts
+    programs = nil
   }
 
   /// Runs `program` (a tracepoint program built for the `syscalls` event of this number) for
   /// the carrier's hits of syscall `number`. The program array holds its own reference.
   public func route(_ number: Int, to program: BPFProgram) throws(KernelError) {
     guard let programs else {
-      throw KernelError(operation: "route syscall", subject: event.description, errno: 0, explanation: "a counting carrier routes nothing")
+      throw KernelError(operation: "route syscall", subject: description, errno: 0, explanation: "a counting carrier routes nothing")
     }
     try programs.update(index: UInt32(number), fd: program.fd)
   }
@@ -100,9 +140,21 @@ public final class SyscallCarrier {
     return (info.bitOffset + status.bitOffset) / 8
   }
 
-  /// r6 = ctx, r7 = the syscall's number. The number is the record's `id` (ctx + 8).
+  /// Where `pt_regs.orig_ax` (the syscall's number) sits, from the kernel's BTF; nil elsewhere
+  /// than x86-64 or when BTF does not say.
+  public static func origAxOffset(in btf: BTF) -> Int? {
+    guard let regs = btf.structID(named: "pt_regs"), case .record(let record)? = btf.type(id: regs),
+      let member = record.members.first(where: { $0.name == "orig_ax" }), btf.size(of: member.type) == 8,
+      member.bitOffset % 8 == 0
+    else { return nil }
+    return member.bitOffset / 8
+  }
+
+  /// r6 = ctx, r7 = the syscall's number. The number is the record's `id` (ctx + 8), or what
+  /// `raw` says on a raw tracepoint.
   static func instructions(
-    wantedFD: Int32, targetFD: Int32, mode: Mode, compatStatusOffset: Int, onlyProcess: Int32? = nil
+    wantedFD: Int32, targetFD: Int32, mode: Mode, compatStatusOffset: Int, onlyProcess: Int32? = nil,
+    raw: RawCarrier? = nil
   ) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let done = asm.newLabel()
@@ -113,7 +165,19 @@ public final class SyscallCarrier {
       asm.emit(.rsh64(.r0, 32))
       asm.jump(.notEqual, .r0, pid, to: done)
     }
-    asm.emit(.ldx(.double, .r7, .r6, 8))
+    if case .exit(let origAxOffset)? = raw {
+      // bpf_probe_read_kernel(&number, 8, regs + orig_ax); a failed read counts nothing.
+      asm.emit(.ldx(.double, .r3, .r6, 0))
+      asm.emit(.add64(.r3, Int32(origAxOffset)))
+      asm.emit(.mov64(.r1, .r10))
+      asm.emit(.add64(.r1, -16))
+      asm.emit(.mov64(.r2, 8))
+      asm.emit(.call(.probeReadKernel))
+      asm.jump(.notEqual, .r0, 0, to: done)
+      asm.emit(.ldx(.double, .r7, .r10, -16))
+    } else {
+      asm.emit(.ldx(.double, .r7, .r6, 8))
+    }
     // Unsigned: -1 (no syscall) is out of range too.
     asm.jump(.greaterOrEqual, .r7, Int32(SyscallNumbers.count), to: done)
     // wanted[number] != 0

@@ -66,7 +66,8 @@ enum SyscallFamilies {
         }
         let what =
           mode == .counting
-          ? "counting each syscall's hits in a per-CPU array (no ring)"
+          ? "counting each syscall's hits in a per-CPU array (no ring); a counting carrier is a raw tracepoint program"
+            + " (BPF_RAW_TRACEPOINT_OPEN: no record is built per syscall) where the kernel takes one"
           : "tail-calling each tracepoint's capture program (bpf_tail_call), which writes its record into the BPF ring"
         decision.summaries.append(
           (
@@ -76,8 +77,7 @@ enum SyscallFamilies {
               + "32-bit compat syscalls as the syscalls events do, and routes by number, \(what); "
               + (follows
                 ? "it first drops other processes' syscalls (a compare of the tgid: \(whichProcess(plan.attachments[list[0].index])), "
-                  + "not its children), though they still pay for raw_syscalls' record before that compare (more than "
-                  + "per-task events cost them), where one by one each tracepoint would have per-task events on every thread and CPU; "
+                  + "not its children), though they still pay for the carrier's run before that compare, where one by one each tracepoint would have per-task events on every thread and CPU; "
                 : "")
               + "so the run attaches "
               + "and closes one tracepoint instead of \(list.count) (closing each waits in the kernel); "

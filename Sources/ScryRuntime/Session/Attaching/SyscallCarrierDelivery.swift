@@ -60,6 +60,14 @@ final class SyscallCarrierDelivery {
       guard let statusOffset = SyscallCarrier.compatStatusOffset(in: btf) else {
         throw SessionError.failure("the kernel's BTF has no task_struct.thread_info.status to tell 32-bit syscalls apart")
       }
+      if carried.mode == .counting,
+        let carrier = rawCarrier(family, numbers: numbers[family] ?? [], btf: btf, compatStatusOffset: statusOffset,
+          onlyProcess: carried.followsProcess ? process : nil)
+      {
+        context.kernelObjects.append(carrier)
+        carriers[family] = carrier
+        return carrier
+      }
       let id = try tracefs.eventID(category: "raw_syscalls", name: family.carrierName)
       let event = try PerfEvent.tracepoint(
         id: id, description: "tracepoint:raw_syscalls:\(family.carrierName)", cpu: -1, pid: getpid(),
@@ -78,6 +86,21 @@ final class SyscallCarrierDelivery {
           + "not through raw_syscalls:\(family.carrierName): \(error)\n")
       return nil
     }
+  }
+
+  /// A counting carrier on the raw tracepoint (no record built per syscall); nil when the kernel
+  /// refuses it or BTF does not place `orig_ax`, and the tracepoint program carries instead.
+  private func rawCarrier(
+    _ family: SyscallFamily, numbers: [Int], btf: BTF, compatStatusOffset: Int, onlyProcess: Int32?
+  ) -> SyscallCarrier? {
+    let raw: SyscallCarrier.RawCarrier
+    if family.carrierName == "sys_enter" {
+      raw = .enter
+    } else {
+      guard let offset = SyscallCarrier.origAxOffset(in: btf) else { return nil }
+      raw = .exit(origAxOffset: offset)
+    }
+    return try? SyscallCarrier(linking: raw, numbers: numbers, compatStatusOffset: compatStatusOffset, onlyProcess: onlyProcess)
   }
 
   func release() {
