@@ -31,8 +31,24 @@ import Testing
     for flag in ["-V", "--version"] {
       let run = scry(flag)
       #expect(run.status == 0)
-      #expect(run.stdout == "scry v0.1.0\n", "\(flag): \(run.stdout)")
+      #expect(run.stdout == "scry v0.1.0 (bpftrace v0.17.0 compatible)\n", "\(flag): \(run.stdout)")
     }
+  }
+
+  /// bpftrace's shape for a bad flag: the error, then the usage (its tests look for "USAGE").
+  @Test func unknownFlagPrintsTheErrorAndTheUsage() {
+    let run = scry("-idonotexist")
+    #expect(run.status == 2)
+    #expect(run.stderr.hasPrefix("ERROR: Unknown option '-idonotexist'\nUSAGE: scry "), "\(run.stderr)")
+    // Not the second reading of the glued short flags (-i -d -o with -o's value missing).
+    #expect(!run.stderr.contains("Missing value"), "\(run.stderr)")
+  }
+
+  @Test func listingRefusesACharacterNoProbeNameHas() {
+    let run = scry("-l", #"\n"#)
+    #expect(run.status == 1)
+    #expect(run.stderr.contains(#"ERROR: invalid character '\' in the search pattern '\n'"#), "\(run.stderr)")
+    #expect(run.stdout.isEmpty, "\(run.stdout)")
   }
 
   @Test func bpftraceFlagsAreAccepted() {
@@ -55,6 +71,15 @@ import Testing
     #expect(run.status == 0, "\(run.stderr)")
     for line in ["System\n", "  OS: Linux ", "  version: v0.1.0", "  tracefs: ", "  BPF program loading: ", "  btf: ",
                  "  perf_event_paranoid: ", "  kprobe: ", "  uprobe: ", "  hardware: "] {
+      #expect(run.stdout.contains(line), "missing \(line)\n\(run.stdout)")
+    }
+    // bpftrace's sections and names, which test harnesses grep; only what Scry does is "yes".
+    for line in ["Kernel helpers\n", "Map types\n", "  libdw (DWARF support): no\n", "  send_signal: no",
+                 "  hash: no"] {
+      #expect(run.stdout.contains(line), "missing \(line)\n\(run.stdout)")
+    }
+    guard kernelAvailable("BPF maps") else { return }
+    for line in ["  perf_event_array: yes\n", "  percpu hash: yes\n", "  stack_trace: yes\n", "  probe_read_kernel: yes\n"] {
       #expect(run.stdout.contains(line), "missing \(line)\n\(run.stdout)")
     }
   }
