@@ -13,6 +13,8 @@ struct ProbeResolver {
     var span: SourceSpan
     var message: String
     var hint: String?
+    /// A kprobe or kretprobe (which bpftrace 0.17 may expand to nothing rather than refuse).
+    var isKernelFunction = false
   }
 
   init(catalog: any ProbeCatalog, positionals: [String] = []) {
@@ -106,6 +108,17 @@ struct ProbeResolver {
         wrongShape(spec, "\(kind.rawValue):FUNCTION", example: "\(kind.rawValue):do_nanosleep")
         return []
       }
+      // bpftrace 0.17 takes one part; 0.26 takes a module before the function. A first part that
+      // is no loaded module (`kprobe:syscalls:sys_exit_nanosleep`) is 0.17's error.
+      if spec.parts.count == 2, catalog.kernelModuleExists(spec.parts[0]) == false {
+        let tracepoint = catalog.tracepoints(category: spec.parts[0], name: spec.parts[1]).isEmpty
+          ? nil : "tracepoint:\(spec.parts[0]):\(spec.parts[1])"
+        diagnostics.append(.error(
+          spec.span, "\(kind.rawValue) probe type requires 1 argument",
+          hint: tracepoint.map { "'\(spec.parts[0])' is no loaded kernel module; did you mean '\($0)'?" }
+            ?? "'\(spec.parts[0])' is no loaded kernel module: write \(kind.rawValue):FUNCTION or \(kind.rawValue):MODULE:FUNCTION"))
+        return []
+      }
       let (symbol, offset) = splitOffset(function)
       // bpftrace refuses these before anything else: a return probe on them can deadlock the kernel.
       if kind == .kretprobe, Self.bannedReturnProbes.contains(symbol ?? function) {
@@ -119,7 +132,8 @@ struct ProbeResolver {
         let name = symbol ?? function
         missing.append(
           MissingProbe(span: spec.span, message: "\(spec.text(kind)): \(lacking)",
-                       hint: similarTracepoint(to: name).map { "the tracepoint '\($0)' covers similar ground" }))
+                       hint: similarTracepoint(to: name).map { "the tracepoint '\($0)' covers similar ground" },
+                       isKernelFunction: true))
         return []
       }
       return [

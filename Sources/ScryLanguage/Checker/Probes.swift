@@ -113,6 +113,9 @@ public protocol ProbeCatalog: Sendable {
   /// The id of the cgroup at a path (`cgroupid("/sys/fs/cgroup/unified/user.slice")`): its
   /// directory's inode number; nil when there is no such directory.
   func cgroupID(path: String) -> UInt64?
+  /// Whether the kernel has a module of this name loaded (`vmlinux` is the kernel itself), as
+  /// `kprobe:MODULE:FUNCTION` names one; nil when this catalog cannot tell.
+  func kernelModuleExists(_ name: String) -> Bool?
   /// Why this machine cannot attach probes of `kind` (no kprobes in the kernel, say), or nil.
   func missingSupport(for kind: ProbeKind) -> String?
   /// Why this kernel could not run probes of a type Scry does not attach (no ftrace for fentry,
@@ -169,6 +172,7 @@ extension ProbeCatalog {
   }
   public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
   public func cgroupID(path: String) -> UInt64? { nil }
+  public func kernelModuleExists(_ name: String) -> Bool? { nil }
   public func missingSupport(for kind: ProbeKind) -> String? { nil }
   public func missingSupport(for type: UnattachedProbeType) -> String? { nil }
   public func kernelRecord(named name: String) -> RecordType? { nil }

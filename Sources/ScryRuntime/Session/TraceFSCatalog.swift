@@ -195,6 +195,12 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     return UInt64(resolution.tv_nsec)
   }
 
+  public func kernelModuleExists(_ name: String) -> Bool? {
+    // Wildcards name modules the attach step expands; only a plain name can be looked up.
+    guard !name.contains("*"), !name.contains("?"), !name.contains("/") else { return nil }
+    return name == "vmlinux" || access("/sys/module/" + name, F_OK) == 0
+  }
+
   public func missingSupport(for kind: ProbeKind) -> String? {
     switch kind {
     case .kprobe, .kretprobe:
