@@ -232,6 +232,9 @@ struct ScryCommand: ParsableCommand {
     // SystemTap prints no such line: its scripts' output is theirs alone.
     options.announcesProbes = !q && language == .bpftrace
     options.notifiesProbesAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
+    // bpftrace 0.17 runs a script of BEGIN and END alone until Ctrl-C or exit(); SystemTap's
+    // begin-only scripts keep ending after their begin blocks, as Scry's have.
+    options.waitsWhenIdle = language == .bpftrace
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
     options.reloadsOnHangup = reloadsOnHangup

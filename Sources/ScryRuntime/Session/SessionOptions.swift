@@ -43,6 +43,10 @@ public struct SessionOptions: Sendable {
   public var reloadsOnHangup = false
   /// `-o FILE` is appended to rather than truncated (the program after a reload).
   public var appendsOutput = false
+  /// bpftrace 0.17's way: a run with nothing to wait for after BEGIN (no events, timers, traced
+  /// process or service) still runs until a signal or `exit()`, so `END { … }` alone waits for
+  /// Ctrl-C. Off, such a run ends after BEGIN (the REPL's statements, SystemTap's begin blocks).
+  public var waitsWhenIdle = false
 
   public init() {}
 }
