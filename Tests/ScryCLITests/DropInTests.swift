@@ -158,6 +158,28 @@ import Testing
     #expect(Run.program(scryBinary(), ["--dry-run", "-e", "uprobe:\(bash):echo_builtin+4 { exit(); }"]).status == 0)
   }
 
+  /// A number after the binary is an address, decimal too, as bpftrace 0.17 reads it: one that no
+  /// function holds is its "Could not resolve address" (probed anyway, with a warning, under
+  /// --unsafe); a return probe only at a function's start.
+  @Test func uprobeAddressMustLieInAFunction() {
+    let bash = "/bin/bash"
+    guard access(bash, R_OK) == 0 else { return }
+    let run = Run.program(scryBinary(), ["--dry-run", "-e", #"uprobe:/bin/bash:10 { printf("arg0: %d\n", arg0); exit();}"#])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("-e:1:1: error: Could not resolve address: /bin/bash:0xa\n"), "\(run.stderr)")
+    let unsafe = Run.program(scryBinary(), ["--unsafe", "--dry-run", "-e", "uprobe:/bin/bash:10 { exit(); }"])
+    #expect(unsafe.status == 0 && unsafe.stderr.contains("warning: Could not determine instruction boundary for uprobe:/bin/bash:10"),
+            "\(unsafe.stderr)")
+    let symbols = shell("nm -D /bin/bash | grep ' T echo_builtin$' | cut -d' ' -f1").stdout
+    guard let start = UInt64(symbols.prefix { $0 != "\n" }, radix: 16) else { return }
+    let inside = "0x" + String(start + 4, radix: 16)
+    let uretprobe = Run.program(scryBinary(), ["--dry-run", "-e", "uretprobe:/bin/bash:\(inside) { exit(); }"])
+    #expect(uretprobe.status == 1)
+    #expect(uretprobe.stderr.contains("error: uretprobes cannot be attached at function offset. (address resolved to: echo_builtin+4)"),
+            "\(uretprobe.stderr)")
+    #expect(Run.program(scryBinary(), ["--dry-run", "-e", "uprobe:/bin/bash:\(start) { exit(); }"]).status == 0)
+  }
+
   /// bpftrace compares arrays of one integer size and length; others are refused at the `==`.
   @Test func arraysCompareOnlyWithArraysOfTheirShape() {
     let decl = "struct A { int x[4]; short y[4]; int z[2]; } uprobe:/bin/bash:readline { $a = (struct A *)arg0; "

@@ -127,7 +127,7 @@ public struct Checker {
   // MARK: Probes
 
   private mutating func resolveProbes() {
-    var resolver = ProbeResolver(catalog: catalog, positionals: result.positionals)
+    var resolver = ProbeResolver(catalog: catalog, positionals: result.positionals, allowsUnsafe: options.allowsUnsafe)
     var expanded: [ProbeResolver.MissingProbe] = []
     for block in result.program.probes {
       var probes: [ResolvedProbe] = []
