@@ -235,6 +235,7 @@ struct ScryCommand: ParsableCommand {
     // bpftrace 0.17 runs a script of BEGIN and END alone until Ctrl-C or exit(); SystemTap's
     // begin-only scripts keep ending after their begin blocks, as Scry's have.
     options.waitsWhenIdle = language == .bpftrace
+    options.helperChecks = k
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
     options.reloadsOnHangup = reloadsOnHangup

@@ -60,6 +60,27 @@ import Testing
     for mode in ["full", "none"] { #expect(scry("-B", mode, "-k", "-e", "BEGIN { exit(); }").status == 0) }
   }
 
+  /// bpftrace 0.17's other.runtime_error_check_delete and _lookup: -k reports a delete of an absent
+  /// key, -kk a read of one too, each at its place in the script; without them, nothing.
+  @Test func helperChecksReportAbsentKeys() {
+    let delete = "i:ms:100 { @[1] = 1; delete(@[2]); delete(@[1]); exit(); }"
+    let checked = scry("-k", "-e", delete)
+    #expect(checked.status == 0, "\(checked.stderr)")
+    #expect(checked.stderr == """
+      -e:1:22: WARNING: Failed to map_delete_elem: No such file or directory (-2)
+          \(delete)
+                               ^~~~~~~~~~~~
+
+      """, "\(checked.stderr)")
+    #expect(scry("-e", delete).stderr.isEmpty)
+    let lookup = #"i:ms:100 { @[1] = 1; printf("%d %d\n", @[2], @[1]); exit(); }"#
+    let lookupChecked = scry("-kk", "-e", lookup)
+    #expect(lookupChecked.stdout.hasPrefix("Attaching 1 probe...\n0 1\n"), "\(lookupChecked.stdout)")
+    #expect(lookupChecked.stderr.hasPrefix("-e:1:40: WARNING: Failed to map_lookup_elem: 0\n"), "\(lookupChecked.stderr)")
+    #expect(lookupChecked.stderr.split(separator: "\n").filter { $0.contains("WARNING") }.count == 1, "\(lookupChecked.stderr)")
+    #expect(scry("-k", "-e", lookup).stderr.isEmpty, "a read is checked only with -kk")
+  }
+
   @Test func badBufferingModeIsAUsageError() {
     let run = scry("-B", "bogus", "-e", "BEGIN { exit(); }")
     #expect(run.status == 2)

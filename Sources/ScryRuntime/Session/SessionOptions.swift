@@ -47,6 +47,9 @@ public struct SessionOptions: Sendable {
   /// process or service) still runs until a signal or `exit()`, so `END { … }` alone waits for
   /// Ctrl-C. Off, such a run ends after BEGIN (the REPL's statements, SystemTap's begin blocks).
   public var waitsWhenIdle = false
+  /// `-k` (1) and `-kk` (2): bpftrace's helper-error warnings where Scry's map accesses would
+  /// fail in its BPF (a delete of an absent key; with 2, a read of one too).
+  public var helperChecks = 0
 
   public init() {}
 }
