@@ -7,6 +7,19 @@ import ScryLanguage
 /// `Plan.maps`, variables byte offsets into the block's variable area, event fields offsets into
 /// the record. The runtime binds each case to a node and looks nothing up by name.
 
+/// Where in the script a map access is, rendered when the plan is made: `-k` and `-kk` print it
+/// with bpftrace's helper-error warnings, so the run renders nothing.
+public struct SourceSite: Sendable, Equatable {
+  /// `file:line:column`.
+  public var location: String
+  /// The source line and the caret under the access, each ending in a newline.
+  public var excerpt: String
+  public init(location: String, excerpt: String) {
+    self.location = location
+    self.excerpt = excerpt
+  }
+}
+
 /// One probe block's action: an optional predicate and its statements.
 public struct ProbeAction: Sendable, Equatable {
   /// The block's probe specs as written (`tracepoint:sched:sched_switch`), for `--plan`.
@@ -96,7 +109,7 @@ public indirect enum IntExpr: Sendable, Equatable {
   case stringCompare(BytesExpr, BytesExpr, limit: Int)
   case stringContains(BytesExpr, BytesExpr)
   /// A map's integer value (or an aggregation's value as bpftrace reads it: a count, a sum…).
-  case mapRead(map: Int, key: [BytesExpr], aggregate: AggregateKind?)
+  case mapRead(map: Int, key: [BytesExpr], aggregate: AggregateKind?, site: SourceSite)
   case mapUpdate(map: Int, key: [BytesExpr], operation: UpdateOperation, operand: IntExpr?, returnsOld: Bool)
   case variableUpdate(offset: Int, operation: UpdateOperation, operand: IntExpr?, returnsOld: Bool)
   case mapHasKey(map: Int, key: [BytesExpr])
@@ -144,7 +157,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
   /// An integer's decimal digits (`str(42)`).
   case digits(IntExpr, isSigned: Bool, type: ScryType)
   case strftime(format: [UInt8], nanoseconds: IntExpr)
-  case mapRead(map: Int, key: [BytesExpr], type: ScryType)
+  case mapRead(map: Int, key: [BytesExpr], type: ScryType, site: SourceSite)
   /// `ntop`: an address family (AF_INET or AF_INET6; nil: by the address's size) and the address,
   /// whose first 4 or 16 bytes are the address in network order.
   case inetAddress(family: IntExpr?, address: BytesExpr)
@@ -182,7 +195,7 @@ public indirect enum BytesExpr: Sendable, Equatable {
       .recordDataLocationString(_, let type), .recordBuffer(_, _, let type), .recordBytes(_, let type), .capturedString(_, _, _, let type),
       .variable(_, let type), .fromInt(_, let type), .tuple(_, let type), .slice(_, _, let type),
       .convert(_, let type), .ternary(_, _, _, let type), .truncate(_, _, let type), .digits(_, _, let type),
-      .mapRead(_, _, let type), .errorText(_, let type), .cgroupPath(_, _, let type), .username(let type), .macAddress(_, let type),
+      .mapRead(_, _, let type, _), .errorText(_, let type), .cgroupPath(_, _, let type), .username(let type), .macAddress(_, let type),
       .formatted(_, _, let type), .substring(_, _, _, let type), .calendarTime(_, let type),
       .escapedText(_, _, _, let type), .replaced(_, _, _, let type):
       return type
@@ -215,7 +228,7 @@ public indirect enum IRStatement: Sendable, Equatable {
   case mapStore(map: Int, key: [BytesExpr], IntExpr)
   case mapStoreBytes(map: Int, key: [BytesExpr], BytesExpr)
   case aggregate(map: Int, key: [BytesExpr], kind: AggregateKind, operand: IntExpr?)
-  case mapDelete(map: Int, key: [BytesExpr])
+  case mapDelete(map: Int, key: [BytesExpr], site: SourceSite)
   /// `delete(@m[k, *])`: every element whose key equals `key` on the components `matched` marks
   /// (a wildcard's component is a placeholder, not compared).
   case mapDeleteMatching(map: Int, key: [BytesExpr], matched: [Bool])

@@ -34,7 +34,7 @@ extension ActionLowering {
         return .mapDeleteMatching(map: map, key: key, matched: keys.map { !$0.isWildcard })
       }
       let key = args.count == 2 ? keyComponents([args[1]], info: info) : mapKey(args[0], info: info)
-      return .mapDelete(map: map, key: key)
+      return .mapDelete(map: map, key: key, site: site(call.span))
     case .signal:
       if let number = program.constants[call.id] { return .signal(.constant(number)) }
       return .signal(int(args[0]))

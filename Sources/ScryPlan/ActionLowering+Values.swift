@@ -157,7 +157,7 @@ extension ActionLowering {
       }
       var aggregate: AggregateKind?
       if case .aggregate(let kind) = info.valueType { aggregate = kind }
-      return .mapRead(map: map, key: mapKey(e, info: info), aggregate: aggregate)
+      return .mapRead(map: map, key: mapKey(e, info: info), aggregate: aggregate, site: site(e.span))
     case .positional(let n)?:
       return positionalInteger(n)
     case nil:
@@ -390,7 +390,7 @@ extension ActionLowering {
     case .variable(let slot)?: return .variable(offset: variableOffsets[slot], type: program.variableTypes[slot])
     case .map(let name)?:
       guard let map = mapIndices[name], let info = program.map(named: name) else { return nil }
-      return .mapRead(map: map, key: mapKey(e, info: info), type: info.valueType)
+      return .mapRead(map: map, key: mapKey(e, info: info), type: info.valueType, site: site(e.span))
     case .positional(let n)?:
       return .constant(Array((PositionalParameter.text(n, in: program.positionals) ?? "").utf8), type: type)
     default:

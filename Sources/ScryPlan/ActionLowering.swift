@@ -15,6 +15,12 @@ struct ActionLowering {
   let variablesSize: Int
   private(set) var diagnostics: [Diagnostic] = []
 
+  /// Where `span` is in the script, for the runtime's `-k` warnings.
+  func site(_ span: SourceSpan) -> SourceSite {
+    let (location, excerpt) = DiagnosticRenderer().site(span, in: program.program.source)
+    return SourceSite(location: location, excerpt: excerpt)
+  }
+
   init(program: CheckedProgram, fetched: [NodeID: FetchedValue]) {
     self.program = program
     self.fetched = fetched

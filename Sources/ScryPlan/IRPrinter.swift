@@ -77,7 +77,7 @@ public struct IRPrinter {
     case .mapStoreBytes(let map, let key, let e): return element(map, key) + " = " + bytes(e)
     case .aggregate(let map, let key, let kind, let operand):
       return element(map, key) + " = \(kind.description)(" + (operand.map { int($0) } ?? "") + ")"
-    case .mapDelete(let map, let key): return "delete " + element(map, key)
+    case .mapDelete(let map, let key, _): return "delete " + element(map, key)
     case .mapDeleteMatching(let map, let key, let matched):
       let shown = zip(key, matched).map { $1 ? bytes($0) : "*" }
       return "delete " + mapName(map) + "[" + shown.joined(separator: ", ") + "]"
@@ -113,7 +113,7 @@ public struct IRPrinter {
     case .bytesEqual(let a, let b, let negated): return "(\(negated ? "bytes!=" : "bytes==") " + bytes(a) + " " + bytes(b) + ")"
     case .stringCompare(let a, let b, let limit): return "(strncmp " + bytes(a) + " " + bytes(b) + " \(limit))"
     case .stringContains(let a, let b): return "(strcontains " + bytes(a) + " " + bytes(b) + ")"
-    case .mapRead(let map, let key, _): return element(map, key)
+    case .mapRead(let map, let key, _, _): return element(map, key)
     case .mapUpdate(let map, let key, let operation, let operand, let returnsOld):
       return update(element(map, key), operation, operand, returnsOld)
     case .variableUpdate(let offset, let operation, let operand, let returnsOld):
@@ -148,7 +148,7 @@ public struct IRPrinter {
     case .truncate(let source, let length, _): return "(truncate " + bytes(source) + " " + int(length) + ")"
     case .digits(let value, _, _): return "(digits " + int(value) + ")"
     case .strftime(_, let ns): return "(strftime " + int(ns) + ")"
-    case .mapRead(let map, let key, _): return element(map, key)
+    case .mapRead(let map, let key, _, _): return element(map, key)
     case .inetAddress(let family, let address): return "(ntop " + (family.map { int($0) + " " } ?? "") + bytes(address) + ")"
     case .errorText(let value, _): return "(strerror " + int(value) + ")"
     case .cgroupPath(let id, let filter, _): return "(cgroup_path " + int(id) + (filter.map { " \"\($0)\"" } ?? "") + ")"

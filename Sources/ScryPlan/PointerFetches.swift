@@ -36,13 +36,14 @@ struct PointerFetches {
 
   mutating func lower(_ block: ProbeBlock) {
     block.forEachExpression { e in
-      guard case .call(_, _, let args) = e.kind, let function = program.function(of: e), let first = args.first,
-        let field = pointerField(first)
-      else { return }
+      guard case .call(_, _, let args) = e.kind, let function = program.function(of: e), let first = args.first else { return }
+      // `str(uptr(args.filename))`: the field, read in the space the script marked it as.
+      let (pointer, markedUser) = markedSpace(first)
+      guard let field = pointerField(pointer) else { return }
       switch function {
       case .str:
         if case .string(let capacity) = program.type(of: e) {
-          add(.string(pointerOffset: field.offset, maxLength: capacity, userMemory: userMemory), for: e)
+          add(.string(pointerOffset: field.offset, maxLength: capacity, userMemory: markedUser ?? userMemory), for: e)
         }
       case .join:
         add(.stringArray(pointerOffset: field.offset, maxCount: Self.joinCount, maxLength: Self.joinLength), for: e)
@@ -80,6 +81,16 @@ struct PointerFetches {
     } else {
       items.append(item)
       itemExpressions.append([e.id])
+    }
+  }
+
+  /// `uptr(p)` and `kptr(p)` as `p` and the space they mark (true for user memory); else `e`, unmarked.
+  private func markedSpace(_ e: Expr) -> (Expr, Bool?) {
+    guard case .call(_, _, let args) = e.kind, args.count == 1, let function = program.function(of: e) else { return (e, nil) }
+    switch function {
+    case .uptr: return (args[0], true)
+    case .kptr: return (args[0], false)
+    default: return (e, nil)
     }
   }
 

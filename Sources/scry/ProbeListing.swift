@@ -7,6 +7,18 @@ import ScryRuntime
 /// with `-v`, each tracepoint's fields with their C types; with `-p PID`, the functions of the
 /// process's executable.
 enum ProbeListing {
+  /// A character no probe name has and no wildcard is: a control character anywhere, or, in the
+  /// provider (or a bare word, before any ':'), anything but letters, digits and `_ * ? . -`.
+  /// After the first ':' a file path may hold nearly anything, so only control characters count.
+  static func invalidCharacter(in pattern: String) -> Character? {
+    if pattern.hasPrefix("struct ") || pattern.hasPrefix("union ") { return nil }
+    if let control = pattern.first(where: { $0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f } }) {
+      return control
+    }
+    let provider = pattern.prefix { $0 != ":" }
+    return provider.first { !($0.isLetter || $0.isNumber || "_*?.-".contains($0)) }
+  }
+
   /// Prints matches to standard output; false when nothing matched.
   static func list(pattern rawPattern: String, verbose: Bool, pid: Int32? = nil) -> Bool {
     // `struct task_*`, `union bpf_attr`: the kernel's types from BTF, as bpftrace lists them.

@@ -5,8 +5,12 @@ import ScryLanguage
 /// bpftrace's command line where it means something to Scry: `-V`, `--info`, `-B`, environment
 /// limits, the root check. Kept apart from `run()` so that stays a short pipeline.
 extension ScryCommand {
-  /// What `-V` and `--version` print, as `bpftrace v0.17.0`.
-  static var versionLine: String { "scry v\(version)" }
+  /// The bpftrace release whose language and output Scry follows.
+  static let bpftraceVersion = "0.17.0"
+
+  /// What `-V` and `--version` print: Scry's version, then the bpftrace it stands in for, as
+  /// wrappers look for `bpftrace v` in `bpftrace --version`.
+  static var versionLine: String { "scry v\(version) (bpftrace v\(bpftraceVersion) compatible)" }
 
   /// Work done before any script is read: `-V`, `--info`, the environment, `-l` without privileges.
   /// Throws the exit code when the command is finished or refused.
@@ -58,6 +62,11 @@ extension ScryCommand {
     if stat(pattern, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG {
       let (source, _) = try readScript()
       return ProbeListing.listProgram(source, pid: p)
+    }
+    if let bad = ProbeListing.invalidCharacter(in: pattern) {
+      // bpftrace's words: it reads the pattern as a probe, and its lexer refuses the character.
+      printError("ERROR: invalid character '\(bad)' in the search pattern '\(pattern)'")
+      return false
     }
     if pattern.hasSuffix(".bt") && !pattern.contains(":") {
       printError("WARNING: It appears that '\(pattern)' is a filename but the file does not exist. Treating '\(pattern)' as a search pattern.")

@@ -232,6 +232,10 @@ struct ScryCommand: ParsableCommand {
     // SystemTap prints no such line: its scripts' output is theirs alone.
     options.announcesProbes = !q && language == .bpftrace
     options.notifiesProbesAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
+    // bpftrace 0.17 runs a script of BEGIN and END alone until Ctrl-C or exit(); SystemTap's
+    // begin-only scripts keep ending after their begin blocks, as Scry's have.
+    options.waitsWhenIdle = language == .bpftrace
+    options.helperChecks = k
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
     options.reloadsOnHangup = reloadsOnHangup
@@ -281,10 +285,29 @@ struct ScryCommand: ParsableCommand {
     } catch {
       // --help and --version arrive as errors that exit 0.
       if exitCode(for: error) == .success { exit(withError: error) }
-      printError(fullMessage(for: error))
-      printError("Run 'scry --help' for usage.")
+      if let text = usageErrorText(fullMessage(for: error)) { printError(text) }
       Glibc.exit(2)
     }
+  }
+
+  /// argument-parser's message for a usage error in bpftrace's shape: `ERROR:` then `USAGE:`, which
+  /// wrappers and bpftrace's tests look for. nil when the error was printed where it was found.
+  static func usageErrorText(_ message: String) -> String? {
+    guard !message.isEmpty else { return nil }
+    var lines: [String] = []
+    for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
+      // `-idonotexist` also reads as the flags -i -d -o with -o missing its value; that second
+      // reading only confuses, so the unknown option alone is reported.
+      if line.hasPrefix("   or: ") { continue }
+      if line.hasPrefix("Error: ") {
+        lines.append("ERROR: " + line.dropFirst("Error: ".count))
+      } else if line.hasPrefix("Usage: ") {
+        lines.append("USAGE: " + line.dropFirst("Usage: ".count))
+      } else {
+        lines.append(String(line))
+      }
+    }
+    return lines.joined(separator: "\n")
   }
 }
 

@@ -51,6 +51,8 @@ import Testing
     #"BEGIN { $s = "hello"; if ($s == "hello") { @eq = 1; } if (strncmp($s, "help", 3) == 0) { @n = 1; } @len = sizeof(uint32); @k[$s, 2] = 1; exit(); }"#,
     // Buffers compare byte for byte.
     #"interval:ms:1 { $a = buf("hi", 2); $b = buf("bye", 3); $c = buf("hj", 2); printf("equal=%d, unequal=%d %d\n", $a == $a, $a != $b, $a == $c); exit(); }"#,
+    // `++` and `--` on a pointer step by its pointee and keep it a pointer (`($c++)->b` is typed).
+    #"struct C { uint32_t a; uint64_t b; } BEGIN { $c = (struct C *)1000; $d = $c++; $e = $c--; printf("%d %d %d %d\n", (uint64)$d, (uint64)$e, (uint64)$c, (uint64)(++$c)); exit(); }"#,
     // A map read before its assignment reads 0; `@n = @n + 1` alone types @n.
     #"BEGIN { @a = @b; @b = 1; @t = (@u, 1); @u = 3; @n = @n + 1; @n = @n + 1; @k[2] = @k[2] + 5; exit(); }"#,
   ]

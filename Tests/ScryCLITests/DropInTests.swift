@@ -31,8 +31,24 @@ import Testing
     for flag in ["-V", "--version"] {
       let run = scry(flag)
       #expect(run.status == 0)
-      #expect(run.stdout == "scry v0.1.0\n", "\(flag): \(run.stdout)")
+      #expect(run.stdout == "scry v0.1.0 (bpftrace v0.17.0 compatible)\n", "\(flag): \(run.stdout)")
     }
+  }
+
+  /// bpftrace's shape for a bad flag: the error, then the usage (its tests look for "USAGE").
+  @Test func unknownFlagPrintsTheErrorAndTheUsage() {
+    let run = scry("-idonotexist")
+    #expect(run.status == 2)
+    #expect(run.stderr.hasPrefix("ERROR: Unknown option '-idonotexist'\nUSAGE: scry "), "\(run.stderr)")
+    // Not the second reading of the glued short flags (-i -d -o with -o's value missing).
+    #expect(!run.stderr.contains("Missing value"), "\(run.stderr)")
+  }
+
+  @Test func listingRefusesACharacterNoProbeNameHas() {
+    let run = scry("-l", #"\n"#)
+    #expect(run.status == 1)
+    #expect(run.stderr.contains(#"ERROR: invalid character '\' in the search pattern '\n'"#), "\(run.stderr)")
+    #expect(run.stdout.isEmpty, "\(run.stdout)")
   }
 
   @Test func bpftraceFlagsAreAccepted() {
@@ -42,6 +58,27 @@ import Testing
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout.contains("ok\n"), "\(run.stdout)")
     for mode in ["full", "none"] { #expect(scry("-B", mode, "-k", "-e", "BEGIN { exit(); }").status == 0) }
+  }
+
+  /// bpftrace 0.17's other.runtime_error_check_delete and _lookup: -k reports a delete of an absent
+  /// key, -kk a read of one too, each at its place in the script; without them, nothing.
+  @Test func helperChecksReportAbsentKeys() {
+    let delete = "i:ms:100 { @[1] = 1; delete(@[2]); delete(@[1]); exit(); }"
+    let checked = scry("-k", "-e", delete)
+    #expect(checked.status == 0, "\(checked.stderr)")
+    #expect(checked.stderr == """
+      -e:1:22: WARNING: Failed to map_delete_elem: No such file or directory (-2)
+          \(delete)
+                               ^~~~~~~~~~~~
+
+      """, "\(checked.stderr)")
+    #expect(scry("-e", delete).stderr.isEmpty)
+    let lookup = #"i:ms:100 { @[1] = 1; printf("%d %d\n", @[2], @[1]); exit(); }"#
+    let lookupChecked = scry("-kk", "-e", lookup)
+    #expect(lookupChecked.stdout.hasPrefix("Attaching 1 probe...\n0 1\n"), "\(lookupChecked.stdout)")
+    #expect(lookupChecked.stderr.hasPrefix("-e:1:40: WARNING: Failed to map_lookup_elem: 0\n"), "\(lookupChecked.stderr)")
+    #expect(lookupChecked.stderr.split(separator: "\n").filter { $0.contains("WARNING") }.count == 1, "\(lookupChecked.stderr)")
+    #expect(scry("-k", "-e", lookup).stderr.isEmpty, "a read is checked only with -kk")
   }
 
   @Test func badBufferingModeIsAUsageError() {
@@ -55,6 +92,15 @@ import Testing
     #expect(run.status == 0, "\(run.stderr)")
     for line in ["System\n", "  OS: Linux ", "  version: v0.1.0", "  tracefs: ", "  BPF program loading: ", "  btf: ",
                  "  perf_event_paranoid: ", "  kprobe: ", "  uprobe: ", "  hardware: "] {
+      #expect(run.stdout.contains(line), "missing \(line)\n\(run.stdout)")
+    }
+    // bpftrace's sections and names, which test harnesses grep; only what Scry does is "yes".
+    for line in ["Kernel helpers\n", "Map types\n", "  libdw (DWARF support): no\n", "  send_signal: no",
+                 "  hash: no"] {
+      #expect(run.stdout.contains(line), "missing \(line)\n\(run.stdout)")
+    }
+    guard kernelAvailable("BPF maps") else { return }
+    for line in ["  perf_event_array: yes\n", "  percpu hash: yes\n", "  stack_trace: yes\n", "  probe_read_kernel: yes\n"] {
       #expect(run.stdout.contains(line), "missing \(line)\n\(run.stdout)")
     }
   }
@@ -131,6 +177,28 @@ import Testing
     #expect(run.status == 1)
     #expect(run.stderr.contains("-e:1:1: error: Offset outside the function bounds ('echo_builtin' size is "), "\(run.stderr)")
     #expect(Run.program(scryBinary(), ["--dry-run", "-e", "uprobe:\(bash):echo_builtin+4 { exit(); }"]).status == 0)
+  }
+
+  /// A number after the binary is an address, decimal too, as bpftrace 0.17 reads it: one that no
+  /// function holds is its "Could not resolve address" (probed anyway, with a warning, under
+  /// --unsafe); a return probe only at a function's start.
+  @Test func uprobeAddressMustLieInAFunction() {
+    let bash = "/bin/bash"
+    guard access(bash, R_OK) == 0 else { return }
+    let run = Run.program(scryBinary(), ["--dry-run", "-e", #"uprobe:/bin/bash:10 { printf("arg0: %d\n", arg0); exit();}"#])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("-e:1:1: error: Could not resolve address: /bin/bash:0xa\n"), "\(run.stderr)")
+    let unsafe = Run.program(scryBinary(), ["--unsafe", "--dry-run", "-e", "uprobe:/bin/bash:10 { exit(); }"])
+    #expect(unsafe.status == 0 && unsafe.stderr.contains("warning: Could not determine instruction boundary for uprobe:/bin/bash:10"),
+            "\(unsafe.stderr)")
+    let symbols = shell("nm -D /bin/bash | grep ' T echo_builtin$' | cut -d' ' -f1").stdout
+    guard let start = UInt64(symbols.prefix { $0 != "\n" }, radix: 16) else { return }
+    let inside = "0x" + String(start + 4, radix: 16)
+    let uretprobe = Run.program(scryBinary(), ["--dry-run", "-e", "uretprobe:/bin/bash:\(inside) { exit(); }"])
+    #expect(uretprobe.status == 1)
+    #expect(uretprobe.stderr.contains("error: uretprobes cannot be attached at function offset. (address resolved to: echo_builtin+4)"),
+            "\(uretprobe.stderr)")
+    #expect(Run.program(scryBinary(), ["--dry-run", "-e", "uprobe:/bin/bash:\(start) { exit(); }"]).status == 0)
   }
 
   /// bpftrace compares arrays of one integer size and length; others are refused at the `==`.

@@ -52,7 +52,7 @@ import Testing
   @Test func pointerOfAStructCopiedIntoAMapIsFollowed() {
     guard kernelAvailable("copied task struct") else { return }
     let me = getpid()
-    let run = scry("-e", "BEGIN { @s = *curtask; @k = @s->pid == pid; @j = @s->parent->tgid == \(me); } END { clear(@s); }")
+    let run = scry("-e", "BEGIN { @s = *curtask; @k = @s->pid == pid; @j = @s->parent->tgid == \(me); exit(); } END { clear(@s); }")
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout.contains("@k: 1\n") && run.stdout.contains("@j: 1\n"), "\(run.stdout)")
     let deleted = scry("--dry-run", "-e", "BEGIN { @s = *curtask; delete(@s); @j = @s.parent->pid; }")

@@ -37,6 +37,16 @@ import Testing
   /// opensnoop's pattern: the pointer kept in a map at entry, `str()` of it at return. The tool
   /// itself runs under both bpftrace and Scry; lines of the target's opens must agree (the PID
   /// column aside: each tool ran its own target).
+  /// bpftrace 0.17's addrspace."openat uptr": `uptr()` and `kptr()` mark a field's space; the
+  /// string behind the marked field is still copied at the event, from the space marked.
+  @Test func strOfAMarkedPointerFieldIsCopiedAtTheEvent() throws {
+    guard let target = targetOrSkip() else { return }
+    let tag = "uptr\(getpid())"
+    let run = scry("-c", "\(target) \(tag)", "-e", "tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @[str(uptr(args->filename))] = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains(tag), "\(run.stdout)")
+  }
+
   @Test func opensnoopToolMatchesBpftrace() throws {
     guard let target = targetOrSkip(), kernelAvailable("bpftrace parity"), let bpftrace = bpftraceBinary() else { return }
     let tag = "snoop\(getpid())"

@@ -4,24 +4,31 @@ import Testing
 /// Behaviours bpftrace's own runtime tests (call, builtin, json-output, map, aggregations) expect of
 /// bpftrace 0.2x, where Scry follows it rather than 0.17: exact output of our own scripts.
 @Suite struct RuntimeCallsTests {
-  /// A program with only BEGIN and END probes ends after BEGIN: END runs, the maps print.
-  @Test func beginOnlyProgramEndsByItself() {
-    let run = scry("-q", "-e", #"begin { @a[0] = 0; @a[1] = 1; } end { printf("%s\n", probe); }"#)
+  /// A program with only BEGIN and END probes runs until a signal, as in bpftrace 0.17: then END
+  /// runs and the maps print. With `-c` it ends when the command does.
+  @Test func beginOnlyProgramRunsUntilASignal() {
+    let program = #"begin { @a[0] = 0; @a[1] = 1; } end { printf("%s\n", probe); }"#
+    let run = shell(#""$SCRY" -q -e '"# + program + #"' & sleep 1; kill -INT $!; wait $!"#)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout == "end\n\n\n@a[0]: 0\n@a[1]: 1\n", "\(run.stdout)")
+    // Still running after a second: the signal ended it, not BEGIN.
+    let alive = shell(#""$SCRY" -q -e 'END { printf("end\n"); }' & sleep 1; kill -0 $! && echo alive; kill -INT $!; wait $!"#)
+    #expect(alive.stdout == "alive\nend\n\n\n", "\(alive.stdout)")
+    let command = scry("-q", "-c", "/bin/true", "-e", program)
+    #expect(command.status == 0 && command.stdout == "end\n\n\n@a[0]: 0\n@a[1]: 1\n", "\(command.stdout)\(command.stderr)")
   }
 
   /// `probe` names BEGIN and END as the script spells them.
   @Test func probeNameIsAsWritten() {
-    let lower = scry("-q", "-e", #"begin { printf("%s", probe); } end { printf("-%s\n", probe); }"#)
+    let lower = scry("-q", "-e", #"begin { printf("%s", probe); exit(); } end { printf("-%s\n", probe); }"#)
     #expect(lower.stdout == "begin-end\n\n\n", "\(lower.stdout)")
-    let upper = scry("-q", "-e", #"BEGIN { printf("%s", probe); } END { printf("-%s\n", probe); }"#)
+    let upper = scry("-q", "-e", #"BEGIN { printf("%s", probe); exit(); } END { printf("-%s\n", probe); }"#)
     #expect(upper.stdout == "BEGIN-END\n\n\n", "\(upper.stdout)")
   }
 
   /// The first value sets a max or min, whatever its sign.
   @Test func maxOfNegativeValuesIsKept() {
-    let run = scry("-q", "-e", "begin { @max = max(-3); @max = max(-1); @max = max(-2); @min = min(-1); @mx[1] = max(0); }")
+    let run = scry("-q", "-e", "begin { @max = max(-3); @max = max(-1); @max = max(-2); @min = min(-1); @mx[1] = max(0); exit(); }")
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout == "\n\n@max: -1\n@min: -1\n@mx[1]: 0\n", "\(run.stdout)")
   }
@@ -29,7 +36,7 @@ import Testing
   /// `on_stack_limit` (bpftrace's BPF stack budget, nothing to Scry) takes 0; a member list may end
   /// without its last ';'.
   @Test func configZeroAndLastMemberWithoutSemicolon() {
-    let run = scry("-q", "-e", #"config = { on_stack_limit = 0 } struct S { int a; char b }; begin { print((1, (2, "XXXX"))); printf("%d\n", sizeof(struct S)); }"#)
+    let run = scry("-q", "-e", #"config = { on_stack_limit = 0 } struct S { int a; char b }; begin { print((1, (2, "XXXX"))); printf("%d\n", sizeof(struct S)); exit(); }"#)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout == "(1, (2, XXXX))\n8\n\n\n", "\(run.stdout)")
     let bad = scry("--dry-run", "-e", "config = { max_map_keys = 0 } begin { }")
@@ -40,7 +47,7 @@ import Testing
   /// byte, `%rh` writes them as spaced hex.
   @Test func bufOfALiteralAndItsHexForms() {
     let program = #"""
-      begin { printf("%rx|%rh|%r\n", buf("Hi\0", 3), buf("Hi\0", 3), buf("ok", 4)); @[buf("ok_key", 6)] = 1; @v = buf("ok_value", 8); @h[buf("ok", 3), 1] = count(); }
+      begin { printf("%rx|%rh|%r\n", buf("Hi\0", 3), buf("Hi\0", 3), buf("ok", 4)); @[buf("ok_key", 6)] = 1; @v = buf("ok_value", 8); @h[buf("ok", 3), 1] = count(); exit(); }
       """#
     let run = scry("-q", "-e", program)
     #expect(run.status == 0, "\(run.stderr)")
@@ -78,12 +85,12 @@ extension RuntimeCallsTests {
   @Test func percentSOfAnEnumValueIsItsName() {
     let program = #"""
       enum Foo { ONE = 1, TWO = 2, OTHER = 99999 };
-      begin { $two = TWO; @other = OTHER; $x = 100; printf("%d %s|%s|%-7s|%s|%s\n", ONE, ONE, $two, @other, (enum Foo)1, (enum Foo)$x); }
+      begin { $two = TWO; @other = OTHER; $x = 100; printf("%d %s|%s|%-7s|%s|%s\n", ONE, ONE, $two, @other, (enum Foo)1, (enum Foo)$x); exit(); }
       """#
     let run = scry("-q", "-e", program)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout == "1 ONE|TWO|OTHER  |ONE|100\n\n\n@other: 99999\n", "\(run.stdout)")
-    let json = scry("-q", "-f", "json", "-e", #"enum E { A = 7 }; begin { printf("%s %d\n", A, A); }"#)
+    let json = scry("-q", "-f", "json", "-e", #"enum E { A = 7 }; begin { printf("%s %d\n", A, A); exit(); }"#)
     #expect(json.stdout.hasPrefix(#"{"type": "printf", "data": "A 7\n"}"#), "\(json.stdout)")
     let plain = scry("--dry-run", "-e", "#define N 3\n" + #"begin { printf("%s\n", N); }"#)
     #expect(plain.status != 0 && plain.stderr.contains("'%s' needs a string"), "\(plain.stderr)")
@@ -96,7 +103,7 @@ extension RuntimeCallsTests {
   @Test func deleteWithWildcardKeys() {
     let run = scry("-q", "-e", #"""
       end { delete(@e[10, *]); }
-      begin { @m[10, 0, "a"] = 1; @m[2, 20, "a"] = 2; @m[10, 192, "b"] = 3; delete(@m[*, *, "a"]); print(@m); @e[10, 1] = 1; @e[20, 10] = 2; }
+      begin { @m[10, 0, "a"] = 1; @m[2, 20, "a"] = 2; @m[10, 192, "b"] = 3; delete(@m[*, *, "a"]); print(@m); @e[10, 1] = 1; @e[20, 10] = 2; exit(); }
       """#)
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.stdout == "@m[10, 192, b]: 3\n\n\n@e[20, 10]: 2\n@m[10, 192, b]: 3\n", "\(run.stdout)")
@@ -113,7 +120,7 @@ extension RuntimeCallsTests {
   /// `usermode` is 1 in BEGIN, END and uprobes, 0 in tracepoints; refused where the probe does not
   /// fix the mode.
   @Test func usermodeFollowsTheProbe() {
-    let special = scry("-q", "-e", #"begin { printf("%d ", usermode); } end { print(usermode); }"#)
+    let special = scry("-q", "-e", #"begin { printf("%d ", usermode); exit(); } end { print(usermode); }"#)
     #expect(special.stdout == "1 1\n\n\n", "\(special.stdout)\(special.stderr)")
     guard kernelAvailable("usermode in a tracepoint") else { return }
     let tracepoint = scry("-q", "-c", "/bin/cat /dev/null", "-e",

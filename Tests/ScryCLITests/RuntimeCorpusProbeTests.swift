@@ -117,6 +117,27 @@ import Testing
     #expect(strict.status == 1 && strict.stderr.contains("-e:1:1: error: kprobe:vfs_read: this kernel has no kprobe support"), "\(strict.stderr)")
   }
 
+  /// bpftrace 0.17's regression.async_id_invalid_probe_expansion: a block that reads `probe` is
+  /// built per matching function, so a kprobe this kernel cannot have is dropped and BEGIN runs.
+  @Test func aBlockReadingProbeDropsTheKprobeTheKernelLacks() {
+    guard kernelAvailable("kprobe expansion") else { return }
+    guard access("/sys/kernel/tracing/kprobe_events", F_OK) != 0 else { return }  // this kernel has kprobes
+    let run = scry("-e", #"kprobe:zzzzz { probe; printf("asdf\n") } BEGIN { printf("_%s_\n", "success"); exit() }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.hasPrefix("Attaching 1 probe...\n_success_\n"), "\(run.stdout)")
+    #expect(run.stderr.contains("-e:1:1: warning: kprobe:zzzzz: this kernel has no kprobe support"), "\(run.stderr)")
+    let alone = scry("-e", #"kprobe:zzzzz { probe; printf("asdf\n") }"#)
+    #expect(alone.status == 1 && alone.stderr.contains("error: no probe of this script exists: nothing to attach"), "\(alone.stderr)")
+  }
+
+  /// bpftrace 0.17's probe.kprobe_target: a first part that is no loaded module is its shape error.
+  @Test(arguments: ["kprobe", "kretprobe"])
+  func aKprobeTargetThatIsNoModuleIsRefused(_ kind: String) {
+    let run = scry("--dry-run", "-e", #"\#(kind):syscalls:sys_exit_nanosleep { printf("SUCCESS %d\n", pid); exit(); }"#)
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("-e:1:1: error: \(kind) probe type requires 1 argument"), "\(run.stderr)")
+  }
+
   /// A macro argument whose text starts with another macro's parameter (`a(x + 1)` inside `b`) is
   /// the whole argument, not the parameter alone.
   @Test(arguments: [

@@ -32,6 +32,18 @@ import Testing
     }
   }
 
+  /// `uprobe:BINARY:ADDRESS` (hex or decimal) at a function's start fires as the function's probe.
+  @Test func anAddressProbeFiresAtItsFunction() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let symbols = shell("nm \(builds.fixed) | grep ' T target$' | cut -d' ' -f1").stdout
+    let address = try #require(UInt64(symbols.prefix { $0 != "\n" }, radix: 16), "no 'target' in nm's output: \(symbols)")
+    for spelling in ["0x" + String(address, radix: 16), String(address)] {
+      let run = scry("-c", "\(builds.fixed) 70 x", "-e", "uprobe:\(builds.fixed):\(spelling) { @calls = count(); }")
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout.hasSuffix("@calls: 70\n"), "\(spelling): \(run.stdout)")
+    }
+  }
+
   @Test func countsEveryCallInPIEAndFixedAddressBuilds() throws {
     guard let builds = buildsOrSkip() else { return }
     for binary in [builds.pie, builds.fixed] {

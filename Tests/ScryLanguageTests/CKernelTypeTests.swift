@@ -48,6 +48,19 @@ private struct KernelTypesCatalog: ProbeCatalog {
     #expect(declarations.records["struct s"]?.field(named: "after")?.offset == 1)
   }
 
+  /// bpftrace 0.17's btf.redefine_btf_type_missing_def: a script that defines a kernel struct
+  /// again conflicts with BTF, so no kernel type fills in after it and a by-value member of an
+  /// undefined struct is clang's incomplete-type error.
+  @Test func redefiningAKernelTypeLeavesTheOthersIncomplete() {
+    let (_, diagnostics) = declare(
+      "struct load_weight { char only; };\nstruct s { sector_t n; };\nstruct t { struct load_weight w; };\nBEGIN { }",
+      kernel: KernelTypesCatalog())
+    #expect(diagnostics.map(\.message) == ["unknown type name 'sector_t'"])
+    let (_, member) = declare("struct load_weight { struct other o; };\nBEGIN { }", kernel: KernelTypesCatalog())
+    #expect(member.map(\.message) == ["field 'o' has incomplete type 'struct other'"])
+    #expect(member.first?.hint?.contains("the script defines 'struct load_weight' again") == true, "\(member)")
+  }
+
   @Test func withoutKernelTypesTheyAreIncompleteAndHeadersAreRead() {
     let (_, diagnostics) = declare(
       "#ifndef BPFTRACE_HAVE_BTF\n#include <linux/sched.h>\n#endif\nstruct s { struct load_weight w; };\nBEGIN { }", kernel: nil)

@@ -57,6 +57,9 @@ struct RecordedCatalog: ProbeCatalog {
 
   func record(category: String, name: String) -> RecordType? { Self.records["\(category):\(name)"] }
 
+  /// One loaded module, as /sys/module lists it.
+  func kernelModuleExists(_ name: String) -> Bool? { name == "vmlinux" || name == "ext4" }
+
   /// Functions of /bin/bash as a uprobe sees them (offsets are illustrative).
   static let bashFunctions = [
     UserFunction(name: "readline", fileOffset: 0xc6c20), UserFunction(name: "readline_internal", fileOffset: 0xc6a00),

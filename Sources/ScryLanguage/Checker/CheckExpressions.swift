@@ -196,6 +196,8 @@ extension Checker {
         result.types[Int(target.id.raw)] = type
         if type != .none && !type.isInteger { error(target.span, "'\(word)' needs an integer; '\(name)' is \(type)") }
         if result.program.integerSigns == .bpftrace, case .integer = type { return type }
+        // A pointer stays one, as in C: `($c++)->b` reads through the old value.
+        if case .pointer = type { return type }
         return .int64
       case .map(let name, let keys, _):
         let keyTypes = checkKeys(name, keys, at: target.span)

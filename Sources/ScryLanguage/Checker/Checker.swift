@@ -127,16 +127,27 @@ public struct Checker {
   // MARK: Probes
 
   private mutating func resolveProbes() {
-    var resolver = ProbeResolver(catalog: catalog, positionals: result.positionals)
+    var resolver = ProbeResolver(catalog: catalog, positionals: result.positionals, allowsUnsafe: options.allowsUnsafe)
+    var expanded: [ProbeResolver.MissingProbe] = []
     for block in result.program.probes {
       var probes: [ResolvedProbe] = []
       var seen = Set<String>()
+      let missingBefore = resolver.missing.count
       for spec in block.specs {
         for probe in resolver.resolve(spec) where seen.insert(probe.identity).inserted { probes.append(probe) }
+      }
+      if Self.expandsKernelFunctions(block) {
+        expanded += resolver.missing[missingBefore...].filter(\.isKernelFunction)
+        resolver.missing.removeSubrange(missingBefore...)
       }
       result.probes.append(probes)
     }
     result.diagnostics += resolver.diagnostics
+    for probe in expanded {
+      result.diagnostics.append(.warning(
+        probe.span, probe.message + ", skipped",
+        hint: "a block that reads 'probe' is expanded over the kernel's traceable functions, as bpftrace 0.17 does; none matched"))
+    }
     for probe in resolver.missing {
       switch missingProbes {
       case "warn": result.diagnostics.append(.warning(probe.span, probe.message + ", skipped", hint: probe.hint))
@@ -145,10 +156,23 @@ public struct Checker {
       }
     }
     // Skipping every probe leaves nothing to run: bpftrace's "No probes to attach".
-    if let first = resolver.missing.first, missingProbes != "error", result.probes.allSatisfy(\.isEmpty) {
+    let skipped = missingProbes != "error" ? resolver.missing + expanded : expanded
+    if let first = skipped.first, result.probes.allSatisfy(\.isEmpty) {
       result.diagnostics.append(.error(first.span, "no probe of this script exists: nothing to attach",
-                                       hint: "missing_probes = \(missingProbes) skipped every probe"))
+                                       hint: expanded.isEmpty ? "missing_probes = \(missingProbes) skipped every probe" : nil))
     }
+  }
+
+  /// Whether bpftrace 0.17 would build this block's kprobes once per traceable function its spec
+  /// matches: so it does for a block that reads `probe`, and a kprobe that matches none (the
+  /// function is missing, or the kernel has no kprobes) is dropped, not an error.
+  static func expandsKernelFunctions(_ block: ProbeBlock) -> Bool {
+    var readsProbe = false
+    block.visitExpressions { e in
+      if case .identifier(let name) = e.kind, Builtin(name: name) == .probe { readsProbe = true }
+      return readsProbe
+    }
+    return readsProbe
   }
 
   private mutating func walkProgram() {

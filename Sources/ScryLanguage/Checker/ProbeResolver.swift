@@ -13,11 +13,17 @@ struct ProbeResolver {
     var span: SourceSpan
     var message: String
     var hint: String?
+    /// A kprobe or kretprobe (which bpftrace 0.17 may expand to nothing rather than refuse).
+    var isKernelFunction = false
   }
 
-  init(catalog: any ProbeCatalog, positionals: [String] = []) {
+  /// `--unsafe`: a uprobe address no function holds is probed as it is, with a warning.
+  let allowsUnsafe: Bool
+
+  init(catalog: any ProbeCatalog, positionals: [String] = [], allowsUnsafe: Bool = false) {
     self.catalog = catalog
     self.positionals = positionals
+    self.allowsUnsafe = allowsUnsafe
   }
 
   /// The spec with every `$N` replaced by its positional parameter, as bpftrace substitutes them
@@ -106,6 +112,17 @@ struct ProbeResolver {
         wrongShape(spec, "\(kind.rawValue):FUNCTION", example: "\(kind.rawValue):do_nanosleep")
         return []
       }
+      // bpftrace 0.17 takes one part; 0.26 takes a module before the function. A first part that
+      // is no loaded module (`kprobe:syscalls:sys_exit_nanosleep`) is 0.17's error.
+      if spec.parts.count == 2, catalog.kernelModuleExists(spec.parts[0]) == false {
+        let tracepoint = catalog.tracepoints(category: spec.parts[0], name: spec.parts[1]).isEmpty
+          ? nil : "tracepoint:\(spec.parts[0]):\(spec.parts[1])"
+        diagnostics.append(.error(
+          spec.span, "\(kind.rawValue) probe type requires 1 argument",
+          hint: tracepoint.map { "'\(spec.parts[0])' is no loaded kernel module; did you mean '\($0)'?" }
+            ?? "'\(spec.parts[0])' is no loaded kernel module: write \(kind.rawValue):FUNCTION or \(kind.rawValue):MODULE:FUNCTION"))
+        return []
+      }
       let (symbol, offset) = splitOffset(function)
       // bpftrace refuses these before anything else: a return probe on them can deadlock the kernel.
       if kind == .kretprobe, Self.bannedReturnProbes.contains(symbol ?? function) {
@@ -119,7 +136,8 @@ struct ProbeResolver {
         let name = symbol ?? function
         missing.append(
           MissingProbe(span: spec.span, message: "\(spec.text(kind)): \(lacking)",
-                       hint: similarTracepoint(to: name).map { "the tracepoint '\($0)' covers similar ground" }))
+                       hint: similarTracepoint(to: name).map { "the tracepoint '\($0)' covers similar ground" },
+                       isKernelFunction: true))
         return []
       }
       return [
@@ -199,7 +217,9 @@ struct ProbeResolver {
 
   /// `func+0x10` → ("func", 16); `0x401000` → (nil, 0x401000); `func` → ("func", 0).
   private func splitOffset(_ text: String) -> (String?, UInt64) {
-    if text.hasPrefix("0x"), let address = parseIntegerLiteral(text) { return (nil, address) }
+    // A number is an address, in any base bpftrace reads (`0x4a1b0`, `10`): no function name
+    // starts with a digit.
+    if text.first?.isNumber == true, let address = parseIntegerLiteral(text) { return (nil, address) }
     if let plus = text.firstIndex(of: "+"), let offset = parseIntegerLiteral(String(text[text.index(after: plus)...])) {
       return (String(text[..<plus]), offset)
     }
@@ -216,12 +236,7 @@ struct ProbeResolver {
       missing.append(MissingProbe(span: spec.span, message: message, hint: hint))
       return []
     case .found(let path, let functions):
-      guard let symbol else {
-        return functions.map {
-          ResolvedProbe(kind: kind, target: .userFunction(path: path, symbol: nil, fileOffset: $0.fileOffset),
-                        name: "\(kind.rawValue):\(path):\(spec.parts[1])", span: spec.span)
-        }
-      }
+      guard let symbol else { return resolveUserAddress(spec, kind: kind, address: offset, path: path, functions: functions) }
       if offset != 0 && functions.count != 1 {
         diagnostics.append(.error(spec.span, "an offset needs exactly one function, but '\(symbol)' matches \(functions.count)"))
         return []
@@ -239,6 +254,36 @@ struct ProbeResolver {
           name: "\(kind.rawValue):\(path):\(function.name)\(suffix)", span: spec.span)
       }
     }
+  }
+
+  /// `uprobe:BINARY:ADDRESS`, as bpftrace 0.17 resolves it: the address must lie in a function of
+  /// the binary's symbol tables (its probe then is that function plus an offset, as
+  /// `FUNCTION+OFFSET` is), unless `--unsafe` takes it as it is; a return probe only at the
+  /// function's start.
+  private mutating func resolveUserAddress(
+    _ spec: ProbeSpec, kind: ProbeKind, address: UInt64, path: String, functions: [UserFunction]
+  ) -> [ResolvedProbe] {
+    let written = "\(spec.parts[0]):0x\(String(address, radix: 16))"
+    let name = "\(kind.rawValue):\(path):\(spec.parts[1])"
+    guard let function = functions.first else { return [] }
+    if function.name.isEmpty {
+      guard allowsUnsafe else {
+        diagnostics.append(.error(
+          spec.span, "Could not resolve address: \(written)",
+          hint: "'\(spec.text(kind))' names an address, and no function of \(path)'s symbol tables holds it: "
+            + "give a function (FUNCTION or FUNCTION+OFFSET), or --unsafe to probe the address as it is"))
+        return []
+      }
+      diagnostics.append(.warning(
+        spec.span, "Could not determine instruction boundary for \(spec.text(kind)) (binary appears stripped). Misaligned probes can lead to tracee crashes!"))
+    } else if kind == .uretprobe && function.offset != 0 {
+      diagnostics.append(.error(
+        spec.span, "uretprobes cannot be attached at function offset. (address resolved to: \(function.name)+\(function.offset))",
+        hint: "a return probe goes at the function's start: 'uretprobe:\(spec.parts[0]):\(function.name)'"))
+      return []
+    }
+    return [ResolvedProbe(kind: kind, target: .userFunction(path: path, symbol: nil, fileOffset: function.fileOffset),
+                          name: name, span: spec.span)]
   }
 
   private mutating func resolveTimer(_ spec: ProbeSpec, kind: ProbeKind) -> ResolvedProbe? {

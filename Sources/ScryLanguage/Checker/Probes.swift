@@ -103,7 +103,9 @@ public protocol ProbeCatalog: Sendable {
   /// The functions of a binary (`/bin/bash`, or a library name such as `libc`) whose names match a glob
   /// pattern, with the file offset of each: what a uprobe spec resolves to.
   func userFunctions(binary: String, pattern: String) -> UserFunctionLookup
-  /// The file offset of a virtual address in a binary (`uprobe:/bin/bash:0x4a1b0`).
+  /// The file offset of a virtual address in a binary (`uprobe:/bin/bash:0x4a1b0`), as one
+  /// function: the one of the symbol tables that holds the address, with the address's offset
+  /// into it, or one with an empty name when none does.
   func userAddress(binary: String, address: UInt64) -> UserFunctionLookup
   /// The USDT probes of a binary or library (nil: of every file the `-p` process maps) whose
   /// provider and name match glob patterns, sorted by path, provider and name.
@@ -113,6 +115,9 @@ public protocol ProbeCatalog: Sendable {
   /// The id of the cgroup at a path (`cgroupid("/sys/fs/cgroup/unified/user.slice")`): its
   /// directory's inode number; nil when there is no such directory.
   func cgroupID(path: String) -> UInt64?
+  /// Whether the kernel has a module of this name loaded (`vmlinux` is the kernel itself), as
+  /// `kprobe:MODULE:FUNCTION` names one; nil when this catalog cannot tell.
+  func kernelModuleExists(_ name: String) -> Bool?
   /// Why this machine cannot attach probes of `kind` (no kprobes in the kernel, say), or nil.
   func missingSupport(for kind: ProbeKind) -> String?
   /// Why this kernel could not run probes of a type Scry does not attach (no ftrace for fentry,
@@ -150,10 +155,13 @@ public struct UserFunction: Sendable, Hashable {
   public var fileOffset: UInt64
   /// The symbol's size in bytes, when its table gives one: an offset must fall inside it.
   public var size: UInt64?
-  public init(name: String, fileOffset: UInt64, size: UInt64? = nil) {
+  /// For an address: how far into the function it lies (`fileOffset` is the address's own).
+  public var offset: UInt64
+  public init(name: String, fileOffset: UInt64, size: UInt64? = nil, offset: UInt64 = 0) {
     self.name = name
     self.fileOffset = fileOffset
     self.size = size
+    self.offset = offset
   }
 }
 
@@ -169,6 +177,7 @@ extension ProbeCatalog {
   }
   public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
   public func cgroupID(path: String) -> UInt64? { nil }
+  public func kernelModuleExists(_ name: String) -> Bool? { nil }
   public func missingSupport(for kind: ProbeKind) -> String? { nil }
   public func missingSupport(for type: UnattachedProbeType) -> String? { nil }
   public func kernelRecord(named name: String) -> RecordType? { nil }

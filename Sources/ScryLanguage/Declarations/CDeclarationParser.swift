@@ -115,6 +115,10 @@ public struct CDeclarationParser {
   var enums: [String: CType] = [:]
   /// Records whose definition is being read, so `struct A { struct A a; }` is incomplete.
   var recordsBeingDefined: Set<String> = []
+  /// A kernel struct or union the script defines again (`struct task_struct { … }`): from there
+  /// on no kernel type fills in for the declarations, as bpftrace 0.17's clang parse drops BTF
+  /// when the script's definitions conflict with it.
+  var redefinedKernelRecord: String?
 
   // The declaration tokens being read and the position in them.
   var tokens: [CToken] = []

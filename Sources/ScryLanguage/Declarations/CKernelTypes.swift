@@ -1,18 +1,19 @@
 /// Kernel types in the script's declarations: a struct, union or typedef a declaration uses without
 /// defining it is the kernel's, as bpftrace 0.17 takes it from BTF (its clang parse fills in the
 /// types clang reports as unknown or incomplete). Only names nobody declared are asked for, so a
-/// script that defines its own `struct path` keeps it.
+/// script that defines its own `struct path` keeps it; after such a redefinition of a kernel type,
+/// none is filled in (see `redefinedKernelRecord`).
 extension CDeclarationParser {
   /// The kernel's struct or union `cName` (`struct load_weight`), laid out by BTF.
   func kernelRecord(_ cName: String) -> CType? {
-    guard let record = kernel?.kernelRecord(named: cName) else { return nil }
+    guard redefinedKernelRecord == nil, let record = kernel?.kernelRecord(named: cName) else { return nil }
     let type = ScryType.record(record)
     return CType(type: type, size: record.size, align: Self.kernelAlignment(of: type, size: record.size), spelling: cName)
   }
 
   /// The kernel's typedef `name` (`sector_t`, `atomic_t`), as a member of that type would be.
   func kernelTypedef(_ name: String) -> CType? {
-    guard let type = kernel?.kernelTypedef(named: name) else { return nil }
+    guard redefinedKernelRecord == nil, let type = kernel?.kernelTypedef(named: name) else { return nil }
     switch type {
     case .none, .structReference: return nil  // `void`, a function type: nothing to lay out
     default:

@@ -36,6 +36,10 @@ extension CDeclarationParser {
         throw failure("redefinition of '\(cName)'", at: tag)
       }
       recordsBeingDefined.insert(cName)
+      // Only the script's own definitions: a kernel header's agree with BTF.
+      if keyword.file == 0, redefinedKernelRecord == nil, kernel?.kernelRecord(named: cName) != nil {
+        redefinedKernelRecord = cName
+      }
     }
     defer { recordsBeingDefined.remove(cName) }
     try enter()
@@ -127,9 +131,11 @@ extension CDeclarationParser {
       } else if member.type.isFunction {
         throw failure("field \(name) declared as a function", at: member.at, hint: "a function pointer is written 'int (*\(member.name?.text ?? "f"))(…)'")
       } else if !member.type.isComplete {
-        throw failure(
-          "field \(name) has incomplete type '\(member.type.spelling)'", at: member.at,
-          hint: member.type.spelling == "void" ? nil : "define '\(member.type.spelling)' before this point, or point to it with '*'")
+        var hint = member.type.spelling == "void" ? nil : "define '\(member.type.spelling)' before this point, or point to it with '*'"
+        if let redefined = redefinedKernelRecord, hint != nil {
+          hint! += "; the kernel's types are not used here, since the script defines '\(redefined)' again (as in bpftrace 0.17)"
+        }
+        throw failure("field \(name) has incomplete type '\(member.type.spelling)'", at: member.at, hint: hint)
       }
       members.append(member)
       if token.isPunctuation(",") {

@@ -28,16 +28,21 @@ public struct DiagnosticRenderer: Sendable {
   }
 
   private func excerpt(_ span: SourceSpan, in source: SourceFile, label: String, message: String) -> String {
+    let (location, lines) = site(span, in: source)
+    return paint(location + ":", "1") + " \(label): \(message)\n" + lines
+  }
+
+  /// `file:line:column` of a span, and its source line with the caret under it: what a message
+  /// about it shows. The runtime's `-k` warnings print these, rendered when the plan is made.
+  public func site(_ span: SourceSpan, in source: SourceFile) -> (location: String, excerpt: String) {
     let (line, column) = source.location(of: span.start)
-    var out = paint("\(source.name):\(line):\(column):", "1") + " \(label): \(message)\n"
     let text = source.line(line)
-    out += "    " + text + "\n"
     // Caret under the span's first line, spaces (or tabs) up to it.
     let prefix = text.utf8.prefix(column - 1).map { $0 == 0x09 ? "\t" : " " }.joined()
     let (endLine, endColumn) = source.location(of: span.end)
     let width = endLine == line ? max(1, endColumn - column) : max(1, text.utf8.count - column + 1)
-    out += "    " + prefix + paint("^" + String(repeating: "~", count: width - 1), "1;32") + "\n"
-    return out
+    let caret = "    " + prefix + paint("^" + String(repeating: "~", count: width - 1), "1;32") + "\n"
+    return ("\(source.name):\(line):\(column)", "    " + text + "\n" + caret)
   }
 
   private func paint(_ text: String, _ code: String) -> String {

@@ -11,6 +11,9 @@ struct ActionBinder {
   /// slot the capture program fills.
   let readsPointersInProcess: Bool
   let variablesSize: Int
+  /// `-k` (1): warn when a map delete finds no element; `-kk` (2): when a map read finds none too,
+  /// in bpftrace's words. 0 binds the plain nodes: no check on the hot path.
+  var helperChecks = 0
 
   func bind(_ action: ProbeAction) -> Action {
     Action(predicate: action.predicate.map { int($0) }, body: action.body.map { statement($0) }, variablesSize: variablesSize)
@@ -29,7 +32,9 @@ struct ActionBinder {
     case .mapStoreBytes(let map, let key, let e): return MapStoreBytes(map: maps[map], key: self.key(key), value: bytes(e))
     case .aggregate(let map, let key, let kind, let operand):
       return MapAggregate(map: maps[map], key: self.key(key), kind: kind, operand: operand.map { int($0) })
-    case .mapDelete(let map, let key): return MapDelete(map: maps[map], key: self.key(key))
+    case .mapDelete(let map, let key, let site):
+      let warning = helperChecks >= 1 ? HelperWarning(site, "Failed to map_delete_elem: No such file or directory (-2)") : nil
+      return MapDelete(map: maps[map], key: self.key(key), warning: warning)
     case .mapDeleteMatching(let map, let key, let matched):
       return MapDeleteMatching(map: maps[map], key: self.key(key), matched: matched)
     case .mapReset(let map, let keepsKeys): return MapReset(map: maps[map], keepsKeys: keepsKeys)
@@ -88,8 +93,8 @@ struct ActionBinder {
     case .bytesEqual(let a, let b, let isNegated): return BytesEqual(bytes(a), bytes(b), isNegated: isNegated)
     case .stringCompare(let a, let b, let limit): return StringCompare(bytes(a), bytes(b), limit: limit)
     case .stringContains(let a, let b): return StringContains(bytes(a), bytes(b))
-    case .mapRead(let map, let key, let aggregate):
-      return MapReadInt(map: maps[map], key: self.key(key), aggregate: aggregate)
+    case .mapRead(let map, let key, let aggregate, let site):
+      return MapReadInt(map: maps[map], key: self.key(key), aggregate: aggregate, warning: lookupWarning(site))
     case .mapUpdate(let map, let key, let operation, let operand, let returnsOld):
       return MapUpdateInt(
         map: maps[map], key: self.key(key), operation: operation, operand: operand.map { int($0) }, returnsOld: returnsOld)
@@ -127,7 +132,8 @@ struct ActionBinder {
     case .truncate(let source, let length, let type): return StringTruncate(bytes(source), length: int(length), type: type)
     case .digits(let value, let isSigned, let type): return IntAsString(int(value), isSigned: isSigned, type: type)
     case .strftime(let format, let nanoseconds): return StrftimeValue(format: format, nanoseconds: int(nanoseconds))
-    case .mapRead(let map, let key, let type): return MapReadBytes(map: maps[map], key: self.key(key), type: type)
+    case .mapRead(let map, let key, let type, let site):
+      return MapReadBytes(map: maps[map], key: self.key(key), type: type, warning: lookupWarning(site))
     case .inetAddress(let family, let address): return InetAddressValue(family: family.map { int($0) }, address: bytes(address))
     case .errorText(let value, let type): return ErrorTextValue(int(value), type: type)
     case .cgroupPath(let id, let filter, let type): return CgroupPathValue(int(id), filter: filter, type: type)
@@ -149,4 +155,9 @@ struct ActionBinder {
   }
 
   func key(_ components: [BytesExpr]) -> MapKey { MapKey(components.map { bytes($0) }) }
+
+  /// bpftrace 0.17's `-kk` words for a read that finds no element (the helper returned NULL).
+  private func lookupWarning(_ site: SourceSite) -> HelperWarning? {
+    helperChecks >= 2 ? HelperWarning(site, "Failed to map_lookup_elem: 0") : nil
+  }
 }

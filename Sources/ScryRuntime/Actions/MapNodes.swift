@@ -30,19 +30,41 @@ final class MapKey {
   }
 }
 
+/// A warning `-k`/`-kk` print when a map access fails, as bpftrace 0.17 prints a helper's error:
+/// `LOCATION: WARNING: MESSAGE` and the source line. Built whole when the action is bound, so a
+/// failure writes it and allocates nothing; without `-k` there is none to check.
+final class HelperWarning {
+  let text: [UInt8]
+  init(_ site: SourceSite, _ message: String) {
+    text = Array("\(site.location): WARNING: \(message)\n\(site.excerpt)".utf8)
+  }
+
+  /// Writes the warning to stderr after the output so far, so it lands where the failure was.
+  func report(_ m: Machine) {
+    m.output.flush()
+    text.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+  }
+}
+
 /// Reads an integer map value (0 when the key is absent). Aggregations read as bpftrace shows them.
 final class MapReadInt: IntNode {
   unowned(unsafe) let map: MapStorage
   let key: MapKey
   let aggregate: AggregateKind?
-  init(map: MapStorage, key: MapKey, aggregate: AggregateKind?) {
+  /// `-kk`: an absent key is reported.
+  let warning: HelperWarning?
+  init(map: MapStorage, key: MapKey, aggregate: AggregateKind?, warning: HelperWarning? = nil) {
     self.map = map
     self.key = key
     self.aggregate = aggregate
+    self.warning = warning
   }
   override func eval(_ m: Machine) -> UInt64 {
     let hash = key.build(m)
-    guard let value = map.lookup(key: key.pointer, hash: hash, insert: false) else { return 0 }
+    guard let value = map.lookup(key: key.pointer, hash: hash, insert: false) else {
+      warning?.report(m)
+      return 0
+    }
     let first = value.loadUnaligned(as: UInt64.self)
     if case .avg? = aggregate {
       let count = value.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
@@ -55,9 +77,12 @@ final class MapReadInt: IntNode {
 final class MapReadBytes: BytesNode {
   unowned(unsafe) let map: MapStorage
   let key: MapKey
-  init(map: MapStorage, key: MapKey, type: ScryType) {
+  /// `-kk`: an absent key is reported.
+  let warning: HelperWarning?
+  init(map: MapStorage, key: MapKey, type: ScryType, warning: HelperWarning? = nil) {
     self.map = map
     self.key = key
+    self.warning = warning
     super.init(type: type)
   }
   override func eval(_ m: Machine, into destination: UnsafeMutableRawPointer) {
@@ -65,6 +90,7 @@ final class MapReadBytes: BytesNode {
     if let value = map.lookup(key: key.pointer, hash: hash, insert: false) {
       destination.copyMemory(from: value, byteCount: byteSize)
     } else {
+      warning?.report(m)
       destination.initializeMemory(as: UInt8.self, repeating: 0, count: byteSize)
     }
   }
@@ -181,9 +207,12 @@ final class MapAggregate: StmtNode {
 final class MapDelete: StmtNode {
   unowned(unsafe) let map: MapStorage
   let key: MapKey
-  init(map: MapStorage, key: MapKey) {
+  /// `-k`: a key with no element is reported.
+  let warning: HelperWarning?
+  init(map: MapStorage, key: MapKey, warning: HelperWarning? = nil) {
     self.map = map
     self.key = key
+    self.warning = warning
   }
   override func exec(_ m: Machine) -> Flow {
     // bpftrace 0.17 keeps a keyless count or avg after delete(), shown as `@: 0`.
@@ -192,7 +221,7 @@ final class MapDelete: StmtNode {
       return .next
     }
     let hash = key.build(m)
-    _ = map.remove(key: key.pointer, hash: hash)
+    if !map.remove(key: key.pointer, hash: hash) { warning?.report(m) }
     return .next
   }
 }

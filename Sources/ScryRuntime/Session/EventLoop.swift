@@ -107,9 +107,10 @@ final class EventLoop {
       session.output.flush()
       printToStandardError("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n")
     }
-    // Nothing could run after BEGIN (no events, timers, traced process or service): the run ends
-    // here, END runs and the maps print, as newer bpftrace does (0.17 waited for Ctrl-C).
-    if events == nil && timers.isEmpty && traced == nil && session.services.isEmpty { return nil }
+    // Nothing could run after BEGIN (no events, timers, traced process or service): unless the
+    // run waits as bpftrace 0.17's does, it ends here, END runs and the maps print.
+    let idle = events == nil && timers.isEmpty && traced == nil && session.services.isEmpty
+    if idle && !session.options.waitsWhenIdle { return nil }
     var ready = [UInt64](repeating: 0, count: 64)
     while !machine.exitRequested {
       let timeout: Int32 = events == nil ? -1 : 100

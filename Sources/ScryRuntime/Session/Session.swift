@@ -30,7 +30,8 @@ public final class Session {
     let maps = plan.maps.map { MapStorage(info: $0, maxEntries: $0.maxEntries ?? options.maxMapEntries) }
     Self.prepare(maps, of: plan)
     let usesBPF = Self.usesBPF(plan, options: options)
-    let binder = ActionBinder(maps: maps, readsPointersInProcess: !usesBPF, variablesSize: plan.variablesSize)
+    var binder = ActionBinder(maps: maps, readsPointersInProcess: !usesBPF, variablesSize: plan.variablesSize)
+    binder.helperChecks = options.helperChecks
     let fd: Int32
     if let path = options.outputPath {
       // A reloaded program writes after what the previous one wrote.

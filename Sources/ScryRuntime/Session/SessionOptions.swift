@@ -43,6 +43,13 @@ public struct SessionOptions: Sendable {
   public var reloadsOnHangup = false
   /// `-o FILE` is appended to rather than truncated (the program after a reload).
   public var appendsOutput = false
+  /// bpftrace 0.17's way: a run with nothing to wait for after BEGIN (no events, timers, traced
+  /// process or service) still runs until a signal or `exit()`, so `END { … }` alone waits for
+  /// Ctrl-C. Off, such a run ends after BEGIN (the REPL's statements, SystemTap's begin blocks).
+  public var waitsWhenIdle = false
+  /// `-k` (1) and `-kk` (2): bpftrace's helper-error warnings where Scry's map accesses would
+  /// fail in its BPF (a delete of an absent key; with 2, a read of one too).
+  public var helperChecks = 0
 
   public init() {}
 }

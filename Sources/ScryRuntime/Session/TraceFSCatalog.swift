@@ -80,12 +80,19 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     case .failure(let failure):
       return failure.lookup
     case .success(let elf):
+      // bpftrace's sym_address_cb: the first function whose [start, start + size) holds it.
+      guard let holder = elf.functions().first(where: { $0.size > 0 && address >= $0.address && address - $0.address < $0.size })
+      else {
+        // None: only --unsafe probes it, where bpftrace takes the address as the file offset.
+        return .found(path: elf.path, functions: [UserFunction(name: "", fileOffset: elf.fileOffset(ofAddress: address) ?? address)])
+      }
       guard let offset = elf.fileOffset(ofAddress: address) else {
         return .failed(
           message: "address 0x\(String(address, radix: 16)) is not in any loaded segment of \(elf.path)",
           hint: "give a virtual address as 'readelf -s' shows it, or a function name")
       }
-      return .found(path: elf.path, functions: [UserFunction(name: "", fileOffset: offset)])
+      let function = UserFunction(name: holder.name, fileOffset: offset, size: holder.size, offset: address - holder.address)
+      return .found(path: elf.path, functions: [function])
     }
   }
 
@@ -193,6 +200,12 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     var resolution = timespec()
     guard clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) == 0, resolution.tv_sec == 0, resolution.tv_nsec > 0 else { return nil }
     return UInt64(resolution.tv_nsec)
+  }
+
+  public func kernelModuleExists(_ name: String) -> Bool? {
+    // Wildcards name modules the attach step expands; only a plain name can be looked up.
+    guard !name.contains("*"), !name.contains("?"), !name.contains("/") else { return nil }
+    return name == "vmlinux" || access("/sys/module/" + name, F_OK) == 0
   }
 
   public func missingSupport(for kind: ProbeKind) -> String? {
