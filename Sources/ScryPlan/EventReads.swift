@@ -55,8 +55,7 @@ struct EventReads {
     switch (e.kind, program.function(of: e)) {
     case (.call(_, _, let args), .str?) where !program.type(of: args[0]).isString:
       // `str(args->filename)` alone stays with the pointer fetch (it has a `--no-bpf` road).
-      guard let address = paths.pointerValue(args[0]), case .memory = address.base,
-        case .string(let capacity) = program.type(of: e)
+      guard let address = paths.pointerValue(args[0]), Self.isRead(address.base), case .string(let capacity) = program.type(of: e)
       else { return false }
       define(
         e, .string(address.base, offset: address.offset, maxLength: capacity), user: isUser(address.base),
@@ -114,10 +113,19 @@ struct EventReads {
     return true
   }
 
-  /// A chain from the record's pointer fields reads the process's memory at a syscall; a task's is the kernel's.
+  /// A string at a loaded address or at a constant one; a record's pointer field alone is the pointer fetch's.
+  private static func isRead(_ base: ProbeCapture.Operand) -> Bool {
+    switch base {
+    case .memory, .constant: return true
+    default: return false
+    }
+  }
+
+  /// A chain from the record's pointer fields reads the process's memory at a syscall; a task's is
+  /// the kernel's, and so is a constant address's (the event's own memory is the kernel's).
   private func isUser(_ operand: ProbeCapture.Operand) -> Bool {
     switch operand {
-    case .currentTask: return false
+    case .currentTask, .constant: return false
     case .memory(let base, _): return isUser(base)
     default: return isUserMemory
     }

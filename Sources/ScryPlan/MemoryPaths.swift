@@ -7,8 +7,11 @@ import ScryLanguage
 /// Pointers are followed through casts, fields, `*`, constant indexes, `p + n` (scaled by the
 /// pointee's size, as C and bpftrace do) and scratch variables assigned once in the block: the
 /// chain of a variable is the chain of its one value; so is a map element's (keyless, or at constant
-/// keys) assigned once, read after its assignment in the same block (`onceAssignedMaps`). What leads elsewhere (another
-/// map's value, a variable assigned twice) has no chain, and the planner refuses to read through it.
+/// keys) assigned once, read after its assignment in the same block (`onceAssignedMaps`). A number known
+/// before the event is a root of its own (`(struct foo *)0`, `*(uint64 *)0x1234`, `kaddr("jiffies")`): its
+/// reads are made at the event like any other, and an unmapped address is a failed read, as bpftrace's are.
+/// What leads elsewhere (another map's value, a variable assigned twice) has no chain, and the planner
+/// refuses to read through it.
 struct MemoryPaths {
   let program: CheckedProgram
   /// The operand a builtin stands for at this probe (`arg0` is `%di` at a uprobe).
@@ -106,6 +109,7 @@ struct MemoryPaths {
   /// The value of a pointer (or integer) expression as an operand plus a constant.
   func pointerValue(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
     if let operand = root(e) { return (operand, 0) }
+    if let address = constantAddress(e) { return (.constant(Int64(bitPattern: address)), 0) }
     switch e.kind {
     case .cast(_, let inner):
       return pointerValue(inner)
@@ -164,6 +168,15 @@ struct MemoryPaths {
   }
 
   func scale(of type: ScryType) -> Int { program.cTypes.step(ofPointer: type) }
+
+  /// An address known before the event: a literal, a positional parameter given as a number, a
+  /// `#define` constant or enumerator, or the address `kaddr()` resolved.
+  func constantAddress(_ e: Expr) -> UInt64? {
+    if let n = program.constantIndex(e) { return n }
+    if case .identifier = e.kind, program.resolutions[e.id] == nil, let value = program.constants[e.id] { return value }
+    if program.function(of: e) == .kaddr { return program.constants[e.id] }
+    return nil
+  }
 
   /// Whether a pointer expression is marked as user memory (`uptr(p)`: true) or kernel memory
   /// (`kptr(p)`: false), through casts and once-assigned variables; nil when it is not marked.

@@ -70,4 +70,17 @@ import ScryLanguage
     let action = IRPrinter(maps: plan.maps).render(plan.actions[0])
     #expect(action == "@a = (addu 32 (mul 1 4))\n@b = 64\n@c = 2\n", "\(action)")
   }
+
+  /// A constant address is a root of its own: a uprobe reads it in the process's memory (tracefs's
+  /// `\IMM` is its fetch syntax), a block Scry runs itself in the kernel's, at the event in both.
+  @Test func constantAddressesAreReadAtTheEvent() throws {
+    #expect(
+      try fetchArguments(#"$o = (struct Outer *)arg0; @a = *(uint32 *)0x1000; @b = ((struct Outer *)0)->inner.y; @c = (*(struct Outer *)8).a;"#)
+        == ["+0(\\4096):u32", "+24(\\0):s64", "+0(\\8):s32"])
+    let begin = try plan(Self.declarations + "BEGIN { @foo = (struct Outer *)16; @y = @foo->inner.y; $x = *(int16 *)(32 + 2); }")
+    #expect(begin.attachments[0].eventReads == [
+      EventRead(value: .read(.constant(16), offset: 24, byteCount: 8, isSigned: true), isUserMemory: false),
+      EventRead(value: .read(.constant(32), offset: 2, byteCount: 2, isSigned: true), isUserMemory: false),
+    ])
+  }
 }
