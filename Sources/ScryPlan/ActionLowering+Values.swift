@@ -6,7 +6,8 @@ extension ActionLowering {
 
   mutating func int(_ e: Expr) -> IntExpr {
     let type = program.type(of: e)
-    if let value = fetched[e.id], case .integer(let byteCount, let isSigned) = value.layout {
+    // `uaddr()`'s fetched value is the probe point's address, which `userDataAddress` moves.
+    if let value = fetched[e.id], case .integer(let byteCount, let isSigned) = value.layout, program.function(of: e) != .uaddr {
       return bitfield(e, .record(offset: value.offset, byteCount: byteCount, isSigned: isSigned))
     }
     if let constant = program.constants[e.id], Self.isConstantName(e) { return .constant(constant) }
@@ -215,8 +216,8 @@ extension ActionLowering {
   /// pointer must lead back to the probe's own values.
   static let unreachableMemory =
     "Scry reads memory at the event: this pointer must lead back to the probe's arguments (argN, retval), a"
-    + " tracepoint's pointer field or curtask, through casts, fields and constant offsets (not a map's value, nor a"
-    + " variable assigned more than once)"
+    + " tracepoint's pointer field, curtask or a constant address, through casts, fields and constant offsets (not a"
+    + " map's value, nor a variable assigned more than once)"
 
   /// A member of a struct value the block holds (`$s.m` after `$s = *$p`, a map's struct): its
   /// bytes sliced out of the value. nil for `args` and for structs reached through pointers.

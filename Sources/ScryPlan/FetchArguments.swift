@@ -13,6 +13,8 @@ struct FetchArguments {
   let isReturn: Bool
   /// At a USDT probe, where each `argN` is (the note's operands) instead of the argument registers.
   let staticArguments: [StaticProbeArgument]?
+  /// The probe's name, for what `uaddr()` resolved to in its binary.
+  var probeName: String?
   private(set) var fields: [ProbeCapture.Field] = []
   private(set) var fetched: [NodeID: FetchedValue] = [:]
   /// Offset of each value already captured, so a value read twice is fetched once.
@@ -47,6 +49,7 @@ struct FetchArguments {
     paths = MemoryPaths(program: program, block: block) { [program] e in
       Self.register(e, program: program, isReturn: isReturn, staticArguments: statics)
     }
+    paths?.userProbe = probeName.map { ($0, isReturn) }
     // A value fetched whole needs none of its parts.
     block.visitExpressions { fetch($0) }
   }
@@ -65,6 +68,12 @@ struct FetchArguments {
     case (.unary(.deref, _), _), (.field, _), (.index, _):
       guard let location = paths.location(e) else { return false }
       return read(e, at: location)
+    case (.call, .uaddr?):
+      // Its value: the probe point's address (the instruction pointer), which the action moves
+      // to the variable (a PIE's; an executable's is a constant).
+      guard let address = paths.userDataAddress(e), case .register = address.base else { return false }
+      define(e, .operand(address.base, byteCount: 8, isSigned: false), layout: .integer(byteCount: 8, isSigned: false), size: 8)
+      return true
     default:
       if let (index, argument) = staticArgument(e) {
         return fetchStatic(e, index, argument)

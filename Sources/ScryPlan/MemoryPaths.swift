@@ -16,6 +16,9 @@ struct MemoryPaths {
   let program: CheckedProgram
   /// The operand a builtin stands for at this probe (`arg0` is `%di` at a uprobe).
   let root: (Expr) -> ProbeCapture.Operand?
+  /// The uprobe or USDT probe the chains are for (its name and whether it is a return probe):
+  /// where `uaddr()` points depends on it.
+  var userProbe: (name: String, isReturn: Bool)?
   /// The one value of each scratch variable assigned exactly once in the block, by slot.
   private var definitions: [Int: Expr] = [:]
 
@@ -110,6 +113,7 @@ struct MemoryPaths {
   func pointerValue(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
     if let operand = root(e) { return (operand, 0) }
     if let address = constantAddress(e) { return (.constant(Int64(bitPattern: address)), 0) }
+    if program.function(of: e) == .uaddr { return userDataAddress(e) }
     switch e.kind {
     case .cast(_, let inner):
       return pointerValue(inner)
@@ -168,6 +172,16 @@ struct MemoryPaths {
   }
 
   func scale(of type: ScryType) -> Int { program.cTypes.step(ofPointer: type) }
+
+  /// Where `uaddr("sym")` points at this probe: the symbol's address in an executable loaded where
+  /// it was linked; in a PIE or a library, the probe point's address plus the distance between the
+  /// two in the file (at a probe's entry, the instruction pointer is the probe point). A return
+  /// probe's instruction pointer is its caller's, so there a PIE's variable has no chain.
+  func userDataAddress(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
+    guard let userProbe, let symbol = program.userDataSymbols[e.id]?[userProbe.name] else { return nil }
+    if !symbol.isPositionIndependent { return (.constant(Int64(bitPattern: symbol.address)), 0) }
+    return userProbe.isReturn ? nil : (.register("ip"), symbol.offsetFromProbe)
+  }
 
   /// An address known before the event: a literal, a positional parameter given as a number, a
   /// `#define` constant or enumerator, or the address `kaddr()` resolved.

@@ -211,6 +211,7 @@ public enum Planner {
     let firstOffset = isReturn ? 24 : 16
     var lowering = FetchArguments(
       program: program, isKernel: isKernel, isReturn: isReturn, firstOffset: firstOffset, staticArguments: staticArguments)
+    lowering.probeName = probe.name
     lowering.lower(block)
     var dynamic = DynamicProbe(isKernel: isKernel, isReturn: isReturn, name: name, location: location, capture: lowering.capture)
     switch probe.target {

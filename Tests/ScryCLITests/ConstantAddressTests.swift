@@ -24,3 +24,52 @@ import Testing
     #expect(run.stderr.contains("WARNING: 2 reads of memory failed"), "\(run.stderr)")
   }
 }
+
+/// `uaddr("sym")`: a variable of the probed binary, typed by its size and read at the event from
+/// the process's memory; in a PIE, found relative to the probe point, wherever the loader put it.
+@Suite(.serialized) struct UaddrTests {
+  static func fixture(pie: Bool) throws -> String {
+    let binary = "/tmp/scry-globals-\(pie ? "pie" : "exec")-\(getpid())"
+    if access(binary, X_OK) != 0 {
+      try buildFixture("globals_target.c", into: binary, flags: ["-O1"] + (pie ? ["-fPIE", "-pie"] : ["-no-pie", "-fno-pie"]))
+    }
+    return binary
+  }
+
+  static let program =
+    #"printf("%d %x %x %lx %s\n", *uaddr("GLOBAL_8"), *uaddr("GLOBAL_16"), *uaddr("GLOBAL_32"), *uaddr("GLOBAL_64"), str(uaddr("GLOBAL_TEXT"))); exit(); }"#
+
+  /// bpftrace's runtime test call.uaddr, on an executable loaded where it was linked.
+  @Test func variablesOfAnExecutableMatchBpftrace() throws {
+    let binary = try Self.fixture(pie: false)
+    try expectSameOutputAsBpftrace(["-c", binary], "uprobe:\(binary):probed { " + Self.program)
+    try expectSameOutputAsBpftrace(["-c", binary], "uprobe:\(binary):probed { @a = uaddr(\"GLOBAL_32\"); exit(); }")
+  }
+
+  /// In a PIE the symbol's value is relative to the load address: read through the probe point
+  /// (bpftrace 0.17 reads the unrelocated value and gets 0), with and without BPF.
+  @Test func variablesOfAPIEAreFoundFromTheProbePoint() throws {
+    guard kernelAvailable("uaddr in a PIE") else { return }
+    let binary = try Self.fixture(pie: true)
+    for flags in [[], ["--no-bpf"]] {
+      let run = Run.program(scryBinary(), flags + ["-c", binary, "-e", "uprobe:\(binary):probed { " + Self.program])
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout.contains("\n-8 1616 32323232 6464646464646464 twelve\n"), "\(flags) \(run.stdout)")
+      let address = Run.program(scryBinary(), flags + ["-c", binary, "-e", "uprobe:\(binary):probed { printf(\"%lx\\n\", uaddr(\"GLOBAL_32\")); exit(); }"])
+      // Loaded at a random base, far above the symbol's own value.
+      let value = address.stdout.split(separator: "\n").dropFirst().first.flatMap { UInt64($0, radix: 16) } ?? 0
+      #expect(value > 0x10000, "\(address.stdout) \(address.stderr)")
+    }
+  }
+
+  /// Where it has no value: outside uprobes, an unknown symbol, a PIE's variable at a return.
+  @Test func refusalsSayWhy() throws {
+    let binary = try Self.fixture(pie: true)
+    let begin = scry("--dry-run", "-e", #"BEGIN { @ = uaddr("GLOBAL_32"); }"#)
+    #expect(begin.status == 1 && begin.stderr.contains(#"uaddr can not be used with "BEGIN" probes"#), "\(begin.stderr)")
+    let unknown = scry("--dry-run", "-e", "uprobe:\(binary):probed { @ = uaddr(\"NOPE\"); }")
+    #expect(unknown.status == 1 && unknown.stderr.contains("Could not resolve symbol: \(binary):NOPE"), "\(unknown.stderr)")
+    let atReturn = scry("--dry-run", "-e", "uretprobe:\(binary):probed { @ = *uaddr(\"GLOBAL_32\"); }")
+    #expect(atReturn.status == 1 && atReturn.stderr.contains("Scry reads memory at the event"), "\(atReturn.stderr)")
+  }
+}
