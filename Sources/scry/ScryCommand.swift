@@ -235,6 +235,7 @@ struct ScryCommand: ParsableCommand {
     // `outputBuffering == .none` would compare with nil: name the mode explicitly.
     if let mode = outputBuffering { options.flushesEachEvent = mode != .full }
     options.reloadsOnHangup = reloadsOnHangup
+    options.helperCheckLevel = k
     // What the attach step would refuse with these options, refused here at its block.
     let refusals = AttachmentFacts.refusals(plan, options: options)
     if !refusals.isEmpty {

@@ -23,6 +23,24 @@ import Testing
     #expect(run.stdout.contains("[] 0\n"), "\(run.stdout)")
     #expect(run.stderr.contains("WARNING: 2 reads of memory failed"), "\(run.stderr)")
   }
+
+  /// bpftrace's runtime test json-output.helper_error: with -kk, each failed read is said where it
+  /// is written, before the block's own output, in bpftrace's words (json, then text); -k says nothing.
+  @Test func kkSaysEachFailedReadAsBpftraceDoes() throws {
+    let program = "struct foo {int a;}; BEGIN { $tmp = ((struct foo*) 0)->a; exit(); }"
+    try expectSameOutputAsBpftrace(["-kk", "-q", "-f", "json"], program)
+    guard kernelAvailable("-kk helper errors") else { return }
+    let json = scry("-kk", "-q", "-f", "json", "-e", program)
+    #expect(json.stdout.hasPrefix(#"{"type": "helper_error", "helper": "probe_read", "retcode": -14, "line": 1, "col": 37}"#), "\(json.stdout)")
+    let text = scry("-kk", "-e", #"struct foo {int a;}; BEGIN { $tmp = ((struct foo*) 0)->a; printf("after\n"); exit(); }"#)
+    #expect(
+      text.stdout.contains(
+        "\nstdin:1:37-57: WARNING: Failed to probe_read: Bad address (-14)\nstruct foo {int a;}; BEGIN { $tmp = ((struct foo*) 0)->a;"
+      ) && text.stdout.contains("\n" + String(repeating: " ", count: 36) + String(repeating: "~", count: 20) + "\nafter\n"),
+      "\(text.stdout)")
+    let quiet = scry("-k", "-e", #"struct foo {int a;}; BEGIN { $tmp = ((struct foo*) 0)->a; printf("after\n"); exit(); }"#)
+    #expect(!quiet.stdout.contains("WARNING") && quiet.stdout.contains("after"), "\(quiet.stdout)")
+  }
 }
 
 /// `uaddr("sym")`: a variable of the probed binary, typed by its size and read at the event from

@@ -245,7 +245,7 @@ public enum AttachmentFacts {
   }
 
   /// The plan's event reads as the kernel layer makes them; nil if one has no place in the context.
-  static func kernelReads(_ reads: [EventRead]) -> CaptureReads? {
+  static func kernelReads(_ reads: [EventRead], reportsFailures: Bool = false) -> CaptureReads? {
     var made: [MemoryRead] = []
     for read in reads {
       guard let value = ProbeCapture.kernelValue(read.value) else { return nil }
@@ -254,7 +254,7 @@ public enum AttachmentFacts {
           value, space: read.isUserMemory ? .user : .kernel,
           valueSpace: read.isUserValue.map { $0 ? .user : .kernel }))
     }
-    return CaptureReads(made)
+    return CaptureReads(made, reportsFailures: reportsFailures)
   }
 }
 

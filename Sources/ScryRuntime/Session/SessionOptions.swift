@@ -43,6 +43,9 @@ public struct SessionOptions: Sendable {
   public var reloadsOnHangup = false
   /// `-o FILE` is appended to rather than truncated (the program after a reload).
   public var appendsOutput = false
+  /// bpftrace's `-k` (1) and `-kk` (2): at 2, each read of memory that fails at an event is said
+  /// where it is written, as bpftrace says a failed probe_read (see `HelperErrors`).
+  public var helperCheckLevel = 0
 
   public init() {}
 }
