@@ -41,6 +41,19 @@ import Testing
     let quiet = scry("-k", "-e", #"struct foo {int a;}; BEGIN { $tmp = ((struct foo*) 0)->a; printf("after\n"); exit(); }"#)
     #expect(!quiet.stdout.contains("WARNING") && quiet.stdout.contains("after"), "\(quiet.stdout)")
   }
+
+  /// The same for events the capture program delivers through the BPF ring: a kernel address at
+  /// a tracepoint, as bpftrace says it (its underline one column longer).
+  @Test func kkSaysFailedReadsOfRingDeliveredEvents() {
+    guard kernelAvailable("-kk at a tracepoint") else { return }
+    let run = scry(
+      "-kk", "-e", #"struct foo {int a;}; tracepoint:sched:sched_switch { printf("%d|\n", ((struct foo*) 0xffff000000000000)->a); exit(); }"#)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(
+      run.stdout.hasPrefix("Attaching 1 probe...\nstdin:1:70-107: WARNING: Failed to probe_read_kernel: Numerical result out of range (-34)\n"),
+      "\(run.stdout)")
+    #expect(run.stdout.contains("\n0|\n"), "\(run.stdout)")
+  }
 }
 
 /// `uaddr("sym")`: a variable of the probed binary, typed by its size and read at the event from

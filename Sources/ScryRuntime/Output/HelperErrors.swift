@@ -33,3 +33,23 @@ enum HelperErrors {
     }
   }
 }
+
+/// The failed reads an attachment's records can say (`-kk`): where the capture program's failure
+/// codes sit in RAW, and where each read is written. Kept alive by the session, routed unretained.
+final class FailedReadReport {
+  let codesOffset: Int
+  let sites: [ReadSite]
+  let source: SourceFile?
+
+  init(codesOffset: Int, sites: [ReadSite], source: SourceFile?) {
+    self.codesOffset = codesOffset
+    self.sites = sites
+    self.source = source
+  }
+
+  /// Says the reads of the event in `machine` that failed, before its action runs.
+  func say(in machine: Machine) {
+    guard let raw = machine.raw, codesOffset + sites.count <= machine.rawSize else { return }
+    HelperErrors.report(codes: raw + codesOffset, sites: sites, source: source, to: machine.output)
+  }
+}

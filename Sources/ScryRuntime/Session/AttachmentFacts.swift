@@ -150,7 +150,7 @@ public enum AttachmentFacts {
       program.includesCredentials = delivery.readsCredentials
       program.kernelStackDepth = delivery.kernelStackDepth
       program.userStackDepth = delivery.userStackDepth
-      if !delivery.reads.isEmpty, let reads = kernelReads(delivery.reads) {
+      if !delivery.reads.isEmpty, let reads = kernelReads(delivery.reads, reportsFailures: options.helperCheckLevel >= 2) {
         program.reads = reads
         program.readsInRecordAt = delivery.readsOffset
       }
