@@ -104,3 +104,14 @@ import Testing
     #expect(atReturn.status == 1 && atReturn.stderr.contains("Scry reads memory at the event"), "\(atReturn.stderr)")
   }
 }
+
+/// bpftrace's `ctx` (its runtime test builtin.ctx reads an interval block's context): refused with
+/// why, since Scry's interval blocks have no BPF program and its actions no program context.
+@Suite struct ContextPointerTests {
+  @Test func ctxIsRefusedWithWhy() {
+    let interval = scry("--dry-run", "-e", #"struct x {unsigned long x}; i:ms:1 { printf("SUCCESS %d\n", ((struct x*)ctx)->x); exit(); }"#)
+    #expect(interval.status == 1 && interval.stderr.contains("'ctx' is a BPF program's context, and interval blocks run in Scry's own process"), "\(interval.stderr)")
+    let tracepoint = scry("--dry-run", "-e", "tracepoint:sched:sched_switch { @ = ctx; }")
+    #expect(tracepoint.status == 1 && tracepoint.stderr.contains("'ctx', the raw context of a BPF program, is not given to scripts"), "\(tracepoint.stderr)")
+  }
+}
