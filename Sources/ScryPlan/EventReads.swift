@@ -170,7 +170,7 @@ struct EventReads {
       return
     }
     reads.append(read)
-    sites.append(ReadSite(span: e.span, helper: helperName(value, user: user)))
+    sites.append(ReadSite(e, helper: helperName(value, user: user)))
     offsets[read] = nextOffset
     fetched[e.id] = FetchedValue(offset: nextOffset, layout: finalLayout)
     nextOffset += read.slotSize

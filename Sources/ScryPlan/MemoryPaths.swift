@@ -183,10 +183,10 @@ struct MemoryPaths {
     return userProbe.isReturn ? nil : (.register("ip"), symbol.offsetFromProbe)
   }
 
-  /// An address known before the event: a literal, a positional parameter given as a number, a
-  /// `#define` constant or enumerator, or the address `kaddr()` resolved.
+  /// An address known before the event: a literal, a `#define` constant or enumerator, or the
+  /// address `kaddr()` resolved. Not a positional parameter: `str($1)` is the parameter's text.
   func constantAddress(_ e: Expr) -> UInt64? {
-    if let n = program.constantIndex(e) { return n }
+    if case .integer(let n) = e.kind { return n }
     if case .identifier = e.kind, program.resolutions[e.id] == nil, let value = program.constants[e.id] { return value }
     if program.function(of: e) == .kaddr { return program.constants[e.id] }
     return nil

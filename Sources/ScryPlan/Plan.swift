@@ -138,6 +138,14 @@ public struct ReadSite: Sendable, Hashable {
     self.span = span
     self.helper = helper
   }
+
+  /// The site of a read of `e`: its span, but the `*` alone for a dereference, where bpftrace 0.17
+  /// places it (its unary node's location is the operator's).
+  public init(_ e: Expr, helper: String) {
+    var span = e.span
+    if case .unary(.deref, _) = e.kind { span = SourceSpan(start: span.start, end: span.start + 1) }
+    self.init(span: span, helper: helper)
+  }
 }
 
 /// One value a tracepoint's capture program reads at the event beyond the record.

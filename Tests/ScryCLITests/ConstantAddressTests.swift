@@ -54,6 +54,14 @@ import Testing
       "\(run.stdout)")
     #expect(run.stdout.contains("\n0|\n"), "\(run.stdout)")
   }
+
+  /// And for a uprobe's record: a bad pointer argument (`probed(1)`) read as the process's memory.
+  @Test func kkSaysFailedReadsOfUprobeRecords() throws {
+    let binary = try UaddrTests.fixture(pie: false)
+    try expectSameOutputAsBpftrace(
+      ["-kk", "-c", binary], "uprobe:\(binary):probed { printf(\"%d %s|\\n\", *(int32 *)arg0, str(arg0)); exit(); }")
+    try expectSameOutputAsBpftrace(["-kk", "-f", "json", "-c", binary], "uprobe:\(binary):probed { printf(\"%d|\\n\", *(int32 *)arg0); exit(); }")
+  }
 }
 
 /// `uaddr("sym")`: a variable of the probed binary, typed by its size and read at the event from

@@ -143,10 +143,17 @@ public enum AttachmentFacts {
     // Memory read at the event needs the capture program: a per-task predicate then runs in user
     // space on every task's hits (as bpftrace runs it), rather than per-task perf events.
     let systemWide = !followsTasks || (attachment.readsMemoryOnlyAtTheEvent && options.targetPid == nil)
-    if let delivery = attachment.ringDelivery, systemWide, options.allowsBPF, let kind = captureKind(of: attachment) {
+    if let delivery = attachment.ringDelivery, systemWide, options.allowsBPF, var kind = captureKind(of: attachment) {
+      var recordSize = delivery.recordSize
+      if case .probe(var layout) = kind, options.helperCheckLevel >= 2, delivery.sampleFields.contains(.raw) {
+        // -kk: the record grows by the fields' failure codes.
+        layout.reportsFailures = true
+        kind = .probe(layout)
+        recordSize = layout.recordSize
+      }
       var program = CaptureProgram(
         sampleType: sampleType(delivery.sampleFields, counting: false, identified: identified), identifier: 0,
-        recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm, kind: kind)
+        recordSize: recordSize, commonType: 0, includesComm: delivery.readsComm, kind: kind)
       program.includesCredentials = delivery.readsCredentials
       program.kernelStackDepth = delivery.kernelStackDepth
       program.userStackDepth = delivery.userStackDepth
