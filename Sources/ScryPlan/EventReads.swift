@@ -149,12 +149,10 @@ struct EventReads {
     case .operand(let o, _, _), .read(let o, _, _, _), .bytes(let o, _, _): (base, isString) = (o, false)
     case .string(let o, _, _): (base, isString) = (o, true)
     }
-    var name = "probe_read"
-    if case .constant = base.root, record == nil {
-    } else {
-      name += user ? "_user" : "_kernel"
-    }
-    return isString ? name + "_str" : name
+    var spaceKnown = true
+    if case .constant = base.root, record == nil { spaceKnown = false }
+    let space = spaceKnown ? (user ? "_user" : "_kernel") : ""
+    return "probe_read" + space + (isString ? "_str" : "")
   }
 
   /// `valueUser`: the space of the value itself when the pointer to it was marked (`uptr`, `kptr`).
