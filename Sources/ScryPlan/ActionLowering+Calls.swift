@@ -142,7 +142,9 @@ extension ActionLowering {
       return .byteSwap(int(args[0]), bits: t.bits)
     case .kstack, .ustack:
       return unsupportedInt(e.span, "'\(function.name)()' is a stack, not a number")
-    case .uaddr, .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime, .textStrn, .strReplace:
+    case .uaddr:
+      return userDataAddress(e)
+    case .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime, .textStrn, .strReplace:
       // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
     case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
@@ -275,5 +277,26 @@ extension Expr {
   fileprivate var isKeyedMapAccess: Bool {
     if case .map(_, let keys, _) = kind { return !keys.isEmpty }
     return false
+  }
+}
+
+extension ActionLowering {
+  /// `uaddr("sym")` as a number: the symbol's address where every probe of the block has the same
+  /// one (an executable loaded where it was linked), else the probe point's address the capture
+  /// copied plus the distance to the variable, when that is one distance for the whole block.
+  mutating func userDataAddress(_ e: Expr) -> IntExpr {
+    let symbols = Array((program.userDataSymbols[e.id] ?? [:]).values)
+    guard let first = symbols.first else { return unsupportedInt(e.span, "uaddr() resolved to nothing at this block's probes") }
+    if !first.isPositionIndependent, symbols.allSatisfy({ !$0.isPositionIndependent && $0.address == first.address }) {
+      return .constant(first.address)
+    }
+    guard symbols.allSatisfy({ $0.isPositionIndependent && $0.offsetFromProbe == first.offsetFromProbe }),
+      let value = fetched[e.id], case .integer(let byteCount, let isSigned) = value.layout
+    else {
+      return unsupportedInt(
+        e.span, "uaddr() of a position-independent binary is known only at a uprobe's entry, one distance from the probe point for the whole block")
+    }
+    let ip = IntExpr.record(offset: value.offset, byteCount: byteCount, isSigned: isSigned)
+    return .binary(.add, ip, .constant(UInt64(bitPattern: first.offsetFromProbe)), isSigned: false)
   }
 }

@@ -6,7 +6,8 @@ extension ActionLowering {
 
   mutating func int(_ e: Expr) -> IntExpr {
     let type = program.type(of: e)
-    if let value = fetched[e.id], case .integer(let byteCount, let isSigned) = value.layout {
+    // `uaddr()`'s fetched value is the probe point's address, which `userDataAddress` moves.
+    if let value = fetched[e.id], case .integer(let byteCount, let isSigned) = value.layout, program.function(of: e) != .uaddr {
       return bitfield(e, .record(offset: value.offset, byteCount: byteCount, isSigned: isSigned))
     }
     if let constant = program.constants[e.id], Self.isConstantName(e) { return .constant(constant) }
@@ -26,7 +27,7 @@ extension ActionLowering {
         if case .integer(let t) = type, t.bits < 64 { return .convert(value, bits: t.bits, isSigned: t.isSigned) }
         return value
       case .deref, .addressOf:
-        return unsupportedInt(e.span, Self.unreachableMemory)
+        return unsupportedInt(e.span, unreachableMemory(e))
       }
     case .binary(let op, let a, let b):
       return binary(op, a, b)
@@ -197,7 +198,7 @@ extension ActionLowering {
   }
 
   mutating func recordField(base: Expr, name: String, span: SourceSpan) -> IntExpr {
-    guard isEventRecord(base) else { return unsupportedInt(span, Self.unreachableMemory) }
+    guard isEventRecord(base) else { return unsupportedInt(span, unreachableMemory(base)) }
     guard case .record(let record) = program.type(of: base), let field = record.field(named: name) else {
       return unsupportedInt(span, "field '\(name)' cannot be read here")
     }
@@ -215,8 +216,17 @@ extension ActionLowering {
   /// pointer must lead back to the probe's own values.
   static let unreachableMemory =
     "Scry reads memory at the event: this pointer must lead back to the probe's arguments (argN, retval), a"
-    + " tracepoint's pointer field or curtask, through casts, fields and constant offsets (not a map's value, nor a"
-    + " variable assigned more than once)"
+    + " tracepoint's pointer field, curtask or a constant address, through casts, fields and constant offsets (not a"
+    + " map's value, nor a variable assigned more than once)"
+
+  /// Why the memory `e` reads has no chain: a PIE's `uaddr()` at a return probe has its own reason.
+  func unreachableMemory(_ e: Expr) -> String {
+    var viaUserSymbol = false
+    forEachExpression(in: [e]) { if program.function(of: $0) == .uaddr { viaUserSymbol = true } }
+    guard viaUserSymbol else { return Self.unreachableMemory }
+    return "uaddr() of a position-independent binary is found from the probe point, which is known at a probe's entry"
+      + " only: at a uretprobe the instruction pointer is the caller's"
+  }
 
   /// A member of a struct value the block holds (`$s.m` after `$s = *$p`, a map's struct): its
   /// bytes sliced out of the value. nil for `args` and for structs reached through pointers.
@@ -340,7 +350,7 @@ extension ActionLowering {
     case .field(let base, let name, _):
       if let member = structValueMember(e, base: base) { return member }
       if !isEventRecord(base) {
-        unsupported(e.span, Self.unreachableMemory)
+        unsupported(e.span, unreachableMemory(e))
         return .constant([], type: type.byteSize > 0 ? type : .string(capacity: 1))
       }
       if case .record(let record) = program.type(of: base), let field = record.field(named: name), field.type.isString {

@@ -15,6 +15,7 @@ struct EventReads {
   /// Where the first slot starts in the RAW data: after the record copy, on 8 bytes.
   let firstOffset: Int
   private(set) var reads: [EventRead] = []
+  private(set) var sites: [ReadSite] = []
   private(set) var fetched: [NodeID: FetchedValue] = [:]
   private var offsets: [EventRead: Int] = [:]
   private var nextOffset: Int
@@ -55,8 +56,7 @@ struct EventReads {
     switch (e.kind, program.function(of: e)) {
     case (.call(_, _, let args), .str?) where !program.type(of: args[0]).isString:
       // `str(args->filename)` alone stays with the pointer fetch (it has a `--no-bpf` road).
-      guard let address = paths.pointerValue(args[0]), case .memory = address.base,
-        case .string(let capacity) = program.type(of: e)
+      guard let address = paths.pointerValue(args[0]), Self.isRead(address.base), case .string(let capacity) = program.type(of: e)
       else { return false }
       define(
         e, .string(address.base, offset: address.offset, maxLength: capacity), user: isUser(address.base),
@@ -114,13 +114,45 @@ struct EventReads {
     return true
   }
 
-  /// A chain from the record's pointer fields reads the process's memory at a syscall; a task's is the kernel's.
+  /// A string at a loaded address or at a constant one; a record's pointer field alone is the pointer fetch's.
+  private static func isRead(_ base: ProbeCapture.Operand) -> Bool {
+    switch base {
+    case .memory, .constant: return true
+    default: return false
+    }
+  }
+
+  /// A chain from the record's pointer fields reads the process's memory at a syscall; a task's is
+  /// the kernel's, and so is a constant address's (the event's own memory is the kernel's).
   private func isUser(_ operand: ProbeCapture.Operand) -> Bool {
     switch operand {
     case .currentTask: return false
+    case .constant(let address):
+      // Where bpftrace 0.17 knows no address space (BEGIN, END, interval, software, profile), its
+      // bpf_probe_read reads below the top of user space as the task's memory, the rest as the
+      // kernel's (x86's non-overlapping spaces); a tracepoint's constant is the kernel's.
+      return record == nil && UInt64(bitPattern: address) < Self.userSpaceEnd
     case .memory(let base, _): return isUser(base)
     default: return isUserMemory
     }
+  }
+
+  /// x86-64's TASK_SIZE_MAX, the top of user space (4-level page tables; 5-level ones go further).
+  static let userSpaceEnd: UInt64 = 0x7fff_ffff_f000
+
+  /// bpftrace's helper for a read: its address space's, with none named where bpftrace cannot tell
+  /// (a constant address at an event without a record: BEGIN, END, interval, software, profile).
+  private func helperName(_ value: ProbeCapture.Value, user: Bool) -> String {
+    let base: ProbeCapture.Operand
+    let isString: Bool
+    switch value {
+    case .operand(let o, _, _), .read(let o, _, _, _), .bytes(let o, _, _): (base, isString) = (o, false)
+    case .string(let o, _, _): (base, isString) = (o, true)
+    }
+    var spaceKnown = true
+    if case .constant = base.root, record == nil { spaceKnown = false }
+    let space = spaceKnown ? (user ? "_user" : "_kernel") : ""
+    return "probe_read" + space + (isString ? "_str" : "")
   }
 
   /// `valueUser`: the space of the value itself when the pointer to it was marked (`uptr`, `kptr`).
@@ -136,6 +168,7 @@ struct EventReads {
       return
     }
     reads.append(read)
+    sites.append(ReadSite(e, helper: helperName(value, user: user)))
     offsets[read] = nextOffset
     fetched[e.id] = FetchedValue(offset: nextOffset, layout: finalLayout)
     nextOffset += read.slotSize

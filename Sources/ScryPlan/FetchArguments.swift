@@ -13,7 +13,10 @@ struct FetchArguments {
   let isReturn: Bool
   /// At a USDT probe, where each `argN` is (the note's operands) instead of the argument registers.
   let staticArguments: [StaticProbeArgument]?
+  /// The probe's name, for what `uaddr()` resolved to in its binary.
+  var probeName: String?
   private(set) var fields: [ProbeCapture.Field] = []
+  private(set) var sites: [ReadSite] = []
   private(set) var fetched: [NodeID: FetchedValue] = [:]
   /// Offset of each value already captured, so a value read twice is fetched once.
   private var offsets: [ProbeCapture.Value: Int] = [:]
@@ -35,7 +38,9 @@ struct FetchArguments {
 
   /// The capture: its fields in record order.
   var capture: ProbeCapture {
-    ProbeCapture(isKernel: isKernel, fields: fields, firstOffset: firstOffset, fixedSize: nextOffset)
+    var capture = ProbeCapture(isKernel: isKernel, fields: fields, firstOffset: firstOffset, fixedSize: nextOffset)
+    capture.sites = sites
+    return capture
   }
 
   static let argumentRegisters = ["di", "si", "dx", "cx", "r8", "r9"]
@@ -47,6 +52,7 @@ struct FetchArguments {
     paths = MemoryPaths(program: program, block: block) { [program] e in
       Self.register(e, program: program, isReturn: isReturn, staticArguments: statics)
     }
+    paths?.userProbe = probeName.map { ($0, isReturn) }
     // A value fetched whole needs none of its parts.
     block.visitExpressions { fetch($0) }
   }
@@ -65,6 +71,12 @@ struct FetchArguments {
     case (.unary(.deref, _), _), (.field, _), (.index, _):
       guard let location = paths.location(e) else { return false }
       return read(e, at: location)
+    case (.call, .uaddr?):
+      // Its value: the probe point's address (the instruction pointer), which the action moves
+      // to the variable (a PIE's; an executable's is a constant).
+      guard let address = paths.userDataAddress(e), case .register = address.base else { return false }
+      define(e, .operand(address.base, byteCount: 8, isSigned: false), layout: .integer(byteCount: 8, isSigned: false), size: 8)
+      return true
     default:
       if let (index, argument) = staticArgument(e) {
         return fetchStatic(e, index, argument)
@@ -100,6 +112,7 @@ struct FetchArguments {
     }
     staticOffsets[index] = nextOffset
     fields.append(ProbeCapture.Field(offset: nextOffset, value: value))
+    sites.append(ReadSite(e, helper: helperName(value)))
     fetched[e.id] = FetchedValue(offset: nextOffset, layout: layout)
     nextOffset += size
     return true
@@ -136,9 +149,22 @@ struct FetchArguments {
       return
     }
     fields.append(ProbeCapture.Field(offset: nextOffset, value: value))
+    sites.append(ReadSite(e, helper: helperName(value)))
     offsets[value] = nextOffset
     fetched[e.id] = FetchedValue(offset: nextOffset, layout: layout)
     nextOffset += size
+  }
+
+  /// bpftrace's helper for a field: the probe's address space (the kernel's from `curtask`).
+  private func helperName(_ value: ProbeCapture.Value) -> String {
+    let base: ProbeCapture.Operand
+    let isString: Bool
+    switch value {
+    case .operand(let o, _, _), .read(let o, _, _, _), .bytes(let o, _, _): (base, isString) = (o, false)
+    case .string(let o, _, _): (base, isString) = (o, true)
+    }
+    let kernel = isKernel || base.root == .currentTask
+    return "probe_read" + (kernel ? "_kernel" : "_user") + (isString ? "_str" : "")
   }
 
   /// The operand of a builtin that holds a register or stack value.

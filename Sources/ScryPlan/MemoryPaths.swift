@@ -7,12 +7,18 @@ import ScryLanguage
 /// Pointers are followed through casts, fields, `*`, constant indexes, `p + n` (scaled by the
 /// pointee's size, as C and bpftrace do) and scratch variables assigned once in the block: the
 /// chain of a variable is the chain of its one value; so is a map element's (keyless, or at constant
-/// keys) assigned once, read after its assignment in the same block (`onceAssignedMaps`). What leads elsewhere (another
-/// map's value, a variable assigned twice) has no chain, and the planner refuses to read through it.
+/// keys) assigned once, read after its assignment in the same block (`onceAssignedMaps`). A number known
+/// before the event is a root of its own (`(struct foo *)0`, `*(uint64 *)0x1234`, `kaddr("jiffies")`): its
+/// reads are made at the event like any other, and an unmapped address is a failed read, as bpftrace's are.
+/// What leads elsewhere (another map's value, a variable assigned twice) has no chain, and the planner
+/// refuses to read through it.
 struct MemoryPaths {
   let program: CheckedProgram
   /// The operand a builtin stands for at this probe (`arg0` is `%di` at a uprobe).
   let root: (Expr) -> ProbeCapture.Operand?
+  /// The uprobe or USDT probe the chains are for (its name and whether it is a return probe):
+  /// where `uaddr()` points depends on it.
+  var userProbe: (name: String, isReturn: Bool)?
   /// The one value of each scratch variable assigned exactly once in the block, by slot.
   private var definitions: [Int: Expr] = [:]
 
@@ -106,6 +112,8 @@ struct MemoryPaths {
   /// The value of a pointer (or integer) expression as an operand plus a constant.
   func pointerValue(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
     if let operand = root(e) { return (operand, 0) }
+    if let address = constantAddress(e) { return (.constant(Int64(bitPattern: address)), 0) }
+    if program.function(of: e) == .uaddr { return userDataAddress(e) }
     switch e.kind {
     case .cast(_, let inner):
       return pointerValue(inner)
@@ -164,6 +172,25 @@ struct MemoryPaths {
   }
 
   func scale(of type: ScryType) -> Int { program.cTypes.step(ofPointer: type) }
+
+  /// Where `uaddr("sym")` points at this probe: the symbol's address in an executable loaded where
+  /// it was linked; in a PIE or a library, the probe point's address plus the distance between the
+  /// two in the file (at a probe's entry, the instruction pointer is the probe point). A return
+  /// probe's instruction pointer is its caller's, so there a PIE's variable has no chain.
+  func userDataAddress(_ e: Expr) -> (base: ProbeCapture.Operand, offset: Int64)? {
+    guard let userProbe, let symbol = program.userDataSymbols[e.id]?[userProbe.name] else { return nil }
+    if !symbol.isPositionIndependent { return (.constant(Int64(bitPattern: symbol.address)), 0) }
+    return userProbe.isReturn ? nil : (.register("ip"), symbol.offsetFromProbe)
+  }
+
+  /// An address known before the event: a literal, a `#define` constant or enumerator, or the
+  /// address `kaddr()` resolved. Not a positional parameter: `str($1)` is the parameter's text.
+  func constantAddress(_ e: Expr) -> UInt64? {
+    if case .integer(let n) = e.kind { return n }
+    if case .identifier = e.kind, program.resolutions[e.id] == nil, let value = program.constants[e.id] { return value }
+    if program.function(of: e) == .kaddr { return program.constants[e.id] }
+    return nil
+  }
 
   /// Whether a pointer expression is marked as user memory (`uptr(p)`: true) or kernel memory
   /// (`kptr(p)`: false), through casts and once-assigned variables; nil when it is not marked.

@@ -18,6 +18,8 @@ public struct Plan: Sendable {
   public var printsMapsAtExit = true
   /// How `print(@h)` draws histograms (SystemTap programs draw SystemTap's table).
   public var histogramStyle = HistogramStyle.bpftrace
+  /// The script, for where a failed read was written (`-kk`'s helper errors).
+  public var source: SourceFile?
 
   public var hasEventProbes: Bool { attachments.contains { $0.probe.kind.hasEventContext } }
 
@@ -58,6 +60,12 @@ public struct Attachment: Sendable, Equatable {
   /// Scry's capture program reads it, into slots after the record from `eventReadsOffset` on.
   public var eventReads: [EventRead] = []
   public var eventReadsOffset = 0
+  /// Where each of `eventReads` is written and which helper bpftrace would name for it.
+  public var eventReadSites: [ReadSite] = []
+
+  /// Where the capture program's failure codes sit in RAW when it writes them (one byte per
+  /// read after the last slot: see `CaptureReads.reportsFailures`).
+  public var eventReadFailureCodesOffset: Int { eventReadsOffset + eventReads.reduce(0) { $0 + $1.slotSize } }
 
   /// Counted by a kernel counter whatever the path: no ring ever carries its hits. (One counted
   /// per key falls back to a ring where the kernel cannot count per key.)
@@ -116,6 +124,27 @@ public struct RingDelivery: Sendable, Hashable {
     self.readsCredentials = readsCredentials
     self.kernelStackDepth = kernelStackDepth
     self.userStackDepth = userStackDepth
+  }
+}
+
+/// Where a read is written, for bpftrace's `-kk` warning when it fails at an event.
+public struct ReadSite: Sendable, Hashable {
+  public var span: SourceSpan
+  /// bpftrace 0.17's name of the helper (`probe_read_kernel`, `probe_read_user_str`, or
+  /// `probe_read` where its address space is unknown: a constant address in BEGIN).
+  public var helper: String
+
+  public init(span: SourceSpan, helper: String) {
+    self.span = span
+    self.helper = helper
+  }
+
+  /// The site of a read of `e`: its span, but the `*` alone for a dereference, where bpftrace 0.17
+  /// places it (its unary node's location is the operator's).
+  public init(_ e: Expr, helper: String) {
+    var span = e.span
+    if case .unary(.deref, _) = e.kind { span = SourceSpan(start: span.start, end: span.start + 1) }
+    self.init(span: span, helper: helper)
   }
 }
 

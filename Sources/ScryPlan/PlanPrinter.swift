@@ -22,7 +22,7 @@ public enum PlanPrinter {
       guard a.probe.kind.hasEventContext else {
         if !a.eventReads.isEmpty {
           out += "      read at the event by: a BPF raw_tracepoint program run by Scry on its own thread just before the"
-            + " block (BPF_PROG_TEST_RUN; \(a.eventReads.count) reads of Scry's own task)\n"
+            + " block (BPF_PROG_TEST_RUN; \(a.eventReads.count) reads, as Scry's own task)\n"
         }
         continue
       }

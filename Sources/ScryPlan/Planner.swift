@@ -28,6 +28,7 @@ public enum Planner {
           // the block, into the RAW data as a software event's reads (see docs/internals.md).
           if let lowered = eventReads(probe, block: block, blockProbes: resolved, in: program) {
             attachment.eventReads = lowered.reads
+            attachment.eventReadSites = lowered.sites
             fetched.merge(lowered.fetched) { a, _ in a }
           }
           attachments.append(attachment)
@@ -47,6 +48,7 @@ public enum Planner {
             probe, block: block, blockProbes: resolved, in: program, after: attachment.pointerFetch)
           {
             attachment.eventReads = lowered.reads
+            attachment.eventReadSites = lowered.sites
             attachment.eventReadsOffset = lowered.offset
             fetched.merge(lowered.fetched) { a, _ in a }
           }
@@ -60,6 +62,7 @@ public enum Planner {
           let lowered = eventReads(probe, block: block, blockProbes: resolved, in: program)
         {
           attachment.eventReads = lowered.reads
+          attachment.eventReadSites = lowered.sites
           fetched.merge(lowered.fetched) { a, _ in a }
         }
         if let dynamic = dynamicProbe(probe, index: attachments.count, block: block, in: program) {
@@ -111,6 +114,7 @@ public enum Planner {
       variablesSize: lowering.variablesSize)
     plan.printsMapsAtExit = program.program.printsMapsAtExit
     plan.histogramStyle = program.program.histogramStyle
+    plan.source = program.program.source
     return plan
   }
 
@@ -161,7 +165,7 @@ public enum Planner {
   static func eventReads(
     _ probe: ResolvedProbe, block: ProbeBlock, blockProbes: [ResolvedProbe], in program: CheckedProgram,
     after fetch: PointerFetch? = nil
-  ) -> (reads: [EventRead], offset: Int, fetched: [NodeID: FetchedValue])? {
+  ) -> (reads: [EventRead], sites: [ReadSite], offset: Int, fetched: [NodeID: FetchedValue])? {
     var lowering: EventReads
     if case .tracepoint(let category, _, let record?) = probe.target {
       let records = blockProbes.compactMap { probe -> RecordType? in
@@ -177,7 +181,7 @@ public enum Planner {
     }
     lowering.lower(block)
     guard !lowering.reads.isEmpty else { return nil }
-    return (lowering.reads, lowering.firstOffset, lowering.fetched)
+    return (lowering.reads, lowering.sites, lowering.firstOffset, lowering.fetched)
   }
 
   /// The dynamic event of a uprobe or kprobe, with its block's reads lowered to fetch arguments.
@@ -211,6 +215,7 @@ public enum Planner {
     let firstOffset = isReturn ? 24 : 16
     var lowering = FetchArguments(
       program: program, isKernel: isKernel, isReturn: isReturn, firstOffset: firstOffset, staticArguments: staticArguments)
+    lowering.probeName = probe.name
     lowering.lower(block)
     var dynamic = DynamicProbe(isKernel: isKernel, isReturn: isReturn, name: name, location: location, capture: lowering.capture)
     switch probe.target {

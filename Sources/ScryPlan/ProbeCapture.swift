@@ -92,6 +92,8 @@ public struct ProbeCapture: Sendable, Hashable {
   /// Kernel memory (kprobes) or the traced process's (uprobes).
   public var isKernel: Bool
   public var fields: [Field]
+  /// Where each field's value is written, parallel to `fields` (for `-kk`'s helper errors).
+  public var sites: [ReadSite] = []
   /// Where the first field sits (after the common fields and the probe's address or addresses).
   public var firstOffset: Int
   /// Bytes of the fixed part of the record: header and fields (strings are `__data_loc` words).

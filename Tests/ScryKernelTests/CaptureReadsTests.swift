@@ -159,6 +159,19 @@ struct CaptureReadsLayoutTests {
     try program.validate()
   }
 
+  /// `-kk`: one failure code per read after the last slot, the area still on 8 bytes.
+  @Test func failureCodesFollowTheSlots() throws {
+    let reads = [
+      MemoryRead(.read(.constant(0), offset: 0, byteCount: 4), space: .user),
+      MemoryRead(.string(.currentTask, offset: 8, maxLength: 13), space: .kernel),
+    ]
+    #expect(CaptureReads(reads).size == 24)
+    let reporting = CaptureReads(reads, reportsFailures: true)
+    #expect(reporting.failureCodesOffset == 24)
+    #expect(reporting.size == 32)
+    try reporting.validate(for: .onDemand)
+  }
+
   @Test func refusesWhatTheProgramCannotRead() {
     func refused(_ read: MemoryRead, _ kind: CaptureProgram.Kind) -> Bool {
       (try? CaptureReads([read]).validate(for: kind)) == nil

@@ -70,4 +70,24 @@ import ScryLanguage
     let action = IRPrinter(maps: plan.maps).render(plan.actions[0])
     #expect(action == "@a = (addu 32 (mul 1 4))\n@b = 64\n@c = 2\n", "\(action)")
   }
+
+  /// A constant address is a root of its own: a uprobe reads it in the process's memory (tracefs's
+  /// `\IMM` is its fetch syntax), a block Scry runs itself in the kernel's, at the event in both.
+  @Test func constantAddressesAreReadAtTheEvent() throws {
+    #expect(
+      try fetchArguments(#"$o = (struct Outer *)arg0; @a = *(uint32 *)0x1000; @b = ((struct Outer *)0)->inner.y; @c = (*(struct Outer *)8).a;"#)
+        == ["+0(\\4096):u32", "+24(\\0):s64", "+0(\\8):s32"])
+    // In BEGIN, as bpftrace's bpf_probe_read: below the top of user space the task's memory.
+    let begin = try plan(
+      Self.declarations + "BEGIN { @foo = (struct Outer *)16; @y = @foo->inner.y; $x = *(int16 *)(32 + 2); @k = *(uint64 *)0xffffffff81000000; }")
+    #expect(begin.attachments[0].eventReads == [
+      EventRead(value: .read(.constant(16), offset: 24, byteCount: 8, isSigned: true), isUserMemory: true),
+      EventRead(value: .read(.constant(32), offset: 2, byteCount: 2, isSigned: true), isUserMemory: true),
+      EventRead(value: .read(.constant(-0x7f00_0000), offset: 0, byteCount: 8, isSigned: false), isUserMemory: false),
+    ])
+    #expect(begin.attachments[0].eventReadSites.map(\.helper) == ["probe_read", "probe_read", "probe_read"])
+    let tracepoint = try plan(Self.declarations + "tracepoint:sched:sched_switch { @y = ((struct Outer *)16)->a; }")
+    #expect(tracepoint.attachments[0].eventReads.map(\.isUserMemory) == [false])
+    #expect(tracepoint.attachments[0].eventReadSites.map(\.helper) == ["probe_read_kernel"])
+  }
 }

@@ -108,10 +108,19 @@ public struct MemoryRead: Sendable, Hashable {
 /// after the previous one's (all sizes are multiples of 8, so every slot starts on 8 bytes).
 public struct CaptureReads: Sendable, Hashable {
   public var reads: [MemoryRead]
+  /// After the last slot, one byte per read (the area rounded up to 8): 0, or the failed helper's
+  /// return code (-14 for EFAULT) as an Int8, so user space can say which read failed and how
+  /// (bpftrace's `-kk` helper errors). Off, the area is the slots alone.
+  public var reportsFailures = false
 
-  public init(_ reads: [MemoryRead] = []) {
+  public init(_ reads: [MemoryRead] = [], reportsFailures: Bool = false) {
     self.reads = reads
+    self.reportsFailures = reportsFailures
   }
+
+  /// Where the failure codes start in the reads area (after every slot).
+  public var failureCodesOffset: Int { reads.reduce(0) { $0 + $1.slotSize } }
+  var failureCodesSize: Int { reportsFailures ? (reads.count + 7) & ~7 : 0 }
 
   public var isEmpty: Bool { reads.isEmpty }
 
@@ -127,7 +136,7 @@ public struct CaptureReads: Sendable, Hashable {
   }
 
   /// Bytes of the reads area.
-  public var size: Int { reads.reduce(0) { $0 + $1.slotSize } }
+  public var size: Int { failureCodesOffset + failureCodesSize }
 
   /// At most this many reads, loads in a chain, bytes of a string or bytes slot, and bytes in all:
   /// they keep the program short and a record well inside what a ring takes.

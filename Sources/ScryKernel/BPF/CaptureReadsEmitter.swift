@@ -4,7 +4,11 @@
 extension CaptureProgram {
   /// The reads area: each read into its slot; a failed one leaves its slot zeroed and is counted.
   func emitReads(countersMapFD: Int32, into asm: inout BPFAssembler) {
-    for (read, slot) in zip(reads.reads, reads.slotOffsets) {
+    let codes = readsOffset + reads.failureCodesOffset
+    for word in stride(from: 0, to: reads.failureCodesSize, by: 8) {
+      asm.emit(.st(.double, .r7, Int16(codes + word), 0))
+    }
+    for (index, (read, slot)) in zip(reads.reads, reads.slotOffsets).enumerated() {
       let at = Int16(readsOffset + slot)
       if case .operand(let operand, _) = read.value, operand.depth == 0 {
         // Nothing to load, nothing to fail: a failure path would be code the verifier cannot reach.
@@ -16,6 +20,8 @@ extension CaptureProgram {
       emitRead(read, at: at, onFailure: failed, into: &asm)
       asm.jump(to: next)
       asm.place(failed)
+      // Every way here comes from a helper's negative r0 (before the counter's call clobbers it).
+      if reads.reportsFailures { asm.emit(.stx(.byte, .r7, Int16(codes + index), .r0)) }
       if case .bytes = read.value {
         // A load of the chain failed before the bytes were read: nothing wrote the slot.
         emitZeros(at: at, count: read.slotSize, into: &asm)

@@ -25,6 +25,9 @@ public struct ProbeRecord: Sendable, Hashable {
   /// Bytes of the header and fields; string bytes follow.
   public var fixedSize: Int
   public var stringCapacity: Int
+  /// `-kk`: after the strings, one byte per field (rounded up to 8): 0, or the return code of the
+  /// helper that failed to read it, as `CaptureReads.reportsFailures` has them.
+  public var reportsFailures = false
 
   public init(isKernel: Bool, isReturn: Bool, fields: [Field], fixedSize: Int, stringCapacity: Int) {
     self.isKernel = isKernel
@@ -34,7 +37,9 @@ public struct ProbeRecord: Sendable, Hashable {
     self.stringCapacity = stringCapacity
   }
 
-  public var recordSize: Int { fixedSize + stringCapacity }
+  public var recordSize: Int { failureCodesOffset + (reportsFailures ? (fields.count + 7) & ~7 : 0) }
+  /// Where the failure codes start in the record.
+  public var failureCodesOffset: Int { fixedSize + stringCapacity }
 }
 
 /// Offsets of x86-64 `struct pt_regs` fields, the context of kprobe-type programs.
@@ -69,7 +74,13 @@ extension CaptureProgram {
       asm.emit(.stx(.double, .r7, record + 8, .r1))
     }
     var stringData = layout.fixedSize
-    for field in layout.fields {
+    let codes = record + Int16(layout.failureCodesOffset)
+    if layout.reportsFailures {
+      for word in stride(from: 0, to: layout.recordSize - layout.failureCodesOffset, by: 8) {
+        asm.emit(.st(.double, .r7, codes + Int16(word), 0))
+      }
+    }
+    for (index, field) in layout.fields.enumerated() {
       let at = record + Int16(field.offset)
       // A register alone cannot fail: a failure path would be code the verifier cannot reach.
       var canFail = true
@@ -97,6 +108,8 @@ extension CaptureProgram {
       guard canFail else { continue }
       asm.jump(to: next)
       asm.place(failed)
+      // Every way here comes from a helper's negative r0.
+      if layout.reportsFailures { asm.emit(.stx(.byte, .r7, codes + Int16(index), .r0)) }
       switch field.value {
       case .operand(_, let count), .read(_, _, let count), .bytes(_, _, let count):
         emitZeroBytes(at: at, count: count, into: &asm)

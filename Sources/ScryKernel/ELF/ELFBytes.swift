@@ -72,6 +72,7 @@ enum ELFConstant {
   static let noteGNUBuildID: UInt32 = 3  // NT_GNU_BUILD_ID
 
   static let symbolUndefined: UInt16 = 0  // SHN_UNDEF
+  static let symbolObject: UInt8 = 1  // STT_OBJECT
   static let symbolFunction: UInt8 = 2  // STT_FUNC
   static let symbolIndirectFunction: UInt8 = 10  // STT_GNU_IFUNC
   static let bindingLocal: UInt8 = 0  // STB_LOCAL

@@ -39,6 +39,26 @@ extension ELFFile {
   ///
   /// Entries whose name or fields lie outside the file are skipped, never trusted.
   func forEachFunction(inSymbolTable tableIndex: Int, _ body: (ELFSymbol, Int) -> Void) {
+    forEachSymbol(inSymbolTable: tableIndex, ofKinds: [ELFConstant.symbolFunction, ELFConstant.symbolIndirectFunction], body)
+  }
+
+  /// A defined variable (STT_OBJECT) by name, from .symtab, else .dynsym (`uaddr("GLOBAL_A")`).
+  public func dataSymbol(named name: String) -> ELFSymbol? {
+    for tableType in [ELFConstant.sectionSymbolTable, ELFConstant.sectionDynamicSymbols] {
+      var found: (symbol: ELFSymbol, rank: Int)?
+      for (index, section) in sections.enumerated() where section.type == tableType {
+        forEachSymbol(inSymbolTable: index, ofKinds: [ELFConstant.symbolObject]) { symbol, rank in
+          if symbol.name == name, found.map({ rank < $0.rank }) ?? true { found = (symbol, rank) }
+        }
+      }
+      if let found { return found.symbol }
+    }
+    return nil
+  }
+
+  /// Calls `body` with each defined symbol of the given types (STT_*) of the symbol table at
+  /// section `tableIndex`, and its rank as `forEachFunction` gives it.
+  private func forEachSymbol(inSymbolTable tableIndex: Int, ofKinds kinds: [UInt8], _ body: (ELFSymbol, Int) -> Void) {
     let table = sections[tableIndex]
     guard table.isInFile, table.type != ELFConstant.sectionNoBits, Int(table.link) < sections.count else { return }
     let strings = sections[Int(table.link)]
@@ -50,7 +70,7 @@ extension ELFFile {
       let at = table.offset + index * ELFConstant.symbolSize
       let info: UInt8 = bytes.field(at + 4)
       let kind = info & 0xf
-      guard kind == ELFConstant.symbolFunction || kind == ELFConstant.symbolIndirectFunction else { continue }
+      guard kinds.contains(kind) else { continue }
       let sectionIndex: UInt16 = bytes.field(at + 6)
       let value: UInt64 = bytes.field(at + 8)
       guard sectionIndex != ELFConstant.symbolUndefined, value != 0 else { continue }

@@ -385,7 +385,7 @@ extension Checker {
       return .uint64
     case .uaddr:
       requireStringLiteral(args[0], "uaddr's symbol")
-      return .uint64
+      return checkUaddr(site)
     case .ntop:
       return checkNtop(args)
     case .bswap:
@@ -604,5 +604,35 @@ extension Checker {
     case "false": return 0
     default: return nil
     }
+  }
+}
+
+extension Checker {
+  /// `uaddr("sym")`: a variable of each uprobe's or USDT probe's binary, typed as bpftrace 0.17
+  /// types it (a pointer to a signed integer of the symbol's size, 8 bytes unless it is 1, 2 or 4).
+  mutating func checkUaddr(_ site: CallSite) -> ScryType {
+    guard case .string(let bytes) = site.args[0].kind else { return .none }
+    let name = String(decoding: bytes, as: UTF8.self)
+    for kind in Set(probeKinds) where ![.uprobe, .uretprobe, .usdt].contains(kind) {
+      // bpftrace's words.
+      error(site.call.span, "uaddr can not be used with \"\(kind.rawValue)\" probes", hint: "it reads the traced program's variables: use it in uprobe, uretprobe and usdt probes")
+      return .none
+    }
+    var symbols: [String: UserDataSymbol] = [:]
+    for probe in probeBinaries {
+      guard let symbol = catalog.userDataSymbol(binary: probe.path, name: name, probeFileOffset: probe.fileOffset) else {
+        error(site.call.span, "Could not resolve symbol: \(probe.path):\(name)", hint: "uaddr() names a variable of the probed binary ('readelf -s' lists its OBJECT symbols)")
+        return .none
+      }
+      if let first = symbols.values.first, first.size != symbol.size {
+        error(site.call.span, "Symbol size mismatch between probes. Symbol \"\(name)\" has size \(first.size) in one probe's binary but size \(symbol.size) in '\(probe.path)'")
+        return .none
+      }
+      symbols[probe.name] = symbol
+    }
+    result.userDataSymbols[site.call.id] = symbols
+    let size = symbols.values.first?.size ?? 8
+    let bits = [1, 2, 4].contains(size) ? Int(size) * 8 : 64
+    return .pointer(.integer(IntegerType(bits: bits, isSigned: true)))
   }
 }

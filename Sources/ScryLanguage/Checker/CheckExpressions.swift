@@ -265,6 +265,22 @@ extension Checker {
     return type
   }
 
+  /// bpftrace's `ctx`, the BPF program's own context pointer. Scry's actions run in user space on
+  /// what a capture program copied, and the blocks it runs itself have no program at all: there is
+  /// nothing honest for `ctx` to point at, so it is refused with what to read instead.
+  private mutating func refuseContextPointer(at span: SourceSpan) {
+    if let own = probeKinds.first(where: { !$0.hasEventContext }) {
+      error(
+        span, "'ctx' is a BPF program's context, and \(own.rawValue) blocks run in Scry's own process, with none",
+        hint: "bpftrace's interval ctx is the registers of whichever task its timer interrupted: for what a task was "
+          + "running, use a profile probe and kstack or ustack")
+    } else {
+      error(
+        span, "'ctx', the raw context of a BPF program, is not given to scripts: Scry's blocks run on what its capture program copied at the event",
+        hint: "read the context through argN, sargN, retval and reg(\"name\") at uprobes, args at tracepoints")
+    }
+  }
+
   private mutating func typeOfIdentifier(_ name: String, _ e: Expr) -> ScryType {
     if let builtin = Builtin(name: name) {
       result.resolutions[e.id] = .builtin(builtin)
@@ -293,6 +309,10 @@ extension Checker {
         return .integer(IntegerType(bits: 64, isSigned: true, enumeration: enumeration))
       }
       return .int64
+    }
+    if name == "ctx" {
+      refuseContextPointer(at: e.span)
+      return .none
     }
     error(e.span, "unknown identifier '\(name)'",
           hint: Suggestions.hint(for: name, in: Builtin.names + mapOrder.filter { !$0.hasPrefix("@") })

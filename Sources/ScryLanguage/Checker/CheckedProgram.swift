@@ -62,6 +62,9 @@ public struct CheckedProgram: Sendable {
   /// Values the checker settled while checking a call: the address `kaddr("sym")` names,
   /// the number of `signal("SIGTERM")`, by call expression.
   public var constants: [NodeID: UInt64]
+  /// The variable each `uaddr("sym")` names, by call expression and then by probe name (a block's
+  /// probes may be in different binaries).
+  public var userDataSymbols: [NodeID: [String: UserDataSymbol]] = [:]
   /// Strings the checker settled from the probes: `probetype`, by identifier expression.
   public var texts: [NodeID: String] = [:]
   /// The named program parameters `getopt()` reads: any other given is an error.

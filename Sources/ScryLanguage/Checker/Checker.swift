@@ -89,6 +89,8 @@ public struct Checker {
   var probeRecords: [RecordType] = []
   /// The USDT probes of the block: their notes say how many arguments each has.
   var probeStatics: [UserStaticProbe] = []
+  /// The block's probes as given to `uaddr()`: name, binary and file offset of each uprobe or USDT probe.
+  var probeBinaries: [(name: String, path: String, fileOffset: UInt64)] = []
   var probeNameCapacity = 16
   var scopes: [[String: Int]] = []
   /// Each variable's first value as `sizeof` sizes it (see CheckSizeof.swift), by slot.
@@ -186,6 +188,13 @@ public struct Checker {
       probeStatics = probes.compactMap {
         if case .userStaticProbe(let probe) = $0.target { return probe }
         return nil
+      }
+      probeBinaries = probes.compactMap {
+        switch $0.target {
+        case .userFunction(let path, _, let offset): return ($0.name, path, offset)
+        case .userStaticProbe(let probe): return ($0.name, probe.path, probe.fileOffset)
+        default: return nil
+        }
       }
       probeNameCapacity = max(16, (probes.map { $0.name.utf8.count }.max() ?? 0) + 1)
       scopes = [[:]]

@@ -112,6 +112,9 @@ public protocol ProbeCatalog: Sendable {
   func staticProbes(binary: String?, provider: String, name: String) -> StaticProbeLookup
   /// The address of a kernel symbol (`kaddr("vfs_read")`), or nil when the kernel does not name it.
   func kernelSymbolAddress(_ name: String) -> UInt64?
+  /// A data symbol (STT_OBJECT) of the binary a uprobe at `probeFileOffset` is planted in
+  /// (`uaddr("GLOBAL_A")`); nil when the binary has no such symbol.
+  func userDataSymbol(binary: String, name: String, probeFileOffset: UInt64) -> UserDataSymbol?
   /// The id of the cgroup at a path (`cgroupid("/sys/fs/cgroup/unified/user.slice")`): its
   /// directory's inode number; nil when there is no such directory.
   func cgroupID(path: String) -> UInt64?
@@ -149,6 +152,25 @@ public enum UserFunctionLookup: Sendable, Equatable {
   case failed(message: String, hint: String?)
 }
 
+/// A variable of a binary as its symbol table gives it, for `uaddr()`.
+public struct UserDataSymbol: Sendable, Hashable {
+  /// st_value: the address itself in an ET_EXEC file, relative to the load base in an ET_DYN one.
+  public var address: UInt64
+  public var size: UInt64
+  /// ET_DYN (a PIE or a library): where it lies is known only in the process, relative to the probe.
+  public var isPositionIndependent: Bool
+  /// `address` minus the probe point's own address in the same file: at a uprobe's entry the
+  /// instruction pointer is the probe point, so the variable is at ip plus this, loaded anywhere.
+  public var offsetFromProbe: Int64
+
+  public init(address: UInt64, size: UInt64, isPositionIndependent: Bool, offsetFromProbe: Int64) {
+    self.address = address
+    self.size = size
+    self.isPositionIndependent = isPositionIndependent
+    self.offsetFromProbe = offsetFromProbe
+  }
+}
+
 /// One function of a binary, at the file offset a uprobe is planted at.
 public struct UserFunction: Sendable, Hashable {
   public var name: String
@@ -176,6 +198,7 @@ extension ProbeCatalog {
     .failed(message: "cannot read '\(binary ?? "the process")': binaries are not available to this check", hint: nil)
   }
   public func kernelSymbolAddress(_ name: String) -> UInt64? { nil }
+  public func userDataSymbol(binary: String, name: String, probeFileOffset: UInt64) -> UserDataSymbol? { nil }
   public func cgroupID(path: String) -> UInt64? { nil }
   public func kernelModuleExists(_ name: String) -> Bool? { nil }
   public func missingSupport(for kind: ProbeKind) -> String? { nil }

@@ -105,11 +105,16 @@ extension Parser {
       let operand = parseUnary()
       return expr(.unary(op, operand), start.merged(with: operand.span))
     }
-    return parsePostfix(parsePrimary())
+    let first = token.span
+    return parsePostfix(parsePrimary(), from: first)
   }
 
-  mutating func parsePostfix(_ base: Expr) -> Expr {
+  /// `from`: where the primary's text starts. A parenthesized primary's node spans its inside
+  /// only; a field, index or update of it starts at the `(`, as bpftrace places it
+  /// (`((struct foo *)0)->a` is 21 columns, where a failed read's warning points).
+  mutating func parsePostfix(_ base: Expr, from first: SourceSpan? = nil) -> Expr {
     var value = base
+    let start = first.map { $0.start < base.span.start ? $0 : base.span } ?? base.span
     while true {
       if isPunct(.dot) || isPunct(.arrow) {
         let isArrow = isPunct(.arrow)
@@ -127,12 +132,12 @@ extension Parser {
         if token.kind == .integer, !isArrow, let index = parseIntegerLiteral(text(token)) {
           let end = token.span
           advance()
-          value = expr(.tupleIndex(value, Int(clamping: index)), value.span.merged(with: end))
+          value = expr(.tupleIndex(value, Int(clamping: index)), start.merged(with: end))
         } else if token.kind == .identifier {
           let name = text(token)
           let end = token.span
           advance()
-          value = expr(.field(value, name: name, isArrow: isArrow), value.span.merged(with: end))
+          value = expr(.field(value, name: name, isArrow: isArrow), start.merged(with: end))
         } else {
           error(at: token.span, "expected a field name after '\(isArrow ? "->" : ".")', found \(describe(token))")
           return value
@@ -141,13 +146,13 @@ extension Parser {
         let isIncrement = isPunct(.increment)
         let end = token.span
         advance()
-        value = expr(.update(value, isIncrement: isIncrement, isPrefix: false), value.span.merged(with: end))
+        value = expr(.update(value, isIncrement: isIncrement, isPrefix: false), start.merged(with: end))
       } else if isPunct(.lbracket) {
         advance()
         let index = nested { $0.parseExpression() }
         let end = token.span
         expect(.rbracket, "to close the index")
-        value = expr(.index(value, index), value.span.merged(with: end))
+        value = expr(.index(value, index), start.merged(with: end))
       } else {
         return value
       }

@@ -162,14 +162,21 @@ public enum AttachmentFacts {
     // Memory read at the event needs the capture program: a per-task predicate then runs in user
     // space on every task's hits (as bpftrace runs it), rather than per-task perf events.
     let systemWide = !followsTasks || (attachment.readsMemoryOnlyAtTheEvent && options.targetPid == nil)
-    if let delivery = attachment.ringDelivery, systemWide, options.allowsBPF, let kind = captureKind(of: attachment) {
+    if let delivery = attachment.ringDelivery, systemWide, options.allowsBPF, var kind = captureKind(of: attachment) {
+      var recordSize = delivery.recordSize
+      if case .probe(var layout) = kind, options.helperChecks >= 2, delivery.sampleFields.contains(.raw) {
+        // -kk: the record grows by the fields' failure codes.
+        layout.reportsFailures = true
+        kind = .probe(layout)
+        recordSize = layout.recordSize
+      }
       var program = CaptureProgram(
         sampleType: sampleType(delivery.sampleFields, counting: false, identified: identified), identifier: 0,
-        recordSize: delivery.recordSize, commonType: 0, includesComm: delivery.readsComm, kind: kind)
+        recordSize: recordSize, commonType: 0, includesComm: delivery.readsComm, kind: kind)
       program.includesCredentials = delivery.readsCredentials
       program.kernelStackDepth = delivery.kernelStackDepth
       program.userStackDepth = delivery.userStackDepth
-      if !delivery.reads.isEmpty, let reads = kernelReads(delivery.reads) {
+      if !delivery.reads.isEmpty, let reads = kernelReads(delivery.reads, reportsFailures: options.helperChecks >= 2) {
         program.reads = reads
         program.readsInRecordAt = delivery.readsOffset
       }
@@ -272,7 +279,7 @@ public enum AttachmentFacts {
   }
 
   /// The plan's event reads as the kernel layer makes them; nil if one has no place in the context.
-  static func kernelReads(_ reads: [EventRead]) -> CaptureReads? {
+  static func kernelReads(_ reads: [EventRead], reportsFailures: Bool = false) -> CaptureReads? {
     var made: [MemoryRead] = []
     for read in reads {
       guard let value = ProbeCapture.kernelValue(read.value) else { return nil }
@@ -281,7 +288,7 @@ public enum AttachmentFacts {
           value, space: read.isUserMemory ? .user : .kernel,
           valueSpace: read.isUserValue.map { $0 ? .user : .kernel }))
     }
-    return CaptureReads(made)
+    return CaptureReads(made, reportsFailures: reportsFailures)
   }
 }
 

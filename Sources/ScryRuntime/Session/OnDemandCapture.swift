@@ -21,8 +21,8 @@ final class OnDemandCapture {
   /// The last run's RAW data, owned here while the block runs (the ring's space is freed at once).
   private let raw: UnsafeMutableRawBufferPointer
 
-  init(reads: [EventRead]) throws(KernelError) {
-    guard let kernelReads = AttachmentFacts.kernelReads(reads) else {
+  init(reads: [EventRead], reportsFailures: Bool = false) throws(KernelError) {
+    guard let kernelReads = AttachmentFacts.kernelReads(reads, reportsFailures: reportsFailures) else {
       throw KernelError(
         operation: "build capture program", subject: "memory reads", errno: 0,
         explanation: "a read starts from something a block without an event has no value for")

@@ -222,6 +222,7 @@ public final class Session {
     if !attachment.eventReads.isEmpty {
       do {
         try onDemandCapture(index).load(into: machine)
+        reportFailedReads(of: attachment)
       } catch {
         printToStandardError("ERROR: \(attachment.probe.name): cannot read what the block reads at its event: \(error)\n")
         machine.exitCode = 1
@@ -237,7 +238,7 @@ public final class Session {
 
   func onDemandCapture(_ index: Int) throws(KernelError) -> OnDemandCapture {
     if let made = onDemandCaptures[index] { return made }
-    let made = try OnDemandCapture(reads: plan.attachments[index].eventReads)
+    let made = try OnDemandCapture(reads: plan.attachments[index].eventReads, reportsFailures: reportsFailedReads)
     onDemandCaptures[index] = made
     return made
   }
@@ -248,6 +249,18 @@ public final class Session {
     for (index, attachment) in plan.attachments.enumerated() where !attachment.eventReads.isEmpty {
       if !attachment.probe.kind.hasEventContext { _ = try onDemandCapture(index) }
     }
+  }
+
+  /// `-kk`: the capture programs say which of their reads failed, and the run says where they are written.
+  var reportsFailedReads: Bool { options.helperChecks >= 2 }
+
+  /// bpftrace's helper error for each read of the event in the machine's RAW that failed.
+  func reportFailedReads(of attachment: Attachment) {
+    guard reportsFailedReads, let raw = machine.raw, !attachment.eventReadSites.isEmpty,
+      attachment.eventReadFailureCodesOffset + attachment.eventReadSites.count <= machine.rawSize
+    else { return }
+    HelperErrors.report(
+      codes: raw + attachment.eventReadFailureCodesOffset, sites: attachment.eventReadSites, source: plan.source, to: output)
   }
 
   /// Failed reads of the blocks Scry runs itself.

@@ -48,7 +48,8 @@ public struct SessionOptions: Sendable {
   /// Ctrl-C. Off, such a run ends after BEGIN (the REPL's statements, SystemTap's begin blocks).
   public var waitsWhenIdle = false
   /// `-k` (1) and `-kk` (2): bpftrace's helper-error warnings where Scry's map accesses would
-  /// fail in its BPF (a delete of an absent key; with 2, a read of one too).
+  /// fail in its BPF (a delete of an absent key; with 2, a read of one too); at 2 also each read
+  /// of memory that fails at an event, said where it is written (see `HelperErrors`).
   public var helperChecks = 0
 
   public init() {}

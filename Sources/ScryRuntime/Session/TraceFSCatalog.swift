@@ -75,6 +75,15 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     return .failed(message: "no function matching '\(pattern)' in \(elf.path)", hint: hint)
   }
 
+  public func userDataSymbol(binary: String, name: String, probeFileOffset: UInt64) -> UserDataSymbol? {
+    guard case .success(let elf) = open(binary), let symbol = elf.dataSymbol(named: name), symbol.address != 0,
+      let probeAddress = elf.address(ofFileOffset: probeFileOffset)
+    else { return nil }
+    return UserDataSymbol(
+      address: symbol.address, size: symbol.size, isPositionIndependent: elf.isPositionIndependent,
+      offsetFromProbe: Int64(bitPattern: symbol.address &- probeAddress))
+  }
+
   public func userAddress(binary: String, address: UInt64) -> UserFunctionLookup {
     switch open(binary) {
     case .failure(let failure):

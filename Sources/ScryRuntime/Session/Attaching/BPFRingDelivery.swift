@@ -106,7 +106,23 @@ final class BPFRingDelivery: EventDelivery {
       commOffset: program.includesComm ? program.commOffset : nil,
       credentialsOffset: program.includesCredentials ? program.credentialsOffset : nil,
       kernelStackOffset: program.kernelStackDepth > 0 ? program.kernelStackOffset : nil,
-      userStackOffset: program.userStackDepth > 0 ? program.userStackOffset : nil)
+      userStackOffset: program.userStackDepth > 0 ? program.userStackOffset : nil,
+      failedReads: failedReadReport(program, request.attachment, source: context.session.plan.source))
+  }
+
+  /// What `-kk` says of the program's failed reads: the reads area's codes in RAW, where the plan put them.
+  private func failedReadReport(_ program: CaptureProgram, _ attachment: Attachment, source: SourceFile?) -> FailedReadReport? {
+    if case .probe(let layout) = program.kind {
+      // A probe's record is RAW from its first byte; its fields' codes follow its strings.
+      guard layout.reportsFailures, let sites = attachment.dynamicProbe?.capture.sites, sites.count == layout.fields.count
+      else { return nil }
+      return FailedReadReport(codesOffset: layout.failureCodesOffset, sites: sites, source: source)
+    }
+    guard program.reads.reportsFailures, program.readsInRecordAt == attachment.eventReadsOffset,
+      attachment.eventReadSites.count == program.reads.reads.count
+    else { return nil }
+    return FailedReadReport(
+      codesOffset: attachment.eventReadFailureCodesOffset, sites: attachment.eventReadSites, source: source)
   }
 
   /// The ring and its lost counter, made on first use; nil when this kernel cannot make them.

@@ -73,13 +73,18 @@ final class AttachContext {
   /// Sends the samples stamped `id` to the attachment's block.
   func addRoute(
     id: UInt64, to attachment: Attachment, sampleType: PerfSampleType, skipPredicate: Bool, commOffset: Int? = nil,
-    credentialsOffset: Int? = nil, kernelStackOffset: Int? = nil, userStackOffset: Int? = nil
+    credentialsOffset: Int? = nil, kernelStackOffset: Int? = nil, userStackOffset: Int? = nil,
+    failedReads: FailedReadReport? = nil
   ) {
     var route = RecordRoute(
       action: session.action(attachment.blockIndex),
       probeName: UnsafeRawBufferPointer(session.probeNameBytes(attachment.probe.name)), sampleType: sampleType,
       skipPredicate: skipPredicate, commOffset: commOffset, credentialsOffset: credentialsOffset,
       kernelStackOffset: kernelStackOffset, userStackOffset: userStackOffset)
+    if let failedReads {
+      kernelObjects.append(failedReads)
+      route.failedReads = Unretained(failedReads)
+    }
     if case .userFunction(_, let symbol, let fileOffset) = attachment.probe.target {
       let name = symbol ?? "0x" + String(fileOffset, radix: 16)
       route.functionName = UnsafeRawBufferPointer(session.probeNameBytes(name))

@@ -126,6 +126,7 @@ final class RecordDispatcher {
       }
       machine.probeName = route.probeName
       machine.probeFunction = route.functionName
+      route.failedReads?.with { $0.say(in: machine) }
       route.action.with { $0.run(machine, skipPredicate: route.skipPredicate) }
       if machine.flushesEachEvent { machine.output.flush() }
     }

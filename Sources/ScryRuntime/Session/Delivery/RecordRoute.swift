@@ -18,6 +18,8 @@ struct RecordRoute {
   /// Where a capture program's own fields sit in its records; nil for perf samples, which
   /// carry none (the task's name then comes from the process table).
   var captured: CapturedFields?
+  /// `-kk`: the reads of each record that failed are said before its action.
+  var failedReads: Unretained<FailedReadReport>?
 
   /// Byte offsets in a capture program's record, -1 for a field it does not write. Kept small:
   /// the route is read for every sample.
