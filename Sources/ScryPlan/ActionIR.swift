@@ -10,13 +10,10 @@ import ScryLanguage
 /// Where in the script a map access is, rendered when the plan is made: `-k` and `-kk` print it
 /// with bpftrace's helper-error warnings, so the run renders nothing.
 public struct SourceSite: Sendable, Equatable {
-  /// `file:line:column`.
-  public var location: String
-  /// The source line and the caret under the access, each ending in a newline.
-  public var excerpt: String
-  public init(location: String, excerpt: String) {
-    self.location = location
-    self.excerpt = excerpt
+  /// The access in the plan's source.
+  public var span: SourceSpan
+  public init(span: SourceSpan) {
+    self.span = span
   }
 }
 

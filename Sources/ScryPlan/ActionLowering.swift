@@ -16,10 +16,7 @@ struct ActionLowering {
   private(set) var diagnostics: [Diagnostic] = []
 
   /// Where `span` is in the script, for the runtime's `-k` warnings.
-  func site(_ span: SourceSpan) -> SourceSite {
-    let (location, excerpt) = DiagnosticRenderer().site(span, in: program.program.source)
-    return SourceSite(location: location, excerpt: excerpt)
-  }
+  func site(_ span: SourceSpan) -> SourceSite { SourceSite(span: span) }
 
   init(program: CheckedProgram, fetched: [NodeID: FetchedValue]) {
     self.program = program

@@ -32,9 +32,8 @@ public struct DiagnosticRenderer: Sendable {
     return paint(location + ":", "1") + " \(label): \(message)\n" + lines
   }
 
-  /// `file:line:column` of a span, and its source line with the caret under it: what a message
-  /// about it shows. The runtime's `-k` warnings print these, rendered when the plan is made.
-  public func site(_ span: SourceSpan, in source: SourceFile) -> (location: String, excerpt: String) {
+  /// `file:line:column` of a span, and its source line with the caret under it.
+  private func site(_ span: SourceSpan, in source: SourceFile) -> (location: String, excerpt: String) {
     let (line, column) = source.location(of: span.start)
     let text = source.line(line)
     // Caret under the span's first line, spaces (or tabs) up to it.

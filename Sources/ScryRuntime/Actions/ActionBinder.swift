@@ -1,3 +1,4 @@
+import Glibc
 import ScryLanguage
 import ScryPlan
 
@@ -14,6 +15,8 @@ struct ActionBinder {
   /// `-k` (1): warn when a map delete finds no element; `-kk` (2): when a map read finds none too,
   /// in bpftrace's words. 0 binds the plain nodes: no check on the hot path.
   var helperChecks = 0
+  /// The script, for the `-k` warnings' locations.
+  var source: SourceFile?
 
   func bind(_ action: ProbeAction) -> Action {
     Action(predicate: action.predicate.map { int($0) }, body: action.body.map { statement($0) }, variablesSize: variablesSize)
@@ -33,7 +36,7 @@ struct ActionBinder {
     case .aggregate(let map, let key, let kind, let operand):
       return MapAggregate(map: maps[map], key: self.key(key), kind: kind, operand: operand.map { int($0) })
     case .mapDelete(let map, let key, let site):
-      let warning = helperChecks >= 1 ? HelperWarning(site, "Failed to map_delete_elem: No such file or directory (-2)") : nil
+      let warning = helperChecks >= 1 ? HelperWarning(site, helper: "map_delete_elem", code: -ENOENT, source: source) : nil
       return MapDelete(map: maps[map], key: self.key(key), warning: warning)
     case .mapDeleteMatching(let map, let key, let matched):
       return MapDeleteMatching(map: maps[map], key: self.key(key), matched: matched)
@@ -158,6 +161,6 @@ struct ActionBinder {
 
   /// bpftrace 0.17's `-kk` words for a read that finds no element (the helper returned NULL).
   private func lookupWarning(_ site: SourceSite) -> HelperWarning? {
-    helperChecks >= 2 ? HelperWarning(site, "Failed to map_lookup_elem: 0") : nil
+    helperChecks >= 2 ? HelperWarning(site, helper: "map_lookup_elem", code: 0, source: source) : nil
   }
 }

@@ -34,15 +34,17 @@ final class MapKey {
 /// `LOCATION: WARNING: MESSAGE` and the source line. Built whole when the action is bound, so a
 /// failure writes it and allocates nothing; without `-k` there is none to check.
 final class HelperWarning {
-  let text: [UInt8]
-  init(_ site: SourceSite, _ message: String) {
-    text = Array("\(site.location): WARNING: \(message)\n\(site.excerpt)".utf8)
+  let text: String
+  let json: String
+  /// bpftrace's warning for `helper` returning `code` at `site`, as text and as a json record.
+  init(_ site: SourceSite, helper: String, code: Int32, source: SourceFile?) {
+    text = HelperErrors.text(helper: helper, code: code, span: site.span, source: source, format: .text)
+    json = HelperErrors.text(helper: helper, code: code, span: site.span, source: source, format: .json)
   }
 
-  /// Writes the warning to stderr after the output so far, so it lands where the failure was.
+  /// Writes the warning into the output, where bpftrace writes it: between the event's lines.
   func report(_ m: Machine) {
-    m.output.flush()
-    text.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+    m.output.append(m.output.format == .json ? json : text)
   }
 }
 

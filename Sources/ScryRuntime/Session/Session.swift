@@ -32,6 +32,7 @@ public final class Session {
     let usesBPF = Self.usesBPF(plan, options: options)
     var binder = ActionBinder(maps: maps, readsPointersInProcess: !usesBPF, variablesSize: plan.variablesSize)
     binder.helperChecks = options.helperChecks
+    binder.source = plan.source
     let fd: Int32
     if let path = options.outputPath {
       // A reloaded program writes after what the previous one wrote.
