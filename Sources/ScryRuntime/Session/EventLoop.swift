@@ -71,12 +71,6 @@ final class EventLoop {
       session.machine.childPid = UInt32(bitPattern: traced.pid)
       try epoll.add(traced.exitFD, token: Token.process)
     }
-    for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind == .interval {
-      guard case .timer(let period, _, _) = attachment.probe.target else { continue }
-      let timer = try TimerFD(periodNanoseconds: period)
-      try epoll.add(timer.fd, token: Token.timerBase + UInt64(index))
-      timers.append((index, timer))
-    }
     if plan.hasEventProbes {
       let sources = try EventSources(session: session, tracedPid: traced?.pid)
       session.samplesRead = { sources.samplesRead }
@@ -88,6 +82,14 @@ final class EventLoop {
     }
     for (index, service) in session.services.enumerated() {
       try epoll.add(service.pollFD, token: Token.serviceBase + UInt64(index))
+    }
+    // Timers start last, as bpftrace's start with its other probes: the time attaching takes is
+    // not counted into their first period, which BEGIN's `nsecs` measures from.
+    for (index, attachment) in plan.attachments.enumerated() where attachment.probe.kind == .interval {
+      guard case .timer(let period, _, _) = attachment.probe.target else { continue }
+      let timer = try TimerFD(periodNanoseconds: period)
+      try epoll.add(timer.fd, token: Token.timerBase + UInt64(index))
+      timers.append((index, timer))
     }
   }
 
