@@ -131,7 +131,8 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 summary=()
 # Each case is MODE|SCALE|SCRIPT: the workload mode that fires the script's probe and the events it makes, as a
-# multiple of EVENTS (an int3 uprobe hit costs microseconds; a loop iteration of the profile case under 1 ns).
+# multiple of EVENTS (an int3 uprobe hit costs microseconds; a loop iteration of the profile case under 1 ns,
+# so 5000 makes about two seconds of samples: fewer leave the traced side's noise larger than either tracer).
 for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
             'syscall|1|tracepoint:syscalls:sys_enter_getppid { printf("%d\n", pid); }' \
             'syscall|1|tracepoint:syscalls:sys_enter_getppid { @c = count(); }' \
@@ -142,8 +143,8 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
             "uprobe|0.05|uprobe:$work/workload:probe_target { @[arg0 % 8] = count(); }" \
             "structloop|1|struct Foo { int m; int n; }; uprobe:$work/structloop:func_nop5 { \$f = (struct Foo *)arg0; @[\$f->m] = count(); }" \
             'faultloop|0.5|software:page-faults:1 { @[comm] = count(); }' \
-            "loop|500|profile:hz:$profile_hz { @[comm] = count(); }" \
-            "loop|500|profile:hz:$profile_hz { @[kstack, ustack] = count(); }"; do
+            "loop|5000|profile:hz:$profile_hz { @[comm] = count(); }" \
+            "loop|5000|profile:hz:$profile_hz { @[kstack, ustack] = count(); }"; do
   mode=${case%%|*} rest=${case#*|}
   scale=${rest%%|*} script=${rest#*|}
   # BENCH_ONLY=REGEX runs only the cases it matches.
