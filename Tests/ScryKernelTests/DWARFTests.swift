@@ -153,3 +153,17 @@ import Testing
 extension String {
   fileprivate var prefixedBySlash: String { hasPrefix("/") ? self : "/" + self }
 }
+
+@Suite("DWARF LEB128") struct DWARFLEB128Tests {
+  @Test func signedAndUnsignedAtTheirLimits() {
+    // Int64.min takes ten bytes; its sign extension must not overflow (libc's DWARF has one).
+    var cursor = DWARFCursor([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f, 0x7f, 0xe5, 0x8e, 0x26])
+    #expect(cursor.sleb() == Int64.min)
+    #expect(cursor.sleb() == -1)
+    #expect(cursor.uleb() == 624_485)
+    #expect(!cursor.failed)
+    #expect(cursor.uleb() == 0 && cursor.failed)
+    var max = DWARFCursor([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])
+    #expect(max.uleb() == UInt64.max)
+  }
+}

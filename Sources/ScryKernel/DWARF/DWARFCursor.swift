@@ -61,17 +61,18 @@ struct DWARFCursor {
   }
 
   mutating func sleb() -> Int64 {
-    var value: Int64 = 0
-    var shift: Int64 = 0
+    var value: UInt64 = 0
+    var shift: UInt64 = 0
     var byte: UInt8 = 0
     repeat {
       byte = u8()
       if failed { return 0 }
-      if shift < 64 { value |= Int64(byte & 0x7f) << shift }
+      if shift < 64 { value |= UInt64(byte & 0x7f) << shift }
       shift += 7
     } while byte & 0x80 != 0
-    if shift < 64 && byte & 0x40 != 0 { value |= -(Int64(1) << shift) }
-    return value
+    // Sign-extend from the last byte's sign bit (bit patterns: no overflow at 64 bits).
+    if shift < 64 && byte & 0x40 != 0 { value |= ~0 << shift }
+    return Int64(bitPattern: value)
   }
 
   /// A NUL-terminated string; the rest of the section when there is no NUL.

@@ -1,23 +1,24 @@
 /// The DWARF 2–5 constants the reader uses (DWARF 5 standard, §7), and how each attribute form
 /// is read or skipped: a form Scry does not interpret is stepped over by its size, so any
 /// producer's extra attributes are harmless.
-enum DWARFTag {
-  static let arrayType: UInt16 = 0x01
-  static let enumerationType: UInt16 = 0x04
-  static let formalParameter: UInt16 = 0x05
-  static let member: UInt16 = 0x0d
-  static let pointerType: UInt16 = 0x0f
-  static let compileUnit: UInt16 = 0x11
-  static let structureType: UInt16 = 0x13
-  static let typedef: UInt16 = 0x16
-  static let unionType: UInt16 = 0x17
-  static let subrangeType: UInt16 = 0x21
-  static let baseType: UInt16 = 0x24
-  static let constType: UInt16 = 0x26
-  static let subprogram: UInt16 = 0x2e
-  static let volatileType: UInt16 = 0x35
-  static let restrictType: UInt16 = 0x37
-  static let atomicType: UInt16 = 0x47
+/// DW_TAG_*: what an entry describes.
+public enum DWARFTag {
+  public static let arrayType: UInt16 = 0x01
+  public static let enumerationType: UInt16 = 0x04
+  public static let formalParameter: UInt16 = 0x05
+  public static let member: UInt16 = 0x0d
+  public static let pointerType: UInt16 = 0x0f
+  public static let compileUnit: UInt16 = 0x11
+  public static let structureType: UInt16 = 0x13
+  public static let typedef: UInt16 = 0x16
+  public static let unionType: UInt16 = 0x17
+  public static let subrangeType: UInt16 = 0x21
+  public static let baseType: UInt16 = 0x24
+  public static let constType: UInt16 = 0x26
+  public static let subprogram: UInt16 = 0x2e
+  public static let volatileType: UInt16 = 0x35
+  public static let restrictType: UInt16 = 0x37
+  public static let atomicType: UInt16 = 0x47
 }
 
 enum DWARFAttribute {

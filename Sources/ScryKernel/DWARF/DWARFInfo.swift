@@ -32,6 +32,10 @@ public final class DWARFInfo: @unchecked Sendable {
   /// Top-level entries of each compile unit (children of its DW_TAG_compile_unit).
   public private(set) var unitEntries: [[Int]] = []
   private var indexByOffset: [UInt64: Int] = [:]
+  /// Top-level functions and structs/unions by name, in unit order: `-lv` asks for each of
+  /// thousands of functions (libc), so lookups must not walk the units.
+  private var functionsByName: [String: [Int]] = [:]
+  private var recordsByName: [String: [Int]] = [:]
 
   private struct Abbreviation {
     var tag: UInt16
@@ -184,7 +188,18 @@ public final class DWARFInfo: @unchecked Sendable {
       let at = table.unsigned(format.offsetSize)
       if !table.failed { entries[entry].name = DWARFCursor.string(in: sections.str, at: at) }
     }
-    if let unitIndex { unitEntries.append(entries[unitIndex].children) }
+    if let unitIndex {
+      let top = entries[unitIndex].children
+      unitEntries.append(top)
+      for index in top {
+        guard let name = entries[index].name else { continue }
+        switch entries[index].tag {
+        case DWARFTag.subprogram: functionsByName[name, default: []].append(index)
+        case DWARFTag.structureType, DWARFTag.unionType: recordsByName[name, default: []].append(index)
+        default: break
+        }
+      }
+    }
   }
 
   // MARK: - Lookups
@@ -206,14 +221,8 @@ public final class DWARFInfo: @unchecked Sendable {
   /// The first function named `name` in unit order, as libdw's `dwarf_getfuncs` walk meets it,
   /// preferring a definition to a declaration (`extern int f(int);` in another unit).
   public func function(named name: String) -> DWARFEntry? {
-    var declared: DWARFEntry? = nil
-    for unit in unitEntries {
-      for index in unit where entries[index].tag == DWARFTag.subprogram && entries[index].name == name {
-        if !entries[index].isDeclaration { return entries[index] }
-        if declared == nil { declared = entries[index] }
-      }
-    }
-    return declared
+    let candidates = functionsByName[name] ?? []
+    return candidates.first { !entries[$0].isDeclaration }.map { entries[$0] } ?? candidates.first.map { entries[$0] }
   }
 
   /// A function's formal parameters, in order; nil when the DWARF has no such function.
@@ -224,14 +233,8 @@ public final class DWARFInfo: @unchecked Sendable {
   /// The first top-level struct (or union) definition named `name` in unit order.
   public func record(named name: String, isUnion: Bool = false) -> DWARFEntry? {
     let tag = isUnion ? DWARFTag.unionType : DWARFTag.structureType
-    var declared: DWARFEntry? = nil
-    for unit in unitEntries {
-      for index in unit where entries[index].tag == tag && entries[index].name == name {
-        if !entries[index].isDeclaration { return entries[index] }
-        if declared == nil { declared = entries[index] }
-      }
-    }
-    return declared
+    let candidates = (recordsByName[name] ?? []).filter { entries[$0].tag == tag }
+    return candidates.first { !entries[$0].isDeclaration }.map { entries[$0] } ?? candidates.first.map { entries[$0] }
   }
 
   /// The type with typedefs and qualifiers (const, volatile, restrict, _Atomic) removed, as
@@ -273,7 +276,8 @@ public final class DWARFInfo: @unchecked Sendable {
     case DWARFTag.constType:
       let inner = type(of: entry)
       if inner?.tag == DWARFTag.pointerType { return typeName(inner, depth: depth + 1) + " const" }
-      return "const " + typeName(inner, depth: depth + 1)
+      // `const void`: bpftrace follows a missing DW_AT_type to no entry, which it cannot name.
+      return "const " + (inner == nil ? "<unknown type>" : typeName(inner, depth: depth + 1))
     default:
       return "<unknown type>"
     }

@@ -39,7 +39,7 @@ final class UserTypes {
 
   private func convertRecord(_ entry: DWARFEntry) -> RecordType {
     var fields: [RecordField] = []
-    for member in dwarf.children(of: entry, tag: 0x0d) {
+    for member in dwarf.children(of: entry, tag: DWARFTag.member) {
       guard let name = member.name else { continue }
       let memberType = dwarf.type(of: member)
       let size = Int(dwarf.peeled(memberType).flatMap { byteSize(of: $0) } ?? 0)
@@ -64,7 +64,7 @@ final class UserTypes {
         RecordField(name: name, cType: cType, type: convert(memberType), offset: Int(member.memberOffset ?? 0), size: size))
     }
     return RecordType(
-      name: entry.name ?? "", fields: fields, size: Int(entry.byteSize ?? 0), isUnion: entry.tag == 0x17)
+      name: entry.name ?? "", fields: fields, size: Int(entry.byteSize ?? 0), isUnion: entry.tag == DWARFTag.unionType)
   }
 
   private func isSigned(_ entry: DWARFEntry?) -> Bool {
@@ -74,8 +74,8 @@ final class UserTypes {
 
   private func byteSize(of entry: DWARFEntry) -> UInt64? {
     if let size = entry.byteSize { return size }
-    if entry.tag == 0x0f { return 8 }  // a pointer without DW_AT_byte_size: the target's (x86-64)
-    if entry.tag == 0x01, let element = dwarf.peeled(dwarf.type(of: entry)).flatMap({ byteSize(of: $0) }) {
+    if entry.tag == DWARFTag.pointerType { return 8 }  // a pointer without DW_AT_byte_size: the target's (x86-64)
+    if entry.tag == DWARFTag.arrayType, let element = dwarf.peeled(dwarf.type(of: entry)).flatMap({ byteSize(of: $0) }) {
       return dwarf.arrayCounts(entry).reduce(element) { $0 * UInt64($1) }
     }
     return nil
@@ -85,7 +85,7 @@ final class UserTypes {
   func convert(_ entry: DWARFEntry?) -> ScryType {
     guard let type = dwarf.peeled(entry) else { return .none }
     switch type.tag {
-    case 0x24:  // base type
+    case DWARFTag.baseType:
       let bits = Int((type.byteSize ?? 0) * 8)
       guard [8, 16, 32, 64].contains(bits) else { return .none }
       switch type.encoding {
@@ -96,26 +96,26 @@ final class UserTypes {
       default:
         return .none  // floats, as bpftrace
       }
-    case 0x04:  // enum: unsigned, as bpftrace
+    case DWARFTag.enumerationType:  // unsigned, as bpftrace
       let bits = Int((type.byteSize ?? 4) * 8)
       return [8, 16, 32, 64].contains(bits) ? .integer(IntegerType(bits: bits, isSigned: false)) : .none
-    case 0x0f:  // pointer
+    case DWARFTag.pointerType:
       guard let target = dwarf.peeled(dwarf.type(of: type)) else { return .pointer(.none) }
-      if (target.tag == 0x13 || target.tag == 0x17), let name = target.name {
-        return .pointer(.structReference((target.tag == 0x17 ? "union " : "struct ") + name))
+      if target.tag == DWARFTag.structureType || target.tag == DWARFTag.unionType, let name = target.name {
+        return .pointer(.structReference((target.tag == DWARFTag.unionType ? "union " : "struct ") + name))
       }
-      if target.tag == 0x13 || target.tag == 0x17 { return .pointer(.record(convertRecord(target))) }
-      if target.tag == 0x15 { return .pointer(.none) }  // a function pointer
+      if target.tag == DWARFTag.structureType || target.tag == DWARFTag.unionType { return .pointer(.record(convertRecord(target))) }
+      if target.tag == 0x15 { return .pointer(.none) }  // DW_TAG_subroutine_type: a function pointer
       return .pointer(convert(target))
-    case 0x13, 0x17:  // struct or union by value
-      if let name = type.name, let record = record(named: (type.tag == 0x17 ? "union " : "struct ") + name) {
+    case DWARFTag.structureType, DWARFTag.unionType:  // by value
+      if let name = type.name, let record = record(named: (type.tag == DWARFTag.unionType ? "union " : "struct ") + name) {
         return .record(record)
       }
       return .record(convertRecord(type))
-    case 0x01:  // array: `char[N]` is a string, as bpftrace; dimensions from the innermost out
+    case DWARFTag.arrayType:  // array: `char[N]` is a string, as bpftrace; dimensions from the innermost out
       let element = dwarf.peeled(dwarf.type(of: type))
       var result = convert(element)
-      let isChar = element?.tag == 0x24 && (element?.encoding == DWARFEncoding.signedChar || element?.encoding == DWARFEncoding.unsignedChar)
+      let isChar = element?.tag == DWARFTag.baseType && (element?.encoding == DWARFEncoding.signedChar || element?.encoding == DWARFEncoding.unsignedChar)
       for (i, count) in dwarf.arrayCounts(type).reversed().enumerated() {
         result = isChar && i == 0 ? .string(capacity: count) : .array(result, count: count)
       }
