@@ -45,7 +45,7 @@ enum ProbeListing {
     let parts = pattern.split(separator: ":", omittingEmptySubsequences: false)
     if pid == nil, parts.count >= 3, parts[0] == "*", parts[1].contains("/") {
       let rest = pattern.dropFirst(2)
-      let names = (userFunctions("uprobe:" + rest) ?? []) + staticProbes("usdt:" + rest, pid: nil)
+      let names = (userFunctions("uprobe:" + rest, verbose: verbose) ?? []) + staticProbes("usdt:" + rest, pid: nil)
       writeAll(1, names.map { $0 + "\n" }.joined())
       return !names.isEmpty
     }
@@ -131,8 +131,9 @@ enum ProbeListing {
 
   /// `uprobe:BINARY:PATTERN` (or `uretprobe:`): the binary's functions, as bpftrace lists them;
   /// a wildcard in BINARY lists every executable file it matches, each under the path as matched.
-  /// nil when the pattern is not a uprobe pattern naming a binary. With `verbose`, each function
-  /// is followed by its parameters from the binary's DWARF, one indented line each (`    int argc`).
+  /// nil when the pattern is not a uprobe pattern naming a binary. With `verbose`, each uprobe
+  /// function is followed by its parameters from the binary's DWARF, one indented line each
+  /// (`    int argc`), as bpftrace's `-lv`.
   static func userFunctions(_ pattern: String, verbose: Bool = false) -> [String]? {
     let parts = pattern.split(separator: ":", maxSplits: 2).map(String.init)
     guard parts.count >= 2, parts[0] == "uprobe" || parts[0] == "uretprobe", parts[1] != "*" else { return nil }
@@ -146,7 +147,8 @@ enum ProbeListing {
       return []
     }
     let names = functions(of: path, named: path, matching: parts.count == 3 ? parts[2] : nil).map { "\(parts[0]):\($0)" }
-    guard verbose else { return names }
+    // bpftrace lists parameters for uprobes only: a uretprobe has none to read.
+    guard verbose, parts[0] == "uprobe" else { return names }
     let catalog = TraceFSCatalog()
     return names.map { line in
       let function = String(line.split(separator: ":").last ?? "")

@@ -42,6 +42,8 @@ import Testing
       """), "\(run.stdout)")
     #expect(run.stdout.contains(":scalars\n    int n\n    char c\n    long unsigned int big\n    counter_t count\n    enum colour colour\n"))
     #expect(run.stdout.contains(":noparams\n"))
+    let uret = scry("-lv", "uretprobe:\(builds.dwarf5):scalars")
+    #expect(uret.stdout == "uretprobe:\(builds.dwarf5):scalars\n", "\(uret.stdout)")
     // Without DWARF, only the names.
     let plain = scry("-lv", "uprobe:\(builds.plain):scalars")
     #expect(plain.stdout == "uprobe:\(builds.plain):scalars\n", "\(plain.stdout)")
@@ -50,9 +52,12 @@ import Testing
   @Test(arguments: ["5", "4"]) func listingMatchesBpftrace(_ version: String) throws {
     guard let builds = buildsOrSkip("bpftrace DWARF listing"), let bpftrace = bpftraceBinary() else { return }
     let binary = version == "5" ? builds.dwarf5 : builds.dwarf4
-    let reference = Run.program(bpftrace, ["-lv", "uprobe:\(binary):*"])
-    let ours = scry("-lv", "uprobe:\(binary):*")
-    #expect(ours.stdout == reference.stdout, "\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    // A uretprobe lists no parameters; `*:FILE:PATTERN` lists the uprobes' with them.
+    for pattern in ["uprobe:\(binary):*", "uretprobe:\(binary):scalars", "*:\(binary):pointers"] {
+      let reference = Run.program(bpftrace, ["-lv", pattern])
+      let ours = scry("-lv", pattern)
+      #expect(ours.stdout == reference.stdout, "\(pattern)\nscry:\n\(ours.stdout)\nbpftrace:\n\(reference.stdout)")
+    }
   }
 
   @Test(arguments: ["5", "4"]) func argumentsByNameMatchBpftrace(_ version: String) throws {
