@@ -86,6 +86,18 @@ import Testing
     #expect(run.stdout.contains("123 hello -6 2 1 5 7\n[1,2,3]\n[[1,2,3],[4,5,6]]\n65 A 0\n"), "\(run.stdout)")
   }
 
+  /// Without BPF the same reads are tracefs fetch arguments (`+0(%si)` chains).
+  @Test func parametersThroughTracefsFetchArguments() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let run = scry(
+      "--no-bpf", "-c", "\(builds.dwarf4) 1", "-e",
+      "uprobe:\(builds.dwarf4):scalars { printf(\"%c %d\\n\", args->c, args->colour); }"
+        + " uprobe:\(builds.dwarf4):pointers { printf(\"%d %d %s %d\\n\", *args->p, args->sample->a, args->sample->name,"
+        + " args->sample->values[2]); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("x 7\n13 123 hello 3\n"), "\(run.stdout)")
+  }
+
   @Test func castsNameTheBinarysStructsAndTheScriptsOwnWin() throws {
     guard let builds = buildsOrSkip() else { return }
     let cast = scry(
