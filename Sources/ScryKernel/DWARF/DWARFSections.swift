@@ -24,7 +24,7 @@ extension ELFFile {
   /// The file's own DWARF, nil when it has no `.debug_info`. Throws for compressed sections
   /// (`gcc -gz`, some distributions' debug files), which Scry does not inflate.
   public func dwarfSections() throws(KernelError) -> DWARFSections? {
-    guard let info = section(named: ".debug_info"), info.size > 0 else { return nil }
+    guard let info = section(named: ".debug_info"), info.size > 0, info.type != ELFConstant.sectionNoBits else { return nil }
     func bytes(_ name: String) throws(KernelError) -> [UInt8] {
       guard let section = section(named: name), section.isInFile, section.type != ELFConstant.sectionNoBits else { return [] }
       if section.flags & Self.sectionCompressed != 0 {
@@ -35,7 +35,6 @@ extension ELFFile {
       guard section.size > 0, let base = self.bytes.base else { return [] }
       return Array(UnsafeRawBufferPointer(start: base + Int(section.offset), count: Int(section.size)))
     }
-    _ = info
     return DWARFSections(
       info: try bytes(".debug_info"), abbrev: try bytes(".debug_abbrev"), str: try bytes(".debug_str"),
       lineStr: try bytes(".debug_line_str"), strOffsets: try bytes(".debug_str_offsets"))
