@@ -25,7 +25,7 @@ enum KernelInfo {
       ("Build", [
         Feature(name: "version", value: "v\(ScryCommand.version)"),
         Feature(name: "bpftrace compatibility", value: "v\(ScryCommand.bpftraceVersion)"),
-        Feature(name: "libdw (DWARF support)", value: "no"),
+        Feature(name: "libdw (DWARF support)", value: "yes"),  // Scry's own reader (ScryKernel/DWARF)
       ]),
       ("Kernel helpers", kernelHelpers(release: release, canLoad: canLoad)),
       ("Kernel features", [

@@ -45,7 +45,7 @@ enum ProbeListing {
     let parts = pattern.split(separator: ":", omittingEmptySubsequences: false)
     if pid == nil, parts.count >= 3, parts[0] == "*", parts[1].contains("/") {
       let rest = pattern.dropFirst(2)
-      let names = (userFunctions("uprobe:" + rest) ?? []) + staticProbes("usdt:" + rest, pid: nil)
+      let names = (userFunctions("uprobe:" + rest, verbose: verbose) ?? []) + staticProbes("usdt:" + rest, pid: nil)
       writeAll(1, names.map { $0 + "\n" }.joined())
       return !names.isEmpty
     }
@@ -58,7 +58,7 @@ enum ProbeListing {
       writeAll(1, names.map { $0 + "\n" }.joined())
       return !names.isEmpty
     }
-    if let functions = userFunctions(pattern) {
+    if let functions = userFunctions(pattern, verbose: verbose) {
       writeAll(1, functions.map { $0 + "\n" }.joined())
       return !functions.isEmpty
     }
@@ -131,8 +131,10 @@ enum ProbeListing {
 
   /// `uprobe:BINARY:PATTERN` (or `uretprobe:`): the binary's functions, as bpftrace lists them;
   /// a wildcard in BINARY lists every executable file it matches, each under the path as matched.
-  /// nil when the pattern is not a uprobe pattern naming a binary.
-  static func userFunctions(_ pattern: String) -> [String]? {
+  /// nil when the pattern is not a uprobe pattern naming a binary. With `verbose`, each uprobe
+  /// function is followed by its parameters from the binary's DWARF, one indented line each
+  /// (`    int argc`), as bpftrace's `-lv`.
+  static func userFunctions(_ pattern: String, verbose: Bool = false) -> [String]? {
     let parts = pattern.split(separator: ":", maxSplits: 2).map(String.init)
     guard parts.count >= 2, parts[0] == "uprobe" || parts[0] == "uretprobe", parts[1] != "*" else { return nil }
     if parts[1].contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) {
@@ -144,7 +146,15 @@ enum ProbeListing {
       printError("scry: cannot find or read the binary '\(parts[1])'")
       return []
     }
-    return functions(of: path, named: path, matching: parts.count == 3 ? parts[2] : nil).map { "\(parts[0]):\($0)" }
+    let names = functions(of: path, named: path, matching: parts.count == 3 ? parts[2] : nil).map { "\(parts[0]):\($0)" }
+    // bpftrace lists parameters for uprobes only: a uretprobe has none to read.
+    guard verbose, parts[0] == "uprobe" else { return names }
+    let catalog = TraceFSCatalog()
+    return names.map { line in
+      let function = String(line.split(separator: ":").last ?? "")
+      guard case .found(let parameters) = catalog.userParameters(binary: path, function: function) else { return line }
+      return ([line] + parameters.map { "    \($0.cType) \($0.name)" }).joined(separator: "\n")
+    }
   }
 
   /// `usdt:PATH:[PROVIDER:]NAME` (with `-p`, `usdt:*` or no path: every file the process maps):

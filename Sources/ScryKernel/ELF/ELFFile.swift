@@ -112,6 +112,8 @@ struct ELFSegment: Equatable {
 struct ELFSection: Equatable {
   var nameOffset: UInt32
   var type: UInt32
+  /// sh_flags (SHF_COMPRESSED: the bytes start with an Elf64_Chdr and are zlib/zstd data).
+  var flags: UInt64 = 0
   /// sh_addr: where the section sits in memory (0 for a section not loaded).
   var address: UInt64
   var offset: UInt64
@@ -185,7 +187,7 @@ extension ELFFile {
     for index in 0..<count {
       let at = offset + index * ELFConstant.sectionHeaderSize
       var section = ELFSection(
-        nameOffset: bytes.field(at), type: bytes.field(at + 4), address: bytes.field(at + 16), offset: bytes.field(at + 24),
+        nameOffset: bytes.field(at), type: bytes.field(at + 4), flags: bytes.field(at + 8), address: bytes.field(at + 16), offset: bytes.field(at + 24),
         size: bytes.field(at + 32), link: bytes.field(at + 40), entrySize: bytes.field(at + 56),
         alignment: bytes.field(at + 48), isInFile: true)
       section.isInFile =

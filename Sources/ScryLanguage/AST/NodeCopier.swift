@@ -1,9 +1,25 @@
 /// A deep copy of a probe block with fresh node ids, so the checker's side tables (keyed by id)
 /// can type the copy apart from the original.
+///
+/// With `keepsIDs`, a copy keeps its nodes' ids (side tables keyed by them, such as
+/// `mapLoopOrders`, stay right) and only nodes it makes get fresh ones: a rewrite, not a twin.
 struct NodeCopier {
   private(set) var nextID: UInt32
+  var keepsIDs = false
+  /// Expressions to replace (uprobe `args->n` → `(int32 *)arg0`).
+  var replacement: ((Expr) -> Replacement?)? = nil
 
-  init(nextID: UInt32) { self.nextID = nextID }
+  enum Replacement {
+    /// `(type)name`: a cast of a builtin.
+    case cast(TypeName, builtin: String)
+    /// A node the checker ignores, where an error was already reported.
+    case missing
+  }
+
+  init(nextID: UInt32, keepsIDs: Bool = false) {
+    self.nextID = nextID
+    self.keepsIDs = keepsIDs
+  }
 
   mutating func probeBlock(_ probe: ProbeBlock) -> ProbeBlock {
     ProbeBlock(
@@ -33,10 +49,19 @@ struct NodeCopier {
     case .breakLoop, .continueLoop, .returnProbe: kind = stmt.kind
     case .block(let inner): kind = .block(block(inner))
     }
-    return Stmt(id: fresh(), span: stmt.span, kind: kind)
+    return Stmt(id: keepsIDs ? stmt.id : fresh(), span: stmt.span, kind: kind)
   }
 
   mutating func expression(_ e: Expr) -> Expr {
+    switch replacement?(e) {
+    case .cast(let type, let name)?:
+      let inner = Expr(id: fresh(), span: e.span, kind: .identifier(name))
+      return Expr(id: keepsIDs ? e.id : fresh(), span: e.span, kind: .cast(type, inner))
+    case .missing?:
+      return Expr(id: keepsIDs ? e.id : fresh(), span: e.span, kind: .missing)
+    case nil:
+      break
+    }
     let kind: Expr.Kind
     switch e.kind {
     case .integer, .string, .boolean, .positional, .positionalCount, .identifier, .variable, .sizeofType, .offsetof,
@@ -55,7 +80,7 @@ struct NodeCopier {
     case .update(let a, let isIncrement, let isPrefix): kind = .update(expression(a), isIncrement: isIncrement, isPrefix: isPrefix)
     case .block(let inner, let value): kind = .block(block(inner), value: value.map { expression($0) })
     }
-    return Expr(id: fresh(), span: e.span, kind: kind)
+    return Expr(id: keepsIDs ? e.id : fresh(), span: e.span, kind: kind)
   }
 
   private mutating func fresh() -> NodeID {

@@ -14,6 +14,9 @@ public struct CTypes: Sendable {
   public var declarations: CDeclarations
   /// The kernel's types (BTF), asked for names the script does not declare.
   public let kernel: (any ProbeCatalog)?
+  /// The binaries the program's uprobes are planted in: their DWARF describes the structs a
+  /// script names but does not declare, before the kernel's BTF does (bpftrace's order).
+  public var userBinaries: [String] = []
 
   public init(declarations: CDeclarations = CDeclarations(), kernel: (any ProbeCatalog)? = nil) {
     self.declarations = declarations
@@ -22,7 +25,11 @@ public struct CTypes: Sendable {
 
   /// A struct or union by its C name (`struct task_struct`).
   public func record(named name: String) -> RecordType? {
-    declarations.records[name] ?? kernel?.kernelRecord(named: name)
+    if let record = declarations.records[name] { return record }
+    for binary in userBinaries {
+      if let record = kernel?.userRecord(binary: binary, named: name) { return record }
+    }
+    return kernel?.kernelRecord(named: name)
   }
 
   /// A typedef's type (`u64`, `pid_t`, `struct_foo_t`).

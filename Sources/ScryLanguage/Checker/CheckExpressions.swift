@@ -395,6 +395,17 @@ extension Checker {
       return .uint64
     case .args:
       if let bad = kinds.first(where: { $0 != .tracepoint && $0 != .rawTracepoint }) {
+        // A uprobe's `args->NAME` was rewritten to a register read before the walk (UprobeArguments).
+        if bad == .uprobe {
+          error(span, "in a uprobe, 'args' is read only as 'args->NAME', one parameter of the function",
+                hint: "its parameters are listed by 'scry -lv uprobe:BINARY:FUNCTION'")
+          return .none
+        }
+        if bad == .uretprobe {
+          error(span, "'args' is not available in uretprobe probes",
+                hint: "the parameters are gone when the function returns (bpftrace refuses them too): read them in a uprobe")
+          return .none
+        }
         error(span, "'args' is not available in \(bad.rawValue) probes", hint: "'args' holds a tracepoint's fields; use it in 'tracepoint:' probes")
         return .none
       }

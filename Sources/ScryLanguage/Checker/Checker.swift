@@ -43,6 +43,7 @@ public struct Checker {
     checker.reporting = true
     checker.checkConfig()
     checker.resolveProbes()
+    checker.resolveUprobeArguments()
     checker.splitStaticProbeShapes()
     checker.reporting = false
     // A map read before the statement that types it (`@a = @b; @b = 1`) learns its type on a later

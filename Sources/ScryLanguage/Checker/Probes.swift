@@ -129,6 +129,12 @@ public protocol ProbeCatalog: Sendable {
   /// A kernel struct or union by C name (`struct task_struct`), laid out as `CTypes` describes; nil
   /// if the kernel does not describe it (no BTF, or no such type).
   func kernelRecord(named name: String) -> RecordType?
+  /// The formal parameters of a binary's function from its DWARF (its own .debug_info or its
+  /// separate debug file's): what `args->NAME` is in a uprobe, as bpftrace 0.17 reads it.
+  func userParameters(binary: String, function: String) -> UserParameterLookup
+  /// A struct or union by C name from the DWARF of a uprobe's binary, laid out as `CTypes`
+  /// describes; nil when the binary has no DWARF or no such type.
+  func userRecord(binary: String, named name: String) -> RecordType?
   /// A kernel typedef's type (`u64`, `sector_t`), nil if unknown.
   func kernelTypedef(named name: String) -> ScryType?
   /// A kernel enumerator's value (`BPF_MAP_TYPE_HASH`), nil if unknown.
@@ -142,6 +148,8 @@ public protocol ProbeCatalog: Sendable {
 }
 
 extension ProbeCatalog {
+  public func userParameters(binary: String, function: String) -> UserParameterLookup { .noDebugInfo(reason: nil) }
+  public func userRecord(binary: String, named name: String) -> RecordType? { nil }
   public var tickNanoseconds: UInt64? { nil }
   public func syscallNames() -> [(number: UInt64, name: String)]? { nil }
 }
@@ -150,6 +158,28 @@ extension ProbeCatalog {
 public enum UserFunctionLookup: Sendable, Equatable {
   case found(path: String, functions: [UserFunction])
   case failed(message: String, hint: String?)
+}
+
+/// What a binary's DWARF says of one function's parameters.
+public enum UserParameterLookup: Sendable, Equatable {
+  /// The parameters in declaration order: parameter i is the calling convention's argi. A
+  /// function the DWARF does not describe has none, as in bpftrace.
+  case found([UserParameter])
+  /// The binary has no DWARF (`reason` says why it could not be read, when it is there).
+  case noDebugInfo(reason: String?)
+}
+
+/// One formal parameter of a function: its name, its C type as bpftrace's `-lv` spells it
+/// (`int*`, `struct Foo*`), and its type for the language (`.none` when Scry cannot hold it).
+public struct UserParameter: Sendable, Hashable {
+  public var name: String
+  public var cType: String
+  public var type: ScryType
+  public init(name: String, cType: String, type: ScryType) {
+    self.name = name
+    self.cType = cType
+    self.type = type
+  }
 }
 
 /// A variable of a binary as its symbol table gives it, for `uaddr()`.

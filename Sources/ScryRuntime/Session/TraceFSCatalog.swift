@@ -12,6 +12,12 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
   private var names: [(category: String, name: String)]?
   private var records: [String: RecordType?] = [:]
   private var binaries: [String: ELFFile] = [:]
+  /// Each binary's DWARF types by resolved path; `.failure` when it has none or it cannot be read.
+  private var userTypes: [String: Result<UserTypes, DWARFMissing>] = [:]
+
+  struct DWARFMissing: Error {
+    var reason: String?
+  }
   /// With `-p`, libraries are found among the ones that process has mapped.
   private let targetPid: Int32?
   /// The kernel's BTF types; nothing is read until a script names one.
@@ -73,6 +79,36 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     }
     if hint == nil { hint = "list its functions with 'scry -l \"uprobe:\(elf.path):*\"'" }
     return .failed(message: "no function matching '\(pattern)' in \(elf.path)", hint: hint)
+  }
+
+  public func userParameters(binary: String, function: String) -> UserParameterLookup {
+    switch types(of: binary) {
+    case .success(let types): return .found(types.parameters(of: function))
+    case .failure(let missing): return .noDebugInfo(reason: missing.reason)
+    }
+  }
+
+  public func userRecord(binary: String, named name: String) -> RecordType? {
+    guard case .success(let types) = types(of: binary) else { return nil }
+    return types.record(named: name)
+  }
+
+  /// The DWARF of a binary (or of its separate debug file), read once.
+  private func types(of binary: String) -> Result<UserTypes, DWARFMissing> {
+    guard case .success(let elf) = open(binary) else { return .failure(DWARFMissing(reason: nil)) }
+    if let known = userTypes[elf.path] { return known }
+    let result: Result<UserTypes, DWARFMissing>
+    do {
+      if let dwarf = try elf.debugInfo() {
+        result = .success(UserTypes(dwarf: dwarf))
+      } else {
+        result = .failure(DWARFMissing(reason: nil))
+      }
+    } catch {
+      result = .failure(DWARFMissing(reason: "\(error)"))
+    }
+    userTypes[elf.path] = result
+    return result
   }
 
   public func userDataSymbol(binary: String, name: String, probeFileOffset: UInt64) -> UserDataSymbol? {
