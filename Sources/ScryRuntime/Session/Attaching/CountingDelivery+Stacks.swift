@@ -115,11 +115,7 @@ extension CountingDelivery {
           try event.attach(counter.program)
         }
       }
-      if known == nil {
-        let made = StackCounting(counter: counter, parts: parts)
-        stackCounters[shared] = made
-        add(request.index, .stacks(made))
-      }
+      if known == nil { keep(counter, parts: parts, as: shared, for: request.index) }
       return true
     } catch {
       context.events.removeSubrange(added...)
@@ -144,15 +140,18 @@ extension CountingDelivery {
         kind: .rawTracepoint, parts: parts.map(Self.kernelPart),
         maxKeys: context.session.maps[counting.mapIndex].maxEntries, name: "scry_tasks")
       rawLinks.append(try RawTracepointLink(counter.program, to: name, description: request.probe.name))
-      if known == nil {
-        let made = StackCounting(counter: counter, parts: parts)
-        stackCounters[shared] = made
-        add(request.index, .stacks(made))
-      }
+      if known == nil { keep(counter, parts: parts, as: shared, for: request.index) }
       return true
     } catch {
       return false
     }
+  }
+
+  /// Keeps a block's new counter for its other probes, folded for the first one.
+  private func keep(_ counter: BPFStackCounter, parts: [StackKeyPart], as shared: SharedStackCounter, for attachment: Int) {
+    let made = StackCounting(counter: counter, parts: parts)
+    stackCounters[shared] = made
+    add(attachment, .stacks(made))
   }
 
   private static func kernelPart(_ part: StackKeyPart) -> BPFStackCounter.Part {
