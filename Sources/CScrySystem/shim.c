@@ -23,6 +23,7 @@ int scry_placeholder(void) { return 0; }
 const uint32_t SCRY_PERF_TYPE_HARDWARE = PERF_TYPE_HARDWARE;
 const uint32_t SCRY_PERF_TYPE_SOFTWARE = PERF_TYPE_SOFTWARE;
 const uint32_t SCRY_PERF_TYPE_TRACEPOINT = PERF_TYPE_TRACEPOINT;
+const uint32_t SCRY_PERF_TYPE_BREAKPOINT = PERF_TYPE_BREAKPOINT;
 
 int scry_perf_event_open(const scry_perf_config *cfg, pid_t pid, int cpu, int group_fd)
 {
@@ -64,6 +65,7 @@ int scry_perf_event_open(const scry_perf_config *cfg, pid_t pid, int cpu, int gr
   attr.exclude_callchain_kernel = cfg->exclude_callchain_kernel ? 1 : 0;
   attr.exclude_callchain_user = cfg->exclude_callchain_user ? 1 : 0;
   attr.sample_max_stack = cfg->sample_max_stack;
+  attr.bp_type = cfg->bp_type;
   int fd;
   do {
     fd = (int)syscall(SYS_perf_event_open, &attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC);

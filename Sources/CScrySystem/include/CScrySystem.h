@@ -38,6 +38,7 @@ typedef struct scry_perf_config {
   uint8_t exclude_callchain_kernel; // PERF_SAMPLE_CALLCHAIN: leave out the kernel's frames
   uint8_t exclude_callchain_user;   // PERF_SAMPLE_CALLCHAIN: leave out the user frames
   uint16_t sample_max_stack;        // PERF_SAMPLE_CALLCHAIN: most frames (0: the kernel's default)
+  uint32_t bp_type;          // PERF_TYPE_BREAKPOINT: HW_BREAKPOINT_R|W|X (bp_addr, bp_len: config1, config2)
 } scry_perf_config;
 
 /// perf_event_open(2) with PERF_FLAG_FD_CLOEXEC; returns the fd or -1 with errno set.
@@ -55,6 +56,7 @@ int scry_perf_event_id(int fd, uint64_t *id);
 extern const uint32_t SCRY_PERF_TYPE_HARDWARE;
 extern const uint32_t SCRY_PERF_TYPE_SOFTWARE;
 extern const uint32_t SCRY_PERF_TYPE_TRACEPOINT;
+extern const uint32_t SCRY_PERF_TYPE_BREAKPOINT;
 
 /// Ring header accessors: `meta` is the first mmap'ed page (struct perf_event_mmap_page).
 uint64_t scry_ring_load_head(const void *meta);   // acquire load of data_head

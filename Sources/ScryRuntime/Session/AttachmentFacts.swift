@@ -206,7 +206,7 @@ public enum AttachmentFacts {
   static func captureKind(of attachment: Attachment) -> CaptureProgram.Kind? {
     switch attachment.probe.kind {
     case .tracepoint: return .tracepoint
-    case .software, .hardware, .profile: return .perfEvent
+    case .software, .hardware, .profile, .watchpoint, .asyncwatchpoint: return .perfEvent
     case .uprobe, .uretprobe, .usdt:
       guard let dynamic = attachment.dynamicProbe, let record = dynamic.capture.kernelRecord(isReturn: dynamic.isReturn)
       else { return nil }

@@ -122,7 +122,7 @@ final class EventSources {
       switch usesBPF ? fact.path : fact.fallback {
       case .bpfRing, .bpfFetch, .bpfCounter:
         switch plan.attachments[index].probe.kind {
-        case .uprobe, .uretprobe, .usdt, .software: newestFirst.append(index)
+        case .uprobe, .uretprobe, .usdt, .software, .watchpoint, .asyncwatchpoint: newestFirst.append(index)
         default: inOrder.append(index)
         }
       case .perfRing, .perfCounter: newestFirst.append(index)
