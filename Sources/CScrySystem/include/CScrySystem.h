@@ -110,6 +110,17 @@ int scry_pidfd_open(pid_t pid);
 /// failure it first writes its errno (an int) to `status_fd` (which should be CLOEXEC).
 pid_t scry_spawn_gated(char *const argv[], int gate_fd, int close_fd, int status_fd);
 
+/// Starts `program` (Scry's own executable) as a guardian of a process Scry may stop
+/// (`watchpoint:FUNC+argN` stops it with SIGSTOP until Scry opens the breakpoint): the guardian
+/// waits for EOF on a pipe whose only write end Scry keeps (returned in `*keep_fd`, CLOEXEC), so
+/// however Scry ends (SIGKILL included) it then sends SIGCONT through `pidfd`. Its argv is
+/// `program SCRY_CONTINUE_GUARDIAN`; in its own process group, so a Ctrl-C to Scry's group
+/// leaves it be. Returns its pid or -1 with errno set.
+pid_t scry_spawn_continue_guardian(const char *program, int pidfd, int *keep_fd);
+/// The guardian's whole life (never returns): see `scry_spawn_continue_guardian`.
+void scry_continue_guardian_main(void);
+#define SCRY_CONTINUE_GUARDIAN "__scry_continue_guardian"
+
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new soft limit or -1.
 long scry_raise_nofile_limit(void);
 

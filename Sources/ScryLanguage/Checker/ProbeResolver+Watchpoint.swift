@@ -70,11 +70,6 @@ extension ProbeResolver {
       if number != 0 { parts.append(String(number)) }
       return (parts + [String(length), mode]).joined(separator: ":")
     }
-    if function != nil {
-      diagnostics.append(.error(spec.span, "\(spec.text(kind)): Scry does not attach watchpoints on a function's argument yet",
-                                hint: "watch a fixed address: 'watchpoint:0x10000000:8:w'"))
-      return []
-    }
     guard let function, let tracedBinary else {
       let watch = Watchpoint(site: .address(number), length: Int(length), mode: mode, binary: tracedBinary, isAsync: false)
       return [ResolvedProbe(kind: kind, target: .breakpoint(watch), name: name(nil), span: spec.span)]

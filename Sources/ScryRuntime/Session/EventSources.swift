@@ -13,12 +13,13 @@ final class EventSources {
   private let counting = CountingDelivery()
   private lazy var fetch = BPFFetchDelivery(perfRings: perfRings)
   private lazy var syscallCarriers = SyscallCarrierDelivery(counting: counting, bpfRing: bpfRing)
+  private lazy var watchpoints = WatchpointDelivery(perfRings: perfRings)
   /// The uprobes and kprobes this session created in tracefs; removed after the events are closed.
   private var dynamicEvents: DynamicEvents?
   /// Set once everything is attached; nil again at teardown, before the events close.
   private var ringDrain: RingDrain?
 
-  var pollFDs: [Int32] { perfRings.rings.map { $0.event.fd } }
+  var pollFDs: [Int32] { perfRings.rings.map { $0.event.fd } + watchpoints.pollFDs }
   /// Samples handed to actions, for tests and `--stats`.
   var samplesRead: UInt64 { context.dispatcher.samplesRead }
 
@@ -87,6 +88,10 @@ final class EventSources {
       var request = try makeRequest(
         index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !ownProbe, counts: path.counts)
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)
+      if WatchpointDelivery.serves(attachment) {
+        try watchpoints.attach(request, in: context)
+        continue
+      }
       if usesBPF, let carried = fact.carrier {
         if try syscallCarriers.attach(request, carried, path: path, in: context) { continue }
         // Not carried: the path behind the carrier's process test would keep every process's hits.
@@ -220,6 +225,8 @@ final class EventSources {
     // Rings unmap before their events close, and the kernel keeps a dynamic event while a
     // perf event uses it: close those first.
     ringDrain = nil
+    // First: no task is stopped by a watchpoint's uprobe after this, and a stopped one goes on.
+    watchpoints.release()
     counting.release()
     syscallCarriers.release()
     perfRings.release()
@@ -246,6 +253,8 @@ final class EventSources {
 
   /// Runs the action of every record waiting in the rings (see `RingDrain`).
   func drain(final: Bool = false) {
+    // Breakpoints asked for since the last drain are opened (and their routes added) first.
+    if ringDrain != nil { watchpoints.serve(in: context) }
     ringDrain?.drain(final: final)
   }
 
