@@ -2,6 +2,7 @@
 //   watch_target fixed N   writes one byte at 0x10000000 (mapped there) N times
 //   watch_target arg N     calls increment(0, p) N times on one int, which it writes once more after each call
 //   watch_target many N    calls bump(p) once on each of N new ints
+//   watch_target touch N   calls touch(0, p) N times on one int; touch writes it after another write
 // Each writes with a pause between, and exits when done.
 #include <stdint.h>
 #include <stdio.h>
@@ -14,9 +15,17 @@ __attribute__((noinline)) void increment(__attribute__((unused)) int unused, int
 
 __attribute__((noinline)) void bump(int *i) { (*i)++; }
 
+// The write to *i is not touch's first instruction, where its uprobe sits (that one runs before
+// a stop the uprobe asks for takes effect).
+volatile int calls;
+__attribute__((noinline)) void touch(__attribute__((unused)) int unused, int *i) {
+  calls++;
+  (*(volatile int *)i)++;
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: watch_target fixed|arg|many N\n");
+    fprintf(stderr, "usage: watch_target fixed|arg|many|touch N\n");
     return 2;
   }
   int n = atoi(argv[2]);
@@ -36,6 +45,12 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n; k++) {
       increment(0, i);
       (*(volatile int *)i)++;
+      usleep(1000);
+    }
+  } else if (strcmp(argv[1], "touch") == 0) {
+    int *i = malloc(sizeof(int));
+    for (int k = 0; k < n; k++) {
+      touch(0, i);
       usleep(1000);
     }
   } else {

@@ -125,4 +125,28 @@ import Testing
     #expect(run.status == 1)
     #expect(run.stderr.contains("--no-bpf forbids BPF programs"), "\(run.stderr)")
   }
+
+  /// When the write comes after the uprobed instruction, the stop catches every call's write.
+  @Test func everyWriteAfterTheStopIsSeen() throws {
+    guard let binary = try buildOrSkip() else { return }
+    let run = scry("-c", "\(binary) touch 30", "-e", "watchpoint:touch+arg1:4:w { @hits = count(); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@hits: 30\n"), "\(run.stdout) \(run.stderr)")
+  }
+
+  /// `unwatch(addr)` closes the address's breakpoint; the same address again stays unwatched (as
+  /// in bpftrace). The task's next stop waits for the actions before it, so exactly one hit.
+  @Test func unwatchClosesTheBreakpoint() throws {
+    guard let binary = try buildOrSkip() else { return }
+    let run = scry(
+      "-c", "\(binary) touch 30", "-e",
+      "uprobe:\(binary):touch { @addr = arg1; } watchpoint:touch+arg1:4:w { @hits = count(); unwatch(@addr); }")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.stdout.contains("@hits: 1\n"), "\(run.stdout) \(run.stderr)")
+    // An address nothing watches is no error; unwatch() takes one integer.
+    let quiet = scry("-c", "\(binary) touch 3", "-e", "watchpoint:touch+arg1:4:w { unwatch(12345); }")
+    #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+    let wrong = scry("--dry-run", "-e", "BEGIN { unwatch(\"x\"); }")
+    #expect(wrong.status == 1, "\(wrong.stderr)")
+  }
 }

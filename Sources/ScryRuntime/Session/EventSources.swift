@@ -253,9 +253,15 @@ final class EventSources {
 
   /// Runs the action of every record waiting in the rings (see `RingDrain`).
   func drain(final: Bool = false) {
-    // Breakpoints asked for since the last drain are opened (and their routes added) first.
-    if ringDrain != nil { watchpoints.serve(in: context) }
-    ringDrain?.drain(final: final)
+    // Breakpoints asked for since the last drain are opened (and their routes added) first; the
+    // tasks their uprobes stopped go on after the actions have run.
+    guard let ringDrain else { return }
+    watchpoints.openRequested(in: context)
+    ringDrain.drain(final: final)
+    // Samples stamped after the previous drain began wait for the next one (see `RingDrain`);
+    // a stopped task's hits all came before this drain began, so a second pass runs them all.
+    if watchpoints.holdsStoppedTasks && !final { ringDrain.drain() }
+    watchpoints.settle(in: context)
   }
 
   /// Drops what is still queued, running no action; returns how many samples that was.

@@ -28,6 +28,9 @@ final class WatchpointDelivery {
   /// Open breakpoints by the address they watch.
   private var breakpoints: [(address: UInt64, events: [PerfEvent])] = []
   private var guardian: ContinueGuardian?
+  /// Setups whose task a program stopped since the last drain: continued after it.
+  private var stopped: Set<Int> = []
+  var holdsStoppedTasks: Bool { !stopped.isEmpty }
   private let perfRings: PerfRingDelivery
 
   init(perfRings: PerfRingDelivery) { self.perfRings = perfRings }
@@ -77,9 +80,10 @@ final class WatchpointDelivery {
     try channel.enable()
   }
 
-  /// Opens the breakpoints the setup programs asked for since the last call and continues the
-  /// tasks they stopped. Runs before the rings are drained, so routes change only between drains.
-  func serve(in context: AttachContext) {
+  /// Opens the breakpoints the setup programs asked for since the last drain. Runs before the
+  /// rings are drained, so routes change only between drains; the tasks stay stopped until
+  /// `settle`, after the drain.
+  func openRequested(in context: AttachContext) {
     guard let channel else { return }
     var asked: [(setupIndex: Int, address: UInt64)] = []
     let decoder = PerfSampleDecoder(sampleType: channel.sampleType)
@@ -93,10 +97,23 @@ final class WatchpointDelivery {
     }
     for (index, address) in asked where index < setups.count {
       open(setupIndex: index, address: address, in: context)
-      // Async watchpoints are not stopped; the others go on now, as bpftrace continues them
-      // whether or not the breakpoint could be opened.
-      if !setups[index].watch.isAsync { continueTraced(setups[index].request) }
+      if !setups[index].watch.isAsync { stopped.insert(index) }
     }
+  }
+
+  /// After a drain: closes what `unwatch()` named in its actions, then continues the tasks the
+  /// setup programs stopped. So the actions of every hit before a stop have run, and their
+  /// unwatches taken effect, before the task goes on (bpftrace's unwatch is asynchronous; this
+  /// order makes it exact). The task goes on whether or not its breakpoint could be opened, as in
+  /// bpftrace.
+  func settle(in context: AttachContext) {
+    let machine = context.session.machine
+    if !machine.unwatchedAddresses.isEmpty {
+      for address in machine.unwatchedAddresses { unwatch(address) }
+      machine.unwatchedAddresses.removeAll()
+    }
+    for index in stopped.sorted() { continueTraced(setups[index].request) }
+    stopped.removeAll()
   }
 
   private func open(setupIndex index: Int, address: UInt64, in context: AttachContext) {
