@@ -43,4 +43,13 @@ public enum WatchpointSetupProgram {
     guard raw.count >= recordSize else { return nil }
     return (Int(raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
   }
+
+  /// Whether this kernel lets Scry load the setup program, bpf_send_signal included (what
+  /// `--info` reports as `send_signal`): it is loaded, with a channel map of one entry, and
+  /// released at once. Throws the kernel's refusal.
+  public static func checkLoadable() throws(KernelError) {
+    let map = try BPFMap.perfEventArray(entries: 1)
+    let code = instructions(argument: 0, setupIndex: 0, stopsTask: true, outputMapFD: map.fd)!
+    _ = try BPFProgram.loadProbeProgram(code, name: "scry_info")
+  }
 }
