@@ -101,6 +101,12 @@ import Testing
       $0 == "Failed to attach watchpoint probe. You are out of watchpoint registers."
     }
     #expect(refusals.count == 4, "\(run.stdout)")
+    // With -f json, bpftrace's lost_events record.
+    let json = scry("-f", "json", "-c", "\(binary) many 5", "-e", "watchpoint:bump+arg0:4:w { @hits = count(); }")
+    #expect(
+      json.stdout.contains(
+        "{\"type\": \"lost_events\", \"data\": \"Failed to attach watchpoint probe. You are out of watchpoint registers.\"}\n"),
+      "\(json.stdout)")
   }
 
   /// A task stopped by a watchpoint's uprobe is continued even when Scry is killed outright.

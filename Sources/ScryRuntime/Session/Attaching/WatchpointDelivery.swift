@@ -155,9 +155,15 @@ final class WatchpointDelivery {
     printToStandardError("ERROR: Failed to SIGCONT tracee: \(String(cString: strerror(errno)))\n")
   }
 
+  /// A message on the output, as bpftrace writes it (with `-f json`, its `lost_events` record).
   private func say(_ message: String, in context: AttachContext) {
     let output = context.session.output
-    output.append(message + "\n")
+    if context.session.options.format == .json {
+      let escaped = message.flatMap { $0 == "\"" || $0 == "\\" ? ["\\", $0] : [$0] }.map(String.init).joined()
+      output.append("{\"type\": \"lost_events\", \"data\": \"\(escaped)\"}\n")
+    } else {
+      output.append(message + "\n")
+    }
     output.flush()
   }
 
