@@ -155,4 +155,22 @@ import Testing
     let wrong = scry("--dry-run", "-e", "BEGIN { unwatch(\"x\"); }")
     #expect(wrong.status == 1, "\(wrong.stderr)")
   }
+
+  /// Without -p or -c the address is the kernel's, watched on every CPU (through the capture
+  /// program, as a software event is): here a sleeping task's context-switch count, which the
+  /// kernel writes at each of its sleeps.
+  @Test func aKernelAddressIsWatchedOnEveryCPU() throws {
+    guard let binary = try buildOrSkip() else { return }
+    let script = #"""
+      \#(binary) touch 100000 & P=$!
+      sleep 0.3
+      A=$("$SCRY" -q -e "tracepoint:syscalls:sys_enter_clock_nanosleep /pid == $P/ {
+        printf(\"%lx\\n\", (uint64)curtask + offsetof(struct task_struct, nvcsw)); exit(); }" | head -1)
+      "$SCRY" -e "watchpoint:0x$A:8:w { @[pid == $P, comm] = count(); if (@[pid == $P, comm] >= 3) { exit(); } }"
+      kill -KILL $P
+      """#
+    let run = shell(script)
+    let name = String(binary.split(separator: "/").last!.prefix(15))
+    #expect(run.stdout.contains("@[1, \(name)]: 3\n"), "\(run.stdout) \(run.stderr)")
+  }
 }
