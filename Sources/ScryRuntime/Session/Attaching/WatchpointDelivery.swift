@@ -119,7 +119,12 @@ final class WatchpointDelivery {
   private func open(setupIndex index: Int, address: UInt64, in context: AttachContext) {
     // bpftrace ignores the address its probe already watches, not one another probe watches.
     guard setups[index].address != address else { return }
-    let request = setups[index].request
+    var request = setups[index].request
+    // The process's threads now (it may have started some since the run began).
+    if let pid = request.followedProcess {
+      let threads = ProbeEvents.threads(of: pid)
+      if !threads.isEmpty { request.followed = threads }
+    }
     var opened: [PerfEvent] = []
     do {
       var options = request.options
