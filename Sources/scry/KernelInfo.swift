@@ -46,6 +46,8 @@ enum KernelInfo {
         Feature(name: "kprobe", value: dynamicEvents("kprobe_events", in: tracefs)),
         Feature(name: "uprobe", value: dynamicEvents("uprobe_events", in: tracefs)),
         Feature(name: "software", value: "yes"),
+        Feature(name: "watchpoint", value: exists("/sys/bus/event_source/devices/breakpoint")
+          ? "yes" : "no (no hardware breakpoints: /sys/bus/event_source/devices/breakpoint is missing)"),
         Feature(name: "hardware", value: exists("/sys/bus/event_source/devices/cpu")
           ? "yes" : "no (no hardware PMU: /sys/bus/event_source/devices/cpu is missing)"),
       ]),

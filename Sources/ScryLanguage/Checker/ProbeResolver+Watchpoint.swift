@@ -61,6 +61,11 @@ extension ProbeResolver {
       for failure in failures { diagnostics.append(.error(spec.span, failure)) }
       return []
     }
+    if let lacking = catalog.missingSupport(for: kind) {
+      // This kernel cannot have the probe: a missing one, which `missing_probes` may skip.
+      missing.append(MissingProbe(span: spec.span, message: "\(spec.text(kind)): \(lacking)", hint: nil))
+      return []
+    }
     // bpftrace names the probe with the traced binary as written (-c's word, /proc/PID/exe), the function, the address or argument
     // number (left out when 0), the length and the sorted mode.
     func name(_ function: String?) -> String {
