@@ -173,4 +173,16 @@ import Testing
     let name = String(binary.split(separator: "/").last!.prefix(15))
     #expect(run.stdout.contains("@[1, \(name)]: 3\n"), "\(run.stdout) \(run.stderr)")
   }
+
+  /// The setup uprobe is on a file other processes may run: only the traced one is stopped.
+  @Test func anotherProcessOfTheSameBinaryIsNotStopped() throws {
+    guard let binary = try buildOrSkip() else { return }
+    let script = #"""
+      \#(binary) touch 100000 & O=$!
+      "$SCRY" -e 'watchpoint:touch+arg1:4:w { @hits = count(); }' -c '\#(binary) touch 300' > /dev/null 2>&1 &
+      sleep 0.6; grep State /proc/$O/status; wait %2; kill -KILL $O
+      """#
+    let run = shell(script)
+    #expect(run.stdout.hasPrefix("State:") && !run.stdout.contains("stopped"), "\(run.stdout) \(run.stderr)")
+  }
 }

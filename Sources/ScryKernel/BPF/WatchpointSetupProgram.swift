@@ -13,10 +13,18 @@ public enum WatchpointSetupProgram {
   public static let recordSize = 16
 
   /// The program's instructions; nil for an argument with no register (`arg6` and beyond).
-  public static func instructions(argument: Int, setupIndex: UInt32, stopsTask: Bool, outputMapFD: Int32) -> [BPFInstruction]? {
+  /// `process`: the traced process; the uprobe is on a file any process may run, and only the
+  /// traced one may be stopped (Scry continues no other).
+  public static func instructions(
+    argument: Int, setupIndex: UInt32, stopsTask: Bool, outputMapFD: Int32, process: Int32
+  ) -> [BPFInstruction]? {
     guard argument >= 0, argument < argumentRegisters.count, let offset = PTRegs.offset(of: argumentRegisters[argument])
     else { return nil }
     var code: [BPFInstruction] = [.mov64(.r6, .r1)]
+    // Another process: return at once (the jump lands on the final `r0 = 0; exit`).
+    code += [.call(.getCurrentPidTgid), .rsh64(.r0, 32)]
+    let skipAt = code.count
+    code.append(.exit)  // placeholder for the jump, patched below
     if stopsTask {
       // The signal is pending on return to user space: the task stops before the function's
       // first instruction runs, as bpftrace's bpf_send_signal(SIGSTOP) stops it.
@@ -35,6 +43,7 @@ public enum WatchpointSetupProgram {
       .mov64(.r4, .r10), .add64(.r4, -16), .mov64(.r5, Int32(recordSize)), .call(.perfEventOutput),
       .mov64(.r0, 0), .exit,
     ]
+    code[skipAt] = .jump(.notEqual, .r0, process, Int16(code.count - 2 - (skipAt + 1)))
     return code
   }
 
@@ -49,7 +58,7 @@ public enum WatchpointSetupProgram {
   /// released at once. Throws the kernel's refusal.
   public static func checkLoadable() throws(KernelError) {
     let map = try BPFMap.perfEventArray(entries: 1)
-    let code = instructions(argument: 0, setupIndex: 0, stopsTask: true, outputMapFD: map.fd)!
+    let code = instructions(argument: 0, setupIndex: 0, stopsTask: true, outputMapFD: map.fd, process: getpid())!
     _ = try BPFProgram.loadProbeProgram(code, name: "scry_info")
   }
 }

@@ -59,7 +59,8 @@ final class WatchpointDelivery {
     self.channel = channel
     guard
       let code = WatchpointSetupProgram.instructions(
-        argument: argument, setupIndex: UInt32(setups.count), stopsTask: !watch.isAsync, outputMapFD: channel.map.fd)
+        argument: argument, setupIndex: UInt32(setups.count), stopsTask: !watch.isAsync, outputMapFD: channel.map.fd,
+        process: tracedPid)
     else { throw SessionError.failure("\(probe.name): x86_64 doesn't support arg\(argument)") }
     let program: BPFProgram
     do {
