@@ -37,11 +37,14 @@ public final class ContinueGuardian {
     scry_continue_guardian_main()
   }
 
+  /// Released on Scry's ordinary way out, after Scry has closed what could stop the process and
+  /// continued it itself: the guardian has nothing left to do and is ended and reaped now (left
+  /// to itself it would linger 200 ms and stay a zombie of a long-lived Scry, the REPL's).
   deinit {
-    // Closing the pipe ends the guardian (after its own SIGCONT); reap it so no zombie stays.
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let fd = keep.take()
     if fd >= 0 { close(fd) }
-    var status: Int32 = 0
-    _ = waitpid(pid, &status, WNOHANG)
   }
 }
