@@ -120,6 +120,9 @@ final class WatchpointDelivery {
   private func open(setupIndex index: Int, address: UInt64, in context: AttachContext) {
     // bpftrace ignores the address its probe already watches, not one another probe watches.
     guard setups[index].address != address else { return }
+    // Taken before trying, as bpftrace takes it: an address refused for want of registers is
+    // not tried (nor said) again when the function is passed it again.
+    setups[index].address = address
     var request = setups[index].request
     // The process's threads now (it may have started some since the run began).
     if let pid = request.followedProcess {
@@ -145,7 +148,6 @@ final class WatchpointDelivery {
       say("ERROR: \(request.probe.name): could not open the watchpoint at 0x\(String(address, radix: 16)): \(error)", in: context)
       return
     }
-    setups[index].address = address
     breakpoints.append((address, opened))
   }
 
