@@ -69,7 +69,9 @@ import Testing
   /// write after the call is seen. The probed instruction itself (increment's `(*i)++`) usually
   /// runs before the stop takes effect (the kernel holds signals while it steps over a uprobe),
   /// so the first call's write is missed, as bpftrace 0.17 misses it (39 of 40 for both when run
-  /// from a shell); run from this test process it was sometimes seen too (40), so either is taken.
+  /// from a shell). But the uprobe's record may reach Scry, and the breakpoint open, before the
+  /// task has stepped over that instruction (under this test process it often did: 40), so either
+  /// is taken.
   @Test func aFunctionArgumentWatchpointStopsTheTaskUntilItsBreakpointIsOpen() throws {
     guard let binary = try buildOrSkip() else { return }
     let run = scry(
