@@ -23,6 +23,7 @@ int scry_placeholder(void) { return 0; }
 const uint32_t SCRY_PERF_TYPE_HARDWARE = PERF_TYPE_HARDWARE;
 const uint32_t SCRY_PERF_TYPE_SOFTWARE = PERF_TYPE_SOFTWARE;
 const uint32_t SCRY_PERF_TYPE_TRACEPOINT = PERF_TYPE_TRACEPOINT;
+const uint32_t SCRY_PERF_TYPE_BREAKPOINT = PERF_TYPE_BREAKPOINT;
 
 int scry_perf_event_open(const scry_perf_config *cfg, pid_t pid, int cpu, int group_fd)
 {
@@ -64,6 +65,7 @@ int scry_perf_event_open(const scry_perf_config *cfg, pid_t pid, int cpu, int gr
   attr.exclude_callchain_kernel = cfg->exclude_callchain_kernel ? 1 : 0;
   attr.exclude_callchain_user = cfg->exclude_callchain_user ? 1 : 0;
   attr.sample_max_stack = cfg->sample_max_stack;
+  attr.bp_type = cfg->bp_type;
   int fd;
   do {
     fd = (int)syscall(SYS_perf_event_open, &attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC);
@@ -301,4 +303,62 @@ ssize_t scry_process_vm_read(pid_t pid, void *local, size_t length, uint64_t rem
     struct iovec l = { local, length };
     struct iovec r = { (void *)(uintptr_t)remote, length };
     return process_vm_readv(pid, &l, 1, &r, 1, 0);
+}
+
+// ---- the SIGCONT guardian of watchpoint:FUNC+argN --------------------------------------
+
+#include <spawn.h>
+
+pid_t scry_spawn_continue_guardian(const char *program, int pidfd, int *keep_fd)
+{
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  // fd 3: the pipe's read end; fd 4: the pidfd (dup2 clears CLOEXEC). Every other fd of Scry is
+  // CLOEXEC, so the guardian holds no perf event or BPF object: they die with Scry.
+  posix_spawn_file_actions_adddup2(&actions, fds[0], 3);
+  posix_spawn_file_actions_adddup2(&actions, pidfd, 4);
+  // Not Scry's output: a reader waiting for its end must not wait for the guardian too.
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDWR, 0);
+  posix_spawn_file_actions_adddup2(&actions, 0, 1);
+  posix_spawn_file_actions_adddup2(&actions, 0, 2);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  char *argv[] = {(char *)program, SCRY_CONTINUE_GUARDIAN, NULL};
+  char *envp[] = {NULL};
+  pid_t pid = -1;
+  int failed = posix_spawn(&pid, program, &actions, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(fds[0]);
+  if (failed) {
+    close(fds[1]);
+    errno = failed;
+    return -1;
+  }
+  *keep_fd = fds[1];
+  return pid;
+}
+
+void scry_continue_guardian_main(void)
+{
+  signal(SIGINT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  char byte;
+  while (read(3, &byte, 1) != 0) {
+    if (errno != EINTR && errno != EAGAIN) break;
+  }
+  // Scry is gone: continue the task. Scry's other fds close as it exits, in no fixed order, so
+  // its uprobe may stop the task once more just after the first SIGCONT: send a second later.
+  syscall(SYS_pidfd_send_signal, 4, SIGCONT, NULL, 0);
+  struct timespec pause = {0, 200 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  syscall(SYS_pidfd_send_signal, 4, SIGCONT, NULL, 0);
+  _exit(0);
 }

@@ -153,3 +153,21 @@ public struct PerfEventOptions: Sendable {
     self.startDisabled = startDisabled
   }
 }
+
+/// What a hardware breakpoint watches for (HW_BREAKPOINT_R, _W, _X), combinable as bpftrace's
+/// `r`, `w` and `x` are.
+public struct BreakpointAccess: OptionSet, Sendable, Hashable {
+  public let rawValue: UInt32
+  public init(rawValue: UInt32) { self.rawValue = rawValue }
+  public static let read = BreakpointAccess(rawValue: 1)
+  public static let write = BreakpointAccess(rawValue: 2)
+  public static let execute = BreakpointAccess(rawValue: 4)
+
+  /// From bpftrace's mode letters (`w`, `rw`, `x`); other letters are ignored.
+  public init(mode: String) {
+    self = []
+    if mode.contains("r") { insert(.read) }
+    if mode.contains("w") { insert(.write) }
+    if mode.contains("x") { insert(.execute) }
+  }
+}

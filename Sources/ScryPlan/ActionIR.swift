@@ -239,6 +239,8 @@ public indirect enum IRStatement: Sendable, Equatable {
   case exit(code: IntExpr?)
   case time(format: [UInt8])
   case signal(IntExpr)
+  /// `unwatch(addr)`: the run closes every watchpoint breakpoint on the address before its next drain.
+  case unwatch(IntExpr)
   /// `join(args.argv)`: strings the kernel copied at the event into a slot of the sample
   /// (without BPF, read from the process through the pointer array at `pointerField`).
   case join(offset: Int, maxCount: Int, maxLength: Int, separator: [UInt8], pointerField: Int?)

@@ -38,6 +38,8 @@ extension ActionLowering {
     case .signal:
       if let number = program.constants[call.id] { return .signal(.constant(number)) }
       return .signal(int(args[0]))
+    case .unwatch:
+      return .unwatch(int(args[0]))
     case .join:
       return join(args, call)
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist, .hasKey, .len, .strftime, .str, .strncmp,
@@ -147,7 +149,7 @@ extension ActionLowering {
     case .ntop, .pton, .reg, .cgroupPath, .macaddr, .buf, .str, .strftime, .strerror, .sprintf, .substr, .ctime, .textStrn, .strReplace:
       // Byte values: reached here only where a number is needed, e.g. `cgroup_path(x) + 1`.
       return unsupportedInt(e.span, "'\(function.name)()' is not supported by this build yet")
-    case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .join:
+    case .printf, .cat, .system, .print, .exit, .time, .clear, .zero, .delete, .signal, .unwatch, .join:
       // The checker accepts these only as statements.
       return unsupportedInt(e.span, "'\(function.name)()' gives no value")
     case .count, .sum, .avg, .min, .max, .stats, .hist, .lhist:

@@ -91,6 +91,7 @@ public struct IRPrinter {
     case .exit(let code): return "exit" + (code.map { " " + int($0) } ?? "")
     case .time: return "time"
     case .signal(let e): return "signal " + int(e)
+    case .unwatch(let e): return "unwatch " + int(e)
     case .join(let offset, let count, let length, _, _): return "join record+\(offset) (\(count) x \(length) bytes)"
     case .flow(let flow): return flow.rawValue
     case .ifElse, .loop, .rangeLoop, .mapLoop, .block: return "(nested)"

@@ -121,6 +121,19 @@ public enum PlanPrinter {
     }
   }
 
+  static func describe(_ watch: Watchpoint) -> String {
+    let breakpoint = "hardware breakpoint (perf, PERF_TYPE_BREAKPOINT), mode \(watch.mode), on \(watch.length) bytes"
+    switch watch.site {
+    case .address(let address):
+      let memory = watch.binary.map { "of the traced process (\($0))" } ?? "of the kernel, on every CPU"
+      return "\(breakpoint) at 0x\(String(address, radix: 16)) \(memory)"
+    case .argument(let function, let index):
+      let stop = watch.isAsync ? "the task runs on meanwhile" : "the task is stopped (bpf_send_signal SIGSTOP) until it is open"
+      return "\(breakpoint) at the address arg\(index) of \(watch.binary ?? ""):\(function.name) is passed: "
+        + "a uprobe at file offset 0x\(String(function.fileOffset, radix: 16)) reads it and Scry opens the breakpoint (\(stop))"
+    }
+  }
+
   static func describe(_ probe: ResolvedProbe) -> String {
     switch probe.target {
     case .special: return probe.kind.rawValue
@@ -137,6 +150,7 @@ public enum PlanPrinter {
         + semaphore + arguments
     case .kernelFunction(let symbol, let offset): return "\(probe.kind.rawValue) \(symbol)+\(offset)"
     case .other(let parts): return "\(probe.kind.rawValue) " + parts.joined(separator: ":")
+    case .breakpoint(let watch): return describe(watch)
     }
   }
 }

@@ -22,6 +22,8 @@ public enum Planner {
       let counting = countingTarget(for: block, in: program, mapUses: mapUses)
       for probe in resolved {
         var attachment = Attachment(probe: probe, blockIndex: index, scope: scope)
+        // A watchpoint on the traced process's memory is a breakpoint in its tasks, as bpftrace's is.
+        if case .breakpoint(let watch) = probe.target, watch.watchesProcess { attachment.scope = .tracedProcess }
         guard probe.kind.hasEventContext else {
           // BEGIN, END and interval blocks run in Scry's process. What they read at the event
           // (`curtask->…`) is read by a capture program Scry runs on its own thread just before
@@ -58,7 +60,7 @@ public enum Planner {
             attachment.kernelFilterIsWholePredicate = false
           }
         }
-        if probe.kind == .software || probe.kind == .profile || probe.kind == .hardware,
+        if [.software, .profile, .hardware, .watchpoint, .asyncwatchpoint].contains(probe.kind),
           let lowered = eventReads(probe, block: block, blockProbes: resolved, in: program)
         {
           attachment.eventReads = lowered.reads
@@ -69,7 +71,10 @@ public enum Planner {
           attachment.dynamicProbe = dynamic.probe
           fetched.merge(dynamic.fetched) { a, _ in a }
         }
-        if let counting = counting.flatMap({ keyed($0, attachment: attachment, fetched: fetched, in: program) }),
+        // A watchpoint is sampled, never counted: the function form opens its breakpoints while
+        // the run goes on, each routed to the block as it is opened.
+        if probe.kind != .watchpoint, probe.kind != .asyncwatchpoint,
+          let counting = counting.flatMap({ keyed($0, attachment: attachment, fetched: fetched, in: program) }),
           probe.kind != .profile || counting.key != nil
         {
           attachment.counting = counting
@@ -246,7 +251,7 @@ public enum Planner {
     switch attachment.probe.target {
     case .tracepoint(_, _, let known?):
       record = known
-    case .perfEvent where attachment.probe.kind.hasEventContext, .timer where attachment.probe.kind.hasEventContext:
+    case .perfEvent where attachment.probe.kind.hasEventContext, .timer where attachment.probe.kind.hasEventContext, .breakpoint:
       // Software, hardware and profile events: a perf_event program captures the task, time and
       // CPU (and the task's name at the event, which perf would leave to the process table).
       return eventOnlyDelivery(for: attachment, needs: needs)

@@ -46,6 +46,8 @@ enum KernelInfo {
         Feature(name: "kprobe", value: dynamicEvents("kprobe_events", in: tracefs)),
         Feature(name: "uprobe", value: dynamicEvents("uprobe_events", in: tracefs)),
         Feature(name: "software", value: "yes"),
+        Feature(name: "watchpoint", value: exists("/sys/bus/event_source/devices/breakpoint")
+          ? "yes" : "no (no hardware breakpoints: /sys/bus/event_source/devices/breakpoint is missing)"),
         Feature(name: "hardware", value: exists("/sys/bus/event_source/devices/cpu")
           ? "yes" : "no (no hardware PMU: /sys/bus/event_source/devices/cpu is missing)"),
       ]),
@@ -57,8 +59,10 @@ enum KernelInfo {
 
   /// The helpers Scry's capture programs call, under bpftrace's names: the kernel has them from 5.5
   /// on, and they are usable when Scry may load programs. Helpers Scry does not call are "no", so
-  /// a harness that greps for "yes" does not expect what Scry cannot do (signal() is sent with
-  /// kill(2) after the event, not by bpf_send_signal).
+  /// a harness that greps for "yes" does not expect what Scry cannot do. `send_signal` is called
+  /// by the setup program of `watchpoint:FUNC+argN` (to stop the task): "yes" only when the
+  /// kernel accepts that program, found by loading it. (`signal()` is still sent with kill(2)
+  /// after the event, not by bpf_send_signal.)
   static func kernelHelpers(release: String, canLoad: Bool) -> [Feature] {
     let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
     let hasThem = numbers.count == 2 && (numbers[0], numbers[1]) >= (5, 5)
@@ -71,9 +75,19 @@ enum KernelInfo {
       Feature(name: "probe_read_user_str", value: called),
       Feature(name: "probe_read_kernel", value: called),
       Feature(name: "probe_read_kernel_str", value: called),
-      Feature(name: "send_signal", value: notCalled),
+      Feature(name: "send_signal", value: canLoad ? sendSignal() : "no (Scry may not load BPF programs)"),
       Feature(name: "override_return", value: notCalled),
     ]
+  }
+
+  /// Whether the kernel loads the watchpoint setup program, which calls bpf_send_signal.
+  static func sendSignal() -> String {
+    do {
+      try WatchpointSetupProgram.checkLoadable()
+      return "yes"
+    } catch {
+      return "no (\(error.description))"
+    }
   }
 
   /// The map types Scry creates, found by creating a small one of each; bpftrace's plain hash is

@@ -90,7 +90,7 @@ extension ScryCommand {
         source, catalog: TraceFSCatalog(targetPid: p), positionals: positionals,
         options: CheckOptions(
           allowsUnsafe: unsafe, stringCapacity: limits.stringLength, includeDirectories: includeDirectories,
-          forcedIncludes: includes),
+          forcedIncludes: includes, tracedBinary: tracedBinary),
         requiresProbes: true)
     }
     if !checked.diagnostics.isEmpty { printError(renderer.render(Array(checked.diagnostics.prefix(20)), in: source), newline: false) }

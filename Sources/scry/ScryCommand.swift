@@ -160,6 +160,16 @@ struct ScryCommand: ParsableCommand {
     try validateExport()
   }
 
+  /// What watchpoints watch, as bpftrace 0.17 names it: `-c`'s program (found in PATH when its
+  /// name has no slash), or `/proc/PID/exe` with `-p`.
+  var tracedBinary: String? {
+    if let pid = p ?? x { return "/proc/\(pid)/exe" }
+    guard let c, let program = (try? TracedProcess.words(of: c))?.first else { return nil }
+    if program.contains("/") { return program }
+    let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+    return path.split(separator: ":").map { "\($0)/\(program)" }.first { access($0, X_OK) == 0 } ?? program
+  }
+
   func run() throws {
     let environmentLimits = try preflight()
     if l { throw ExitCode(try listProbes() ? 0 : 1) }
@@ -177,7 +187,7 @@ struct ScryCommand: ParsableCommand {
         options: CheckOptions(
           allowsUnsafe: unsafe, stringCapacity: environmentLimits.stringLength, includeDirectories: includeDirectories,
           forcedIncludes: includes, environmentSettings: environmentLimits.fromEnvironment,
-          namedParameters: ProgramParameters(rawArguments).named),
+          namedParameters: ProgramParameters(rawArguments).named, tracedBinary: tracedBinary),
         requiresProbes: true, language: language, targetPid: x)
     }
     let limits = environmentLimits.applying(checked.config)

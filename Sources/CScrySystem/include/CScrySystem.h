@@ -38,6 +38,7 @@ typedef struct scry_perf_config {
   uint8_t exclude_callchain_kernel; // PERF_SAMPLE_CALLCHAIN: leave out the kernel's frames
   uint8_t exclude_callchain_user;   // PERF_SAMPLE_CALLCHAIN: leave out the user frames
   uint16_t sample_max_stack;        // PERF_SAMPLE_CALLCHAIN: most frames (0: the kernel's default)
+  uint32_t bp_type;          // PERF_TYPE_BREAKPOINT: HW_BREAKPOINT_R|W|X (bp_addr, bp_len: config1, config2)
 } scry_perf_config;
 
 /// perf_event_open(2) with PERF_FLAG_FD_CLOEXEC; returns the fd or -1 with errno set.
@@ -55,6 +56,7 @@ int scry_perf_event_id(int fd, uint64_t *id);
 extern const uint32_t SCRY_PERF_TYPE_HARDWARE;
 extern const uint32_t SCRY_PERF_TYPE_SOFTWARE;
 extern const uint32_t SCRY_PERF_TYPE_TRACEPOINT;
+extern const uint32_t SCRY_PERF_TYPE_BREAKPOINT;
 
 /// Ring header accessors: `meta` is the first mmap'ed page (struct perf_event_mmap_page).
 uint64_t scry_ring_load_head(const void *meta);   // acquire load of data_head
@@ -107,6 +109,17 @@ int scry_pidfd_open(pid_t pid);
 /// or -1. The child exits 127 if the gate closes without a byte or exec fails; on exec
 /// failure it first writes its errno (an int) to `status_fd` (which should be CLOEXEC).
 pid_t scry_spawn_gated(char *const argv[], int gate_fd, int close_fd, int status_fd);
+
+/// Starts `program` (Scry's own executable) as a guardian of a process Scry may stop
+/// (`watchpoint:FUNC+argN` stops it with SIGSTOP until Scry opens the breakpoint): the guardian
+/// waits for EOF on a pipe whose only write end Scry keeps (returned in `*keep_fd`, CLOEXEC), so
+/// however Scry ends (SIGKILL included) it then sends SIGCONT through `pidfd`. Its argv is
+/// `program SCRY_CONTINUE_GUARDIAN`; in its own process group, so a Ctrl-C to Scry's group
+/// leaves it be. Returns its pid or -1 with errno set.
+pid_t scry_spawn_continue_guardian(const char *program, int pidfd, int *keep_fd);
+/// The guardian's whole life (never returns): see `scry_spawn_continue_guardian`.
+void scry_continue_guardian_main(void);
+#define SCRY_CONTINUE_GUARDIAN "__scry_continue_guardian"
 
 /// Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new soft limit or -1.
 long scry_raise_nofile_limit(void);

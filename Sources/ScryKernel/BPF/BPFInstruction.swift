@@ -84,6 +84,8 @@ public enum BPFHelper: Int32, Sendable {
   case probeReadKernelStr = 115
   case ringbufReserve = 131
   case ringbufSubmit = 132
+  /// bpf_send_signal: a signal to the current task's process, delivered on its return to user space.
+  case sendSignal = 109
 }
 
 /// One 8-byte eBPF instruction: opcode, destination and source registers, a signed 16-bit

@@ -26,7 +26,7 @@ extension Checker {
     if site.isStatementOnly && !isStatement { error(call.span, "'\(name)()' gives no value; call it as a statement") }
     guard arity(site) else { return .none }
     switch function {
-    case .printf, .cat, .system, .time, .exit, .signal, .join, .print:
+    case .printf, .cat, .system, .time, .exit, .signal, .unwatch, .join, .print:
       checkEffectCall(site)
       return .none
     case .delete, .clear, .zero, .len, .hasKey:
@@ -54,7 +54,7 @@ extension Checker {
 
     var isStatementOnly: Bool {
       switch function {
-      case .printf, .cat, .system, .print, .time, .exit, .signal, .join, .delete, .clear, .zero: return true
+      case .printf, .cat, .system, .print, .time, .exit, .signal, .unwatch, .join, .delete, .clear, .zero: return true
       default: return false
       }
     }
@@ -118,6 +118,9 @@ extension Checker {
       if args.count == 2 { requireStringLiteral(args[1], "join's separator") }
     case .signal:
       checkSignal(site)
+    case .unwatch:
+      // bpftrace 0.17: any integer; an address no watchpoint watches is no error.
+      checkInteger(args[0], checkExpression(args[0]), "unwatch()'s address")
     default:
       preconditionFailure("\(site.function) is not an effect")
     }

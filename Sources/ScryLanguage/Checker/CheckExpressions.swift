@@ -340,11 +340,11 @@ extension Checker {
       switch kind {
       case .begin, .end, .uprobe, .uretprobe, .usdt: return 1
       case .tracepoint, .rawTracepoint, .kprobe, .kretprobe: return 0
-      case .interval, .profile, .software, .hardware: return nil
+      case .interval, .profile, .software, .hardware, .watchpoint, .asyncwatchpoint: return nil
       }
     })
     guard modes.count == 1, let mode = modes.first, let known = mode else {
-      let kind = probeKinds.first { [.interval, .profile, .software, .hardware].contains($0) }
+      let kind = probeKinds.first { [.interval, .profile, .software, .hardware, .watchpoint, .asyncwatchpoint].contains($0) }
       error(e.span, kind.map { "'usermode' is not available in \($0.rawValue) probes: Scry does not read the sample's mode" }
               ?? "'usermode' differs between this block's probes",
             hint: "use it in BEGIN, END, uprobe, usdt, tracepoint and kprobe blocks")

@@ -13,11 +13,15 @@ public struct CheckOptions: Sendable {
   /// Named program parameters (`--name=value` after the program), which `getopt()` reads; a
   /// parameter given without `=value` maps to nil.
   public var namedParameters: [String: String?] = [:]
+  /// The binary of the traced process: `-c`'s command resolved, or `/proc/PID/exe` with `-p`;
+  /// watchpoints watch its memory (nil: a watchpoint's address is the kernel's).
+  public var tracedBinary: String?
   public init(
     allowsUnsafe: Bool = false, stringCapacity: Int = ScryType.defaultStringCapacity, includeDirectories: [String] = [],
     forcedIncludes: [String] = [], environmentSettings: Set<ConfigVariable.Setting> = [],
-    namedParameters: [String: String?] = [:]
+    namedParameters: [String: String?] = [:], tracedBinary: String? = nil
   ) {
+    self.tracedBinary = tracedBinary
     self.namedParameters = namedParameters
     self.environmentSettings = environmentSettings
     self.allowsUnsafe = allowsUnsafe
@@ -130,7 +134,8 @@ public struct Checker {
   // MARK: Probes
 
   private mutating func resolveProbes() {
-    var resolver = ProbeResolver(catalog: catalog, positionals: result.positionals, allowsUnsafe: options.allowsUnsafe)
+    var resolver = ProbeResolver(
+      catalog: catalog, positionals: result.positionals, allowsUnsafe: options.allowsUnsafe, tracedBinary: options.tracedBinary)
     var expanded: [ProbeResolver.MissingProbe] = []
     for block in result.program.probes {
       var probes: [ResolvedProbe] = []

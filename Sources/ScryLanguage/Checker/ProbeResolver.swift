@@ -20,10 +20,15 @@ struct ProbeResolver {
   /// `--unsafe`: a uprobe address no function holds is probed as it is, with a warning.
   let allowsUnsafe: Bool
 
-  init(catalog: any ProbeCatalog, positionals: [String] = [], allowsUnsafe: Bool = false) {
+  /// The traced process's binary (`-c`/`-p`), whose memory watchpoints watch and whose functions
+  /// `watchpoint:FUNC+argN` probes.
+  let tracedBinary: String?
+
+  init(catalog: any ProbeCatalog, positionals: [String] = [], allowsUnsafe: Bool = false, tracedBinary: String? = nil) {
     self.catalog = catalog
     self.positionals = positionals
     self.allowsUnsafe = allowsUnsafe
+    self.tracedBinary = tracedBinary
   }
 
   /// The spec with every `$N` replaced by its positional parameter, as bpftrace substitutes them
@@ -81,7 +86,7 @@ struct ProbeResolver {
     guard let kind = ProbeKind(provider: spec.provider) else {
       let providers = ProbeKind.allCases.map(\.rawValue) + ["begin", "end"]
       let hint = Suggestions.hint(for: spec.provider, in: providers)
-        ?? "known probe types: BEGIN, END, interval, profile, tracepoint, software, hardware, uprobe, uretprobe, kprobe, kretprobe, usdt, rawtracepoint"
+        ?? "known probe types: BEGIN, END, interval, profile, tracepoint, software, hardware, uprobe, uretprobe, kprobe, kretprobe, usdt, rawtracepoint, watchpoint, asyncwatchpoint"
       let providerSpan = SourceSpan(start: spec.span.start, end: spec.span.start + UInt32(spec.provider.utf8.count))
       diagnostics.append(.error(providerSpan, "unknown probe type '\(spec.provider)'", hint: hint))
       return []
@@ -147,6 +152,8 @@ struct ProbeResolver {
       ]
     case .usdt:
       return resolveStaticProbe(spec)
+    case .watchpoint, .asyncwatchpoint:
+      return resolveWatchpoint(spec, kind: kind)
     case .rawTracepoint:
       guard !spec.parts.isEmpty, !spec.parts.contains(where: \.isEmpty) else {
         wrongShape(spec, "rawtracepoint:NAME", example: "rawtracepoint:sched_switch")

@@ -13,6 +13,10 @@ public enum ProbeKind: String, Sendable, CaseIterable {
   case kprobe
   case kretprobe
   case usdt
+  /// A hardware breakpoint on a data address (`watchpoint:ADDR:LEN:MODE`), or on an address a
+  /// function is passed (`watchpoint:FUNC+argN:LEN:MODE`, `asyncwatchpoint:…`).
+  case watchpoint
+  case asyncwatchpoint
 
   /// The name bpftrace's `probetype` gives this kind.
   public var bpftraceTypeName: String {
@@ -38,6 +42,8 @@ public enum ProbeKind: String, Sendable, CaseIterable {
     case "kprobe", "k": self = .kprobe
     case "kretprobe", "kr": self = .kretprobe
     case "usdt", "U": self = .usdt
+    case "watchpoint", "w": self = .watchpoint
+    case "asyncwatchpoint", "aw": self = .asyncwatchpoint
     default: return nil
     }
   }
@@ -70,6 +76,8 @@ public struct ResolvedProbe: Sendable, Hashable {
     case userStaticProbe(UserStaticProbe)
     /// `rawtracepoint`: parts as written.
     case other(parts: [String])
+    /// `watchpoint`/`asyncwatchpoint`: the breakpoint to open, at an address or at a function's argument.
+    case breakpoint(Watchpoint)
   }
 
   public var kind: ProbeKind
@@ -244,4 +252,36 @@ public struct EmptyProbeCatalog: ProbeCatalog {
   public init() {}
   public func tracepoints(category: String, name: String) -> [(category: String, name: String)] { [] }
   public func record(category: String, name: String) -> RecordType? { nil }
+}
+
+/// A watchpoint as bpftrace 0.17 reads `watchpoint:ADDR:LEN:MODE` and `watchpoint:FUNC+argN:LEN:MODE`.
+public struct Watchpoint: Sendable, Hashable {
+  public enum Site: Sendable, Hashable {
+    /// A fixed address: the traced process's with -p or -c, else the kernel's.
+    case address(UInt64)
+    /// The address a function of the traced binary is passed as argument N: a uprobe on the
+    /// function reads it and Scry opens the breakpoint then (bpftrace's setup probe).
+    case argument(function: UserFunction, index: Int)
+  }
+
+  public var site: Site
+  /// Bytes watched: 1, 2, 4 or 8.
+  public var length: Int
+  /// `r`, `w`, `x` combined, sorted as bpftrace sorts them (`rw`).
+  public var mode: String
+  /// The traced process's binary (-c's command, or /proc/PID/exe with -p); nil: a kernel address.
+  public var binary: String?
+  /// `asyncwatchpoint`: the task is not stopped while the breakpoint is opened.
+  public var isAsync: Bool
+
+  public init(site: Site, length: Int, mode: String, binary: String?, isAsync: Bool) {
+    self.site = site
+    self.length = length
+    self.mode = mode
+    self.binary = binary
+    self.isAsync = isAsync
+  }
+
+  /// Whether the watched memory is the traced process's (so the breakpoint follows its tasks).
+  public var watchesProcess: Bool { binary != nil }
 }

@@ -9,7 +9,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   // Whole maps and their elements.
   case delete, clear, zero, hasKey = "has_key", len, print
   // Output and effects.
-  case printf, time, cat, system, exit, signal, join
+  case printf, time, cat, system, exit, signal, join, unwatch
   // Values.
   case strftime, str, strncmp, strcontains, strerror, sizeof, buf, ntop, pton, bswap
   case ksym, usym, kaddr, uaddr, kstack, ustack, uptr, kptr
@@ -58,7 +58,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
   /// block calling one makes the order in which events reach it observable.
   public var isOrderObservable: Bool {
     switch self {
-    case .printf, .print, .time, .cat, .system, .exit, .join, .strftime, .signal, .clear, .zero, .delete,
+    case .printf, .print, .time, .cat, .system, .exit, .join, .strftime, .signal, .unwatch, .clear, .zero, .delete,
       .gettimeofdayNs: return true
     default: return false
     }
@@ -78,6 +78,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .time: return "time([\"%H:%M:%S\\n\"])"
     case .exit: return "exit([code])"
     case .signal: return "signal(\"SIGKILL\") or signal(9)"
+    case .unwatch: return "unwatch(address)"
     case .join: return "join(args.argv[, separator])"
     case .strftime: return "strftime(\"%H:%M:%S\", nsecs)"
     case .str: return "str(value[, length])"
@@ -132,6 +133,7 @@ public enum Function: String, CaseIterable, Sendable, Hashable {
     case .system: return "run a shell command (needs --unsafe)"
     case .exit: return "stop tracing: END runs and the maps print"
     case .signal: return "send a signal to the task of the event (needs --unsafe)"
+    case .unwatch: return "stop watching an address a watchpoint:FUNC+argN probe watches"
     case .join: return "print an array of strings, such as execve's argv"
     case .strftime: return "a time formatted as text"
     case .str: return "the string at an address, or a value as text"

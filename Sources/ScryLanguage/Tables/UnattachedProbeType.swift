@@ -2,7 +2,7 @@
 /// one table behind the checker's error for them, so `fentry:vfs_read` is refused with its cause
 /// rather than as an unknown word.
 public enum UnattachedProbeType: String, Sendable, CaseIterable {
-  case fentry, fexit, iter, watchpoint, asyncwatchpoint
+  case fentry, fexit, iter
 
   /// bpftrace's spellings: `kfunc`/`kretfunc` are the older names of `fentry`/`fexit`.
   public init?(provider: String) {
@@ -10,8 +10,6 @@ public enum UnattachedProbeType: String, Sendable, CaseIterable {
     case "fentry", "f", "kfunc": self = .fentry
     case "fexit", "fr", "kretfunc": self = .fexit
     case "iter", "it": self = .iter
-    case "watchpoint", "w": self = .watchpoint
-    case "asyncwatchpoint", "aw": self = .asyncwatchpoint
     default: return nil
     }
   }
@@ -21,7 +19,6 @@ public enum UnattachedProbeType: String, Sendable, CaseIterable {
     switch self {
     case .fentry, .fexit: return "BPF trampolines, built on ftrace"
     case .iter: return "BPF iterators"
-    case .watchpoint, .asyncwatchpoint: return "hardware breakpoints"
     }
   }
 
@@ -34,7 +31,6 @@ public enum UnattachedProbeType: String, Sendable, CaseIterable {
     case .fentry: return "'kprobe:\(function)' probes the same function entry where the kernel has kprobes"
     case .fexit: return "'kretprobe:\(function)' probes the same function return where the kernel has kprobes"
     case .iter: return "read the kernel's state from a probe on an event instead"
-    case .watchpoint, .asyncwatchpoint: return "probe the functions that write the memory (uprobe:BINARY:FUNCTION)"
     }
   }
 }

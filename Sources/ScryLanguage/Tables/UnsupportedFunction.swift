@@ -18,7 +18,6 @@ public enum UnsupportedFunction {
     "socket_cookie": "socket cookies need a BPF helper Scry does not call",
     "skboutput": "packet capture needs a kfunc probe, which Scry does not attach",
     "override": "Scry does not change the traced kernel's return values (bpftrace needs a kprobe for it)",
-    "unwatch": "unwatch() removes a watchpoint probe, which Scry does not attach",
     "debugf": "debugf() writes to the kernel's trace_pipe; write printf(), which Scry prints in order",
     "is_array": "bpftrace 0.26's compile-time type tests are not supported",
     "is_integer": "bpftrace 0.26's compile-time type tests are not supported",

@@ -53,6 +53,7 @@ struct ActionBinder {
     case .exit(let code): return ExitStatement(code: code.map { int($0) })
     case .time(let format): return TimeStatement(format: format)
     case .signal(let e): return SignalStatement(signal: int(e))
+    case .unwatch(let e): return UnwatchStatement(address: int(e))
     case .join(let offset, let maxCount, let maxLength, let separator, let pointerField):
       if readsPointersInProcess, let pointerField {
         return ProcessJoinStatement(

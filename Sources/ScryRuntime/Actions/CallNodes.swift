@@ -114,6 +114,17 @@ final class SignalStatement: StmtNode {
   }
 }
 
+/// `unwatch(addr)`: asks the run to close the watchpoints on the address, which it does before its
+/// next drain (bpftrace's is asynchronous too: the event's own breakpoint may fire again meanwhile).
+final class UnwatchStatement: StmtNode {
+  let address: IntNode
+  init(address: IntNode) { self.address = address }
+  override func exec(_ m: Machine) -> Flow {
+    m.unwatchedAddresses.append(address.eval(m))
+    return .next
+  }
+}
+
 /// Effects outside Scry that `cat` and `system` have; not on any hot path.
 enum SideEffects {
   /// Copies at most `limit` bytes of the file at `path` into `output`.

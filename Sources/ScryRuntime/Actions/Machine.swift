@@ -44,6 +44,8 @@ public final class Machine {
   /// Set by `exit()`: the loop stops after the current event.
   public var exitRequested = false
   public var exitCode: Int32 = 0
+  /// Addresses `unwatch()` named since the last drain: the run closes their watchpoints next.
+  var unwatchedAddresses: [UInt64] = []
   /// `system()` and `signal()` run only when the session was started with `--unsafe`.
   public let allowsUnsafe: Bool
   /// Bytes `cat()` copies from a file.

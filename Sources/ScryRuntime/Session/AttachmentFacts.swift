@@ -115,6 +115,13 @@ public enum AttachmentFacts {
          "\(attachment.probe.name): what this block reads at its event (curtask) is read by a BPF program Scry runs on its"
           + " own thread, and --no-bpf forbids BPF programs"))
     }
+    for attachment in plan.attachments where !options.allowsBPF && WatchpointDelivery.serves(attachment) {
+      guard !found.contains(where: { $0.blockIndex == attachment.blockIndex }) else { continue }
+      found.append(
+        (attachment.blockIndex,
+         "\(attachment.probe.name): a watchpoint on a function's argument is set up by a BPF program on the function's"
+          + " uprobe (it stops the task and reads the argument), and --no-bpf forbids BPF programs"))
+    }
     for (index, fact) in describe(plan, options: options).sorted(by: { $0.key < $1.key }) {
       let attachment = plan.attachments[index]
       let path = options.allowsBPF ? fact.path : fact.fallback
@@ -206,7 +213,7 @@ public enum AttachmentFacts {
   static func captureKind(of attachment: Attachment) -> CaptureProgram.Kind? {
     switch attachment.probe.kind {
     case .tracepoint: return .tracepoint
-    case .software, .hardware, .profile: return .perfEvent
+    case .software, .hardware, .profile, .watchpoint, .asyncwatchpoint: return .perfEvent
     case .uprobe, .uretprobe, .usdt:
       guard let dynamic = attachment.dynamicProbe, let record = dynamic.capture.kernelRecord(isReturn: dynamic.isReturn)
       else { return nil }

@@ -13,12 +13,13 @@ final class EventSources {
   private let counting = CountingDelivery()
   private lazy var fetch = BPFFetchDelivery(perfRings: perfRings)
   private lazy var syscallCarriers = SyscallCarrierDelivery(counting: counting, bpfRing: bpfRing)
+  private lazy var watchpoints = WatchpointDelivery(perfRings: perfRings)
   /// The uprobes and kprobes this session created in tracefs; removed after the events are closed.
   private var dynamicEvents: DynamicEvents?
   /// Set once everything is attached; nil again at teardown, before the events close.
   private var ringDrain: RingDrain?
 
-  var pollFDs: [Int32] { perfRings.rings.map { $0.event.fd } }
+  var pollFDs: [Int32] { perfRings.rings.map { $0.event.fd } + watchpoints.pollFDs }
   /// Samples handed to actions, for tests and `--stats`.
   var samplesRead: UInt64 { context.dispatcher.samplesRead }
 
@@ -87,6 +88,10 @@ final class EventSources {
       var request = try makeRequest(
         index, attachment, options: options, tracedPid: tracedPid, inTraceFS: !ownProbe, counts: path.counts)
       try Self.requireCapture(of: plan.blocks[attachment.blockIndex], on: path, for: attachment, options: options)
+      if WatchpointDelivery.serves(attachment) {
+        try watchpoints.attach(request, in: context)
+        continue
+      }
       if usesBPF, let carried = fact.carrier {
         if try syscallCarriers.attach(request, carried, path: path, in: context) { continue }
         // Not carried: the path behind the carrier's process test would keep every process's hits.
@@ -122,7 +127,7 @@ final class EventSources {
       switch usesBPF ? fact.path : fact.fallback {
       case .bpfRing, .bpfFetch, .bpfCounter:
         switch plan.attachments[index].probe.kind {
-        case .uprobe, .uretprobe, .usdt, .software: newestFirst.append(index)
+        case .uprobe, .uretprobe, .usdt, .software, .watchpoint, .asyncwatchpoint: newestFirst.append(index)
         default: inOrder.append(index)
         }
       case .perfRing, .perfCounter: newestFirst.append(index)
@@ -220,6 +225,8 @@ final class EventSources {
     // Rings unmap before their events close, and the kernel keeps a dynamic event while a
     // perf event uses it: close those first.
     ringDrain = nil
+    // First: no task is stopped by a watchpoint's uprobe after this, and a stopped one goes on.
+    watchpoints.release()
     counting.release()
     syscallCarriers.release()
     perfRings.release()
@@ -246,7 +253,15 @@ final class EventSources {
 
   /// Runs the action of every record waiting in the rings (see `RingDrain`).
   func drain(final: Bool = false) {
-    ringDrain?.drain(final: final)
+    // Breakpoints asked for since the last drain are opened (and their routes added) first; the
+    // tasks their uprobes stopped go on after the actions have run.
+    guard let ringDrain else { return }
+    watchpoints.openRequested(in: context)
+    ringDrain.drain(final: final)
+    // Samples stamped after the previous drain began wait for the next one (see `RingDrain`);
+    // a stopped task's hits all came before this drain began, so a second pass runs them all.
+    if watchpoints.holdsStoppedTasks && !final { ringDrain.drain() }
+    watchpoints.settle(in: context)
   }
 
   /// Drops what is still queued, running no action; returns how many samples that was.

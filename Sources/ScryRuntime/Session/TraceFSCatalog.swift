@@ -258,10 +258,16 @@ public final class TraceFSCatalog: ProbeCatalog, @unchecked Sendable {
     case .kprobe, .kretprobe:
       guard let tracefs = fs(), access(tracefs.root + "/kprobe_events", F_OK) != 0 else { return nil }
       return "this kernel has no kprobe support (no kprobe_events in tracefs; CONFIG_KPROBES is off)"
+    case .watchpoint, .asyncwatchpoint:
+      guard access(Self.breakpointPMU, F_OK) != 0 else { return nil }
+      return "this kernel has no hardware breakpoint support (no \(Self.breakpointPMU); CONFIG_HAVE_HW_BREAKPOINT is off)"
     default:
       return nil
     }
   }
+
+  /// The perf PMU of hardware breakpoints (watchpoints), present where the kernel has them.
+  static let breakpointPMU = "/sys/bus/event_source/devices/breakpoint"
 
   public func missingSupport(for type: UnattachedProbeType) -> String? {
     guard type.needsFtrace, let tracefs = fs() else { return nil }

@@ -31,9 +31,23 @@ enum ProbeEvents {
         options.samplePeriod = period
       }
       return try PerfEvent.software(named: "cpu-clock", description: probe.name, cpu: cpu, pid: pid, options: options)
+    case .breakpoint(let watch):
+      guard case .address(let address) = watch.site else { throw SessionError.failure(unsupportedMessage(probe)) }
+      return try breakpoint(watch, at: address, description: probe.name, pid: pid, cpu: cpu, options: &options)
     default:
       throw SessionError.failure(unsupportedMessage(probe))
     }
+  }
+
+  /// A watchpoint's breakpoint at `address`: every hit is a sample, as bpftrace samples each.
+  static func breakpoint(
+    _ watch: Watchpoint, at address: UInt64, description: String, pid: Int32, cpu: Int32, options: inout PerfEventOptions
+  ) throws -> PerfEvent {
+    options.samplePeriod = 1
+    options.sampleFrequency = nil
+    return try PerfEvent.breakpoint(
+      address: address, length: UInt64(watch.length), access: BreakpointAccess(mode: watch.mode), description: description,
+      cpu: cpu, pid: pid, options: options)
   }
 
   /// Creates the uprobe or kprobe of `probe` in tracefs and returns its event id.
