@@ -375,6 +375,11 @@ public enum StackKeyPart: Sendable, Hashable {
   case task(EventProperty)
 }
 
+extension [StackKeyPart] {
+  /// Whether the key holds a stack, rather than the task alone (`@[comm]`, `@[pid]`).
+  public var hasStack: Bool { contains { if case .stack = $0 { true } else { false } } }
+}
+
 /// A counting key the kernel computes at the event.
 public struct CountedKey: Sendable, Hashable {
   public enum Source: Sendable, Hashable {

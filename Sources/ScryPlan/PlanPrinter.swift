@@ -28,7 +28,7 @@ public enum PlanPrinter {
       }
       out += "      scope: \(a.scope)\n"
       if let counting = a.counting, let key = counting.key, case .stacks(let parts) = key.source,
-        !parts.contains(where: { if case .stack = $0 { true } else { false } })
+        !parts.hasStack
       {
         out += "      mode: counting per key in the kernel (no ring): \(Self.describe(key.source)) taken at the event,"
           + " counted in a kernel hash map keyed by them, folded into \(plan.maps[counting.mapIndex].name) when it"

@@ -539,7 +539,7 @@ public enum Planner {
       // syscalls share one raw_syscalls carrier: counted, each tracepoint would be attached on
       // its own (`sys_enter_*`: 25 s to tear down).
       if case .tracepoint("syscalls", _, _) = attachment.probe.target,
-        !target.stackKeys.contains(where: { if case .stack = $0 { true } else { false } })
+        !target.stackKeys.hasStack
       {
         return nil
       }

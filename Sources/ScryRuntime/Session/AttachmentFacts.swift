@@ -140,15 +140,7 @@ public enum AttachmentFacts {
     // A followed process means per-task perf events: programs hang on a tracepoint for every task.
     let followsTasks = attachment.scope != .systemWide || options.targetPid != nil
     if let counting = attachment.counting, counting.key == nil {
-      // A tracepoint's whole count is a raw tracepoint program's when nothing filters it: cheaper
-      // than a perf counter, before which the kernel builds the event's record. A syscall's has
-      // its family's carrier; a filter is the perf event's.
-      let rawTracepoint: Bool
-      if case .tracepoint(let system, _, _) = attachment.probe.target {
-        rawTracepoint = system != "syscalls" && attachment.kernelFilter == nil
-      } else {
-        rawTracepoint = false
-      }
+      let rawTracepoint = rawTracepointOfCount(attachment) != nil
       let path: DeliveryPath = (attachment.dynamicProbe != nil || rawTracepoint) && !followsTasks ? .bpfCounter : .perfCounter
       var fact = AttachmentFact(path: options.allowsBPF ? path : .perfCounter, fallback: .perfCounter)
       if rawTracepoint, fact.path == .bpfCounter {
@@ -157,13 +149,9 @@ public enum AttachmentFacts {
       return fact
     }
     // Counted per key by the kernel, or else sampled: a perf counter has no keys.
-    if let key = attachment.counting?.key, !followsTasks, options.allowsBPF {
+    if attachment.counting?.key != nil, !followsTasks, options.allowsBPF {
       var fact = AttachmentFact(path: .bpfCounter, fallback: .perfRing)
-      if case .tracepoint(let system, _, _) = attachment.probe.target, system != "syscalls", case .stacks(let parts) = key.source,
-        !parts.contains(where: { if case .stack = $0 { true } else { false } })
-      {
-        fact.deliveredBy = rawTracepointCounter(attachment, otherwise: "a BPF tracepoint program")
-      }
+      fact.deliveredBy = rawTracepointCounter(attachment, otherwise: "a BPF tracepoint program")
       return fact
     }
     // Memory read at the event needs the capture program: a per-task predicate then runs in user
@@ -222,9 +210,24 @@ public enum AttachmentFacts {
     }
   }
 
-  /// For `--plan`: a count taken by a program on the tracepoint's raw tracepoint (see `RawTracepointLink`).
+  /// The kernel tracepoint whose raw tracepoint link counts `attachment` (see `RawTracepointLink`):
+  /// a tracepoint's whole count or count per task (no stack: a stack keeps the tracepoint program,
+  /// whose stacks start where bpftrace's do), cheaper than a perf counter or tracepoint program,
+  /// before which the kernel builds the event's record. nil for anything else, a syscall (its
+  /// family's carrier counts it) and a filtered tracepoint (the filter is the perf event's).
+  static func rawTracepointOfCount(_ attachment: Attachment) -> String? {
+    guard let counting = attachment.counting, case .tracepoint(let system, let name, _) = attachment.probe.target,
+      system != "syscalls", attachment.kernelFilter == nil
+    else { return nil }
+    if let key = counting.key {
+      guard case .stacks(let parts) = key.source, !parts.hasStack else { return nil }
+    }
+    return name
+  }
+
+  /// For `--plan`: a count taken by a program on the tracepoint's raw tracepoint.
   private static func rawTracepointCounter(_ attachment: Attachment, otherwise: String) -> String? {
-    guard case .tracepoint(_, let name, _) = attachment.probe.target else { return nil }
+    guard let name = rawTracepointOfCount(attachment) else { return nil }
     return "a BPF raw_tracepoint program linked to the kernel tracepoint '\(name)' (no perf record is built"
       + " for it); \(otherwise) where the kernel has no raw tracepoint of that name"
   }

@@ -124,14 +124,12 @@ extension CountingDelivery {
     }
   }
 
-  /// A tracepoint counted per task (`@[comm]`, `@[pid]`: no stack) through a raw tracepoint link,
-  /// which skips the perf record the kernel builds for a tracepoint program; a stack keeps the
-  /// tracepoint program, whose stacks start where bpftrace's do. false when the key has a stack,
-  /// the tracepoint has no raw tracepoint of its name, or the kernel refuses (the caller attaches
-  /// a tracepoint program instead).
+  /// A tracepoint counted per task (`@[comm]`, `@[pid]`) through a raw tracepoint link (see
+  /// `AttachmentFacts.rawTracepointOfCount`). false when it is not such a count, the tracepoint
+  /// has no raw tracepoint of its name, or the kernel refuses (the caller attaches a tracepoint
+  /// program instead).
   private func attachRaw(_ request: AttachRequest, parts: [StackKeyPart], in context: AttachContext) -> Bool {
-    guard let counting = request.attachment.counting, case .tracepoint(_, let name, _) = request.probe.target,
-      !parts.contains(where: { if case .stack = $0 { true } else { false } })
+    guard let counting = request.attachment.counting, let name = AttachmentFacts.rawTracepointOfCount(request.attachment)
     else { return false }
     let shared = SharedStackCounter(block: request.attachment.blockIndex, carrier: .rawTracepoint)
     let known = stackCounters[shared]

@@ -41,7 +41,7 @@ final class CountingDelivery: EventDelivery {
     case .bpfCounter where request.attachment.counting?.key != nil:
       return attachKeyed(request, in: context)
     case .bpfCounter where request.probe.kind == .tracepoint:
-      guard case .tracepoint(_, let name, _) = request.probe.target,
+      guard let name = AttachmentFacts.rawTracepointOfCount(request.attachment),
         let counter = try? BPFEventCounter(linkingTo: name, description: request.probe.name, name: "scry_count")
       else { return false }
       counters.append((request.index, .bpf(counter)))
