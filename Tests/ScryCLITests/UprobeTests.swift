@@ -57,6 +57,20 @@ import Testing
     #expect(Self.scryEvents().isEmpty)
   }
 
+  /// Keyed counts in the kernel go through a per-CPU cache of 64 keys: 500 keys in turn evict
+  /// one another at every call, and each still counts exactly; five keys never leave it.
+  @Test func keyedCountsStayExactWhetherKeysStayCachedOrEvictEachOther() throws {
+    guard let builds = buildsOrSkip() else { return }
+    let evicting = scry("-c", "\(builds.pie) 5000 x", "-e", "uprobe:\(builds.pie):target { @[arg0 % 500] = count(); }")
+    #expect(evicting.status == 0, "\(evicting.stderr)")
+    let counts = evicting.stdout.split(separator: "\n").filter { $0.hasPrefix("@[") }
+    #expect(counts.count == 500, "\(evicting.stdout)")
+    #expect(counts.allSatisfy { $0.hasSuffix("]: 10") }, "\(evicting.stdout)")
+    let cached = scry("-c", "\(builds.pie) 5000 x", "-e", "uprobe:\(builds.pie):target { @[arg0 / 1000] = count(); }")
+    let lines = cached.stdout.split(separator: "\n").filter { $0.hasPrefix("@[") }.sorted()
+    #expect(lines == (0..<5).map { "@[\($0)]: 1000" }, "\(cached.stdout) \(cached.stderr)")
+  }
+
   @Test func fetchesArgumentsAndStringsAtTheProbe() throws {
     guard let builds = buildsOrSkip() else { return }
     let run = scry(

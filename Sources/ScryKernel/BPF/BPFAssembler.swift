@@ -66,6 +66,12 @@ struct BPFAssembler {
     emit(.jump(condition, dst, imm, 0))
   }
 
+  /// `if dst <condition> src goto label`.
+  mutating func jump(_ condition: BPFJumpCondition, _ dst: BPFRegister, _ src: BPFRegister, to label: Label) {
+    fixups.append((instructions.count, label))
+    emit(.jump(condition, dst, src, 0))
+  }
+
   /// `goto label`.
   mutating func jump(to label: Label) {
     fixups.append((instructions.count, label))

@@ -37,17 +37,19 @@ public final class BPFKeyedCounter {
   }
 
   private let counts: BPFMap
+  private let cache: BPFCountCache
   private let counters: BPFMap
   private let program: BPFProgram
-  /// What the program runs on (a `PerfEvent` or an `UprobeLink`); attached while this is open.
-  private let attachment: AnyObject
+  /// What the program runs on (a `PerfEvent` or an `UprobeLink`); attached while this holds it.
+  private var attachment: AnyObject?
 
   /// Attaches the program to `event`, counting per `key` (an 8-byte key, sign-extended from its
   /// width when `isSigned`) into a map of at most `maxKeys` keys.
   public init(
     attachingTo event: PerfEvent, key: Key, arithmetic: [Arithmetic] = [], maxKeys: Int, name: String
   ) throws(KernelError) {
-    (counts, counters, program) = try Self.load(key: key, arithmetic: arithmetic, maxKeys: maxKeys, name: name, forUprobeLink: false)
+    (counts, cache, counters, program) = try Self.load(
+      key: key, arithmetic: arithmetic, maxKeys: maxKeys, name: name, forUprobeLink: false)
     try event.attach(program)
     attachment = event
   }
@@ -56,29 +58,31 @@ public final class BPFKeyedCounter {
   public init(
     linkingTo site: UprobeSite, key: Key, arithmetic: [Arithmetic] = [], maxKeys: Int, name: String
   ) throws(KernelError) {
-    (counts, counters, program) = try Self.load(key: key, arithmetic: arithmetic, maxKeys: maxKeys, name: name, forUprobeLink: true)
+    (counts, cache, counters, program) = try Self.load(
+      key: key, arithmetic: arithmetic, maxKeys: maxKeys, name: name, forUprobeLink: true)
     attachment = try UprobeLink(program, at: site)
   }
 
   /// The maps and the program on them.
   private static func load(
     key: Key, arithmetic: [Arithmetic], maxKeys: Int, name: String, forUprobeLink: Bool
-  ) throws(KernelError) -> (BPFMap, BPFMap, BPFProgram) {
+  ) throws(KernelError) -> (BPFMap, BPFCountCache, BPFMap, BPFProgram) {
     let counts = try BPFMap.perCPUHash(keySize: 8, valueSize: 8, entries: maxKeys)
+    let cache = try BPFCountCache(keySize: 8)
     let counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
-    let code = try instructions(key: key, arithmetic: arithmetic, countsFD: counts.fd, countersFD: counters.fd)
-    return (counts, counters, try BPFProgram.loadProbeProgram(code, name: name, forUprobeLink: forUprobeLink))
+    let code = try instructions(
+      key: key, arithmetic: arithmetic, cacheFD: cache.map.fd, countsFD: counts.fd, countersFD: counters.fd)
+    return (counts, cache, counters, try BPFProgram.loadProbeProgram(code, name: name, forUprobeLink: forUprobeLink))
   }
 
   /// The program: the key into r9 (0 when a read fails), its arithmetic, then `counts[key] += 1`
-  /// on this CPU.
+  /// on this CPU, through the cache.
   static func instructions(
-    key: Key, arithmetic: [Arithmetic] = [], countsFD: Int32, countersFD: Int32
+    key: Key, arithmetic: [Arithmetic] = [], cacheFD: Int32, countsFD: Int32, countersFD: Int32
   ) throws(KernelError) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let failed = asm.newLabel()
     let haveKey = asm.newLabel()
-    let insert = asm.newLabel()
     let done = asm.newLabel()
     asm.emit(.mov64(.r6, .r1))
     var width = 8
@@ -124,27 +128,9 @@ public final class BPFKeyedCounter {
     // After the failed read's 0 too: the actions compute `0 % 8` from a failed read as well.
     for step in arithmetic { try Self.emit(step, on: .r9, into: &asm) }
     asm.emit(.stx(.double, .r10, -16, .r9))
-    asm.emit(BPFInstruction.ldMapFD(.r1, countsFD))
-    asm.emit(.mov64(.r2, .r10))
-    asm.emit(.add64(.r2, -16))
-    asm.emit(.call(.mapLookupElem))
-    asm.jump(.equal, .r0, 0, to: insert)
-    asm.emit(.ldx(.double, .r1, .r0, 0))
-    asm.emit(.add64(.r1, 1))
-    asm.emit(.stx(.double, .r0, 0, .r1))
-    asm.jump(to: done)
-    // A new key: this CPU's count is 1 (another CPU inserting it meanwhile leaves this CPU's slot 0).
-    asm.place(insert)
-    asm.emit(.st(.double, .r10, -24, 1))
-    asm.emit(BPFInstruction.ldMapFD(.r1, countsFD))
-    asm.emit(.mov64(.r2, .r10))
-    asm.emit(.add64(.r2, -16))
-    asm.emit(.mov64(.r3, .r10))
-    asm.emit(.add64(.r3, -24))
-    asm.emit(.mov64(.r4, 0))
-    asm.emit(.call(.mapUpdateElem))
-    asm.jump(.signedGreaterOrEqual, .r0, 0, to: done)
-    asm.incrementElement(Counter.droppedKeys.rawValue, ofMapFD: countersFD)
+    BPFCountCache.emitCount(
+      key: -16, keySize: 8, scratch: -16, cacheFD: cacheFD, countsFD: countsFD, countersFD: countersFD,
+      droppedIndex: Counter.droppedKeys.rawValue, done: done, into: &asm)
     asm.place(done)
     // The dynamic event is Scry's own: 0 spares the kernel the perf record nobody reads.
     asm.emit(.mov64(.r0, 0))
@@ -185,7 +171,13 @@ public final class BPFKeyedCounter {
 
   /// Every key counted so far (as its 8 bytes) with its total over the CPUs.
   public func totals() throws(KernelError) -> [(key: [UInt8], total: UInt64)] {
-    try counts.perCPUSums(keySize: 8)
+    try cache.totals(of: counts)
+  }
+
+  /// Detaches the program (a perf event it ran on stays open, disabled by its owner), so that
+  /// the totals read after this are exact (see `BPFCountCache`).
+  public func stop() {
+    attachment = nil
   }
 
   /// Keys dropped (the map was full) or read as 0 (a failed read), over every CPU.

@@ -52,6 +52,7 @@ public final class BPFStackCounter {
   /// The stack trace map of each part (nil for a part that is not a stack).
   private let stackMaps: [BPFMap?]
   private let counts: BPFMap
+  private let cache: BPFCountCache
   private let counters: BPFMap
   public let program: BPFProgram
 
@@ -79,9 +80,11 @@ public final class BPFStackCounter {
     }
     stackMaps = maps
     counts = try BPFMap.perCPUHash(keySize: Self.keySize(parts), valueSize: 8, entries: maxKeys)
+    cache = try BPFCountCache(keySize: Self.keySize(parts))
     counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
     let code = Self.instructions(
-      parts: parts, stackMapFDs: maps.map { $0?.fd ?? -1 }, countsFD: counts.fd, countersFD: counters.fd, kind: kind)
+      parts: parts, stackMapFDs: maps.map { $0?.fd ?? -1 }, cacheFD: cache.map.fd, countsFD: counts.fd,
+      countersFD: counters.fd, kind: kind)
     switch kind {
     case .tracepoint: program = try BPFProgram.loadTracepointProgram(code, name: name)
     case .perfEvent: program = try BPFProgram.loadPerfEventProgram(code, name: name)
@@ -92,16 +95,14 @@ public final class BPFStackCounter {
   }
 
   /// The program: each part into the key (a lost stack ends the program), the process id
-  /// after them, then `counts[key] += 1` on this CPU.
+  /// after them, then `counts[key] += 1` on this CPU, through the cache.
   static func instructions(
-    parts: [Part], stackMapFDs: [Int32], countsFD: Int32, countersFD: Int32, kind: CaptureProgram.Kind
+    parts: [Part], stackMapFDs: [Int32], cacheFD: Int32, countsFD: Int32, countersFD: Int32, kind: CaptureProgram.Kind
   ) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let keySize = Self.keySize(parts)
     let key = Int16(-keySize)
-    let value = key - 8
     let lost = asm.newLabel()
-    let insert = asm.newLabel()
     let done = asm.newLabel()
     asm.emit(.mov64(.r6, .r1))
     for word in stride(from: 0, to: keySize, by: 8) { asm.emit(.st(.double, .r10, key + Int16(word), 0)) }
@@ -137,30 +138,11 @@ public final class BPFStackCounter {
       asm.emit(.rsh64(.r0, 32))
       asm.emit(.stx(.word, .r10, offset, .r0))
     }
-    asm.emit(BPFInstruction.ldMapFD(.r1, countsFD))
-    asm.emit(.mov64(.r2, .r10))
-    asm.emit(.add64(.r2, Int32(key)))
-    asm.emit(.call(.mapLookupElem))
-    asm.jump(.equal, .r0, 0, to: insert)
-    asm.emit(.ldx(.double, .r1, .r0, 0))
-    asm.emit(.add64(.r1, 1))
-    asm.emit(.stx(.double, .r0, 0, .r1))
-    asm.jump(to: done)
-    // A new key: this CPU's count is 1 (another CPU inserting it meanwhile leaves this CPU's slot 0).
-    asm.place(insert)
-    asm.emit(.st(.double, .r10, value, 1))
-    asm.emit(BPFInstruction.ldMapFD(.r1, countsFD))
-    asm.emit(.mov64(.r2, .r10))
-    asm.emit(.add64(.r2, Int32(key)))
-    asm.emit(.mov64(.r3, .r10))
-    asm.emit(.add64(.r3, Int32(value)))
-    asm.emit(.mov64(.r4, 0))
-    asm.emit(.call(.mapUpdateElem))
-    asm.jump(.signedGreaterOrEqual, .r0, 0, to: done)
-    asm.incrementElement(Counter.droppedKeys.rawValue, ofMapFD: countersFD)
+    BPFCountCache.emitCount(
+      key: key, keySize: keySize, scratch: key, cacheFD: cacheFD, countsFD: countsFD, countersFD: countersFD,
+      droppedIndex: Counter.droppedKeys.rawValue, done: done, into: &asm)
     // A key of the task alone loses no stack, and the verifier refuses code nothing reaches.
     if parts.contains(where: { if case .stack = $0 { true } else { false } }) {
-      asm.jump(to: done)
       asm.place(lost)
       asm.incrementElement(Counter.lostStacks.rawValue, ofMapFD: countersFD)
     }
@@ -176,7 +158,7 @@ public final class BPFStackCounter {
 
   /// Every key counted so far (as its bytes) with its total over the CPUs.
   public func totals() throws(KernelError) -> [(key: [UInt8], total: UInt64)] {
-    try counts.perCPUSums(keySize: keySize)
+    try cache.totals(of: counts)
   }
 
   /// The frames of stack `id` of the key's part `index`, innermost first.

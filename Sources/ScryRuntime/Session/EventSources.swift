@@ -249,6 +249,7 @@ final class EventSources {
   /// writing into its ring until it is closed, and the drain reads what it wrote.
   func disable() {
     for event in context.events { try? event.disable() }
+    counting.stop()
   }
 
   /// Runs the action of every record waiting in the rings (see `RingDrain`).

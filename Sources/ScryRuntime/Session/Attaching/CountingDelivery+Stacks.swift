@@ -30,9 +30,11 @@ final class StackCounting {
     var key = [UInt8](repeating: 0, count: map.keySize)
     let processOffset = counter.processOffset
     for (kernelKey, total) in try counter.totals() {
-      let delta = total &- (folded[kernelKey] ?? 0)
+      // Short while an eviction races the read, never long (see `BPFCountCache`).
+      let previous = folded[kernelKey] ?? 0
+      guard total > previous else { continue }
       folded[kernelKey] = total
-      guard delta > 0 else { continue }
+      let delta = total - previous
       let pid = kernelKey.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: processOffset, as: UInt32.self) }
       var offset = 0
       for (i, part) in parts.enumerated() {

@@ -168,6 +168,14 @@ final class CountingDelivery: EventDelivery {
     return BPFKeyedCounter.Arithmetic(operation, step.constant, isSigned: step.isSigned)
   }
 
+  /// Stops every counting program before the last fold, so that it reads exact totals (see
+  /// `BPFCountCache`): raw tracepoint links close and keyed counters leave their probes; the perf
+  /// events the others run on are disabled by their owner.
+  func stop() {
+    rawLinks.removeAll()
+    for case (_, .keyed(let counter)) in counters { counter.stop() }
+  }
+
   func release() {
     counters.removeAll()
     stackCounters.removeAll()
@@ -269,9 +277,12 @@ final class CountingDelivery: EventDelivery {
   /// for count as the map's dropped inserts.
   private static func fold(_ counter: BPFKeyedCounter, into map: MapStorage, folded: inout [[UInt8]: UInt64]) throws(KernelError) {
     for (key, total) in try counter.totals() {
-      let delta = total &- (folded[key] ?? 0)
+      // A total read while an eviction moved its hits can come out short, never long (see
+      // `BPFCountCache`): what it missed is added at the next fold.
+      let previous = folded[key] ?? 0
+      guard total > previous, key.count == map.keySize else { continue }
       folded[key] = total
-      guard delta > 0, key.count == map.keySize else { continue }
+      let delta = total - previous
       key.withUnsafeBytes { keyBytes in
         guard let pointer = keyBytes.baseAddress else { return }
         let hash = MapStorage.hash(pointer, count: map.keySize)
