@@ -75,6 +75,7 @@ public enum BPFHelper: Int32, Sendable {
   case getCurrentUidGid = 15
   case getCurrentComm = 16
   case getCurrentTask = 35
+  case getCurrentTaskBTF = 158
   case perfEventOutput = 25
   case getStackID = 27
   case getStack = 67

@@ -63,7 +63,10 @@ public final class BPFStackCounter {
   public var processOffset: Int { keySize - 8 }
 
   /// Loads the program for `kind` (a tracepoint's, or a perf_event one); attach it with `attach`.
-  public init(kind: CaptureProgram.Kind, parts: [Part], maxKeys: Int, name: String) throws(KernelError) {
+  /// With `commOffset` (where `task_struct.comm` sits, `taskCommOffset(in:)`) the program loads
+  /// the task's name from the task itself (two loads, where `bpf_get_current_comm` copies it
+  /// through a helper: a third of the program's time); a kernel that refuses that gets the helper.
+  public init(kind: CaptureProgram.Kind, parts: [Part], maxKeys: Int, commOffset: Int? = nil, name: String) throws(KernelError) {
     for case .stack(let stack) in parts where stack.depth <= 0 || stack.depth > Self.maximumDepth {
       throw KernelError(
         operation: "build stack counting program", subject: name, errno: 0,
@@ -82,22 +85,41 @@ public final class BPFStackCounter {
     counts = try BPFMap.perCPUHash(keySize: Self.keySize(parts), valueSize: 8, entries: maxKeys)
     cache = try BPFCountCache(keySize: Self.keySize(parts))
     counters = try BPFMap.perCPUArray(valueSize: 8, entries: 2)
-    let code = Self.instructions(
-      parts: parts, stackMapFDs: maps.map { $0?.fd ?? -1 }, cacheFD: cache.map.fd, countsFD: counts.fd,
-      countersFD: counters.fd, kind: kind)
-    switch kind {
-    case .tracepoint: program = try BPFProgram.loadTracepointProgram(code, name: name)
-    case .perfEvent: program = try BPFProgram.loadPerfEventProgram(code, name: name)
-    case .probe: program = try BPFProgram.loadProbeProgram(code, name: name)
-    case .onDemand: program = try BPFProgram.loadOnDemandProgram(code, name: name)
-    case .rawTracepoint: program = try BPFProgram.loadRawTracepointProgram(code, name: name)
+    let fds = (stacks: maps.map { $0?.fd ?? -1 }, cache: cache.map.fd, counts: counts.fd, counters: counters.fd)
+    func load(commOffset: Int?) throws(KernelError) -> BPFProgram {
+      let code = Self.instructions(
+        parts: parts, stackMapFDs: fds.stacks, cacheFD: fds.cache, countsFD: fds.counts, countersFD: fds.counters,
+        commOffset: commOffset, kind: kind)
+      switch kind {
+      case .tracepoint: return try BPFProgram.loadTracepointProgram(code, name: name)
+      case .perfEvent: return try BPFProgram.loadPerfEventProgram(code, name: name)
+      case .probe: return try BPFProgram.loadProbeProgram(code, name: name)
+      case .onDemand: return try BPFProgram.loadOnDemandProgram(code, name: name)
+      case .rawTracepoint: return try BPFProgram.loadRawTracepointProgram(code, name: name)
+      }
     }
+    if let commOffset, parts.contains(.comm), let loaded = try? load(commOffset: commOffset) {
+      program = loaded
+    } else {
+      program = try load(commOffset: nil)
+    }
+  }
+
+  /// Where `task_struct.comm` sits, from the kernel's BTF (nil when BTF does not say, or the name
+  /// is not 16 bytes at an 8-byte boundary).
+  public static func taskCommOffset(in btf: BTF) -> Int? {
+    guard let task = btf.structID(named: "task_struct"), case .record(let record)? = btf.type(id: task),
+      let comm = record.members.first(where: { $0.name == "comm" }), btf.size(of: comm.type) == 16,
+      comm.bitOffset % 64 == 0
+    else { return nil }
+    return comm.bitOffset / 8
   }
 
   /// The program: each part into the key (a lost stack ends the program), the process id
   /// after them, then `counts[key] += 1` on this CPU, through the cache.
   static func instructions(
-    parts: [Part], stackMapFDs: [Int32], cacheFD: Int32, countsFD: Int32, countersFD: Int32, kind: CaptureProgram.Kind
+    parts: [Part], stackMapFDs: [Int32], cacheFD: Int32, countsFD: Int32, countersFD: Int32, commOffset: Int? = nil,
+    kind: CaptureProgram.Kind
   ) -> [BPFInstruction] {
     var asm = BPFAssembler()
     let keySize = Self.keySize(parts)
@@ -121,6 +143,14 @@ public final class BPFStackCounter {
         asm.emit(.mov64(.r0, -1))
         asm.place(haveID)
         asm.emit(.stx(.word, .r10, offset, .r0))
+      case .comm where commOffset != nil:
+        // The task's own name: padded with zeros as `bpf_get_current_comm` pads its copy.
+        let comm = Int16(commOffset ?? 0)
+        asm.emit(.call(.getCurrentTaskBTF))
+        asm.emit(.ldx(.double, .r1, .r0, comm))
+        asm.emit(.stx(.double, .r10, offset, .r1))
+        asm.emit(.ldx(.double, .r1, .r0, comm + 8))
+        asm.emit(.stx(.double, .r10, offset + 8, .r1))
       case .comm:
         asm.emit(.mov64(.r1, .r10))
         asm.emit(.add64(.r1, Int32(offset)))

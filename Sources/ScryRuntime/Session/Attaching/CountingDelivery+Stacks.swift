@@ -99,7 +99,7 @@ extension CountingDelivery {
       let counter = try known?.counter ?? BPFStackCounter(
         kind: isTracepoint ? .tracepoint : .perfEvent,
         parts: parts.map(Self.kernelPart),
-        maxKeys: context.session.maps[counting.mapIndex].maxEntries, name: "scry_stacks")
+        maxKeys: context.session.maps[counting.mapIndex].maxEntries, commOffset: Self.commOffset(parts), name: "scry_stacks")
       if isTracepoint {
         let event = try PerfEvent.tracepoint(
           id: try context.tracepointID(of: request.probe), description: request.probe.name, cpu: -1, pid: getpid(),
@@ -138,7 +138,7 @@ extension CountingDelivery {
     do {
       let counter = try known?.counter ?? BPFStackCounter(
         kind: .rawTracepoint, parts: parts.map(Self.kernelPart),
-        maxKeys: context.session.maps[counting.mapIndex].maxEntries, name: "scry_tasks")
+        maxKeys: context.session.maps[counting.mapIndex].maxEntries, commOffset: Self.commOffset(parts), name: "scry_tasks")
       rawLinks.append(try RawTracepointLink(counter.program, to: name, description: request.probe.name))
       if known == nil { keep(counter, parts: parts, as: shared, for: request.index) }
       return true
@@ -152,6 +152,12 @@ extension CountingDelivery {
     let made = StackCounting(counter: counter, parts: parts)
     stackCounters[shared] = made
     add(attachment, .stacks(made))
+  }
+
+  /// Where the task's name sits in the task, for a key that holds it (read from BTF only then).
+  private static func commOffset(_ parts: [StackKeyPart]) -> Int? {
+    guard parts.contains(.comm), BTF.vmlinuxIsPresent, case .success(let btf) = BTF.vmlinux else { return nil }
+    return BPFStackCounter.taskCommOffset(in: btf)
   }
 
   private static func kernelPart(_ part: StackKeyPart) -> BPFStackCounter.Part {
