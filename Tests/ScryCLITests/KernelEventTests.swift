@@ -160,12 +160,22 @@ import Testing
     let run = scry(
       "-e", "tracepoint:sched:sched_switch { printf(\"%llu %d\\n\", nsecs, cpu); } interval:ms:500 { exit(); }")
     #expect(run.status == 0, "\(run.stderr)")
-    let lines = run.stdout.split(separator: "\n").filter { $0.first?.isNumber ?? false }
-    let times = lines.compactMap { UInt64($0.split(separator: " ")[0]) }
-    let cpus = Set(lines.compactMap { $0.split(separator: " ").last })
-    #expect(times.count > 10)
-    #expect(times == times.sorted(), "out of order")
-    if cpus.count < 2 { print("note: only one CPU switched tasks during the run") }
+    let events = run.stdout.split(separator: "\n").filter { $0.first?.isNumber ?? false }.compactMap { line in
+      let fields = line.split(separator: " ")
+      return fields.count == 2 ? UInt64(fields[0]).map { (time: $0, cpu: fields[1]) } : nil
+    }
+    #expect(events.count > 10)
+    // One ring for every CPU, in the order of its reservations: each CPU's events in their order,
+    // and the CPUs' interleaved to within the moment between a timestamp and its reservation.
+    var lastOfCPU: [Substring: UInt64] = [:]
+    var latest: UInt64 = 0
+    for event in events {
+      #expect(event.time >= lastOfCPU[event.cpu] ?? 0, "cpu \(event.cpu) out of order at \(event.time)")
+      #expect(event.time + 20_000 >= latest, "\(event.time) arrived after \(latest)")
+      lastOfCPU[event.cpu] = event.time
+      latest = max(latest, event.time)
+    }
+    if lastOfCPU.count < 2 { print("note: only one CPU switched tasks during the run") }
   }
 
   @Test func hardwareEventsExplainTheMissingPMU() {

@@ -177,7 +177,7 @@ import Testing
     for attempt in 1...attempts {
       let run = try runOnce(tracer, script, settle: settle, workload: workload)
       if run.exited || attempt == attempts {
-        #expect(run.exited, "\(tracer) did not stop within 10 s of SIGINT")
+        #expect(run.exited, "\(tracer) did not stop after SIGINT")
         return (run.output, run.pid)
       }
     }
@@ -230,7 +230,9 @@ import Testing
     kill(tracerPid, SIGINT)
     var status: Int32 = 0
     var exited = false
-    for _ in 0..<200 {
+    // Scry must stop within 10 s; bpftrace, detaching its probes one by one, is given 30 on a
+    // loaded machine (CI's full suite) before its run counts as hung.
+    for _ in 0..<(tracer == scryBinary() ? 200 : 600) {
       if waitpid(tracerPid, &status, WNOHANG) == tracerPid {
         exited = true
         break

@@ -115,7 +115,10 @@ final class EventLoop {
     if idle && !session.options.waitsWhenIdle { return nil }
     var ready = [UInt64](repeating: 0, count: 64)
     while !machine.exitRequested {
-      let timeout: Int32 = events == nil ? -1 : 100
+      // A ring is drained at least every 100 ms, records short of its wakeup mark included; a
+      // run with none (counted in the kernel) sleeps until a signal, timer or service wakes it:
+      // its CPU was 1 ms a second of those wakeups (and the kernel's balancing on each).
+      let timeout: Int32 = events?.hasRings == true ? 100 : -1
       let count = epoll.wait(into: &ready, timeoutMilliseconds: timeout)
       var drainRings = count == 0
       for token in ready.prefix(count) {
