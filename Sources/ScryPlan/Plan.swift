@@ -68,8 +68,9 @@ public struct Attachment: Sendable, Equatable {
   public var eventReadFailureCodesOffset: Int { eventReadsOffset + eventReads.reduce(0) { $0 + $1.slotSize } }
 
   /// Counted by a kernel counter whatever the path: no ring ever carries its hits. (One counted
-  /// per key falls back to a ring where the kernel cannot count per key.)
-  public var isCountedOnly: Bool { counting != nil && counting?.key == nil }
+  /// per key falls back to a ring where the kernel cannot count per key, and so does a timer's
+  /// whole count, which only a BPF program can count: a perf counter of a clock counts time.)
+  public var isCountedOnly: Bool { counting != nil && counting?.key == nil && probe.kind != .profile }
 
   /// The block reads memory that only Scry's capture program can read (tracefs and perf cannot):
   /// through a tracepoint's pointer fields or from `curtask`.

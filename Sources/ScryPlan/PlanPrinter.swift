@@ -42,6 +42,10 @@ public enum PlanPrinter {
       } else if let counting = a.counting, let key = counting.key {
         out += "      mode: counting per key in a kernel hash map (no ring), the key read at the event as"
           + " \(Self.describe(key.source))\(key.arithmetic.isEmpty ? "" : ", then " + key.arithmetic.map(\.text).joined(separator: ", ")); sampled instead where the kernel cannot count (a followed process, no BPF)\n"
+      } else if let counting = a.counting, a.probe.kind == .profile {
+        out += "      mode: counting (no ring; a BPF program counts each sample on each CPU, folded into"
+          + " \(plan.maps[counting.mapIndex].name)); sampled instead where the kernel cannot count (a followed process,"
+          + " no BPF)\n"
       } else if let counting = a.counting {
         let key = counting.isKeyedByProbe ? "[probe]" : ""
         out += "      mode: counting (no ring; kernel counter folded into \(plan.maps[counting.mapIndex].name)\(key))\n"

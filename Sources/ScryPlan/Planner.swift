@@ -74,11 +74,13 @@ public enum Planner {
         // A watchpoint is sampled, never counted: the function form opens its breakpoints while
         // the run goes on, each routed to the block as it is opened.
         if probe.kind != .watchpoint, probe.kind != .asyncwatchpoint,
-          let counting = counting.flatMap({ keyed($0, attachment: attachment, fetched: fetched, in: program) }),
-          probe.kind != .profile || counting.key != nil
+          let counting = counting.flatMap({ keyed($0, attachment: attachment, fetched: fetched, in: program) })
         {
           attachment.counting = counting
-          if let key = counting.key {
+          if counting.key == nil, probe.kind == .profile {
+            // Counted by a BPF program on the timer's events, else sampled (see `isCountedOnly`).
+            attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
+          } else if let key = counting.key {
             // Where the kernel cannot count per key (a followed process), the ring delivers instead.
             attachment.sampleFields = sampleFields(for: probe.kind, needs: needs, eventProbeCount: 0)
             if case .stacks = key.source {} else { attachment.sampleFields.insert(.raw) }

@@ -41,4 +41,21 @@ import Testing
     let name = String(Self.loopBinary.split(separator: "/").last!.prefix(15))
     #expect(entries.contains { $0.hasPrefix("@[\(name)]") || $0.hasPrefix("@[bash]") }, "\(run.stdout)")
   }
+
+  /// A timer's whole count is counted by a BPF program on its events (a perf counter of a clock
+  /// counts time, not samples): about 99 samples a second on each CPU, as the ring's samples
+  /// counted by the actions (`--no-bpf`) and bpftrace count them.
+  @Test func aTimersWholeCountIsCountedInTheKernel() throws {
+    guard kernelAvailable("capture tests") else { return }
+    let plan = scry("--plan", "-e", "profile:hz:99 { @c = count(); }")
+    #expect(plan.stdout.contains("a BPF program counts each sample on each CPU"), "\(plan.stdout)")
+    let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    for flags: [String] in [[], ["--no-bpf"]] {
+      let run = Run.program(scryBinary(), flags + ["-e", "profile:hz:99 { @c = count(); } interval:ms:1000 { exit(); }"])
+      #expect(run.status == 0, "\(flags) \(run.stderr)")
+      let count = run.stdout.split(separator: "\n").last.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+      // A CPU the timer finds idle may skip a sample; none takes more than its 99.
+      #expect(count >= 50 && count <= 99 * cpus + 2, "\(flags) \(run.stdout)")
+    }
+  }
 }

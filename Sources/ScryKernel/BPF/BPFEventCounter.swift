@@ -9,9 +9,9 @@
 public final class BPFEventCounter {
   private let counts: BPFMap
   private let program: BPFProgram
-  /// What the program runs on (a `PerfEvent`, an `UprobeLink` or a `RawTracepointLink`); attached
+  /// What the program runs on (`PerfEvent`s, an `UprobeLink` or a `RawTracepointLink`); attached
   /// while this is open.
-  private let attachment: AnyObject
+  private let attachment: [AnyObject]
 
   /// Attaches a counting program to `event` (open, not yet enabled; one event per dynamic
   /// probe suffices: the program runs for the probe's hits on every CPU).
@@ -19,21 +19,30 @@ public final class BPFEventCounter {
     counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
     program = try BPFProgram.loadProbeProgram(Self.instructions(countingInto: counts.fd), name: name)
     try event.attach(program)
-    attachment = event
+    attachment = [event]
+  }
+
+  /// The same counter on the overflows of sampling events (a timer's, one per CPU): a perf_event
+  /// program on each, which counts the samples and returns 0, so none is written.
+  public init(samplingOn events: [PerfEvent], name: String) throws(KernelError) {
+    counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
+    program = try BPFProgram.loadPerfEventProgram(Self.instructions(countingInto: counts.fd), name: name)
+    for event in events { try event.attach(program) }
+    attachment = events
   }
 
   /// The same counter on a uprobe through a `uprobe_multi` link (cheaper per hit; see `UprobeLink`).
   public init(linkingTo site: UprobeSite, name: String) throws(KernelError) {
     counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
     program = try BPFProgram.loadProbeProgram(Self.instructions(countingInto: counts.fd), name: name, forUprobeLink: true)
-    attachment = try UprobeLink(program, at: site)
+    attachment = [try UprobeLink(program, at: site)]
   }
 
   /// The same counter on a kernel tracepoint through a raw tracepoint link (see `RawTracepointLink`).
   public init(linkingTo tracepoint: String, description: String, name: String) throws(KernelError) {
     counts = try BPFMap.perCPUArray(valueSize: 8, entries: 1)
     program = try BPFProgram.loadRawTracepointProgram(Self.instructions(countingInto: counts.fd), name: name)
-    attachment = try RawTracepointLink(program, to: tracepoint, description: description)
+    attachment = [try RawTracepointLink(program, to: tracepoint, description: description)]
   }
 
   /// `counts[0] += 1` on this CPU, then return 0 (which skips the event's own perf output).

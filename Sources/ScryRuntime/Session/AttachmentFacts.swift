@@ -139,6 +139,10 @@ public enum AttachmentFacts {
   static func fact(for attachment: Attachment, options: SessionOptions, identified: Bool) -> AttachmentFact {
     // A followed process means per-task perf events: programs hang on a tracepoint for every task.
     let followsTasks = attachment.scope != .systemWide || options.targetPid != nil
+    if attachment.counting?.key == nil, attachment.probe.kind == .profile, attachment.counting != nil {
+      // A perf counter of a timer counts its clock's time, not its samples: a program counts them.
+      return AttachmentFact(path: followsTasks || !options.allowsBPF ? .perfRing : .bpfCounter, fallback: .perfRing)
+    }
     if let counting = attachment.counting, counting.key == nil {
       let rawTracepoint = rawTracepointOfCount(attachment) != nil
       let path: DeliveryPath = (attachment.dynamicProbe != nil || rawTracepoint) && !followsTasks ? .bpfCounter : .perfCounter

@@ -45,6 +45,8 @@ final class CountingDelivery: EventDelivery {
         let counter = try? BPFEventCounter(linkingTo: name, description: request.probe.name, name: "scry_count")
       else { return false }
       counters.append((request.index, .bpf(counter)))
+    case .bpfCounter where request.probe.kind == .profile:
+      return attachTimerCounter(request, in: context)
     case .bpfCounter where request.dynamicID == nil:
       return attachUprobeCounter(request, in: context)
     case .bpfCounter:
@@ -70,6 +72,27 @@ final class CountingDelivery: EventDelivery {
       return false
     }
     return true
+  }
+
+  /// A timer counted whole: one BPF counter on its events of every CPU, counting the samples
+  /// (the events sample with no ring). false when BPF refuses, and the ring samples it.
+  private func attachTimerCounter(_ request: AttachRequest, in context: AttachContext) -> Bool {
+    let added = context.events.count
+    do {
+      var options = request.options
+      options.countingOnly = false
+      options.sampleType = []
+      for target in request.targets(cpus: context.cpus) {
+        context.events.append(try ProbeEvents.open(request, pid: target.pid, cpu: target.cpu, options: &options, in: context))
+      }
+      let counter = try BPFEventCounter(samplingOn: Array(context.events[added...]), name: "scry_count")
+      counters.append((request.index, .bpf(counter)))
+      return true
+    } catch {
+      context.events.removeSubrange(added...)
+      printToStandardError("WARNING: \(request.probe.name): sampled instead of counted in the kernel: \(error)\n")
+      return false
+    }
   }
 
   /// A uprobe counted whole, on a probe of Scry's own: a uprobe_multi link where the kernel has
