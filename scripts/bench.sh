@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Total cost per event of a tracer, Scry against bpftrace (and optionally against a second Scry binary), measured
 # in the same run with the workload of ../shared/bench (or $BENCH_DIR), the method of ../shared/bench/total-cost.sh:
-#   added  = ns/event of the workload under the tracer minus alone (what the traced task pays);
+#   added  = ns/event of the workload under the tracer minus alone (what the traced task pays); for the profile
+#            cases, whose per-sample cost drowns in the workload's noise, the tracer's BPF programs' run time per
+#            sample from the kernel's BPF statistics (the sampling interrupt around it is the same for both);
 #   cpu    = on-CPU ns of all the tracer's threads (/proc/PID/task/*/schedstat, first field) from just before the
 #            workload until the tracer has drained what the workload made, divided by the events;
 #   total  = added + cpu.
@@ -18,7 +20,9 @@ rounds=${1:-3}
 events=${2:-5000000}
 bench_dir=${BENCH_DIR:-../shared/bench}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# The BPF statistics are on only for the profile cases (they time every program run, which costs each run).
+stats_were=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+trap 'rm -rf "$work"; sysctl -q kernel.bpf_stats_enabled="$stats_were" 2>/dev/null || true' EXIT
 cc -O2 -o "$work/workload" "$bench_dir/workload.c"
 # The open-heavy loop for strings behind pointers.
 cc -O2 -o "$work/openloop" Tests/Fixtures/pointer_target.c
@@ -79,6 +83,13 @@ uprobe_site() {
   done < <(readelf -lW "$bin")
 }
 
+# "RUN_TIME_NS RUN_COUNT" of PID's BPF programs, summed (the kernel's BPF statistics: kernel.bpf_stats_enabled).
+program_stats() {
+  local f
+  for f in /proc/"$1"/fdinfo/*; do cat "$f" 2>/dev/null; done |
+    awk '/^run_time_ns:/ { t += $2 } /^run_cnt:/ { c += $2 } END { printf "%d %d\n", t, c }'
+}
+
 # On-CPU ns of every thread of PID, summed (a thread that exits meanwhile is lost, so tracers are read while running).
 cpu_ns() {
   local s=0 t f
@@ -112,7 +123,9 @@ under() {
   fi
   sleep 0.5
   c0=$(cpu_ns "$pid")
+  read -r p0 n0 < <(program_stats "$pid")
   w=$(run_workload)
+  read -r p1 n1 < <(program_stats "$pid")
   # Until the tracer has drained the workload's events: its CPU time grows by less than 1 ms in 50 ms (at most 20 s).
   c1=$(cpu_ns "$pid")
   for _ in $(seq 400); do
@@ -124,7 +137,8 @@ under() {
   # One line for the run however many times the tracer reported losses (bpftrace reports each batch).
   grep -i 'lost [0-9]* events' "$out" | awk -v t="$tracer" '{ for (i = 1; i < NF; i++) if (tolower($i) == "lost") n += $(i + 1) }
     END { if (NR) printf "  %s: lost %d events in one run\n", t, n }' >>"$work/lost" || true
-  echo "$w $((c1 - c0))"
+  # The programs' mean run time per run (0 when none ran, or the statistics are off).
+  echo "$w $((c1 - c0)) $(awk -v t=$((p1 - p0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.1f", (n > 0 ? t / n : 0) }')"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -150,6 +164,8 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
   # BENCH_ONLY=REGEX runs only the cases it matches.
   if [ -n "${BENCH_ONLY:-}" ] && ! [[ $case =~ $BENCH_ONLY ]]; then continue; fi
   n=$(awk -v e="$events" -v s="$scale" 'BEGIN { printf "%d", e * s }')
+  if [ "$mode" = loop ]; then stats=1; else stats=$stats_were; fi
+  sysctl -q kernel.bpf_stats_enabled="$stats"
   # A uprobe case also runs its floor: the kernel's uprobe with an empty program.
   base_tracers=("${tracers[@]}")
   case $mode in uprobe*|structloop) tracers+=(floor) ;; esac
@@ -172,10 +188,14 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
       [ -n "${got[$t]:-}" ] || continue
       # added and cpu per event; for profile the events are the samples taken on the workload's CPU during the
       # traced run, $profile_hz a second (an idle CPU is barely sampled), and the per-second figures are kept too.
+      # The profile case's added is its programs' own run time per sample (the kernel's BPF statistics): what a
+      # sample adds to the task is a microsecond or two, the loop's run-to-run noise tens of milliseconds a second,
+      # and the sampling interrupt around the program is the same perf event for both tracers.
       read -r added cpu aps cps < <(awk -v a="${got[alone]}" -v g="${got[$t]}" -v n="$n" -v m="$mode" \
         -v hz="$profile_hz" 'BEGIN { split(g, x, " "); w = x[1]; c = x[2]; secs = w * n / 1e9
           ev = m == "loop" ? hz * secs : n
-          printf "%.3f %.3f %.3f %.3f\n", (w - a) * n / ev, c / ev, (w - a) * n / secs / 1e3, c / secs / 1e3 }')
+          added = m == "loop" ? x[3] : (w - a) * n / ev
+          printf "%.3f %.3f %.3f %.3f\n", added, c / ev, (w - a) * n / secs / 1e3, c / secs / 1e3 }')
       echo "$added" >>"$work/$t.added"; echo "$cpu" >>"$work/$t.cpu"; echo "$aps" >>"$work/$t.aps"; echo "$cps" >>"$work/$t.cps"
       awk -v a="$added" -v c="$cpu" 'BEGIN { print a + c }' >>"$work/$t.total"
     done
@@ -184,7 +204,8 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
   alone=$(median <"$work/alone")
   echo "script: $script"
   if [ "$mode" = loop ]; then
-    echo "  workload $mode, $n iterations, alone $alone ns each; events are its CPU's samples, $profile_hz/s"
+    echo "  workload $mode, $n iterations, alone $alone ns each; events are its CPU's samples, $profile_hz/s;"
+    echo "  added is the BPF programs' run time per sample (kernel.bpf_stats_enabled)"
   else
     echo "  workload $mode, $n events, alone $alone ns/event"
   fi
@@ -200,7 +221,7 @@ for case in 'syscall|1|tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
     printf '  %-10s %14.1f %17.1f %14.1f\n' "$t" "$a" "$c" "${tot[$t]}"
     if [ "$mode" = loop ]; then
       awk -v a="$(median <"$work/$t.aps")" -v c="$(median <"$work/$t.cps")" 'BEGIN {
-        printf "  %-10s per second: task +%.0f us, tracer cpu %.0f us, total %.0f us\n", "", a, c, a + c }'
+        printf "  %-10s by the clock, per second: task +%.0f us (noise), tracer cpu %.0f us\n", "", a, c }'
     fi
   done
   ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (x == "" || y == "" || y + 0 == 0) print "n/a"; else printf "%.3f", x / y }'; }

@@ -379,6 +379,8 @@ public enum StackKeyPart: Sendable, Hashable {
 extension [StackKeyPart] {
   /// Whether the key holds a stack, rather than the task alone (`@[comm]`, `@[pid]`).
   public var hasStack: Bool { contains { if case .stack = $0 { true } else { false } } }
+  /// Whether the key holds a user stack, named through the process's mappings.
+  public var hasUserStack: Bool { contains { if case .stack(let stack) = $0 { !stack.isKernel } else { false } } }
 }
 
 /// A counting key the kernel computes at the event.

@@ -74,7 +74,7 @@ final class EventSources {
 
   private func attachAll(_ plan: Plan, options: SessionOptions, usesBPF: Bool, tracedPid: Int32?) throws {
     let facts = AttachmentFacts.describe(plan, options: options)
-    if plan.attachments.contains(where: { $0.probe.kind.hasEventContext && !$0.isCountedOnly }) {
+    if plan.attachments.indices.contains(where: { Self.needsTaskRecords(plan.attachments[$0], on: facts[$0], usesBPF: usesBPF) }) {
       try perfRings.openTaskRecordCarriers(in: context)
     }
     if usesBPF && facts.values.contains(where: { $0.carrier != nil }) { syscallCarriers.prepare(facts) }
@@ -106,6 +106,8 @@ final class EventSources {
         // Counted per key in the kernel, else sampled: the events then carry samples.
         request.options = perfOptions(for: attachment, options: options, counts: fact.fallback.counts)
       }
+      // Carriers open now if nothing needed them before (then no ring exists yet, so each CPU gets one).
+      if Self.needsTaskRecords(attachment, on: fact, usesBPF: false) { try perfRings.openTaskRecordCarriers(in: context) }
       if request.dynamicID == nil, let dynamic = attachment.dynamicProbe {
         request.dynamicID = try ProbeEvents.createDynamicEvent(dynamic, for: attachment.probe, in: dynamicEvents)
       }
@@ -113,6 +115,18 @@ final class EventSources {
         throw SessionError.failure("\(attachment.probe.name): could not be attached by \(fact.fallback) either")
       }
     }
+  }
+
+  /// Whether an attachment's records need the task records (COMM, FORK, MMAP2 of every task, one
+  /// carrier per CPU) to name the tasks and mappings they come from. A count in the kernel takes
+  /// the name at the event and needs none, unless its key holds a user stack; a carrier would cost
+  /// Scry a wakeup and a drain of every task's records every 100 ms (1 ms of CPU a second here).
+  static func needsTaskRecords(_ attachment: Attachment, on fact: AttachmentFact?, usesBPF: Bool) -> Bool {
+    guard attachment.probe.kind.hasEventContext, !attachment.isCountedOnly, let fact else { return false }
+    let path = usesBPF ? fact.path : fact.fallback
+    guard path == .bpfCounter else { return true }
+    if case .stacks(let parts)? = attachment.counting?.key?.source { return parts.hasUserStack }
+    return false
   }
 
   /// The order that makes blocks of one event run in script order, as bpftrace runs them: the
