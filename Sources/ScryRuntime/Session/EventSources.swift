@@ -20,9 +20,10 @@ final class EventSources {
   private var ringDrain: RingDrain?
 
   var pollFDs: [Int32] { perfRings.rings.map { $0.event.fd } + watchpoints.pollFDs }
-  /// Whether records reach Scry through a ring. Without one (every probe counted in the kernel)
-  /// nothing waits to be drained between signals and timers.
-  var hasRings: Bool { !perfRings.rings.isEmpty || bpfRing.ring != nil || !watchpoints.pollFDs.isEmpty }
+  /// Whether samples reach Scry through a ring. Without one (every probe counted in the kernel)
+  /// nothing waits to be drained between signals and timers: task records alone wake Scry at
+  /// their ring's watermark, and every print drains them first.
+  var hasRings: Bool { perfRings.carriesSamples || bpfRing.ring != nil || !watchpoints.pollFDs.isEmpty }
   /// Samples handed to actions, for tests and `--stats`.
   var samplesRead: UInt64 { context.dispatcher.samplesRead }
 

@@ -15,6 +15,9 @@ final class PerfRingDelivery: EventDelivery {
   /// Per ring: where the time sits, counted from the end, in its task records (see `RingDrain`).
   private(set) var taskRecordTimeFromEnd: [Int?] = []
   private var ringOfCPU: [Int32: PerfRing] = [:]
+  /// Whether any event samples into the rings (else they carry task records alone, which wait
+  /// for their watermark: nothing reads them before a print).
+  private(set) var carriesSamples = false
 
   func attach(_ request: AttachRequest, path: DeliveryPath, in context: AttachContext) throws -> Bool {
     let attachment = request.attachment
@@ -59,6 +62,7 @@ final class PerfRingDelivery: EventDelivery {
     in context: AttachContext
   ) throws {
     try share(ringOf: cpu, with: event, sampleType: sampleType, in: context)
+    carriesSamples = true
     context.addRoute(id: try event.kernelID(), to: attachment, sampleType: sampleType, skipPredicate: skipPredicate)
   }
 
