@@ -38,6 +38,14 @@ struct BPFAssembler {
     emit(.call(.mapLookupElem))
   }
 
+  /// `r0 = bpf_map_lookup_elem(map, r10 + offset)`: the key already on the stack.
+  mutating func lookup(inMapFD fd: Int32, keyAt offset: Int16) {
+    emit(BPFInstruction.ldMapFD(.r1, fd))
+    emit(.mov64(.r2, .r10))
+    emit(.add64(.r2, Int32(offset)))
+    emit(.call(.mapLookupElem))
+  }
+
   /// Entry 0 of an array map into r0 (see `lookupElement`).
   mutating func lookupFirstElement(ofMapFD fd: Int32) {
     lookupElement(0, ofMapFD: fd)

@@ -108,11 +108,7 @@ public final class BPFStackCounter {
   /// Where `task_struct.comm` sits, from the kernel's BTF (nil when BTF does not say, or the name
   /// is not 16 bytes at an 8-byte boundary).
   public static func taskCommOffset(in btf: BTF) -> Int? {
-    guard let task = btf.structID(named: "task_struct"), case .record(let record)? = btf.type(id: task),
-      let comm = record.members.first(where: { $0.name == "comm" }), btf.size(of: comm.type) == 16,
-      comm.bitOffset % 64 == 0
-    else { return nil }
-    return comm.bitOffset / 8
+    btf.byteOffset(ofMember: "comm", inStruct: "task_struct", size: 16, alignment: 8)
   }
 
   /// The program: each part into the key (a lost stack ends the program), the process id

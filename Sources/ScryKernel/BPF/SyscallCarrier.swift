@@ -143,11 +143,7 @@ public final class SyscallCarrier {
   /// Where `pt_regs.orig_ax` (the syscall's number) sits, from the kernel's BTF; nil elsewhere
   /// than x86-64 or when BTF does not say.
   public static func origAxOffset(in btf: BTF) -> Int? {
-    guard let regs = btf.structID(named: "pt_regs"), case .record(let record)? = btf.type(id: regs),
-      let member = record.members.first(where: { $0.name == "orig_ax" }), btf.size(of: member.type) == 8,
-      member.bitOffset % 8 == 0
-    else { return nil }
-    return member.bitOffset / 8
+    btf.byteOffset(ofMember: "orig_ax", inStruct: "pt_regs", size: 8)
   }
 
   /// r6 = ctx, r7 = the syscall's number. The number is the record's `id` (ctx + 8), or what

@@ -211,6 +211,16 @@ public final class BTF: @unchecked Sendable {
     firstType(named: name) { $0 == (isUnion ? .union : .structure) }
   }
 
+  /// Where member `member` of struct `structure` sits, in bytes, when it is `size` bytes wide and
+  /// starts at a multiple of `alignment` bytes (nil otherwise, or when BTF does not say).
+  public func byteOffset(ofMember member: String, inStruct structure: String, size: Int, alignment: Int = 1) -> Int? {
+    guard let id = structID(named: structure), case .record(let record)? = type(id: id),
+      let found = record.members.first(where: { $0.name == member }), self.size(of: found.type) == size,
+      found.bitfieldSize == 0, found.bitOffset % (8 * alignment) == 0
+    else { return nil }
+    return found.bitOffset / 8
+  }
+
   /// The typedef named `name` (`u64`, `pid_t`).
   public func typedefID(named name: String) -> UInt32? {
     firstType(named: name) { $0 == .typedef }
