@@ -118,7 +118,7 @@ final class EventLoop {
       // A ring is drained at least every 100 ms, records short of its wakeup mark included; a
       // run with none (counted in the kernel) sleeps until a signal, timer or service wakes it:
       // its CPU was 1 ms a second of those wakeups (and the kernel's balancing on each).
-      let timeout: Int32 = events?.hasRings == true ? 100 : -1
+      let timeout: Int32 = events?.deliversThroughRings == true ? 100 : -1
       let count = epoll.wait(into: &ready, timeoutMilliseconds: timeout)
       var drainRings = count == 0
       for token in ready.prefix(count) {

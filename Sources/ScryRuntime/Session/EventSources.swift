@@ -23,7 +23,7 @@ final class EventSources {
   /// Whether samples reach Scry through a ring. Without one (every probe counted in the kernel)
   /// nothing waits to be drained between signals and timers: task records alone wake Scry at
   /// their ring's watermark, and every print drains them first.
-  var hasRings: Bool { perfRings.carriesSamples || bpfRing.ring != nil || !watchpoints.pollFDs.isEmpty }
+  var deliversThroughRings: Bool { perfRings.carriesSamples || bpfRing.ring != nil || !watchpoints.pollFDs.isEmpty }
   /// Samples handed to actions, for tests and `--stats`.
   var samplesRead: UInt64 { context.dispatcher.samplesRead }
 

@@ -292,7 +292,7 @@ public final class LiveSession {
   /// `flushOutput()`, so the caller can clear its prompt line first.
   public func wait(timeoutMilliseconds: Int32) -> Wake? {
     // Rings wake us only at their watermark; drain at least every 100 ms as the script loop does.
-    let hasRings = runs.contains { $0.loop.events?.hasRings == true }
+    let hasRings = runs.contains { $0.loop.events?.deliversThroughRings == true }
     let timeout = hasRings ? (timeoutMilliseconds < 0 ? 100 : min(timeoutMilliseconds, 100)) : timeoutMilliseconds
     let count = epoll.wait(into: &ready, timeoutMilliseconds: timeout)
     if count == 0 && hasRings { drainAll() }
